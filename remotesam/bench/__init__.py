@@ -1,0 +1,1 @@
+"""remotesam-bench: the benchmark harness (plugin contract, runner, store, reports, gate, CLI)."""

@@ -1,0 +1,198 @@
+"""The plugin contract of remotesam-bench.
+
+A *task plugin* is a subclass of :class:`TaskPlugin` registered under the entry-point group
+``remotesam_bench.tasks`` (built-ins are registered in our own ``pyproject.toml`` exactly the
+same way). It owns dataset adapters for the benchmarks' original file formats, the prediction
+step (calling :class:`remotesam.RemoteSAM` task methods) and the metrics. The harness owns
+everything else: looping, sharding, caching, failure isolation, printing, reports.
+
+Life of a run, per (checkpoint, task, dataset):
+
+1. ``adapter = plugin.datasets[name](root, split)``; ``samples = adapter.samples()``.
+2. The harness shards samples by index, looks each ``sample_id`` up in the cache, and calls
+   ``plugin.predict(model, batch)`` on the misses. If a batch raises, each of its samples is
+   retried alone; a sample that still raises is recorded as *failed* (with the message) and the
+   run goes on.
+3. Every prediction (a JSON-serialisable ``dict``) is stored as soon as it exists.
+4. ``plugin.score(samples, predictions)`` runs once, on the successfully predicted samples.
+
+Plugins never print, loop over datasets, shard or cache.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+__all__ = [
+    "DatasetAdapter",
+    "DatasetError",
+    "MetricSpec",
+    "Prediction",
+    "Sample",
+    "Scores",
+    "TaskPlugin",
+]
+
+#: A prediction: a JSON-serialisable dict (numbers, strings, lists, dicts; masks as COCO RLE
+#: ``{"size": [h, w], "counts": str}``). It must round-trip through ``json.dumps``/``loads``
+#: unchanged, so stored predictions can be re-scored without the model.
+Prediction = dict[str, Any]
+
+
+class DatasetError(Exception):
+    """A dataset is missing, laid out wrongly or malformed.
+
+    The message names the file (and line or field), what was found, what was expected and what
+    to do; for a missing dataset it shows the expected directory layout.
+    """
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """Describes one metric a task reports.
+
+    Attributes:
+        name: metric key, e.g. ``"oIoU"``, ``"AP50"``, ``"mae"``.
+        higher_is_better: direction, used by leaderboards (best marked) and the gate.
+        primary: the task's headline metric (exactly one per task); shown first.
+        unit: ``"%"`` for percentages on a 0-100 scale, ``""`` for plain numbers.
+        official: True when this reproduces the official RemoteSAM evaluation code.
+        description: one line shown by ``remotesam-bench list``.
+    """
+
+    name: str
+    higher_is_better: bool = True
+    primary: bool = False
+    unit: str = "%"
+    official: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One evaluation item.
+
+    Attributes:
+        sample_id: stable, unique within (dataset, split); used as the cache key, so it must not
+            depend on the order of files on disk or on the number of processes.
+        image: path of the image file (preferred: images are loaded lazily in ``predict``).
+        target: ground truth in the task's canonical, documented form (boxes ``bbox_xyxy`` in
+            absolute pixels, masks uint8 HxW or COCO RLE, labels as class names ...).
+        meta: anything else the plugin wants to carry (source file, line, sentence id, ...).
+    """
+
+    sample_id: str
+    image: Path | str
+    target: Mapping[str, Any] = field(default_factory=dict)
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Scores:
+    """What ``TaskPlugin.score`` returns.
+
+    Attributes:
+        metrics: metric name -> value (every name in ``plugin.metrics`` must be present; NaN when
+            undefined, e.g. no positives).
+        per_sample: metric name -> ``(n,)`` float array aligned with the scored samples, whose
+            mean is the metric (e.g. per-expression IoU for mIoU, 0/1 hit for Acc@0.5). Used for
+            bootstrap confidence intervals and the gate's paired test.
+        per_sample_ratio: metric name -> ``(numerator, denominator)`` ``(n,)`` arrays whose
+            ``sum(num) / sum(den)`` is the metric (e.g. oIoU = sum I / sum U), for the same uses.
+        tables: free-form JSON-serialisable tables (per-class AP, confusion matrix, ...).
+        sample_ids: ids of the scored samples, in the order of the per-sample arrays.
+    """
+
+    metrics: dict[str, float]
+    per_sample: dict[str, np.ndarray] = field(default_factory=dict)
+    per_sample_ratio: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    tables: dict[str, Any] = field(default_factory=dict)
+    sample_ids: list[str] = field(default_factory=list)
+
+
+class DatasetAdapter(abc.ABC):
+    """Reads one benchmark in its original file format (torchgeo-style).
+
+    Subclasses set the class attributes and implement :meth:`samples`. The constructor must
+    validate the layout and raise :class:`DatasetError` (showing ``layout``) when it is wrong.
+
+    Attributes:
+        name: dataset key within its task, e.g. ``"dior"``.
+        splits: the splits this dataset offers; ``default_split`` is the official one.
+        default_subdir: where it lives under ``--data-root`` in the official layout.
+        layout: a short text drawing of the expected directory layout, shown in errors.
+        classes: official class names, in official order.
+    """
+
+    name: ClassVar[str]
+    splits: ClassVar[tuple[str, ...]] = ("test",)
+    default_split: ClassVar[str] = "test"
+    default_subdir: ClassVar[str] = ""
+    layout: ClassVar[str] = ""
+    classes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
+        self.root = Path(root)
+        self.split = split or self.default_split
+        if self.split not in self.splits:
+            raise DatasetError(
+                f"{type(self).__name__}: unknown split {self.split!r}; available: {list(self.splits)}"
+            )
+        self.options = dict(options)
+
+    @abc.abstractmethod
+    def samples(self) -> list[Sample]:
+        """All samples of the split, in a deterministic order, with unique ``sample_id``."""
+
+
+class TaskPlugin(abc.ABC):
+    """A downstream task: datasets, prediction and metrics.
+
+    Class attributes (validated when the plugin is loaded):
+        name: short task key used on the command line (``"det"``).
+        version: bump whenever stored predictions or scores could change (part of the cache key).
+        description: one line for ``remotesam-bench list``.
+        metrics: the metrics reported; exactly one is ``primary``.
+        datasets: dataset key -> adapter class; ``default_dataset`` is run when none is named.
+
+    Instances take ``options`` (task settings such as thresholds, from ``--task-opt``); every
+    setting that can change a prediction must appear in :meth:`settings`, which is hashed into
+    the cache key.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+    description: ClassVar[str] = ""
+    metrics: ClassVar[tuple[MetricSpec, ...]]
+    datasets: ClassVar[Mapping[str, type[DatasetAdapter]]]
+    default_dataset: ClassVar[str]
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options: dict[str, Any] = dict(options or {})
+
+    def settings(self) -> dict[str, Any]:
+        """Prediction settings (JSON-serialisable) that go into the cache key."""
+        return dict(sorted(self.options.items()))
+
+    @abc.abstractmethod
+    def predict(self, model: Any, samples: Sequence[Sample]) -> list[Prediction]:
+        """Predict a batch. ``model`` is a :class:`remotesam.RemoteSAM`.
+
+        Returns one JSON-serialisable prediction per sample, in order. May raise for a bad
+        sample (unreadable image ...); the harness then isolates and records the failure.
+        """
+
+    @abc.abstractmethod
+    def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
+        """Compute every metric in ``metrics`` from aligned samples and predictions."""
+
+    @classmethod
+    def primary_metric(cls) -> MetricSpec:
+        """The task's headline metric."""
+        return next(m for m in cls.metrics if m.primary)

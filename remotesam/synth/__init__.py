@@ -1,0 +1,1 @@
+"""Procedural Earth-observation benchmark in the official file formats."""
