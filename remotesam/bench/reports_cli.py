@@ -1,0 +1,270 @@
+"""Command-line sub-commands for reports: ``leaderboard``, ``radar``, ``gate``, ``baseline``.
+
+:func:`add_subcommands` registers them on the ``remotesam-bench`` parser (``cli.py``); each
+parser's ``func`` is a handler ``(args) -> int`` returning the exit code:
+
+* 0 success (``gate``: every metric passed);
+* 1 ``gate`` only: at least one metric regressed;
+* 2 error: no run documents, unknown run id, missing or malformed baseline, a metric missing
+  from the run, unwritable output. The message goes to stderr, without a traceback.
+
+Common options: ``--results-dir`` (default ``results``) and ``--run`` (a run document path or
+run id, repeatable for ``leaderboard``/``radar``; default: every run there for leaderboard and
+radar, the newest for gate and baseline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from remotesam.bench.results import RunDocument, latest_run, list_runs, runs_dir
+
+__all__ = ["add_subcommands", "resolve_run", "resolve_runs"]
+
+EXIT_OK, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
+
+
+class _UserError(Exception):
+    """Bad input from the command line; printed as ``error: ...`` with exit code 2."""
+
+
+def resolve_run(spec: str, results_dir: str | Path) -> RunDocument:
+    """A run document from a path (an existing file) or a run id under ``<results_dir>/runs``.
+
+    The id is looked up as ``<results_dir>/runs/<id>.json``, then among the documents' own
+    ``run_id`` fields; a unique prefix is accepted. Raises ``ValueError`` listing the ids found.
+    """
+    p = Path(spec)
+    if p.is_file():
+        return RunDocument.load(p)
+    folder = runs_dir(results_dir)
+    exact = folder / f"{spec}.json"
+    if exact.is_file():
+        return RunDocument.load(exact)
+    docs = list_runs(results_dir) if folder.is_dir() else []
+    ids = [d.run_id for d in docs]
+    for candidates in ([d for d in docs if d.run_id == spec],
+                       [d for d in docs if d.run_id.startswith(spec)]):
+        if len(candidates) == 1:
+            return candidates[0]
+        if len(candidates) > 1:
+            raise ValueError(f"run id prefix {spec!r} is ambiguous in {folder}: "
+                             f"{[d.run_id for d in candidates]}")
+    raise ValueError(f"--run {spec!r} is neither a file nor a run id in {folder}; "
+                     + (f"run ids there (oldest first): {ids[-10:]}" if ids else
+                        "that folder holds no run documents (run `remotesam-bench run` first)"))
+
+
+def resolve_runs(specs: list[str] | None, results_dir: str | Path) -> list[RunDocument]:
+    """The runs named by ``specs`` (in order), or every run in ``results_dir`` (oldest first)."""
+    if specs:
+        return [resolve_run(s, results_dir) for s in specs]
+    docs = list_runs(results_dir)
+    if not docs:
+        raise ValueError(f"no run documents in {runs_dir(results_dir)}; run `remotesam-bench run`"
+                         " first or pass --results-dir / --run")
+    return docs
+
+
+def _one_run(spec: str | None, results_dir: str) -> RunDocument:
+    if spec:
+        return resolve_run(spec, results_dir)
+    try:
+        return latest_run(results_dir)
+    except FileNotFoundError as e:
+        raise ValueError(str(e)) from e
+
+
+def _csv_list(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _write_or_print(text: str, out: str | None) -> None:
+    if out is None:
+        sys.stdout.write(text)
+        return
+    path = Path(out)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise ValueError(f"cannot write {path}: {e.strerror}") from e
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn user errors into ``error: ...`` on stderr and exit code 2 (no traceback)."""
+    import functools
+
+    from remotesam.bench.gate import GateError
+
+    @functools.wraps(func)
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except (ValueError, GateError, FileNotFoundError, _UserError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_ERROR
+
+    return wrapper
+
+
+# ----------------------------------------------------------------------------- handlers
+
+
+@_guard
+def _leaderboard(args: argparse.Namespace) -> int:
+    from remotesam.bench.leaderboard import build_leaderboard
+
+    runs = resolve_runs(args.run, args.results_dir)
+    board = build_leaderboard(
+        runs, metrics=args.metrics, tasks=_csv_list(args.tasks), ci=args.ci,
+        published=args.published or bool(args.published_models),
+        published_models=_csv_list(args.published_models), n_boot=args.n_boot,
+    )
+    _write_or_print(board.render(args.format), args.out)
+    return EXIT_OK
+
+
+@_guard
+def _radar(args: argparse.Namespace) -> int:
+    from remotesam.bench.radar import build_radar, save_radar
+
+    runs = resolve_runs(args.run, args.results_dir)
+    fig = build_radar(runs, metrics=args.metrics, tasks=_csv_list(args.tasks),
+                      published=args.published or bool(args.published_models),
+                      published_models=_csv_list(args.published_models), title=args.title)
+    for p in save_radar(fig, args.out):
+        print(f"wrote {p}", file=sys.stderr)
+    return EXIT_OK
+
+
+@_guard
+def _gate(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from remotesam.bench.gate import Baseline, compare
+
+    baseline = Baseline.load(args.baseline)
+    run = _one_run(args.run, args.results_dir)
+    report = compare(run, baseline, checkpoint=args.checkpoint, alpha=args.alpha,
+                     n_boot=args.n_boot, baseline_path=str(args.baseline))
+    console = Console(stderr=False, width=max(120, Console().width))
+    if args.all or report.moved():
+        console.print(report.table(show_all=args.all))
+    else:
+        console.print(f"{report.summary()} (no metric moved; --all lists them)")
+    for note in report.notes:
+        console.print(f"note: {note}")
+    if args.json:
+        _write_or_print(json.dumps(report.to_dict(), indent=1) + "\n", args.json)
+    return report.exit_code
+
+
+@_guard
+def _baseline(args: argparse.Namespace) -> int:
+    from remotesam.bench.gate import write_baseline
+
+    run = _one_run(args.run, args.results_dir)
+    base = write_baseline(run, args.out, default_abs_tol=args.abs_tol,
+                          default_rel_tol=args.rel_tol, hard_factor=args.hard_factor,
+                          checkpoint=args.checkpoint, tasks=_csv_list(args.tasks),
+                          include_per_sample=not args.no_per_sample)
+    print(f"wrote {args.out}: {len(base.metrics)} metric(s) from run {run.run_id}",
+          file=sys.stderr)
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- parsers
+
+
+def _common(p: argparse.ArgumentParser, many_runs: bool) -> None:
+    p.add_argument("--results-dir", default="results",
+                   help="results folder holding runs/<run_id>.json (default: results)")
+    if many_runs:
+        p.add_argument("--run", action="append", metavar="RUN",
+                       help="run document path or run id (repeatable; default: every run in "
+                            "--results-dir, newer results of a checkpoint win)")
+    else:
+        p.add_argument("--run", metavar="RUN",
+                       help="run document path or run id (default: the newest run)")
+
+
+def _published_opts(p: argparse.ArgumentParser, default_models: str) -> None:
+    p.add_argument("--published", action="store_true",
+                   help="add the numbers published in the RemoteSAM paper as reference rows")
+    p.add_argument("--published-models", metavar="A,B",
+                   help=f"comma-separated published models to show (default: {default_models})")
+
+
+def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register ``leaderboard``, ``radar``, ``gate`` and ``baseline`` on ``subparsers``."""
+    p = subparsers.add_parser(
+        "leaderboard", help="table of checkpoints x task/dataset/metric",
+        description="Pivot run documents into a leaderboard (primary metric of each task "
+                    "first, best value per column marked).")
+    _common(p, many_runs=True)
+    p.add_argument("--format", default="md",
+                   choices=["md", "markdown", "csv", "html", "latex", "tex"],
+                   help="output format (default: md)")
+    p.add_argument("--metrics", default="all",
+                   help="all (default), primary, official, or comma-separated metric names")
+    p.add_argument("--tasks", metavar="T1,T2", help="only these tasks")
+    p.add_argument("--ci", action="store_true",
+                   help="show 95%% bootstrap confidence intervals where per-sample values exist")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    _published_opts(p, "every model with a number in the columns shown")
+    p.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+    p.set_defaults(func=_leaderboard)
+
+    p = subparsers.add_parser(
+        "radar", help="paper-style radar chart (PNG + SVG)",
+        description="One axis per task/dataset/metric, one polygon per checkpoint.")
+    _common(p, many_runs=True)
+    p.add_argument("--out", default="radar.png",
+                   help="output .png (an .svg is written beside it; default radar.png)")
+    p.add_argument("--metrics", default="primary",
+                   help="axes: primary (default), official, all, or metric names")
+    p.add_argument("--tasks", metavar="T1,T2", help="only these tasks")
+    p.add_argument("--title", help="figure title")
+    _published_opts(p, "the models of the paper's Fig. 1")
+    p.set_defaults(func=_radar)
+
+    p = subparsers.add_parser(
+        "gate", help="fail (exit 1) when a run regressed against a baseline",
+        description="Compare a run with a baseline file per metric (direction-aware, with "
+                    "tolerances and a paired bootstrap). Exit 0 pass, 1 regression, 2 error.")
+    _common(p, many_runs=False)
+    p.add_argument("--baseline", required=True, metavar="FILE", help="baseline JSON file")
+    p.add_argument("--checkpoint", help="checkpoint name or sha256 prefix to judge when the "
+                                        "run holds several")
+    p.add_argument("--alpha", type=float, default=None,
+                   help="significance level of the paired test (default: the baseline's, 0.05)")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--all", action="store_true", help="also list unchanged metrics")
+    p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    p.set_defaults(func=_gate)
+
+    p = subparsers.add_parser(
+        "baseline", help="write a baseline file from a run",
+        description="Write a baseline for `remotesam-bench gate` from a run (default: newest).")
+    _common(p, many_runs=False)
+    p.add_argument("--out", default="baseline.json", help="baseline file (default baseline.json)")
+    p.add_argument("--abs-tol", type=float, default=None,
+                   help="absolute tolerance for every metric (default: 0.5 for %% metrics)")
+    p.add_argument("--rel-tol", type=float, default=None,
+                   help="relative tolerance for every metric (default: 0.02 for non-%% metrics)")
+    p.add_argument("--hard-factor", type=float, default=3.0,
+                   help="a drop beyond this many tolerances fails without a significance test "
+                        "(default 3)")
+    p.add_argument("--checkpoint", help="only this checkpoint (name or sha256 prefix)")
+    p.add_argument("--tasks", metavar="T1,T2", help="only these tasks")
+    p.add_argument("--no-per-sample", action="store_true",
+                   help="do not store per-sample values (smaller file, no paired test)")
+    p.set_defaults(func=_baseline)

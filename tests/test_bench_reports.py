@@ -1,0 +1,632 @@
+"""Reports: bootstrap statistics, published numbers, leaderboards, radar charts, gate, CLI.
+
+Run documents are built in code (no model needed): two checkpoints scored on three tasks, with
+per-sample values (mean and ratio metrics) where a real plugin would store them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from remotesam.bench import reports_cli
+from remotesam.bench.gate import Baseline, GateError, compare, write_baseline
+from remotesam.bench.leaderboard import build_leaderboard
+from remotesam.bench.published import load_published, normalise_name
+from remotesam.bench.pytest_plugin import check_gate, remotesam_gate  # noqa: F401 (the fixture, as installed by the pytest11 entry point)
+from remotesam.bench.radar import axis_label, build_radar, save_radar
+from remotesam.bench.results import CheckpointRef, MetricValue, RunDocument, TaskResult
+from remotesam.bench.stats import bootstrap_ci, metric_ci, paired_bootstrap_pvalue
+
+N = 60
+IDS = [f"img{i:03d}" for i in range(N)]
+
+
+def _result(ckpt: CheckpointRef, task: str, dataset: str, metrics: dict, per_sample=None,
+            ratio=None, split: str = "test") -> TaskResult:
+    mvs = {name: MetricValue(value=v, higher_is_better=hib, primary=prim, unit=unit)
+           for name, (v, hib, prim, unit) in metrics.items()}
+    return TaskResult(checkpoint=ckpt, task=task, task_version=1, dataset=dataset, split=split,
+                      n_total=N, n_evaluated=N, metrics=mvs, per_sample=per_sample or {},
+                      per_sample_ratio=ratio or {})
+
+
+def make_run(name: str = "ckpt_a", quality: float = 0.6, run_id: str | None = None,
+             created: str = "2026-01-01T00:00:00", seed: int = 0, iou_shift: float = 0.0,
+             mae: float = 1.2) -> RunDocument:
+    """A run of one checkpoint on ref/rrsisd (oIoU ratio + mIoU mean), vg/dior_rsvg, cnt/dior."""
+    rng = np.random.default_rng(seed)
+    sha = hashlib.sha256(name.encode()).hexdigest()
+    ckpt = CheckpointRef(name=name, path=f"/ckpts/{name}.pth", sha256=sha)
+    iou = np.clip(rng.normal(quality, 0.15, N) + iou_shift, 0.0, 1.0)
+    inter = rng.uniform(10, 100, N)
+    union = inter + rng.uniform(5, 60, N)
+    hits = (iou >= 0.5).astype(float)
+    ref = _result(ckpt, "ref", "rrsisd",
+                  {"oIoU": (100 * inter.sum() / union.sum(), True, True, "%"),
+                   "mIoU": (100 * iou.mean(), True, False, "%")},
+                  per_sample={"mIoU": {"sample_ids": IDS, "values": iou.tolist()}},
+                  ratio={"oIoU": {"sample_ids": IDS, "num": inter.tolist(),
+                                  "den": union.tolist()}})
+    vg = _result(ckpt, "vg", "dior_rsvg",
+                 {"Acc@0.5": (100 * hits.mean(), True, True, "%"),
+                  "mIoU": (100 * iou.mean(), True, False, "%")},
+                 per_sample={"Acc@0.5": {"sample_ids": IDS, "values": hits.tolist()}})
+    cnt = _result(ckpt, "cnt", "dior",
+                  {"accuracy": (100 * quality * 0.8, True, True, "%"),
+                   "mae": (mae, False, False, "")})
+    return RunDocument(run_id=run_id or f"run-{name}", created=created,
+                       provenance={"package_version": "test"}, results=[ref, vg, cnt])
+
+
+@pytest.fixture
+def two_runs() -> list[RunDocument]:
+    return [make_run("ckpt_a", 0.55, created="2026-01-01T00:00:00", seed=1, mae=1.5),
+            make_run("ckpt_b", 0.70, created="2026-01-02T00:00:00", seed=2, mae=0.9)]
+
+
+# ------------------------------------------------------------------------------- stats
+
+
+def test_bootstrap_ci_deterministic_and_covers_the_estimate():
+    x = np.random.default_rng(3).random(400)
+    lo, hi = bootstrap_ci(x, seed=7)
+    assert (lo, hi) == bootstrap_ci(x, seed=7)
+    assert lo < x.mean() < hi
+    assert bootstrap_ci(x, seed=8) != (lo, hi)
+    # the interval shrinks roughly like 1/sqrt(n)
+    lo4, hi4 = bootstrap_ci(np.tile(x, 4), seed=7)
+    assert (hi4 - lo4) < 0.7 * (hi - lo)
+    # width close to the normal approximation 2 * 1.96 * sd / sqrt(n)
+    expected = 2 * 1.96 * x.std(ddof=1) / math.sqrt(x.size)
+    assert abs((hi - lo) - expected) < 0.15 * expected
+
+
+def test_bootstrap_ci_ratio_resamples_num_and_den_together():
+    rng = np.random.default_rng(0)
+    den = rng.uniform(1, 10, 300)
+    num = 0.4 * den  # every sample has ratio 0.4, so every resample too
+    lo, hi = bootstrap_ci(ratio=(num, den))
+    assert lo == pytest.approx(0.4) and hi == pytest.approx(0.4)
+    num2 = num + rng.normal(0, 0.5, 300)
+    lo, hi = bootstrap_ci(ratio=(num2, den))
+    assert lo < num2.sum() / den.sum() < hi
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({}, "exactly one"),
+    ({"per_sample": [1.0], "ratio": ([1.0], [1.0])}, "exactly one"),
+    ({"ratio": ([1.0, 2.0], [1.0])}, "aligned"),
+    ({"per_sample": [[1.0, 2.0]]}, "1-D"),
+    ({"per_sample": [1.0], "n_boot": 0}, "n_boot"),
+])
+def test_bootstrap_ci_rejects_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        bootstrap_ci(**kwargs)
+
+
+def test_bootstrap_ci_edge_cases():
+    assert all(math.isnan(v) for v in bootstrap_ci([]))
+    assert all(math.isnan(v) for v in bootstrap_ci([1.0, float("nan")]))
+    assert bootstrap_ci([0.3]) == (0.3, 0.3)
+
+
+def test_paired_bootstrap_pvalue_separates_consistent_drop_from_noise():
+    rng = np.random.default_rng(5)
+    base = rng.random(200)
+    # every sample 0.03 worse: a real, consistent drop
+    assert paired_bootstrap_pvalue(base - 0.03, base) < 0.01
+    # same mean drop carried by noise of 0.3 per sample: not significant
+    noisy = base - 0.03 + rng.normal(0, 0.6, 200)
+    noisy += (base.mean() - 0.03) - noisy.mean()  # exact same mean drop
+    assert paired_bootstrap_pvalue(noisy, base) > 0.05
+    # improvement and equality give p = 1; direction flips for lower-is-better
+    assert paired_bootstrap_pvalue(base + 0.01, base) == 1.0
+    assert paired_bootstrap_pvalue(base, base) == 1.0
+    assert paired_bootstrap_pvalue(base - 0.03, base, higher_is_better=False) == 1.0
+    assert paired_bootstrap_pvalue(base + 0.03, base, higher_is_better=False) < 0.01
+    # ratio metrics, and determinism
+    den = rng.uniform(1, 5, 200)
+    p1 = paired_bootstrap_pvalue((base * den - 0.1, den), (base * den, den), seed=1)
+    assert p1 < 0.01 and p1 == paired_bootstrap_pvalue((base * den - 0.1, den),
+                                                        (base * den, den), seed=1)
+    with pytest.raises(ValueError, match="both"):
+        paired_bootstrap_pvalue((base, den), base)
+
+
+def test_metric_ci_scales_fraction_per_sample_values_to_percent():
+    run = make_run()
+    ref = run.results[0]
+    lo, hi = metric_ci(ref, "mIoU")
+    assert lo < ref.metrics["mIoU"].value < hi and hi > 1.0  # percent scale
+    lo, hi = metric_ci(ref, "oIoU")
+    assert lo < ref.metrics["oIoU"].value < hi
+    assert metric_ci(run.results[2], "accuracy") is None  # no per-sample values
+    # per-sample values that do not reproduce the metric give no interval
+    ref.metrics["mIoU"].value += 5.0
+    assert metric_ci(ref, "mIoU") is None
+
+
+# ------------------------------------------------------------------------------- published
+
+
+def test_published_numbers_match_the_paper_tables():
+    table = load_published()
+
+    def one(task, ds, metric, model="RemoteSAM"):
+        recs = table.lookup(task, ds, "test", metric, [model])
+        assert len(recs) == 1, (task, ds, metric, model, recs)
+        return recs[0]
+
+    assert one("ref", "rrsisd", "mIoU").value == 71.75
+    assert one("ref", "rrsisd", "oIoU").value == 80.04
+    assert one("ref", "rrsisd", "Pr@0.9", "RS2-SAM2").value == 29.73
+    assert one("ref", "risbench", "mIoU", "CroBIM").value == 69.33
+    assert one("seg", "isaid", "mIoU").value == 64.72
+    assert one("seg", "potsdam", "mF1").value == 91.80
+    assert one("det", "dior", "mAP50").value == 62.74
+    assert one("det", "dotav2", "mAP50_obb", "Falcon").value == 23.29
+    assert one("vg", "dior_rsvg", "Acc@0.5").value == 74.36
+    assert one("mlc", "dior", "accuracy").value == 94.0
+    assert one("cnt", "dior", "accuracy").value == 62.0
+    cap = one("cap", "ucm_captions", "CIDEr")
+    assert cap.value == 12.370 and cap.unit == ""
+    assert one("cnt", "dior", "accuracy", "Falcon").source == "Fig. 1 radar"
+    # aliases and name normalisation
+    assert one("vg", "RSVG", "AP50").value == 74.36
+    assert one("ref", "RRSIS-D", "prec_0.5").value == 84.46
+    assert one("ref", "rrsisd", "Pr@0.5").value == 84.46
+    assert one("det", "DOTA", "AP50").value == 20.17
+    assert one("mlc", "dior", "acc").value == 94.0
+    assert one("cap", "ucm", "cider").value == 12.370
+    assert table.lookup("mcc", "ucmerced", "test", "accuracy") == []
+    assert table.model_names()[0] == "RemoteSAM"
+    assert normalise_name("Acc@0.5") == "acc05"
+    tasks = {r.task for r in table.results}
+    assert tasks == {"ref", "seg", "det", "vg", "mlc", "cnt", "cap"}
+    assert all(r.model in table.models for r in table.results)
+
+
+def test_published_file_errors_name_the_record(tmp_path):
+    bad = tmp_path / "pub.json"
+    bad.write_text(json.dumps({"schema": "remotesam-bench/published/1", "results": [
+        {"model": "X", "task": "ref", "dataset": "rrsisd", "split": "test", "metric": "mIoU",
+         "value": "high", "unit": "%", "higher_is_better": True, "source": "T1"}]}))
+    with pytest.raises(ValueError, match=r"results\[0\]\.value"):
+        load_published(bad)
+    bad.write_text("{")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_published(bad)
+
+
+def _builtin_plugin_classes():
+    from importlib.metadata import entry_points
+
+    out = []
+    for ep in entry_points(group="remotesam_bench.tasks"):
+        if ep.value.startswith("remotesam_plugins."):
+            try:
+                out.append(ep.load())
+            except Exception:  # not written yet or broken: covered by its own tests
+                continue
+    return out
+
+
+def test_published_metric_names_match_the_builtin_plugins():
+    """Every published (task, metric) resolves to a metric a built-in plugin reports."""
+    classes = _builtin_plugin_classes()
+    if not classes:
+        pytest.skip("no built-in task plugin importable yet")
+    table = load_published()
+    problems = []
+    for cls in classes:
+        ours = {table.canonical_metric(cls.name, m.name) for m in cls.metrics}
+        published = {table.canonical_metric(r.task, r.metric) for r in table.results
+                     if r.task == cls.name}
+        missing = published - ours
+        if missing:
+            problems.append(f"{cls.name}: published metrics {sorted(missing)} match none of "
+                            f"{[m.name for m in cls.metrics]}")
+    assert not problems, "; ".join(problems)
+
+
+# ------------------------------------------------------------------------------- leaderboard
+
+
+def test_leaderboard_two_checkpoints_every_format(two_runs):
+    board = build_leaderboard(two_runs)
+    sha_a, sha_b = (r.results[0].checkpoint.sha256[:8] for r in two_runs)
+    assert board.rows == [f"ckpt_a ({sha_a})", f"ckpt_b ({sha_b})"]
+    labels = [c.label for c in board.columns]
+    # primary metric of each task first
+    assert labels[:2] == ["ref/rrsisd oIoU", "ref/rrsisd mIoU"]
+    assert labels.index("vg/dior_rsvg Acc@0.5") < labels.index("vg/dior_rsvg mIoU")
+    assert "cnt/dior mae ↓" in labels
+    for fmt in ("md", "csv", "html", "latex"):
+        text = board.render(fmt)
+        for row in board.rows:
+            shown = row.replace("_", "\\_") if fmt == "latex" else row
+            assert shown in text, (fmt, row)
+    md = board.to_markdown()
+    assert len([ln for ln in md.splitlines() if ln.startswith("| ckpt_")]) == 2
+    csv = pd.read_csv(io.StringIO(board.to_csv()), index_col=0)
+    assert csv.shape == (2, len(board.columns))
+    assert csv.loc[board.rows[1], "cnt/dior mae ↓"] == pytest.approx(0.9)
+    html = board.to_html()
+    assert html.count("<tr") == 3 and "<strong>" in html  # header + 2 rows
+    latex = board.to_latex()
+    assert "dior\\_rsvg" in latex and "\\textbf{" in latex and "\\begin{tabular}" in latex
+    with pytest.raises(ValueError, match="unknown leaderboard format"):
+        board.render("xlsx")
+
+
+def test_leaderboard_marks_best_direction_aware(two_runs):
+    board = build_leaderboard(two_runs)
+    a, b = board.rows
+    assert board.best.at[b, "cnt/dior accuracy"] and not board.best.at[a, "cnt/dior accuracy"]
+    # MAE: ckpt_a has 1.5, ckpt_b 0.9 -> the lower one is best
+    assert board.best.at[b, "cnt/dior mae ↓"] and not board.best.at[a, "cnt/dior mae ↓"]
+    assert "**0.900**" in board.to_markdown()
+    two_runs[1].results[2].metrics["mae"].value = 2.0
+    board = build_leaderboard(two_runs)
+    assert board.best.at[a, "cnt/dior mae ↓"] and not board.best.at[b, "cnt/dior mae ↓"]
+
+
+def test_leaderboard_newest_run_wins_and_selection(two_runs):
+    rerun = make_run("ckpt_a", 0.55, run_id="run-a2", created="2026-01-03T00:00:00", seed=1,
+                     mae=0.5)
+    board = build_leaderboard([*two_runs, rerun], metrics="primary")
+    assert len(board.rows) == 2
+    assert [c.metric for c in board.columns] == ["oIoU", "Acc@0.5", "accuracy"]
+    board = build_leaderboard([*two_runs, rerun], metrics="mae", tasks=["cnt"])
+    assert board.values.iloc[0, 0] == 0.5
+    with pytest.raises(ValueError, match="no column has metric"):
+        build_leaderboard(two_runs, metrics="CIDEr")
+    with pytest.raises(ValueError, match="no results for task"):
+        build_leaderboard(two_runs, tasks=["det"])
+    with pytest.raises(ValueError, match="no task results"):
+        build_leaderboard([])
+
+
+def test_leaderboard_confidence_intervals(two_runs):
+    board = build_leaderboard(two_runs, ci=True)
+    cell = board.cells[(board.rows[0], "ref/rrsisd mIoU")]
+    assert cell.ci95 is not None and cell.ci95[0] < cell.value < cell.ci95[1]
+    assert board.cells[(board.rows[0], "cnt/dior accuracy")].ci95 is None
+    # a stored interval is used as is
+    two_runs[0].results[2].metrics["accuracy"].ci95 = (1.0, 2.0)
+    board = build_leaderboard(two_runs, ci=True)
+    assert board.cells[(board.rows[0], "cnt/dior accuracy")].ci95 == (1.0, 2.0)
+    md = board.to_markdown()
+    assert "[1.00, 2.00]" in md
+    csv = pd.read_csv(io.StringIO(board.to_csv()), index_col=0)
+    assert csv.loc[board.rows[0], "cnt/dior accuracy ci_lo"] == 1.0
+    assert build_leaderboard(two_runs, ci=True).cells == board.cells  # deterministic
+
+
+def test_leaderboard_published_reference_rows(two_runs):
+    board = build_leaderboard(two_runs, published=True)
+    assert "RemoteSAM [paper]" in board.published_rows
+    assert board.values.at["RemoteSAM [paper]", "ref/rrsisd mIoU"] == 71.75
+    assert board.values.at["RemoteSAM [paper]", "vg/dior_rsvg Acc@0.5"] == 74.36
+    assert math.isnan(board.values.at["RemoteSAM [paper]", "cnt/dior mae ↓"])
+    # every published row has at least one number in the columns shown
+    assert all(board.values.loc[r].notna().any() for r in board.published_rows)
+    for fmt in ("md", "csv", "html", "latex"):
+        assert "RemoteSAM [paper]" in board.render(fmt)
+    assert "†" in board.to_markdown()  # Falcon's counting value exists only in Fig. 1
+    only = build_leaderboard(two_runs, published=True, published_models=["RemoteSAM"])
+    assert only.published_rows == ["RemoteSAM [paper]"] and len(only.rows) == 3
+    with pytest.raises(ValueError, match="unknown published model"):
+        build_leaderboard(two_runs, published=True, published_models=["GPT-9"])
+    # a run's failures are reported under the table
+    two_runs[0].results[0].n_failed = 3
+    assert "3 of 60 samples failed" in build_leaderboard(two_runs).to_markdown()
+
+
+def test_row_labels_use_the_shortest_distinguishing_path():
+    runs = [make_run("/exp/a/ckpt.pth", run_id="r1"), make_run("/exp/b/ckpt.pth", run_id="r2"),
+            make_run("/other/final.pth", run_id="r3")]
+    rows = build_leaderboard(runs).rows
+    assert [r.split(" (")[0] for r in rows] == ["a/ckpt.pth", "b/ckpt.pth", "final.pth"]
+
+
+# ------------------------------------------------------------------------------- radar
+
+
+def test_radar_png_svg_axes_and_lines(two_runs, tmp_path):
+    fig = build_radar(two_runs, title="test")
+    ax = fig.axes[0]
+    assert ax.name == "polar"
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == ["ref/rrsisd\noIoU", "vg/dior_rsvg\nAcc@0.5", "cnt/dior\naccuracy"]
+    assert [ln.get_label() for ln in ax.lines] == build_leaderboard(two_runs).rows
+    texts = {t.get_text() for t in ax.texts}
+    a_oiou = two_runs[0].results[0].metrics["oIoU"].value
+    assert f"{a_oiou:.1f}" in texts  # vertices carry their values (few checkpoints)
+    png, svg = save_radar(fig, tmp_path / "out" / "radar.png")
+    with Image.open(png) as im:
+        im.verify()
+    with Image.open(png) as im:
+        assert im.format == "PNG" and im.size[0] > 300
+    assert svg.suffix == ".svg" and svg.read_text().lstrip().startswith("<?xml")
+    with pytest.raises(ValueError, match=r"\.png or \.svg"):
+        save_radar(fig, tmp_path / "radar.jpg")
+
+
+def test_radar_published_overlay_and_inverted_lower_is_better(two_runs):
+    fig = build_radar(two_runs, metrics="all", published=True)
+    ax = fig.axes[0]
+    lines = {ln.get_label(): ln for ln in ax.lines}
+    pub = [k for k in lines if k.endswith("[paper]")]
+    assert "RemoteSAM [paper]" in pub and "Falcon [paper]" in pub
+    assert all(lines[k].get_linestyle() == "--" for k in pub)
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert "cnt/dior\nmae ↓" in labels
+    j = labels.index("cnt/dior\nmae ↓")
+    a, b = (lines[r].get_ydata()[j] for r in build_leaderboard(two_runs).rows)
+    assert b > a  # ckpt_b has the lower (better) MAE, so it lies further out
+    assert axis_label(build_leaderboard(two_runs).columns[0]) == "ref/rrsisd\noIoU"
+
+
+# ------------------------------------------------------------------------------- gate
+
+
+def test_gate_same_run_passes_and_doctored_baseline_fails(tmp_path):
+    run = make_run()
+    base = write_baseline(run, tmp_path / "base.json")
+    loaded = Baseline.load(tmp_path / "base.json")
+    assert len(loaded.metrics) == 6
+    mi = next(m for m in loaded.metrics if m.task == "ref" and m.metric == "mIoU")
+    assert mi.per_sample is not None and mi.tolerance.abs == 0.5
+    assert next(m for m in loaded.metrics if m.metric == "mae").tolerance.rel == 0.02
+    rep = compare(run, loaded)
+    assert rep.exit_code == 0 and rep.count("pass") == 6
+    # doctored: the baseline claims a better cnt acc (no per-sample values) -> regression
+    doc = json.loads((tmp_path / "base.json").read_text())
+    for m in doc["metrics"]:
+        if m["metric"] == "accuracy":
+            m["value"] += 2.0
+    rep = compare(run, Baseline.from_dict(doc))
+    assert rep.exit_code == 1
+    row = next(r for r in rep.rows if r.metric == "accuracy")
+    assert row.status == "regressed" and row.delta == pytest.approx(-2.0)
+    assert "regressed" in rep.to_text() and "REGRESSION" in rep.summary()
+    # within tolerance (0.4 < 0.5 points) -> pass
+    for m in doc["metrics"]:
+        if m["metric"] == "accuracy":
+            m["value"] -= 1.6
+    assert compare(run, Baseline.from_dict(doc)).exit_code == 0
+    assert base.source_run == run.run_id
+
+
+def test_gate_respects_lower_is_better(tmp_path):
+    run = make_run(mae=1.0)
+    write_baseline(run, tmp_path / "b.json")
+    base = Baseline.load(tmp_path / "b.json")
+    worse = make_run(mae=1.5)
+    rep = compare(worse, base)
+    row = next(r for r in rep.rows if r.metric == "mae")
+    assert row.status == "regressed" and rep.exit_code == 1 and row.worse == pytest.approx(0.5)
+    better = make_run(mae=0.5)
+    rep = compare(better, base)
+    assert next(r for r in rep.rows if r.metric == "mae").status == "improved"
+    assert rep.exit_code == 0
+    within = make_run(mae=1.01)  # 2% relative default tolerance
+    assert compare(within, base).exit_code == 0
+
+
+def test_gate_missing_metric_exits_2(tmp_path):
+    run = make_run()
+    write_baseline(run, tmp_path / "b.json")
+    base = Baseline.load(tmp_path / "b.json")
+    del run.results[2].metrics["mae"]
+    rep = compare(run, base)
+    assert rep.exit_code == 2
+    row = next(r for r in rep.rows if r.status == "missing")
+    assert row.metric == "mae" and "has no metric 'mae'" in row.note
+    run.results.pop(0)
+    rep = compare(run, base)
+    assert rep.count("missing") == 3 and rep.exit_code == 2
+
+
+@pytest.mark.parametrize("content, match", [
+    (None, "does not exist"),
+    ("{not json", "not valid JSON"),
+    (json.dumps({"schema": "other"}), "field 'schema'"),
+    (json.dumps({"schema": "remotesam-bench/baseline/1", "metrics": []}), "non-empty list"),
+    (json.dumps({"schema": "remotesam-bench/baseline/1", "metrics": [
+        {"task": "ref", "dataset": "rrsisd", "split": "test", "metric": "mIoU"}]}),
+     r"metrics\[0\]: lacks field 'value'"),
+    (json.dumps({"schema": "remotesam-bench/baseline/1", "metrics": [
+        {"task": "ref", "dataset": "rrsisd", "split": "test", "metric": "mIoU", "value": 1,
+         "tolerance": {"abs": -1}}]}), r"tolerance\.abs: expected a number >= 0"),
+    (json.dumps({"schema": "remotesam-bench/baseline/1", "metrics": [
+        {"task": "ref", "dataset": "rrsisd", "split": "test", "metric": "mIoU", "value": 1,
+         "per_sample": {"sample_ids": ["a"], "values": [1, 2]}}]}), "same length"),
+])
+def test_gate_bad_baseline_file_is_a_clear_error(tmp_path, content, match):
+    path = tmp_path / "b.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(GateError, match=match):
+        Baseline.load(path)
+
+
+def test_gate_noise_rule_uses_paired_bootstrap(tmp_path):
+    base_run = make_run(seed=4)
+    write_baseline(base_run, tmp_path / "b.json", default_abs_tol=0.5, hard_factor=10.0)
+    base = Baseline.load(tmp_path / "b.json")
+    # consistent drop of 1.5 points on every sample: beyond tolerance, significant
+    worse = make_run(seed=4, iou_shift=-0.015)
+    row = next(r for r in compare(worse, base).rows if r.label == "ref/rrsisd"
+               and r.metric == "mIoU")
+    assert row.status == "regressed" and row.p_value < 0.05 and row.n_paired == N
+    # the same-size drop made of large per-sample noise: beyond tolerance, not significant
+    noisy = make_run(seed=4)
+    vals = np.asarray(base.metrics[1].per_sample["values"])
+    rng = np.random.default_rng(9)
+    new = vals + rng.normal(0, 0.3, N)
+    new += (vals.mean() - 0.015) - new.mean()
+    noisy.results[0].per_sample["mIoU"]["values"] = new.tolist()
+    noisy.results[0].metrics["mIoU"].value = 100 * new.mean()
+    row = next(r for r in compare(noisy, base).rows if r.label == "ref/rrsisd"
+               and r.metric == "mIoU")
+    assert row.status == "pass" and row.p_value >= 0.05 and "not significant" in row.note
+    # beyond the hard tolerance the test is not consulted
+    noisy.results[0].metrics["mIoU"].value -= 10.0
+    row = next(r for r in compare(noisy, base).rows if r.label == "ref/rrsisd"
+               and r.metric == "mIoU")
+    assert row.status == "regressed" and "hard" in row.note
+
+
+def test_gate_several_checkpoints(tmp_path, two_runs):
+    both = RunDocument(run_id="both", created="2026-01-05T00:00:00",
+                       results=two_runs[0].results + two_runs[1].results)
+    base = write_baseline(both, tmp_path / "b.json")
+    assert {m.checkpoint for m in base.metrics} == {"ckpt_a", "ckpt_b"}
+    assert compare(both, Baseline.load(tmp_path / "b.json")).exit_code == 0
+    single = write_baseline(two_runs[0], tmp_path / "a.json")
+    assert all(m.checkpoint is None for m in single.metrics)
+    with pytest.raises(GateError, match="pass --checkpoint"):
+        compare(both, single)
+    assert compare(both, single, checkpoint="ckpt_a").exit_code == 0
+    assert compare(both, single, checkpoint="ckpt_b").exit_code in (0, 1)
+    with pytest.raises(GateError, match="no checkpoint 'nope'"):
+        compare(both, single, checkpoint="nope")
+
+
+# ------------------------------------------------------------------------------- CLI
+
+
+def _cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="remotesam-bench")
+    reports_cli.add_subcommands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+@pytest.fixture
+def results_dir(tmp_path, two_runs) -> Path:
+    for run in two_runs:
+        run.save(tmp_path / "results" / "runs" / f"{run.run_id}.json")
+    return tmp_path / "results"
+
+
+def test_cli_leaderboard_every_format(results_dir, tmp_path, capsys):
+    for fmt in ("md", "csv", "html", "latex"):
+        out = tmp_path / f"lb.{fmt}"
+        assert _cli(["leaderboard", "--results-dir", str(results_dir), "--format", fmt,
+                     "--out", str(out)]) == 0
+        text = out.read_text().replace("\\_", "_")  # LaTeX escapes underscores
+        assert "ckpt_a" in text and "ckpt_b" in text
+    assert _cli(["leaderboard", "--results-dir", str(results_dir), "--published",
+                 "--published-models", "RemoteSAM", "--ci"]) == 0
+    stdout = capsys.readouterr().out
+    assert "RemoteSAM [paper]" in stdout and "[" in stdout
+    assert _cli(["leaderboard", "--results-dir", str(results_dir), "--run", "run-ckpt_b",
+                 "--format", "csv"]) == 0
+    assert "ckpt_a" not in capsys.readouterr().out
+
+
+def test_cli_radar(results_dir, tmp_path, capsys):
+    assert _cli(["radar", "--results-dir", str(results_dir), "--out",
+                 str(tmp_path / "r.png"), "--published"]) == 0
+    with Image.open(tmp_path / "r.png") as im:
+        im.verify()
+    assert (tmp_path / "r.svg").is_file()
+
+
+def test_cli_baseline_and_gate_exit_codes(results_dir, tmp_path, capsys):
+    base = tmp_path / "baseline.json"
+    assert _cli(["baseline", "--results-dir", str(results_dir), "--out", str(base)]) == 0
+    # the newest run is ckpt_b: gate it against itself
+    assert _cli(["gate", "--results-dir", str(results_dir), "--baseline", str(base)]) == 0
+    # ckpt_a is worse than ckpt_b on every metric
+    assert _cli(["gate", "--results-dir", str(results_dir), "--baseline", str(base),
+                 "--run", "run-ckpt_a", "--json", str(tmp_path / "rep.json")]) == 1
+    rep = json.loads((tmp_path / "rep.json").read_text())
+    assert rep["exit_code"] == 1 and any(r["status"] == "regressed" for r in rep["rows"])
+    out = capsys.readouterr().out
+    assert "regressed" in out
+    # errors: missing baseline, malformed baseline, unknown run, no runs at all
+    assert _cli(["gate", "--results-dir", str(results_dir), "--baseline",
+                 str(tmp_path / "nope.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text("[1, 2")
+    assert _cli(["gate", "--results-dir", str(results_dir), "--baseline",
+                 str(tmp_path / "bad.json")]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+    assert _cli(["gate", "--results-dir", str(results_dir), "--baseline", str(base),
+                 "--run", "run-zzz"]) == 2
+    assert "run-ckpt_a" in capsys.readouterr().err  # lists the run ids that exist
+    # a run id is also found through the documents' own run_id field, and by unique prefix
+    (results_dir / "runs" / "run-ckpt_a.json").rename(results_dir / "runs" / "renamed.json")
+    assert _cli(["baseline", "--results-dir", str(results_dir), "--run", "run-ckpt_a",
+                 "--out", str(tmp_path / "a.json")]) == 0
+    assert _cli(["gate", "--results-dir", str(results_dir), "--baseline",
+                 str(tmp_path / "a.json"), "--run", "run-ckpt_"]) == 2
+    assert "ambiguous" in capsys.readouterr().err
+    assert _cli(["leaderboard", "--results-dir", str(tmp_path / "empty")]) == 2
+    assert "no run documents" in capsys.readouterr().err
+    # missing metric
+    doc = json.loads(base.read_text())
+    doc["metrics"].append(dict(doc["metrics"][0], metric="Prec@0.9"))
+    base.write_text(json.dumps(doc))
+    assert _cli(["gate", "--results-dir", str(results_dir), "--baseline", str(base)]) == 2
+    assert "missing" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------- pytest plugin
+
+
+def test_pytest_fixture_passes_and_fails(tmp_path, remotesam_gate):  # noqa: F811 (fixture)
+    run = make_run()
+    run_path = run.save(tmp_path / "runs" / "r.json")
+    write_baseline(run, tmp_path / "b.json")
+    report = remotesam_gate(run_path, tmp_path / "b.json")
+    assert report.passed
+    assert remotesam_gate(tmp_path, tmp_path / "b.json").passed  # folder -> newest run
+    worse = make_run(mae=3.0)
+    with pytest.raises(pytest.fail.Exception, match="regressed"):
+        remotesam_gate(worse, tmp_path / "b.json")
+    with pytest.raises(pytest.fail.Exception, match="does not exist"):
+        check_gate(run, tmp_path / "missing.json")
+
+
+pytest_plugins = ["pytester"]
+
+
+def test_pytest_plugin_marker_in_a_users_suite(pytester, tmp_path, monkeypatch):
+    run = make_run()
+    run_path = run.save(tmp_path / "runs" / "r.json")
+    write_baseline(run, tmp_path / "good.json")
+    write_baseline(make_run(mae=0.1), tmp_path / "strict.json")
+    pytester.makepyfile(f"""
+        import pytest
+
+        @pytest.mark.remotesam_gate(run={str(run_path)!r}, baseline={str(tmp_path / 'good.json')!r})
+        def test_ok():
+            pass
+
+        @pytest.mark.remotesam_gate(run={str(run_path)!r}, baseline={str(tmp_path / 'strict.json')!r})
+        def test_regressed():
+            pass
+
+        def test_fixture(remotesam_gate):
+            remotesam_gate({str(run_path)!r}, {str(tmp_path / 'strict.json')!r})
+    """)
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    result = pytester.runpytest_inprocess("-p", "remotesam.bench.pytest_plugin",
+                                          "--strict-markers")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*gate REGRESSION*"])
