@@ -1,0 +1,327 @@
+"""``remotesam-bench``: the command line of the benchmark harness.
+
+Subcommands::
+
+    remotesam-bench list   [--tasks T,...] [--json]
+    remotesam-bench run    --tasks det,vg --ckpt ckpt.pth [--ckpt 'runs/*/ckpt.pth' ...]
+                           [--data-root DIR] [--dataset-root det.dior=PATH ...]
+                           [--limit N] [--device cpu|cuda] [--batch-size B]
+                           [--precision fp32|bf16|fp16] [--task-opt det.score_thr=0.3 ...]
+                           [--results-dir results]
+    remotesam-bench score  [--run RUN_ID|PATH] [--results-dir results] [--data-root DIR]
+    remotesam-bench leaderboard | radar | gate | baseline     (reports, when installed)
+    remotesam-bench synth                                    (the embedded benchmark)
+
+``python -m remotesam.bench ...`` is the same program (use it with ``torchrun``).
+
+Exit codes:
+    0  success (failed *samples* are reported in the results, not in the exit code)
+    1  a regression: the gate found a metric worse than its baseline
+    2  a usage or input error (bad path, unknown task, missing dataset, broken plugin,
+       unwritable results directory, ...); the message says what to fix
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from remotesam.bench.api import DatasetError
+from remotesam.bench.errors import BenchError, InputError
+
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_REGRESSION", "build_parser", "main"]
+
+EXIT_OK = 0
+EXIT_REGRESSION = 1
+EXIT_ERROR = 2
+
+_EPILOG = """exit codes: 0 success; 1 regression (gate); 2 usage or input error.
+Run `remotesam-bench COMMAND --help` for a command's options."""
+
+
+def _key_value(text: str, what: str, example: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise InputError(f"{what} {text!r}: expected KEY=VALUE, e.g. {example}")
+    return key.strip(), value
+
+
+def _parse_value(raw: str) -> Any:
+    """``--task-opt`` values: JSON when they parse (numbers, true/false, lists), else text."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def _task_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, value = _key_value(item, "--task-opt", "det.score_thr=0.3")
+        task, dot, opt = key.partition(".")
+        if not dot or not opt:
+            raise InputError(f"--task-opt {item!r}: expected TASK.KEY=VALUE, e.g. det.score_thr=0.3")
+        out.setdefault(task, {})[opt] = _parse_value(value)
+    return out
+
+
+def _dataset_roots(items: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, value = _key_value(item, "--dataset-root", "det.dior=/data/DIOR")
+        out[key] = value
+    return out
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+# -- list --------------------------------------------------------------------------------------
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from remotesam.bench.registry import Registry
+
+    registry = Registry()
+    names = registry.resolve(args.tasks) if args.tasks else None
+    infos = registry.info(names)
+    if args.json:
+        rows = []
+        for i in infos:
+            row: dict[str, Any] = {"name": i.name, "target": i.target, "source": i.source,
+                                   "ok": i.ok, "error": i.error}
+            if i.plugin is not None:
+                p = i.plugin
+                row.update(version=p.version, description=p.description,
+                           default_dataset=p.default_dataset,
+                           datasets={k: {"default_subdir": a.default_subdir,
+                                         "splits": list(a.splits)} for k, a in p.datasets.items()},
+                           metrics=[{"name": m.name, "higher_is_better": m.higher_is_better,
+                                     "primary": m.primary, "unit": m.unit,
+                                     "official": m.official} for m in p.metrics])
+            rows.append(row)
+        print(json.dumps(rows, indent=1))
+        return EXIT_OK
+    console = _console()
+    table = Table(title="remotesam-bench tasks")
+    for col in ("task", "version", "datasets (default first)", "metrics (primary first)",
+                "description / problem"):
+        table.add_column(col, overflow="fold")
+    for i in infos:
+        if i.plugin is None:
+            table.add_row(f"[red]{i.name}[/red]", "-", "-", "-", f"[red]BROKEN[/red]: {i.error}")
+            continue
+        p = i.plugin
+        ds = [p.default_dataset] + [d for d in p.datasets if d != p.default_dataset]
+        ms = sorted(p.metrics, key=lambda m: not m.primary)
+        metrics = ", ".join(f"{m.name}{'↑' if m.higher_is_better else '↓'}" for m in ms)
+        table.add_row(i.name, str(p.version), ", ".join(ds), metrics,
+                      f"{p.description}\n[dim]{i.source}[/dim]")
+    console.print(table)
+    broken = [i for i in infos if not i.ok]
+    if broken:
+        console.print(f"[red]{len(broken)} broken plugin(s)[/red]; the others work normally.")
+    return EXIT_OK
+
+
+# -- run ---------------------------------------------------------------------------------------
+
+
+def _console(stderr: bool = False) -> Any:
+    """A rich console; wide when not a terminal, so tables in logs are not squeezed."""
+    from rich.console import Console
+
+    probe = Console(stderr=stderr)
+    return probe if probe.is_terminal else Console(stderr=stderr, width=200)
+
+
+def _print_outcome(outcome: Any) -> None:
+    from remotesam.bench.runner import format_summary
+
+    if outcome.document is None:
+        return
+    console = _console()
+    console.print(format_summary(outcome.document))
+    for r in outcome.document.results:
+        if r.failures:
+            console.print(f"[yellow]{r.task}.{r.dataset} ({r.checkpoint.name}): "
+                          f"{r.n_failed} sample(s) failed[/yellow]")
+            for f in r.failures[:5]:
+                console.print(f"  {f['sample_id']}: {f['error']}", markup=False)
+            if len(r.failures) > 5:
+                console.print(f"  ... and {len(r.failures) - 5} more (see the run document)")
+    err = _console(stderr=True)
+    for e in outcome.errors:
+        err.print(f"error: {e}", markup=False, style="red")
+    console.print(f"run document: {outcome.path}")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from remotesam.bench.runner import RunConfig, load_model_factory, run
+
+    config = RunConfig(
+        tasks=args.tasks, checkpoints=args.ckpt or [], data_root=args.data_root,
+        dataset_roots=_dataset_roots(args.dataset_root), split=args.split, limit=args.limit,
+        device=args.device, batch_size=args.batch_size, precision=args.precision,
+        task_options=_task_options(args.task_opt), results_dir=args.results_dir,
+        run_id=args.run_id, progress=False if args.no_progress else None,
+        retry_failed=args.retry_failed)
+    factory = load_model_factory(args.model_factory) if args.model_factory else None
+    outcome = run(config, model_factory=factory)
+    _print_outcome(outcome)
+    return EXIT_ERROR if outcome.errors else EXIT_OK
+
+
+# -- score -------------------------------------------------------------------------------------
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from remotesam.bench.results import RunDocument, latest_run, runs_dir
+    from remotesam.bench.runner import score_run
+
+    try:
+        if args.run is None:
+            source = latest_run(args.results_dir)
+        else:
+            p = Path(args.run)
+            if not p.is_file():
+                p = runs_dir(args.results_dir) / f"{args.run}.json"
+            if not p.is_file():
+                raise InputError(f"--run {args.run!r}: neither a file nor a run id in "
+                                 f"{runs_dir(args.results_dir)}")
+            source = RunDocument.load(p)
+    except (FileNotFoundError, ValueError) as e:
+        raise InputError(str(e)) from e
+    outcome = score_run(source, results_dir=args.results_dir, data_root=args.data_root,
+                        dataset_roots=_dataset_roots(args.dataset_root),
+                        tasks=[args.tasks] if args.tasks else None, run_id=args.run_id)
+    _print_outcome(outcome)
+    return EXIT_ERROR if outcome.errors else EXIT_OK
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+def _add_optional(sub: Any, module: str, func: str) -> None:
+    """Let another part of the project add subcommands, if it is installed."""
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name == module:
+            return
+        print(f"remotesam-bench: note: {module} is unavailable ({e})", file=sys.stderr)
+        return
+    except ImportError as e:
+        print(f"remotesam-bench: note: {module} is unavailable ({e})", file=sys.stderr)
+        return
+    getattr(mod, func)(sub)
+
+
+_CORE_COMMANDS = ("list", "run", "score")
+
+
+def build_parser(addons: bool = True) -> argparse.ArgumentParser:
+    """The ``remotesam-bench`` argument parser (``list``, ``run``, ``score`` and add-ons).
+
+    Args:
+        addons: also register the subcommands of other modules (reports, synth) when they are
+            installed; ``main`` skips them for the core commands so that a run never imports
+            (or depends on) them.
+    """
+    parser = argparse.ArgumentParser(
+        prog="remotesam-bench", description="Benchmark RemoteSAM checkpoints on remote-sensing "
+        "tasks: cached, resumable, sharded runs; leaderboards, radar charts and CI gates.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list task plugins, their datasets and metrics",
+                       epilog=_EPILOG)
+    p.add_argument("--tasks", help="only these tasks (comma-separated)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("run", help="evaluate checkpoints on tasks (cached, resumable)",
+                       epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tasks", action="append", default=None, required=True, metavar="T[,T...]",
+                   help="tasks: 'det' (default dataset), 'det.dior', 'det.*' (all datasets), "
+                   "'all'; comma-separated or repeated")
+    p.add_argument("--ckpt", action="append", metavar="PATH|DIR|GLOB",
+                   help="checkpoint file, directory or quoted glob; repeatable (a sweep). "
+                   "Default: the bundled tiny checkpoint")
+    p.add_argument("--data-root", metavar="DIR",
+                   help="root of the datasets in the official layout")
+    p.add_argument("--dataset-root", action="append", default=[], metavar="TASK.DATASET=PATH",
+                   help="where one dataset lives (overrides --data-root); repeatable")
+    p.add_argument("--split", help="split for every dataset (default: the official one)")
+    p.add_argument("--limit", type=_positive_int, metavar="N",
+                   help="only the first N samples of each dataset")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--batch-size", type=_positive_int, default=8, metavar="B")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                   help="fp16 needs CUDA")
+    p.add_argument("--task-opt", action="append", default=[], metavar="TASK.KEY=VALUE",
+                   help="a task setting (part of the cache key); value parsed as JSON if it "
+                   "can be; repeatable")
+    p.add_argument("--results-dir", default="results", metavar="DIR",
+                   help="where store.sqlite and runs/ live (default: ./results)")
+    p.add_argument("--run-id", help="id of the run document (default: timestamp)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="predict again the samples that failed in an earlier run")
+    p.add_argument("--model-factory", metavar="MODULE:FUNCTION",
+                   help="load models with FUNCTION(path, device=, precision=, batch_size=) "
+                   "instead of remotesam.RemoteSAM.from_checkpoint")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("score", help="re-score stored predictions without a model",
+                       epilog=_EPILOG)
+    p.add_argument("--run", metavar="RUN_ID|PATH",
+                   help="the run to re-score (default: the latest in --results-dir)")
+    p.add_argument("--results-dir", default="results", metavar="DIR")
+    p.add_argument("--data-root", metavar="DIR", help="override the run's data root")
+    p.add_argument("--dataset-root", action="append", default=[], metavar="TASK.DATASET=PATH")
+    p.add_argument("--tasks", metavar="T[,T...]", help="only these tasks")
+    p.add_argument("--run-id", help="id of the new run document")
+    p.set_defaults(func=_cmd_score)
+
+    if addons:
+        _add_optional(sub, "remotesam.bench.reports_cli", "add_subcommands")
+        _add_optional(sub, "remotesam.synth.cli", "add_subcommand")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``remotesam-bench`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(addons=not (argv and argv[0] in _CORE_COMMANDS))
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    try:
+        return int(args.func(args))
+    except (BenchError, DatasetError) as e:
+        print(f"remotesam-bench: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("remotesam-bench: interrupted; every finished batch is stored, run the same "
+              "command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Conformance checks for third-party task plugins (like scikit-learn's ``check_estimator``).
+
+Use it in your own test suite::
+
+    from remotesam.testing import check_task_plugin
+    from my_package.tasks import MyTask
+
+    def test_my_task_conforms(tmp_path):
+        check_task_plugin(MyTask)                                   # static checks only
+        check_task_plugin(MyTask, dataset_root=DATA, model=model)   # + predict and score
+
+It raises :class:`PluginConformanceError` (an ``AssertionError``, so pytest shows it as a test
+failure) listing every problem found.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PluginConformanceError", "check_task_plugin"]
+
+
+class PluginConformanceError(AssertionError):
+    """A task plugin breaks the contract of :mod:`remotesam.bench.api`; lists every problem."""
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Equality that treats NaN as equal to NaN (JSON round trips keep NaN)."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+def check_task_plugin(cls: type, *, dataset_root: str | Path | None = None, model: Any = None,
+                      dataset: str | None = None, n_samples: int = 4) -> None:
+    """Check a task-plugin class against the contract.
+
+    Always checked: class attributes (``name``, ``version``, ``metrics`` with exactly one
+    primary, ``datasets`` of :class:`~remotesam.bench.api.DatasetAdapter` subclasses,
+    ``default_dataset``), that the plugin constructs without options and that ``settings()``
+    is a JSON-serialisable dict (and the same on two calls).
+
+    With ``dataset_root`` (the folder of one dataset, i.e. ``<data-root>/<default_subdir>``):
+    the adapter of ``dataset`` (default: ``default_dataset``) constructs, ``samples()`` is
+    non-empty, deterministic (same ids twice) with unique string ids.
+
+    With ``dataset_root`` and ``model`` as well: ``predict`` on the first ``n_samples`` returns
+    one dict per sample, each surviving a JSON round trip unchanged; ``score`` returns
+    :class:`~remotesam.bench.api.Scores` with every metric as a float, per-sample arrays aligned
+    with the scored samples, and JSON-serialisable tables.
+
+    Raises:
+        PluginConformanceError: listing every problem found.
+    """
+    from remotesam.bench.api import Scores
+    from remotesam.bench.registry import validate_plugin_class
+
+    problems = [f"class: {p}" for p in validate_plugin_class(cls)]
+    if problems:
+        raise PluginConformanceError(_report(cls, problems))
+    try:
+        plugin = cls()
+    except Exception as e:
+        raise PluginConformanceError(_report(cls, [
+            f"{cls.__name__}() (no options) raised {type(e).__name__}: {e}"])) from e
+    try:
+        s1, s2 = plugin.settings(), plugin.settings()
+        if not isinstance(s1, dict):
+            problems.append(f"settings() returned {type(s1).__name__}, expected dict")
+        else:
+            json.dumps(s1, sort_keys=True, allow_nan=False)
+            if s1 != s2:
+                problems.append("settings() differs between two calls (it must be deterministic)")
+    except (TypeError, ValueError) as e:
+        problems.append(f"settings() is not JSON-serialisable: {e}")
+
+    if dataset_root is not None and not problems:
+        problems += _check_data_and_model(plugin, Path(dataset_root), model,
+                                          dataset or cls.default_dataset, n_samples, Scores)
+    if problems:
+        raise PluginConformanceError(_report(cls, problems))
+
+
+def _check_data_and_model(plugin: Any, root: Path, model: Any, dataset: str, n: int,
+                          scores_type: type) -> list[str]:
+    problems: list[str] = []
+    if dataset not in plugin.datasets:
+        return [f"dataset {dataset!r} is not in datasets {sorted(plugin.datasets)}"]
+    adapter_cls = plugin.datasets[dataset]
+    try:
+        adapter = adapter_cls(root)
+        samples = list(adapter.samples())
+        again = [s.sample_id for s in adapter_cls(root).samples()]
+    except Exception as e:
+        return [f"{adapter_cls.__name__}({str(root)!r}) failed: {type(e).__name__}: {e}"]
+    if not samples:
+        return [f"{adapter_cls.__name__}.samples() is empty for {root}"]
+    ids = [s.sample_id for s in samples]
+    if not all(isinstance(i, str) and i for i in ids):
+        problems.append("every sample_id must be a non-empty str")
+    if len(set(ids)) != len(ids):
+        problems.append("sample ids are not unique")
+    if ids != again:
+        problems.append("samples() order or ids differ between two adapters on the same data "
+                        "(they must be deterministic)")
+    if model is None or problems:
+        return problems
+    batch = samples[:n]
+    try:
+        preds = plugin.predict(model, batch)
+    except Exception as e:
+        return [f"predict raised {type(e).__name__}: {e}"]
+    if not isinstance(preds, list) or len(preds) != len(batch):
+        got = len(preds) if isinstance(preds, list) else type(preds).__name__
+        return [f"predict returned {got} for {len(batch)} samples; expected a list, one "
+                "prediction per sample"]
+    for s, p in zip(batch, preds):
+        if not isinstance(p, dict):
+            problems.append(f"prediction for {s.sample_id!r} is {type(p).__name__}, expected dict")
+            continue
+        try:
+            back = json.loads(json.dumps(p))
+        except (TypeError, ValueError) as e:
+            problems.append(f"prediction for {s.sample_id!r} is not JSON-serialisable: {e}")
+            continue
+        if not _same_json(back, p):
+            problems.append(f"prediction for {s.sample_id!r} changes in a JSON round trip "
+                            "(tuples, numpy values or non-str keys?); return plain JSON types")
+    if problems:
+        return problems
+    try:
+        scores = plugin.score(batch, [json.loads(json.dumps(p)) for p in preds])
+    except Exception as e:
+        return [f"score raised {type(e).__name__}: {e}"]
+    if not isinstance(scores, scores_type):
+        return [f"score returned {type(scores).__name__}, expected Scores"]
+    for m in plugin.metrics:
+        if m.name not in scores.metrics:
+            problems.append(f"score() is missing metric {m.name!r}")
+        elif not isinstance(scores.metrics[m.name], (float, int)) or isinstance(
+                scores.metrics[m.name], bool):
+            problems.append(f"metric {m.name!r} is {type(scores.metrics[m.name]).__name__}, "
+                            "expected float")
+    n_scored = len(scores.sample_ids) if scores.sample_ids else len(batch)
+    if scores.sample_ids and list(scores.sample_ids) != [s.sample_id for s in batch]:
+        problems.append("Scores.sample_ids must list the scored samples in order")
+    for name, arr in scores.per_sample.items():
+        a = np.asarray(arr)
+        if a.ndim != 1 or a.shape[0] != n_scored:
+            problems.append(f"per_sample[{name!r}] has shape {a.shape}, expected ({n_scored},)")
+    for name, pair in scores.per_sample_ratio.items():
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            problems.append(f"per_sample_ratio[{name!r}] must be a (num, den) pair")
+            continue
+        for part, a in zip(("num", "den"), pair):
+            a = np.asarray(a)
+            if a.ndim != 1 or a.shape[0] != n_scored:
+                problems.append(f"per_sample_ratio[{name!r}] {part} has shape {a.shape}, "
+                                f"expected ({n_scored},)")
+    try:
+        json.dumps(scores.tables)
+    except (TypeError, ValueError) as e:
+        problems.append(f"Scores.tables is not JSON-serialisable: {e}")
+    return problems
+
+
+def _report(cls: type, problems: list[str]) -> str:
+    name = f"{cls.__module__}.{cls.__qualname__}" if isinstance(cls, type) else repr(cls)
+    return f"task plugin {name} does not conform:\n" + "\n".join(f"  - {p}" for p in problems)

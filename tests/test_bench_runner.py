@@ -1,0 +1,344 @@
+"""Runner and results store, in process: caching, resume, failure isolation, sweeps, bad input."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
+
+import bench_support as bs
+from rsb_toy.data import write_dataset
+from rsb_toy.fakemodel import load
+from rsb_toy.toy import ToyCountTask
+
+from remotesam.bench import runner as runner_mod
+from remotesam.bench.errors import InputError, StoreError, UnknownTaskError
+from remotesam.bench.registry import Registry
+from remotesam.bench.results import RunDocument, latest_run
+from remotesam.bench.runner import RunConfig, resolve_checkpoints, run, score_run, sha256_file
+from remotesam.bench.store import PredictionKey, ResultsStore
+
+N = 20
+
+
+class Factory:
+    """Counts model loads and forward calls across a run."""
+
+    def __init__(self, stop_after_calls: int | None = None) -> None:
+        self.models = []
+        self.stop_after_calls = stop_after_calls
+
+    def __call__(self, path, *, device, precision, batch_size):
+        model = load(path)
+        if self.stop_after_calls is not None:
+            limit, count = self.stop_after_calls, model.count
+
+            def interrupted(images, ids=None):
+                if model.calls >= limit:
+                    raise KeyboardInterrupt("simulated Ctrl-C")
+                return count(images, ids)
+
+            model.count = interrupted
+        self.models.append(model)
+        return model
+
+    @property
+    def images(self) -> int:
+        return sum(m.images_seen for m in self.models)
+
+
+@pytest.fixture
+def env(tmp_path):
+    data = tmp_path / "data"
+    write_dataset(data / "toy_blobs", n=N, seed=1)
+    ckpt = bs.write_checkpoint(tmp_path / "ckpts" / "a.json", gain=1.0, bias=0.25)
+    return {"tmp": tmp_path, "data": data, "ckpt": ckpt, "registry": Registry(bs.toy_entry_points())}
+
+
+def _cfg(env, **kw):
+    base = dict(tasks=["toy"], checkpoints=[str(env["ckpt"])], data_root=env["data"],
+                results_dir=env["tmp"] / "results", batch_size=4, device="cpu", progress=False)
+    base.update(kw)
+    return RunConfig(**base)
+
+
+def _run(env, factory=None, **kw):
+    return run(_cfg(env, **kw), registry=env["registry"], model_factory=factory or Factory())
+
+
+def test_run_scores_and_writes_document_with_provenance(env):
+    out = _run(env)
+    assert out.errors == [] and out.n_predicted == N
+    (res,) = out.document.results
+    assert (res.task, res.dataset, res.split, res.task_version) == ("toy", "blobs", "test", 2)
+    assert (res.n_total, res.n_evaluated, res.n_failed) == (N, N, 0)
+    assert res.checkpoint.sha256 == sha256_file(env["ckpt"])
+    # gain 1, bias 0.25: every prediction is the true count + 0.25
+    assert res.metrics["mae"].value == pytest.approx(0.25)
+    assert res.metrics["acc"].value == 100.0
+    assert res.metrics["mae"].primary and not res.metrics["mae"].higher_is_better
+    assert len(res.per_sample["mae"]["values"]) == N
+    saved = RunDocument.load(out.path)
+    assert saved.run_id == out.document.run_id and out.path.parent.name == "runs"
+    prov = saved.provenance
+    for key in ("package_version", "git_revision", "torch", "cuda", "device", "config",
+                "task_versions", "n_total", "n_evaluated", "wall_time_s", "samples_per_s"):
+        assert key in prov, key
+    assert prov["task_versions"] == {"toy": 2} and prov["device"] == "cpu"
+    assert prov["config"]["data_root"] == str(env["data"].resolve())
+
+
+def test_rerun_recomputes_nothing_and_never_loads_the_model(env):
+    first = _run(env)
+    again = Factory()
+    second = _run(env, again)
+    assert again.models == [], "a fully cached rerun must not even load the model"
+    assert (second.n_predicted, second.n_cached) == (0, N)
+    assert bs.metrics_of(first.document) == bs.metrics_of(second.document)
+
+
+def test_interrupted_run_resumes_without_recomputing_and_scores_identically(env):
+    reference = _run(env, results_dir=env["tmp"] / "ref")
+    broken = Factory(stop_after_calls=3)
+    with pytest.raises(KeyboardInterrupt):
+        _run(env, broken)
+    with ResultsStore(env["tmp"] / "results") as store:
+        assert store.count_predictions() == 12  # three whole batches of 4 were committed
+    resumed = Factory()
+    out = _run(env, resumed)
+    assert resumed.images == N - 12
+    assert bs.metrics_of(out.document) == bs.metrics_of(reference.document)
+    assert out.document.results[0].per_sample == reference.document.results[0].per_sample
+
+
+def test_corrupt_image_is_a_failed_sample_and_the_run_goes_on(env):
+    (env["data"] / "toy_blobs" / "images" / "0005.png").write_bytes(b"\x89PNG garbage")
+    factory = Factory()
+    out = _run(env, factory)
+    (res,) = out.document.results
+    assert (res.n_evaluated, res.n_failed) == (N - 1, 1)
+    assert res.failures[0]["sample_id"] == "0005.png"
+    assert "UnidentifiedImageError" in res.failures[0]["error"]
+    assert "0005.png" not in res.per_sample["mae"]["sample_ids"]
+    # batch of 4 failed once, then 4 single retries; the other 3 samples of that batch survive
+    assert factory.images == N - 1 + 0
+    again = _run(env, Factory())
+    assert again.document.results[0].failures == res.failures  # recorded, not retried
+    retry = Factory()
+    _run(env, retry, retry_failed=True)
+    assert len(retry.models) == 1
+
+
+def test_limit_task_options_and_cache_key(env):
+    out = _run(env, limit=5)
+    res = out.document.results[0]
+    assert (res.n_total, res.n_evaluated) == (N, 5)
+    f = Factory()
+    out2 = _run(env, f, task_options={"toy": {"offset": 1.0}})
+    assert f.images == N, "changed settings must not reuse predictions"
+    assert out2.document.results[0].metrics["mae"].value == pytest.approx(1.25)
+    assert out2.document.results[0].settings_hash != res.settings_hash
+    f3 = Factory()
+    _run(env, f3, precision="bf16")
+    assert f3.images == N, "precision is part of the cache key"
+
+
+def test_sweep_of_checkpoints_from_directory_glob_and_duplicates(env):
+    bs.write_checkpoint(env["tmp"] / "ckpts" / "b.json", gain=1.0, bias=0.5)
+    (env["tmp"] / "ckpts" / "b.pth").write_text(json.dumps({"gain": 1.0, "bias": -0.4}))
+    f = Factory()
+    out = _run(env, f, checkpoints=[str(env["tmp"] / "ckpts" / "*.json"),
+                                    str(env["tmp"] / "ckpts"), str(env["ckpt"])])
+    assert len(f.models) == 3, "each checkpoint is loaded exactly once"
+    maes = sorted(r.metrics["mae"].value for r in out.document.results)
+    assert maes == pytest.approx([0.25, 0.4, 0.5])
+    assert len({r.checkpoint.sha256 for r in out.document.results}) == 3
+
+
+def test_all_datasets_of_a_task_and_per_dataset_root(env):
+    other = write_dataset(env["tmp"] / "elsewhere", n=7, seed=3)
+    out = _run(env, tasks=["toy.*"], dataset_roots={"toy.other": other})
+    got = {(r.dataset, r.n_total) for r in out.document.results}
+    assert got == {("blobs", N), ("other", 7)}
+
+
+def test_score_rescores_stored_predictions_without_a_model(env, monkeypatch):
+    first = _run(env)
+    out = score_run(latest_run(env["tmp"] / "results"), results_dir=env["tmp"] / "results",
+                    registry=env["registry"])
+    assert bs.metrics_of(out.document) == bs.metrics_of(first.document)
+    assert out.document.provenance["rescored_from"] == first.document.run_id
+
+    original = ToyCountTask.score
+
+    def fixed_score(self, samples, predictions):  # "a metric fix"
+        s = original(self, samples, predictions)
+        s.metrics["mae"] = 42.0
+        return s
+
+    monkeypatch.setattr(ToyCountTask, "score", fixed_score)
+    out = score_run(first.document, results_dir=env["tmp"] / "results", registry=env["registry"])
+    assert out.errors == []
+    assert out.document.results[0].metrics["mae"].value == 42.0
+
+
+def test_model_load_failure_is_recorded_and_other_checkpoints_run(env):
+    bad = env["tmp"] / "ckpts" / "bad.json"
+    bad.write_text("{not json")
+    out = _run(env, checkpoints=[str(bad), str(env["ckpt"])])
+    assert any("bad.json" in e and "loading the model failed" in e for e in out.errors)
+    by_name = {Path(r.checkpoint.name).name: r for r in out.document.results}
+    assert by_name["a.json"].n_evaluated == N
+    assert by_name["bad.json"].n_failed == N
+    assert "loading the model failed" in by_name["bad.json"].failures[0]["error"]
+
+
+# -- bad input ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kw", "expected"), [
+    ({"checkpoints": ["/nonexistent/ckpt.pth"]}, "no such file or directory"),
+    ({"checkpoints": ["/nonexistent/*.pth"]}, "the glob matches no file"),
+    ({"tasks": ["tyo"]}, "Did you mean 'toy'"),
+    ({"tasks": ["toy.blob"]}, "has no dataset 'blob'. Did you mean 'blobs'"),
+    ({"data_root": None}, "no dataset location"),
+    ({"data_root": "/nonexistent/root"}, "does not exist"),
+    ({"precision": "fp16"}, "fp16 needs a CUDA device"),
+    ({"task_options": {"det": {"x": 1}}}, "not in this run"),
+    ({"dataset_roots": {"toy.nope": "/x"}}, "has no dataset 'nope'"),
+])
+def test_bad_input_raises_clear_error(env, kw, expected):
+    with pytest.raises(InputError) as e:
+        _run(env, **kw)
+    assert expected in str(e.value)
+    if kw.get("tasks") == ["tyo"]:
+        assert isinstance(e.value, UnknownTaskError)
+
+
+def test_missing_or_wrong_dataset_layout_shows_expected_layout(env):
+    for kw in ({"data_root": env["tmp"]}, {"data_root": None}):
+        with pytest.raises(InputError) as e:
+            _run(env, **kw)
+        assert "Expected layout" in str(e.value) and "counts.json" in str(e.value)
+    (env["data"] / "toy_blobs" / "counts.json").unlink()
+    with pytest.raises(InputError) as e:
+        _run(env)
+    assert "counts.json not found" in str(e.value) and "images/0000.png" in str(e.value)
+
+
+def test_empty_checkpoint_directory(env):
+    (env["tmp"] / "empty").mkdir()
+    with pytest.raises(InputError, match="without checkpoint files"):
+        resolve_checkpoints([env["tmp"] / "empty"])
+
+
+# -- store ---------------------------------------------------------------------------------------
+
+
+def test_unwritable_results_dir_fails_before_any_work(env):
+    blocker = env["tmp"] / "afile"
+    blocker.write_text("x")
+    f = Factory()
+    with pytest.raises(StoreError) as e:
+        _run(env, f, results_dir=blocker / "results")
+    assert "results" in str(e.value) and f.models == []
+
+
+def test_full_disk_is_a_clear_error_and_loses_nothing(env, monkeypatch):
+    reference = _run(env, results_dir=env["tmp"] / "ref")
+    real_connect = ResultsStore._connect
+    state = {"pages": None}
+
+    def tiny_disk(self, timeout_s):
+        conn = real_connect(self, timeout_s)
+        if state["pages"] is None:
+            state["pages"] = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count={state['pages'] + 1}")
+        return conn
+
+    monkeypatch.setattr(ResultsStore, "_connect", tiny_disk)
+    with pytest.raises(StoreError, match="full"):
+        _run(env)
+    monkeypatch.setattr(ResultsStore, "_connect", real_connect)
+    with ResultsStore(env["tmp"] / "results") as store:
+        kept = store.count_predictions()
+    f = Factory()
+    out = _run(env)
+    out = _run(env, f)
+    assert f.images == 0 and kept < N
+    assert bs.metrics_of(out.document) == bs.metrics_of(reference.document)
+
+
+def test_two_writers_at_once(tmp_path):
+    key = PredictionKey("sha", "toy", 1, "blobs", "test", "h")
+    errors = []
+
+    def writer(tag):
+        try:
+            with ResultsStore(tmp_path) as store:
+                for b in range(40):
+                    store.put_predictions(key, [(f"{tag}-{b}-{i}", {"v": i}) for i in range(5)])
+        except Exception as e:  # surfaced below
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with ResultsStore(tmp_path) as store:
+        assert store.count_predictions(key) == 2 * 40 * 5
+        assert store.get_predictions(key, ["a-3-2"]) == {"a-3-2": {"v": 2}}
+    conn = sqlite3.connect(tmp_path / "store.sqlite")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_checkpoint_hash_is_cached_and_invalidated(tmp_path):
+    p = bs.write_checkpoint(tmp_path / "c.json")
+    with ResultsStore(tmp_path / "r") as store:
+        h1 = sha256_file(p, store)
+        assert store.cached_sha256(p) == h1
+        p.write_text(json.dumps({"gain": 2.0, "bias": 0.0, "pad": "x" * 10}))
+        assert store.cached_sha256(p) is None
+        assert sha256_file(p, store) != h1
+
+
+def test_bootstrap_interval_brackets_the_metric(env):
+    res = _run(env).document.results[0]
+    ci = res.metrics["acc"].ci95
+    if ci is None:
+        pytest.skip("remotesam.bench.stats (bootstrap) not available")
+    vals = np.asarray(res.per_sample["acc"]["values"])
+    assert ci[0] <= vals.mean() <= ci[1]
+
+
+def test_module_exports():
+    assert set(runner_mod.__all__) >= {"RunConfig", "run", "score_run", "default_checkpoint"}
+
+
+def test_progress_bars_render_when_forced(env, capsys):
+    out = _run(env, progress=True)
+    assert out.n_predicted == N
+    err = capsys.readouterr().err
+    assert "toy.blobs/test" in err and f"{N}/{N}" in err and "samples/s" in err
+
+
+def test_default_checkpoint_is_resolved_or_clearly_missing(tmp_path, monkeypatch):
+    import remotesam
+    from remotesam.bench.runner import default_checkpoint
+
+    monkeypatch.setattr(remotesam, "__file__", str(tmp_path / "remotesam" / "__init__.py"))
+    with pytest.raises(InputError, match="pass --ckpt"):
+        default_checkpoint()
+    ck = tmp_path / "remotesam" / "checkpoints" / "remotesam_tiny.safetensors"
+    ck.parent.mkdir(parents=True)
+    ck.write_bytes(b"x")
+    assert default_checkpoint() == ck.resolve()
