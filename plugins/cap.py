@@ -1,0 +1,295 @@
+"""Image captioning (``cap``): UCM-captions (Karpathy-style ``dataset.json``), CIDEr.
+
+Protocol reproduced (official ``tasks/code/eval/CAP.py``, ``RuleBasedCaptioning.py``):
+
+* Data: ``UCM_captions/dataset.json`` entries with ``split == <split>`` (official default
+  ``test``: ``CAP.sh`` passes no ``--split``), references = every sentence's ``raw`` text,
+  image ``Images/<filename>`` (UC Merced tiles renamed ``N.tif``).
+* ``model.captioning(image, POTENTIAL_CLASSES, region_split=4)``: detection over the 37
+  "potential classes" **without EPOC** (the CAP script does not pass ``--EPOC``), existence
+  sentence + one distribution sentence per 2x2 region.
+* **CIDEr** (official, primary): ``CIDErEvalCap(gts, res, df='corpus')['CIDEr'] * 100`` - PTB
+  tokenizer, TF-IDF with IDF from the split's references, plain cosine (no clipping, no length
+  penalty), see :mod:`.metrics.captioning`.
+
+Added under their own names (the paper reports only CIDEr): ``CIDEr_D`` (the COCO / pycocoevalcap
+CIDEr-D), ``BLEU_1``..``BLEU_4``, ``METEOR``, ``ROUGE_L`` computed by ``pycocoevalcap`` on the
+same PTB tokens; all x100. ``SPICE`` is reported as NaN: its jar downloads Stanford CoreNLP
+models at first use, which a benchmark must not do (reason in ``tables["notes"]``).
+
+Deviations, deliberate:
+
+* The official templates are drawn with an **unseeded** ``random.choice`` (scores change from
+  run to run). Here every caption is seeded with a seed derived from the sample id
+  (sha256 of ``"<seed>:<sample_id>"``), so runs are deterministic and independent of batching
+  and sharding; the ``seed`` option shifts all of them.
+* The PTB tokenizer runs from a temporary directory instead of writing into the installed
+  ``pycocoevalcap`` package (same jar, flags and punctuation removal; tested equal).
+
+Task options: ``region_split`` (4 official, or 9), ``seed`` (int, default 0), ``epoc``
+(``false`` official / ``true`` / ``auto``), ``tokenizer`` (``ptb`` official / ``simple``, Java-free,
+not official; scoring only), ``meteor`` (``true`` / ``false``; METEOR starts Java, ~10 s; scoring
+only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from remotesam.bench.api import (
+    DatasetAdapter,
+    DatasetError,
+    MetricSpec,
+    Prediction,
+    Sample,
+    Scores,
+    TaskPlugin,
+)
+
+from ._common import check_images_exist, load_image, read_json, require_dir, require_file
+from ._detection_common import stable_seed
+from .det import parse_bool_option
+from .metrics.captioning import (
+    SPICE_UNAVAILABLE,
+    cider_variants,
+    ptb_tokenize,
+    pycocoevalcap_scores,
+    simple_tokenize,
+)
+
+__all__ = ["POTENTIAL_CLASSES", "UCM_CLASSES", "CaptioningTask", "UCMCaptionsAdapter"]
+
+#: The 37 "potential classes" the official captioning detects, in official order.
+POTENTIAL_CLASSES: tuple[str, ...] = (
+    "road", "highway", "bank", "tenniscourt", "roof", "vehicle", "parking lot", "airplane",
+    "stand", "farmland", "waste land", "basketballcourt", "storagetank", "pedestrian", "villa",
+    "beach", "boat", "tree", "grass", "water", "trail", "park", "bush", "golffield", "house",
+    "airport", "people", "overpass", "baseballfield", "swimming-pool", "bunker", "building",
+    "harbor", "residential", "sand", "stadium", "intersection",
+)  # fmt: skip
+
+#: UC Merced's 21 folder names (alphabetical): ``N.tif`` is ``UCM_CLASSES[(N-1)//100]`` tile
+#: ``(N-1) % 100``.
+UCM_CLASSES: tuple[str, ...] = (
+    "agricultural", "airplane", "baseballdiamond", "beach", "buildings", "chaparral",
+    "denseresidential", "forest", "freeway", "golfcourse", "harbor", "intersection",
+    "mediumresidential", "mobilehomepark", "overpass", "parkinglot", "river", "runway",
+    "sparseresidential", "storagetanks", "tenniscourt",
+)  # fmt: skip
+
+
+class UCMCaptionsAdapter(DatasetAdapter):
+    """UCM-captions: ``dataset.json`` (Karpathy style) + ``Images/N.tif``.
+
+    Options: ``ann_file`` (the json), ``image_dir``.
+
+    ``Sample``: ``sample_id`` = ``imgid`` as str; ``target["references"]`` = the ``raw``
+    sentences; ``meta``: ``filename``, ``imgid``, ``scene`` (UC Merced class from the file
+    number, None when the name is not ``N.tif``).
+    """
+
+    name: ClassVar[str] = "ucm_captions"
+    splits: ClassVar[tuple[str, ...]] = ("test", "val", "train")
+    default_split: ClassVar[str] = "test"
+    default_subdir: ClassVar[str] = "UCM_captions"
+    classes: ClassVar[tuple[str, ...]] = POTENTIAL_CLASSES
+    layout: ClassVar[str] = (
+        "<root>/                 (e.g. refer/data/UCM_captions)\n"
+        "  dataset.json          ({\"images\": [{\"filename\": \"1.tif\", \"imgid\": 0, \"split\": ...,\n"
+        "                          \"sentences\": [{\"raw\": ...}, ...]}, ...]})\n"
+        "  Images/1.tif ... Images/2100.tif\n"
+    )
+    _OPTIONS: ClassVar[frozenset[str]] = frozenset({"ann_file", "image_dir"})
+
+    def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
+        super().__init__(root, split, **options)
+        unknown = set(self.options) - self._OPTIONS
+        if unknown:
+            raise DatasetError(f"{type(self).__name__}: unknown option(s) {sorted(unknown)}; available: {sorted(self._OPTIONS)}")
+        ann = self.options.get("ann_file")
+        self.ann_file = Path(ann) if ann else self.root / "dataset.json"
+        img = self.options.get("image_dir")
+        self.image_dir = Path(img) if img else self.root / "Images"
+        require_file(self.ann_file, "UCM-captions dataset.json", self.layout)
+        require_dir(self.image_dir, "UCM-captions image folder", self.layout)
+
+    def samples(self) -> list[Sample]:
+        """Entries of the split in file order.
+
+        Raises:
+            DatasetError: malformed json (file + ``images[i].field``), duplicate ``imgid``, an
+                entry without sentences, images listed but absent, an empty split.
+        """
+        data = read_json(self.ann_file, "UCM-captions dataset.json")
+        if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+            raise DatasetError(f"{self.ann_file}: expected an object with an 'images' list (Karpathy format)")
+        out: list[Sample] = []
+        seen: set[int] = set()
+        splits_found: set[str] = set()
+        for i, im in enumerate(data["images"]):
+            where = f"{self.ann_file}: images[{i}]"
+            if not isinstance(im, dict):
+                raise DatasetError(f"{where} is not an object")
+            for key in ("filename", "imgid", "split", "sentences"):
+                if key not in im:
+                    raise DatasetError(f"{where} has no {key!r} field")
+            splits_found.add(str(im["split"]))
+            if im["split"] != self.split:
+                continue
+            try:
+                imgid = int(im["imgid"])
+            except (TypeError, ValueError):
+                raise DatasetError(f"{where}.imgid = {im['imgid']!r} is not an integer") from None
+            if imgid in seen:
+                raise DatasetError(f"{where}.imgid = {imgid} appears twice")
+            seen.add(imgid)
+            sents = im["sentences"]
+            if not isinstance(sents, list) or not sents:
+                raise DatasetError(f"{where}.sentences: expected a non-empty list")
+            refs = []
+            for j, s in enumerate(sents):
+                if not isinstance(s, dict) or not isinstance(s.get("raw"), str):
+                    raise DatasetError(f"{where}.sentences[{j}].raw: expected a string")
+                refs.append(s["raw"])
+            fn = str(im["filename"])
+            out.append(
+                Sample(
+                    sample_id=str(imgid),
+                    image=self.image_dir / fn,
+                    target={"references": refs},
+                    meta={"filename": fn, "imgid": imgid, "scene": _scene_of(fn)},
+                )
+            )
+        if not out:
+            raise DatasetError(
+                f"{self.ann_file}: no entry with split {self.split!r}; splits present: {sorted(splits_found)}"
+            )
+        check_images_exist((Path(s.image) for s in out), f"{self.name} ({self.image_dir})", self.layout)
+        return out
+
+
+def _scene_of(filename: str) -> str | None:
+    stem = Path(filename).stem
+    if not stem.isdigit() or not 1 <= int(stem) <= 100 * len(UCM_CLASSES):
+        return None
+    return UCM_CLASSES[(int(stem) - 1) // 100]
+
+
+class CaptioningTask(TaskPlugin):
+    """Rule-based captioning from detections: official CIDEr (corpus IDF, x100) and the COCO metrics."""
+
+    name: ClassVar[str] = "cap"
+    version: ClassVar[int] = 1
+    description: ClassVar[str] = "zero-shot captioning (UCM-captions): CIDEr x100"
+    metrics: ClassVar[tuple[MetricSpec, ...]] = (
+        MetricSpec("CIDEr", primary=True, unit="",
+                   description="CIDEr x100, PTB tokens, IDF from the references (official, Table 11)"),
+        MetricSpec("CIDEr_D", unit="", official=False, description="COCO CIDEr-D x100 (pycocoevalcap)"),
+        MetricSpec("BLEU_1", unit="", official=False, description="BLEU-1 x100 (pycocoevalcap)"),
+        MetricSpec("BLEU_2", unit="", official=False, description="BLEU-2 x100 (pycocoevalcap)"),
+        MetricSpec("BLEU_3", unit="", official=False, description="BLEU-3 x100 (pycocoevalcap)"),
+        MetricSpec("BLEU_4", unit="", official=False, description="BLEU-4 x100 (pycocoevalcap)"),
+        MetricSpec("METEOR", unit="", official=False, description="METEOR x100 (pycocoevalcap, Java)"),
+        MetricSpec("ROUGE_L", unit="", official=False, description="ROUGE-L x100 (pycocoevalcap)"),
+        MetricSpec("SPICE", unit="", official=False, description="not computed (needs a CoreNLP download): NaN"),
+    )  # fmt: skip
+    datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {"ucm_captions": UCMCaptionsAdapter}
+    default_dataset: ClassVar[str] = "ucm_captions"
+    _OPTIONS: ClassVar[frozenset[str]] = frozenset({"region_split", "seed", "epoc", "tokenizer", "meteor"})
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(options)
+        unknown = set(self.options) - self._OPTIONS
+        if unknown:
+            raise ValueError(f"cap task: unknown option(s) {sorted(unknown)}; available: {sorted(self._OPTIONS)}")
+        try:
+            self.region_split = int(self.options.get("region_split", 4))
+            self.seed = int(self.options.get("seed", 0))
+        except (TypeError, ValueError):
+            raise ValueError("cap task: options region_split and seed must be integers") from None
+        if self.region_split not in (4, 9):
+            raise ValueError(f"cap task: region_split must be 4 (official) or 9, got {self.region_split}")
+        self.epoc = parse_bool_option("cap", "epoc", self.options.get("epoc", False), allow_auto=True)
+        self.tokenizer = str(self.options.get("tokenizer", "ptb")).lower()
+        if self.tokenizer not in ("ptb", "simple"):
+            raise ValueError(f"cap task: tokenizer must be ptb (official) or simple, got {self.tokenizer!r}")
+        self.meteor = bool(parse_bool_option("cap", "meteor", self.options.get("meteor", True)))
+
+    def settings(self) -> dict[str, Any]:
+        """Prediction settings: ``region_split``, ``seed``, ``epoc``."""
+        return {"epoc": "auto" if self.epoc is None else self.epoc, "region_split": self.region_split,
+                "seed": self.seed}  # fmt: skip
+
+    def sample_seed(self, sample: Sample) -> int:
+        """The caption seed of a sample: sha256 of ``"<seed option>:<sample_id>"``, 31 bits."""
+        return stable_seed(sample.sample_id, self.seed)
+
+    def predict(self, model: Any, samples: Sequence[Sample]) -> list[Prediction]:
+        """``model.captioning(image, POTENTIAL_CLASSES, region_split, seed=<per sample>)``.
+
+        Returns ``{"caption": str, "seed": int}``.
+        """
+        out: list[Prediction] = []
+        for s in samples:
+            image = load_image(s.image)
+            seed = self.sample_seed(s)
+            res = model.captioning(image, list(POTENTIAL_CLASSES), region_split=self.region_split,
+                                   seed=seed, epoc=self.epoc)  # fmt: skip
+            out.append({"caption": str(res.text), "seed": seed})
+        return out
+
+    def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
+        """All caption metrics x100 on the scored samples (IDF from their references).
+
+        ``per_sample``: ``CIDEr``, ``CIDEr_D``, ``ROUGE_L`` per image (their means are the
+        corpus values). BLEU and METEOR are corpus-level (no per-sample decomposition).
+
+        Raises:
+            RuntimeError: Java missing for the PTB tokenizer or METEOR (message says what to do).
+        """
+        if len(samples) != len(predictions):
+            raise ValueError(f"score: {len(samples)} samples but {len(predictions)} predictions")
+        notes = {"SPICE": SPICE_UNAVAILABLE}
+        if not samples:
+            return Scores(metrics={m.name: float("nan") for m in self.metrics}, tables={"notes": notes})
+        gts: dict[str, list[str]] = {}
+        res: dict[str, list[str]] = {}
+        for s, p in zip(samples, predictions):
+            cap = p.get("caption")
+            if not isinstance(cap, str):
+                raise ValueError(f"prediction for sample {s.sample_id}: 'caption' is not a string; re-run predict")
+            gts[s.sample_id] = list(s.target["references"])
+            res[s.sample_id] = [cap]
+        tok = ptb_tokenize if self.tokenizer == "ptb" else simple_tokenize
+        if self.tokenizer != "ptb":
+            notes["tokenizer"] = "tokenizer=simple: Java-free tokenisation, numbers are not official"
+        g_t, r_t = tok(gts), tok(res)
+        both = cider_variants(g_t, r_t, variants=("cider", "cider-d"))
+        c, c_each = both["cider"]
+        cd, cd_each = both["cider-d"]
+        coco = pycocoevalcap_scores(g_t, r_t, meteor=self.meteor)
+        if not self.meteor:
+            notes["METEOR"] = "not computed (meteor=false)"
+        keys = list(gts)
+        metrics = {
+            "CIDEr": 100.0 * c,
+            "CIDEr_D": 100.0 * cd,
+            **{f"BLEU_{n}": 100.0 * float(coco[f"BLEU_{n}"]) for n in (1, 2, 3, 4)},
+            "METEOR": 100.0 * float(coco["METEOR"]),
+            "ROUGE_L": 100.0 * float(coco["ROUGE_L"]),
+            "SPICE": float("nan"),
+        }
+        return Scores(
+            metrics=metrics,
+            per_sample={
+                "CIDEr": 100.0 * c_each,
+                "CIDEr_D": 100.0 * cd_each,
+                "ROUGE_L": 100.0 * np.asarray(coco["ROUGE_L_per_sample"], dtype=np.float64),
+            },
+            tables={"notes": notes, "n_images": len(keys), "n_references": sum(len(v) for v in gts.values())},
+            sample_ids=keys,
+        )

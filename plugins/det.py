@@ -1,0 +1,472 @@
+"""Object detection (``det``): DIOR (COCO json) and DOTA-v2 (label files), COCO AP per class.
+
+Protocol reproduced (official ``tasks/code/eval/DET.py`` / ``DET.sh``, ``DET_DOTA.py``):
+
+* DIOR test from ``DIORcoco/Annotations/DIOR_test.json`` + ``JPEGImages/``; only images that
+  have at least one annotation are evaluated (the official lists are built from annotations).
+* One ``model.detection(image, classes, box_type="hbb", epoc=...)`` call per image over the
+  dataset's official classes (prompt ``"{class} in the image"`` inside the predictor); EPOC on
+  for DIOR (``DET.sh`` passes ``--EPOC``), off for DOTA (``DET_DOTA.sh``).
+* Detections become COCO results ``bbox = [int(x1), int(y1), int(x2 - x1), int(y2 - y1)]``
+  (truncation, as the official writer), ``score = conf``.
+* ``pycocotools.COCOeval`` ``bbox`` per class (``params.catIds=[c]``): the per-class AP50
+  (``summarize()``'s second number) is reported in ``tables["per_class"]``; ``mAP50`` is their
+  plain mean over classes that have ground truth (the paper's Table 12 number; **no official
+  script averages them**, see PROTOCOLS 2.3).
+
+Deviations and additions, all deliberate:
+
+* Categories of the COCO json are mapped **by name**, never by id (public DIOR->COCO
+  converters disagree on ids; a wrong order would silently score the wrong class). An unknown
+  category name is a :class:`DatasetError`.
+* COCO is run once over all classes instead of once per class; the per-class numbers are
+  identical (COCO evaluates categories independently; tested).
+* ``mAP`` (COCO mAP@[.5:.95]) and ``mAP75`` are printed by the official ``summarize()`` but never
+  reported: listed as non-official.
+* ``mAP50_obb`` (paper Table 13; **no official code**): COCO-protocol AP50 with oriented-polygon
+  IoU, computed when predictions carry OBBs (task option ``box_type=obb|both``) and the dataset
+  has polygons (DOTA). NaN otherwise, with the reason in ``tables["notes"]``.
+* DOTA: the official script runs ``test-dev`` (labels not public) and only writes submission
+  files; we score the ``val``/``train`` patches, whose labels are public. Label files are read
+  with or without the two header lines (the official loader crashes on headers); a line
+  must have all 10 fields (DOTA_devkit would read a 9-field line as difficulty 0, hiding a
+  lost field; the official loader ignores difficulty altogether). The
+  ``difficult`` flag is kept and, with ``difficult=ignore``, objects with difficulty >= 1 are
+  COCO "ignore" regions (DOTA devkit practice); by default every object counts, as the
+  official loaders read every line.
+* With ``box_type=obb`` the HBB metrics use the polygons' horizontal envelopes (not the
+  ``M2B`` component boxes).
+* Only COCO's "all" area range is evaluated (small/medium/large are never reported; the
+  "all" numbers are unchanged, 4x faster); ``tables["coco_stats"]`` has -1 for the others.
+* ``coco_backend=faster-coco-eval`` swaps in the C++ COCO evaluator (same numbers to 1e-6,
+  tested); it cannot handle ``difficult=ignore``.
+
+Task options (``--task-opt``): ``box_type`` (``hbb``/``obb``/``both``, default ``hbb``),
+``epoc`` (``auto``/``true``/``false``; ``auto`` = as the official scripts: DIOR with EPOC
+when the predictor was built with an EPOC model, DOTA without), ``coco_backend``
+(``pycocotools``/``faster-coco-eval``), ``difficult`` (``keep``/``ignore``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from remotesam.bench.api import (
+    DatasetAdapter,
+    DatasetError,
+    MetricSpec,
+    Prediction,
+    Sample,
+    Scores,
+    TaskPlugin,
+)
+
+from ._common import check_images_exist, image_files, load_image, require_dir, require_file
+from ._detection_common import (
+    DIOR_CLASSES,
+    DOTA_CLASSES,
+    find_dir,
+    read_coco_detection_json,
+    read_dota_label_file,
+)
+from .metrics.detection import (
+    COCO_BACKENDS,
+    coco_bbox_ap,
+    polygon_ap,
+    polygon_to_xyxy,
+)
+
+__all__ = ["DIORDetectionAdapter", "DOTADetectionAdapter", "DetectionTask"]
+
+
+def _check_options(owner: str, options: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    unknown = set(options) - allowed
+    if unknown:
+        raise DatasetError(f"{owner}: unknown option(s) {sorted(unknown)}; available: {sorted(allowed)}")
+
+
+class DIORDetectionAdapter(DatasetAdapter):
+    """DIOR in RemoteSAM's COCO json (``Annotations/DIOR_<split>.json`` + ``JPEGImages/``).
+
+    Options: ``ann_file`` (path of the COCO json), ``image_dir``.
+
+    ``Sample.target``: ``bbox_xyxy`` ``(n, 4)`` list (absolute pixels, COCO xywh converted),
+    ``labels`` (class names), ``difficult`` (all 0). ``meta``: ``dataset``, ``image_id``,
+    ``file_name``, ``width``, ``height`` (from the json, may be None).
+    """
+
+    name: ClassVar[str] = "dior"
+    splits: ClassVar[tuple[str, ...]] = ("test", "trainval", "train", "val")
+    default_split: ClassVar[str] = "test"
+    default_subdir: ClassVar[str] = "DIORcoco"
+    classes: ClassVar[tuple[str, ...]] = DIOR_CLASSES
+    layout: ClassVar[str] = (
+        "<root>/                        (e.g. refer/data/DIORcoco)\n"
+        "  Annotations/DIOR_test.json   (COCO json; categories named as the 20 DIOR classes)\n"
+        "  JPEGImages/11726.jpg ...\n"
+    )
+    _OPTIONS: ClassVar[frozenset[str]] = frozenset({"ann_file", "image_dir"})
+
+    def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
+        super().__init__(root, split, **options)
+        _check_options(type(self).__name__, self.options, self._OPTIONS)
+        ann = self.options.get("ann_file")
+        self.ann_file = Path(ann) if ann else self.root / "Annotations" / f"DIOR_{self.split}.json"
+        img = self.options.get("image_dir")
+        self.image_dir = Path(img) if img else self.root / "JPEGImages"
+        require_file(self.ann_file, f"{self.name} annotation file", self.layout)
+        require_dir(self.image_dir, f"{self.name} image folder", self.layout)
+
+    def samples(self) -> list[Sample]:
+        """One sample per annotated image, in json order (``sample_id`` = ``file_name``).
+
+        Raises:
+            DatasetError: malformed json (file + field), unknown category name, duplicate file
+                names, or images listed but absent.
+        """
+        coco = read_coco_detection_json(self.ann_file, self.classes)
+        out: list[Sample] = []
+        seen: set[str] = set()
+        for im in coco.images:
+            iid = im["id"]
+            if iid not in coco.boxes:
+                continue
+            fn = im["file_name"]
+            if fn in seen:
+                raise DatasetError(f"{self.ann_file}: file_name {fn!r} appears for two image ids")
+            seen.add(fn)
+            out.append(
+                Sample(
+                    sample_id=fn,
+                    image=self.image_dir / fn,
+                    target={
+                        "bbox_xyxy": coco.boxes[iid].tolist(),
+                        "labels": list(coco.labels[iid]),
+                        "difficult": [0] * len(coco.labels[iid]),
+                    },
+                    meta={"dataset": self.name, "image_id": iid, "file_name": fn,
+                          "width": im["width"], "height": im["height"]},
+                )
+            )
+        if not out:
+            raise DatasetError(f"{self.ann_file}: no image has any annotation; nothing to evaluate")
+        check_images_exist((Path(s.image) for s in out), f"{self.name} ({self.image_dir})", self.layout)
+        return out
+
+
+class DOTADetectionAdapter(DatasetAdapter):
+    """DOTA-v2.0 images with DOTA label files (full images or ImgSplit / mmrotate patches).
+
+    Looks for ``<root>/<split>/images`` + ``<root>/<split>/{annfiles,labelTxt}``, else
+    ``<root>/images`` + ``<root>/{annfiles,labelTxt}``. Every image needs ``<stem>.txt``.
+    Options: ``image_dir``, ``label_dir``.
+
+    ``Sample.target``: ``polygons`` ``(n, 8)``, ``bbox_xyxy`` (their envelopes), ``labels``
+    (RemoteSAM names via the official mapping plane->airplane ...), ``difficult`` (0/1/2).
+    ``meta``: ``dataset``, ``label_file``.
+    """
+
+    name: ClassVar[str] = "dotav2"
+    splits: ClassVar[tuple[str, ...]] = ("val", "train")
+    default_split: ClassVar[str] = "val"
+    default_subdir: ClassVar[str] = "DOTAv2_patches"
+    classes: ClassVar[tuple[str, ...]] = DOTA_CLASSES
+    layout: ClassVar[str] = (
+        "<root>/                        (e.g. refer/data/DOTAv2_patches)\n"
+        "  val/images/P0003__1024__0___0.png ...\n"
+        "  val/annfiles/P0003__1024__0___0.txt ...   (or labelTxt/, header lines optional)\n"
+        "(or <root>/images + <root>/annfiles directly)\n"
+    )
+    _OPTIONS: ClassVar[frozenset[str]] = frozenset({"image_dir", "label_dir"})
+
+    def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
+        super().__init__(root, split, **options)
+        _check_options(type(self).__name__, self.options, self._OPTIONS)
+        base = self.root / self.split if (self.root / self.split).is_dir() else self.root
+        img = self.options.get("image_dir")
+        lab = self.options.get("label_dir")
+        self.image_dir = Path(img) if img else base / "images"
+        label_dir = Path(lab) if lab else find_dir(base, ("annfiles", "labelTxt"))
+        require_dir(self.image_dir, f"{self.name} image folder", self.layout)
+        if label_dir is None:
+            raise DatasetError(
+                f"{self.name}: no label folder (annfiles/ or labelTxt/) in {base}. DOTA test-dev "
+                "labels are not public: evaluate the val or train split.\nExpected layout:\n"
+                + self.layout
+            )
+        self.label_dir = require_dir(label_dir, f"{self.name} label folder", self.layout)
+
+    def samples(self) -> list[Sample]:
+        """One sample per image (sorted by name; ``sample_id`` = file stem).
+
+        Raises:
+            DatasetError: an image without its label file, or a malformed label line (file +
+                line number).
+        """
+        images = image_files(self.image_dir)
+        if not images:
+            raise DatasetError(f"{self.name}: no image in {self.image_dir}\nExpected layout:\n{self.layout}")
+        out: list[Sample] = []
+        for img in images:
+            lab = self.label_dir / f"{img.stem}.txt"
+            if not lab.is_file():
+                raise DatasetError(
+                    f"{self.name}: image {img} has no label file {lab} (write an empty file for an "
+                    "image without objects)"
+                )
+            objs = read_dota_label_file(lab, self.classes)
+            polys = np.stack([o.polygon for o in objs]) if objs else np.zeros((0, 8))
+            out.append(
+                Sample(
+                    sample_id=img.stem,
+                    image=img,
+                    target={
+                        "polygons": polys.tolist(),
+                        "bbox_xyxy": polygon_to_xyxy(polys).tolist(),
+                        "labels": [o.name for o in objs],
+                        "difficult": [o.difficult for o in objs],
+                    },
+                    meta={"dataset": self.name, "label_file": str(lab)},
+                )
+            )
+        return out
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def parse_bool_option(task: str, key: str, value: Any, allow_auto: bool = False) -> bool | None:
+    """``true/false`` (bool or string) option -> bool; ``auto`` -> None when allowed."""
+    if isinstance(value, bool):
+        return value
+    v = str(value).strip().lower()
+    if allow_auto and v == "auto":
+        return None
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    choices = "true/false" + ("/auto" if allow_auto else "")
+    raise ValueError(f"{task} task: option {key}={value!r}; expected {choices}")
+
+
+def _float_list(v: np.ndarray) -> list[float]:
+    return [float(x) for x in np.asarray(v, dtype=np.float64).reshape(-1)]
+
+
+def _boxes_json(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
+    b = np.asarray(boxes, dtype=np.float64)
+    return {
+        "boxes": [_float_list(r) for r in b],
+        "scores": _float_list(scores),
+        "labels": [classes[int(k)] for k in np.asarray(labels).reshape(-1)],
+    }
+
+
+class DetectionTask(TaskPlugin):
+    """Object detection by mask-to-box (M2B): per-class COCO AP50 and their mean (official)."""
+
+    name: ClassVar[str] = "det"
+    version: ClassVar[int] = 1
+    description: ClassVar[str] = "object detection (DIOR COCO json, DOTA-v2 labels): COCO AP50 per class"
+    metrics: ClassVar[tuple[MetricSpec, ...]] = (
+        MetricSpec("mAP50", primary=True,
+                   description="mean over classes of the per-class COCO AP50 (hbb), paper Table 12"),
+        MetricSpec("mAP", official=False,
+                   description="COCO mAP@[.5:.95] (hbb), printed by summarize() but not reported"),
+        MetricSpec("mAP75", official=False, description="COCO AP at IoU 0.75 (hbb)"),
+        MetricSpec("mAP50_obb", official=False,
+                   description="AP50 with oriented-polygon IoU, COCO protocol (paper Table 13; no official code)"),
+    )  # fmt: skip
+    datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {
+        "dior": DIORDetectionAdapter,
+        "dotav2": DOTADetectionAdapter,
+    }
+    default_dataset: ClassVar[str] = "dior"
+    _OPTIONS: ClassVar[frozenset[str]] = frozenset({"box_type", "epoc", "coco_backend", "difficult"})
+    _EPOC_OFFICIAL: ClassVar[Mapping[str, bool]] = {"dior": True, "dotav2": False}
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(options)
+        unknown = set(self.options) - self._OPTIONS
+        if unknown:
+            raise ValueError(f"det task: unknown option(s) {sorted(unknown)}; available: {sorted(self._OPTIONS)}")
+        self.box_type = str(self.options.get("box_type", "hbb")).lower()
+        if self.box_type not in ("hbb", "obb", "both"):
+            raise ValueError(f"det task: option box_type={self.box_type!r}; expected hbb, obb or both")
+        self.epoc = parse_bool_option("det", "epoc", self.options.get("epoc", "auto"), allow_auto=True)
+        self.coco_backend = str(self.options.get("coco_backend", "pycocotools")).lower()
+        if self.coco_backend not in COCO_BACKENDS:
+            raise ValueError(f"det task: option coco_backend={self.coco_backend!r}; expected one of {COCO_BACKENDS}")
+        self.difficult = str(self.options.get("difficult", "keep")).lower()
+        if self.difficult not in ("keep", "ignore"):
+            raise ValueError(f"det task: option difficult={self.difficult!r}; expected keep or ignore")
+        if self.difficult == "ignore" and self.coco_backend != "pycocotools":
+            raise ValueError("det task: difficult=ignore needs coco_backend=pycocotools")
+
+    def settings(self) -> dict[str, Any]:
+        """Prediction settings: ``box_type`` and ``epoc`` (scoring options are not included)."""
+        return {"box_type": self.box_type, "epoc": "auto" if self.epoc is None else self.epoc}
+
+    def _classes(self, sample: Sample) -> tuple[str, ...]:
+        ds = str(sample.meta.get("dataset", self.default_dataset))
+        if ds not in self.datasets:
+            raise ValueError(f"sample {sample.sample_id}: unknown dataset {ds!r} in meta")
+        return self.datasets[ds].classes
+
+    def _epoc_for(self, sample: Sample) -> bool | None:
+        if self.epoc is not None:
+            return self.epoc
+        # auto: official DIOR ran with EPOC -> use it when the predictor has an EPOC model
+        # (None = the predictor's own default); official DOTA ran without.
+        return None if self._EPOC_OFFICIAL.get(str(sample.meta.get("dataset")), False) else False
+
+    def predict(self, model: Any, samples: Sequence[Sample]) -> list[Prediction]:
+        """``model.detection(image, classes, box_type, epoc)`` per image.
+
+        Returns ``{"hbb": {"boxes": [[x1,y1,x2,y2]...], "scores": [...], "labels": [names]},
+        "obb": {... 8-value polygons ...}}`` with the keys the ``box_type`` option asks for,
+        plus ``"size": [H, W]``.
+        """
+        out: list[Prediction] = []
+        types = ("hbb", "obb") if self.box_type == "both" else (self.box_type,)
+        for s in samples:
+            image = load_image(s.image)
+            h, w = int(image.shape[0]), int(image.shape[1])
+            mw, mh = s.meta.get("width"), s.meta.get("height")
+            if mw is not None and mh is not None and (int(mh), int(mw)) != (h, w):
+                raise DatasetError(
+                    f"image {s.image}: size {h}x{w} (HxW) differs from the annotation's "
+                    f"{int(mh)}x{int(mw)} (sample {s.sample_id})"
+                )
+            classes = self._classes(s)
+            pred: dict[str, Any] = {"size": [h, w]}
+            for bt in types:
+                det = model.detection(image, list(classes), box_type=bt, epoc=self._epoc_for(s))
+                pred[bt] = _boxes_json(det.boxes, det.scores, det.labels, det.classnames)
+            out.append(pred)
+        return out
+
+    def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
+        """COCO AP (percent). ``tables``: ``per_class`` rows (AP50/AP/AP75/n_gt, and
+        ``AP50_obb`` where computed), ``coco_stats`` (the 12 summarize() numbers over all
+        classes), ``notes``. No per-sample arrays: AP is not decomposable per image."""
+        if len(samples) != len(predictions):
+            raise ValueError(f"score: {len(samples)} samples but {len(predictions)} predictions")
+        notes: dict[str, str] = {}
+        if not samples:
+            nan = float("nan")
+            return Scores(metrics={m.name: nan for m in self.metrics}, tables={"notes": {"empty": "no sample"}})
+        classes = self._classes(samples[0])
+        index = {c: k for k, c in enumerate(classes)}
+        ids = list(range(1, len(samples) + 1))
+        gt_boxes: dict[int, np.ndarray] = {}
+        gt_polys: dict[int, np.ndarray] = {}
+        gt_labels: dict[int, np.ndarray] = {}
+        gt_ignore: dict[int, np.ndarray] = {}
+        have_polys = True
+        hb: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+        ob: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+        have_obb_pred = True
+        for iid, s, p in zip(ids, samples, predictions):
+            labels = s.target.get("labels", [])
+            try:
+                gt_labels[iid] = np.array([index[c] for c in labels], dtype=np.int64)
+            except KeyError as e:
+                raise ValueError(f"sample {s.sample_id}: ground-truth class {e.args[0]!r} not in {list(classes)}") from None
+            gt_boxes[iid] = np.asarray(s.target.get("bbox_xyxy", []), dtype=np.float64).reshape(-1, 4)
+            if "polygons" in s.target:
+                gt_polys[iid] = np.asarray(s.target["polygons"], dtype=np.float64).reshape(-1, 8)
+            else:
+                have_polys = False
+            diff = np.asarray(s.target.get("difficult", [0] * len(labels)), dtype=np.int64)
+            gt_ignore[iid] = diff >= 1 if self.difficult == "ignore" else np.zeros(len(labels), bool)
+            if "hbb" in p:
+                hb.append((iid, *self._pred_arrays(s, p["hbb"], 4, index)))
+            elif "obb" in p:
+                b, sc, lb = self._pred_arrays(s, p["obb"], 8, index)
+                hb.append((iid, polygon_to_xyxy(b), sc, lb))
+            else:
+                raise ValueError(f"prediction for sample {s.sample_id}: no 'hbb' or 'obb' field (stale cache?)")
+            if "obb" in p:
+                ob.append((iid, *self._pred_arrays(s, p["obb"], 8, index)))
+            else:
+                have_obb_pred = False
+        if "hbb" not in predictions[0] and "obb" in predictions[0]:
+            notes["hbb"] = "box_type=obb: HBB metrics use the horizontal envelopes of the predicted polygons"
+        di, db, ds, dl = _flatten(hb, 4)
+        # the official writer truncates: [int(x1), int(y1), int(x2 - x1), int(y2 - y1)]
+        xywh = np.stack([np.trunc(db[:, 0]), np.trunc(db[:, 1]), np.trunc(db[:, 2] - db[:, 0]),
+                         np.trunc(db[:, 3] - db[:, 1])], 1) if len(db) else np.zeros((0, 4))  # fmt: skip
+        res = coco_bbox_ap(ids, gt_boxes, gt_labels, di, xywh, ds, dl, classes,
+                           gt_ignore=gt_ignore if self.difficult == "ignore" else None,
+                           backend=self.coco_backend)  # fmt: skip
+        rows = res.table()
+        obb_value = float("nan")
+        if have_obb_pred and have_polys:
+            oi, opoly, osc, olb = _flatten(ob, 8)
+            ores = polygon_ap(ids, gt_polys, gt_labels, oi, opoly, osc, olb, classes,
+                              gt_ignore=gt_ignore if self.difficult == "ignore" else None)  # fmt: skip
+            obb_value = 100.0 * ores.mean_ap50
+            for r, v in zip(rows, ores.ap50):
+                r["AP50_obb"] = None if np.isnan(v) else round(float(v) * 100.0, 6)
+        elif not have_polys:
+            notes["mAP50_obb"] = "the dataset has no oriented ground truth (DIOR COCO json is HBB only)"
+        else:
+            notes["mAP50_obb"] = "predictions have no OBBs: run with --task-opt box_type=obb or both"
+        metrics = {
+            "mAP50": 100.0 * res.mean_ap50,
+            "mAP": 100.0 * res.overall_ap,
+            "mAP75": 100.0 * _nanmean(res.ap75),
+            "mAP50_obb": obb_value,
+        }
+        return Scores(
+            metrics=metrics,
+            tables={
+                "per_class": rows,
+                "coco_stats": res.stats,
+                "notes": notes,
+                "settings": {"coco_backend": self.coco_backend, "difficult": self.difficult},
+            },
+            sample_ids=[s.sample_id for s in samples],
+        )
+
+    @staticmethod
+    def _pred_arrays(
+        s: Sample, part: Mapping[str, Any], width: int, index: Mapping[str, int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        try:
+            b = np.asarray(part["boxes"], dtype=np.float64).reshape(-1, width)
+            sc = np.asarray(part["scores"], dtype=np.float64).reshape(-1)
+            lb = np.array([index[c] for c in part["labels"]], dtype=np.int64)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(
+                f"prediction for sample {s.sample_id}: malformed boxes ({e!r}); expected boxes "
+                f"(n, {width}), scores (n,), labels (n,) of known classes; re-run predict"
+            ) from None
+        if not (len(b) == len(sc) == len(lb)):
+            raise ValueError(f"prediction for sample {s.sample_id}: boxes/scores/labels lengths differ")
+        return b, sc, lb
+
+
+def _nanmean(a: np.ndarray) -> float:
+    v = np.asarray(a, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    return float(v.mean()) if v.size else float("nan")
+
+
+def _flatten(
+    parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]], width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros((0, width)), np.zeros(0), np.zeros(0, np.int64)
+    ids = np.concatenate([np.full(len(sc), iid, dtype=np.int64) for iid, _, sc, _ in parts])
+    boxes = np.concatenate([b.reshape(-1, width) for _, b, _, _ in parts])
+    scores = np.concatenate([sc for _, _, sc, _ in parts])
+    labels = np.concatenate([lb for _, _, _, lb in parts])
+    return ids, boxes, scores, labels

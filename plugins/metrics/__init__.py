@@ -1,0 +1,13 @@
+"""Pure metric functions of the built-in plugins (numpy functional cores).
+
+* :mod:`.segmentation` - referring-segmentation IoU aggregation (official REF.py) and the
+  confusion-matrix semantic-segmentation metrics (official SEG.py) plus standard variants.
+* :mod:`.grounding` - box IoU and grounding accuracy (official VG.py, stale-IoU bug fixed).
+* :mod:`.classification` - scene (multi-class) classification metrics.
+* :mod:`.multilabel`, :mod:`.detection`, :mod:`.captioning`, :mod:`.counting` - the metrics of
+  the ``mlc``, ``det``, ``cap`` and ``cnt`` plugins.
+
+Official functions are tested against the official code's outputs stored in
+``../shared/reference/postprocess_golden.npz``; standard ones against scikit-learn,
+torchmetrics, pycocotools or pycocoevalcap.
+"""

@@ -1,0 +1,617 @@
+"""Semantic segmentation (``seg``): iSAID colour masks and single-channel label PNG sets.
+
+Protocol reproduced (official ``tasks/code/eval/SEG.py``, iSAID only):
+
+* one prompt per class, ``"{class} in the image."`` **with the trailing period** (the
+  predictor's own default has none; the ``template`` option changes it);
+* per-class masks are merged so that where classes overlap the **higher class index wins**
+  (``np.maximum.reduce``; ``SemanticMasks.label_map_net`` already follows that rule), with no
+  probability gate (``class_colors_transform``: label = class id wherever the argmax is > 0);
+* ground truth: the iSAID ``*_instance_color_RGB.png`` mapped through the official palette in the
+  official order (ship = 1 ... harbor = 15, 0 = background), resized to 896x896 with PIL
+  ``NEAREST``; the prediction is taken at network resolution (896 for the official model);
+* one 16x16 confusion matrix over the dataset (rows = label, columns = prediction);
+  ``per_class_iu = diag / max(row + col - diag, 1)``, ``mIoU = nanmean`` over **all 16 classes
+  including background**, classes absent from label and prediction counting as 0; ``mPA`` alike.
+
+Beside them (not official): ``mIoU_fg`` (mean IoU over the foreground classes present in label
+or prediction, mmsegmentation convention), ``mF1`` (mean F1 over the same classes; the metric the
+paper reports for Potsdam), ``aAcc`` (pixel accuracy); per-class tables.
+
+Deviations from the official code, all deliberate:
+
+* Evaluation size = ``eval_size`` option (default 896); predictions made at another network size
+  S are nearest-resized to it.
+* Unknown mask colours: the official ``change_label`` silently maps them to background. Here they
+  raise :class:`DatasetError` naming the file and the colour (the sample fails in ``predict``),
+  unless the dataset option ``unknown_colour="background"`` restores the official behaviour.
+* The image of a mask is ``<stem without _instance_color_RGB>.png``; the official code uses
+  ``stem[0:5] + ".png"``, which is the same for whole iSAID scenes (``P0003``) but wrong for
+  devkit patches (``P0003_0_800_0_800``).
+* Data location: the official script hard-codes ``/data/dishimin/iSAID/test/{images,masks}``;
+  iSAID's test masks are withheld, so that folder must have held the **val** set. The default
+  split here is ``val``, read from the official download layout
+  (``val/Semantic_masks/images``) or the script's ``<split>/masks`` layout.
+* The shipped ``SEG.py`` cannot run (PIL ``Image`` never imported) and ``SEG.sh`` has a broken line
+  continuation; nothing of that is reproduced.
+* Potsdam / Vaihingen / UDD5 / DeepGlobe have no official code: the ``potsdam`` / ``vaihingen``
+  / ``label_png`` adapters read single-channel label PNGs in the mmsegmentation layout with a
+  ``classes`` option; their mIoU keeps the official formula (background = "no class prompted
+  fired"), and labels listed as ignored are left out of the confusion matrix.
+* No per-sample arrays exist for the confusion-matrix metrics (they are not decomposable per
+  image); ``aAcc`` has a per-sample ratio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from remotesam.bench.api import (
+    DatasetAdapter,
+    DatasetError,
+    MetricSpec,
+    Prediction,
+    Sample,
+    Scores,
+    TaskPlugin,
+)
+
+from ._common import (
+    as_str_list,
+    check_images_exist,
+    image_files,
+    load_image,
+    mask_to_rle,
+    require_dir,
+    resize_nearest,
+    rle_to_mask,
+)
+from .metrics.segmentation import (
+    fast_hist,
+    per_class_f1_std,
+    per_class_iou_official,
+    per_class_iou_std,
+    per_class_pa_official,
+    semantic_metrics,
+)
+
+__all__ = [
+    "ISAID_CLASSES",
+    "ISAID_PALETTE",
+    "POTSDAM_CLASSES",
+    "ISAIDAdapter",
+    "LabelPNGAdapter",
+    "PotsdamAdapter",
+    "SemanticSegmentationTask",
+    "VaihingenAdapter",
+    "colour_to_label",
+    "merge_class_masks",
+    "read_label",
+]
+
+#: iSAID classes in the official SEG.py order (label k + 1 = ``ISAID_CLASSES[k]``; 0 = background).
+ISAID_CLASSES: tuple[str, ...] = (
+    "ship",
+    "storagetank",
+    "baseballfield",
+    "tenniscourt",
+    "basketballcourt",
+    "groundtrackfield",
+    "bridge",
+    "large-vehicle",
+    "small-vehicle",
+    "helicopter",
+    "swimming-pool",
+    "roundabout",
+    "soccer-ball-field",
+    "airplane",
+    "harbor",
+)
+
+#: iSAID RGB colours (iSAID devkit), aligned with :data:`ISAID_CLASSES`; background is (0, 0, 0).
+ISAID_PALETTE: tuple[tuple[int, int, int], ...] = (
+    (0, 0, 63),
+    (0, 63, 63),
+    (0, 63, 0),
+    (0, 63, 127),
+    (0, 63, 191),
+    (0, 63, 255),
+    (0, 127, 63),
+    (0, 127, 127),
+    (0, 0, 127),
+    (0, 0, 191),
+    (0, 0, 255),
+    (0, 191, 127),
+    (0, 127, 191),
+    (0, 127, 255),
+    (0, 100, 155),
+)
+
+#: ISPRS Potsdam / Vaihingen classes, mmsegmentation order (label PNG values 1..6, 0 = ignore).
+POTSDAM_CLASSES: tuple[str, ...] = (
+    "impervious surface",
+    "building",
+    "low vegetation",
+    "tree",
+    "car",
+    "clutter",
+)
+
+_SEG_MASK_SUFFIX = "_instance_color_RGB"
+
+
+# --------------------------------------------------------------------------------------------
+# Label decoding
+# --------------------------------------------------------------------------------------------
+
+
+def colour_to_label(
+    rgb: np.ndarray,
+    palette: Sequence[Sequence[int]],
+    *,
+    unknown: str = "error",
+    where: str = "mask",
+) -> np.ndarray:
+    """Map an RGB colour mask to class indices (official ``change_label``).
+
+    Args:
+        rgb: ``(H, W, 3)`` uint8.
+        palette: K colours; colour k -> label ``k + 1``; black ``(0, 0, 0)`` -> 0.
+        unknown: ``"error"`` (raise) or ``"background"`` (official: map to 0).
+        where: file name for the error message.
+
+    Returns:
+        ``(H, W)`` uint8 labels in ``[0, K]``.
+
+    Raises:
+        DatasetError: a colour outside the palette when ``unknown == "error"``.
+    """
+    a = np.asarray(rgb)
+    if a.ndim != 3 or a.shape[2] < 3:
+        raise DatasetError(f"{where}: expected an RGB colour mask, got array shape {a.shape}")
+    a = a[:, :, :3].astype(np.int32)
+    keys = (a[:, :, 0] << 16) | (a[:, :, 1] << 8) | a[:, :, 2]
+    pal = np.asarray([(r << 16) | (g << 8) | b for r, g, b in palette] + [0], dtype=np.int32)
+    values = np.asarray([*list(range(1, len(palette) + 1)), 0], dtype=np.uint8)
+    order = np.argsort(pal, kind="stable")
+    spal, svals = pal[order], values[order]
+    idx = np.clip(np.searchsorted(spal, keys), 0, len(spal) - 1)
+    found = spal[idx] == keys
+    if not found.all() and unknown != "background":
+        ys, xs = np.nonzero(~found)
+        colours = np.unique(a[ys, xs].reshape(-1, 3), axis=0)
+        shown = ", ".join(str(tuple(int(v) for v in c)) for c in colours[:5])
+        raise DatasetError(
+            f"{where}: {ys.size} pixel(s) have colour(s) outside the class palette: {shown} "
+            f"(first at row {int(ys[0])}, column {int(xs[0])}). Expected background (0, 0, 0) or "
+            "one of the dataset's class colours; pass unknown_colour='background' to map them "
+            "to background as the official code does."
+        )
+    return np.where(found, svals[idx], 0).astype(np.uint8)
+
+
+def _read_png(path: Path, rgb: bool) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if rgb:
+                if im.mode not in ("RGB", "RGBA", "P"):
+                    raise DatasetError(f"{path}: colour mask has PIL mode {im.mode}, expected RGB")
+                return np.asarray(im.convert("RGB"))
+            if im.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L"):
+                raise DatasetError(
+                    f"{path}: label image has PIL mode {im.mode}; expected a single-channel label "
+                    "PNG (mode L, P or I: one class value per pixel)"
+                )
+            return np.asarray(im)  # mode P: the palette indices are the label values
+    except FileNotFoundError:
+        raise DatasetError(f"label file {path} not found") from None
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise DatasetError(f"label file {path} is unreadable: {exc}") from None
+
+
+def read_label(target: Mapping[str, Any], size: int | None = None) -> np.ndarray:
+    """Ground-truth label map of a SEG sample.
+
+    Args:
+        target: a sample target (``label_path`` plus ``encoding`` ``"rgb_palette"`` with
+            ``palette`` / ``unknown_colour``, or ``"index"`` with ``value_offset``,
+            ``ignore_values``, ``background_value``, ``classes``).
+        size: when given, nearest-resize (PIL) to ``size x size``; RGB masks are mapped first
+            (the official code resizes first; identical result for nearest resizing).
+
+    Returns:
+        ``(H, W)`` int64: 0 = background, ``k + 1`` = ``classes[k]``, -1 = ignored pixel.
+
+    Raises:
+        DatasetError: unreadable file, unknown colour or label value (naming file and value).
+    """
+    path = Path(target["label_path"])
+    if target["encoding"] == "rgb_palette":
+        rgb = _read_png(path, rgb=True)
+        # Map (and validate) at full resolution, then resize: identical to the official
+        # resize-then-map for nearest resizing, and no unknown colour can hide between samples.
+        label = colour_to_label(rgb, target["palette"], unknown=target.get("unknown_colour", "error"), where=str(path))
+        out = label.astype(np.int64)
+        return resize_nearest(out, size) if size is not None else out
+    raw = _read_png(path, rgb=False).astype(np.int64)
+    if raw.ndim != 2:
+        raise DatasetError(f"{path}: label image has shape {raw.shape}, expected (H, W)")
+    k = len(target["classes"])
+    offset = int(target.get("value_offset", 0))
+    ignore = [int(v) for v in target.get("ignore_values", [])]
+    bg = target.get("background_value")
+    out = raw - offset + 1
+    valid = (raw - offset >= 0) & (raw - offset < k)
+    ign = np.isin(raw, ignore) if ignore else np.zeros(raw.shape, dtype=bool)
+    is_bg = (raw == int(bg)) if bg is not None else np.zeros(raw.shape, dtype=bool)
+    bad = ~(valid | ign | is_bg)
+    if bad.any():
+        vals = np.unique(raw[bad])[:10].tolist()
+        raise DatasetError(
+            f"{path}: label value(s) {vals} are neither a class value ({offset}..{offset + k - 1} for "
+            f"{k} classes), an ignored value {ignore} nor the background value {bg}; check the "
+            "dataset options classes / value_offset / ignore_values / background_value"
+        )
+    out = np.where(is_bg, 0, out)
+    out = np.where(ign, -1, out)
+    return resize_nearest(out, size) if size is not None else out
+
+
+def merge_class_masks(masks: np.ndarray) -> np.ndarray:
+    """Official merge of per-class binary masks: ``np.maximum.reduce((k + 1) * mask_k)``.
+
+    Args:
+        masks: ``(K, H, W)`` 0/1.
+
+    Returns:
+        ``(H, W)`` int64 label map; where classes overlap the higher index wins.
+    """
+    m = np.asarray(masks)
+    if m.ndim != 3:
+        raise ValueError(f"merge_class_masks expects (K, H, W), got {m.shape}")
+    ids = np.arange(1, m.shape[0] + 1, dtype=np.int64)[:, None, None]
+    return np.max(np.where(m > 0, ids, 0), axis=0) if m.shape[0] else np.zeros(m.shape[1:], np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# Adapters
+# --------------------------------------------------------------------------------------------
+
+
+class ISAIDAdapter(DatasetAdapter):
+    """iSAID semantic masks (``Pxxxx_instance_color_RGB.png``) and their images (``Pxxxx.png``).
+
+    Options: ``image_dir``, ``mask_dir`` (override the locations), ``unknown_colour``
+    (``"error"`` default, or ``"background"`` = official silent mapping).
+    """
+
+    name: ClassVar[str] = "isaid"
+    splits: ClassVar[tuple[str, ...]] = ("val", "train", "test")
+    default_split: ClassVar[str] = "val"
+    default_subdir: ClassVar[str] = "iSAID"
+    classes: ClassVar[tuple[str, ...]] = ISAID_CLASSES
+    layout: ClassVar[str] = (
+        "<root>/                                   (e.g. iSAID)\n"
+        "  <split>/images/P0003.png ...\n"
+        "  <split>/Semantic_masks/images/P0003_instance_color_RGB.png ...  (official download)\n"
+        "    or <split>/masks/P0003_instance_color_RGB.png ...             (official SEG.py)\n"
+    )
+    _OPTIONS: ClassVar[frozenset[str]] = frozenset({"image_dir", "mask_dir", "unknown_colour"})
+
+    def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
+        super().__init__(root, split, **options)
+        unknown = set(self.options) - self._OPTIONS
+        if unknown:
+            raise DatasetError(f"isaid: unknown option(s) {sorted(unknown)}; available: {sorted(self._OPTIONS)}")
+        self.unknown_colour = str(self.options.get("unknown_colour", "error"))
+        if self.unknown_colour not in ("error", "background"):
+            raise DatasetError(f"isaid: option unknown_colour must be 'error' or 'background', got {self.unknown_colour!r}")
+        base = self.root / self.split
+        if "mask_dir" in self.options:
+            self.mask_dir = Path(self.options["mask_dir"])
+        else:
+            self.mask_dir = base / "Semantic_masks" / "images"
+            if not self.mask_dir.is_dir() and (base / "masks").is_dir():
+                self.mask_dir = base / "masks"
+        self.image_dir = Path(self.options.get("image_dir", base / "images"))
+        require_dir(self.mask_dir, "isaid mask folder", self.layout)
+        require_dir(self.image_dir, "isaid image folder", self.layout)
+
+    def samples(self) -> list[Sample]:
+        """One sample per colour mask, sorted by name; ``sample_id`` = image stem.
+
+        ``target``: ``label_path``, ``encoding="rgb_palette"``, ``palette``, ``unknown_colour``,
+        ``classes`` (the 15 official names).
+        """
+        masks = [p for p in image_files(self.mask_dir) if p.stem.endswith(_SEG_MASK_SUFFIX)]
+        if not masks:
+            raise DatasetError(
+                f"isaid: no '*{_SEG_MASK_SUFFIX}.png' colour mask in {self.mask_dir}\nExpected layout:\n{self.layout}"
+            )
+        out = []
+        for m in masks:
+            stem = m.stem[: -len(_SEG_MASK_SUFFIX)]
+            out.append(
+                Sample(
+                    sample_id=stem,
+                    image=self.image_dir / f"{stem}.png",
+                    target={
+                        "label_path": str(m),
+                        "encoding": "rgb_palette",
+                        "palette": [list(c) for c in ISAID_PALETTE],
+                        "unknown_colour": self.unknown_colour,
+                        "classes": list(ISAID_CLASSES),
+                    },
+                    meta={"mask_file": m.name},
+                )
+            )
+        check_images_exist((Path(s.image) for s in out), f"isaid ({self.image_dir})", self.layout)
+        return out
+
+
+class LabelPNGAdapter(DatasetAdapter):
+    """Single-channel label PNGs in the mmsegmentation layout (Potsdam/Vaihingen style).
+
+    A label value ``v`` is class ``classes[v - value_offset]``; values in ``ignore_values`` are
+    left out of the metrics; ``background_value`` (optional) counts as background (class 0).
+
+    Options: ``classes`` (list or comma-separated names, in label-value order; for
+    ``label_png`` required, or read from ``<root>/classes.txt``, one name per line, which also
+    overrides the Potsdam/Vaihingen defaults), ``value_offset`` (int), ``ignore_values`` (list/comma-separated ints),
+    ``background_value`` (int), ``img_dir``, ``ann_dir`` (override the folders).
+    """
+
+    name: ClassVar[str] = "label_png"
+    splits: ClassVar[tuple[str, ...]] = ("val", "train", "test")
+    default_split: ClassVar[str] = "val"
+    default_subdir: ClassVar[str] = "label_png"
+    classes: ClassVar[tuple[str, ...]] = ()
+    layout: ClassVar[str] = (
+        "<root>/\n"
+        "  classes.txt                           (optional: class names, one per line)\n"
+        "  img_dir/<split>/<name>.png|.jpg|.tif ...\n"
+        "  ann_dir/<split>/<name>.png ...        (single-channel class values)\n"
+    )
+    default_value_offset: ClassVar[int] = 0
+    default_ignore_values: ClassVar[tuple[int, ...]] = (255,)
+    _OPTIONS: ClassVar[frozenset[str]] = frozenset(
+        {"classes", "value_offset", "ignore_values", "background_value", "img_dir", "ann_dir"}
+    )
+
+    def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
+        super().__init__(root, split, **options)
+        unknown = set(self.options) - self._OPTIONS
+        if unknown:
+            raise DatasetError(f"{self.name}: unknown option(s) {sorted(unknown)}; available: {sorted(self._OPTIONS)}")
+        classes_file = self.root / "classes.txt"
+        if "classes" in self.options:
+            self.class_names = tuple(as_str_list(self.options["classes"], "classes"))
+        elif classes_file.is_file():
+            names = [ln.strip() for ln in classes_file.read_text(encoding="utf-8").splitlines()]
+            self.class_names = tuple(as_str_list([n for n in names if n], f"{classes_file}"))
+        elif self.classes:
+            self.class_names = self.classes
+        else:
+            raise DatasetError(
+                f"{self.name}: class names are required: pass the option 'classes' (names in "
+                f"label-value order, e.g. classes=road,building,tree) or write them, one per line, "
+                f"to {classes_file}"
+            )
+        try:
+            self.value_offset = int(self.options.get("value_offset", self.default_value_offset))
+            ig = self.options.get("ignore_values", list(self.default_ignore_values))
+            self.ignore_values = [int(v) for v in (ig.split(",") if isinstance(ig, str) else ig) if str(v).strip()]
+            bg = self.options.get("background_value")
+            self.background_value = None if bg is None else int(bg)
+        except (TypeError, ValueError) as exc:
+            raise DatasetError(f"{self.name}: value_offset / ignore_values / background_value must be integers ({exc})") from None
+        self.img_dir = Path(self.options.get("img_dir", self.root / "img_dir" / self.split))
+        self.ann_dir = Path(self.options.get("ann_dir", self.root / "ann_dir" / self.split))
+        require_dir(self.img_dir, f"{self.name} image folder", self.layout)
+        require_dir(self.ann_dir, f"{self.name} label folder", self.layout)
+
+    def samples(self) -> list[Sample]:
+        """One sample per label PNG (sorted); the image is the file with the same stem."""
+        labels = [p for p in image_files(self.ann_dir) if p.suffix.lower() == ".png"]
+        if not labels:
+            raise DatasetError(f"{self.name}: no .png label in {self.ann_dir}\nExpected layout:\n{self.layout}")
+        images = {p.stem: p for p in image_files(self.img_dir)}
+        out = []
+        missing = []
+        for lab in labels:
+            img = images.get(lab.stem)
+            if img is None:
+                missing.append(self.img_dir / f"{lab.stem}.*")
+                continue
+            out.append(
+                Sample(
+                    sample_id=lab.stem,
+                    image=img,
+                    target={
+                        "label_path": str(lab),
+                        "encoding": "index",
+                        "classes": list(self.class_names),
+                        "value_offset": self.value_offset,
+                        "ignore_values": list(self.ignore_values),
+                        "background_value": self.background_value,
+                    },
+                    meta={"label_file": lab.name},
+                )
+            )
+        if missing:
+            raise DatasetError(
+                f"{self.name}: {len(missing)} label(s) without an image of the same name: "
+                f"{', '.join(str(m) for m in missing[:5])}\nExpected layout:\n{self.layout}"
+            )
+        return out
+
+
+class PotsdamAdapter(LabelPNGAdapter):
+    """ISPRS Potsdam, mmsegmentation-converted labels (values 1..6 in :data:`POTSDAM_CLASSES`
+    order, 0 = ignored boundary). No official RemoteSAM code exists (paper: mF1 %, Table 4)."""
+
+    name: ClassVar[str] = "potsdam"
+    default_subdir: ClassVar[str] = "potsdam"
+    classes: ClassVar[tuple[str, ...]] = POTSDAM_CLASSES
+    default_value_offset: ClassVar[int] = 1
+    default_ignore_values: ClassVar[tuple[int, ...]] = (0, 255)
+
+
+class VaihingenAdapter(PotsdamAdapter):
+    """ISPRS Vaihingen, same label convention as :class:`PotsdamAdapter` (paper: mIoU %, Table 2)."""
+
+    name: ClassVar[str] = "vaihingen"
+    default_subdir: ClassVar[str] = "vaihingen"
+
+
+# --------------------------------------------------------------------------------------------
+# Task
+# --------------------------------------------------------------------------------------------
+
+
+def _metric_specs() -> tuple[MetricSpec, ...]:
+    return (
+        MetricSpec("mIoU", primary=True, description="confusion-matrix mIoU over K+1 classes incl. background, absent = 0 (official)"),
+        MetricSpec("mPA", description="mean per-class pixel accuracy incl. background (official)"),
+        MetricSpec("mIoU_fg", official=False, description="mean IoU over foreground classes present in label or prediction"),
+        MetricSpec("mF1", official=False, description="mean F1 over foreground classes present in label or prediction"),
+        MetricSpec("aAcc", official=False, description="overall pixel accuracy"),
+    )
+
+
+class SemanticSegmentationTask(TaskPlugin):
+    """Semantic segmentation by per-class referring prompts; confusion-matrix metrics.
+
+    Options: ``template`` (prompt, default ``"{} in the image."``, official SEG.py; changes
+    predictions), ``eval_size`` (default 896; scoring only).
+    """
+
+    name: ClassVar[str] = "seg"
+    version: ClassVar[int] = 1
+    description: ClassVar[str] = "semantic segmentation (iSAID colour masks; Potsdam/Vaihingen-style label PNGs)"
+    metrics: ClassVar[tuple[MetricSpec, ...]] = _metric_specs()
+    datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {
+        "isaid": ISAIDAdapter,
+        "potsdam": PotsdamAdapter,
+        "vaihingen": VaihingenAdapter,
+        "label_png": LabelPNGAdapter,
+    }
+    default_dataset: ClassVar[str] = "isaid"
+    OFFICIAL_TEMPLATE: ClassVar[str] = "{} in the image."
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(options)
+        unknown = set(self.options) - {"template", "eval_size"}
+        if unknown:
+            raise ValueError(f"seg task: unknown option(s) {sorted(unknown)}; available: ['eval_size', 'template']")
+        self.template = str(self.options.get("template", self.OFFICIAL_TEMPLATE))
+        if "{}" not in self.template:
+            raise ValueError(f"seg task: option template={self.template!r} must contain '{{}}' for the class name")
+        try:
+            self.eval_size = int(self.options.get("eval_size", 896))
+        except (TypeError, ValueError):
+            raise ValueError(f"seg task: option eval_size={self.options['eval_size']!r} is not an integer") from None
+        if self.eval_size <= 0:
+            raise ValueError(f"seg task: option eval_size must be positive, got {self.eval_size}")
+
+    def settings(self) -> dict[str, Any]:
+        """Only the prompt template changes predictions."""
+        return {"template": self.template}
+
+    def predict(self, model: Any, samples: Sequence[Sample]) -> list[Prediction]:
+        """``model.semantic_seg(image, classes, template)`` per sample.
+
+        The ground truth is read first so that an unreadable or malformed label fails this
+        sample (with the file and the colour/value) instead of the whole scoring step.
+
+        Returns:
+            ``{"classes": [...], "net_size": [S, S], "masks_net": [RLE of label_map_net == k+1
+            for each class k]}`` (disjoint masks; the merged map is recovered exactly).
+        """
+        out: list[Prediction] = []
+        for s in samples:
+            image = load_image(s.image)
+            gt = read_label(s.target)
+            if gt.shape != image.shape[:2]:
+                raise DatasetError(
+                    f"{s.target['label_path']}: label size {gt.shape[0]}x{gt.shape[1]} differs from image "
+                    f"{s.image} size {image.shape[0]}x{image.shape[1]} (HxW)"
+                )
+            classes = list(s.target["classes"])
+            res = model.semantic_seg(image, classes, template=self.template)
+            lm = np.asarray(res.label_map_net)
+            out.append(
+                {
+                    "classes": classes,
+                    "net_size": [int(lm.shape[0]), int(lm.shape[1])],
+                    "masks_net": [mask_to_rle(lm == k + 1) for k in range(len(classes))],
+                }
+            )
+        return out
+
+    def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
+        """Dataset confusion matrix at ``eval_size`` -> official mIoU/mPA and the extras (percent)."""
+        if len(samples) != len(predictions):
+            raise ValueError(f"score: {len(samples)} samples but {len(predictions)} predictions")
+        if not samples:
+            nan = float("nan")
+            return Scores(metrics={m.name: nan for m in self.metrics})
+        classes = list(samples[0].target["classes"])
+        n = len(classes) + 1
+        hist = np.zeros((n, n), dtype=np.int64)
+        correct = np.zeros(len(samples))
+        valid = np.zeros(len(samples))
+        for k, (s, p) in enumerate(zip(samples, predictions)):
+            if list(s.target["classes"]) != classes or list(p.get("classes", [])) != classes:
+                raise ValueError(f"sample {s.sample_id}: class list differs from the first sample's {classes}")
+            masks = p.get("masks_net")
+            if not isinstance(masks, list) or len(masks) != len(classes):
+                raise ValueError(f"prediction for sample {s.sample_id}: 'masks_net' must hold {len(classes)} RLEs")
+            try:
+                pred = merge_class_masks(np.stack([rle_to_mask(m) for m in masks]))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"prediction for sample {s.sample_id}: bad 'masks_net' RLE ({exc})") from None
+            pred = resize_nearest(pred, self.eval_size)
+            gt = read_label(s.target, self.eval_size)
+            h = fast_hist(gt, pred, n)
+            hist += h
+            correct[k] = np.trace(h)
+            valid[k] = h.sum()
+        m = semantic_metrics(hist)
+        names = ["background", *classes]
+        tables = {
+            "per_class": [
+                {
+                    "class": names[c],
+                    "IoU": 100.0 * float(iu_o),
+                    "IoU_std": None if np.isnan(iu_s) else 100.0 * float(iu_s),
+                    "F1": None if np.isnan(f1) else 100.0 * float(f1),
+                    "PA": 100.0 * float(pa),
+                    "gt_pixels": int(hist[c].sum()),
+                    "pred_pixels": int(hist[:, c].sum()),
+                }
+                for c, (iu_o, iu_s, f1, pa) in enumerate(
+                    zip(
+                        per_class_iou_official(hist),
+                        per_class_iou_std(hist),
+                        per_class_f1_std(hist),
+                        per_class_pa_official(hist),
+                    )
+                )
+            ],
+            "confusion_matrix": {"classes": names, "rows_are": "label", "matrix": hist.tolist()},
+            "eval_size": self.eval_size,
+        }
+        return Scores(
+            metrics={key: 100.0 * v for key, v in m.items()},
+            per_sample_ratio={"aAcc": (100.0 * correct, valid)},
+            tables=tables,
+            sample_ids=[s.sample_id for s in samples],
+        )

@@ -1,0 +1,192 @@
+"""Tests of the ``cnt`` plugin (object counting) and ``metrics.counting``.
+
+Real data: the 3 REAL Falcon IMG_CT DIOR images in ``counting/DIOR/Images``. Their ground-truth
+json (``test_IMG_CT.json``) is not public, so the tests write a json **in the documented
+format** into ``tmp_path`` (the counts in it are made up for the test, not ground truth).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from remotesam_plugins._detection_common import DIOR_PRIOR_AREAS, DOTA_PRIOR_AREAS
+from remotesam_plugins.cnt import (
+    CountingTask,
+    DIORCountingAdapter,
+    DOTACountingAdapter,
+    map_class_name,
+)
+from remotesam_plugins.metrics.counting import counting_metrics, filter_by_prior_area
+
+from remotesam.bench.api import DatasetError, Sample
+from remotesam.types import Counts
+
+REAL_IMAGES = [
+    "IMG_CT_016_DIOR_25156_13931_ori.png",
+    "IMG_CT_017_DIOR_26833_14403_ori.png",
+    "IMG_CT_027_DIOR_43603_19045_ori.png",
+]
+
+
+def _entry(cls: str, count: int | str, image: str) -> dict:
+    return {"conversations": [{"content": f"<image>\n[IMG_CT]\nCount the number of {cls}."},
+                              {"content": str(count)}],
+            "images": [f"DIOR/test/{image}"], "crop": []}
+
+
+@pytest.fixture
+def counting_root(real_data: Path, tmp_path: Path) -> Path:
+    """Official layout: REAL images + a json written here in the documented format."""
+    root = tmp_path / "Counting" / "test" / "DIOR"
+    shutil.copytree(real_data / "counting" / "DIOR" / "Images", root / "Images")
+    (root / "Annotation").mkdir()
+    entries = [_entry("ship", 7, REAL_IMAGES[0]), _entry("storage tank", 3, REAL_IMAGES[1]),
+               _entry("railway station", 0, REAL_IMAGES[2]), _entry("vehicle", 12, REAL_IMAGES[2])]
+    (root / "Annotation" / "test_IMG_CT.json").write_text(json.dumps(entries))
+    return root
+
+
+class FakeCountModel:
+    def __init__(self, counts: list[int]) -> None:
+        self.counts = counts
+        self.calls: list[dict] = []
+
+    def counting(self, image: np.ndarray, classnames: list[str], *, prior_areas=None, area_factor=0.8,
+                 epoc=None, epoc_threshold=0.15) -> Counts:
+        self.calls.append({"classnames": classnames, "prior_areas": prior_areas, "area_factor": area_factor,
+                           "epoc": epoc, "epoc_threshold": epoc_threshold, "shape": image.shape})
+        return Counts(classnames=tuple(classnames), counts={classnames[0]: self.counts[len(self.calls) - 1]})
+
+
+@pytest.mark.realdata
+def test_reads_real_images_with_documented_json(counting_root: Path) -> None:
+    samples = DIORCountingAdapter(counting_root).samples()
+    assert [s.target["class"] for s in samples] == ["ship", "storagetank", "trainstation", "vehicle"]
+    assert [s.target["count"] for s in samples] == [7, 3, 0, 12]
+    assert samples[0].sample_id == "0:IMG_CT_016_DIOR_25156_13931_ori"
+    assert samples[1].meta["prior_area"] == DIOR_PRIOR_AREAS["storagetank"] == 4
+    assert all(Path(s.image).is_file() for s in samples)
+    with Image.open(samples[0].image) as im:
+        assert im.size == (448, 448)
+
+
+def test_class_name_mapping() -> None:
+    dior = tuple(DIOR_PRIOR_AREAS)
+    assert map_class_name("Storage Tank", dior) == "storagetank"
+    assert map_class_name("ground track field", dior) == "groundtrackfield"
+    assert map_class_name("expressway toll station", dior) == "expressway-toll-station"
+    assert map_class_name("expressway service area", dior) == "expressway-service-area"
+    assert map_class_name("railway station", dior) == "trainstation"
+    assert map_class_name("airplanes", dior) == "airplane"
+    assert map_class_name("swimming pool", tuple(DOTA_PRIOR_AREAS)) == "swimming-pool"
+    assert map_class_name("spaceship", dior) is None
+
+
+@pytest.mark.parametrize(
+    ("entry", "match"),
+    [
+        ({"conversations": [{"content": "How many ships?"}, {"content": "3"}], "images": ["a.png"]},
+         r"entry \[0\]\.conversations\[0\]\.content: expected a question containing 'the number of"),
+        (_entry("ship", "seven", "a.png"), r"entry \[0\]\.conversations\[1\]\.content: expected an integer"),
+        (_entry("spaceship", 1, "a.png"), r"entry \[0\]\.conversations\[0\]\.content: class 'spaceship'"),
+        ({"conversations": [{"content": "x"}], "images": ["a.png"]}, r"entry \[0\]\.conversations: expected a list"),
+        ({**_entry("ship", 1, "a.png"), "images": []}, r"entry \[0\]\.images: expected a non-empty list"),
+    ],
+)
+def test_malformed_entries(tmp_path: Path, entry: dict, match: str) -> None:
+    (tmp_path / "Images").mkdir()
+    (tmp_path / "Annotation").mkdir()
+    (tmp_path / "Annotation" / "test_IMG_CT.json").write_text(json.dumps([entry]))
+    with pytest.raises(DatasetError, match=match):
+        DIORCountingAdapter(tmp_path).samples()
+
+
+def test_truncated_json_absent_image_and_layout(counting_root: Path, tmp_path: Path) -> None:
+    ann = counting_root / "Annotation" / "test_IMG_CT.json"
+    text = ann.read_text()
+    ann.write_text(text[:100])
+    with pytest.raises(DatasetError, match=r"test_IMG_CT\.json is not valid JSON.*line 1"):
+        DIORCountingAdapter(counting_root).samples()
+    ann.write_text(text)
+    (counting_root / "Images" / REAL_IMAGES[1]).unlink()
+    with pytest.raises(DatasetError, match=r"absent: .*IMG_CT_017"):
+        DIORCountingAdapter(counting_root).samples()
+    with pytest.raises(DatasetError, match=r"Expected layout:\n<root>/"):
+        DIORCountingAdapter(tmp_path / "nowhere")
+
+
+def test_dota_adapter_uses_dota_priors(tmp_path: Path) -> None:
+    (tmp_path / "Images").mkdir()
+    (tmp_path / "Annotation").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "Images" / "a.png")
+    (tmp_path / "Annotation" / "test_IMG_CT.json").write_text(json.dumps([_entry("vehicle", 2, "a.png")]))
+    s = DOTACountingAdapter(tmp_path).samples()[0]
+    assert s.meta["prior_area"] == 21
+
+
+def test_counting_metrics_and_prior_filter() -> None:
+    rng = np.random.default_rng(0)
+    gt = rng.integers(0, 10, 200)
+    pred = gt + rng.integers(-2, 3, 200)
+    m = counting_metrics(pred, gt)
+    assert m["accuracy"] == pytest.approx(np.mean(pred == gt))
+    assert m["mae"] == pytest.approx(np.abs(pred - gt).mean())
+    assert m["rmse"] == pytest.approx(np.sqrt(((pred - gt) ** 2).mean()))
+    boxes = np.array([[0, 0, 2, 2], [0, 0, 2, 3], [0, 0, 10, 10]], float)
+    # official: keep if (x2-x1)*(y2-y1) > prior * 0.8; storagetank prior 4 -> 3.2 (areas 4, 6, 100)
+    assert filter_by_prior_area(boxes, 4).tolist() == [True, True, True]
+    assert filter_by_prior_area(boxes, 5).tolist() == [False, True, True]  # 4 > 4.0 is False
+    with pytest.raises(ValueError, match="differ in shape"):
+        counting_metrics([1], [1, 2])
+
+
+@pytest.mark.realdata
+def test_predict_and_score(counting_root: Path) -> None:
+    samples = DIORCountingAdapter(counting_root).samples()
+    model = FakeCountModel([7, 2, 0, 15])
+    task = CountingTask()
+    preds = task.predict(model, samples)
+    assert json.loads(json.dumps(preds)) == preds
+    assert model.calls[1] == {"classnames": ["storagetank"], "prior_areas": {"storagetank": 4.0},
+                              "area_factor": 0.8, "epoc": None, "epoc_threshold": 0.15,
+                              "shape": (448, 448, 3)}
+    sc = task.score(samples, preds)
+    assert sc.metrics["accuracy"] == pytest.approx(50.0)
+    assert sc.metrics["mae"] == pytest.approx(1.0)
+    assert sc.metrics["rmse"] == pytest.approx(np.sqrt(10 / 4))
+    assert sc.per_sample["accuracy"].tolist() == [100.0, 0.0, 100.0, 0.0]
+    assert sc.tables["per_class"]["vehicle"] == {"n": 1, "accuracy": 0.0, "mae": 3.0}
+    assert set(sc.metrics) == {m.name for m in CountingTask.metrics}
+
+
+def test_options_and_bad_predictions() -> None:
+    assert CountingTask({"epoc": "true"}).settings() == {"area_factor": 0.8, "epoc": True}
+    for opts in ({"epoc": "x"}, {"area_factor": "big"}, {"area_factor": -1}, {"foo": 1}):
+        with pytest.raises(ValueError):
+            CountingTask(opts)
+    s = Sample("a", "a.png", {"count": 1, "class": "ship"}, {"prior_area": 14})
+    with pytest.raises(ValueError, match="no integer 'count'"):
+        CountingTask().score([s], [{"count": "many"}])
+
+
+def test_check_task_plugin_if_available() -> None:
+    testing = pytest.importorskip("remotesam.testing", reason="remotesam.testing (engineer E1) not there yet")
+    testing.check_task_plugin(CountingTask)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_end_to_end_tiny_model(counting_root: Path) -> None:
+    """predict + score via check_task_plugin with the tiny random model on the real images."""
+    testing = pytest.importorskip("remotesam.testing")
+    torch = pytest.importorskip("torch")
+    from remotesam import RemoteSAM, create_model
+
+    torch.manual_seed(0)
+    model = RemoteSAM(create_model("remotesam_tiny"))
+    testing.check_task_plugin(CountingTask, dataset_root=counting_root, model=model, n_samples=1)

@@ -1,0 +1,330 @@
+"""Tests of the ``seg`` plugin (iSAID colour masks, single-channel label PNGs).
+
+No real iSAID mask is public (SOURCES.md): the masks here are SYNTHETIC, drawn with the official
+palette; the image is the REAL 369x369 RGBA iSAID crop of ``data/real/isaid``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from remotesam_plugins import _common
+from remotesam_plugins.metrics.segmentation import (
+    fast_hist,
+    per_class_iou_official,
+    per_class_pa_official,
+    semantic_metrics,
+)
+from remotesam_plugins.seg import (
+    ISAID_CLASSES,
+    ISAID_PALETTE,
+    ISAIDAdapter,
+    LabelPNGAdapter,
+    PotsdamAdapter,
+    SemanticSegmentationTask,
+    colour_to_label,
+    merge_class_masks,
+)
+from sklearn.metrics import confusion_matrix as sk_confusion
+from sklearn.metrics import f1_score, jaccard_score
+
+from remotesam.bench.api import DatasetError
+from remotesam.types import SemanticMasks
+
+
+class FakeSegModel:
+    """Returns the given label maps (at network size S) in call order."""
+
+    def __init__(self, label_maps: list[np.ndarray]) -> None:
+        self.maps = list(label_maps)
+        self.calls: list[tuple[tuple[str, ...], str]] = []
+
+    def semantic_seg(self, image: np.ndarray, classnames, template: str = "{} in the image") -> SemanticMasks:
+        self.calls.append((tuple(classnames), template))
+        lm = self.maps.pop(0).astype(np.int64)
+        k = len(classnames)
+        h, w = image.shape[:2]
+        full = _common.resize_nearest(lm, (h, w))
+        masks = np.stack([(full == c + 1).astype(np.uint8) for c in range(k)])
+        return SemanticMasks(tuple(classnames), masks, masks.astype(np.float32), full, lm)
+
+
+def _colour(label: np.ndarray) -> np.ndarray:
+    pal = np.asarray([(0, 0, 0), *ISAID_PALETTE], dtype=np.uint8)
+    return pal[label]
+
+
+def _random_label(rng: np.random.Generator, h: int, w: int, k: int) -> np.ndarray:
+    lab = np.zeros((h, w), np.int64)
+    for _ in range(6):
+        c = int(rng.integers(1, k + 1))
+        y, x = rng.integers(0, h - 20), rng.integers(0, w - 20)
+        lab[y : y + int(rng.integers(10, 120)), x : x + int(rng.integers(10, 120))] = c
+    return lab
+
+
+@pytest.fixture
+def isaid_root(real_data: Path, tmp_path: Path) -> tuple[Path, np.ndarray]:
+    """Official download layout: REAL image (renamed P0998.png) + SYNTHETIC palette mask."""
+    img = real_data / "isaid" / "images_only" / "PIX_SEG_068_iSAID_P0998-ori.png"
+    (tmp_path / "val" / "images").mkdir(parents=True)
+    (tmp_path / "val" / "Semantic_masks" / "images").mkdir(parents=True)
+    shutil.copy(img, tmp_path / "val" / "images" / "P0998.png")
+    w, h = Image.open(img).size
+    label = _random_label(np.random.default_rng(0), h, w, 15)
+    Image.fromarray(_colour(label)).save(tmp_path / "val" / "Semantic_masks" / "images" / "P0998_instance_color_RGB.png")
+    # an instance-id mask in the same folder must be skipped
+    Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(tmp_path / "val" / "Semantic_masks" / "images" / "P0998_instance_id_RGB.png")
+    return tmp_path, label
+
+
+# --------------------------------------------------------------------------------------------
+# golden parity with the official SEG.py helpers
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parity
+def test_seg_helpers_equal_official_golden(reference_dir: Path) -> None:
+    g = np.load(reference_dir / "postprocess_golden.npz")
+    r = json.loads(str(g["results_json"]))["seg"]
+    # change_label: unknown colours -> 0 in the official code (our opt-in "background" mode)
+    lab = colour_to_label(g["seg_label_rgb"], ISAID_PALETTE[:3], unknown="background")
+    np.testing.assert_array_equal(lab, g["seg_label"])
+    with pytest.raises(DatasetError, match=r"outside the class palette: \(255, 255, 255\)"):
+        colour_to_label(g["seg_label_rgb"], ISAID_PALETTE[:3], where="golden")
+    merged = merge_class_masks(g["seg_pred_bin"][:, 0])
+    np.testing.assert_array_equal(merged, g["seg_merged"][0])
+    hist = fast_hist(g["seg_label"], merged, 4)
+    np.testing.assert_array_equal(hist, g["seg_hist"])
+    np.testing.assert_allclose(per_class_iou_official(hist), g["seg_per_class_iu"], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(per_class_pa_official(hist), g["seg_per_class_PA"], rtol=0, atol=1e-15)
+    m = semantic_metrics(hist)
+    assert m["mIoU"] == pytest.approx(r["mIoU"], abs=1e-15)
+    assert m["mPA"] == pytest.approx(r["mPA"], abs=1e-15)
+    # a class absent from label and prediction counts as IoU 0 (official max(., 1))
+    np.testing.assert_allclose(per_class_iou_official(g["seg_hist_absent"]), g["seg_iu_absent"], atol=1e-15)
+    np.testing.assert_allclose(per_class_pa_official(g["seg_hist_absent"]), g["seg_pa_absent"], atol=1e-15)
+
+
+def test_standard_metrics_equal_sklearn() -> None:
+    rng = np.random.default_rng(3)
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        y = rng.integers(0, 6, 5000)
+        p = np.where(rng.random(5000) < 0.6, y, rng.integers(0, 6, 5000))
+        p[p == 4] = 5  # class 4 never predicted
+        y[y == 3] = 2
+        p[p == 3] = 2  # class 3 absent from both -> excluded from the standard means
+        hist = fast_hist(y, p, 6)
+        np.testing.assert_array_equal(hist, sk_confusion(y, p, labels=range(6)))
+        m = semantic_metrics(hist)
+        present = [c for c in range(1, 6) if (y == c).any() or (p == c).any()]
+        assert m["mIoU_fg"] == pytest.approx(jaccard_score(y, p, labels=present, average="macro"))
+        assert m["mF1"] == pytest.approx(f1_score(y, p, labels=present, average="macro"))
+        assert m["aAcc"] == pytest.approx((y == p).mean())
+
+
+# --------------------------------------------------------------------------------------------
+# iSAID adapter
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.realdata
+def test_isaid_adapter_and_end_to_end(isaid_root: tuple[Path, np.ndarray]) -> None:
+    root, label = isaid_root
+    a = ISAIDAdapter(root)
+    assert a.split == "val" and a.classes == ISAID_CLASSES and len(ISAID_CLASSES) == 15
+    samples = a.samples()
+    assert [s.sample_id for s in samples] == ["P0998"]
+    from remotesam_plugins.seg import read_label
+
+    np.testing.assert_array_equal(read_label(samples[0].target), label)
+    # perfect prediction at network size 896
+    net = _common.resize_nearest(label, 896)
+    task = SemanticSegmentationTask()
+    model = FakeSegModel([net])
+    preds = task.predict(model, samples)
+    assert model.calls == [(ISAID_CLASSES, "{} in the image.")]  # official prompt with the period
+    assert json.loads(json.dumps(preds)) == preds
+    s = task.score(samples, preds)
+    present = np.unique(label)
+    assert s.metrics["mIoU"] == pytest.approx(100 * len(present) / 16)  # absent classes count 0
+    assert s.metrics["mIoU_fg"] == pytest.approx(100.0)
+    assert s.metrics["aAcc"] == pytest.approx(100.0)
+    assert set(s.metrics) == {m.name for m in task.metrics}
+    assert s.tables["confusion_matrix"]["classes"][0] == "background"
+    assert task.settings() == {"template": "{} in the image."}
+
+
+@pytest.mark.realdata
+def test_isaid_score_matches_independent_confusion(isaid_root: tuple[Path, np.ndarray]) -> None:
+    root, label = isaid_root
+    samples = ISAIDAdapter(root).samples()
+    rng = np.random.default_rng(5)
+    pred_net = _random_label(rng, 64, 64, 15)
+    task = SemanticSegmentationTask({"eval_size": 128})
+    s = task.score(samples, task.predict(FakeSegModel([pred_net]), samples))
+    gt_e = np.asarray(Image.fromarray(label.astype(np.int32), mode="I").resize((128, 128), Image.NEAREST))
+    pr_e = np.asarray(Image.fromarray(pred_net.astype(np.int32), mode="I").resize((128, 128), Image.NEAREST))
+    hist = sk_confusion(gt_e.ravel(), pr_e.ravel(), labels=range(16))
+    iu = np.diag(hist) / np.maximum(hist.sum(0) + hist.sum(1) - np.diag(hist), 1)
+    assert s.metrics["mIoU"] == pytest.approx(100 * iu.mean())
+    np.testing.assert_array_equal(np.asarray(s.tables["confusion_matrix"]["matrix"]), hist)
+    num, den = s.per_sample_ratio["aAcc"]
+    assert 100 * np.trace(hist) / hist.sum() == pytest.approx(num.sum() / den.sum())
+
+
+@pytest.mark.realdata
+def test_isaid_unknown_colour_fails_the_sample(isaid_root: tuple[Path, np.ndarray]) -> None:
+    root, label = isaid_root
+    mask_path = root / "val" / "Semantic_masks" / "images" / "P0998_instance_color_RGB.png"
+    rgb = _colour(label)
+    rgb[7, 11] = (12, 34, 56)
+    Image.fromarray(rgb).save(mask_path)
+    samples = ISAIDAdapter(root).samples()
+    with pytest.raises(DatasetError, match=r"P0998_instance_color_RGB\.png: 1 pixel\(s\) .*\(12, 34, 56\) \(first at row 7, column 11\)"):
+        SemanticSegmentationTask().predict(FakeSegModel([label]), samples)
+    # official behaviour on request: unknown colour -> background
+    samples = ISAIDAdapter(root, unknown_colour="background").samples()
+    preds = SemanticSegmentationTask().predict(FakeSegModel([label]), samples)
+    assert len(preds) == 1
+
+
+def test_isaid_script_layout_and_errors(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match=r"(?s)isaid mask folder.*Expected layout"):
+        ISAIDAdapter(tmp_path)
+    (tmp_path / "test" / "masks").mkdir(parents=True)
+    (tmp_path / "test" / "images").mkdir(parents=True)
+    Image.fromarray(_colour(np.ones((20, 30), np.int64))).save(tmp_path / "test" / "masks" / "P0003_instance_color_RGB.png")
+    a = ISAIDAdapter(tmp_path, "test")  # official SEG.py layout <split>/masks
+    with pytest.raises(DatasetError, match=r"absent: .*test/images/P0003\.png"):
+        a.samples()
+    Image.new("RGB", (30, 21)).save(tmp_path / "test" / "images" / "P0003.png")
+    samples = a.samples()
+    with pytest.raises(DatasetError, match=r"label size 20x30 differs from image .* size 21x30"):
+        SemanticSegmentationTask().predict(FakeSegModel([np.zeros((8, 8))]), samples)
+    with pytest.raises(DatasetError, match="unknown_colour must be"):
+        ISAIDAdapter(tmp_path, "test", unknown_colour="ignore")
+
+
+# --------------------------------------------------------------------------------------------
+# single-channel label PNGs
+# --------------------------------------------------------------------------------------------
+
+
+def _label_png_root(tmp_path: Path, values: np.ndarray, n: int = 2) -> Path:
+    (tmp_path / "img_dir" / "val").mkdir(parents=True)
+    (tmp_path / "ann_dir" / "val").mkdir(parents=True)
+    for i in range(n):
+        Image.new("RGB", (values.shape[1], values.shape[0])).save(tmp_path / "img_dir" / "val" / f"tile{i}.png")
+        Image.fromarray(values.astype(np.uint8)).save(tmp_path / "ann_dir" / "val" / f"tile{i}.png")
+    return tmp_path
+
+
+def test_label_png_generic_with_classes_option(tmp_path: Path) -> None:
+    vals = np.zeros((40, 50), np.uint8)
+    vals[:, 25:] = 1
+    vals[:5] = 255  # ignored
+    root = _label_png_root(tmp_path, vals)
+    with pytest.raises(DatasetError, match="class names are required: pass the option 'classes'"):
+        LabelPNGAdapter(root)
+    a = LabelPNGAdapter(root, classes="road, building")
+    samples = a.samples()
+    assert [s.sample_id for s in samples] == ["tile0", "tile1"]
+    from remotesam_plugins.seg import read_label
+
+    lab = read_label(samples[0].target)
+    assert set(np.unique(lab)) == {-1, 1, 2}  # value v -> class v + 1 (0 = background), 255 ignored
+    pred = np.where(vals == 255, 0, vals + 1).astype(np.int64)  # perfect
+    task = SemanticSegmentationTask()
+    model = FakeSegModel([pred, pred])
+    s = task.score(samples, task.predict(model, samples))
+    assert model.calls[0][0] == ("road", "building")
+    assert s.metrics["aAcc"] == pytest.approx(100.0)  # ignored rows left out
+    assert s.metrics["mIoU_fg"] == pytest.approx(100.0)
+    assert s.metrics["mIoU"] == pytest.approx(100 * 2 / 3)  # background absent -> 0 (official rule)
+
+
+def test_potsdam_defaults_and_bad_value(tmp_path: Path) -> None:
+    vals = np.full((16, 16), 3, np.uint8)
+    vals[0] = 0  # mmseg Potsdam: 0 = ignored boundary
+    vals[1, 1] = 9  # not a class value
+    root = _label_png_root(tmp_path, vals, n=1)
+    samples = PotsdamAdapter(root).samples()
+    assert samples[0].target["classes"][2] == "low vegetation"
+    with pytest.raises(DatasetError, match=r"tile0\.png: label value\(s\) \[9\] are neither a class value \(1\.\.6"):
+        SemanticSegmentationTask().predict(FakeSegModel([vals]), samples)
+
+
+def test_rgb_label_png_is_rejected(tmp_path: Path) -> None:
+    root = _label_png_root(tmp_path, np.zeros((8, 8), np.uint8), n=1)
+    Image.new("RGB", (8, 8)).save(root / "ann_dir" / "val" / "tile0.png")
+    samples = LabelPNGAdapter(root, classes=["a"]).samples()
+    with pytest.raises(DatasetError, match=r"tile0\.png: label image has PIL mode RGB; expected a single-channel"):
+        SemanticSegmentationTask().predict(FakeSegModel([np.zeros((8, 8))]), samples)
+
+
+def test_label_without_image(tmp_path: Path) -> None:
+    root = _label_png_root(tmp_path, np.zeros((8, 8), np.uint8), n=1)
+    (root / "img_dir" / "val" / "tile0.png").unlink()
+    with pytest.raises(DatasetError, match=r"1 label\(s\) without an image of the same name"):
+        LabelPNGAdapter(root, classes=["a"]).samples()
+
+
+def test_task_options() -> None:
+    with pytest.raises(ValueError, match="unknown option"):
+        SemanticSegmentationTask({"prompt": "x"})
+    with pytest.raises(ValueError, match="must contain"):
+        SemanticSegmentationTask({"template": "no slot"})
+    assert SemanticSegmentationTask({"template": "{}"}).settings() == {"template": "{}"}
+
+
+@pytest.mark.realdata
+def test_check_task_plugin(isaid_root: tuple[Path, np.ndarray]) -> None:
+    testing = pytest.importorskip("remotesam.testing", reason="remotesam.testing not available")
+    root, label = isaid_root
+    testing.check_task_plugin(SemanticSegmentationTask)
+    model = FakeSegModel([_common.resize_nearest(label, 32)])
+    testing.check_task_plugin(SemanticSegmentationTask, dataset_root=root, model=model)
+
+
+def test_label_png_classes_txt(tmp_path: Path) -> None:
+    root = _label_png_root(tmp_path, np.zeros((8, 8), np.uint8), n=1)
+    (root / "classes.txt").write_text("water\n\nforest\n")
+    assert LabelPNGAdapter(root).samples()[0].target["classes"] == ["water", "forest"]
+    with pytest.raises(DatasetError, match=r"class names are required.*classes\.txt"):
+        (root / "classes.txt").unlink()
+        LabelPNGAdapter(root)
+
+
+def _run_harness_tiny(tmp_path: Path, task: str, root: Path, split: str | None = None, limit: int | None = None):
+    """Run ``task`` through the harness (remotesam.bench.runner) with a random-init tiny model."""
+    torch = pytest.importorskip("torch")
+    runner = pytest.importorskip("remotesam.bench.runner")
+    from remotesam import create_model, save_checkpoint
+
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(create_model("remotesam_tiny"), tmp_path / "ckpt" / "tiny.safetensors")
+    config = runner.RunConfig(
+        tasks=[task], checkpoints=[str(ckpt)], dataset_roots={task: root}, split=split, limit=limit,
+        results_dir=tmp_path / "results", device="cpu", batch_size=1, progress=False,
+    )
+    out = runner.run(config)
+    assert out.errors == []
+    (res,) = out.document.results
+    return res
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_harness_end_to_end_with_tiny_model(isaid_root: tuple[Path, np.ndarray], tmp_path: Path) -> None:
+    root, _ = isaid_root
+    res = _run_harness_tiny(tmp_path, "seg.isaid", root)
+    assert (res.n_evaluated, res.n_failed) == (1, 0)
+    assert set(res.metrics) == {m.name for m in SemanticSegmentationTask.metrics}
+    assert len(res.tables["per_class"]) == 16
