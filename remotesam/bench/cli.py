@@ -3,11 +3,13 @@
 Subcommands::
 
     remotesam-bench list   [--tasks T,...] [--json]
-    remotesam-bench run    --tasks det,vg --ckpt ckpt.pth [--ckpt 'runs/*/ckpt.pth' ...]
+    remotesam-bench run    [--tasks det,vg] [--ckpt ckpt.pth] [--ckpt 'runs/*/ckpt.pth' ...]
                            [--data-root DIR] [--dataset-root det.dior=PATH ...]
                            [--limit N] [--device cpu|cuda] [--batch-size B]
                            [--precision fp32|bf16|fp16] [--task-opt det.score_thr=0.3 ...]
-                           [--results-dir results]
+                           [--results-dir results] [--no-report]
+                           (no --tasks: all; no --ckpt: the bundled tiny checkpoint; no
+                           --data-root: the embedded procedural benchmark)
     remotesam-bench score  [--run RUN_ID|PATH] [--results-dir results] [--data-root DIR]
     remotesam-bench leaderboard | radar | gate | baseline     (reports, when installed)
     remotesam-bench synth                                    (the embedded benchmark)
@@ -173,8 +175,19 @@ def _print_outcome(outcome: Any) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from remotesam.bench.runner import RunConfig, load_model_factory, run
 
+    if not args.ckpt and not args.model_factory:
+        from remotesam.bench.runner import default_checkpoint
+
+        default_checkpoint()  # fail before any work when the bundled checkpoint is missing
+    data_root = args.data_root
+    if data_root is None and not args.dataset_root:
+        from remotesam.bench.embedded import ensure_embedded_benchmark
+
+        data_root = ensure_embedded_benchmark(args.results_dir)
+        _console(stderr=True).print(f"no --data-root: evaluating the embedded procedural "
+                                    f"benchmark in {data_root}", markup=False)
     config = RunConfig(
-        tasks=args.tasks, checkpoints=args.ckpt or [], data_root=args.data_root,
+        tasks=args.tasks or ["all"], checkpoints=args.ckpt or [], data_root=data_root,
         dataset_roots=_dataset_roots(args.dataset_root), split=args.split, limit=args.limit,
         device=args.device, batch_size=args.batch_size, precision=args.precision,
         task_options=_task_options(args.task_opt), results_dir=args.results_dir,
@@ -183,7 +196,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
     factory = load_model_factory(args.model_factory) if args.model_factory else None
     outcome = run(config, model_factory=factory)
     _print_outcome(outcome)
+    if outcome.document is not None and outcome.document.results and not args.no_report:
+        _report(outcome.document, Path(args.results_dir))
     return EXIT_ERROR if outcome.errors else EXIT_OK
+
+
+def _report(document: Any, results_dir: Path) -> None:
+    """Print this run's leaderboard and write its radar chart beside the run document."""
+    from remotesam.bench.leaderboard import build_leaderboard
+    from remotesam.bench.radar import build_radar, save_radar
+
+    console = _console()
+    board = build_leaderboard([document], metrics="primary")
+    console.print("\nleaderboard (primary metrics; `remotesam-bench leaderboard` for all):")
+    console.print(board.render("md"), markup=False)
+    try:
+        fig = build_radar([document], title=f"run {document.run_id}")
+    except ValueError as e:  # e.g. fewer than three axes
+        console.print(f"radar chart skipped: {e}", markup=False)
+        return
+    paths = save_radar(fig, results_dir / "radar.png")
+    console.print("radar chart: " + ", ".join(str(p) for p in paths), markup=False)
 
 
 # -- score -------------------------------------------------------------------------------------
@@ -256,14 +289,15 @@ def build_parser(addons: bool = True) -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="evaluate checkpoints on tasks (cached, resumable)",
                        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--tasks", action="append", default=None, required=True, metavar="T[,T...]",
+    p.add_argument("--tasks", action="append", default=None, metavar="T[,T...]",
                    help="tasks: 'det' (default dataset), 'det.dior', 'det.*' (all datasets), "
-                   "'all'; comma-separated or repeated")
+                   "'all' (default); comma-separated or repeated")
     p.add_argument("--ckpt", action="append", metavar="PATH|DIR|GLOB",
                    help="checkpoint file, directory or quoted glob; repeatable (a sweep). "
                    "Default: the bundled tiny checkpoint")
     p.add_argument("--data-root", metavar="DIR",
-                   help="root of the datasets in the official layout")
+                   help="root of the datasets in the official layout. Default: the embedded "
+                   "procedural benchmark, written once under --results-dir/embedded")
     p.add_argument("--dataset-root", action="append", default=[], metavar="TASK.DATASET=PATH",
                    help="where one dataset lives (overrides --data-root); repeatable")
     p.add_argument("--split", help="split for every dataset (default: the official one)")
@@ -280,6 +314,8 @@ def build_parser(addons: bool = True) -> argparse.ArgumentParser:
                    help="where store.sqlite and runs/ live (default: ./results)")
     p.add_argument("--run-id", help="id of the run document (default: timestamp)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-report", action="store_true",
+                   help="do not print the leaderboard or write radar.png after the run")
     p.add_argument("--retry-failed", action="store_true",
                    help="predict again the samples that failed in an earlier run")
     p.add_argument("--model-factory", metavar="MODULE:FUNCTION",
