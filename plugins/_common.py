@@ -2,8 +2,8 @@
 
 What lives here:
 
-* **file reading with clear errors**: :func:`read_json` (JSON with line/column on a syntax
-  error), :func:`read_refer_pickle` (REFER ``refs(unc).p`` through a *restricted* unpickler that
+* **file reading with clear errors**: :func:`read_text` (UTF-8 text), :func:`read_json` (JSON
+  with line/column on a syntax error), :func:`read_refer_pickle` (REFER ``refs(unc).p`` through a *restricted* unpickler that
   only rebuilds plain containers: never plain ``pickle.load``), :func:`require_dir` /
   :func:`require_file` (missing paths -> :class:`DatasetError` showing the expected layout);
 * **REFER datasets** (RRSIS-D, RemoteSAM-270K): :func:`load_refer` reads ``refs(unc).p`` +
@@ -13,7 +13,10 @@ What lives here:
   (polygons / uncompressed RLE / compressed RLE -> compressed RLE with ``str`` counts);
 * **masks**: :func:`mask_to_rle`, :func:`rle_to_mask`, :func:`resize_nearest`;
 * **images**: :func:`load_image` (RGB ``uint8`` array, via ``remotesam.image.load_image`` when
-  available), :func:`image_size` (header only), :func:`image_files`.
+  available), :func:`image_size` (header only), :func:`image_files`;
+* **options and plugin plumbing**: :func:`check_options` (unknown option names),
+  :func:`option_path`, :func:`parse_bool_option`, :func:`positive_int_option`,
+  :func:`check_score_lengths`, :func:`sample_dataset_classes`.
 
 Everything raises :class:`remotesam.bench.api.DatasetError` with the file, the field (or line)
 and what was expected. Engineer G may append detection helpers at the end, clearly separated.
@@ -24,7 +27,7 @@ from __future__ import annotations
 import io
 import json
 import pickle
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -41,15 +44,21 @@ __all__ = [
     "ReferRef",
     "as_str_list",
     "check_images_exist",
+    "check_options",
+    "check_score_lengths",
     "image_files",
     "image_size",
     "load_image",
     "load_refer",
     "mask_to_rle",
     "nearest_index_map",
+    "option_path",
+    "parse_bool_option",
+    "positive_int_option",
     "read_coco",
     "read_json",
     "read_refer_pickle",
+    "read_text",
     "refer_gt_mask",
     "refer_split_matches",
     "require_dir",
@@ -59,6 +68,7 @@ __all__ = [
     "rle_inter_union",
     "rle_resize_nearest",
     "rle_to_mask",
+    "sample_dataset_classes",
     "segmentation_to_rle",
 ]
 
@@ -75,24 +85,29 @@ def _layout_hint(layout: str) -> str:
     return f"\nExpected layout:\n{layout.rstrip()}" if layout else ""
 
 
-def require_dir(path: Path, what: str, layout: str = "") -> Path:
-    """Return ``path`` if it is a directory, else raise :class:`DatasetError` showing ``layout``."""
-    if not path.is_dir():
+def _require(path: Path, exists: bool, kind: str, what: str, layout: str) -> Path:
+    if not exists:
         raise DatasetError(
-            f"{what}: directory {path} not found. Point the dataset root at the folder in the "
+            f"{what}: {kind} {path} not found. Point the dataset root at the folder in the "
             f"official layout (or pass the matching option).{_layout_hint(layout)}"
         )
     return path
+
+
+def require_dir(path: Path, what: str, layout: str = "") -> Path:
+    """Return ``path`` if it is a directory, else raise :class:`DatasetError` showing ``layout``."""
+    return _require(path, path.is_dir(), "directory", what, layout)
 
 
 def require_file(path: Path, what: str, layout: str = "") -> Path:
     """Return ``path`` if it is a file, else raise :class:`DatasetError` showing ``layout``."""
-    if not path.is_file():
-        raise DatasetError(
-            f"{what}: file {path} not found. Point the dataset root at the folder in the "
-            f"official layout (or pass the matching option).{_layout_hint(layout)}"
-        )
-    return path
+    return _require(path, path.is_file(), "file", what, layout)
+
+
+def option_path(options: Mapping[str, Any], key: str, default: Path) -> Path:
+    """``Path(options[key])`` when the option is set (non-empty), else ``default``."""
+    value = options.get(key)
+    return Path(value) if value else default
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -110,6 +125,22 @@ def image_files(folder: Path) -> list[Path]:
 # --------------------------------------------------------------------------------------------
 
 
+def read_text(path: Path, what: str = "text file") -> str:
+    """The UTF-8 text of a file.
+
+    Raises:
+        DatasetError: ``"<what>: file <path> not found"``, or ``"<what>: cannot read <path>:
+            <reason>"`` for an unreadable or non-UTF-8 file.
+    """
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetError(f"{what}: file {path} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{what}: cannot read {path}: {exc}") from None
+
+
 def read_json(path: Path, what: str = "JSON file") -> Any:
     """Parse a JSON file; a syntax error becomes :class:`DatasetError` with line and column.
 
@@ -117,12 +148,7 @@ def read_json(path: Path, what: str = "JSON file") -> Any:
         DatasetError: file missing, unreadable, not UTF-8 or not valid JSON.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DatasetError(f"{what}: file {path} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{what}: cannot read {path}: {exc}") from None
+    text = read_text(path, what)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -761,3 +787,89 @@ def as_str_list(value: Any, option: str) -> list[str]:
     if not items or any(not v for v in items):
         raise DatasetError(f"option {option!r}: empty name in {value!r}")
     return items
+
+
+# --------------------------------------------------------------------------------------------
+# Options and plugin plumbing
+# --------------------------------------------------------------------------------------------
+
+
+def check_options(
+    owner: str,
+    options: Mapping[str, Any],
+    allowed: Iterable[str] = (),
+    *,
+    error: type[Exception] = DatasetError,
+    kind: str = "dataset",
+) -> None:
+    """Raise ``error`` naming the unknown option names of ``options`` and the allowed ones.
+
+    Args:
+        owner: prefix of the message (``"isaid"``, ``"cap task"``...).
+        options: the options given.
+        allowed: the accepted names; when empty the message says the ``kind`` has no options.
+        error: :class:`DatasetError` for dataset adapters, ``ValueError`` for tasks.
+        kind: ``"dataset"`` or ``"task"`` (only used when nothing is allowed).
+    """
+    allowed = frozenset(allowed)
+    unknown = set(options) - allowed
+    if unknown:
+        hint = f"available: {sorted(allowed)}" if allowed else f"this {kind} has no options"
+        raise error(f"{owner}: unknown option(s) {sorted(unknown)}; {hint}")
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def parse_bool_option(task: str, key: str, value: Any, allow_auto: bool = False) -> bool | None:
+    """``true/false`` (bool or string) option -> bool; ``auto`` -> None when allowed.
+
+    Raises:
+        ValueError: anything else, naming the task and the option.
+    """
+    if isinstance(value, bool):
+        return value
+    v = str(value).strip().lower()
+    if allow_auto and v == "auto":
+        return None
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    choices = "true/false" + ("/auto" if allow_auto else "")
+    raise ValueError(f"{task} task: option {key}={value!r}; expected {choices}")
+
+
+def positive_int_option(task: str, options: Mapping[str, Any], key: str, default: int) -> int:
+    """``int(options[key])`` (``default`` when absent), required to be > 0.
+
+    Raises:
+        ValueError: not an integer, or not positive (naming the task and the option).
+    """
+    try:
+        value = int(options.get(key, default))
+    except (TypeError, ValueError):
+        raise ValueError(f"{task} task: option {key}={options[key]!r} is not an integer") from None
+    if value <= 0:
+        raise ValueError(f"{task} task: option {key} must be positive, got {value}")
+    return value
+
+
+def check_score_lengths(samples: Sized, predictions: Sized) -> None:
+    """Raise ``ValueError`` unless ``score()`` got one prediction per sample."""
+    if len(samples) != len(predictions):
+        raise ValueError(f"score: {len(samples)} samples but {len(predictions)} predictions")
+
+
+def sample_dataset_classes(task: Any, sample: Any) -> tuple[str, ...]:
+    """Class list of the dataset a sample comes from (``sample.meta["dataset"]``, else the task's
+    ``default_dataset``), looked up in ``task.datasets``.
+
+    Raises:
+        ValueError: the dataset named in ``meta`` is not one of the task's.
+    """
+    ds = str(sample.meta.get("dataset", task.default_dataset))
+    if ds not in task.datasets:
+        raise ValueError(f"sample {sample.sample_id}: unknown dataset {ds!r} in meta")
+    return tuple(task.datasets[ds].classes)

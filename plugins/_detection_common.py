@@ -7,7 +7,8 @@ what was expected. Coordinates are absolute pixels; horizontal boxes are ``xyxy`
 their 4-point polygon ``[x0, y0, ..., x3, y3]`` (float) and the horizontal envelope of it.
 
 Official class lists and orders (see ``../shared/docs/PROTOCOLS.md`` 2.3, 2.5, 2.8 and
-``postprocess_golden.md`` section 3) live here so that ``det``, ``mlc`` and ``cnt`` agree.
+``postprocess_golden.md`` section 3) live in :mod:`remotesam.classes` and are re-exported here
+so that ``det``, ``mlc`` and ``cnt`` agree.
 """
 
 from __future__ import annotations
@@ -21,8 +22,16 @@ from typing import Any
 import numpy as np
 
 from remotesam.bench.api import DatasetError
+from remotesam.classes import (
+    DIOR_CLASSES,
+    DIOR_PRIOR_AREAS,
+    DOTA_CLASSES,
+    DOTA_COUNT_CLASSES,
+    DOTA_NAME_MAP,
+    DOTA_PRIOR_AREAS,
+)
 
-from ._common import read_json
+from ._common import read_json, read_text
 
 __all__ = [
     "COUNTING_NAME_ALIASES",
@@ -39,50 +48,6 @@ __all__ = [
     "stable_seed",
 ]
 
-#: DIOR's 20 classes in the official order; COCO category id = index + 1 in RemoteSAM's json.
-DIOR_CLASSES: tuple[str, ...] = (
-    "airplane", "airport", "baseballfield", "basketballcourt", "bridge", "chimney", "dam",
-    "expressway-service-area", "expressway-toll-station", "golffield", "groundtrackfield",
-    "harbor", "overpass", "ship", "stadium", "storagetank", "tenniscourt", "trainstation",
-    "vehicle", "windmill",
-)  # fmt: skip
-
-#: DOTA-v2.0's 18 classes as RemoteSAM names them (DET_DOTA order).
-DOTA_CLASSES: tuple[str, ...] = (
-    "airplane", "ship", "storagetank", "baseballfield", "tenniscourt", "basketballcourt",
-    "groundtrackfield", "harbor", "bridge", "large-vehicle", "small-vehicle", "helicopter",
-    "roundabout", "soccer-ball-field", "swimming-pool", "container-crane", "airport", "helipad",
-)  # fmt: skip
-
-#: Official DOTA label name -> RemoteSAM class name (names not listed are kept as they are).
-DOTA_NAME_MAP: Mapping[str, str] = {
-    "plane": "airplane",
-    "storage-tank": "storagetank",
-    "baseball-diamond": "baseballfield",
-    "tennis-court": "tenniscourt",
-    "basketball-court": "basketballcourt",
-    "ground-track-field": "groundtrackfield",
-}
-
-#: Per-class prior box areas (pixels) of the official counting pipeline, DIOR.
-DIOR_PRIOR_AREAS: Mapping[str, float] = {
-    "airplane": 36, "airport": 1824, "baseballfield": 20, "basketballcourt": 88, "bridge": 9,
-    "chimney": 12, "dam": 264, "expressway-service-area": 110, "expressway-toll-station": 36,
-    "golffield": 2728, "groundtrackfield": 132, "harbor": 24, "overpass": 9, "ship": 14,
-    "stadium": 255, "storagetank": 4, "tenniscourt": 36, "trainstation": 1170, "vehicle": 6,
-    "windmill": 27,
-}  # fmt: skip
-
-#: Per-class prior box areas (pixels) of the official counting pipeline, DOTA (17 classes:
-#: large and small vehicles are one ``vehicle`` class there).
-DOTA_PRIOR_AREAS: Mapping[str, float] = {
-    "airplane": 35, "ship": 15, "storagetank": 8, "baseballfield": 81, "tenniscourt": 153,
-    "basketballcourt": 576, "groundtrackfield": 210, "harbor": 64, "bridge": 24, "vehicle": 21,
-    "helicopter": 162, "roundabout": 16, "soccer-ball-field": 72, "swimming-pool": 20,
-    "container-crane": 187, "airport": 1337, "helipad": 121,
-}  # fmt: skip
-
-DOTA_COUNT_CLASSES: tuple[str, ...] = tuple(DOTA_PRIOR_AREAS)
 
 #: Falcon question wording -> class name, where removing spaces / joining with hyphens does not
 #: already give the class name (``"storage tank"`` -> ``"storagetank"`` needs no entry).
@@ -270,12 +235,7 @@ def read_dota_label_file(
             coordinate or difficulty that is not a number, or an unknown class.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DatasetError(f"label file {p} not found") from None
-    except UnicodeDecodeError as e:
-        raise DatasetError(f"{p}: not a UTF-8 text label file ({e})") from e
+    text = read_text(p, "DOTA label file")
     allowed = set(classes) if classes is not None else None
     out: list[DotaObject] = []
     for lineno, raw in enumerate(text.splitlines(), start=1):

@@ -49,10 +49,20 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.classes import CAPTION_POTENTIAL_CLASSES, UCM_FOLDER_NAMES
 
-from ._common import check_images_exist, load_image, read_json, require_dir, require_file
+from ._common import (
+    check_images_exist,
+    check_options,
+    check_score_lengths,
+    load_image,
+    option_path,
+    parse_bool_option,
+    read_json,
+    require_dir,
+    require_file,
+)
 from ._detection_common import stable_seed
-from .det import parse_bool_option
 from .metrics.captioning import (
     SPICE_UNAVAILABLE,
     cider_variants,
@@ -64,22 +74,11 @@ from .metrics.captioning import (
 __all__ = ["POTENTIAL_CLASSES", "UCM_CLASSES", "CaptioningTask", "UCMCaptionsAdapter"]
 
 #: The 37 "potential classes" the official captioning detects, in official order.
-POTENTIAL_CLASSES: tuple[str, ...] = (
-    "road", "highway", "bank", "tenniscourt", "roof", "vehicle", "parking lot", "airplane",
-    "stand", "farmland", "waste land", "basketballcourt", "storagetank", "pedestrian", "villa",
-    "beach", "boat", "tree", "grass", "water", "trail", "park", "bush", "golffield", "house",
-    "airport", "people", "overpass", "baseballfield", "swimming-pool", "bunker", "building",
-    "harbor", "residential", "sand", "stadium", "intersection",
-)  # fmt: skip
+POTENTIAL_CLASSES: tuple[str, ...] = CAPTION_POTENTIAL_CLASSES
 
 #: UC Merced's 21 folder names (alphabetical): ``N.tif`` is ``UCM_CLASSES[(N-1)//100]`` tile
 #: ``(N-1) % 100``.
-UCM_CLASSES: tuple[str, ...] = (
-    "agricultural", "airplane", "baseballdiamond", "beach", "buildings", "chaparral",
-    "denseresidential", "forest", "freeway", "golfcourse", "harbor", "intersection",
-    "mediumresidential", "mobilehomepark", "overpass", "parkinglot", "river", "runway",
-    "sparseresidential", "storagetanks", "tenniscourt",
-)  # fmt: skip
+UCM_CLASSES: tuple[str, ...] = UCM_FOLDER_NAMES
 
 
 class UCMCaptionsAdapter(DatasetAdapter):
@@ -107,13 +106,9 @@ class UCMCaptionsAdapter(DatasetAdapter):
 
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
-        unknown = set(self.options) - self._OPTIONS
-        if unknown:
-            raise DatasetError(f"{type(self).__name__}: unknown option(s) {sorted(unknown)}; available: {sorted(self._OPTIONS)}")
-        ann = self.options.get("ann_file")
-        self.ann_file = Path(ann) if ann else self.root / "dataset.json"
-        img = self.options.get("image_dir")
-        self.image_dir = Path(img) if img else self.root / "Images"
+        check_options(type(self).__name__, self.options, self._OPTIONS)
+        self.ann_file = option_path(self.options, "ann_file", self.root / "dataset.json")
+        self.image_dir = option_path(self.options, "image_dir", self.root / "Images")
         require_file(self.ann_file, "UCM-captions dataset.json", self.layout)
         require_dir(self.image_dir, "UCM-captions image folder", self.layout)
 
@@ -203,9 +198,7 @@ class CaptioningTask(TaskPlugin):
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
-        unknown = set(self.options) - self._OPTIONS
-        if unknown:
-            raise ValueError(f"cap task: unknown option(s) {sorted(unknown)}; available: {sorted(self._OPTIONS)}")
+        check_options("cap task", self.options, self._OPTIONS, error=ValueError)
         try:
             self.region_split = int(self.options.get("region_split", 4))
             self.seed = int(self.options.get("seed", 0))
@@ -251,8 +244,7 @@ class CaptioningTask(TaskPlugin):
         Raises:
             RuntimeError: Java missing for the PTB tokenizer or METEOR (message says what to do).
         """
-        if len(samples) != len(predictions):
-            raise ValueError(f"score: {len(samples)} samples but {len(predictions)} predictions")
+        check_score_lengths(samples, predictions)
         notes = {"SPICE": SPICE_UNAVAILABLE}
         if not samples:
             return Scores(metrics={m.name: float("nan") for m in self.metrics}, tables={"notes": notes})

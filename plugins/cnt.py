@@ -49,7 +49,17 @@ from remotesam.bench.api import (
     TaskPlugin,
 )
 
-from ._common import check_images_exist, load_image, read_json, require_dir, require_file
+from ._common import (
+    check_images_exist,
+    check_options,
+    check_score_lengths,
+    load_image,
+    option_path,
+    parse_bool_option,
+    read_json,
+    require_dir,
+    require_file,
+)
 from ._detection_common import (
     COUNTING_NAME_ALIASES,
     DIOR_CLASSES,
@@ -57,7 +67,6 @@ from ._detection_common import (
     DOTA_COUNT_CLASSES,
     DOTA_PRIOR_AREAS,
 )
-from .det import parse_bool_option
 from .metrics.counting import counting_metrics
 
 __all__ = ["CountingTask", "DIORCountingAdapter", "DOTACountingAdapter", "parse_count_question"]
@@ -121,13 +130,9 @@ class _CountingAdapter(DatasetAdapter):
 
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
-        unknown = set(self.options) - self._OPTIONS
-        if unknown:
-            raise DatasetError(f"{type(self).__name__}: unknown option(s) {sorted(unknown)}; available: {sorted(self._OPTIONS)}")
-        ann = self.options.get("ann_file")
-        self.ann_file = Path(ann) if ann else self.root / "Annotation" / f"{self.split}_IMG_CT.json"
-        img = self.options.get("image_dir")
-        self.image_dir = Path(img) if img else self.root / "Images"
+        check_options(type(self).__name__, self.options, self._OPTIONS)
+        self.ann_file = option_path(self.options, "ann_file", self.root / "Annotation" / f"{self.split}_IMG_CT.json")
+        self.image_dir = option_path(self.options, "image_dir", self.root / "Images")
         require_file(self.ann_file, f"{self.name} counting questions", self.layout)
         require_dir(self.image_dir, f"{self.name} image folder", self.layout)
 
@@ -211,9 +216,7 @@ class CountingTask(TaskPlugin):
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
-        unknown = set(self.options) - self._OPTIONS
-        if unknown:
-            raise ValueError(f"cnt task: unknown option(s) {sorted(unknown)}; available: {sorted(self._OPTIONS)}")
+        check_options("cnt task", self.options, self._OPTIONS, error=ValueError)
         self.epoc = parse_bool_option("cnt", "epoc", self.options.get("epoc", "auto"), allow_auto=True)
         try:
             self.area_factor = float(self.options.get("area_factor", 0.8))
@@ -245,8 +248,7 @@ class CountingTask(TaskPlugin):
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """``accuracy`` in percent, ``mae`` / ``rmse`` in objects. ``per_sample``: accuracy
         (0/100 hits) and mae (absolute errors). ``tables``: per-class accuracy / MAE / n."""
-        if len(samples) != len(predictions):
-            raise ValueError(f"score: {len(samples)} samples but {len(predictions)} predictions")
+        check_score_lengths(samples, predictions)
         try:
             pred = np.array([int(p["count"]) for p in predictions], dtype=np.int64)
         except (KeyError, TypeError, ValueError) as e:

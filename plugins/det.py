@@ -65,7 +65,18 @@ from remotesam.bench.api import (
     TaskPlugin,
 )
 
-from ._common import check_images_exist, image_files, load_image, require_dir, require_file
+from ._common import (
+    check_images_exist,
+    check_options,
+    check_score_lengths,
+    image_files,
+    load_image,
+    option_path,
+    parse_bool_option,
+    require_dir,
+    require_file,
+    sample_dataset_classes,
+)
 from ._detection_common import (
     DIOR_CLASSES,
     DOTA_CLASSES,
@@ -73,6 +84,7 @@ from ._detection_common import (
     read_coco_detection_json,
     read_dota_label_file,
 )
+from .metrics._stats import nanmean
 from .metrics.detection import (
     COCO_BACKENDS,
     coco_bbox_ap,
@@ -80,13 +92,7 @@ from .metrics.detection import (
     polygon_to_xyxy,
 )
 
-__all__ = ["DIORDetectionAdapter", "DOTADetectionAdapter", "DetectionTask"]
-
-
-def _check_options(owner: str, options: Mapping[str, Any], allowed: frozenset[str]) -> None:
-    unknown = set(options) - allowed
-    if unknown:
-        raise DatasetError(f"{owner}: unknown option(s) {sorted(unknown)}; available: {sorted(allowed)}")
+__all__ = ["DIORDetectionAdapter", "DOTADetectionAdapter", "DetectionTask", "parse_bool_option"]
 
 
 class DIORDetectionAdapter(DatasetAdapter):
@@ -113,11 +119,9 @@ class DIORDetectionAdapter(DatasetAdapter):
 
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
-        _check_options(type(self).__name__, self.options, self._OPTIONS)
-        ann = self.options.get("ann_file")
-        self.ann_file = Path(ann) if ann else self.root / "Annotations" / f"DIOR_{self.split}.json"
-        img = self.options.get("image_dir")
-        self.image_dir = Path(img) if img else self.root / "JPEGImages"
+        check_options(type(self).__name__, self.options, self._OPTIONS)
+        self.ann_file = option_path(self.options, "ann_file", self.root / "Annotations" / f"DIOR_{self.split}.json")
+        self.image_dir = option_path(self.options, "image_dir", self.root / "JPEGImages")
         require_file(self.ann_file, f"{self.name} annotation file", self.layout)
         require_dir(self.image_dir, f"{self.name} image folder", self.layout)
 
@@ -185,11 +189,10 @@ class DOTADetectionAdapter(DatasetAdapter):
 
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
-        _check_options(type(self).__name__, self.options, self._OPTIONS)
+        check_options(type(self).__name__, self.options, self._OPTIONS)
         base = self.root / self.split if (self.root / self.split).is_dir() else self.root
-        img = self.options.get("image_dir")
         lab = self.options.get("label_dir")
-        self.image_dir = Path(img) if img else base / "images"
+        self.image_dir = option_path(self.options, "image_dir", base / "images")
         label_dir = Path(lab) if lab else find_dir(base, ("annfiles", "labelTxt"))
         require_dir(self.image_dir, f"{self.name} image folder", self.layout)
         if label_dir is None:
@@ -236,25 +239,6 @@ class DOTADetectionAdapter(DatasetAdapter):
         return out
 
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def parse_bool_option(task: str, key: str, value: Any, allow_auto: bool = False) -> bool | None:
-    """``true/false`` (bool or string) option -> bool; ``auto`` -> None when allowed."""
-    if isinstance(value, bool):
-        return value
-    v = str(value).strip().lower()
-    if allow_auto and v == "auto":
-        return None
-    if v in _TRUE:
-        return True
-    if v in _FALSE:
-        return False
-    choices = "true/false" + ("/auto" if allow_auto else "")
-    raise ValueError(f"{task} task: option {key}={value!r}; expected {choices}")
-
-
 def _float_list(v: np.ndarray) -> list[float]:
     return [float(x) for x in np.asarray(v, dtype=np.float64).reshape(-1)]
 
@@ -293,9 +277,7 @@ class DetectionTask(TaskPlugin):
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
-        unknown = set(self.options) - self._OPTIONS
-        if unknown:
-            raise ValueError(f"det task: unknown option(s) {sorted(unknown)}; available: {sorted(self._OPTIONS)}")
+        check_options("det task", self.options, self._OPTIONS, error=ValueError)
         self.box_type = str(self.options.get("box_type", "hbb")).lower()
         if self.box_type not in ("hbb", "obb", "both"):
             raise ValueError(f"det task: option box_type={self.box_type!r}; expected hbb, obb or both")
@@ -314,10 +296,7 @@ class DetectionTask(TaskPlugin):
         return {"box_type": self.box_type, "epoc": "auto" if self.epoc is None else self.epoc}
 
     def _classes(self, sample: Sample) -> tuple[str, ...]:
-        ds = str(sample.meta.get("dataset", self.default_dataset))
-        if ds not in self.datasets:
-            raise ValueError(f"sample {sample.sample_id}: unknown dataset {ds!r} in meta")
-        return self.datasets[ds].classes
+        return sample_dataset_classes(self, sample)
 
     def _epoc_for(self, sample: Sample) -> bool | None:
         if self.epoc is not None:
@@ -356,8 +335,7 @@ class DetectionTask(TaskPlugin):
         """COCO AP (percent). ``tables``: ``per_class`` rows (AP50/AP/AP75/n_gt, and
         ``AP50_obb`` where computed), ``coco_stats`` (the 12 summarize() numbers over all
         classes), ``notes``. No per-sample arrays: AP is not decomposable per image."""
-        if len(samples) != len(predictions):
-            raise ValueError(f"score: {len(samples)} samples but {len(predictions)} predictions")
+        check_score_lengths(samples, predictions)
         notes: dict[str, str] = {}
         if not samples:
             nan = float("nan")
@@ -422,7 +400,7 @@ class DetectionTask(TaskPlugin):
         metrics = {
             "mAP50": 100.0 * res.mean_ap50,
             "mAP": 100.0 * res.overall_ap,
-            "mAP75": 100.0 * _nanmean(res.ap75),
+            "mAP75": 100.0 * nanmean(res.ap75),
             "mAP50_obb": obb_value,
         }
         return Scores(
@@ -452,12 +430,6 @@ class DetectionTask(TaskPlugin):
         if not (len(b) == len(sc) == len(lb)):
             raise ValueError(f"prediction for sample {s.sample_id}: boxes/scores/labels lengths differ")
         return b, sc, lb
-
-
-def _nanmean(a: np.ndarray) -> float:
-    v = np.asarray(a, dtype=np.float64)
-    v = v[~np.isnan(v)]
-    return float(v.mean()) if v.size else float("nan")
 
 
 def _flatten(

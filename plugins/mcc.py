@@ -45,8 +45,9 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.classes import UCM_CLASSES, UCM_FOLDERS
 
-from ._common import image_files, load_image
+from ._common import check_options, check_score_lengths, image_files, load_image
 from .metrics.classification import (
     confusion_matrix,
     multiclass_metrics,
@@ -55,39 +56,6 @@ from .metrics.classification import (
 )
 
 __all__ = ["UCM_CLASSES", "UCM_FOLDERS", "SceneClassificationTask", "UCMercedAdapter"]
-
-#: The 21 official class names (prompts), in official order.
-UCM_CLASSES: tuple[str, ...] = (
-    "agricultural",
-    "airplane",
-    "baseballfield",
-    "beach",
-    "buildings",
-    "chaparral",
-    "denseresidential",
-    "forest",
-    "freeway",
-    "golffield",
-    "harbor",
-    "intersection",
-    "mediumresidential",
-    "mobilehomepark",
-    "overpass",
-    "parkinglot",
-    "river",
-    "runway",
-    "sparseresidential",
-    "storagetank",
-    "tenniscourt",
-)
-
-#: Folder of each official class name in the UC Merced download.
-UCM_FOLDERS: Mapping[str, str] = {
-    **{c: c for c in UCM_CLASSES},
-    "baseballfield": "baseballdiamond",
-    "golffield": "golfcourse",
-    "storagetank": "storagetanks",
-}
 
 
 class UCMercedAdapter(DatasetAdapter):
@@ -110,8 +78,7 @@ class UCMercedAdapter(DatasetAdapter):
 
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
-        if self.options:
-            raise DatasetError(f"ucmerced: unknown option(s) {sorted(self.options)}; this dataset has no options")
+        check_options("ucmerced", self.options)
         self.image_root = self.root / "Images" if (self.root / "Images").is_dir() else self.root
         missing = [f for f in UCM_FOLDERS.values() if not (self.image_root / f).is_dir()]
         if missing:
@@ -161,8 +128,7 @@ class SceneClassificationTask(TaskPlugin):
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
-        if self.options:
-            raise ValueError(f"mcc task: unknown option(s) {sorted(self.options)}; this task has no options")
+        check_options("mcc task", self.options, error=ValueError, kind="task")
 
     def predict(self, model: Any, samples: Sequence[Sample]) -> list[Prediction]:
         """``{"classes": [...], "scores": [K floats], "label": str | None}`` per sample."""
@@ -178,8 +144,7 @@ class SceneClassificationTask(TaskPlugin):
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """Metrics in percent; per-sample 0/100 hits for ``accuracy`` and ``accuracy_floor``."""
-        if len(samples) != len(predictions):
-            raise ValueError(f"score: {len(samples)} samples but {len(predictions)} predictions")
+        check_score_lengths(samples, predictions)
         k = len(UCM_CLASSES)
         y_true = np.asarray([int(s.target["label_index"]) for s in samples], dtype=np.int64)
         scores = np.zeros((len(samples), k))

@@ -45,7 +45,7 @@ from remotesam.bench.api import (
     TaskPlugin,
 )
 
-from ._common import load_image
+from ._common import check_options, check_score_lengths, load_image, sample_dataset_classes
 from .det import DIORDetectionAdapter, DOTADetectionAdapter
 from .metrics.multilabel import multilabel_confusion, multilabel_metrics, per_sample_multilabel
 
@@ -106,14 +106,10 @@ class MultiLabelClassificationTask(TaskPlugin):
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
-        if self.options:
-            raise ValueError(f"mlc task: unknown option(s) {sorted(self.options)}; this task has none")
+        check_options("mlc task", self.options, error=ValueError, kind="task")
 
     def _classes(self, s: Sample) -> tuple[str, ...]:
-        ds = str(s.meta.get("dataset", self.default_dataset))
-        if ds not in self.datasets:
-            raise ValueError(f"sample {s.sample_id}: unknown dataset {ds!r} in meta")
-        return self.datasets[ds].classes
+        return sample_dataset_classes(self, s)
 
     def predict(self, model: Any, samples: Sequence[Sample]) -> list[Prediction]:
         """``model.multi_label_cls(image, classes)`` per image.
@@ -135,8 +131,7 @@ class MultiLabelClassificationTask(TaskPlugin):
         """Metrics in percent; ``per_sample`` accuracy / exact_match, ``per_sample_ratio``
         f1_micro; ``tables``: ``per_class`` (accuracy, AP, positives), ``confusion`` per class
         ``[[tn, fp], [fn, tp]]``."""
-        if len(samples) != len(predictions):
-            raise ValueError(f"score: {len(samples)} samples but {len(predictions)} predictions")
+        check_score_lengths(samples, predictions)
         if not samples:
             return Scores(metrics={m.name: float("nan") for m in self.metrics})
         classes = self._classes(samples[0])

@@ -53,13 +53,17 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.classes import RRSISD_CLASSES
 
 from ._common import (
     ReferData,
     check_images_exist,
+    check_options,
+    check_score_lengths,
     load_image,
     load_refer,
     mask_to_rle,
+    positive_int_option,
     refer_gt_mask,
     require_dir,
     require_file,
@@ -76,30 +80,6 @@ __all__ = [
     "RemoteSAM270KAdapter",
 ]
 
-#: RRSIS-D categories in their official 0-based id order (``instances.json`` ``categories``).
-RRSISD_CLASSES: tuple[str, ...] = (
-    "Expressway-Service-area",
-    "Expressway-toll-station",
-    "airplane",
-    "airport",
-    "baseballfield",
-    "basketballcourt",
-    "bridge",
-    "chimney",
-    "dam",
-    "golffield",
-    "groundtrackfield",
-    "harbor",
-    "overpass",
-    "ship",
-    "stadium",
-    "storagetank",
-    "tenniscourt",
-    "trainstation",
-    "vehicle",
-    "windmill",
-)
-
 
 class _ReferAdapter(DatasetAdapter):
     """Common REFER reading; subclasses say where the files are."""
@@ -111,12 +91,7 @@ class _ReferAdapter(DatasetAdapter):
 
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
-        unknown = set(self.options) - self._OPTIONS
-        if unknown:
-            raise DatasetError(
-                f"{type(self).__name__}: unknown option(s) {sorted(unknown)}; "
-                f"available: {sorted(self._OPTIONS)}"
-            )
+        check_options(type(self).__name__, self.options, self._OPTIONS)
         self.refs_path, self.instances_path, self.image_dir = self._locate()
         require_file(self.refs_path, f"{self.name} refs file", self.layout)
         require_file(self.instances_path, f"{self.name} instances file", self.layout)
@@ -301,15 +276,8 @@ class ReferringSegmentationTask(TaskPlugin):
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
-        unknown = set(self.options) - self._SCORE_OPTIONS
-        if unknown:
-            raise ValueError(f"ref task: unknown option(s) {sorted(unknown)}; available: ['eval_size']")
-        try:
-            self.eval_size = int(self.options.get("eval_size", 896))
-        except (TypeError, ValueError):
-            raise ValueError(f"ref task: option eval_size={self.options['eval_size']!r} is not an integer") from None
-        if self.eval_size <= 0:
-            raise ValueError(f"ref task: option eval_size must be positive, got {self.eval_size}")
+        check_options("ref task", self.options, self._SCORE_OPTIONS, error=ValueError)
+        self.eval_size = positive_int_option("ref", self.options, "eval_size", 896)
 
     def settings(self) -> dict[str, Any]:
         """No option changes a prediction (``eval_size`` only affects scoring)."""
@@ -344,8 +312,7 @@ class ReferringSegmentationTask(TaskPlugin):
         ``per_sample_ratio``: ``oIoU`` and ``oIoU_orig`` as (100·I, U); ``per_sample``: IoU (in
         percent) for ``mIoU`` and 0/100 hits for ``Pr@t``.
         """
-        if len(samples) != len(predictions):
-            raise ValueError(f"score: {len(samples)} samples but {len(predictions)} predictions")
+        check_score_lengths(samples, predictions)
         n = len(samples)
         inter = np.zeros(n, dtype=np.float64)
         union = np.zeros(n, dtype=np.float64)

@@ -59,13 +59,18 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.classes import ISAID_CLASSES, ISAID_PALETTE, POTSDAM_CLASSES
 
 from ._common import (
     as_str_list,
     check_images_exist,
+    check_options,
+    check_score_lengths,
     image_files,
     load_image,
     mask_to_rle,
+    positive_int_option,
+    read_text,
     require_dir,
     resize_nearest,
     rle_to_mask,
@@ -93,53 +98,6 @@ __all__ = [
     "read_label",
 ]
 
-#: iSAID classes in the official SEG.py order (label k + 1 = ``ISAID_CLASSES[k]``; 0 = background).
-ISAID_CLASSES: tuple[str, ...] = (
-    "ship",
-    "storagetank",
-    "baseballfield",
-    "tenniscourt",
-    "basketballcourt",
-    "groundtrackfield",
-    "bridge",
-    "large-vehicle",
-    "small-vehicle",
-    "helicopter",
-    "swimming-pool",
-    "roundabout",
-    "soccer-ball-field",
-    "airplane",
-    "harbor",
-)
-
-#: iSAID RGB colours (iSAID devkit), aligned with :data:`ISAID_CLASSES`; background is (0, 0, 0).
-ISAID_PALETTE: tuple[tuple[int, int, int], ...] = (
-    (0, 0, 63),
-    (0, 63, 63),
-    (0, 63, 0),
-    (0, 63, 127),
-    (0, 63, 191),
-    (0, 63, 255),
-    (0, 127, 63),
-    (0, 127, 127),
-    (0, 0, 127),
-    (0, 0, 191),
-    (0, 0, 255),
-    (0, 191, 127),
-    (0, 127, 191),
-    (0, 127, 255),
-    (0, 100, 155),
-)
-
-#: ISPRS Potsdam / Vaihingen classes, mmsegmentation order (label PNG values 1..6, 0 = ignore).
-POTSDAM_CLASSES: tuple[str, ...] = (
-    "impervious surface",
-    "building",
-    "low vegetation",
-    "tree",
-    "car",
-    "clutter",
-)
 
 _SEG_MASK_SUFFIX = "_instance_color_RGB"
 
@@ -307,9 +265,7 @@ class ISAIDAdapter(DatasetAdapter):
 
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
-        unknown = set(self.options) - self._OPTIONS
-        if unknown:
-            raise DatasetError(f"isaid: unknown option(s) {sorted(unknown)}; available: {sorted(self._OPTIONS)}")
+        check_options("isaid", self.options, self._OPTIONS)
         self.unknown_colour = str(self.options.get("unknown_colour", "error"))
         if self.unknown_colour not in ("error", "background"):
             raise DatasetError(f"isaid: option unknown_colour must be 'error' or 'background', got {self.unknown_colour!r}")
@@ -387,14 +343,12 @@ class LabelPNGAdapter(DatasetAdapter):
 
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
-        unknown = set(self.options) - self._OPTIONS
-        if unknown:
-            raise DatasetError(f"{self.name}: unknown option(s) {sorted(unknown)}; available: {sorted(self._OPTIONS)}")
+        check_options(self.name, self.options, self._OPTIONS)
         classes_file = self.root / "classes.txt"
         if "classes" in self.options:
             self.class_names = tuple(as_str_list(self.options["classes"], "classes"))
         elif classes_file.is_file():
-            names = [ln.strip() for ln in classes_file.read_text(encoding="utf-8").splitlines()]
+            names = [ln.strip() for ln in read_text(classes_file, f"{self.name} classes.txt").splitlines()]
             self.class_names = tuple(as_str_list([n for n in names if n], f"{classes_file}"))
         elif self.classes:
             self.class_names = self.classes
@@ -508,18 +462,11 @@ class SemanticSegmentationTask(TaskPlugin):
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
-        unknown = set(self.options) - {"template", "eval_size"}
-        if unknown:
-            raise ValueError(f"seg task: unknown option(s) {sorted(unknown)}; available: ['eval_size', 'template']")
+        check_options("seg task", self.options, {"template", "eval_size"}, error=ValueError)
         self.template = str(self.options.get("template", self.OFFICIAL_TEMPLATE))
         if "{}" not in self.template:
             raise ValueError(f"seg task: option template={self.template!r} must contain '{{}}' for the class name")
-        try:
-            self.eval_size = int(self.options.get("eval_size", 896))
-        except (TypeError, ValueError):
-            raise ValueError(f"seg task: option eval_size={self.options['eval_size']!r} is not an integer") from None
-        if self.eval_size <= 0:
-            raise ValueError(f"seg task: option eval_size must be positive, got {self.eval_size}")
+        self.eval_size = positive_int_option("seg", self.options, "eval_size", 896)
 
     def settings(self) -> dict[str, Any]:
         """Only the prompt template changes predictions."""
@@ -558,8 +505,7 @@ class SemanticSegmentationTask(TaskPlugin):
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """Dataset confusion matrix at ``eval_size`` -> official mIoU/mPA and the extras (percent)."""
-        if len(samples) != len(predictions):
-            raise ValueError(f"score: {len(samples)} samples but {len(predictions)} predictions")
+        check_score_lengths(samples, predictions)
         if not samples:
             nan = float("nan")
             return Scores(metrics={m.name: nan for m in self.metrics})

@@ -45,35 +45,23 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.classes import DIOR_RSVG_CLASSES
 
-from ._common import check_images_exist, load_image, require_dir, require_file
+from ._common import (
+    check_images_exist,
+    check_options,
+    check_score_lengths,
+    load_image,
+    read_text,
+    require_dir,
+    require_file,
+)
 from .metrics.grounding import VG_THRESHOLDS, box_iou_pairs, grounding_metrics
 
 __all__ = ["DIOR_CLASSES_RSVG", "DIORRSVGAdapter", "VisualGroundingTask", "read_rsvg_objects", "read_split_file"]
 
 #: DIOR class names as they appear in DIOR-RSVG ``<name>`` elements.
-DIOR_CLASSES_RSVG: tuple[str, ...] = (
-    "airplane",
-    "airport",
-    "baseballfield",
-    "basketballcourt",
-    "bridge",
-    "chimney",
-    "dam",
-    "Expressway-Service-area",
-    "Expressway-toll-station",
-    "golffield",
-    "groundtrackfield",
-    "harbor",
-    "overpass",
-    "ship",
-    "stadium",
-    "storagetank",
-    "tenniscourt",
-    "trainstation",
-    "vehicle",
-    "windmill",
-)
+DIOR_CLASSES_RSVG: tuple[str, ...] = DIOR_RSVG_CLASSES
 
 
 def read_split_file(path: Path) -> list[int]:
@@ -83,10 +71,7 @@ def read_split_file(path: Path) -> list[int]:
         DatasetError: naming the file and line of a non-integer or negative entry.
     """
     out: list[int] = []
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"DIOR-RSVG split file {path}: cannot read: {exc}") from None
+    lines = read_text(path, "DIOR-RSVG split file").splitlines()
     for n, line in enumerate(lines, 1):
         text = line.strip()
         if not text:
@@ -178,9 +163,7 @@ class DIORRSVGAdapter(DatasetAdapter):
 
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
-        unknown = set(self.options) - self._OPTIONS
-        if unknown:
-            raise DatasetError(f"dior_rsvg: unknown option(s) {sorted(unknown)}; available: {sorted(self._OPTIONS)}")
+        check_options("dior_rsvg", self.options, self._OPTIONS)
         self.ann_dir = Path(self.options.get("ann_dir", self.root / "Annotations"))
         self.image_dir = Path(self.options.get("image_dir", self.root / "JPEGImages"))
         self.split_file = Path(self.options.get("split_file", self.root / f"{self.split}.txt"))
@@ -253,8 +236,7 @@ class VisualGroundingTask(TaskPlugin):
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
-        if self.options:
-            raise ValueError(f"vg task: unknown option(s) {sorted(self.options)}; this task has no options")
+        check_options("vg task", self.options, error=ValueError, kind="task")
 
     def predict(self, model: Any, samples: Sequence[Sample]) -> list[Prediction]:
         """``{"box": [x1, y1, x2, y2] | None, "score": float | None}`` per sample."""
@@ -277,8 +259,7 @@ class VisualGroundingTask(TaskPlugin):
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """Metrics in percent; ``per_sample``: IoU (%) for ``mIoU``, 0/100 hits for ``Acc@t``,
         0/100 for ``no_box_rate``."""
-        if len(samples) != len(predictions):
-            raise ValueError(f"score: {len(samples)} samples but {len(predictions)} predictions")
+        check_score_lengths(samples, predictions)
         n = len(samples)
         pred = np.full((n, 4), np.nan)
         gt = np.zeros((n, 4))

@@ -466,25 +466,45 @@ class RemoteSAM:
         with torch.inference_mode():
             return boundary_map(self.epoc_model, rgb)
 
+    def _referring_masks(
+        self, image: ImageInput, sentences: Sequence[str]
+    ) -> tuple[_Outputs, np.ndarray, np.ndarray]:
+        """Network outputs for ``sentences`` plus their masks and probabilities resized to the
+        image (legacy nearest): ``(outputs, (K, H, W) uint8, (K, H, W) float32)``."""
+        rgb, x = self._prepare(image)
+        out = self._forward(x, sentences)
+        hw = rgb.shape[:2]
+        return out, _resize_nearest(out.mask_net, hw), _resize_nearest(out.prob_net, hw)
+
     def _detect(
         self,
-        rgb: np.ndarray,
-        x: torch.Tensor,
+        image: ImageInput,
         names: tuple[str, ...],
         *,
         template: str,
         box_type: str,
-        epoc: bool,
+        epoc: bool | None,
         epoc_threshold: float,
         epoc_area_ratio: float,
         conf_threshold: float,
         nms_iou: float,
         remove_inner: bool,
-    ) -> Detections:
+    ) -> tuple[np.ndarray, Detections]:
+        """Validate the post-processing arguments, load ``image`` and detect ``names`` in it.
+
+        Returns the RGB image ``(H, W, 3)`` uint8 and the detections (see :meth:`detection`).
+        """
         from remotesam.postprocess import masks_to_boxes, nms
 
+        use_epoc = self._use_epoc(epoc)
+        rgb, x = self._prepare(image)
+        epoc_threshold = _check_unit("epoc_threshold", epoc_threshold)
+        epoc_area_ratio = _check_unit("epoc_area_ratio", epoc_area_ratio)
+        conf_threshold = _check_unit("conf_threshold", conf_threshold)
+        nms_iou = _check_unit("nms_iou", nms_iou)
+        remove_inner = bool(remove_inner)
         hw = (int(rgb.shape[0]), int(rgb.shape[1]))
-        boundary = self._boundary(rgb) if epoc else None
+        boundary = self._boundary(rgb) if use_epoc else None
         ncol = 4 if box_type == "hbb" else 8
         all_boxes, all_scores, all_labels = [], [], []
         sentences = [prompt(n, template) for n in names]
@@ -518,7 +538,7 @@ class RemoteSAM:
             all_boxes.append(rows[:, :ncol])
             all_scores.append(rows[:, ncol])
             all_labels.append(np.full(rows.shape[0], k, dtype=np.int64))
-        return Detections(
+        return rgb, Detections(
             classnames=names,
             box_type=box_type,
             boxes=np.concatenate(all_boxes) if all_boxes else np.zeros((0, ncol), np.float64),
@@ -540,15 +560,8 @@ class RemoteSAM:
             ValueError: empty ``sentence``; bad image shape. FileNotFoundError: missing image file.
         """
         sentence = _check_sentence(sentence)
-        rgb, x = self._prepare(image)
-        out = self._forward(x, [sentence])
-        hw = rgb.shape[:2]
-        return ReferringMask(
-            mask=_resize_nearest(out.mask_net[0], hw),
-            prob=_resize_nearest(out.prob_net[0], hw),
-            mask_net=out.mask_net[0],
-            prob_net=out.prob_net[0],
-        )
+        out, mask, prob = self._referring_masks(image, [sentence])
+        return ReferringMask(mask=mask[0], prob=prob[0], mask_net=out.mask_net[0], prob_net=out.prob_net[0])
 
     def semantic_seg(
         self, image: ImageInput, classnames: Sequence[str], *, template: str = DEFAULT_TEMPLATE
@@ -570,12 +583,7 @@ class RemoteSAM:
             bad image.
         """
         names = _check_classnames(classnames)
-        sentences = [prompt(n, template) for n in names]
-        rgb, x = self._prepare(image)
-        hw = rgb.shape[:2]
-        out = self._forward(x, sentences)
-        masks = _resize_nearest(out.mask_net, hw)
-        probs = _resize_nearest(out.prob_net, hw)
+        out, masks, probs = self._referring_masks(image, [prompt(n, template) for n in names])
         ids = np.arange(1, len(names) + 1, dtype=np.int64)[:, None, None]
         label_net = (out.mask_net.astype(np.int64) * ids).max(axis=0)
         label = (masks.astype(np.int64) * ids).max(axis=0)
@@ -624,15 +632,11 @@ class RemoteSAM:
         """
         names = _check_classnames(classnames)
         box_type = _check_box_type(box_type)
-        use_epoc = self._use_epoc(epoc)
-        rgb, x = self._prepare(image)
         return self._detect(
-            rgb, x, names, template=template, box_type=box_type, epoc=use_epoc,
-            epoc_threshold=_check_unit("epoc_threshold", epoc_threshold),
-            epoc_area_ratio=_check_unit("epoc_area_ratio", epoc_area_ratio),
-            conf_threshold=_check_unit("conf_threshold", conf_threshold),
-            nms_iou=_check_unit("nms_iou", nms_iou), remove_inner=bool(remove_inner),
-        )
+            image, names, template=template, box_type=box_type, epoc=epoc,
+            epoc_threshold=epoc_threshold, epoc_area_ratio=epoc_area_ratio,
+            conf_threshold=conf_threshold, nms_iou=nms_iou, remove_inner=remove_inner,
+        )[1]  # fmt: skip
 
     def visual_grounding(
         self,
@@ -657,13 +661,9 @@ class RemoteSAM:
 
         sentence = _check_sentence(sentence)
         conf_threshold = _check_unit("conf_threshold", conf_threshold)
-        rgb, x = self._prepare(image)
-        out = self._forward(x, [sentence])
-        hw = rgb.shape[:2]
-        mask = _resize_nearest(out.mask_net[0], hw)
-        prob = _resize_nearest(out.prob_net[0], hw)
+        _, masks, probs = self._referring_masks(image, [sentence])
         rows = np.asarray(
-            masks_to_boxes(mask, prob, box_type="hbb", conf_threshold=conf_threshold,
+            masks_to_boxes(masks[0], probs[0], box_type="hbb", conf_threshold=conf_threshold,
                            remove_inner=bool(remove_inner)),
             dtype=np.float64,
         ).reshape(-1, 5)
@@ -788,15 +788,11 @@ class RemoteSAM:
                     raise ValueError(f"prior_areas[{n!r}] must be a non-negative number, got {v!r}")
         if isinstance(area_factor, bool) or not isinstance(area_factor, numbers.Real) or not area_factor >= 0:
             raise ValueError(f"area_factor must be a non-negative number, got {area_factor!r}")
-        use_epoc = self._use_epoc(epoc)
-        rgb, x = self._prepare(image)
-        dets = self._detect(
-            rgb, x, names, template=template, box_type="hbb", epoc=use_epoc,
-            epoc_threshold=_check_unit("epoc_threshold", epoc_threshold),
-            epoc_area_ratio=_check_unit("epoc_area_ratio", epoc_area_ratio),
-            conf_threshold=_check_unit("conf_threshold", conf_threshold),
-            nms_iou=_check_unit("nms_iou", nms_iou), remove_inner=True,
-        )
+        _, dets = self._detect(
+            image, names, template=template, box_type="hbb", epoc=epoc,
+            epoc_threshold=epoc_threshold, epoc_area_ratio=epoc_area_ratio,
+            conf_threshold=conf_threshold, nms_iou=nms_iou, remove_inner=True,
+        )  # fmt: skip
         counts: dict[str, int] = {}
         for k, name in enumerate(names):
             boxes = dets.boxes[dets.labels == k]
@@ -850,15 +846,11 @@ class RemoteSAM:
             isinstance(template_index, bool) or not isinstance(template_index, int) or template_index < 0
         ):
             raise TypeError(f"template_index must be a non-negative int or None, got {template_index!r}")
-        use_epoc = self._use_epoc(epoc)
-        rgb, x = self._prepare(image)
-        dets = self._detect(
-            rgb, x, names, template=template, box_type="hbb", epoc=use_epoc,
-            epoc_threshold=_check_unit("epoc_threshold", epoc_threshold),
-            epoc_area_ratio=_check_unit("epoc_area_ratio", epoc_area_ratio),
-            conf_threshold=_check_unit("conf_threshold", conf_threshold),
-            nms_iou=_check_unit("nms_iou", nms_iou), remove_inner=True,
-        )
+        rgb, dets = self._detect(
+            image, names, template=template, box_type="hbb", epoc=epoc,
+            epoc_threshold=epoc_threshold, epoc_area_ratio=epoc_area_ratio,
+            conf_threshold=conf_threshold, nms_iou=nms_iou, remove_inner=True,
+        )  # fmt: skip
         pred = {
             name: np.column_stack([dets.boxes[dets.labels == k], dets.scores[dets.labels == k]]).tolist()
             for k, name in enumerate(names)

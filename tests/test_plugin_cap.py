@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from plugin_support import check_plugin_tiny
 from remotesam_plugins.cap import POTENTIAL_CLASSES, CaptioningTask, UCMCaptionsAdapter
 from remotesam_plugins.metrics.captioning import (
     cider,
@@ -267,10 +268,4 @@ class _CaptioningNoMeteor(CaptioningTask):
 @pytest.mark.realdata
 def test_end_to_end_tiny_model(ucm_root: Path) -> None:
     """predict + score via check_task_plugin with the tiny random model on a real test image."""
-    testing = pytest.importorskip("remotesam.testing")
-    torch = pytest.importorskip("torch")
-    from remotesam import RemoteSAM, create_model
-
-    torch.manual_seed(0)
-    model = RemoteSAM(create_model("remotesam_tiny"))
-    testing.check_task_plugin(_CaptioningNoMeteor, dataset_root=ucm_root, model=model, n_samples=1)
+    check_plugin_tiny(_CaptioningNoMeteor, ucm_root)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from plugin_support import check_plugin_tiny
 from remotesam_plugins._detection_common import DIOR_PRIOR_AREAS, DOTA_PRIOR_AREAS
 from remotesam_plugins.cnt import (
     CountingTask,
@@ -183,10 +184,4 @@ def test_check_task_plugin_if_available() -> None:
 @pytest.mark.realdata
 def test_end_to_end_tiny_model(counting_root: Path) -> None:
     """predict + score via check_task_plugin with the tiny random model on the real images."""
-    testing = pytest.importorskip("remotesam.testing")
-    torch = pytest.importorskip("torch")
-    from remotesam import RemoteSAM, create_model
-
-    torch.manual_seed(0)
-    model = RemoteSAM(create_model("remotesam_tiny"))
-    testing.check_task_plugin(CountingTask, dataset_root=counting_root, model=model, n_samples=1)
+    check_plugin_tiny(CountingTask, counting_root)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+from plugin_support import check_plugin_tiny
 from remotesam_plugins._detection_common import (
     DIOR_CLASSES,
     DOTA_CLASSES,
@@ -454,10 +455,6 @@ def test_check_task_plugin_if_available() -> None:
 @pytest.mark.slow
 def test_end_to_end_tiny_model(tmp_path: Path) -> None:
     """predict + score through check_task_plugin with the tiny random model on a small DIOR-format set."""
-    testing = pytest.importorskip("remotesam.testing")
-    torch = pytest.importorskip("torch")
-    from remotesam import RemoteSAM, create_model
-
     root = tmp_path / "DIORcoco"
     (root / "Annotations").mkdir(parents=True)
     data = _coco([(1, "1.jpg")], [(1, 1, [10, 10, 30, 20])], [(k + 1, c) for k, c in enumerate(DIOR_CLASSES)])
@@ -466,6 +463,4 @@ def test_end_to_end_tiny_model(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     (root / "JPEGImages").mkdir()
     Image.fromarray(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)).save(root / "JPEGImages" / "1.jpg")
-    torch.manual_seed(0)
-    model = RemoteSAM(create_model("remotesam_tiny"))
-    testing.check_task_plugin(DetectionTask, dataset_root=root, model=model, n_samples=1)
+    check_plugin_tiny(DetectionTask, root)

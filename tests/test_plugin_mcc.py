@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from plugin_support import run_harness_tiny
 from remotesam_plugins.mcc import UCM_CLASSES, UCM_FOLDERS, SceneClassificationTask, UCMercedAdapter
 from remotesam_plugins.metrics.classification import (
     confusion_matrix,
@@ -175,24 +176,6 @@ def test_check_task_plugin(real_data: Path) -> None:
     assert len(UCMercedAdapter(real_data / "ucmerced", "test").samples()) == 44
 
 
-def _run_harness_tiny(tmp_path: Path, task: str, root: Path, split: str | None = None, limit: int | None = None):
-    """Run ``task`` through the harness (remotesam.bench.runner) with a random-init tiny model."""
-    torch = pytest.importorskip("torch")
-    runner = pytest.importorskip("remotesam.bench.runner")
-    from remotesam import create_model, save_checkpoint
-
-    torch.manual_seed(0)
-    ckpt = save_checkpoint(create_model("remotesam_tiny"), tmp_path / "ckpt" / "tiny.safetensors")
-    config = runner.RunConfig(
-        tasks=[task], checkpoints=[str(ckpt)], dataset_roots={task: root}, split=split, limit=limit,
-        results_dir=tmp_path / "results", device="cpu", batch_size=1, progress=False,
-    )
-    out = runner.run(config)
-    assert out.errors == []
-    (res,) = out.document.results
-    return res
-
-
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_harness_end_to_end_with_tiny_model(real_data: Path, tmp_path: Path) -> None:
@@ -203,7 +186,7 @@ def test_harness_end_to_end_with_tiny_model(real_data: Path, tmp_path: Path) -> 
         (root / "Images" / folder).mkdir()
         shutil.copy(real_data / "ucmerced" / "Images" / folder / f"{folder}00.tif", root / "Images" / folder)
     (root / "Images" / "agricultural" / "agricultural01.tif").write_bytes(b"II*\x00 broken")
-    res = _run_harness_tiny(tmp_path, "mcc.ucmerced", root, limit=2)  # 21 prompts per image
+    res = run_harness_tiny(tmp_path, "mcc.ucmerced", root, limit=2)  # 21 prompts per image
     assert (res.n_total, res.n_evaluated, res.n_failed) == (22, 1, 1)
     assert "agricultural01.tif" in json.dumps(res.failures)
     assert set(res.metrics) == {m.name for m in SceneClassificationTask.metrics}

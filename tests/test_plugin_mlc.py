@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from plugin_support import check_plugin_tiny
 from remotesam_plugins._detection_common import DIOR_CLASSES, DOTA_CLASSES
 from remotesam_plugins.metrics.multilabel import (
     labelwise_accuracy,
@@ -171,17 +172,10 @@ def test_check_task_plugin_if_available() -> None:
 @pytest.mark.slow
 def test_end_to_end_tiny_model(tmp_path: Path) -> None:
     """predict + score via check_task_plugin with the tiny random model, small DOTA-format set."""
-    testing = pytest.importorskip("remotesam.testing")
-    torch = pytest.importorskip("torch")
-    from remotesam import RemoteSAM, create_model
-
     root = tmp_path / "DOTAv2_patches" / "val"
     (root / "images").mkdir(parents=True)
     (root / "annfiles").mkdir()
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(root / "images" / "p.png")
     (root / "annfiles" / "p.txt").write_text("1 1 9 1 9 9 1 9 plane 0\n")
-    torch.manual_seed(0)
-    model = RemoteSAM(create_model("remotesam_tiny"))
-    testing.check_task_plugin(MultiLabelClassificationTask, dataset_root=root.parent, model=model,
-                              dataset="dotav2", n_samples=1)
+    check_plugin_tiny(MultiLabelClassificationTask, root.parent, dataset="dotav2")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from plugin_support import run_harness_tiny
 from remotesam_plugins import _common
 from remotesam_plugins.metrics.segmentation import inter_union, referring_metrics
 from remotesam_plugins.ref import (
@@ -425,30 +426,12 @@ def test_malformed_rle_is_rejected() -> None:
         ReferringSegmentationTask().score(samples, [bad])
 
 
-def _run_harness_tiny(tmp_path: Path, task: str, root: Path, split: str | None = None, limit: int | None = None):
-    """Run ``task`` through the harness (remotesam.bench.runner) with a random-init tiny model."""
-    torch = pytest.importorskip("torch")
-    runner = pytest.importorskip("remotesam.bench.runner")
-    from remotesam import create_model, save_checkpoint
-
-    torch.manual_seed(0)
-    ckpt = save_checkpoint(create_model("remotesam_tiny"), tmp_path / "ckpt" / "tiny.safetensors")
-    config = runner.RunConfig(
-        tasks=[task], checkpoints=[str(ckpt)], dataset_roots={task: root}, split=split, limit=limit,
-        results_dir=tmp_path / "results", device="cpu", batch_size=1, progress=False,
-    )
-    out = runner.run(config)
-    assert out.errors == []
-    (res,) = out.document.results
-    return res
-
-
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_harness_end_to_end_with_tiny_model(rrsisd_root: Path, tmp_path: Path) -> None:
     """Official layout, tiny model, harness: one corrupt image becomes a recorded failure."""
     (rrsisd_root / "images" / "rrsisd" / "JPEGImages" / "07855.jpg").write_bytes(b"not a jpeg")
-    res = _run_harness_tiny(tmp_path, "ref.rrsisd", rrsisd_root, split="val")
+    res = run_harness_tiny(tmp_path, "ref.rrsisd", rrsisd_root, split="val")
     assert (res.n_total, res.n_evaluated, res.n_failed) == (2, 1, 1)
     assert "07855.jpg" in json.dumps(res.failures)
     assert set(res.metrics) == {m.name for m in ReferringSegmentationTask.metrics}

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from plugin_support import run_harness_tiny
 from remotesam_plugins import _common
 from remotesam_plugins.metrics.segmentation import (
     fast_hist,
@@ -302,29 +303,11 @@ def test_label_png_classes_txt(tmp_path: Path) -> None:
         LabelPNGAdapter(root)
 
 
-def _run_harness_tiny(tmp_path: Path, task: str, root: Path, split: str | None = None, limit: int | None = None):
-    """Run ``task`` through the harness (remotesam.bench.runner) with a random-init tiny model."""
-    torch = pytest.importorskip("torch")
-    runner = pytest.importorskip("remotesam.bench.runner")
-    from remotesam import create_model, save_checkpoint
-
-    torch.manual_seed(0)
-    ckpt = save_checkpoint(create_model("remotesam_tiny"), tmp_path / "ckpt" / "tiny.safetensors")
-    config = runner.RunConfig(
-        tasks=[task], checkpoints=[str(ckpt)], dataset_roots={task: root}, split=split, limit=limit,
-        results_dir=tmp_path / "results", device="cpu", batch_size=1, progress=False,
-    )
-    out = runner.run(config)
-    assert out.errors == []
-    (res,) = out.document.results
-    return res
-
-
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_harness_end_to_end_with_tiny_model(isaid_root: tuple[Path, np.ndarray], tmp_path: Path) -> None:
     root, _ = isaid_root
-    res = _run_harness_tiny(tmp_path, "seg.isaid", root)
+    res = run_harness_tiny(tmp_path, "seg.isaid", root)
     assert (res.n_evaluated, res.n_failed) == (1, 0)
     assert set(res.metrics) == {m.name for m in SemanticSegmentationTask.metrics}
     assert len(res.tables["per_class"]) == 16

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from plugin_support import run_harness_tiny
 from remotesam_plugins.metrics.grounding import box_iou, box_iou_pairs, grounding_metrics
 from remotesam_plugins.vg import DIORRSVGAdapter, VisualGroundingTask, read_split_file
 
@@ -242,24 +243,6 @@ def test_real_xml_complete_split_and_check_task_plugin(real_data: Path, tmp_path
     testing.check_task_plugin(VisualGroundingTask, dataset_root=tmp_path, model=FakeVGModel([[130, 230, 680, 670]]))
 
 
-def _run_harness_tiny(tmp_path: Path, task: str, root: Path, split: str | None = None, limit: int | None = None):
-    """Run ``task`` through the harness (remotesam.bench.runner) with a random-init tiny model."""
-    torch = pytest.importorskip("torch")
-    runner = pytest.importorskip("remotesam.bench.runner")
-    from remotesam import create_model, save_checkpoint
-
-    torch.manual_seed(0)
-    ckpt = save_checkpoint(create_model("remotesam_tiny"), tmp_path / "ckpt" / "tiny.safetensors")
-    config = runner.RunConfig(
-        tasks=[task], checkpoints=[str(ckpt)], dataset_roots={task: root}, split=split, limit=limit,
-        results_dir=tmp_path / "results", device="cpu", batch_size=1, progress=False,
-    )
-    out = runner.run(config)
-    assert out.errors == []
-    (res,) = out.document.results
-    return res
-
-
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_harness_end_to_end_with_tiny_model(real_data: Path, tmp_path: Path) -> None:
@@ -267,6 +250,6 @@ def test_harness_end_to_end_with_tiny_model(real_data: Path, tmp_path: Path) -> 
     shutil.copytree(real_data / "dior_rsvg" / "Annotations", root / "Annotations")
     shutil.copytree(real_data / "dior_rsvg" / "JPEGImages", root / "JPEGImages")
     (root / "test.txt").write_text("0\n")
-    res = _run_harness_tiny(tmp_path, "vg.dior_rsvg", root)
+    res = run_harness_tiny(tmp_path, "vg.dior_rsvg", root)
     assert (res.n_evaluated, res.n_failed) == (1, 0)
     assert set(res.metrics) == {m.name for m in VisualGroundingTask.metrics}

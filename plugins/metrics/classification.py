@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._stats import f1_per_class, nanmean
+
 __all__ = [
     "confusion_matrix",
     "multiclass_metrics",
@@ -71,11 +73,8 @@ def multiclass_metrics(cm: np.ndarray) -> dict[str, float]:
     c = np.asarray(cm, dtype=np.float64)
     total = c.sum()
     d = np.diag(c)
-    rec = per_class_accuracy(c)
-    den = c.sum(0) + c.sum(1)
-    f1 = np.divide(2 * d, den, out=np.full(d.shape, np.nan), where=den > 0)
     return {
         "accuracy": float(d.sum() / total) if total > 0 else float("nan"),
-        "mean_class_accuracy": float(np.nanmean(rec)) if np.any(~np.isnan(rec)) else float("nan"),
-        "macro_f1": float(np.nanmean(f1)) if np.any(~np.isnan(f1)) else float("nan"),
+        "mean_class_accuracy": nanmean(per_class_accuracy(c)),
+        "macro_f1": nanmean(f1_per_class(c)),
     }

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._stats import nanmean
+
 __all__ = [
     "average_precision_per_class",
     "labelwise_accuracy",
@@ -109,7 +111,7 @@ def multilabel_metrics(
     if y_score is not None and len(t):
         ap = average_precision_per_class(t, y_score)
         out["ap_per_class"] = [float(v) for v in ap]
-        out["mAP"] = float(np.nanmean(ap)) if np.any(~np.isnan(ap)) else float("nan")
+        out["mAP"] = nanmean(ap)
     else:
         out["ap_per_class"] = [float("nan")] * t.shape[1]
         out["mAP"] = float("nan")

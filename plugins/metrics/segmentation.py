@@ -24,6 +24,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ._stats import f1_per_class, nanmean
+
 __all__ = [
     "REF_THRESHOLDS",
     "fast_hist",
@@ -128,15 +130,7 @@ def per_class_iou_std(hist: np.ndarray) -> np.ndarray:
 
 def per_class_f1_std(hist: np.ndarray) -> np.ndarray:
     """F1 (Dice) per class ``2TP / (2TP + FP + FN)``; NaN where the class is absent from both."""
-    h = np.asarray(hist, dtype=np.float64)
-    d = np.diag(h)
-    den = h.sum(1) + h.sum(0)
-    return np.divide(2 * d, den, out=np.full_like(d, np.nan), where=den > 0)
-
-
-def _nanmean(x: np.ndarray) -> float:
-    x = np.asarray(x, dtype=np.float64)
-    return float(np.mean(x[~np.isnan(x)])) if np.any(~np.isnan(x)) else float("nan")
+    return f1_per_class(hist)
 
 
 def semantic_metrics(hist: np.ndarray) -> dict[str, float]:
@@ -153,9 +147,9 @@ def semantic_metrics(hist: np.ndarray) -> dict[str, float]:
     h = np.asarray(hist, dtype=np.float64)
     total = h.sum()
     return {
-        "mIoU": _nanmean(per_class_iou_official(h)),
-        "mPA": _nanmean(per_class_pa_official(h)),
-        "mIoU_fg": _nanmean(per_class_iou_std(h)[1:]),
-        "mF1": _nanmean(per_class_f1_std(h)[1:]),
+        "mIoU": nanmean(per_class_iou_official(h)),
+        "mPA": nanmean(per_class_pa_official(h)),
+        "mIoU_fg": nanmean(per_class_iou_std(h)[1:]),
+        "mF1": nanmean(per_class_f1_std(h)[1:]),
         "aAcc": float(np.trace(h) / total) if total > 0 else float("nan"),
     }
