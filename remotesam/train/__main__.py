@@ -1,0 +1,7 @@
+"""``python -m remotesam.train`` (and ``torchrun -m remotesam.train``) = ``remotesam-train``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
