@@ -8,6 +8,8 @@ where that mapping lives. Names here must match the official class lists the plu
 
 from __future__ import annotations
 
+from remotesam import classes as _classes
+
 __all__ = [
     "COUNT_NAMES",
     "DIOR_CLASSES",
@@ -40,28 +42,7 @@ OBJECT_KINDS: tuple[str, ...] = (
 )
 
 #: RRSIS-D categories, 0-based ids in this order (``instances.json`` of RRSIS-D).
-RRSISD_CATEGORIES: tuple[str, ...] = (
-    "Expressway-Service-area",
-    "Expressway-toll-station",
-    "airplane",
-    "airport",
-    "baseballfield",
-    "basketballcourt",
-    "bridge",
-    "chimney",
-    "dam",
-    "golffield",
-    "groundtrackfield",
-    "harbor",
-    "overpass",
-    "ship",
-    "stadium",
-    "storagetank",
-    "tenniscourt",
-    "trainstation",
-    "vehicle",
-    "windmill",
-)
+RRSISD_CATEGORIES: tuple[str, ...] = _classes.RRSISD_CLASSES
 
 #: Categories appended after the 20 RRSIS-D ones (ids 20, 21, ...) for what the synthetic
 #: training set also refers to: iSAID-only classes, land cover and land-use scene types.
@@ -101,28 +82,7 @@ def refer_categories() -> list[dict[str, object]]:
 
 
 #: DIOR classes, COCO category ids 1..20 in this order (DATASETS.md section 4).
-DIOR_CLASSES: tuple[str, ...] = (
-    "airplane",
-    "airport",
-    "baseballfield",
-    "basketballcourt",
-    "bridge",
-    "chimney",
-    "dam",
-    "expressway-service-area",
-    "expressway-toll-station",
-    "golffield",
-    "groundtrackfield",
-    "harbor",
-    "overpass",
-    "ship",
-    "stadium",
-    "storagetank",
-    "tenniscourt",
-    "trainstation",
-    "vehicle",
-    "windmill",
-)
+DIOR_CLASSES: tuple[str, ...] = _classes.DIOR_CLASSES
 
 #: kind -> DIOR / RRSIS-D / DIOR-RSVG class name (None: not annotated in DIOR-family sets).
 DIOR_NAMES: dict[str, str | None] = {
@@ -153,23 +113,9 @@ ISAID_NAMES: dict[str, str | None] = {
 }
 
 #: iSAID semantic colour palette (R, G, B), iSAID_Devkit order (DATASETS.md section 3).
-ISAID_PALETTE: dict[str, tuple[int, int, int]] = {
-    "ship": (0, 0, 63),
-    "storage_tank": (0, 63, 63),
-    "baseball_diamond": (0, 63, 0),
-    "tennis_court": (0, 63, 127),
-    "basketball_court": (0, 63, 191),
-    "Ground_Track_Field": (0, 63, 255),
-    "Bridge": (0, 127, 63),
-    "Large_Vehicle": (0, 127, 127),
-    "Small_Vehicle": (0, 0, 127),
-    "Helicopter": (0, 0, 191),
-    "Swimming_pool": (0, 0, 255),
-    "Roundabout": (0, 191, 127),
-    "Soccer_ball_field": (0, 127, 191),
-    "plane": (0, 127, 255),
-    "Harbor": (0, 100, 155),
-}
+ISAID_PALETTE: dict[str, tuple[int, int, int]] = dict(
+    zip(_classes.ISAID_DEVKIT_NAMES, _classes.ISAID_PALETTE, strict=True)
+)
 
 #: kind -> DOTA-v2.0 label-file class name.
 DOTA_NAMES: dict[str, str | None] = {
@@ -213,29 +159,7 @@ NOUNS: dict[str, tuple[str, str]] = {
 }
 
 #: UC Merced LandUse classes (folder names, alphabetical = official label order).
-UCM_CLASSES: tuple[str, ...] = (
-    "agricultural",
-    "airplane",
-    "baseballdiamond",
-    "beach",
-    "buildings",
-    "chaparral",
-    "denseresidential",
-    "forest",
-    "freeway",
-    "golfcourse",
-    "harbor",
-    "intersection",
-    "mediumresidential",
-    "mobilehomepark",
-    "overpass",
-    "parkinglot",
-    "river",
-    "runway",
-    "sparseresidential",
-    "storagetanks",
-    "tenniscourt",
-)
+UCM_CLASSES: tuple[str, ...] = _classes.UCM_FOLDER_NAMES
 
 #: Land-use scene types the generator draws: every UC Merced folder (the official MCC loader
 #: reads all 21 class folders).
