@@ -22,7 +22,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PluginConformanceError", "check_task_plugin"]
+__all__ = [
+    "PluginConformanceError",
+    "check_task_plugin",
+    "constant_background_model",
+    "constant_foreground_model",
+]
 
 
 class PluginConformanceError(AssertionError):
@@ -176,3 +181,59 @@ def _check_data_and_model(plugin: Any, root: Path, model: Any, dataset: str, n: 
 def _report(cls: type, problems: list[str]) -> str:
     name = f"{cls.__module__}.{cls.__qualname__}" if isinstance(cls, type) else repr(cls)
     return f"task plugin {name} does not conform:\n" + "\n".join(f"  - {p}" for p in problems)
+
+
+# -- reference predictors ------------------------------------------------------------------------
+
+
+class _ConstantNet:
+    """Namespace holder so that torch is imported only when a constant model is built."""
+
+    @staticmethod
+    def build(foreground: bool, image_size: int) -> Any:
+        import torch
+        from torch import nn
+
+        class ConstantNet(nn.Module):
+            """Same logits for every image and sentence: all foreground or all background."""
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.fg = foreground
+                self.size = image_size
+
+            def forward(self, image: torch.Tensor, input_ids: torch.Tensor,
+                        attention_mask: torch.Tensor, text_features: Any = None) -> torch.Tensor:
+                b = image.shape[0]
+                logits = torch.zeros(b, 2, self.size, self.size, dtype=torch.float32,
+                                     device=image.device)
+                logits[:, 1 if self.fg else 0] = 1.0
+                return logits
+
+        return ConstantNet()
+
+
+def _constant_model(foreground: bool, path: Any, *, device: str = "cpu",
+                    precision: str = "fp32", batch_size: int = 8, **_: Any) -> Any:
+    from remotesam.checkpoint import load_checkpoint
+    from remotesam.predictor import RemoteSAM
+
+    size = int(load_checkpoint(path).config.img_size)  # same input size as the checkpoint
+    dev = "cpu" if device == "auto" else device
+    return RemoteSAM(_ConstantNet.build(foreground, size), device=dev, precision="fp32",
+                     batch_size=batch_size, image_size=size)
+
+
+def constant_foreground_model(path: Any, **kwargs: Any) -> Any:
+    """A reference predictor whose mask is the whole image for every prompt.
+
+    For ``remotesam-bench run --model-factory remotesam.testing:constant_foreground_model``:
+    it ignores the checkpoint's weights (the checkpoint still identifies the run), so its scores
+    are the floor a trained checkpoint must clear on each task.
+    """
+    return _constant_model(True, path, **kwargs)
+
+
+def constant_background_model(path: Any, **kwargs: Any) -> Any:
+    """A reference predictor whose mask is empty for every prompt (see the foreground one)."""
+    return _constant_model(False, path, **kwargs)

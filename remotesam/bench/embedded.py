@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 __all__ = ["EMBEDDED_SYNTH", "ensure_embedded_benchmark"]
 
 #: ``remotesam.synth.generate`` keyword arguments of the embedded benchmark.
-EMBEDDED_SYNTH: dict[str, int] = {"seed": 0, "n_images": 48, "image_size": 256}
+EMBEDDED_SYNTH: dict[str, Any] = {"seed": 0, "n_images": 48, "image_size": 128, "object_scale": 1.6}
 
 
 def ensure_embedded_benchmark(results_dir: str | Path) -> Path:
@@ -36,7 +37,8 @@ def ensure_embedded_benchmark(results_dir: str | Path) -> Path:
     from remotesam.synth import GENERATOR_VERSION, SynthError, generate
 
     p = EMBEDDED_SYNTH
-    name = f"synth-v{GENERATOR_VERSION}-seed{p['seed']}-n{p['n_images']}-px{p['image_size']}"
+    name = (f"synth-v{GENERATOR_VERSION}-seed{p['seed']}-n{p['n_images']}-px{p['image_size']}"
+            f"-scale{p['object_scale']}")
     root = Path(results_dir) / "embedded" / name
     if (root / "manifest.json").is_file():
         return root
