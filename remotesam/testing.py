@@ -186,31 +186,18 @@ def _report(cls: type, problems: list[str]) -> str:
 # -- reference predictors ------------------------------------------------------------------------
 
 
-class _ConstantNet:
-    """Namespace holder so that torch is imported only when a constant model is built."""
+def _constant_net(foreground: bool, image_size: int) -> Any:
+    """A network with the same logits for every image and sentence (torch imported lazily)."""
+    import torch
 
-    @staticmethod
-    def build(foreground: bool, image_size: int) -> Any:
-        import torch
-        from torch import nn
+    class ConstantNet(torch.nn.Module):
+        def forward(self, image: torch.Tensor, input_ids: torch.Tensor,
+                    attention_mask: torch.Tensor, text_features: Any = None) -> torch.Tensor:
+            logits = torch.zeros(image.shape[0], 2, image_size, image_size, device=image.device)
+            logits[:, 1 if foreground else 0] = 1.0
+            return logits
 
-        class ConstantNet(nn.Module):
-            """Same logits for every image and sentence: all foreground or all background."""
-
-            def __init__(self) -> None:
-                super().__init__()
-                self.fg = foreground
-                self.size = image_size
-
-            def forward(self, image: torch.Tensor, input_ids: torch.Tensor,
-                        attention_mask: torch.Tensor, text_features: Any = None) -> torch.Tensor:
-                b = image.shape[0]
-                logits = torch.zeros(b, 2, self.size, self.size, dtype=torch.float32,
-                                     device=image.device)
-                logits[:, 1 if self.fg else 0] = 1.0
-                return logits
-
-        return ConstantNet()
+    return ConstantNet()
 
 
 def _constant_model(foreground: bool, path: Any, *, device: str = "cpu",
@@ -220,7 +207,7 @@ def _constant_model(foreground: bool, path: Any, *, device: str = "cpu",
 
     size = int(load_checkpoint(path).config.img_size)  # same input size as the checkpoint
     dev = "cpu" if device == "auto" else device
-    return RemoteSAM(_ConstantNet.build(foreground, size), device=dev, precision="fp32",
+    return RemoteSAM(_constant_net(foreground, size), device=dev, precision="fp32",
                      batch_size=batch_size, image_size=size)
 
 
