@@ -114,7 +114,7 @@ class ResultsStore:
             else:
                 self.results_dir.mkdir(parents=True, exist_ok=True)
                 self._conn = self._connect(timeout_s)
-                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._enable_wal(timeout_s)
                 self._conn.execute("PRAGMA synchronous=NORMAL")
                 with self._write() as c:
                     for stmt in _DDL.split(";"):
@@ -130,6 +130,19 @@ class ResultsStore:
             raise
         except (OSError, sqlite3.Error) as e:
             raise StoreError(_explain(e, self.path)) from e
+
+    def _enable_wal(self, timeout_s: float) -> None:
+        """Switch to WAL. SQLite answers "database is locked" at once (no busy handler) when
+        another process opens the same new store at that moment, e.g. two torchrun ranks: retry."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _connect(self, timeout_s: float) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
