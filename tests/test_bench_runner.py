@@ -136,6 +136,87 @@ def test_corrupt_image_is_a_failed_sample_and_the_run_goes_on(env):
     assert len(retry.models) == 1
 
 
+def test_dataset_changed_in_place_is_predicted_again_never_scored_stale(env):
+    """Same sample ids, other content: the cache must not hand back the old predictions."""
+    _run(env)
+    write_dataset(env["data"] / "toy_blobs", n=N, seed=2)  # regenerated in place, same names
+    fresh = _run(env, results_dir=env["tmp"] / "fresh")
+    f = Factory()
+    again = _run(env, f)
+    assert (again.n_predicted, again.n_cached) == (N, 0) and f.images == N
+    assert bs.metrics_of(again.document) == bs.metrics_of(fresh.document)
+    # re-scoring the old run now finds no prediction for the changed samples
+    with ResultsStore(env["tmp"] / "results") as store:
+        assert store.count_predictions() == N  # replaced, not duplicated
+
+
+def test_one_changed_image_is_the_only_recomputation_and_a_moved_dataset_keeps_its_cache(env):
+    first = _run(env)
+    img = sorted((env["data"] / "toy_blobs").rglob("*.png"))[0]
+    data = bytearray(img.read_bytes())
+    moved = env["tmp"] / "elsewhere"
+    (env["data"]).rename(moved)
+    f = Factory()
+    out = _run(env, f, data_root=moved)
+    assert (out.n_predicted, out.n_cached) == (0, N) and f.models == []
+    assert bs.metrics_of(out.document) == bs.metrics_of(first.document)
+    changed = moved / img.relative_to(env["data"])
+    from PIL import Image
+
+    Image.new("L", Image.open(changed).size, 0).save(changed)
+    assert changed.read_bytes() != bytes(data)
+    f = Factory()
+    out = _run(env, f, data_root=moved)
+    assert (out.n_predicted, out.n_cached) == (1, N - 1)
+
+
+def test_store_of_schema_1_is_migrated_and_its_unfingerprinted_rows_recomputed(env):
+    res = env["tmp"] / "results"
+    res.mkdir()
+    conn = sqlite3.connect(res / "store.sqlite")
+    from remotesam.bench.store import _DDL
+
+    schema_1 = _DDL.replace(" input_hash TEXT,", "")  # the tables as version 1 wrote them
+    assert "input_hash" not in schema_1
+    conn.executescript(schema_1 + "INSERT INTO predictions VALUES "
+                       "('x', 'toy', 2, 'blobs', 'test', 'h', 'old', '{}', 0);")
+    conn.close()
+    out = _run(env)
+    assert out.n_predicted == N and out.errors == []
+    with ResultsStore(res) as store:
+        key = PredictionKey("x", "toy", 2, "blobs", "test", "h")
+        assert store.get_predictions(key) == {"old": {}}  # kept, just never matched
+        assert store.get_predictions(key, fingerprints={"old": "abc"}) == {}
+
+
+def test_sample_fingerprints_cover_image_bytes_target_and_meta(tmp_path):
+    from remotesam.bench.api import Sample
+    from remotesam.bench.runner import sample_fingerprints
+
+    a = tmp_path / "a" / "x.png"
+    a.parent.mkdir()
+    a.write_bytes(b"one")
+    b = tmp_path / "b" / "x.png"
+    b.parent.mkdir()
+    b.write_bytes(b"one")
+
+    def fp(image, target=None, meta=None):
+        return sample_fingerprints([Sample("s", image, target or {}, meta or {})])["s"]
+
+    base = fp(a, {"box": [1, 2]}, {"src": str(a)})
+    assert base == fp(b, {"box": [1, 2]}, {"src": str(b)})  # same bytes, paths by name
+    assert base != fp(a, {"box": [1, 3]}, {"src": str(a)})
+    assert base != fp(a, {"box": [1, 2]}, {"src": str(a), "sentence": "x"})
+    assert fp(a, {"m": np.zeros((2, 2), np.uint8)}) != fp(a, {"m": np.ones((2, 2), np.uint8)})
+    b.write_bytes(b"two")
+    assert fp(a) != fp(b)
+    assert len(fp(tmp_path / "missing.png")) == 32  # unreadable: still fingerprinted, by name
+    with ResultsStore(tmp_path / "r") as store:
+        first = sample_fingerprints([Sample("s", a)], store)
+        assert store.cached_sha256_many([str(a)]) == {str(a): sha256_file(a)}
+        assert sample_fingerprints([Sample("s", a)], store) == first
+
+
 def test_limit_task_options_and_cache_key(env):
     out = _run(env, limit=5)
     res = out.document.results[0]

@@ -2,8 +2,9 @@
 
 For each checkpoint (identified by the sha256 of its file) the model is loaded once, and only if
 some prediction is missing from the store. For each (task, dataset) the samples are read,
-sharded by index across ``torchrun`` ranks, looked up in the store, and the misses predicted in
-batches; every batch is committed to the store as soon as it exists. A batch that raises is
+sharded by index across ``torchrun`` ranks, looked up in the store (a stored prediction counts
+only while the sample's input fingerprint, :func:`sample_fingerprints`, is unchanged), and the
+misses predicted in batches; every batch is committed to the store as soon as it exists. A batch that raises is
 retried one sample at a time; a sample that still raises is recorded as failed and the run goes
 on. Rank 0 then scores from the store (so an interrupted-and-resumed run scores exactly the same
 JSON as an uninterrupted one) and the run document is written to
@@ -55,6 +56,7 @@ __all__ = [
     "default_checkpoint",
     "default_model_factory",
     "format_summary",
+    "sample_fingerprints",
     "load_model_factory",
     "resolve_checkpoints",
     "run",
@@ -271,6 +273,7 @@ class _Job:
     n_total: int
     settings: dict[str, Any]
     settings_hash: str
+    fingerprints: dict[str, str] = field(default_factory=dict)
 
     def key(self, ckpt_sha256: str) -> PredictionKey:
         return PredictionKey(ckpt_sha256, self.task, int(self.plugin.version), self.dataset,
@@ -279,6 +282,73 @@ class _Job:
     @property
     def label(self) -> str:
         return f"{self.task}.{self.dataset}/{self.split}"
+
+
+def _feed(h: Any, obj: Any) -> None:
+    """Feed a canonical, type-tagged encoding of ``obj`` into the hash ``h``."""
+    if isinstance(obj, Mapping):
+        h.update(b"{")
+        for k in sorted(obj, key=str):
+            _feed(h, str(k))
+            _feed(h, obj[k])
+        h.update(b"}")
+    elif isinstance(obj, list | tuple):
+        h.update(b"[")
+        for v in obj:
+            _feed(h, v)
+        h.update(b"]")
+    elif isinstance(obj, np.ndarray):
+        a = np.ascontiguousarray(obj)
+        h.update(f"a{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    elif isinstance(obj, os.PathLike) or (isinstance(obj, str) and os.path.isabs(obj)):
+        # file paths by name: a dataset moved or copied elsewhere keeps its cache
+        h.update(b"p" + os.path.basename(os.fspath(obj)).encode() + b"\0")
+    elif isinstance(obj, str):
+        h.update(b"s" + obj.encode() + b"\0")
+    elif isinstance(obj, np.generic):
+        _feed(h, obj.item())
+    else:  # numbers, bools, None
+        h.update(f"{type(obj).__name__}:{obj!r}".encode() + b"\0")
+
+
+def sample_fingerprints(samples: Sequence[Sample], store: ResultsStore | None = None,
+                        ) -> dict[str, str]:
+    """The input fingerprint of every sample: ``{sample_id: 32 hex chars}``.
+
+    It covers the image file's bytes (sha256, cached in ``store`` by path, size and mtime so an
+    unchanged dataset is not read twice) and the sample's ``target`` and ``meta`` (file paths in
+    them compared by name only, so a dataset moved elsewhere keeps its cache). A stored
+    prediction is reused and scored only while its sample's fingerprint is unchanged: a dataset
+    regenerated or edited in place is predicted again, never scored with stale predictions.
+    An image that cannot be read gets a fingerprint from its name (its prediction then fails
+    and is recorded as before).
+    """
+    paths = [str(s.image) for s in samples if isinstance(s.image, str | os.PathLike)]
+    digests = store.cached_sha256_many(paths) if store is not None else {}
+    fresh: dict[str, str] = {}
+    for p in paths:
+        if p in digests or p in fresh:
+            continue
+        try:
+            fresh[p] = sha256_file(p)
+        except OSError:
+            continue
+    if store is not None and fresh:
+        store.put_sha256_many(fresh)
+    digests.update(fresh)
+    out: dict[str, str] = {}
+    for s in samples:
+        h = hashlib.sha256()
+        if isinstance(s.image, str | os.PathLike):
+            p = str(s.image)
+            _feed(h, ("image", digests.get(p) or f"unreadable:{os.path.basename(p)}"))
+        else:
+            _feed(h, ("image", s.image))
+        _feed(h, ("target", s.target))
+        _feed(h, ("meta", s.meta))
+        out[s.sample_id] = h.hexdigest()[:32]
+    return out
 
 
 def settings_hash(task_settings: Mapping[str, Any], precision: str) -> tuple[dict[str, Any], str]:
@@ -704,6 +774,7 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                 unique.append((p, c))
         for job in jobs:
             store.put_settings(job.settings_hash, job.settings)
+            job.fingerprints = sample_fingerprints(job.samples, store)
 
         results: list[TaskResult] = []
         n_pred = n_cached = n_failed_now = 0
@@ -716,10 +787,11 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                     key = job.key(ckpt.sha256)
                     mine = [job.samples[i] for i in shard_indices(len(job.samples), ctx.rank,
                                                                   ctx.world_size)]
-                    done = store.stored_ids(key)
+                    fps = job.fingerprints
+                    done = store.stored_ids(key, fps)
                     n_cached += sum(s.sample_id in done for s in mine)
                     if not config.retry_failed:  # a recorded failure counts as done
-                        done |= set(store.get_failures(key))
+                        done |= set(store.get_failures(key, fps))
                     misses = [s for s in mine if s.sample_id not in done]
                     local_errors: list[str] = []
                     if misses and model is None and model_error is None:
@@ -740,8 +812,8 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                         for b in range(0, len(misses), config.batch_size):
                             batch = misses[b: b + config.batch_size]
                             ok, bad = _predict_isolated(job.plugin, model, batch)
-                            store.put_predictions(key, ok)
-                            store.put_failures(key, bad)
+                            store.put_predictions(key, ok, fps)
+                            store.put_failures(key, bad, fps)
                             n_pred += len(ok)
                             n_failed_now += len(bad)
                             bar.advance(len(batch))
@@ -752,8 +824,8 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                         for err in errs:
                             if err not in errors:
                                 errors.append(err)
-                    preds = store.get_predictions(key)
-                    failures = store.get_failures(key)
+                    preds = store.get_predictions(key, fingerprints=fps)
+                    failures = store.get_failures(key, fps)
                     ckpt_errors = [e for errs in gathered for e in errs]
                     reason = ckpt_errors[0] if ckpt_errors else "no prediction stored"
                     try:
@@ -868,7 +940,13 @@ def score_run(source: RunDocument, *, results_dir: str | Path,
             key = PredictionKey(r.checkpoint.sha256, r.task, r.task_version, r.dataset, r.split,
                                 r.settings_hash)
             try:
-                res = _score(job, r.checkpoint, store.get_predictions(key), store.get_failures(key))
+                if not job.fingerprints:
+                    job.fingerprints = sample_fingerprints(job.samples, store)
+                fps = job.fingerprints
+                res = _score(job, r.checkpoint, store.get_predictions(key, fingerprints=fps),
+                             store.get_failures(key, fps),
+                             "no prediction stored for the sample's current inputs (the "
+                             "dataset changed since the run; run it again)")
             except PluginError as e:
                 errors.append(f"checkpoint {r.checkpoint.name}: {e}")
                 continue

@@ -3,7 +3,11 @@
 ``<results>/store.sqlite`` caches every prediction, keyed by
 ``(checkpoint sha256, task, task version, dataset, split, settings hash, sample id)``, so that a
 run that was killed (SIGKILL included) and started again recomputes nothing already written, and
-``remotesam-bench score`` can re-score without a model. It also caches checkpoint hashes by
+``remotesam-bench score`` can re-score without a model. Each prediction also carries the
+*input fingerprint* of its sample (:func:`remotesam.bench.runner.sample_fingerprints`: the
+image's bytes, target and meta): a stored prediction is only reused, and only scored, while the
+sample's fingerprint is unchanged, so regenerating or editing a dataset in place never returns
+stale predictions under the same sample ids. It also caches file hashes (checkpoints, images) by
 ``(path, size, mtime)`` and records per-sample failures.
 
 Concurrency: WAL journal, a busy timeout and ``BEGIN IMMEDIATE`` write transactions make it safe
@@ -21,7 +25,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +35,8 @@ from remotesam.bench.errors import StoreError
 __all__ = ["STORE_FILENAME", "PredictionKey", "ResultsStore"]
 
 STORE_FILENAME = "store.sqlite"
-_SCHEMA_VERSION = 1
+#: 2: ``input_hash`` (the sample's input fingerprint) on predictions and failures.
+_SCHEMA_VERSION = 2
 
 _KEY_COLUMNS = ("ckpt_sha256", "task", "task_version", "dataset", "split", "settings_hash")
 
@@ -40,13 +45,13 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS predictions (
     ckpt_sha256 TEXT NOT NULL, task TEXT NOT NULL, task_version INTEGER NOT NULL,
     dataset TEXT NOT NULL, split TEXT NOT NULL, settings_hash TEXT NOT NULL,
-    sample_id TEXT NOT NULL, prediction TEXT NOT NULL, created REAL NOT NULL,
+    sample_id TEXT NOT NULL, prediction TEXT NOT NULL, created REAL NOT NULL, input_hash TEXT,
     PRIMARY KEY (ckpt_sha256, task, task_version, dataset, split, settings_hash, sample_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS failures (
     ckpt_sha256 TEXT NOT NULL, task TEXT NOT NULL, task_version INTEGER NOT NULL,
     dataset TEXT NOT NULL, split TEXT NOT NULL, settings_hash TEXT NOT NULL,
-    sample_id TEXT NOT NULL, error TEXT NOT NULL, created REAL NOT NULL,
+    sample_id TEXT NOT NULL, error TEXT NOT NULL, created REAL NOT NULL, input_hash TEXT,
     PRIMARY KEY (ckpt_sha256, task, task_version, dataset, split, settings_hash, sample_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (settings_hash TEXT PRIMARY KEY, settings TEXT NOT NULL);
@@ -71,6 +76,27 @@ class PredictionKey:
     def values(self) -> tuple[Any, ...]:
         return (self.ckpt_sha256, self.task, self.task_version, self.dataset, self.split,
                 self.settings_hash)
+
+
+def _migrate(c: sqlite3.Connection) -> None:
+    """Bring a store written by an older version up to date, keeping what it holds.
+
+    Schema 1 had no ``input_hash``: the column is added empty, so those predictions no longer
+    match any sample and are predicted again (their inputs were never fingerprinted).
+    """
+    for table in ("predictions", "failures"):
+        cols = {row[1] for row in c.execute(f"PRAGMA table_info({table})")}
+        if "input_hash" not in cols:
+            c.execute(f"ALTER TABLE {table} ADD COLUMN input_hash TEXT")
+
+
+def _matching(rows: Iterable[tuple[str, Any, str | None]],
+              fingerprints: Mapping[str, str] | None) -> dict[str, Any]:
+    """``{sample_id: value}`` of the rows whose input hash equals the sample's fingerprint
+    (all rows when ``fingerprints`` is None)."""
+    if fingerprints is None:
+        return {sid: v for sid, v, _ in rows}
+    return {sid: v for sid, v, h in rows if h is not None and fingerprints.get(sid) == h}
 
 
 def _explain(e: BaseException, path: Path) -> str:
@@ -120,6 +146,7 @@ class ResultsStore:
                     for stmt in _DDL.split(";"):
                         if stmt.strip():
                             c.execute(stmt)
+                    _migrate(c)
                     # A real write, so that a read-only or full results dir fails here, before
                     # any work starts, and not after the first batch.
                     c.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
@@ -186,11 +213,14 @@ class ResultsStore:
     # -- predictions ---------------------------------------------------------------------------
 
     def put_predictions(self, key: PredictionKey,
-                        items: Sequence[tuple[str, dict[str, Any]]]) -> None:
+                        items: Sequence[tuple[str, dict[str, Any]]],
+                        fingerprints: Mapping[str, str] | None = None) -> None:
         """Store ``(sample_id, prediction)`` pairs in one transaction (one batch).
 
-        A stored prediction replaces an older one with the same key and clears any recorded
-        failure of that sample.
+        ``fingerprints`` gives each sample's input fingerprint (``{sample_id: hex}``); a sample
+        without one is stored unfingerprinted and only found by lookups that pass none. A stored
+        prediction replaces an older one with the same key and clears any recorded failure of
+        that sample.
 
         Raises:
             StoreError: the write failed (full disk ...); earlier batches stay stored.
@@ -198,11 +228,13 @@ class ResultsStore:
         if not items:
             return
         now = time.time()
-        rows = [(*key.values(), sid, json.dumps(pred, sort_keys=True), now) for sid, pred in items]
+        fps = fingerprints or {}
+        rows = [(*key.values(), sid, json.dumps(pred, sort_keys=True), now, fps.get(sid))
+                for sid, pred in items]
 
         def do() -> None:
             with self._write() as c:
-                c.executemany("INSERT OR REPLACE INTO predictions VALUES (?,?,?,?,?,?,?,?,?)", rows)
+                c.executemany("INSERT OR REPLACE INTO predictions VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
                 c.executemany(
                     "DELETE FROM failures WHERE ckpt_sha256=? AND task=? AND task_version=? AND "
                     "dataset=? AND split=? AND settings_hash=? AND sample_id=?",
@@ -210,27 +242,36 @@ class ResultsStore:
 
         self._guarded(do)
 
-    def get_predictions(self, key: PredictionKey,
-                        sample_ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
-        """Stored predictions for ``key``: ``{sample_id: prediction}`` (all, or those asked)."""
+    def get_predictions(self, key: PredictionKey, sample_ids: Iterable[str] | None = None,
+                        fingerprints: Mapping[str, str] | None = None,
+                        ) -> dict[str, dict[str, Any]]:
+        """Stored predictions for ``key``: ``{sample_id: prediction}``.
+
+        Args:
+            sample_ids: only these samples (default: all stored).
+            fingerprints: ``{sample_id: input fingerprint}``: only predictions stored with the
+                sample's current fingerprint (stale ones are left out). None: no check.
+        """
         where = " AND ".join(f"{c}=?" for c in _KEY_COLUMNS)
 
-        def do() -> dict[str, dict[str, Any]]:
-            cur = self._conn.execute(
-                f"SELECT sample_id, prediction FROM predictions WHERE {where}", key.values())
-            return {sid: json.loads(p) for sid, p in cur}
+        def do() -> list[tuple[str, str, str | None]]:
+            return self._conn.execute(
+                f"SELECT sample_id, prediction, input_hash FROM predictions WHERE {where}",
+                key.values()).fetchall()
 
-        out = self._guarded(do)
-        if sample_ids is not None:
-            wanted = set(sample_ids)
-            out = {k: v for k, v in out.items() if k in wanted}
-        return out
+        wanted = None if sample_ids is None else set(sample_ids)
+        rows = [r for r in self._guarded(do) if wanted is None or r[0] in wanted]
+        return {sid: json.loads(p) for sid, p in _matching(rows, fingerprints).items()}
 
-    def stored_ids(self, key: PredictionKey) -> set[str]:
-        """Ids of samples with a stored prediction for ``key`` (no JSON decoding)."""
+    def stored_ids(self, key: PredictionKey,
+                   fingerprints: Mapping[str, str] | None = None) -> set[str]:
+        """Ids of samples with a stored prediction for ``key`` (no JSON decoding); with
+        ``fingerprints``, only those stored with the sample's current fingerprint."""
         where = " AND ".join(f"{c}=?" for c in _KEY_COLUMNS)
-        return self._guarded(lambda: {r[0] for r in self._conn.execute(
-            f"SELECT sample_id FROM predictions WHERE {where}", key.values())})
+        rows = self._guarded(lambda: self._conn.execute(
+            f"SELECT sample_id, NULL, input_hash FROM predictions WHERE {where}",
+            key.values()).fetchall())
+        return set(_matching(rows, fingerprints))
 
     def count_predictions(self, key: PredictionKey | None = None) -> int:
         """Number of stored predictions (for ``key``, or in total)."""
@@ -243,24 +284,31 @@ class ResultsStore:
 
     # -- failures ------------------------------------------------------------------------------
 
-    def put_failures(self, key: PredictionKey, items: Sequence[tuple[str, str]]) -> None:
-        """Record ``(sample_id, error message)`` pairs; a later success clears them."""
+    def put_failures(self, key: PredictionKey, items: Sequence[tuple[str, str]],
+                     fingerprints: Mapping[str, str] | None = None) -> None:
+        """Record ``(sample_id, error message)`` pairs (with the samples' input fingerprints,
+        as :meth:`put_predictions`); a later success clears them."""
         if not items:
             return
         now = time.time()
-        rows = [(*key.values(), sid, err, now) for sid, err in items]
+        fps = fingerprints or {}
+        rows = [(*key.values(), sid, err, now, fps.get(sid)) for sid, err in items]
 
         def do() -> None:
             with self._write() as c:
-                c.executemany("INSERT OR REPLACE INTO failures VALUES (?,?,?,?,?,?,?,?,?)", rows)
+                c.executemany("INSERT OR REPLACE INTO failures VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
 
         self._guarded(do)
 
-    def get_failures(self, key: PredictionKey) -> dict[str, str]:
-        """Recorded failures for ``key``: ``{sample_id: error message}``."""
+    def get_failures(self, key: PredictionKey,
+                     fingerprints: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Recorded failures for ``key``: ``{sample_id: error message}`` (with
+        ``fingerprints``: only failures of the samples' current inputs)."""
         where = " AND ".join(f"{c}=?" for c in _KEY_COLUMNS)
-        return self._guarded(lambda: dict(self._conn.execute(
-            f"SELECT sample_id, error FROM failures WHERE {where}", key.values()).fetchall()))
+        rows = self._guarded(lambda: self._conn.execute(
+            f"SELECT sample_id, error, input_hash FROM failures WHERE {where}",
+            key.values()).fetchall())
+        return _matching(rows, fingerprints)
 
     # -- settings ------------------------------------------------------------------------------
 
@@ -288,6 +336,51 @@ class ResultsStore:
             "SELECT sha256 FROM checkpoint_hashes WHERE path=? AND size=? AND mtime_ns=?",
             (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)).fetchone())
         return None if row is None else row[0]
+
+    def cached_sha256_many(self, paths: Sequence[str | Path]) -> dict[str, str]:
+        """:meth:`cached_sha256` for many files in one query: ``{str(path): sha256}`` for the
+        files whose (resolved path, size, mtime) are unchanged; missing files are left out."""
+        out: dict[str, str] = {}
+        stats: dict[str, tuple[str, int, int]] = {}
+        for p in paths:
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue
+            stats[str(p)] = (str(Path(p).resolve()), st.st_size, st.st_mtime_ns)
+
+        def do() -> dict[tuple[str, int, int], str]:
+            found: dict[tuple[str, int, int], str] = {}
+            resolved = sorted({r[0] for r in stats.values()})
+            for i in range(0, len(resolved), 500):  # under SQLite's host-parameter limit
+                chunk = resolved[i: i + 500]
+                marks = ",".join("?" * len(chunk))
+                for path, size, mtime, digest in self._conn.execute(
+                        "SELECT path, size, mtime_ns, sha256 FROM checkpoint_hashes "
+                        f"WHERE path IN ({marks})", chunk):
+                    found[(path, size, mtime)] = digest
+            return found
+
+        found = self._guarded(do) if stats else {}
+        for p, k in stats.items():
+            if k in found:
+                out[p] = found[k]
+        return out
+
+    def put_sha256_many(self, items: Mapping[str | Path, str]) -> None:
+        """:meth:`put_sha256` for many files in one transaction (no-op when read-only)."""
+        if self.readonly or not items:
+            return
+        rows = []
+        for p, digest in items.items():
+            st = os.stat(p)
+            rows.append((str(Path(p).resolve()), st.st_size, st.st_mtime_ns, digest))
+
+        def do() -> None:
+            with self._write() as c:
+                c.executemany("INSERT OR REPLACE INTO checkpoint_hashes VALUES (?,?,?,?)", rows)
+
+        self._guarded(do)
 
     def put_sha256(self, path: str | Path, sha256: str) -> None:
         st = os.stat(path)
