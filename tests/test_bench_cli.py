@@ -125,6 +125,8 @@ def test_score_subcommand_and_python_m_equals_console_script(work, site):
     (["--data-root", "."], ["Expected layout", "counts.json"]),
     (["--dataset-root", "toy.blobs"], ["expected KEY=VALUE"]),
     (["--task-opt", "offset=1"], ["expected TASK.KEY=VALUE"]),
+    (["--dataset-opt", "toy.index=x"], ["expected TASK.DATASET.KEY=VALUE"]),
+    (["--dataset-opt", "toy.blobs.indx=x"], ["toy.blobs", "unknown option(s) ['indx']", "index"]),
     (["--results-dir", "ck.json/sub"], ["cannot write", "--results-dir"]),
     (["--model-factory", "nomodule_xyz:load"], ["cannot import 'nomodule_xyz'"]),
 ])

@@ -231,6 +231,23 @@ def test_limit_task_options_and_cache_key(env):
     assert f3.images == N, "precision is part of the cache key"
 
 
+def test_dataset_options_reach_the_adapter_and_bad_ones_are_clear(env):
+    root = env["data"] / "toy_blobs"
+    counts = json.loads((root / "counts.json").read_text())
+    few = {"test": dict(sorted(counts["test"].items())[:5])}
+    (root / "few.json").write_text(json.dumps(few))
+    out = _run(env, dataset_options={"toy.blobs": {"index": "few.json"}})
+    res = out.document.results[0]
+    assert (res.n_total, res.n_evaluated) == (5, 5)
+    assert out.document.provenance["config"]["dataset_options"] == {"toy.blobs": {"index": "few.json"}}
+    with pytest.raises(InputError, match=r"toy\.blobs: blobs: unknown option\(s\) \['indx'\]"):
+        _run(env, dataset_options={"toy.blobs": {"indx": "few.json"}})
+    with pytest.raises(InputError, match=r"--dataset-opt 'toy\.nope': task 'toy' has no dataset"):
+        _run(env, dataset_options={"toy.nope": {"index": "x"}})
+    with pytest.raises(InputError, match=r"dataset toy\.other is not in this run"):
+        _run(env, dataset_options={"toy.other": {"index": "x"}})
+
+
 def test_sweep_of_checkpoints_from_directory_glob_and_duplicates(env):
     bs.write_checkpoint(env["tmp"] / "ckpts" / "b.json", gain=1.0, bias=0.5)
     (env["tmp"] / "ckpts" / "b.pth").write_text(json.dumps({"gain": 1.0, "bias": -0.4}))

@@ -7,6 +7,7 @@ Subcommands::
                            [--data-root DIR] [--dataset-root det.dior=PATH ...]
                            [--limit N] [--device cpu|cuda] [--batch-size B]
                            [--precision fp32|bf16|fp16] [--task-opt det.score_thr=0.3 ...]
+                           [--dataset-opt vg.dior_rsvg.allow_partial=true ...]
                            [--results-dir results] [--no-report]
                            (no --tasks: all; no --ckpt: the bundled tiny checkpoint; no
                            --data-root: the embedded procedural benchmark)
@@ -69,6 +70,19 @@ def _task_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not dot or not opt:
             raise InputError(f"--task-opt {item!r}: expected TASK.KEY=VALUE, e.g. det.score_thr=0.3")
         out.setdefault(task, {})[opt] = _parse_value(value)
+    return out
+
+
+def _dataset_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    example = "vg.dior_rsvg.allow_partial=true"
+    for item in items:
+        key, value = _key_value(item, "--dataset-opt", example)
+        task, _, rest = key.partition(".")
+        ds, _, opt = rest.partition(".")
+        if not task or not ds or not opt:
+            raise InputError(f"--dataset-opt {item!r}: expected TASK.DATASET.KEY=VALUE, e.g. {example}")
+        out.setdefault(f"{task}.{ds}", {})[opt] = _parse_value(value)
     return out
 
 
@@ -190,7 +204,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         tasks=args.tasks or ["all"], checkpoints=args.ckpt or [], data_root=data_root,
         dataset_roots=_dataset_roots(args.dataset_root), split=args.split, limit=args.limit,
         device=args.device, batch_size=args.batch_size, precision=args.precision,
-        task_options=_task_options(args.task_opt), results_dir=args.results_dir,
+        task_options=_task_options(args.task_opt),
+        dataset_options=_dataset_options(args.dataset_opt), results_dir=args.results_dir,
         run_id=args.run_id, progress=False if args.no_progress else None,
         retry_failed=args.retry_failed)
     factory = load_model_factory(args.model_factory) if args.model_factory else None
@@ -310,6 +325,10 @@ def build_parser(addons: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--task-opt", action="append", default=[], metavar="TASK.KEY=VALUE",
                    help="a task setting (part of the cache key); value parsed as JSON if it "
                    "can be; repeatable")
+    p.add_argument("--dataset-opt", action="append", default=[], metavar="TASK.DATASET.KEY=VALUE",
+                   help="a dataset adapter option (ann_file, image_dir, allow_partial ...: "
+                   "see the adapter's docstring; an unknown one is reported with the accepted "
+                   "names); value parsed as JSON if it can be; repeatable")
     p.add_argument("--results-dir", default="results", metavar="DIR",
                    help="where store.sqlite and runs/ live (default: ./results)")
     p.add_argument("--run-id", help="id of the run document (default: timestamp)")

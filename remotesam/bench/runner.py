@@ -92,6 +92,8 @@ class RunConfig:
         batch_size: samples per ``predict`` call.
         precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (fp16 needs CUDA).
         task_options: ``{task: {key: value}}`` passed to the plugin (``--task-opt``).
+        dataset_options: ``{"task.dataset": {key: value}}`` passed to the dataset adapter
+            (``--dataset-opt``), e.g. ``{"vg.dior_rsvg": {"allow_partial": True}}``.
         results_dir: where ``store.sqlite`` and ``runs/`` live.
         run_id: the run document's id (default: a UTC timestamp plus random suffix).
         progress: progress bars: None = when stderr is a terminal.
@@ -109,6 +111,7 @@ class RunConfig:
     batch_size: int = 8
     precision: str = "fp32"
     task_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dataset_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     results_dir: str | Path = "results"
     run_id: str | None = None
     progress: bool | None = None
@@ -443,13 +446,18 @@ def _build_jobs(config: RunConfig, registry: Registry, errors: list[str]) -> lis
             if any(j.task == task and j.dataset == ds for j in jobs):
                 continue
             jobs.append(_read_dataset(config, task, plugin, ds))
-    for key in config.dataset_roots:
-        task, dot, ds = key.partition(".")
-        if not dot or not ds:
-            raise InputError(f"--dataset-root {key!r}: expected TASK.DATASET=PATH, e.g. det.dior=/data/DIOR")
-        if task in plugins and plugins[task] is not None and ds not in plugins[task].datasets:  # type: ignore[union-attr]
-            raise InputError(f"--dataset-root {key!r}: task {task!r} has no dataset {ds!r}; "
-                             f"its datasets: {', '.join(plugins[task].datasets)}")  # type: ignore[union-attr]
+    for flag, keys in (("--dataset-root", config.dataset_roots),
+                       ("--dataset-opt", config.dataset_options)):
+        for key in keys:
+            task, dot, ds = key.partition(".")
+            if not dot or not ds:
+                raise InputError(f"{flag} {key!r}: expected TASK.DATASET, e.g. det.dior")
+            if task in plugins and plugins[task] is not None and ds not in plugins[task].datasets:  # type: ignore[union-attr]
+                raise InputError(f"{flag} {key!r}: task {task!r} has no dataset {ds!r}; "
+                                 f"its datasets: {', '.join(plugins[task].datasets)}")  # type: ignore[union-attr]
+            if flag == "--dataset-opt" and not any(j.task == task and j.dataset == ds for j in jobs):
+                raise InputError(f"--dataset-opt {key!r}: dataset {key} is not in this run "
+                                 f"({', '.join(sorted(j.task + '.' + j.dataset for j in jobs))})")
     return jobs
 
 
@@ -458,7 +466,7 @@ def _read_dataset(config: RunConfig, task: str, plugin: TaskPlugin, ds: str) -> 
     root = _dataset_root(config, task, ds, adapter_cls)
     label = f"{task}.{ds}"
     try:
-        adapter = adapter_cls(root, config.split)
+        adapter = adapter_cls(root, config.split, **dict(config.dataset_options.get(label, {})))
         samples = list(adapter.samples())
     except DatasetError as e:
         msg = str(e)
@@ -909,6 +917,7 @@ def score_run(source: RunDocument, *, results_dir: str | Path,
         split=cfg_src.get("split"), limit=cfg_src.get("limit"),
         precision=cfg_src.get("precision", "fp32"),
         task_options=cfg_src.get("task_options", {}) or {},
+        dataset_options=cfg_src.get("dataset_options", {}) or {},
         results_dir=results_dir, run_id=run_id)
     wanted = None if not tasks else set(registry.resolve(list(tasks)))
     store = ResultsStore(results_dir, readonly=not os.access(results_dir, os.W_OK))
