@@ -64,7 +64,9 @@ from .writers import (
 __all__ = ["GENERATOR_VERSION", "SynthError", "SynthManifest", "generate"]
 
 #: Bumped whenever the same seed can produce different bytes.
-GENERATOR_VERSION = 1
+#: 2: the REFER train/val "{category} in the image" refs cover every word of the captioning
+#: vocabulary (synonyms as positives, never-drawn things as negatives), 4 negatives per image.
+GENERATOR_VERSION = 2
 
 MANIFEST = "manifest.json"
 _SPLITS = ("train", "val", "test")
@@ -194,18 +196,18 @@ _PRESENCE: tuple[tuple[tuple[str, ...], str, frozenset[str], tuple[str, ...]], .
     (("harbor",), "harbor", frozenset({"harbor"}), ()),
     (("water",), "water", frozenset(), ("water",)),
     (("river",), "river", frozenset(), ("river",)),
-    (("beach",), "beach", frozenset(), ("beach",)),
+    (("beach", "sand"), "beach", frozenset(), ("beach",)),
     (("parkinglot", "parking lot"), "parkinglot", frozenset(), ("parkinglot",)),
     (("agricultural", "farmland"), "agricultural", frozenset(), ("agricultural",)),
     (("road",), "road", frozenset(), ("road",)),
-    (("building",), "building", frozenset(), ("building",)),
+    (("building", "house", "roof"), "building", frozenset(), ("building",)),
     (("tree",), "tree", frozenset(), ("tree",)),
     (("baseballfield", "baseball field"), "baseballfield", frozenset(), ("baseballfield",)),
     (("buildings",), "buildings", frozenset(), ("buildings",)),
-    (("chaparral",), "chaparral", frozenset(), ("chaparral",)),
+    (("chaparral", "bush"), "chaparral", frozenset(), ("chaparral",)),
     (("denseresidential", "dense residential area"), "denseresidential", frozenset(), ("denseresidential",)),
     (("forest",), "forest", frozenset(), ("forest",)),
-    (("freeway",), "freeway", frozenset(), ("freeway",)),
+    (("freeway", "highway"), "freeway", frozenset(), ("freeway",)),
     (("golffield", "golf course"), "golffield", frozenset(), ("golffield",)),
     (("intersection",), "intersection", frozenset(), ("intersection",)),
     (("mediumresidential", "medium residential area"), "mediumresidential", frozenset(), ("mediumresidential",)),
@@ -213,9 +215,13 @@ _PRESENCE: tuple[tuple[tuple[str, ...], str, frozenset[str], tuple[str, ...]], .
     (("overpass",), "overpass", frozenset(), ("overpass",)),
     (("runway",), "runway", frozenset(), ("runway",)),
     (("sparseresidential", "sparse residential area"), "sparseresidential", frozenset(), ("sparseresidential",)),
+    (("residential",), "residential", frozenset(), ("denseresidential", "mediumresidential", "sparseresidential")),
 )
 
-#: Classes of the official vocabularies that no synthetic scene contains (negatives).
+#: Classes of the official vocabularies (DIOR, DOTA, iSAID and the 37 captioning "potential
+#: classes") that no synthetic scene contains (negatives). Captioning's "grass" is left out on
+#: purpose: grass-textured ground is drawn but never annotated, so it is neither a positive nor
+#: a negative.
 _NEVER = (
     ("basketballcourt", "basketballcourt"), ("groundtrackfield", "groundtrackfield"),
     ("chimney", "chimney"), ("dam", "dam"), ("stadium", "stadium"),
@@ -223,7 +229,13 @@ _NEVER = (
     ("expressway-service-area", "Expressway-Service-area"),
     ("expressway-toll-station", "Expressway-toll-station"), ("helicopter", "helicopter"),
     ("roundabout", "roundabout"), ("soccer-ball-field", "soccer-ball-field"),
+    ("bank", "bank"), ("stand", "stand"), ("waste land", "waste land"), ("pedestrian", "pedestrian"),
+    ("villa", "villa"), ("trail", "trail"), ("park", "park"), ("people", "people"), ("bunker", "bunker"),
+    ("container-crane", "container-crane"), ("helipad", "helipad"),
 )
+
+#: Empty-mask "{category} in the image" refs per train/val image.
+_NEGATIVES_PER_IMAGE = 4
 
 
 #: kind -> noun of DOTA counting questions (the official DOTA counting classes).
@@ -390,7 +402,7 @@ def generate(
             add_ref(item, m, f"{phrase} in the image" + ("." if rng.random() < 0.5 else ""), cat)
         absent = [(p[int(rng.integers(len(p)))], c) for p, c, m in present if m is None]
         absent += list(_NEVER)
-        for j in rng.choice(len(absent), size=min(3, len(absent)), replace=False):
+        for j in rng.choice(len(absent), size=min(_NEGATIVES_PER_IMAGE, len(absent)), replace=False):
             phrase, cat = absent[int(j)]
             add_ref(item, np.zeros((S, S), bool), f"{phrase} in the image" + ("." if rng.random() < 0.5 else ""), cat)
     files.append(write_pickle(out / "rrsisd" / "refs(unc).p", refs))

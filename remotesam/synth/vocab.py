@@ -72,6 +72,19 @@ EXTRA_CATEGORIES: tuple[str, ...] = (
     "mobilehomepark",
     "runway",
     "sparseresidential",
+    # generator v2: the captioning vocabulary's words that have no category above
+    "residential",
+    "bank",
+    "stand",
+    "waste land",
+    "pedestrian",
+    "villa",
+    "trail",
+    "park",
+    "people",
+    "bunker",
+    "container-crane",
+    "helipad",
 )
 
 
