@@ -4,10 +4,10 @@ For each checkpoint (identified by the sha256 of its file) the model is loaded o
 some prediction is missing from the store. For each (task, dataset) the samples are read,
 sharded by index across ``torchrun`` ranks, looked up in the store (a stored prediction counts
 only while the sample's input fingerprint, :func:`sample_fingerprints`, is unchanged), and the
-misses predicted in batches; every batch is committed to the store as soon as it exists. A batch that raises is
-retried one sample at a time; a sample that still raises is recorded as failed and the run goes
-on. Rank 0 then scores from the store (so an interrupted-and-resumed run scores exactly the same
-JSON as an uninterrupted one) and the run document is written to
+misses predicted in batches; every batch is committed to the store as soon as it exists. A batch
+that raises is retried one sample at a time; a sample that still raises is recorded as failed and
+the run goes on. Rank 0 then scores from the store (so an interrupted-and-resumed run scores
+exactly the same JSON as an uninterrupted one) and the run document is written to
 ``<results>/runs/<run_id>.json``.
 
 Python use::
@@ -56,10 +56,10 @@ __all__ = [
     "default_checkpoint",
     "default_model_factory",
     "format_summary",
-    "sample_fingerprints",
     "load_model_factory",
     "resolve_checkpoints",
     "run",
+    "sample_fingerprints",
     "score_run",
     "sha256_file",
 ]
