@@ -331,11 +331,7 @@ class ResultsStore:
 
     def cached_sha256(self, path: str | Path) -> str | None:
         """The cached sha256 of ``path`` if its (resolved path, size, mtime) are unchanged."""
-        st = os.stat(path)
-        row = self._guarded(lambda: self._conn.execute(
-            "SELECT sha256 FROM checkpoint_hashes WHERE path=? AND size=? AND mtime_ns=?",
-            (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)).fetchone())
-        return None if row is None else row[0]
+        return self.cached_sha256_many([path]).get(str(path))
 
     def cached_sha256_many(self, paths: Sequence[str | Path]) -> dict[str, str]:
         """:meth:`cached_sha256` for many files in one query: ``{str(path): sha256}`` for the
@@ -383,13 +379,5 @@ class ResultsStore:
         self._guarded(do)
 
     def put_sha256(self, path: str | Path, sha256: str) -> None:
-        st = os.stat(path)
-        if self.readonly:
-            return
-
-        def do() -> None:
-            with self._write() as c:
-                c.execute("INSERT OR REPLACE INTO checkpoint_hashes VALUES (?,?,?,?)",
-                          (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, sha256))
-
-        self._guarded(do)
+        """Cache ``sha256`` for ``path`` under its current (resolved path, size, mtime)."""
+        self.put_sha256_many({path: sha256})

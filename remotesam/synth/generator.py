@@ -271,6 +271,32 @@ class _Item:
     rng_seed: list[int]
 
 
+def _write_counting(out: Path, subset: str, named: list[tuple[str, _Item]],
+                    noun_of: Any, counts: dict[str, int], count_key: str) -> list[Any]:
+    """Counting images and their Falcon-style question json under ``Counting/test/<subset>``:
+    one question per (image, counted noun), ``noun_of(kind)`` naming a kind (None: not counted)."""
+    files, questions = [], []
+    for name, item in named:
+        files.append(write_image(out / "Counting" / "test" / subset / "Images" / name, item.scene.image))
+        per: dict[str, int] = {}
+        for o in item.scene.objects:
+            noun = noun_of(o.kind)
+            if noun is not None:
+                per[noun] = per.get(noun, 0) + 1
+        for noun in sorted(per):
+            questions.append({
+                "conversations": [
+                    {"content": f"<image>\n[IMG_CT]\nCount the number of {noun}.", "from": "human"},
+                    {"content": str(per[noun]), "from": "gpt"},
+                ],
+                "crop": [],
+                "images": [f"{subset}/Images/{name}"],
+            })
+    files.append(write_json(out / "Counting" / "test" / subset / "Annotation" / "test_IMG_CT.json", questions, indent=1))
+    counts[count_key] = len(questions)
+    return files
+
+
 def _rng(*key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(k) for k in key]))
 
@@ -474,47 +500,12 @@ def generate(
         counts[f"rsvg_{s}"] = len(split_idx[s])
 
     # ---- Counting (cnt) -------------------------------------------------------------------
-    questions = []
-    for item in tests:
-        name = f"{item.image_id:05d}.png"
-        files.append(write_image(out / "Counting" / "test" / "DIOR" / "Images" / name, item.scene.image))
-        per: dict[str, int] = {}
-        for o in item.scene.objects:
-            dn = DIOR_NAMES[o.kind]
-            if dn is not None:
-                per[dn] = per.get(dn, 0) + 1
-        for dn in sorted(per):
-            questions.append({
-                "conversations": [
-                    {"content": f"<image>\n[IMG_CT]\nCount the number of {COUNT_NAMES[dn]}.", "from": "human"},
-                    {"content": str(per[dn]), "from": "gpt"},
-                ],
-                "crop": [],
-                "images": [f"DIOR/Images/{name}"],
-            })
-    files.append(write_json(out / "Counting" / "test" / "DIOR" / "Annotation" / "test_IMG_CT.json", questions, indent=1))
-    counts["count_questions"] = len(questions)
-    # DOTA counting: DOTA vocabulary (cars and trucks are one "vehicle" class there), DOTA names
-    dota_q = []
-    for k, item in enumerate(tests, start=1):
-        name = f"P{k:04d}.png"
-        files.append(write_image(out / "Counting" / "test" / "DOTAv2" / "Images" / name, item.scene.image))
-        per = {}
-        for o in item.scene.objects:
-            noun = _DOTA_COUNT_NOUNS.get(o.kind)
-            if noun is not None:
-                per[noun] = per.get(noun, 0) + 1
-        for noun in sorted(per):
-            dota_q.append({
-                "conversations": [
-                    {"content": f"<image>\n[IMG_CT]\nCount the number of {noun}.", "from": "human"},
-                    {"content": str(per[noun]), "from": "gpt"},
-                ],
-                "crop": [],
-                "images": [f"DOTAv2/Images/{name}"],
-            })
-    files.append(write_json(out / "Counting" / "test" / "DOTAv2" / "Annotation" / "test_IMG_CT.json", dota_q, indent=1))
-    counts["count_questions_dota"] = len(dota_q)
+    # DIOR: DIOR names; DOTA: DOTA vocabulary (cars and trucks are one "vehicle" class there)
+    files += _write_counting(out, "DIOR", [(f"{it.image_id:05d}.png", it) for it in tests],
+                             lambda kind: None if DIOR_NAMES[kind] is None else COUNT_NAMES[DIOR_NAMES[kind]],
+                             counts, "count_questions")
+    files += _write_counting(out, "DOTAv2", [(f"P{k:04d}.png", it) for k, it in enumerate(tests, start=1)],
+                             _DOTA_COUNT_NOUNS.get, counts, "count_questions_dota")
 
     # ---- UC Merced (mcc) and UCM-captions (cap) --------------------------------------------
     cap_images = []
