@@ -1,0 +1,375 @@
+"""Planning a run: the configuration, checkpoints, model factories, task selection, datasets.
+
+Everything here happens before any prediction: bad paths, names and options are
+:class:`~remotesam.bench.errors.InputError` s raised before work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import glob
+import importlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from remotesam.bench.api import DatasetAdapter, DatasetError, Sample, TaskPlugin
+from remotesam.bench.errors import BenchError, InputError, PluginError
+from remotesam.bench.identity import settings_hash
+from remotesam.bench.registry import Registry, check_settings
+from remotesam.bench.store import PredictionKey
+
+__all__ = [
+    "CHECKPOINT_SUFFIXES",
+    "ModelFactory",
+    "RunConfig",
+    "default_checkpoint",
+    "default_model_factory",
+    "load_model_factory",
+    "resolve_checkpoints",
+]
+
+#: File suffixes taken as checkpoints when ``--ckpt`` names a directory.
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt")
+
+#: ``factory(path, *, device, precision, batch_size) -> model`` (a ``remotesam.RemoteSAM``).
+ModelFactory = Callable[..., Any]
+
+_PRECISIONS = {"fp32": "fp32", "float32": "fp32", "bf16": "bf16", "bfloat16": "bf16",
+               "fp16": "fp16", "float16": "fp16"}
+
+
+@dataclass
+class RunConfig:
+    """A benchmark run, fully resolved from the command line or built in Python.
+
+    Attributes:
+        tasks: task selections: ``"det"`` (its default dataset), ``"det.dior"``, ``"det.*"``
+            (all its datasets) or ``"all"`` (every task, default datasets).
+        checkpoints: checkpoint files, globs or directories; empty means
+            :func:`default_checkpoint`.
+        data_root: the root of the official layout; dataset ``d`` of a task is read from
+            ``data_root / d.default_subdir``.
+        dataset_roots: ``{"task.dataset": path}`` overrides of ``data_root``.
+        split: a split for every dataset (default: each dataset's official split).
+        limit: evaluate only the first ``limit`` samples of each dataset.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+        batch_size: samples per ``predict`` call.
+        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (fp16 needs CUDA).
+        task_options: ``{task: {key: value}}`` passed to the plugin (``--task-opt``).
+        dataset_options: ``{"task.dataset": {key: value}}`` passed to the dataset adapter
+            (``--dataset-opt``), e.g. ``{"vg.dior_rsvg": {"allow_partial": True}}``.
+        results_dir: where ``store.sqlite`` and ``runs/`` live.
+        run_id: the run document's id (default: a UTC timestamp plus random suffix).
+        progress: progress bars: None = when stderr is a terminal.
+        retry_failed: predict again the samples whose failure a previous run recorded
+            (by default they stay failed, so a fully cached rerun never loads the model).
+    """
+
+    tasks: list[str] = field(default_factory=lambda: ["all"])
+    checkpoints: list[str] = field(default_factory=list)
+    data_root: str | Path | None = None
+    dataset_roots: dict[str, str | Path] = field(default_factory=dict)
+    split: str | None = None
+    limit: int | None = None
+    device: str = "auto"
+    batch_size: int = 8
+    precision: str = "fp32"
+    task_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dataset_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    results_dir: str | Path = "results"
+    run_id: str | None = None
+    progress: bool | None = None
+    retry_failed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The configuration as it goes into provenance (paths as absolute strings)."""
+        d = dataclasses.asdict(self)
+        d["data_root"] = None if self.data_root is None else str(Path(self.data_root).resolve())
+        d["dataset_roots"] = {k: str(Path(v).resolve()) for k, v in self.dataset_roots.items()}
+        d["results_dir"] = str(Path(self.results_dir).resolve())
+        return d
+
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints
+
+
+def default_checkpoint() -> Path:
+    """The tiny checkpoint shipped in the package (``remotesam/checkpoints/``).
+
+    Raises:
+        InputError: it is missing (not built yet, or a stripped install).
+    """
+    import remotesam
+
+    path = Path(remotesam.__file__).resolve().parent / "checkpoints" / "remotesam_tiny.safetensors"
+    if not path.is_file():
+        raise InputError(
+            f"no --ckpt given and the bundled tiny checkpoint {path} does not exist; pass "
+            "--ckpt PATH (a file, a directory or a glob), or build the tiny checkpoint with "
+            "remotesam-train"
+        )
+    return path
+
+
+def resolve_checkpoints(specs: Sequence[str | Path]) -> list[Path]:
+    """Expand ``--ckpt`` values into checkpoint files, in order, without duplicates.
+
+    Each value is a file, a directory (every file below it ending in
+    :data:`CHECKPOINT_SUFFIXES`, sorted) or a glob (``*``, ``?``, ``[``; ``**`` recurses).
+
+    Raises:
+        InputError: a path does not exist, a glob matches nothing, a directory holds no
+            checkpoint.
+    """
+    out: list[Path] = []
+    for spec in specs:
+        s = str(spec)
+        if any(ch in s for ch in "*?["):
+            matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(s), recursive=True))
+            files = [p for p in matches if p.is_file()]
+            if not files:
+                raise InputError(f"--ckpt {s!r}: the glob matches no file (current directory "
+                                 f"{Path.cwd()}); quote it so the shell does not expand it, "
+                                 "and check the pattern")
+        else:
+            p = Path(os.path.expanduser(s))
+            if p.is_dir():
+                files = sorted(q for q in p.rglob("*")
+                               if q.is_file() and q.suffix.lower() in CHECKPOINT_SUFFIXES)
+                if not files:
+                    raise InputError(f"--ckpt {s!r} is a directory without checkpoint files "
+                                     f"(looked for {', '.join(CHECKPOINT_SUFFIXES)} below it)")
+            elif p.is_file():
+                files = [p]
+            else:
+                raise InputError(f"--ckpt {s!r}: no such file or directory "
+                                 f"(current directory {Path.cwd()})")
+        for f in files:
+            if f.resolve() not in {o.resolve() for o in out}:
+                out.append(f)
+    return out
+
+
+
+def default_model_factory(path: str | Path, *, device: str, precision: str,
+                          batch_size: int) -> Any:
+    """Load ``remotesam.RemoteSAM.from_checkpoint(path, ...)``."""
+    try:
+        from remotesam.predictor import RemoteSAM
+    except ImportError as e:
+        raise BenchError(f"cannot import remotesam.predictor.RemoteSAM ({e}); the predictor is "
+                         "needed to run the model") from e
+    return RemoteSAM.from_checkpoint(path, device=device, precision=precision,
+                                     batch_size=batch_size)
+
+
+def load_model_factory(spec: str) -> ModelFactory:
+    """Import ``"package.module:function"`` as a model factory (``--model-factory``).
+
+    Raises:
+        InputError: malformed spec, module not importable or attribute missing/not callable.
+    """
+    mod_name, sep, attr = spec.partition(":")
+    if not sep or not mod_name or not attr:
+        raise InputError(f"--model-factory {spec!r}: expected 'package.module:function'")
+    try:
+        mod = importlib.import_module(mod_name)
+    except ImportError as e:
+        raise InputError(f"--model-factory {spec!r}: cannot import {mod_name!r} ({e})") from e
+    fn = getattr(mod, attr, None)
+    if not callable(fn):
+        raise InputError(f"--model-factory {spec!r}: {mod_name} has no callable {attr!r}")
+    return fn
+
+
+# ---------------------------------------------------------------------------------------------
+# jobs
+
+
+@dataclass
+class _Job:
+    """One (task, dataset, split) with its samples; the same for every checkpoint."""
+
+    task: str
+    plugin: TaskPlugin
+    dataset: str
+    split: str
+    root: Path
+    samples: list[Sample]
+    n_total: int
+    settings: dict[str, Any]
+    settings_hash: str
+    fingerprints: dict[str, str] = field(default_factory=dict)
+
+    def key(self, ckpt_sha256: str) -> PredictionKey:
+        return PredictionKey(ckpt_sha256, self.task, int(self.plugin.version), self.dataset,
+                             self.split, self.settings_hash)
+
+    @property
+    def label(self) -> str:
+        return f"{self.task}.{self.dataset}/{self.split}"
+
+
+
+def _parse_selection(registry: Registry, spec: Sequence[str]) -> list[tuple[str, str | None]]:
+    """``[(task, dataset | None | "*")]`` from ``["det", "vg.rsvg", "cap.*", "all"]``."""
+    out: list[tuple[str, str | None]] = []
+    for raw in spec:
+        for item in (s.strip() for s in str(raw).split(",")):
+            if not item:
+                continue
+            task, _, ds = item.partition(".")
+            for t in registry.resolve(task):
+                entry = (t, ds or None)
+                if entry not in out:
+                    out.append(entry)
+    if not out:
+        raise InputError("no task given; pass --tasks NAME[,NAME...] (or 'all'); "
+                         "`remotesam-bench list` shows the tasks")
+    return out
+
+
+def _layout_hint(adapter: type[DatasetAdapter]) -> str:
+    layout = (adapter.layout or "").strip("\n")
+    return f"\nExpected layout ({adapter.__name__}):\n{layout}" if layout else ""
+
+
+def _dataset_root(config: RunConfig, task: str, ds: str, adapter: type[DatasetAdapter]) -> Path:
+    key = f"{task}.{ds}"
+    if key in config.dataset_roots:
+        root = Path(config.dataset_roots[key])
+        how = f"--dataset-root {key}={root}"
+    elif config.data_root is not None:
+        root = Path(config.data_root) / adapter.default_subdir
+        how = f"--data-root {config.data_root} (+ {adapter.default_subdir or '.'})"
+    else:
+        raise InputError(
+            f"{key}: no dataset location; pass --data-root DIR (the dataset is then read from "
+            f"DIR/{adapter.default_subdir}) or --dataset-root {key}=PATH" + _layout_hint(adapter))
+    if not root.is_dir():
+        raise InputError(f"{key}: dataset directory {root} does not exist (from {how})"
+                         + _layout_hint(adapter))
+    return root
+
+
+def _build_jobs(config: RunConfig, registry: Registry, errors: list[str]) -> list[_Job]:
+    """Load the selected plugins and read every dataset's samples, before any work starts."""
+    selection = _parse_selection(registry, config.tasks)
+    tasks_run = {t for t, _ in selection}
+    for t in config.task_options:
+        if t not in tasks_run:
+            raise InputError(f"--task-opt names task {t!r}, which is not in this run "
+                             f"({', '.join(sorted(tasks_run))})")
+    plugins: dict[str, TaskPlugin | None] = {}
+    jobs: list[_Job] = []
+    for task, ds_sel in selection:
+        if task not in plugins:
+            try:
+                cls = registry.get(task)
+                plugin = cls(dict(config.task_options.get(task, {})))
+                check_settings(plugin)
+            except PluginError as e:
+                errors.append(str(e))
+                plugins[task] = None
+                continue
+            except Exception as e:  # the plugin's own constructor rejected the options
+                raise InputError(f"task {task!r} rejected its options "
+                                 f"{config.task_options.get(task, {})}: {type(e).__name__}: {e}"
+                                 ) from e
+            plugins[task] = plugin
+        plugin = plugins[task]
+        if plugin is None:
+            continue
+        available = list(plugin.datasets)
+        if ds_sel is None:
+            names = [plugin.default_dataset]
+        elif ds_sel in ("*", "all"):
+            names = available
+        elif ds_sel in plugin.datasets:
+            names = [ds_sel]
+        else:
+            close = difflib.get_close_matches(ds_sel, available, n=3, cutoff=0.5)
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise InputError(f"task {task!r} has no dataset {ds_sel!r}.{hint} "
+                             f"Its datasets: {', '.join(available)}")
+        for ds in names:
+            if any(j.task == task and j.dataset == ds for j in jobs):
+                continue
+            jobs.append(_read_dataset(config, task, plugin, ds))
+    for flag, keys in (("--dataset-root", config.dataset_roots),
+                       ("--dataset-opt", config.dataset_options)):
+        for key in keys:
+            task, dot, ds = key.partition(".")
+            if not dot or not ds:
+                raise InputError(f"{flag} {key!r}: expected TASK.DATASET, e.g. det.dior")
+            if task in plugins and plugins[task] is not None and ds not in plugins[task].datasets:  # type: ignore[union-attr]
+                raise InputError(f"{flag} {key!r}: task {task!r} has no dataset {ds!r}; "
+                                 f"its datasets: {', '.join(plugins[task].datasets)}")  # type: ignore[union-attr]
+            if flag == "--dataset-opt" and not any(j.task == task and j.dataset == ds for j in jobs):
+                raise InputError(f"--dataset-opt {key!r}: dataset {key} is not in this run "
+                                 f"({', '.join(sorted(j.task + '.' + j.dataset for j in jobs))})")
+    return jobs
+
+
+def _read_dataset(config: RunConfig, task: str, plugin: TaskPlugin, ds: str) -> _Job:
+    adapter_cls = plugin.datasets[ds]
+    root = _dataset_root(config, task, ds, adapter_cls)
+    label = f"{task}.{ds}"
+    try:
+        adapter = adapter_cls(root, config.split, **dict(config.dataset_options.get(label, {})))
+        samples = list(adapter.samples())
+    except DatasetError as e:
+        msg = str(e)
+        hint = "" if (adapter_cls.layout and adapter_cls.layout.strip() in msg) else _layout_hint(adapter_cls)
+        raise InputError(f"{label}: {msg}{hint}") from e
+    except Exception as e:
+        raise InputError(f"{label}: reading {root} failed: {type(e).__name__}: {e}"
+                         + _layout_hint(adapter_cls)) from e
+    ids = [s.sample_id for s in samples]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise PluginError(f"{label}: {adapter_cls.__name__}.samples() returned the sample_id "
+                          f"{dup!r} more than once; sample ids must be unique")
+    n_total = len(samples)
+    if config.limit is not None:
+        samples = samples[: config.limit]
+    settings, shash = settings_hash(plugin.settings(), config.precision)
+    return _Job(task, plugin, ds, adapter.split, root, samples, n_total, settings, shash)
+
+
+
+def _resolve_device(device: str) -> str:
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError(f"--device {device}: CUDA is not available on this machine; "
+                             "use --device cpu")
+    elif device not in ("cpu", "mps"):
+        raise InputError(f"--device {device!r}: expected auto, cpu, cuda, cuda:N or mps")
+    return device
+
+
+def _check_config(config: RunConfig) -> tuple[str, str]:
+    precision = _PRECISIONS.get(str(config.precision).lower())
+    if precision is None:
+        raise InputError(f"--precision {config.precision!r}: expected fp32, bf16 or fp16")
+    if not isinstance(config.batch_size, int) or config.batch_size < 1:
+        raise InputError(f"--batch-size {config.batch_size!r}: expected an integer >= 1")
+    if config.limit is not None and (not isinstance(config.limit, int) or config.limit < 1):
+        raise InputError(f"--limit {config.limit!r}: expected an integer >= 1")
+    device = _resolve_device(config.device)
+    if precision == "fp16" and not device.startswith("cuda"):
+        raise InputError("--precision fp16 needs a CUDA device (fp16 on CPU is hundreds of times "
+                         "slower); use --precision bf16 or fp32 on CPU")
+    return precision, device

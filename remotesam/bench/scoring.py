@@ -1,0 +1,107 @@
+"""Scoring stored predictions into a :class:`~remotesam.bench.results.TaskResult`."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from remotesam.bench.api import Scores
+from remotesam.bench.errors import PluginError
+from remotesam.bench.plan import _Job
+from remotesam.bench.results import CheckpointRef, MetricValue, TaskResult
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
+
+
+
+def _bootstrap(per_sample: np.ndarray | None = None,
+               ratio: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, float] | None:
+    try:
+        from remotesam.bench.stats import bootstrap_ci
+    except ImportError:
+        return None
+    try:
+        lo, hi = bootstrap_ci(per_sample=per_sample, ratio=ratio, n_boot=1000, seed=0)
+    except Exception:  # an undefined interval (empty, all-NaN) is simply not shown
+        return None
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    return (float(lo), float(hi))
+
+
+def _score(job: _Job, ckpt: CheckpointRef, preds: Mapping[str, dict[str, Any]],
+           failures: Mapping[str, str],
+           missing_reason: str = "no prediction stored (not predicted)") -> TaskResult:
+    """Score the stored predictions of ``job``'s samples; failures are the samples without one.
+
+    Raises:
+        PluginError: ``score`` raised or returned something off-contract.
+    """
+    plugin = job.plugin
+    ok = [s for s in job.samples if s.sample_id in preds]
+    failed = [{"sample_id": s.sample_id,
+               "error": failures.get(s.sample_id, missing_reason)}
+              for s in job.samples if s.sample_id not in preds]
+    result = TaskResult(checkpoint=ckpt, task=job.task, task_version=int(plugin.version),
+                        dataset=job.dataset, split=job.split, settings_hash=job.settings_hash,
+                        n_total=job.n_total, n_evaluated=len(ok), n_failed=len(failed),
+                        failures=failed)
+    specs = {m.name: m for m in plugin.metrics}
+    if not ok:
+        for name, m in specs.items():
+            result.metrics[name] = MetricValue(float("nan"), m.higher_is_better, m.primary,
+                                               m.unit, m.official)
+        return result
+    try:
+        scores = plugin.score(ok, [preds[s.sample_id] for s in ok])
+    except Exception as e:
+        raise PluginError(f"{job.label}: {type(plugin).__name__}.score raised "
+                          f"{type(e).__name__}: {e}") from e
+    if not isinstance(scores, Scores):
+        raise PluginError(f"{job.label}: score() must return remotesam.bench.api.Scores, got "
+                          f"{type(scores).__name__}")
+    missing = [n for n in specs if n not in scores.metrics]
+    if missing:
+        raise PluginError(f"{job.label}: score() did not return the metrics {missing}")
+    ids = list(scores.sample_ids) or [s.sample_id for s in ok]
+    for name, m in specs.items():
+        value = float(scores.metrics[name])
+        ci = None
+        if name in scores.per_sample:
+            values = np.asarray(scores.per_sample[name], dtype=np.float64).reshape(-1)
+            if values.shape[0] != len(ids):
+                raise PluginError(f"{job.label}: per_sample[{name!r}] has {values.shape[0]} "
+                                  f"values for {len(ids)} scored samples")
+            ci = _bootstrap(per_sample=values)
+        elif name in scores.per_sample_ratio:
+            num, den = (np.asarray(a, dtype=np.float64).reshape(-1)
+                        for a in scores.per_sample_ratio[name])
+            if num.shape[0] != len(ids) or den.shape[0] != len(ids):
+                raise PluginError(f"{job.label}: per_sample_ratio[{name!r}] is not aligned with "
+                                  f"the {len(ids)} scored samples")
+            ci = _bootstrap(ratio=(num, den))
+        result.metrics[name] = MetricValue(value, m.higher_is_better, m.primary, m.unit,
+                                           m.official, ci)
+    for name, arr in scores.per_sample.items():
+        vals = np.asarray(arr, dtype=np.float64).reshape(-1)
+        result.per_sample[name] = {"sample_ids": ids, "values": vals.tolist()}
+    for name, (num, den) in scores.per_sample_ratio.items():
+        result.per_sample_ratio[name] = {
+            "sample_ids": ids,
+            "num": np.asarray(num, dtype=np.float64).reshape(-1).tolist(),
+            "den": np.asarray(den, dtype=np.float64).reshape(-1).tolist()}
+    try:
+        result.tables = json.loads(json.dumps(scores.tables, default=_json_default))
+    except (TypeError, ValueError) as e:
+        raise PluginError(f"{job.label}: score().tables is not JSON-serialisable ({e})") from e
+    return result
