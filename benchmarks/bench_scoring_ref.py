@@ -15,11 +15,11 @@ import time
 
 import numpy as np
 import pytest
-from remotesam_plugins._common import mask_to_rle, resize_nearest
 from remotesam_plugins.ref import ReferringSegmentationTask
 from remotesam_plugins.vg import VisualGroundingTask
 
 from remotesam.bench.api import Sample
+from remotesam.bench.kit import mask_to_rle, resize_nearest
 
 N_REF = 10_000
 N_VG = 10_000

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from remotesam.bench.api import DatasetError
+from remotesam.bench.kit import read_json, read_text
 from remotesam.classes import (
     DIOR_CLASSES,
     DIOR_PRIOR_AREAS,
@@ -30,8 +31,6 @@ from remotesam.classes import (
     DOTA_NAME_MAP,
     DOTA_PRIOR_AREAS,
 )
-
-from ._common import read_json, read_text
 
 __all__ = [
     "COUNTING_NAME_ALIASES",

@@ -49,9 +49,7 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
-from remotesam.classes import CAPTION_POTENTIAL_CLASSES, UCM_FOLDER_NAMES
-
-from ._common import (
+from remotesam.bench.kit import (
     check_images_exist,
     check_options,
     check_score_lengths,
@@ -62,6 +60,8 @@ from ._common import (
     require_dir,
     require_file,
 )
+from remotesam.classes import CAPTION_POTENTIAL_CLASSES, UCM_FOLDER_NAMES
+
 from ._detection_common import stable_seed
 from .metrics.captioning import (
     SPICE_UNAVAILABLE,

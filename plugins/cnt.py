@@ -48,8 +48,7 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
-
-from ._common import (
+from remotesam.bench.kit import (
     check_images_exist,
     check_options,
     check_score_lengths,
@@ -60,6 +59,7 @@ from ._common import (
     require_dir,
     require_file,
 )
+
 from ._detection_common import (
     COUNTING_NAME_ALIASES,
     DIOR_CLASSES,

@@ -64,8 +64,7 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
-
-from ._common import (
+from remotesam.bench.kit import (
     check_images_exist,
     check_options,
     check_score_lengths,
@@ -77,6 +76,7 @@ from ._common import (
     require_file,
     sample_dataset_classes,
 )
+
 from ._detection_common import (
     DIOR_CLASSES,
     DOTA_CLASSES,

@@ -45,9 +45,9 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.bench.kit import check_options, check_score_lengths, image_files, load_image
 from remotesam.classes import UCM_CLASSES, UCM_FOLDERS
 
-from ._common import check_options, check_score_lengths, image_files, load_image
 from .metrics.classification import (
     confusion_matrix,
     multiclass_metrics,

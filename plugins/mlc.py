@@ -44,8 +44,13 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.bench.kit import (
+    check_options,
+    check_score_lengths,
+    load_image,
+    sample_dataset_classes,
+)
 
-from ._common import check_options, check_score_lengths, load_image, sample_dataset_classes
 from .det import DIORDetectionAdapter, DOTADetectionAdapter
 from .metrics.multilabel import multilabel_confusion, multilabel_metrics, per_sample_multilabel
 

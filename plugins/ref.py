@@ -53,24 +53,22 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
-from remotesam.classes import RRSISD_CLASSES
-
-from ._common import (
-    ReferData,
+from remotesam.bench.kit import (
     check_images_exist,
     check_options,
     check_score_lengths,
     load_image,
-    load_refer,
     mask_to_rle,
     positive_int_option,
-    refer_gt_mask,
     require_dir,
     require_file,
-    rle_counts,
     rle_inter_union,
     rle_resize_nearest,
 )
+from remotesam.bench.kit.masks import rle_counts
+from remotesam.classes import RRSISD_CLASSES
+
+from ._refer import ReferData, load_refer, refer_gt_mask
 from .metrics.segmentation import REF_THRESHOLDS, per_expression_iou, referring_metrics
 
 __all__ = [
@@ -105,7 +103,7 @@ class _ReferAdapter(DatasetAdapter):
         return None if v is None else Path(v)
 
     def read(self) -> ReferData:
-        """The parsed refs of this split (see :func:`remotesam_plugins._common.load_refer`)."""
+        """The parsed refs of this split (see :func:`remotesam_plugins._refer.load_refer`)."""
         data = load_refer(self.refs_path, self.instances_path, self.split)
         if not data.refs:
             raise DatasetError(

@@ -59,9 +59,7 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
-from remotesam.classes import ISAID_CLASSES, ISAID_PALETTE, POTSDAM_CLASSES
-
-from ._common import (
+from remotesam.bench.kit import (
     as_str_list,
     check_images_exist,
     check_options,
@@ -75,6 +73,8 @@ from ._common import (
     resize_nearest,
     rle_to_mask,
 )
+from remotesam.classes import ISAID_CLASSES, ISAID_PALETTE, POTSDAM_CLASSES
+
 from .metrics.segmentation import (
     fast_hist,
     per_class_f1_std,

@@ -45,9 +45,7 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
-from remotesam.classes import DIOR_RSVG_CLASSES
-
-from ._common import (
+from remotesam.bench.kit import (
     check_images_exist,
     check_options,
     check_score_lengths,
@@ -56,6 +54,8 @@ from ._common import (
     require_dir,
     require_file,
 )
+from remotesam.classes import DIOR_RSVG_CLASSES
+
 from .metrics.grounding import VG_THRESHOLDS, box_iou_pairs, grounding_metrics
 
 __all__ = ["DIOR_CLASSES_RSVG", "DIORRSVGAdapter", "VisualGroundingTask", "read_rsvg_objects", "read_split_file"]

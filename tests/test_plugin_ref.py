@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from plugin_support import run_harness_tiny
-from remotesam_plugins import _common
+from remotesam_plugins._refer import read_refer_pickle
 from remotesam_plugins.metrics.segmentation import inter_union, referring_metrics
 from remotesam_plugins.ref import (
     RRSISD_CLASSES,
@@ -26,6 +26,7 @@ from remotesam_plugins.ref import (
 )
 
 from remotesam.bench.api import DatasetError, Sample
+from remotesam.bench.kit import masks as kit_masks
 from remotesam.types import ReferringMask
 
 # --------------------------------------------------------------------------------------------
@@ -62,7 +63,7 @@ class FakeRefModel:
         self.calls.append(sentence)
         h, w = image.shape[:2]
         m = self.masks.get(sentence, np.zeros((h, w), np.uint8)).astype(np.uint8)
-        net = _common.resize_nearest(m, self.net_size)
+        net = kit_masks.resize_nearest(m, self.net_size)
         return ReferringMask(mask=m, prob=m.astype(np.float32), mask_net=net, prob_net=net.astype(np.float32))
 
 
@@ -93,11 +94,11 @@ def test_rrsisd_reads_real_records(rrsisd_root: Path, real_data: Path) -> None:
         assert s.target["bbox_xyxy"] == [float(v) for v in rec["bbox"]]
         assert s.meta["sentence"] == rec["sent"]
         assert s.target["category"] == RRSISD_CLASSES[rec["category_id"]]
-        mask = _common.rle_to_mask(s.target["mask_rle"])
+        mask = kit_masks.rle_to_mask(s.target["mask_rle"])
         assert mask.shape == (800, 800) and mask.sum() > 0
     # vehicle 14636: xyxy bbox [499, 34, 510, 61]; the mask lies around it.
     v = val[0]
-    ys, xs = np.nonzero(_common.rle_to_mask(v.target["mask_rle"]))
+    ys, xs = np.nonzero(kit_masks.rle_to_mask(v.target["mask_rle"]))
     assert v.target["category"] == "vehicle"
     assert 480 < xs.mean() < 520 and 20 < ys.mean() < 70
 
@@ -164,7 +165,7 @@ def _inst(ids: list[int], masks: dict[int, np.ndarray] | None = None) -> dict:
     for i in ids:
         m = masks[i] if masks else np.zeros((32, 32), np.uint8)
         anns.append({"bbox": [0, 0, 4, 4], "categories_id": 2, "id": i, "image_id": i,
-                     "segmentation": [_common.mask_to_rle(m)], "area": 1})
+                     "segmentation": [kit_masks.mask_to_rle(m)], "area": 1})
     return {"images": [{"file_name": f"{i:05d}.jpg", "height": 32, "width": 32, "id": i} for i in ids],
             "annotations": anns, "categories": [{"name": n, "id": k} for k, n in enumerate(RRSISD_CLASSES)]}
 
@@ -214,7 +215,7 @@ def test_unknown_ann_id(tmp_path: Path) -> None:
 
 def test_rle_size_mismatch(tmp_path: Path) -> None:
     inst = _inst([1])
-    inst["annotations"][0]["segmentation"] = [_common.mask_to_rle(np.zeros((16, 16), np.uint8))]
+    inst["annotations"][0]["segmentation"] = [kit_masks.mask_to_rle(np.zeros((16, 16), np.uint8))]
     _write_refer(tmp_path, [_ref(1)], inst, ["00001.jpg"])
     with pytest.raises(DatasetError, match=r"annotation id 1\.segmentation: RLE size \[16, 16\] differs"):
         RRSISDAdapter(tmp_path).samples()
@@ -243,23 +244,23 @@ def test_gt_is_pixels_covered_exactly_once(tmp_path: Path) -> None:
     b = np.zeros((32, 32), np.uint8)
     b[5:15, 5:15] = 1
     inst = _inst([1])
-    inst["annotations"][0]["segmentation"] = [_common.mask_to_rle(a), _common.mask_to_rle(b)]
+    inst["annotations"][0]["segmentation"] = [kit_masks.mask_to_rle(a), kit_masks.mask_to_rle(b)]
     _write_refer(tmp_path, [_ref(1)], inst, ["00001.jpg"])
-    gt = _common.rle_to_mask(RRSISDAdapter(tmp_path).samples()[0].target["mask_rle"])
+    gt = kit_masks.rle_to_mask(RRSISDAdapter(tmp_path).samples()[0].target["mask_rle"])
     np.testing.assert_array_equal(gt, ((a.astype(int) + b) == 1).astype(np.uint8))
 
 
 def test_polygon_and_uncompressed_segmentation() -> None:
-    rle = _common.segmentation_to_rle([[2, 2, 10, 2, 10, 10, 2, 10]], 16, 16, "x")
-    m = _common.rle_to_mask(rle)
+    rle = kit_masks.segmentation_to_rle([[2, 2, 10, 2, 10, 10, 2, 10]], 16, 16, "x")
+    m = kit_masks.rle_to_mask(rle)
     assert m.shape == (16, 16) and 60 <= m.sum() <= 90
     from pycocotools import mask as mu
 
     un = {"size": [16, 16], "counts": [5, 3, 248]}
-    m2 = _common.rle_to_mask(_common.segmentation_to_rle(un, 16, 16, "x"))
+    m2 = kit_masks.rle_to_mask(kit_masks.segmentation_to_rle(un, 16, 16, "x"))
     np.testing.assert_array_equal(m2, mu.decode(mu.frPyObjects(un, 16, 16)))
     with pytest.raises(DatasetError, match="x: expected a polygon list"):
-        _common.segmentation_to_rle(42, 16, 16, "x")
+        kit_masks.segmentation_to_rle(42, 16, 16, "x")
 
 
 # --------------------------------------------------------------------------------------------
@@ -305,7 +306,7 @@ def _synthetic_dataset(tmp_path: Path, n: int = 6) -> tuple[list[Sample], dict[s
     samples = RRSISDAdapter(tmp_path).samples()
     preds = {}
     for s in samples:
-        gt = _common.rle_to_mask(s.target["mask_rle"])
+        gt = kit_masks.rle_to_mask(s.target["mask_rle"])
         preds[s.meta["sentence"]] = np.roll(gt, s.meta["ref_id"] % 3, axis=1)  # 0/1/2-px shifts
     return samples, preds
 
@@ -322,7 +323,7 @@ def test_predict_score_end_to_end(tmp_path: Path) -> None:
     # Independent computation at eval_size (GT 32 -> 96, prediction 32 -> 64 -> 96, PIL nearest).
     inter, union, inter_o, union_o = [], [], [], []
     for s in samples:
-        gt = _common.rle_to_mask(s.target["mask_rle"])
+        gt = kit_masks.rle_to_mask(s.target["mask_rle"])
         p = pred_masks[s.meta["sentence"]]
         pe = np.asarray(Image.fromarray(np.asarray(Image.fromarray(p).resize((64, 64), Image.NEAREST))).resize((96, 96), Image.NEAREST))
         ge = np.asarray(Image.fromarray(gt).resize((96, 96), Image.NEAREST))
@@ -348,7 +349,7 @@ def test_predict_score_end_to_end(tmp_path: Path) -> None:
 
 def test_perfect_prediction_at_network_size_896(tmp_path: Path) -> None:
     samples, _ = _synthetic_dataset(tmp_path)
-    masks = {s.meta["sentence"]: _common.rle_to_mask(s.target["mask_rle"]) for s in samples}
+    masks = {s.meta["sentence"]: kit_masks.rle_to_mask(s.target["mask_rle"]) for s in samples}
     task = ReferringSegmentationTask()
     scores = task.score(samples, task.predict(FakeRefModel(masks, net_size=896), samples))
     # 6 of 7 expressions perfect; the empty-target one is IoU 0 (official U = 0 rule)
@@ -402,26 +403,26 @@ def test_rle_resize_and_inter_union_equal_decoded_masks(seed: int) -> None:
         m = (rng.random((h, w)) < rng.uniform(0, 1)).astype(np.uint8)
         if t % 10 == 0:
             m[:] = t % 20 == 0  # all background / all foreground
-        rle = _common.mask_to_rle(m)
-        assert _common.rle_counts(rle).sum() == h * w
+        rle = kit_masks.mask_to_rle(m)
+        assert kit_masks.rle_counts(rle).sum() == h * w
         for oh, ow in ((int(rng.integers(1, 100)), int(rng.integers(1, 100))), (h, w), (96, 96)):
-            out = _common.rle_resize_nearest(rle, (oh, ow))
-            assert out == _common.mask_to_rle(_common.resize_nearest(m, (oh, ow)))
+            out = kit_masks.rle_resize_nearest(rle, (oh, ow))
+            assert out == kit_masks.mask_to_rle(kit_masks.resize_nearest(m, (oh, ow)))
         other = (rng.random((h, w)) < 0.5).astype(np.uint8)
-        assert _common.rle_inter_union(rle, _common.mask_to_rle(other)) == inter_union(m, other)
+        assert kit_masks.rle_inter_union(rle, kit_masks.mask_to_rle(other)) == inter_union(m, other)
     # PIL's fixed-point nearest picks other pixels than a float formula for 1024 -> 896
     m = (rng.random((1024, 1024)) < 0.5).astype(np.uint8)
     expected = np.asarray(Image.fromarray(m).resize((896, 896), Image.NEAREST))
-    np.testing.assert_array_equal(_common.rle_to_mask(_common.rle_resize_nearest(_common.mask_to_rle(m), 896)), expected)
+    np.testing.assert_array_equal(kit_masks.rle_to_mask(kit_masks.rle_resize_nearest(kit_masks.mask_to_rle(m), 896)), expected)
 
 
 def test_malformed_rle_is_rejected() -> None:
     with pytest.raises(ValueError, match="do not describe a 4x4 mask"):
-        _common.rle_counts({"size": [4, 4], "counts": "03"})
+        kit_masks.rle_counts({"size": [4, 4], "counts": "03"})
     with pytest.raises(ValueError, match="truncated"):
-        _common.rle_counts({"size": [4, 4], "counts": "0P"})
-    samples = [Sample("1:1", "x.jpg", {"mask_rle": _common.mask_to_rle(np.ones((4, 4))), "size": [4, 4]})]
-    bad = {"mask_net": {"size": [8, 8], "counts": "0;"}, "mask": _common.mask_to_rle(np.ones((4, 4)))}
+        kit_masks.rle_counts({"size": [4, 4], "counts": "0P"})
+    samples = [Sample("1:1", "x.jpg", {"mask_rle": kit_masks.mask_to_rle(np.ones((4, 4))), "size": [4, 4]})]
+    bad = {"mask_net": {"size": [8, 8], "counts": "0;"}, "mask": kit_masks.mask_to_rle(np.ones((4, 4)))}
     with pytest.raises(ValueError, match=r"sample 1:1: field 'mask_net' is not a COCO RLE"):
         ReferringSegmentationTask().score(samples, [bad])
 
@@ -443,6 +444,6 @@ def test_python2_pickle_strings(tmp_path: Path) -> None:
     p = tmp_path / "refs.p"
     # protocol 2: [ 'abc' (py2 str), u'x' ]  /  [ '\xe9\xe9' (not UTF-8) ]
     p.write_bytes(b"\x80\x02]q\x00(U\x03abcq\x01X\x01\x00\x00\x00xq\x02e.")
-    assert _common.read_refer_pickle(p) == ["abc", "x"]
+    assert read_refer_pickle(p) == ["abc", "x"]
     p.write_bytes(b"\x80\x02]q\x00U\x02\xe9\xe9q\x01a.")
-    assert _common.read_refer_pickle(p) == ["\xe9\xe9"]
+    assert read_refer_pickle(p) == ["\xe9\xe9"]

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from PIL import Image
 from plugin_support import run_harness_tiny
-from remotesam_plugins import _common
 from remotesam_plugins.metrics.segmentation import (
     fast_hist,
     per_class_iou_official,
@@ -35,6 +34,7 @@ from sklearn.metrics import confusion_matrix as sk_confusion
 from sklearn.metrics import f1_score, jaccard_score
 
 from remotesam.bench.api import DatasetError
+from remotesam.bench.kit import masks as kit_masks
 from remotesam.types import SemanticMasks
 
 
@@ -50,7 +50,7 @@ class FakeSegModel:
         lm = self.maps.pop(0).astype(np.int64)
         k = len(classnames)
         h, w = image.shape[:2]
-        full = _common.resize_nearest(lm, (h, w))
+        full = kit_masks.resize_nearest(lm, (h, w))
         masks = np.stack([(full == c + 1).astype(np.uint8) for c in range(k)])
         return SemanticMasks(tuple(classnames), masks, masks.astype(np.float32), full, lm)
 
@@ -146,7 +146,7 @@ def test_isaid_adapter_and_end_to_end(isaid_root: tuple[Path, np.ndarray]) -> No
 
     np.testing.assert_array_equal(read_label(samples[0].target), label)
     # perfect prediction at network size 896
-    net = _common.resize_nearest(label, 896)
+    net = kit_masks.resize_nearest(label, 896)
     task = SemanticSegmentationTask()
     model = FakeSegModel([net])
     preds = task.predict(model, samples)
@@ -290,7 +290,7 @@ def test_check_task_plugin(isaid_root: tuple[Path, np.ndarray]) -> None:
     testing = pytest.importorskip("remotesam.testing", reason="remotesam.testing not available")
     root, label = isaid_root
     testing.check_task_plugin(SemanticSegmentationTask)
-    model = FakeSegModel([_common.resize_nearest(label, 32)])
+    model = FakeSegModel([kit_masks.resize_nearest(label, 32)])
     testing.check_task_plugin(SemanticSegmentationTask, dataset_root=root, model=model)
 
 

@@ -1,0 +1,300 @@
+"""REFER datasets (RRSIS-D, RemoteSAM-270K) for the built-in plugins (private module).
+
+* :func:`read_refer_pickle` reads ``refs(unc).p`` through a *restricted* unpickler that only
+  rebuilds plain containers (never plain ``pickle.load``);
+* :func:`load_refer` reads ``refs(unc).p`` + ``instances.json`` with RRSIS-D's non-COCO quirks
+  (``categories_id`` in annotations, xyxy ``bbox``, ``segmentation`` as a *list* of compressed
+  RLE dicts, 0-based categories);
+* :func:`refer_gt_mask` applies the official REF ground-truth rule.
+
+Errors are :class:`remotesam.bench.api.DatasetError` naming the file, the ref and the field.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from remotesam.bench.api import DatasetError
+from remotesam.bench.kit.files import read_json
+from remotesam.bench.kit.masks import mask_to_rle, rle_to_mask, segmentation_to_rle
+
+__all__ = [
+    "ReferData",
+    "ReferRef",
+    "load_refer",
+    "read_refer_pickle",
+    "refer_gt_mask",
+    "refer_split_matches",
+]
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Rebuilds only plain data: containers, strings, numbers, numpy scalars/arrays.
+
+    Any other global (functions, arbitrary classes) is refused, so a malicious pickle cannot
+    execute code. Python-2 names (``__builtin__``, ``copy_reg``) are mapped by ``fix_imports``.
+    """
+
+    _ALLOWED: frozenset[tuple[str, str]] = frozenset(
+        {
+            ("builtins", "set"),
+            ("builtins", "frozenset"),
+            ("builtins", "dict"),
+            ("builtins", "list"),
+            ("builtins", "tuple"),
+            ("builtins", "bytearray"),
+            ("collections", "OrderedDict"),
+            ("numpy", "dtype"),
+            ("numpy.core.multiarray", "scalar"),
+            ("numpy._core.multiarray", "scalar"),
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f"refused to load global {module}.{name} (only plain lists/dicts/strings/numbers "
+            "are allowed in a REFER refs file)"
+        )
+
+
+def read_refer_pickle(path: Path) -> Any:
+    """Load a REFER ``refs(unc).p`` safely (restricted unpickler; Python-2 pickles supported).
+
+    Python-2 ``str`` objects are decoded as UTF-8, falling back to latin-1.
+
+    Raises:
+        DatasetError: missing, truncated, or holding anything but plain data.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"REFER refs file {path}: cannot read: {exc}") from None
+    last: Exception | None = None
+    for encoding in ("utf-8", "latin1"):
+        try:
+            return _RestrictedUnpickler(io.BytesIO(data), encoding=encoding).load()
+        except UnicodeDecodeError as exc:
+            last = exc
+            continue
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError,
+                AttributeError, ImportError) as exc:
+            raise DatasetError(
+                f"REFER refs file {path}: cannot unpickle ({type(exc).__name__}: {exc}); "
+                "expected a pickled list of ref dicts (truncated download?)"
+            ) from None
+    raise DatasetError(f"REFER refs file {path}: undecodable strings ({last})")
+
+
+@dataclass(frozen=True)
+class ReferRef:
+    """One referred object with all its sentences.
+
+    Attributes:
+        ref_id, ann_id, image_id: ids from the refs file.
+        split: the ref's split string (``"train"``, ``"val"``, ``"test"``, ``"testA"``...).
+        file_name: image file name (relative to the image folder).
+        category_id: as stored in the ref (0-based for RRSIS-D).
+        sentences: ``(sent_id, text)`` pairs, in file order; ``text`` is the ``sent`` field
+            (``raw`` when ``sent`` is absent).
+        segmentation: the annotation's ``segmentation`` (RRSIS-D: list of RLE dicts).
+        height, width: image size (from ``images[]`` or the RLE).
+        bbox: the annotation's ``bbox`` as stored (RRSIS-D: **xyxy**), or None.
+    """
+
+    ref_id: int
+    ann_id: int
+    image_id: int
+    split: str
+    file_name: str
+    category_id: int | None
+    sentences: tuple[tuple[int, str], ...]
+    segmentation: Any
+    height: int
+    width: int
+    bbox: tuple[float, ...] | None = None
+
+
+@dataclass
+class ReferData:
+    """Parsed REFER dataset: refs plus category names (id -> name)."""
+
+    refs: list[ReferRef]
+    categories: dict[int, str] = field(default_factory=dict)
+    splits_found: tuple[str, ...] = ()
+
+
+def _int_field(obj: Mapping[str, Any], key: str, where: str) -> int:
+    if key not in obj:
+        raise DatasetError(f"{where}: field '{key}' missing")
+    try:
+        return int(obj[key])
+    except (TypeError, ValueError):
+        raise DatasetError(f"{where}: field '{key}' = {obj[key]!r} is not an integer") from None
+
+
+def refer_split_matches(ref_split: str, split: str) -> bool:
+    """REFER ``getRefIds(split=...)`` rule: ``test*`` splits match by substring
+    (``testA``/``testB``), ``train``/``val`` must match exactly."""
+    if split in ("testA", "testB", "testC"):
+        return split in ref_split
+    if split == "test":
+        return "test" in ref_split
+    return ref_split == split
+
+
+def load_refer(
+    refs_path: Path,
+    instances_path: Path,
+    split: str | None,
+    *,
+    require_sentences: bool = True,
+) -> ReferData:
+    """Read a REFER dataset (``refs(unc).p`` + ``instances.json``), RRSIS-D flavour.
+
+    Quirks handled: annotations carry ``categories_id`` (plural; ``category_id`` accepted too),
+    ``bbox`` is xyxy (kept as stored), ``segmentation`` is a list holding one compressed RLE
+    dict (a bare dict, polygons and uncompressed RLE are accepted too), categories are 0-based,
+    ``area`` is ignored (it is not the mask pixel count). Image size comes from ``images[]``
+    when listed there, else from the RLE ``size`` (RemoteSAM-270K lists fewer images than it
+    uses).
+
+    Args:
+        refs_path: the pickle.
+        instances_path: the json.
+        split: keep refs of this split (REFER rule, see :func:`refer_split_matches`); None = all.
+        require_sentences: raise when a ref has no sentence.
+
+    Raises:
+        DatasetError: naming the file, the ref index and the field.
+    """
+    refs_raw = read_refer_pickle(refs_path)
+    if not isinstance(refs_raw, list):
+        raise DatasetError(
+            f"REFER refs file {refs_path}: top level is a {type(refs_raw).__name__}, expected a list "
+            "of ref dicts"
+        )
+    inst = read_json(instances_path, "REFER instances file")
+    if not isinstance(inst, dict) or not isinstance(inst.get("annotations"), list):
+        raise DatasetError(f"REFER instances file {instances_path}: field 'annotations' missing or not a list")
+    images: dict[int, tuple[int, int]] = {}
+    for i, img in enumerate(inst.get("images") or []):
+        where = f"{instances_path}: images[{i}]"
+        if not isinstance(img, dict):
+            raise DatasetError(f"{where}: expected an object")
+        if "height" in img and "width" in img:
+            images[_int_field(img, "id", where)] = (
+                _int_field(img, "height", where),
+                _int_field(img, "width", where),
+            )
+    anns: dict[int, tuple[int, Mapping[str, Any]]] = {}
+    for i, ann in enumerate(inst["annotations"]):
+        where = f"{instances_path}: annotations[{i}]"
+        if not isinstance(ann, dict):
+            raise DatasetError(f"{where}: expected an object")
+        anns[_int_field(ann, "id", where)] = (i, ann)
+    categories: dict[int, str] = {}
+    for i, cat in enumerate(inst.get("categories") or []):
+        if isinstance(cat, dict) and "id" in cat and "name" in cat:
+            categories.setdefault(_int_field(cat, "id", f"{instances_path}: categories[{i}]"), str(cat["name"]))
+
+    refs: list[ReferRef] = []
+    splits_found: set[str] = set()
+    seen_sent: set[int] = set()
+    for r_idx, ref in enumerate(refs_raw):
+        where = f"{refs_path}: ref #{r_idx}"
+        if not isinstance(ref, dict):
+            raise DatasetError(f"{where}: expected a dict, got {type(ref).__name__}")
+        ref_split = str(ref.get("split", ""))
+        splits_found.add(ref_split)
+        if split is not None and not refer_split_matches(ref_split, split):
+            continue
+        ann_id = _int_field(ref, "ann_id", where)
+        ref_id = _int_field(ref, "ref_id", where) if "ref_id" in ref else ann_id
+        image_id = _int_field(ref, "image_id", where)
+        if not isinstance(ref.get("file_name"), str) or not ref["file_name"]:
+            raise DatasetError(f"{where} (ref_id {ref_id}): field 'file_name' missing or not a string")
+        sents_raw = ref.get("sentences")
+        if not isinstance(sents_raw, list) or (require_sentences and not sents_raw):
+            raise DatasetError(f"{where} (ref_id {ref_id}): field 'sentences' missing or empty")
+        sentences = []
+        for s_idx, s in enumerate(sents_raw):
+            s_where = f"{where} (ref_id {ref_id}): sentences[{s_idx}]"
+            if not isinstance(s, dict):
+                raise DatasetError(f"{s_where}: expected a dict")
+            text = s.get("sent", s.get("raw"))
+            if not isinstance(text, str) or not text.strip():
+                raise DatasetError(f"{s_where}: field 'sent' (or 'raw') missing or empty")
+            sent_id = _int_field(s, "sent_id", s_where) if "sent_id" in s else ref_id * 1000 + s_idx
+            if sent_id in seen_sent:
+                raise DatasetError(f"{s_where}: duplicate sent_id {sent_id}")
+            seen_sent.add(sent_id)
+            sentences.append((sent_id, text))
+        if ann_id not in anns:
+            raise DatasetError(
+                f"{where} (ref_id {ref_id}): ann_id {ann_id} not found in {instances_path} "
+                "(annotations[].id)"
+            )
+        a_idx, ann = anns[ann_id]
+        a_where = f"{instances_path}: annotations[{a_idx}] (id {ann_id})"
+        if "segmentation" not in ann:
+            raise DatasetError(f"{a_where}: field 'segmentation' missing")
+        seg = ann["segmentation"]
+        if image_id in images:
+            h, w = images[image_id]
+        else:
+            first = seg[0] if isinstance(seg, list) and seg and isinstance(seg[0], Mapping) else seg
+            if isinstance(first, Mapping) and "size" in first:
+                h, w = (int(v) for v in first["size"])
+            else:
+                raise DatasetError(
+                    f"{a_where}: image {image_id} is not listed in images[] with height/width and "
+                    "the segmentation is not an RLE with 'size'"
+                )
+        cat = ref.get("category_id", ann.get("categories_id", ann.get("category_id")))
+        bbox = ann.get("bbox")
+        refs.append(
+            ReferRef(
+                ref_id=ref_id,
+                ann_id=ann_id,
+                image_id=image_id,
+                split=ref_split,
+                file_name=ref["file_name"],
+                category_id=None if cat is None else int(cat),
+                sentences=tuple(sentences),
+                segmentation=seg,
+                height=h,
+                width=w,
+                bbox=None if not isinstance(bbox, list) else tuple(float(v) for v in bbox),
+            )
+        )
+    return ReferData(refs=refs, categories=categories, splits_found=tuple(sorted(splits_found)))
+
+
+def refer_gt_mask(ref: ReferRef, where: str) -> dict[str, Any]:
+    """The official REF ground truth of a ref as one compressed RLE.
+
+    Official rule (``REFER.getMask`` + ``ReferDataset``): decode every RLE of the segmentation
+    list, sum them, and keep pixels where the sum **equals 1**. With the single RLE RRSIS-D
+    stores, that is the RLE itself.
+    """
+    seg = ref.segmentation
+    if isinstance(seg, list) and len(seg) > 1 and all(isinstance(s, Mapping) for s in seg):
+        total = np.zeros((ref.height, ref.width), dtype=np.int32)
+        for k, s in enumerate(seg):
+            rle = segmentation_to_rle(s, ref.height, ref.width, f"{where}.segmentation[{k}]")
+            total += rle_to_mask(rle)
+        return mask_to_rle(total == 1)
+    return segmentation_to_rle(seg, ref.height, ref.width, f"{where}.segmentation")
