@@ -6,7 +6,9 @@ Accepted inputs:
   such as ``optimizer``, ``epoch``, ``args``, ``lr_scheduler`` are ignored);
 * a bare state dict saved with ``torch.save``;
 * a ``.safetensors`` file (as written by :func:`save_checkpoint`, with the config JSON in its
-  metadata and in a side-car ``.json``).
+  metadata and in a side-car ``.json``);
+* any of these on the Hugging Face Hub, as ``hf://OWNER/REPO/FILE[@REVISION]``
+  (:mod:`remotesam.hub`: huggingface_hub's cache, revision pinning and ``HF_HUB_OFFLINE``).
 
 Torch files are always read with ``torch.load(weights_only=True)`` (only tensors and plain
 containers; ``argparse.Namespace`` is additionally allowed because the official training script
@@ -100,7 +102,12 @@ def _torch_load(path: Path, map_location: str | torch.device) -> Any:
 def _read(
     path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
 ) -> tuple[dict[str, Tensor], RemoteSAMConfig | None]:
-    """State dict and (if the file records one) its config."""
+    """State dict and (if the file records one) its config. ``path`` may be an ``hf://`` URI
+    (:mod:`remotesam.hub`)."""
+    if isinstance(path, str) and path.startswith("hf://"):
+        from remotesam.hub import resolve_hf_uri
+
+        path = resolve_hf_uri(path).path
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"checkpoint file not found: {p} (expected a .pth or .safetensors file)")
@@ -170,7 +177,8 @@ def read_state_dict(path: str | os.PathLike[str], *, map_location: str | torch.d
     """Read the state dict of a checkpoint without building a model.
 
     Args:
-        path: official ``.pth`` (``{'model': sd, ...}``), bare state dict, or ``.safetensors``.
+        path: official ``.pth`` (``{'model': sd, ...}``), bare state dict, or ``.safetensors``;
+            or an ``hf://OWNER/REPO/FILE[@REVISION]`` URI.
 
     Returns:
         ``{key: tensor}`` (a ``module.`` prefix on every key is removed).
@@ -372,7 +380,8 @@ def load_checkpoint(
     """Build a :class:`RemoteSAMNet` and load a checkpoint into it strictly (eval mode).
 
     Args:
-        path: official ``.pth`` (``{'model': sd, ...}``), bare state dict, or ``.safetensors``.
+        path: official ``.pth`` (``{'model': sd, ...}``), bare state dict, or ``.safetensors``;
+            or an ``hf://OWNER/REPO/FILE[@REVISION]`` URI (resolved by :mod:`remotesam.hub`).
         config: the architecture (a config or a registered name). Default: the config recorded
             in a safetensors file, else :func:`infer_config` from the tensor shapes.
         map_location: device for the weights.
@@ -383,6 +392,8 @@ def load_checkpoint(
 
     Raises:
         FileNotFoundError: no such file.
+        remotesam.hub.HubError: an ``hf://`` URI that is malformed or cannot be fetched
+            (offline and not cached, unknown repository, revision or file).
         CheckpointError: not a checkpoint, refused pickle, wrong architecture (the message
             lists the first missing / unexpected / mis-shaped keys and their counts).
         KeyError: ``config`` names no registered config.

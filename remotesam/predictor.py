@@ -308,13 +308,17 @@ class RemoteSAM:
 
         Args:
             path: an official ``.pth`` (``{'model': state_dict}``), a plain state dict or a
-                safetensors file.
+                safetensors file; or a Hugging Face Hub URI
+                ``hf://OWNER/REPO/FILE[@REVISION]`` (e.g. ``hf://1e12Leon/RemoteSAM/checkpoint.pth``),
+                fetched through huggingface_hub's cache (``HF_HUB_OFFLINE=1``: cache only).
             config: a config name or :class:`~remotesam.model.RemoteSAMConfig`; inferred from the
                 weights when ``None``.
             device, precision, **kwargs: as for :class:`RemoteSAM`.
 
         Raises:
             FileNotFoundError: ``path`` does not exist.
+            remotesam.hub.HubError: an ``hf://`` URI that cannot be resolved (the message says
+                which repository, file and revision, and what to do).
             remotesam.checkpoint.CheckpointError: not a (compatible) checkpoint.
         """
         from remotesam.checkpoint import load_checkpoint

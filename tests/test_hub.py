@@ -1,0 +1,145 @@
+"""Hub checkpoints (``hf://OWNER/REPO/FILE[@REVISION]``) resolved through huggingface_hub from a
+local Hugging Face cache built in the test. Nothing may reach the network: every test runs with
+``HF_HUB_OFFLINE=1`` and with socket connections refused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+
+import remotesam
+from remotesam.checkpoint import load_checkpoint, read_state_dict
+from remotesam.hub import HubError, HubUri, parse_hf_uri, resolve_hf_uri
+
+REPO = "1e12Leon/RemoteSAM"
+FILE = "remotesam_tiny.safetensors"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+TAGGED = "89abcdef0123456789abcdef0123456789abcdef"
+BUNDLED = Path(remotesam.__file__).resolve().parent / "checkpoints" / FILE
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build_hub_cache(cache: Path) -> Path:
+    """The layout huggingface_hub writes: ``models--OWNER--NAME/{blobs/<sha256>,
+    snapshots/<commit>/<file> -> blob, refs/<branch or tag>}``. ``main`` points at COMMIT
+    (the bundled tiny checkpoint); the tag ``v0`` at TAGGED, a snapshot with other bytes."""
+    repo = cache / ("models--" + REPO.replace("/", "--"))
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "refs").mkdir()
+    blob = repo / "blobs" / _sha256(BUNDLED)
+    shutil.copyfile(BUNDLED, blob)
+    snap = repo / "snapshots" / COMMIT
+    snap.mkdir(parents=True)
+    os.symlink(os.path.relpath(blob, snap), snap / FILE)
+    (repo / "refs" / "main").write_text(COMMIT)
+    # an older snapshot under a tag: the same weights saved again with other metadata bytes
+    older = repo / "snapshots" / TAGGED
+    older.mkdir(parents=True)
+    data = BUNDLED.read_bytes()
+    (older / FILE).write_bytes(data)
+    (older / "sub").mkdir()
+    (older / "sub" / "weights.safetensors").write_bytes(data)
+    (repo / "refs" / "v0").write_text(TAGGED)
+    return cache
+
+
+@pytest.fixture
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = build_hub_cache(tmp_path / "hf-cache")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    def refuse(self: socket.socket, *args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a test tried to reach the network: connect{args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    return cache
+
+
+def test_parse_both_orders_and_defaults() -> None:
+    assert parse_hf_uri(f"hf://{REPO}/{FILE}") == HubUri(REPO, FILE, None)
+    assert parse_hf_uri(f"hf://{REPO}/{FILE}@v0") == HubUri(REPO, FILE, "v0")
+    assert parse_hf_uri(f"hf://{REPO}@v0/{FILE}") == HubUri(REPO, FILE, "v0")
+    assert parse_hf_uri(f"hf://models/{REPO}/a/b.pth@{COMMIT}") == HubUri(REPO, "a/b.pth", COMMIT)
+    assert parse_hf_uri(f"hf://{REPO}@refs/pr/3/x.pth") == HubUri(REPO, "x.pth", "refs/pr/3")
+    assert str(HubUri(REPO, FILE, "v0")) == f"hf://{REPO}/{FILE}@v0"
+
+
+@pytest.mark.parametrize(("uri", "match"), [
+    (f"hf://{REPO}", "no file named"),
+    ("hf://1e12Leon", "no file named"),
+    (f"hf://{REPO}/{FILE}@", "empty revision"),
+    (f"hf://datasets/{REPO}/x.pth", "only model repositories"),
+    ("hf://bad owner/RemoteSAM/x.pth", "not a valid Hub name"),
+    (f"hf://{REPO}/../x.pth", "bad file path"),
+])
+def test_malformed_uris_are_clear_errors(uri: str, match: str) -> None:
+    with pytest.raises(HubError, match=match):
+        parse_hf_uri(uri)
+
+
+def test_resolves_main_from_the_cache_with_commit_and_sha256(hub: Path) -> None:
+    r = resolve_hf_uri(f"hf://{REPO}/{FILE}")
+    assert r.repo_id == REPO and r.filename == FILE
+    assert r.revision == "main" and r.commit == COMMIT
+    assert r.sha256 == _sha256(BUNDLED)
+    assert r.path.is_relative_to(hub) and r.path.read_bytes() == BUNDLED.read_bytes()
+    prov = r.provenance()
+    assert prov["commit"] == COMMIT and prov["uri"] == f"hf://{REPO}/{FILE}"
+    json.dumps(prov)
+
+
+def test_revision_pinning_by_tag_commit_and_subfolder(hub: Path) -> None:
+    by_tag = resolve_hf_uri(f"hf://{REPO}/{FILE}@v0")
+    assert by_tag.revision == "v0" and by_tag.commit == TAGGED
+    assert by_tag.path.parent.name == TAGGED
+    by_commit = resolve_hf_uri(f"hf://{REPO}/{FILE}@{COMMIT}")
+    assert by_commit.commit == COMMIT and by_commit.revision == COMMIT
+    sub = resolve_hf_uri(f"hf://{REPO}@v0/sub/weights.safetensors")
+    assert sub.commit == TAGGED and sub.filename == "sub/weights.safetensors"
+
+
+def test_offline_and_not_cached_is_one_clear_message(hub: Path) -> None:
+    with pytest.raises(HubError) as info:
+        resolve_hf_uri(f"hf://{REPO}/checkpoint.pth@v1")
+    msg = str(info.value)
+    for part in (REPO, "'checkpoint.pth'", "'v1'", "offline", "HF_HUB_OFFLINE", str(hub),
+                 f"hf download {REPO} checkpoint.pth --revision v1", "huggingface-cli download",
+                 "HF_HUB_CACHE"):
+        assert part in msg, (part, msg)
+    assert "\n" not in msg
+    # an unknown repository, offline, is the same single message (the cache cannot tell more)
+    with pytest.raises(HubError, match="not in the Hugging Face cache"):
+        resolve_hf_uri("hf://someone/Other/model.pth")
+
+
+def test_cache_dir_argument_wins_over_the_environment(hub: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(HubError, match="empty"):
+        resolve_hf_uri(f"hf://{REPO}/{FILE}")
+    assert resolve_hf_uri(f"hf://{REPO}/{FILE}", cache_dir=hub).commit == COMMIT
+
+
+def test_load_checkpoint_and_from_checkpoint_take_a_hub_uri(hub: Path) -> None:
+    uri = f"hf://{REPO}/{FILE}@v0"
+    net = load_checkpoint(uri)
+    ref = load_checkpoint(BUNDLED)
+    for (ka, va), (kb, vb) in zip(net.state_dict().items(), ref.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb)
+    assert read_state_dict(uri).keys() == read_state_dict(BUNDLED).keys()
+    model = remotesam.RemoteSAM.from_checkpoint(uri, device="cpu")
+    assert model.net.config == ref.config
+    with pytest.raises(HubError, match="not in the Hugging Face cache"):
+        remotesam.RemoteSAM.from_checkpoint(f"hf://{REPO}/missing.pth")
