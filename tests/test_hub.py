@@ -143,3 +143,38 @@ def test_load_checkpoint_and_from_checkpoint_take_a_hub_uri(hub: Path) -> None:
     assert model.net.config == ref.config
     with pytest.raises(HubError, match="not in the Hugging Face cache"):
         remotesam.RemoteSAM.from_checkpoint(f"hf://{REPO}/missing.pth")
+
+
+@pytest.fixture(scope="module")
+def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from remotesam.synth import generate
+
+    root = tmp_path_factory.mktemp("hub-bench") / "synth"
+    generate(root, seed=0, n_images=2, image_size=128, n_train=1, n_val=0, landuse_per_class=1)
+    return root
+
+
+def test_bench_run_with_a_hub_checkpoint_records_commit_and_sha256(
+        hub: Path, synth_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from remotesam.bench.cli import main
+    from remotesam.bench.results import RunDocument
+
+    uri = f"hf://{REPO}/{FILE}@v0"
+    results = tmp_path / "results"
+    code = main(["run", "--ckpt", uri, "--tasks", "cnt", "--limit", "2", "--data-root",
+                 str(synth_root), "--results-dir", str(results), "--device", "cpu",
+                 "--no-progress", "--no-report", "--run-id", "hub"])
+    assert code == 0, capsys.readouterr().err
+    doc = RunDocument.load(results / "runs" / "hub.json")
+    (res,) = doc.results
+    assert res.checkpoint.name == uri and res.checkpoint.sha256 == _sha256(BUNDLED)
+    assert res.n_evaluated == 2
+    (rec,) = doc.provenance["hub_checkpoints"]
+    assert rec["repo_id"] == REPO and rec["revision"] == "v0" and rec["commit"] == TAGGED
+    assert rec["sha256"] == _sha256(BUNDLED) and rec["filename"] == FILE
+    assert doc.provenance["config"]["checkpoints"] == [uri]
+    # not in the cache: exit 2 with the single message, before any work
+    code = main(["run", "--ckpt", f"hf://{REPO}/checkpoint.pth", "--tasks", "cnt",
+                 "--data-root", str(synth_root), "--results-dir", str(results)])
+    err = capsys.readouterr().err
+    assert code == 2 and "not in the Hugging Face cache" in err and "Traceback" not in err

@@ -307,9 +307,10 @@ def build_parser(addons: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--tasks", action="append", default=None, metavar="T[,T...]",
                    help="tasks: 'det' (default dataset), 'det.dior', 'det.*' (all datasets), "
                    "'all' (default); comma-separated or repeated")
-    p.add_argument("--ckpt", action="append", metavar="PATH|DIR|GLOB",
-                   help="checkpoint file, directory or quoted glob; repeatable (a sweep). "
-                   "Default: the bundled tiny checkpoint")
+    p.add_argument("--ckpt", action="append", metavar="PATH|DIR|GLOB|hf://REPO/FILE[@REV]",
+                   help="checkpoint file, directory, quoted glob, or Hugging Face Hub URI "
+                   "hf://OWNER/REPO/FILE[@REVISION] (its cache; HF_HUB_OFFLINE=1 reads only "
+                   "the cache); repeatable (a sweep). Default: the bundled tiny checkpoint")
     p.add_argument("--data-root", metavar="DIR",
                    help="root of the datasets in the official layout. Default: the embedded "
                    "procedural benchmark, written once under --results-dir/embedded")

@@ -117,20 +117,35 @@ def default_checkpoint() -> Path:
     return path
 
 
-def resolve_checkpoints(specs: Sequence[str | Path]) -> list[Path]:
+def resolve_checkpoints(specs: Sequence[str | Path], *,
+                        hub: dict[Path, Any] | None = None) -> list[Path]:
     """Expand ``--ckpt`` values into checkpoint files, in order, without duplicates.
 
     Each value is a file, a directory (every file below it ending in
-    :data:`CHECKPOINT_SUFFIXES`, sorted) or a glob (``*``, ``?``, ``[``; ``**`` recurses).
+    :data:`CHECKPOINT_SUFFIXES`, sorted), a glob (``*``, ``?``, ``[``; ``**`` recurses) or a
+    Hugging Face Hub URI ``hf://OWNER/REPO/FILE[@REVISION]`` (fetched into the Hugging Face
+    cache, or read from it with ``HF_HUB_OFFLINE=1``; see :mod:`remotesam.hub`). For a Hub URI
+    the returned path is the cached file and, when ``hub`` is given, ``hub[path]`` receives its
+    :class:`remotesam.hub.ResolvedCheckpoint` (revision, commit, sha256).
 
     Raises:
         InputError: a path does not exist, a glob matches nothing, a directory holds no
-            checkpoint.
+            checkpoint, a Hub URI is malformed or cannot be fetched.
     """
     out: list[Path] = []
     for spec in specs:
         s = str(spec)
-        if any(ch in s for ch in "*?["):
+        if isinstance(spec, str) and s.startswith("hf://"):
+            from remotesam.hub import HubError, resolve_hf_uri
+
+            try:
+                resolved = resolve_hf_uri(s)
+            except HubError as e:
+                raise InputError(f"--ckpt {e}") from e
+            files = [resolved.path]
+            if hub is not None:
+                hub[resolved.path] = resolved
+        elif any(ch in s for ch in "*?["):
             matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(s), recursive=True))
             files = [p for p in matches if p.is_file()]
             if not files:

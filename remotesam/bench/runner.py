@@ -192,24 +192,30 @@ def run(config: RunConfig, *, registry: Registry | None = None,
     factory = model_factory or default_model_factory
     precision, device = _check_config(config)
     config = dataclasses.replace(config, precision=precision)
-    ckpt_paths = resolve_checkpoints(config.checkpoints) if config.checkpoints else [
+    hub: dict[Path, Any] = {}
+    ckpt_paths = resolve_checkpoints(config.checkpoints, hub=hub) if config.checkpoints else [
         default_checkpoint()]
     errors: list[str] = []
     jobs = _build_jobs(config, registry, errors)
 
     ctx, device = init_distributed(device)
     try:
-        return _run(config, registry, factory, ckpt_paths, jobs, errors, ctx, device, t_start)
+        return _run(config, registry, factory, ckpt_paths, jobs, errors, ctx, device, t_start,
+                    hub=hub)
     finally:
         ctx.close()
 
 
 def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_paths: list[Path],
          jobs: list[_Job], errors: list[str], ctx: DistContext, device: str,
-         t_start: float) -> RunOutcome:
+         t_start: float, hub: Mapping[Path, Any] | None = None) -> RunOutcome:
+    hub = hub or {}
     store = ResultsStore(config.results_dir)
     try:
-        ckpts = [CheckpointRef(name=str(p), path=str(p.resolve()), sha256=sha256_file(p, store))
+        # a Hub checkpoint is named by its URI; its sha256 was taken when it was resolved
+        ckpts = [CheckpointRef(name=hub[p].uri, path=str(p.resolve()), sha256=hub[p].sha256)
+                 if p in hub else
+                 CheckpointRef(name=str(p), path=str(p.resolve()), sha256=sha256_file(p, store))
                  for p in ckpt_paths]
         seen: set[str] = set()
         unique: list[tuple[Path, CheckpointRef]] = []
@@ -296,6 +302,7 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
             "model_load_s": t_model,
             "samples_per_s": (n_eval / wall) if wall > 0 else None,
             "predicted_per_s": (n_pred / wall) if wall > 0 else None,
+            "hub_checkpoints": [r.provenance() for r in hub.values()],
             "errors": errors,
         })
         doc = RunDocument(run_id=config.run_id or _new_run_id(),
