@@ -181,7 +181,7 @@ class CaptioningTask(TaskPlugin):
     version: ClassVar[int] = 1
     description: ClassVar[str] = "zero-shot captioning (UCM-captions): CIDEr x100"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("CIDEr", primary=True, unit="",
+        MetricSpec("CIDEr", primary=True, unit="", official=True,
                    description="CIDEr x100, PTB tokens, IDF from the references (official, Table 11)"),
         MetricSpec("CIDEr_D", unit="", official=False, description="COCO CIDEr-D x100 (pycocoevalcap)"),
         MetricSpec("BLEU_1", unit="", official=False, description="BLEU-1 x100 (pycocoevalcap)"),

@@ -203,7 +203,7 @@ class CountingTask(TaskPlugin):
     version: ClassVar[int] = 1
     description: ClassVar[str] = "object counting (Falcon-style questions on DIOR / DOTA): exact-match accuracy"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("accuracy", primary=True, description="share of questions answered with the exact count (official, Table 7)"),
+        MetricSpec("accuracy", primary=True, official=True, description="share of questions answered with the exact count (official, Table 7)"),
         MetricSpec("mae", higher_is_better=False, unit="", official=False, description="mean absolute count error"),
         MetricSpec("rmse", higher_is_better=False, unit="", official=False, description="root mean squared count error"),
     )

@@ -259,7 +259,7 @@ class DetectionTask(TaskPlugin):
     version: ClassVar[int] = 1
     description: ClassVar[str] = "object detection (DIOR COCO json, DOTA-v2 labels): COCO AP50 per class"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("mAP50", primary=True,
+        MetricSpec("mAP50", primary=True, official=True,
                    description="mean over classes of the per-class COCO AP50 (hbb), paper Table 12"),
         MetricSpec("mAP", official=False,
                    description="COCO mAP@[.5:.95] (hbb), printed by summarize() but not reported"),

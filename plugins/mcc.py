@@ -118,7 +118,7 @@ class SceneClassificationTask(TaskPlugin):
     version: ClassVar[int] = 1
     description: ClassVar[str] = "scene (multi-class) classification (UC Merced LandUse)"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("accuracy", primary=True, description="top-1 accuracy of argmax(scores) (official)"),
+        MetricSpec("accuracy", primary=True, official=True, description="top-1 accuracy of argmax(scores) (official)"),
         MetricSpec("mean_class_accuracy", official=False, description="mean per-class accuracy (balanced accuracy)"),
         MetricSpec("macro_f1", official=False, description="macro-averaged F1"),
         MetricSpec("accuracy_floor", official=False, description="top-1 accuracy where 'no class >= 0.5' counts as wrong"),

@@ -96,7 +96,7 @@ class MultiLabelClassificationTask(TaskPlugin):
     version: ClassVar[int] = 1
     description: ClassVar[str] = "multi-label classification (DIOR, DOTA-v2): label-wise accuracy"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("accuracy", primary=True,
+        MetricSpec("accuracy", primary=True, official=True,
                    description="(TP+TN)/all over every image-class pair (official, paper Table 6)"),
         MetricSpec("exact_match", official=False, description="share of images whose label set is exactly right"),
         MetricSpec("f1_micro", official=False, description="micro F1 over all image-class pairs"),

@@ -222,11 +222,12 @@ class RemoteSAM270KAdapter(_ReferAdapter):
 
 def _metric_specs() -> tuple[MetricSpec, ...]:
     specs = [
-        MetricSpec("oIoU", primary=True, description="overall IoU ΣI/ΣU at eval_size (official)"),
-        MetricSpec("mIoU", description="mean per-expression IoU at eval_size (official)"),
+        MetricSpec("oIoU", primary=True, official=True, description="overall IoU ΣI/ΣU at eval_size (official)"),
+        MetricSpec("mIoU", official=True, description="mean per-expression IoU at eval_size (official)"),
     ]
     specs += [
-        MetricSpec(f"Pr@{t:g}", description=f"share of expressions with IoU >= {t:g} at eval_size (official)")
+        MetricSpec(f"Pr@{t:g}", official=True,
+                   description=f"share of expressions with IoU >= {t:g} at eval_size (official)")
         for t in REF_THRESHOLDS
     ]
     specs += [

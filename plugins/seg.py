@@ -432,8 +432,8 @@ class VaihingenAdapter(PotsdamAdapter):
 
 def _metric_specs() -> tuple[MetricSpec, ...]:
     return (
-        MetricSpec("mIoU", primary=True, description="confusion-matrix mIoU over K+1 classes incl. background, absent = 0 (official)"),
-        MetricSpec("mPA", description="mean per-class pixel accuracy incl. background (official)"),
+        MetricSpec("mIoU", primary=True, official=True, description="confusion-matrix mIoU over K+1 classes incl. background, absent = 0 (official)"),
+        MetricSpec("mPA", official=True, description="mean per-class pixel accuracy incl. background (official)"),
         MetricSpec("mIoU_fg", official=False, description="mean IoU over foreground classes present in label or prediction"),
         MetricSpec("mF1", official=False, description="mean F1 over foreground classes present in label or prediction"),
         MetricSpec("aAcc", official=False, description="overall pixel accuracy"),

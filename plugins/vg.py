@@ -223,12 +223,12 @@ class VisualGroundingTask(TaskPlugin):
     version: ClassVar[int] = 1
     description: ClassVar[str] = "visual grounding (DIOR-RSVG): box from the referring mask"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("Acc@0.5", primary=True, description="share of expressions with box IoU >= 0.5 (paper: AP50; official)"),
+        MetricSpec("Acc@0.5", primary=True, official=True, description="share of expressions with box IoU >= 0.5 (paper: AP50; official)"),
         *(
-            MetricSpec(f"Acc@{t:g}", description=f"share of expressions with box IoU >= {t:g} (official)")
+            MetricSpec(f"Acc@{t:g}", official=True, description=f"share of expressions with box IoU >= {t:g} (official)")
             for t in VG_THRESHOLDS[1:]
         ),
-        MetricSpec("mIoU", description="mean box IoU, no box = 0 (official)"),
+        MetricSpec("mIoU", official=True, description="mean box IoU, no box = 0 (official)"),
         MetricSpec("no_box_rate", higher_is_better=False, official=False, description="share of expressions without a predicted box"),
     )
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {"dior_rsvg": DIORRSVGAdapter}

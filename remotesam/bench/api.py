@@ -62,7 +62,9 @@ class MetricSpec:
         higher_is_better: direction, used by leaderboards (best marked) and the gate.
         primary: the task's headline metric (exactly one per task); shown first.
         unit: ``"%"`` for percentages on a 0-100 scale, ``""`` for plain numbers.
-        official: True when this reproduces the official RemoteSAM evaluation code.
+        official: True only when this reproduces the official RemoteSAM evaluation code (say it
+            explicitly; the default False labels a metric as the plugin's own). Leaderboards'
+            "official" views and the published-number comparison show only official metrics.
         description: one line shown by ``remotesam-bench list``.
     """
 
@@ -70,7 +72,7 @@ class MetricSpec:
     higher_is_better: bool = True
     primary: bool = False
     unit: str = "%"
-    official: bool = True
+    official: bool = False
     description: str = ""
 
 
