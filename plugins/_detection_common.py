@@ -4,7 +4,8 @@ Everything here reads the benchmarks' *original* files and raises
 :class:`remotesam.bench.api.DatasetError` naming the file, the line or field, what was found and
 what was expected. Coordinates are absolute pixels; horizontal boxes are ``xyxy`` floats
 (``[xmin, ymin, xmax, ymax]``, COCO ``xywh`` converted with ``x2 = x + w``); DOTA objects keep
-their 4-point polygon ``[x0, y0, ..., x3, y3]`` (float) and the horizontal envelope of it.
+their 4-point polygon ``[x0, y0, ..., x3, y3]`` (float64; truncated toward zero by default, as
+the official loader's ``int(float(v))``) and the horizontal envelope of it.
 
 Official class lists and orders (see ``../shared/docs/PROTOCOLS.md`` 2.3, 2.5, 2.8 and
 ``postprocess_golden.md`` section 3) live in :mod:`remotesam.classes` and are re-exported here
@@ -14,6 +15,7 @@ so that ``det``, ``mlc`` and ``cnt`` agree.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +40,7 @@ __all__ = [
     "DIOR_PRIOR_AREAS",
     "DOTA_CLASSES",
     "DOTA_COUNT_CLASSES",
+    "DOTA_DIFFICULTIES",
     "DOTA_NAME_MAP",
     "DOTA_PRIOR_AREAS",
     "CocoDetections",
@@ -61,6 +64,16 @@ COUNTING_NAME_ALIASES: Mapping[str, str] = {
     "tennis-court": "tenniscourt",
     "basketball-court": "basketballcourt",
     "ground-track-field": "groundtrackfield",
+    # DOTA-v2 counting (official DOTA ``convert_name``): the questions say "crane" for the
+    # container-crane class; large and small vehicles are the one DOTA counting class "vehicle"
+    # (the 17 DOTA counting priors have "vehicle" only). Aliases only apply when the target
+    # name is one of the dataset's classes, so DIOR is unaffected.
+    "crane": "container-crane",
+    "container crane": "container-crane",
+    "large vehicle": "vehicle",
+    "large-vehicle": "vehicle",
+    "small vehicle": "vehicle",
+    "small-vehicle": "vehicle",
 }
 
 
@@ -85,6 +98,9 @@ class CocoDetections:
             ``None`` when absent).
         boxes: image id -> ``(n, 4)`` float64 xyxy boxes.
         labels: image id -> list of ``n`` class names (official names).
+        iscrowd: image id -> list of ``n`` ints, the annotations' ``iscrowd`` (0 when absent).
+        areas: image id -> list of ``n`` floats, the annotations' ``area`` (``w * h`` when
+            absent); COCO's area ranges read it.
         category_names: json category id -> official class name.
     """
 
@@ -92,7 +108,24 @@ class CocoDetections:
     images: list[dict[str, Any]]
     boxes: dict[int, np.ndarray] = field(default_factory=dict)
     labels: dict[int, list[str]] = field(default_factory=dict)
+    iscrowd: dict[int, list[int]] = field(default_factory=dict)
+    areas: dict[int, list[float]] = field(default_factory=dict)
     category_names: dict[int, str] = field(default_factory=dict)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _finite_number(v: Any) -> bool:
+    return _is_number(v) and math.isfinite(v)
+
+
+def _json_int(v: Any) -> int | None:
+    """``v`` as an int when it is a JSON integer (or an integral float), else ``None``."""
+    if isinstance(v, bool) or not _is_number(v) or not math.isfinite(v) or int(v) != v:
+        return None
+    return int(v)
 
 
 def _norm_name(name: str) -> str:
@@ -108,10 +141,16 @@ def read_coco_detection_json(
     ``Expressway-Service-area``); ``aliases`` maps further spellings. Boxes ``bbox`` are COCO
     ``[x, y, w, h]`` and are returned as xyxy.
 
+    Image ids are kept as the file has them (scoring uses them, as ``COCOeval`` does);
+    ``iscrowd`` and ``area`` are kept per annotation.
+
     Raises:
         DatasetError: missing/truncated json, missing keys, an unknown category name, a
-            category id used by an annotation but not declared, a bbox that is not 4 numbers
-            with ``w, h >= 0``, an annotation whose ``image_id`` is not in ``images``.
+            category id used by an annotation but not declared, a bbox that is not 4 finite
+            numbers with ``w, h >= 0`` (NaN, infinite, inverted), an ``iscrowd`` other than
+            0/1, a NaN/infinite/negative ``area``, a non-integer image id, a non-positive or
+            non-integer image ``width``/``height``, an annotation whose ``image_id`` is not in
+            ``images``.
     """
     p = Path(path)
     data = read_json(p, "COCO detection annotation file")
@@ -139,50 +178,72 @@ def read_coco_detection_json(
     for i, im in enumerate(data["images"]):
         if not isinstance(im, dict) or "id" not in im or "file_name" not in im:
             raise DatasetError(f"{p}: images[{i}] needs 'id' and 'file_name', found {im!r}")
-        iid = int(im["id"])
+        iid = _json_int(im["id"])
+        if iid is None:
+            raise DatasetError(f"{p}: images[{i}].id = {im['id']!r} is not an integer (COCO image id)")
         if iid in seen:
             raise DatasetError(f"{p}: images[{i}].id = {iid} appears twice")
         seen.add(iid)
-        images.append(
-            {"id": iid, "file_name": str(im["file_name"]), "width": im.get("width"),
-             "height": im.get("height")}
-        )  # fmt: skip
+        size: dict[str, int | None] = {}
+        for key in ("width", "height"):
+            v = im.get(key)
+            size[key] = None if v is None else _json_int(v)
+            if v is not None and (size[key] is None or size[key] <= 0):  # type: ignore[operator]
+                raise DatasetError(
+                    f"{p}: images[{i}].{key} = {v!r}; expected a positive integer (pixels) or no field"
+                )
+        images.append({"id": iid, "file_name": str(im["file_name"]), **size})
     boxes: dict[int, list[list[float]]] = {}
     labels: dict[int, list[str]] = {}
+    iscrowd: dict[int, list[int]] = {}
+    areas: dict[int, list[float]] = {}
     for i, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict):
             raise DatasetError(f"{p}: annotations[{i}] is not an object")
         for key in ("image_id", "category_id", "bbox"):
             if key not in ann:
                 raise DatasetError(f"{p}: annotations[{i}] has no {key!r} field")
-        iid = int(ann["image_id"])
-        if iid not in seen:
-            raise DatasetError(f"{p}: annotations[{i}].image_id = {iid} is not in images[]")
-        cid = int(ann["category_id"])
-        if cid not in cat_names:
+        iid = _json_int(ann["image_id"])
+        if iid is None or iid not in seen:
+            raise DatasetError(f"{p}: annotations[{i}].image_id = {ann['image_id']!r} is not in images[]")
+        cid = _json_int(ann["category_id"])
+        if cid is None or cid not in cat_names:
             raise DatasetError(
-                f"{p}: annotations[{i}].category_id = {cid} is not declared in categories[] "
+                f"{p}: annotations[{i}].category_id = {ann['category_id']!r} is not declared in categories[] "
                 f"(declared ids: {sorted(cat_names)})"
             )
         bb = ann["bbox"]
         if (
             not isinstance(bb, list)
             or len(bb) != 4
-            or not all(isinstance(v, (int, float)) for v in bb)
+            or not all(_finite_number(v) for v in bb)
             or bb[2] < 0
             or bb[3] < 0
         ):
             raise DatasetError(
-                f"{p}: annotations[{i}].bbox = {bb!r}; expected COCO [x, y, width, height] with "
-                "width, height >= 0"
+                f"{p}: annotations[{i}].bbox = {bb!r}; expected COCO [x, y, width, height] of "
+                "finite numbers with width, height >= 0 (NaN, infinite or inverted boxes cannot be "
+                "scored; fix the converter that wrote the file)"
             )
         x, y, w, h = (float(v) for v in bb)
+        crowd = ann.get("iscrowd", 0)
+        if _json_int(crowd) not in (0, 1):
+            raise DatasetError(f"{p}: annotations[{i}].iscrowd = {crowd!r}; expected 0 or 1")
+        area = ann.get("area", w * h)
+        if not _finite_number(area) or area < 0:
+            raise DatasetError(
+                f"{p}: annotations[{i}].area = {area!r}; expected a finite number >= 0 (or no field)"
+            )
         boxes.setdefault(iid, []).append([x, y, x + w, y + h])
         labels.setdefault(iid, []).append(cat_names[cid])
+        iscrowd.setdefault(iid, []).append(int(crowd))
+        areas.setdefault(iid, []).append(float(area))
     out = CocoDetections(path=p, images=images, category_names=cat_names)
     for iid, bl in boxes.items():
         out.boxes[iid] = np.asarray(bl, dtype=np.float64).reshape(-1, 4)
         out.labels[iid] = labels[iid]
+        out.iscrowd[iid] = iscrowd[iid]
+        out.areas[iid] = areas[iid]
     return out
 
 
@@ -215,8 +276,12 @@ class DotaObject:
         return np.array([xs.min(), ys.min(), xs.max(), ys.max()], dtype=np.float64)
 
 
+#: Difficulty values of DOTA label files: 0/1 (official), 2 (objects cut by ImgSplit patching).
+DOTA_DIFFICULTIES: frozenset[int] = frozenset({0, 1, 2})
+
+
 def read_dota_label_file(
-    path: str | Path, classes: Sequence[str] | None = None
+    path: str | Path, classes: Sequence[str] | None = None, *, truncate: bool = True
 ) -> list[DotaObject]:
     """Read a DOTA ``labelTxt`` / mmrotate ``annfiles`` file (with or without the two header lines).
 
@@ -228,10 +293,15 @@ def read_dota_label_file(
     Args:
         path: the label file.
         classes: when given, mapped class names must be in it.
+        truncate: truncate coordinates toward zero as the official loader does
+            (``int(float(v))``, default); ``False`` keeps the file's floats (v1.5/v2.0 labels
+            carry fractions).
 
     Raises:
         DatasetError: naming the file and line for a line that does not have 10 fields, a
-            coordinate or difficulty that is not a number, or an unknown class.
+            coordinate that is not a finite number (NaN, ``inf``), a difficulty that is not one
+            of 0, 1, 2 (NaN, infinite, negative, fractional or larger values), or an unknown
+            class.
     """
     p = Path(path)
     text = read_text(p, "DOTA label file")
@@ -258,13 +328,22 @@ def read_dota_label_file(
                 f"{p}, line {lineno}: the first 8 fields must be numbers, found {parts[:8]}"
             ) from None
         if not np.all(np.isfinite(coords)):
-            raise DatasetError(f"{p}, line {lineno}: non-finite coordinate in {parts[:8]}")
-        try:
-            diff = int(float(parts[9]))
-        except ValueError:
             raise DatasetError(
-                f"{p}, line {lineno}: difficulty {parts[9]!r} is not an integer (expected 0/1/2)"
-            ) from None
+                f"{p}, line {lineno}: non-finite coordinate (NaN or infinite) in {parts[:8]}; "
+                "expected 8 finite pixel coordinates"
+            )
+        if truncate:
+            coords = np.trunc(coords)
+        try:
+            dval = float(parts[9])
+        except ValueError:
+            dval = math.nan
+        if not math.isfinite(dval) or dval != int(dval) or int(dval) not in DOTA_DIFFICULTIES:
+            raise DatasetError(
+                f"{p}, line {lineno}: difficulty {parts[9]!r} is not an integer 0, 1 or 2 "
+                "(field 10: 0 = normal, 1 = difficult, 2 = cut by patching)"
+            )
+        diff = int(dval)
         raw_name = parts[8]
         name = DOTA_NAME_MAP.get(raw_name, raw_name)
         if allowed is not None and name not in allowed:

@@ -13,6 +13,13 @@ Protocol reproduced (official ``tasks/code/eval/DET.py`` / ``DET.sh``, ``DET_DOT
   (``summarize()``'s second number) is reported in ``tables["per_class"]``; ``mAP50`` is their
   plain mean over classes that have ground truth (the paper's Table 12 number; **no official
   script averages them**, see PROTOCOLS 2.3).
+* The ground truth reaches COCO as in the original file: the json's own image ids
+  (``images[].id``; COCO ranks score ties across images by image id), ``iscrowd=1``
+  annotations as crowd regions (ignored; IoU over the detection's area), the annotations'
+  ``area``; ``maxDets=100`` per image (COCO) for DIOR. The numbers equal ``COCOeval`` run on the
+  original json (tested on a file with non-sequential ids, tied scores and crowd objects).
+* DOTA coordinates are truncated toward zero (``int(float(v))``), as the official
+  ``DOTA_style`` loader reads them.
 
 Deviations and additions, all deliberate:
 
@@ -26,6 +33,10 @@ Deviations and additions, all deliberate:
 * ``mAP50_obb`` (paper Table 13; **no official code**): COCO-protocol AP50 with oriented-polygon
   IoU, computed when predictions carry OBBs (task option ``box_type=obb|both``) and the dataset
   has polygons (DOTA). NaN otherwise, with the reason in ``tables["notes"]``.
+* DOTA has **no detections-per-image cap** by default: the DOTA protocol keeps every
+  detection, while COCO's ``maxDets=100`` cuts dense patches (a real patch with 295 objects:
+  small-vehicle AP50 39.9 capped vs 98.3 uncapped). ``max_dets=100`` restores the COCO cap;
+  DIOR keeps COCO's 100 (``max_dets=auto``).
 * DOTA: the official script runs ``test-dev`` (labels not public) and only writes submission
   files; we score the ``val``/``train`` patches, whose labels are public. Label files are read
   with or without the two header lines (the official loader crashes on headers); a line
@@ -33,7 +44,16 @@ Deviations and additions, all deliberate:
   lost field; the official loader ignores difficulty altogether). The
   ``difficult`` flag is kept and, with ``difficult=ignore``, objects with difficulty >= 1 are
   COCO "ignore" regions (DOTA devkit practice); by default every object counts, as the
-  official loaders read every line.
+  official loaders read every line. A difficulty other than 0, 1 or 2, a NaN or infinite
+  coordinate are :class:`DatasetError` naming file and line (the official loader never reads
+  the difficulty and would carry NaN boxes into scoring). Degenerate (zero-area) polygons are
+  kept, as officially: they can only be missed.
+* DIOR json: NaN, infinite or negative-size ``bbox``, ``iscrowd`` other than 0/1, NaN or
+  negative ``area``, non-integer ids and sizes are :class:`DatasetError` naming file and
+  field (``COCOeval`` would silently score them).
+* Dataset option ``coords=float`` keeps DOTA's fractional coordinates (not official); task
+  option ``image_ids=sequential`` numbers images 1..n in sample order instead of using the
+  json's ids (not official: changes how score ties rank).
 * With ``box_type=obb`` the HBB metrics use the polygons' horizontal envelopes (not the
   ``M2B`` component boxes).
 * Only COCO's "all" area range is evaluated (small/medium/large are never reported; the
@@ -44,7 +64,10 @@ Deviations and additions, all deliberate:
 Task options (``--task-opt``): ``box_type`` (``hbb``/``obb``/``both``, default ``hbb``),
 ``epoc`` (``auto``/``true``/``false``; ``auto`` = as the official scripts: DIOR with EPOC
 when the predictor was built with an EPOC model, DOTA without), ``coco_backend``
-(``pycocotools``/``faster-coco-eval``), ``difficult`` (``keep``/``ignore``).
+(``pycocotools``/``faster-coco-eval``), ``difficult`` (``keep``/``ignore``), ``max_dets``
+(``auto`` = 100 for DIOR, none for DOTA; ``none``; or an integer), ``image_ids``
+(``dataset``/``sequential``). Dataset option (``--dataset-opt det.dotav2.coords=...``):
+``coords`` (``int``/``float``). ``max_dets`` and ``image_ids`` only affect scoring.
 """
 
 from __future__ import annotations
@@ -87,6 +110,7 @@ from ._detection_common import (
 from .metrics._stats import nanmean
 from .metrics.detection import (
     COCO_BACKENDS,
+    COCO_MAX_DETS,
     coco_bbox_ap,
     polygon_ap,
     polygon_to_xyxy,
@@ -101,8 +125,10 @@ class DIORDetectionAdapter(DatasetAdapter):
     Options: ``ann_file`` (path of the COCO json), ``image_dir``.
 
     ``Sample.target``: ``bbox_xyxy`` ``(n, 4)`` list (absolute pixels, COCO xywh converted),
-    ``labels`` (class names), ``difficult`` (all 0). ``meta``: ``dataset``, ``image_id``,
-    ``file_name``, ``width``, ``height`` (from the json, may be None).
+    ``labels`` (class names), ``difficult`` (all 0), ``iscrowd`` (0/1 per object, the json's),
+    ``area`` (the json's ``area``, else ``w * h``). ``meta``: ``dataset``, ``image_id`` (the
+    json's own id; scoring uses it), ``file_name``, ``width``, ``height`` (from the json, may be
+    None).
     """
 
     name: ClassVar[str] = "dior"
@@ -151,6 +177,8 @@ class DIORDetectionAdapter(DatasetAdapter):
                         "bbox_xyxy": coco.boxes[iid].tolist(),
                         "labels": list(coco.labels[iid]),
                         "difficult": [0] * len(coco.labels[iid]),
+                        "iscrowd": list(coco.iscrowd[iid]),
+                        "area": list(coco.areas[iid]),
                     },
                     meta={"dataset": self.name, "image_id": iid, "file_name": fn,
                           "width": im["width"], "height": im["height"]},
@@ -167,7 +195,9 @@ class DOTADetectionAdapter(DatasetAdapter):
 
     Looks for ``<root>/<split>/images`` + ``<root>/<split>/{annfiles,labelTxt}``, else
     ``<root>/images`` + ``<root>/{annfiles,labelTxt}``. Every image needs ``<stem>.txt``.
-    Options: ``image_dir``, ``label_dir``.
+    Options: ``image_dir``, ``label_dir``; ``coords`` = ``int`` (default, official: coordinates
+    truncated toward zero as ``int(float(v))`` in the official ``DOTA_style`` loader) or
+    ``float`` (keep the label file's fractions).
 
     ``Sample.target``: ``polygons`` ``(n, 8)``, ``bbox_xyxy`` (their envelopes), ``labels``
     (RemoteSAM names via the official mapping plane->airplane ...), ``difficult`` (0/1/2).
@@ -185,11 +215,17 @@ class DOTADetectionAdapter(DatasetAdapter):
         "  val/annfiles/P0003__1024__0___0.txt ...   (or labelTxt/, header lines optional)\n"
         "(or <root>/images + <root>/annfiles directly)\n"
     )
-    _OPTIONS: ClassVar[frozenset[str]] = frozenset({"image_dir", "label_dir"})
+    _OPTIONS: ClassVar[frozenset[str]] = frozenset({"image_dir", "label_dir", "coords"})
 
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
         check_options(type(self).__name__, self.options, self._OPTIONS)
+        self.coords = str(self.options.get("coords", "int")).lower()
+        if self.coords not in ("int", "float"):
+            raise DatasetError(
+                f"{self.name}: option coords={self.options['coords']!r}; expected 'int' (official "
+                "truncation) or 'float' (keep the label file's fractions)"
+            )
         base = self.root / self.split if (self.root / self.split).is_dir() else self.root
         lab = self.options.get("label_dir")
         self.image_dir = option_path(self.options, "image_dir", base / "images")
@@ -221,7 +257,7 @@ class DOTADetectionAdapter(DatasetAdapter):
                     f"{self.name}: image {img} has no label file {lab} (write an empty file for an "
                     "image without objects)"
                 )
-            objs = read_dota_label_file(lab, self.classes)
+            objs = read_dota_label_file(lab, self.classes, truncate=self.coords == "int")
             polys = np.stack([o.polygon for o in objs]) if objs else np.zeros((0, 8))
             out.append(
                 Sample(
@@ -256,7 +292,7 @@ class DetectionTask(TaskPlugin):
     """Object detection by mask-to-box (M2B): per-class COCO AP50 and their mean (official)."""
 
     name: ClassVar[str] = "det"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     description: ClassVar[str] = "object detection (DIOR COCO json, DOTA-v2 labels): COCO AP50 per class"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("mAP50", primary=True, official=True,
@@ -272,8 +308,13 @@ class DetectionTask(TaskPlugin):
         "dotav2": DOTADetectionAdapter,
     }
     default_dataset: ClassVar[str] = "dior"
-    _OPTIONS: ClassVar[frozenset[str]] = frozenset({"box_type", "epoc", "coco_backend", "difficult"})
+    _OPTIONS: ClassVar[frozenset[str]] = frozenset(
+        {"box_type", "epoc", "coco_backend", "difficult", "max_dets", "image_ids"}
+    )
     _EPOC_OFFICIAL: ClassVar[Mapping[str, bool]] = {"dior": True, "dotav2": False}
+    #: Detections per image each dataset's protocol keeps: COCO's 100 for DIOR (``COCOeval``),
+    #: no limit for DOTA (the DOTA devkit evaluation has none). Unknown datasets: COCO's 100.
+    _MAX_DETS_OFFICIAL: ClassVar[Mapping[str, int | None]] = {"dior": COCO_MAX_DETS, "dotav2": None}
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -290,6 +331,25 @@ class DetectionTask(TaskPlugin):
             raise ValueError(f"det task: option difficult={self.difficult!r}; expected keep or ignore")
         if self.difficult == "ignore" and self.coco_backend != "pycocotools":
             raise ValueError("det task: difficult=ignore needs coco_backend=pycocotools")
+        md = str(self.options.get("max_dets", "auto")).strip().lower()
+        self.max_dets: int | str | None
+        if md in ("auto", "none"):
+            self.max_dets = md if md == "auto" else None
+        else:
+            try:
+                self.max_dets = int(md)
+            except ValueError:
+                self.max_dets = 0
+            if self.max_dets < 1:
+                raise ValueError(
+                    f"det task: option max_dets={self.options['max_dets']!r}; expected auto, none or "
+                    "a positive integer"
+                )
+        self.image_ids = str(self.options.get("image_ids", "dataset")).lower()
+        if self.image_ids not in ("dataset", "sequential"):
+            raise ValueError(
+                f"det task: option image_ids={self.image_ids!r}; expected dataset or sequential"
+            )
 
     def settings(self) -> dict[str, Any]:
         """Prediction settings: ``box_type`` and ``epoc`` (scoring options are not included)."""
@@ -342,11 +402,14 @@ class DetectionTask(TaskPlugin):
             return Scores(metrics={m.name: nan for m in self.metrics}, tables={"notes": {"empty": "no sample"}})
         classes = self._classes(samples[0])
         index = {c: k for k, c in enumerate(classes)}
-        ids = list(range(1, len(samples) + 1))
+        ids = self._image_ids(samples, notes)
+        max_dets = self._max_dets_for(samples[0])
         gt_boxes: dict[int, np.ndarray] = {}
         gt_polys: dict[int, np.ndarray] = {}
         gt_labels: dict[int, np.ndarray] = {}
         gt_ignore: dict[int, np.ndarray] = {}
+        gt_crowd: dict[int, np.ndarray] = {}
+        gt_area: dict[int, np.ndarray] = {}
         have_polys = True
         hb: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
         ob: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
@@ -364,6 +427,11 @@ class DetectionTask(TaskPlugin):
                 have_polys = False
             diff = np.asarray(s.target.get("difficult", [0] * len(labels)), dtype=np.int64)
             gt_ignore[iid] = diff >= 1 if self.difficult == "ignore" else np.zeros(len(labels), bool)
+            gt_crowd[iid] = np.asarray(s.target.get("iscrowd", [0] * len(labels)), dtype=bool).reshape(-1)
+            if "area" in s.target:
+                gt_area[iid] = np.asarray(s.target["area"], dtype=np.float64).reshape(-1)
+            if len(gt_crowd[iid]) != len(labels) or (iid in gt_area and len(gt_area[iid]) != len(labels)):
+                raise ValueError(f"sample {s.sample_id}: iscrowd/area lengths differ from the labels'")
             if "hbb" in p:
                 hb.append((iid, *self._pred_arrays(s, p["hbb"], 4, index)))
             elif "obb" in p:
@@ -383,13 +451,18 @@ class DetectionTask(TaskPlugin):
                          np.trunc(db[:, 3] - db[:, 1])], 1) if len(db) else np.zeros((0, 4))  # fmt: skip
         res = coco_bbox_ap(ids, gt_boxes, gt_labels, di, xywh, ds, dl, classes,
                            gt_ignore=gt_ignore if self.difficult == "ignore" else None,
+                           gt_crowd=gt_crowd, gt_area=gt_area or None, max_dets=max_dets,
                            backend=self.coco_backend)  # fmt: skip
+        n_crowd = int(sum(int(v.sum()) for v in gt_crowd.values()))
+        if n_crowd:
+            notes["iscrowd"] = f"{n_crowd} iscrowd=1 object(s) scored as COCO crowd regions (ignored)"
         rows = res.table()
         obb_value = float("nan")
         if have_obb_pred and have_polys:
             oi, opoly, osc, olb = _flatten(ob, 8)
             ores = polygon_ap(ids, gt_polys, gt_labels, oi, opoly, osc, olb, classes,
-                              gt_ignore=gt_ignore if self.difficult == "ignore" else None)  # fmt: skip
+                              gt_ignore=gt_ignore if self.difficult == "ignore" else None,
+                              max_dets=max_dets)  # fmt: skip
             obb_value = 100.0 * ores.mean_ap50
             for r, v in zip(rows, ores.ap50):
                 r["AP50_obb"] = None if np.isnan(v) else round(float(v) * 100.0, 6)
@@ -409,10 +482,30 @@ class DetectionTask(TaskPlugin):
                 "per_class": rows,
                 "coco_stats": res.stats,
                 "notes": notes,
-                "settings": {"coco_backend": self.coco_backend, "difficult": self.difficult},
+                "settings": {"coco_backend": self.coco_backend, "difficult": self.difficult,
+                             "max_dets": "none" if max_dets is None else max_dets,
+                             "image_ids": self.image_ids},
             },
             sample_ids=[s.sample_id for s in samples],
         )
+
+    def _max_dets_for(self, sample: Sample) -> int | None:
+        if self.max_dets != "auto":
+            return self.max_dets  # type: ignore[return-value]
+        return self._MAX_DETS_OFFICIAL.get(str(sample.meta.get("dataset")), COCO_MAX_DETS)
+
+    def _image_ids(self, samples: Sequence[Sample], notes: dict[str, str]) -> list[int]:
+        """COCO image ids for scoring: the dataset's own (``meta["image_id"]``, as ``COCOeval``
+        on the original file sees them) when every sample has a distinct integer one, else
+        1..n in sample order (DOTA has no ids; ``image_ids=sequential`` forces this)."""
+        n = len(samples)
+        if self.image_ids == "dataset":
+            own = [s.meta.get("image_id") for s in samples]
+            if all(isinstance(v, int) and not isinstance(v, bool) for v in own) and len(set(own)) == n:
+                return [int(v) for v in own]  # type: ignore[arg-type]
+            if any(v is not None for v in own):
+                notes["image_ids"] = "dataset image ids missing or repeated: images numbered 1..n in sample order"
+        return list(range(1, n + 1))
 
     @staticmethod
     def _pred_arrays(

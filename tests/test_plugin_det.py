@@ -447,8 +447,9 @@ def test_bad_options_and_predictions(tmp_path: Path) -> None:
     assert DetectionTask({"epoc": "false"}).settings() == {"box_type": "hbb", "epoc": False}
 
 
-def test_check_task_plugin_if_available() -> None:
-    testing = pytest.importorskip("remotesam.testing", reason="remotesam.testing (engineer E1) not there yet")
+def test_check_task_plugin() -> None:
+    from remotesam import testing
+
     testing.check_task_plugin(DetectionTask)
 
 
@@ -464,3 +465,212 @@ def test_end_to_end_tiny_model(tmp_path: Path) -> None:
     (root / "JPEGImages").mkdir()
     Image.fromarray(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)).save(root / "JPEGImages" / "1.jpg")
     check_plugin_tiny(DetectionTask, root)
+
+
+# --------------------------------------------------------------------------------------------
+# faithful edge cases (COCOeval on the original file; DOTA protocol)
+# --------------------------------------------------------------------------------------------
+
+
+def _write_dior(tmp_path: Path, data: dict[str, Any]) -> Path:
+    root = tmp_path / "DIORcoco"
+    (root / "Annotations").mkdir(parents=True, exist_ok=True)
+    path = root / "Annotations" / "DIOR_test.json"
+    path.write_text(json.dumps(data))
+    for im in data["images"]:
+        _img(root / "JPEGImages" / im["file_name"], 8, 8)
+    return root
+
+
+def _hbb_pred(rows: list[tuple[str, list[float], float]]) -> dict[str, Any]:
+    """A stored det prediction: boxes xyxy, scores, class names."""
+    return {"hbb": {"boxes": [list(map(float, r[1])) for r in rows], "scores": [r[2] for r in rows],
+                    "labels": [r[0] for r in rows]}, "size": [800, 800]}
+
+
+def _cocoeval_map50_on_file(ann_file: Path, dets: list[dict[str, Any]]) -> float:
+    """The official way on the ORIGINAL json: COCOeval per class (catIds=[c]), mean of AP50s."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    aps = []
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(ann_file))
+        for cid in sorted(gt.getCatIds()):
+            if not gt.getAnnIds(catIds=[cid], iscrowd=False):
+                continue
+            ev = COCOeval(gt, gt.loadRes(copy.deepcopy(dets)), "bbox")
+            ev.params.catIds = [cid]
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
+            aps.append(ev.stats[1])
+    return 100.0 * float(np.mean(aps))
+
+
+def _official_dets(samples: list[Sample], preds: list[dict[str, Any]], cat_ids: dict[str, int]) -> list[dict]:
+    """What the official DET.py writes: the file's image id, int-truncated xywh, the score."""
+    out = []
+    for s, p in zip(samples, preds):
+        for b, sc, lab in zip(p["hbb"]["boxes"], p["hbb"]["scores"], p["hbb"]["labels"]):
+            out.append({"image_id": s.meta["image_id"], "category_id": cat_ids[lab], "score": sc,
+                        "bbox": [int(b[0]), int(b[1]), int(b[2] - b[0]), int(b[3] - b[1])]})
+    return out
+
+
+def test_scoring_keeps_the_json_image_ids_so_ties_rank_as_cocoeval(tmp_path: Path) -> None:
+    # file order 30, 7, 12: renumbering them 1, 2, 3 would rank the tied detections of images
+    # 30 and 7 the other way round from COCOeval (which sorts ties by image id)
+    cats = [(k + 1, c) for k, c in enumerate(DIOR_CLASSES)]
+    images = [(30, "a.jpg"), (7, "b.jpg"), (12, "c.jpg")]
+    anns = [(30, 1, [10, 10, 40, 40]), (7, 1, [100, 100, 40, 40]), (12, 14, [50, 50, 20, 20])]
+    root = _write_dior(tmp_path, _coco(images, anns, cats))
+    samples = DIORDetectionAdapter(root).samples()
+    assert [s.meta["image_id"] for s in samples] == [30, 7, 12]
+    preds = [
+        _hbb_pred([("airplane", [10, 10, 50, 50], 0.5)]),                      # TP, tied
+        _hbb_pred([("airplane", [400, 400, 440, 440], 0.5),                    # FP, tied
+                   ("airplane", [100, 100, 140, 140], 0.3)]),                  # TP
+        _hbb_pred([("ship", [50, 50, 70, 70], 0.9), ("ship", [0, 0, 5, 5], 0.9)]),
+    ]
+    ours = DetectionTask().score(samples, preds)
+    ref = _cocoeval_map50_on_file(root / "Annotations" / "DIOR_test.json",
+                                  _official_dets(samples, preds, {c: k for k, c in cats}))
+    assert ours.metrics["mAP50"] == pytest.approx(ref, abs=1e-9)
+    rows = {r["class"]: r for r in ours.tables["per_class"]}
+    assert rows["airplane"]["AP50"] == pytest.approx(100.0 * (2 / 3))  # FP ranked first (id 7 < 30)
+    # the previous behaviour (images numbered in file order) stays available, and differs
+    seq = DetectionTask({"image_ids": "sequential"}).score(samples, preds)
+    assert seq.metrics["mAP50"] != pytest.approx(ref, abs=1e-6)
+    assert seq.tables["settings"]["image_ids"] == "sequential"
+
+
+def test_iscrowd_objects_are_coco_crowd_regions(tmp_path: Path) -> None:
+    cats = [(k + 1, c) for k, c in enumerate(DIOR_CLASSES)]
+    data = _coco([(5, "a.jpg"), (9, "b.jpg")],
+                 [(5, 1, [10, 10, 30, 30]), (5, 1, [200, 200, 200, 200]), (9, 1, [20, 20, 30, 30])], cats)
+    data["annotations"][1]["iscrowd"] = 1  # a parking apron of aircraft marked as a crowd
+    root = _write_dior(tmp_path, data)
+    samples = DIORDetectionAdapter(root).samples()
+    assert samples[0].target["iscrowd"] == [0, 1]
+    preds = [
+        _hbb_pred([("airplane", [10, 10, 40, 40], 0.6), ("airplane", [210, 210, 250, 250], 0.95),
+                   ("airplane", [300, 300, 340, 340], 0.9), ("airplane", [250, 350, 290, 390], 0.85)]),
+        _hbb_pred([("airplane", [20, 20, 50, 50], 0.7)]),
+    ]
+    ours = DetectionTask().score(samples, preds)
+    ref = _cocoeval_map50_on_file(root / "Annotations" / "DIOR_test.json",
+                                  _official_dets(samples, preds, {c: k for k, c in cats}))
+    assert ours.metrics["mAP50"] == pytest.approx(ref, abs=1e-9)
+    assert ours.metrics["mAP50"] == pytest.approx(100.0)  # detections inside the crowd are ignored
+    rows = {r["class"]: r for r in ours.tables["per_class"]}
+    assert rows["airplane"]["n_gt"] == 2 and "iscrowd" in ours.tables["notes"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("bbox", [1, 2, float("nan"), 4], r"annotations\[0\]\.bbox = \[1, 2, nan, 4\].*finite"),
+        ("bbox", [float("inf"), 2, 3, 4], r"annotations\[0\]\.bbox .*finite"),
+        ("bbox", [10, 10, -5, 4], r"annotations\[0\]\.bbox .*inverted"),
+        ("bbox", [True, 2, 3, 4], r"annotations\[0\]\.bbox"),
+        ("iscrowd", 2, r"annotations\[0\]\.iscrowd = 2; expected 0 or 1"),
+        ("area", float("nan"), r"annotations\[0\]\.area = nan"),
+        ("area", -3, r"annotations\[0\]\.area = -3"),
+    ],
+)
+def test_hostile_dior_annotation_values(tmp_path: Path, field: str, value: Any, match: str) -> None:
+    data = _coco([(1, "x.jpg")], [(1, 1, [0, 0, 5, 5])], [(1, "airplane")])
+    data["annotations"][0][field] = value
+    p = tmp_path / "a.json"
+    p.write_text(json.dumps(data))  # json writes NaN / Infinity, which Python's reader accepts
+    with pytest.raises(DatasetError, match=r"a\.json: " + match):
+        read_coco_detection_json(p, DIOR_CLASSES)
+
+
+@pytest.mark.parametrize(("key", "value"), [("width", float("nan")), ("height", -800), ("width", 12.5)])
+def test_hostile_dior_image_sizes(tmp_path: Path, key: str, value: Any) -> None:
+    data = _coco([(1, "x.jpg")], [(1, 1, [0, 0, 5, 5])], [(1, "airplane")])
+    data["images"][0][key] = value
+    p = tmp_path / "a.json"
+    p.write_text(json.dumps(data))
+    with pytest.raises(DatasetError, match=rf"a\.json: images\[0\]\.{key} = .*positive integer"):
+        read_coco_detection_json(p, DIOR_CLASSES)
+
+
+@pytest.mark.parametrize(
+    ("line", "match"),
+    [
+        ("nan 2 3 4 5 6 7 8 plane 0", r"line 3: non-finite coordinate"),
+        ("1 2 3 inf 5 6 7 8 plane 0", r"line 3: non-finite coordinate"),
+        ("1 2 3 4 5 6 7 8 plane inf", r"line 3: difficulty 'inf' is not an integer 0, 1 or 2"),
+        ("1 2 3 4 5 6 7 8 plane nan", r"line 3: difficulty 'nan'"),
+        ("1 2 3 4 5 6 7 8 plane -1", r"line 3: difficulty '-1'"),
+        ("1 2 3 4 5 6 7 8 plane 0.5", r"line 3: difficulty '0.5'"),
+        ("1 2 3 4 5 6 7 8 plane 7", r"line 3: difficulty '7'"),
+    ],
+)
+def test_hostile_dota_values(tmp_path: Path, line: str, match: str) -> None:
+    p = tmp_path / "x.txt"
+    p.write_text(f"imagesource:GoogleEarth\ngsd:null\n{line}\n")
+    with pytest.raises(DatasetError, match=r"x\.txt, " + match):
+        read_dota_label_file(p, DOTA_CLASSES)
+
+
+def test_dota_coordinates_are_truncated_like_the_official_loader(tmp_path: Path) -> None:
+    root = tmp_path / "dota"
+    _img(root / "images" / "p.png", 32, 32)
+    (root / "annfiles").mkdir()
+    # a 3x3 vehicle at fractional coordinates (v2.0 labels carry floats)
+    (root / "annfiles" / "p.txt").write_text("10.9 10.9 13.9 10.9 13.9 13.9 10.9 13.9 small-vehicle 0\n")
+    official = DOTADetectionAdapter(root).samples()
+    assert official[0].target["polygons"] == [[10.0, 10.0, 13.0, 10.0, 13.0, 13.0, 10.0, 13.0]]
+    assert official[0].target["bbox_xyxy"] == [[10.0, 10.0, 13.0, 13.0]]
+    floats = DOTADetectionAdapter(root, coords="float").samples()
+    assert floats[0].target["bbox_xyxy"] == [[10.9, 10.9, 13.9, 13.9]]
+    pred = [_hbb_pred([("small-vehicle", [10, 10, 13, 13], 0.9)])]
+    assert DetectionTask().score(official, pred).metrics["mAP50"] == pytest.approx(100.0)
+    assert DetectionTask().score(floats, pred).metrics["mAP50"] == pytest.approx(0.0)  # IoU 0.32
+    with pytest.raises(DatasetError, match="coords='round'"):
+        DOTADetectionAdapter(root, coords="round")
+
+
+@pytest.mark.realdata
+def test_dense_dota_patch_is_not_cut_at_100_detections(real_data: Path) -> None:
+    samples = DOTADetectionAdapter(real_data / "dota" / "split_patch").samples()
+    t = samples[0].target
+    rng = np.random.default_rng(0)
+    boxes = np.asarray(t["bbox_xyxy"])
+    pred = [_hbb_pred([(lab, list(b), float(sc)) for lab, b, sc in
+                       zip(t["labels"], boxes, rng.uniform(0.3, 1.0, len(boxes)))])]
+    n_sv = t["labels"].count("small-vehicle")
+    assert n_sv > 100  # a dense real patch
+    default = DetectionTask().score(samples, pred)
+    capped = DetectionTask({"max_dets": "100"}).score(samples, pred)
+    sv = {r["class"]: r for r in default.tables["per_class"]}["small-vehicle"]
+    sv_capped = {r["class"]: r for r in capped.tables["per_class"]}["small-vehicle"]
+    # perfect boxes: only the real patch's zero-area objects (IoU 0 with anything) are missed
+    assert sv["AP50"] > 98.0
+    assert sv_capped["AP50"] < 40.0  # recall <= 100 / 263: the cap cuts the dense class
+    assert default.tables["settings"]["max_dets"] == "none" and capped.tables["settings"]["max_dets"] == 100
+    obb = DetectionTask({"box_type": "obb"}).score(samples, [{"obb": {
+        "boxes": t["polygons"], "scores": pred[0]["hbb"]["scores"], "labels": t["labels"]}}])
+    assert obb.metrics["mAP50_obb"] == pytest.approx(default.metrics["mAP50"])
+
+
+def test_dior_keeps_the_coco_cap_of_100(tmp_path: Path) -> None:
+    cats = [(k + 1, c) for k, c in enumerate(DIOR_CLASSES)]
+    anns = [(1, 19, [10 * (k % 20), 10 * (k // 20), 8, 8]) for k in range(150)]
+    root = _write_dior(tmp_path, _coco([(1, "a.jpg")], anns, cats))
+    samples = DIORDetectionAdapter(root).samples()
+    pred = [_hbb_pred([("vehicle", [b[0], b[1], b[0] + 8, b[1] + 8], 0.5 + k / 1000)
+                       for k, (_, _, b) in enumerate(anns)])]
+    sc = DetectionTask().score(samples, pred)
+    assert sc.tables["settings"]["max_dets"] == 100
+    ref = _cocoeval_map50_on_file(root / "Annotations" / "DIOR_test.json",
+                                  _official_dets(samples, pred, {c: k for k, c in cats}))
+    assert sc.metrics["mAP50"] == pytest.approx(ref, abs=1e-9) and ref < 70.0
+    assert DetectionTask({"max_dets": "none"}).score(samples, pred).metrics["mAP50"] == pytest.approx(100.0)
+    for bad in ("0", "-3", "many"):
+        with pytest.raises(ValueError, match="max_dets"):
+            DetectionTask({"max_dets": bad})

@@ -6,8 +6,12 @@ Functional cores, numpy in / floats out.
   class, exactly what the official ``DET.py`` prints when it runs ``COCOeval`` with
   ``params.catIds=[classindex]`` (COCO evaluates categories independently, so one run over all
   categories gives the same per-class numbers as one run per class; the tests check this).
+  The caller's image ids are used as they are (COCO breaks score ties across images by image
+  id, so renumbered ids would rank ties differently from ``COCOeval`` on the original file);
+  ``iscrowd`` objects are passed as COCO crowd regions (ignored, IoU over the detection's
+  area), and the per-image detection limit is ``maxDets=100`` unless the caller lifts it.
 * :func:`polygon_ap` is a re-implementation of the same COCO matching/accumulation
-  (greedy by score, 101-point interpolated precision, ``maxDets=100``, ignore flags) with the
+  (greedy by score, 101-point interpolated precision, ``max_dets`` (100 or none), ignore flags) with the
   IoU of oriented 4-point polygons, for DOTA OBB AP50. On axis-aligned rectangles it equals
   pycocotools' ``bbox`` AP (tested).
 
@@ -28,6 +32,7 @@ import numpy as np
 
 __all__ = [
     "COCO_BACKENDS",
+    "COCO_MAX_DETS",
     "APResult",
     "coco_bbox_ap",
     "polygon_ap",
@@ -35,6 +40,9 @@ __all__ = [
 ]
 
 COCO_BACKENDS = ("pycocotools", "faster-coco-eval")
+
+#: COCO's detections-per-image limit (``params.maxDets[-1]``).
+COCO_MAX_DETS = 100
 
 _IOU_THRS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
 _REC_THRS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
@@ -95,6 +103,8 @@ def _coco_gt_dict(
     gt_labels: dict[int, np.ndarray],
     gt_ignore: dict[int, np.ndarray] | None,
     num_classes: int,
+    gt_crowd: dict[int, np.ndarray] | None = None,
+    gt_area: dict[int, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     anns = []
     aid = 1
@@ -104,11 +114,15 @@ def _coco_gt_dict(
             continue
         labels = gt_labels[iid]
         ign = gt_ignore.get(iid) if gt_ignore else None
+        crowd = gt_crowd.get(iid) if gt_crowd else None
+        area = gt_area.get(iid) if gt_area else None
         for j in range(len(boxes)):
             x1, y1, x2, y2 = (float(v) for v in boxes[j])
             w, h = x2 - x1, y2 - y1
             ann = {"id": aid, "image_id": int(iid), "category_id": int(labels[j]) + 1,
-                   "bbox": [x1, y1, w, h], "area": w * h, "iscrowd": 0}  # fmt: skip
+                   "bbox": [x1, y1, w, h],
+                   "area": float(area[j]) if area is not None else w * h,
+                   "iscrowd": int(bool(crowd[j])) if crowd is not None else 0}  # fmt: skip
             if ign is not None and bool(ign[j]):
                 ann["_difficult_ignore"] = 1
             anns.append(ann)
@@ -118,6 +132,13 @@ def _coco_gt_dict(
         "annotations": anns,
         "categories": [{"id": k + 1, "name": str(k + 1)} for k in range(num_classes)],
     }
+
+
+def _uncapped(det_image_ids: np.ndarray) -> int:
+    """A per-image detection limit that cuts nothing: the largest per-image count (>= 100)."""
+    ids = np.asarray(det_image_ids).reshape(-1)
+    most = int(np.unique(ids, return_counts=True)[1].max()) if ids.size else 0
+    return max(COCO_MAX_DETS, most)
 
 
 def coco_bbox_ap(
@@ -131,6 +152,9 @@ def coco_bbox_ap(
     classes: Sequence[str],
     *,
     gt_ignore: dict[int, np.ndarray] | None = None,
+    gt_crowd: dict[int, np.ndarray] | None = None,
+    gt_area: dict[int, np.ndarray] | None = None,
+    max_dets: int | None = COCO_MAX_DETS,
     backend: str = "pycocotools",
 ) -> APResult:
     """COCO ``bbox`` AP per class.
@@ -144,6 +168,14 @@ def coco_bbox_ap(
         classes: class names (category id = index + 1).
         gt_ignore: image id -> ``(n,)`` bool; ignored objects neither count as misses nor make
             matched detections false positives (DOTA "difficult"). pycocotools backend only.
+        gt_crowd: image id -> ``(n,)`` bool ``iscrowd`` flags, passed to COCO as they are:
+            a crowd object is an ignore region and its IoU is ``intersection / detection
+            area`` (pycocotools semantics), so several detections may fall in one crowd.
+        gt_area: image id -> ``(n,)`` the annotations' own ``area`` (COCO's area ranges read
+            it); default ``w * h``.
+        max_dets: detections kept per (image, class), highest scores first: COCO's 100 by
+            default; ``None`` keeps all (DOTA has no such cap). ``summarize()``'s
+            ``maxDets=100`` entries then use that larger limit.
         backend: ``"pycocotools"`` (reference) or ``"faster-coco-eval"`` (C++; same numbers,
             tested to 1e-6).
 
@@ -161,7 +193,11 @@ def coco_bbox_ap(
         )
     K = len(classes)
     image_ids = sorted(int(i) for i in image_ids)
-    gt = _coco_gt_dict(image_ids, gt_boxes, gt_labels, gt_ignore, K)
+    gt = _coco_gt_dict(image_ids, gt_boxes, gt_labels, gt_ignore, K, gt_crowd, gt_area)
+    if max_dets is None:
+        max_dets = _uncapped(det_image_ids)
+    elif int(max_dets) < 1:
+        raise ValueError(f"max_dets must be >= 1 or None, got {max_dets!r}")
     dets = [
         {"image_id": int(det_image_ids[i]), "category_id": int(det_labels[i]) + 1,
          "bbox": [float(v) for v in det_boxes_xywh[i]], "score": float(det_scores[i])}
@@ -170,9 +206,9 @@ def coco_bbox_ap(
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink):
         if backend == "pycocotools":
-            E = _run_pycocotools(gt, dets)
+            E = _run_pycocotools(gt, dets, int(max_dets))
         else:
-            E = _run_faster(gt, dets)
+            E = _run_faster(gt, dets, int(max_dets))
     precision = np.asarray(E["precision"])  # [T, R, K, A, M]
     a_all, m_last = 0, -1
     ap50 = np.array([_mean_valid(precision[0, :, k, a_all, m_last]) for k in range(K)])
@@ -181,7 +217,7 @@ def coco_bbox_ap(
     ap75 = np.array([_mean_valid(precision[t75, :, k, a_all, m_last]) for k in range(K)])
     n_gt = np.zeros(K, dtype=np.int64)
     for a in gt["annotations"]:
-        if not a.get("_difficult_ignore"):
+        if not a.get("_difficult_ignore") and not a["iscrowd"]:
             n_gt[a["category_id"] - 1] += 1
     return APResult(
         classes=tuple(classes), ap50=ap50, ap=ap, ap75=ap75, n_gt=n_gt,
@@ -191,7 +227,7 @@ def coco_bbox_ap(
     )  # fmt: skip
 
 
-def _run_pycocotools(gt: dict[str, Any], dets: list[dict[str, Any]]) -> dict[str, Any]:
+def _run_pycocotools(gt: dict[str, Any], dets: list[dict[str, Any]], max_dets: int) -> dict[str, Any]:
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -209,19 +245,20 @@ def _run_pycocotools(gt: dict[str, Any], dets: list[dict[str, Any]]) -> dict[str
     coco_gt.createIndex()
     coco_dt = _load_res(COCO, coco_gt, dets)
     ev = _IgnoringCOCOeval(coco_gt, coco_dt, "bbox")
-    _area_all_only(ev)
+    _area_all_only(ev, max_dets)
     ev.evaluate()
     ev.accumulate()
     ev.summarize()
     return {"precision": ev.eval["precision"], "stats": list(ev.stats)}
 
 
-def _area_all_only(ev: Any) -> None:
+def _area_all_only(ev: Any, max_dets: int = 100) -> None:
     # Only the "all" area range is reported; evaluating small/medium/large as well would cost 4x
     # (areas are evaluated independently, so the "all" numbers are unchanged; summarize()
     # prints -1 for the other ranges).
     ev.params.areaRng = [ev.params.areaRng[0]]
     ev.params.areaRngLbl = [ev.params.areaRngLbl[0]]
+    ev.params.maxDets = [1, 10, int(max_dets)]
 
 
 def _load_res(coco_cls: Any, coco_gt: Any, dets: list[dict[str, Any]]) -> Any:
@@ -235,7 +272,7 @@ def _load_res(coco_cls: Any, coco_gt: Any, dets: list[dict[str, Any]]) -> Any:
     return empty
 
 
-def _run_faster(gt: dict[str, Any], dets: list[dict[str, Any]]) -> dict[str, Any]:
+def _run_faster(gt: dict[str, Any], dets: list[dict[str, Any]], max_dets: int) -> dict[str, Any]:
     try:
         from faster_coco_eval import COCO as FCOCO
         from faster_coco_eval import COCOeval_faster
@@ -247,7 +284,7 @@ def _run_faster(gt: dict[str, Any], dets: list[dict[str, Any]]) -> dict[str, Any
     coco_gt = FCOCO(gt)
     coco_dt = coco_gt.loadRes(dets) if dets else _load_res(FCOCO, coco_gt, [])
     ev = COCOeval_faster(coco_gt, coco_dt, "bbox", print_function=lambda *a, **k: None)
-    _area_all_only(ev)
+    _area_all_only(ev, max_dets)
     ev.evaluate()
     ev.accumulate()
     ev.summarize()
@@ -317,7 +354,7 @@ def polygon_ap(
     *,
     gt_ignore: dict[int, np.ndarray] | None = None,
     iou_thresholds: Sequence[float] = (0.5,),
-    max_dets: int = 100,
+    max_dets: int | None = COCO_MAX_DETS,
     iou_fn: Any = None,
 ) -> APResult:
     """COCO-protocol AP with polygon IoU (area range "all").
@@ -335,6 +372,8 @@ def polygon_ap(
         det_*: flat detections ``(N,)``, ``(N, 8)``, ``(N,)``, ``(N,)``.
         classes: class names.
         iou_thresholds: IoU thresholds averaged into ``ap``; ``ap50`` needs 0.5 among them.
+        max_dets: detections kept per (image, class), highest scores first (COCO: 100);
+            ``None`` keeps all.
         iou_fn: ``(dets, gts) -> (n, m)`` IoU; default :func:`polygon_iou_matrix`.
 
     Returns:
@@ -377,7 +416,9 @@ def polygon_ap(
             )
             gord = np.argsort(gig.astype(np.int64), kind="mergesort")
             gsel, gig = gsel[gord], gig[gord]
-            dord = np.argsort(-det_scores[dsel], kind="mergesort")[:max_dets]
+            dord = np.argsort(-det_scores[dsel], kind="mergesort")
+            if max_dets is not None:
+                dord = dord[:max_dets]
             dsel = dsel[dord]
             npig += int(np.count_nonzero(~gig))
             ious = (
