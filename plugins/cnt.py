@@ -21,7 +21,12 @@ Deviations, deliberate:
   exact class name, explicit aliases (:data:`~._detection_common.COUNTING_NAME_ALIASES`), spaces
   removed, spaces -> hyphens, a trailing plural ``s`` dropped. An unmappable class is a
   :class:`DatasetError` naming the file and entry (the official code would fail on the prior
-  lookup).
+  lookup). DOTA wording follows the official DOTA mapping: ``crane`` -> ``container-crane``;
+  ``large vehicle`` / ``small vehicle`` -> the single counting class ``vehicle`` (the DOTA
+  priors have only ``vehicle``).
+* Counts must be non-negative integers (``"nan"``, ``"inf"``, ``"7.5"`` are errors naming the
+  entry). Falcon's optional ``crop`` box is not used (as officially), but a NaN, infinite or
+  inverted one is a :class:`DatasetError` naming the entry: it marks a corrupted file.
 * EPOC: ``epoc=auto`` (default) uses EPOC when the predictor was built with an EPOC model
   (official: always on); ``epoc=false`` turns it off.
 * The DOTA counting json is not public and ``CNT.sh`` only runs DIOR; the ``dotav2`` adapter reads
@@ -33,6 +38,7 @@ Task options: ``epoc`` (``auto``/``true``/``false``), ``area_factor`` (default 0
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -119,7 +125,24 @@ def parse_count_question(entry: Any, where: str, classes: Sequence[str]) -> tupl
     imgs = entry.get("images")
     if not isinstance(imgs, list) or not imgs or not isinstance(imgs[0], str) or not imgs[0]:
         raise DatasetError(f"{where}.images: expected a non-empty list of image paths, found {imgs!r}")
+    _check_crop(entry.get("crop"), where)
     return cls, count, imgs[0]
+
+
+def _check_crop(crop: Any, where: str) -> None:
+    """Falcon's optional ``crop`` box ``[x0, y0, x1, y1]`` (unused, as officially) must be sane."""
+    if crop is None or crop == []:
+        return
+    ok = (
+        isinstance(crop, list)
+        and len(crop) == 4
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in crop)
+    )
+    if not ok or crop[2] < crop[0] or crop[3] < crop[1]:
+        raise DatasetError(
+            f"{where}.crop = {crop!r}: expected [] or [x0, y0, x1, y1] of finite numbers with "
+            "x0 <= x1, y0 <= y1 (NaN, infinite or inverted boxes mark a corrupted entry)"
+        )
 
 
 class _CountingAdapter(DatasetAdapter):

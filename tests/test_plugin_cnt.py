@@ -130,6 +130,50 @@ def test_dota_adapter_uses_dota_priors(tmp_path: Path) -> None:
     assert s.meta["prior_area"] == 21
 
 
+def _dota_counting(tmp_path: Path, entries: list[dict]) -> Path:
+    (tmp_path / "Images").mkdir(exist_ok=True)
+    (tmp_path / "Annotation").mkdir(exist_ok=True)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "Images" / "a.png")
+    (tmp_path / "Annotation" / "test_IMG_CT.json").write_text(json.dumps(entries))
+    return tmp_path
+
+
+def test_dota_crane_maps_to_container_crane_like_the_official_code(tmp_path: Path) -> None:
+    # one "crane" question used to make the whole DOTA counting set fail to load
+    root = _dota_counting(tmp_path, [_entry("ship", 3, "a.png"), _entry("crane", 2, "a.png"),
+                                     _entry("small vehicle", 40, "a.png"), _entry("large-vehicle", 5, "a.png")])
+    samples = DOTACountingAdapter(root).samples()
+    assert [s.target["class"] for s in samples] == ["ship", "container-crane", "vehicle", "vehicle"]
+    assert samples[1].meta["prior_area"] == DOTA_PRIOR_AREAS["container-crane"] == 187
+    dota = tuple(DOTA_PRIOR_AREAS)
+    assert map_class_name("container crane", dota) == map_class_name("cranes", dota) == "container-crane"
+    assert map_class_name("crane", tuple(DIOR_PRIOR_AREAS)) is None  # DIOR has no crane class
+
+
+@pytest.mark.parametrize(
+    ("entry", "match"),
+    [
+        (_entry("ship", "nan", "a.png"), r"entry \[0\]\.conversations\[1\]\.content: expected an integer count, found 'nan'"),
+        (_entry("ship", "inf", "a.png"), r"entry \[0\]\.conversations\[1\]\.content: expected an integer count"),
+        (_entry("ship", "7.5", "a.png"), r"entry \[0\]\.conversations\[1\]\.content: expected an integer count"),
+        (_entry("ship", -2, "a.png"), r"entry \[0\]\.conversations\[1\]\.content: negative count -2"),
+        ({**_entry("ship", 1, "a.png"), "crop": [0, 0, float("nan"), 5]}, r"entry \[0\]\.crop = \[0, 0, nan, 5\]"),
+        ({**_entry("ship", 1, "a.png"), "crop": [0, 0, float("inf"), 5]}, r"entry \[0\]\.crop = .*finite"),
+        ({**_entry("ship", 1, "a.png"), "crop": [10, 10, 5, 50]}, r"entry \[0\]\.crop = \[10, 10, 5, 50\].*inverted"),
+        ({**_entry("ship", 1, "a.png"), "crop": [1, 2]}, r"entry \[0\]\.crop = \[1, 2\]"),
+    ],
+)
+def test_hostile_counting_values(tmp_path: Path, entry: dict, match: str) -> None:
+    root = _dota_counting(tmp_path, [entry])
+    with pytest.raises(DatasetError, match=r"test_IMG_CT\.json: " + match):
+        DOTACountingAdapter(root).samples()
+
+
+def test_valid_crop_is_accepted(tmp_path: Path) -> None:
+    root = _dota_counting(tmp_path, [{**_entry("ship", 1, "a.png"), "crop": [0, 0, 4, 4.5]}])
+    assert DOTACountingAdapter(root).samples()[0].target == {"count": 1, "class": "ship"}
+
+
 def test_counting_metrics_and_prior_filter() -> None:
     rng = np.random.default_rng(0)
     gt = rng.integers(0, 10, 200)
@@ -175,8 +219,9 @@ def test_options_and_bad_predictions() -> None:
         CountingTask().score([s], [{"count": "many"}])
 
 
-def test_check_task_plugin_if_available() -> None:
-    testing = pytest.importorskip("remotesam.testing", reason="remotesam.testing (engineer E1) not there yet")
+def test_check_task_plugin() -> None:
+    from remotesam import testing
+
     testing.check_task_plugin(CountingTask)
 
 
