@@ -26,6 +26,7 @@ from remotesam.bench.kit.files import read_json
 from remotesam.bench.kit.masks import mask_to_rle, rle_to_mask, segmentation_to_rle
 
 __all__ = [
+    "SENTENCE_FIELDS",
     "ReferData",
     "ReferRef",
     "load_refer",
@@ -33,6 +34,11 @@ __all__ = [
     "refer_gt_mask",
     "refer_split_matches",
 ]
+
+
+#: Sentence fields of a REFER ref: ``raw`` (the text as written; the official evaluation
+#: feeds it) and ``sent`` (REFER's normalised text).
+SENTENCE_FIELDS: tuple[str, ...] = ("raw", "sent")
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -107,8 +113,9 @@ class ReferRef:
         split: the ref's split string (``"train"``, ``"val"``, ``"test"``, ``"testA"``...).
         file_name: image file name (relative to the image folder).
         category_id: as stored in the ref (0-based for RRSIS-D).
-        sentences: ``(sent_id, text)`` pairs, in file order; ``text`` is the ``sent`` field
-            (``raw`` when ``sent`` is absent).
+        sentences: ``(sent_id, text)`` pairs, in file order; ``text`` is the sentence field
+            :func:`load_refer` was asked for (``raw`` by default, as the official evaluation
+            loader ``ReferDataset`` reads ``el['raw']``; the other field when it is absent).
         segmentation: the annotation's ``segmentation`` (RRSIS-D: list of RLE dicts).
         height, width: image size (from ``images[]`` or the RLE).
         bbox: the annotation's ``bbox`` as stored (RRSIS-D: **xyxy**), or None.
@@ -161,6 +168,7 @@ def load_refer(
     split: str | None,
     *,
     require_sentences: bool = True,
+    sentence_field: str = "raw",
 ) -> ReferData:
     """Read a REFER dataset (``refs(unc).p`` + ``instances.json``), RRSIS-D flavour.
 
@@ -176,10 +184,17 @@ def load_refer(
         instances_path: the json.
         split: keep refs of this split (REFER rule, see :func:`refer_split_matches`); None = all.
         require_sentences: raise when a ref has no sentence.
+        sentence_field: ``"raw"`` (official evaluation: ``ReferDataset`` feeds ``el['raw']``)
+            or ``"sent"`` (the REFER-normalised text the training loader reads); when a
+            sentence lacks that field the other one is used.
 
     Raises:
         DatasetError: naming the file, the ref index and the field.
+        ValueError: ``sentence_field`` is neither ``"raw"`` nor ``"sent"``.
     """
+    if sentence_field not in SENTENCE_FIELDS:
+        raise ValueError(f"sentence_field={sentence_field!r}; expected one of {SENTENCE_FIELDS}")
+    other_field = "sent" if sentence_field == "raw" else "raw"
     refs_raw = read_refer_pickle(refs_path)
     if not isinstance(refs_raw, list):
         raise DatasetError(
@@ -234,9 +249,11 @@ def load_refer(
             s_where = f"{where} (ref_id {ref_id}): sentences[{s_idx}]"
             if not isinstance(s, dict):
                 raise DatasetError(f"{s_where}: expected a dict")
-            text = s.get("sent", s.get("raw"))
+            text = s.get(sentence_field, s.get(other_field))
             if not isinstance(text, str) or not text.strip():
-                raise DatasetError(f"{s_where}: field 'sent' (or 'raw') missing or empty")
+                raise DatasetError(
+                    f"{s_where}: field {sentence_field!r} (or {other_field!r}) missing, empty or not a string"
+                )
             sent_id = _int_field(s, "sent_id", s_where) if "sent_id" in s else ref_id * 1000 + s_idx
             if sent_id in seen_sent:
                 raise DatasetError(f"{s_where}: duplicate sent_id {sent_id}")

@@ -5,7 +5,10 @@ Protocol reproduced (official ``tasks/code/eval/REF.py`` + ``refer/refer.py``):
 * data: ``refs(unc).p`` + ``instances.json`` (RRSIS-D's non-COCO flavour: ``categories_id``,
   xyxy ``bbox``, ``segmentation`` = list of one compressed RLE, 0-based categories); a ref is
   kept when its split matches REFER's ``getRefIds`` rule (``test`` matches by substring);
-* **every sentence of every ref** is one sample (``sample_id = "<ref_id>:<sent_id>"``);
+* **every sentence of every ref** is one sample (``sample_id = "<ref_id>:<sent_id>"``); the
+  model is fed the sentence's ``raw`` text, as the official ``ReferDataset`` does
+  (``el['raw']``; PROTOCOLS 2.1 / DATASETS 1: RemoteSAM's REF eval goes through
+  ``ReferDataset``);
 * ground truth = pixels where the decoded segmentation list sums to exactly 1 (``REFER.getMask``
   + ``annot[mask == 1] = 1``), resized to 896x896 with PIL ``NEAREST``; the prediction is the
   network-resolution argmax (``ReferringMask.mask_net``, 896x896 for the official model);
@@ -29,6 +32,10 @@ Deviations from the official code, all deliberate:
   ``sentences[0]`` and a flat ``JPEGImages/`` folder. The adapter keeps the flat folder but
   evaluates every sentence, like RRSIS-D. Image sizes come from ``images[]`` or, when the image
   is not listed there (the pre-cleaning release lists fewer images than it uses), from the RLE.
+* Dataset option ``sentence_field=sent`` feeds REFER's normalised ``sent`` text instead (what
+  the official *training* loader ``All_Dataset`` reads; not the official evaluation). A
+  sentence lacking the chosen field falls back to the other one (the official loader would
+  raise ``KeyError``).
 * ``refs(unc).p`` is read with a restricted unpickler (plain data only), never ``pickle.load``.
 * An image whose size differs from its ``instances.json`` entry fails that sample with a clear
   message (the official loader would silently compare masks of different sizes or crash).
@@ -68,7 +75,7 @@ from remotesam.bench.kit import (
 from remotesam.bench.kit.masks import rle_counts
 from remotesam.classes import RRSISD_CLASSES
 
-from ._refer import ReferData, load_refer, refer_gt_mask
+from ._refer import SENTENCE_FIELDS, ReferData, load_refer, refer_gt_mask
 from .metrics.segmentation import REF_THRESHOLDS, per_expression_iou, referring_metrics
 
 __all__ = [
@@ -85,11 +92,19 @@ class _ReferAdapter(DatasetAdapter):
     splits: ClassVar[tuple[str, ...]] = ("train", "val", "test")
     default_split: ClassVar[str] = "test"
     _refs_names: ClassVar[tuple[str, ...]] = ("refs(unc).p",)
-    _OPTIONS: ClassVar[frozenset[str]] = frozenset({"refs_file", "instances_file", "image_dir"})
+    _OPTIONS: ClassVar[frozenset[str]] = frozenset(
+        {"refs_file", "instances_file", "image_dir", "sentence_field"}
+    )
 
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
         check_options(type(self).__name__, self.options, self._OPTIONS)
+        self.sentence_field = str(self.options.get("sentence_field", "raw")).lower()
+        if self.sentence_field not in SENTENCE_FIELDS:
+            raise DatasetError(
+                f"{self.name}: option sentence_field={self.options['sentence_field']!r}; expected "
+                "'raw' (official: the text ReferDataset feeds the model) or 'sent'"
+            )
         self.refs_path, self.instances_path, self.image_dir = self._locate()
         require_file(self.refs_path, f"{self.name} refs file", self.layout)
         require_file(self.instances_path, f"{self.name} instances file", self.layout)
@@ -104,7 +119,8 @@ class _ReferAdapter(DatasetAdapter):
 
     def read(self) -> ReferData:
         """The parsed refs of this split (see :func:`remotesam_plugins._refer.load_refer`)."""
-        data = load_refer(self.refs_path, self.instances_path, self.split)
+        data = load_refer(self.refs_path, self.instances_path, self.split,
+                          sentence_field=self.sentence_field)
         if not data.refs:
             raise DatasetError(
                 f"{self.name}: no ref of split {self.split!r} in {self.refs_path}; splits present: "
@@ -117,7 +133,7 @@ class _ReferAdapter(DatasetAdapter):
 
         ``target``: ``mask_rle`` (compressed COCO RLE, ``str`` counts, original size, official
         GT rule), ``size`` ``[H, W]``, ``bbox_xyxy`` (as stored; RRSIS-D: the DIOR-RSVG box) or
-        None, ``category`` (name or None). ``meta``: ``sentence``, ``ref_id``, ``sent_id``,
+        None, ``category`` (name or None). ``meta``: ``sentence`` (the ``sentence_field`` text), ``ref_id``, ``sent_id``,
         ``ann_id``, ``image_id``, ``file_name``, ``split``.
 
         Raises:
@@ -163,7 +179,8 @@ class RRSISDAdapter(_ReferAdapter):
 
     ``root`` is the REFER data root (holding ``rrsisd/`` and ``images/rrsisd/``); pointing it at
     the ``rrsisd/`` folder itself also works. Options: ``refs_file``, ``instances_file``,
-    ``image_dir`` override the three locations.
+    ``image_dir`` override the three locations; ``sentence_field`` (``raw`` official, default;
+    or ``sent``) picks the text fed to the model.
     """
 
     name: ClassVar[str] = "rrsisd"
@@ -263,7 +280,7 @@ class ReferringSegmentationTask(TaskPlugin):
     """
 
     name: ClassVar[str] = "ref"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     description: ClassVar[str] = "referring expression segmentation (RRSIS-D / RemoteSAM-270K, REFER format)"
     metrics: ClassVar[tuple[MetricSpec, ...]] = _metric_specs()
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {

@@ -237,6 +237,26 @@ def test_every_sentence_and_refer_split_rule(tmp_path: Path) -> None:
         RRSISDAdapter(tmp_path, "train").samples()
 
 
+def test_model_is_fed_the_raw_sentence_like_the_official_refer_dataset(tmp_path: Path) -> None:
+    # REFER's 'sent' is normalised (lower case, no punctuation); the official ReferDataset feeds
+    # el['raw'] to the tokenizer
+    ref = _ref(1)
+    ref["sentences"] = [{"raw": "The Baseball-field on the TOP.", "sent": "the baseball field on the top",
+                         "sent_id": 100}]
+    ref2 = _ref(2)
+    ref2["sentences"] = [{"sent": "only a sent field", "sent_id": 200}]
+    _write_refer(tmp_path, [ref, ref2], _inst([1, 2]), ["00001.jpg", "00002.jpg"])
+    official = RRSISDAdapter(tmp_path).samples()
+    assert [s.meta["sentence"] for s in official] == ["The Baseball-field on the TOP.", "only a sent field"]
+    model = FakeRefModel({})
+    ReferringSegmentationTask().predict(model, official)
+    assert model.calls == ["The Baseball-field on the TOP.", "only a sent field"]
+    sent = RRSISDAdapter(tmp_path, sentence_field="sent").samples()
+    assert [s.meta["sentence"] for s in sent] == ["the baseball field on the top", "only a sent field"]
+    with pytest.raises(DatasetError, match="sentence_field='tokens'"):
+        RRSISDAdapter(tmp_path, sentence_field="tokens")
+
+
 def test_gt_is_pixels_covered_exactly_once(tmp_path: Path) -> None:
     """Official getMask: sum of the decoded RLE list, then ``== 1``."""
     a = np.zeros((32, 32), np.uint8)
@@ -385,7 +405,8 @@ def test_bad_options_and_predictions(tmp_path: Path) -> None:
 
 @pytest.mark.realdata
 def test_check_task_plugin(rrsisd_root: Path) -> None:
-    testing = pytest.importorskip("remotesam.testing", reason="remotesam.testing not available")
+    from remotesam import testing
+
     testing.check_task_plugin(ReferringSegmentationTask)
     testing.check_task_plugin(ReferringSegmentationTask, dataset_root=rrsisd_root, model=FakeRefModel({}))
 
