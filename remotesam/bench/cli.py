@@ -9,11 +9,13 @@ Subcommands::
                            [--precision fp32|bf16|fp16] [--task-opt det.score_thr=0.3 ...]
                            [--dataset-opt vg.dior_rsvg.allow_partial=true ...]
                            [--results-dir results] [--no-report]
+                           [--config run.yaml] [--log-to tensorboard[:DIR],wandb[:PROJECT]]
                            (no --tasks: all; no --ckpt: the bundled tiny checkpoint; no
                            --data-root: the embedded procedural benchmark)
     remotesam-bench score  [--run RUN_ID|PATH] [--results-dir results] [--data-root DIR]
     remotesam-bench leaderboard | radar | gate | baseline     (reports, when installed)
     remotesam-bench synth                                    (the embedded benchmark)
+    remotesam-bench --version
 
 ``python -m remotesam.bench ...`` is the same program (use it with ``torchrun``).
 
@@ -187,8 +189,18 @@ def _print_outcome(outcome: Any) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from remotesam.bench.config import apply_config_file, resolved_options, save_config
+    from remotesam.bench.results import runs_dir
     from remotesam.bench.runner import RunConfig, load_model_factory, run
+    from remotesam.bench.trackers import log_run_document, open_trackers, parse_log_to
+    from remotesam.bench.trackers import require_extras as require_tracker_extras
 
+    run_parser = args._run_parser
+    if args.config is not None:  # the command line wins over the file
+        args = apply_config_file(args, run_parser, args._run_argv, args.config)
+    options = resolved_options(args, run_parser, args.config)
+    trackers = parse_log_to(args.log_to)
+    require_tracker_extras(trackers)  # a missing extra fails before any work
     if not args.ckpt and not args.model_factory:
         from remotesam.bench.runner import default_checkpoint
 
@@ -207,10 +219,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
         task_options=_task_options(args.task_opt),
         dataset_options=_dataset_options(args.dataset_opt), results_dir=args.results_dir,
         run_id=args.run_id, progress=False if args.no_progress else None,
-        retry_failed=args.retry_failed)
+        retry_failed=args.retry_failed, options=options)
     factory = load_model_factory(args.model_factory) if args.model_factory else None
     outcome = run(config, model_factory=factory)
     _print_outcome(outcome)
+    if outcome.document is not None:
+        doc = outcome.document
+        save_config(options, runs_dir(args.results_dir) / f"{doc.run_id}.config.yaml")
+        if trackers:
+            opened = open_trackers(trackers, base_dir=args.results_dir, name=doc.run_id,
+                                   config={"run_id": doc.run_id, **options})
+            try:
+                log_run_document(doc, opened)
+            finally:
+                for t in opened:
+                    t.close()
+            _console().print("logged to: " + ", ".join(map(str, trackers)), markup=False)
     if outcome.document is not None and outcome.document.results and not args.no_report:
         _report(outcome.document, Path(args.results_dir))
     return EXIT_ERROR if outcome.errors else EXIT_OK
@@ -282,6 +306,21 @@ def _add_optional(sub: Any, module: str, func: str) -> None:
 _CORE_COMMANDS = ("list", "run", "score")
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: computed only when asked (it runs git and reads torch's version)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        from remotesam.bench.provenance import version_text
+
+        print(version_text())
+        parser.exit(EXIT_OK)
+
+
 def build_parser(addons: bool = True) -> argparse.ArgumentParser:
     """The ``remotesam-bench`` argument parser (``list``, ``run``, ``score`` and add-ons).
 
@@ -294,6 +333,8 @@ def build_parser(addons: bool = True) -> argparse.ArgumentParser:
         prog="remotesam-bench", description="Benchmark RemoteSAM checkpoints on remote-sensing "
         "tasks: cached, resumable, sharded runs; leaderboards, radar charts and CI gates.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the package version, git revision and torch version")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("list", help="list task plugins, their datasets and metrics",
@@ -341,7 +382,17 @@ def build_parser(addons: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--model-factory", metavar="MODULE:FUNCTION",
                    help="load models with FUNCTION(path, device=, precision=, batch_size=) "
                    "instead of remotesam.RemoteSAM.from_checkpoint")
-    p.set_defaults(func=_cmd_run)
+    p.add_argument("--config", metavar="FILE.yaml",
+                   help="read these options from a YAML/JSON file (keys: the long option "
+                   "names, dashes or underscores); command-line flags override it. The "
+                   "resolved options are saved as <results-dir>/runs/<run_id>.config.yaml")
+    p.add_argument("--log-to", action="append", default=[],
+                   metavar="tensorboard[:DIR],wandb[:PROJECT]",
+                   help="log every metric per checkpoint (step: the training step of a "
+                   "checkpoint, else its index) to TensorBoard (default DIR "
+                   "<results-dir>/tensorboard/<run_id>) and/or Weights & Biases (extras "
+                   "remotesam-bench[tensorboard], remotesam-bench[wandb])")
+    p.set_defaults(func=_cmd_run, _run_parser=p)
 
     p = sub.add_parser("score", help="re-score stored predictions without a model",
                        epilog=_EPILOG)
@@ -365,6 +416,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(addons=not (argv and argv[0] in _CORE_COMMANDS))
     args = parser.parse_args(argv)
+    if args.command == "run":  # config files need to know which flags were given
+        args._run_argv = argv[argv.index("run") + 1:]
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_ERROR

@@ -67,6 +67,9 @@ class RunConfig:
         progress: progress bars: None = when stderr is a terminal.
         retry_failed: predict again the samples whose failure a previous run recorded
             (by default they stay failed, so a fully cached rerun never loads the model).
+        options: the ``remotesam-bench run`` options this config was made from (a config
+            file merged with the command line, :mod:`remotesam.bench.config`); recorded in
+            provenance, never read by the runner.
     """
 
     tasks: list[str] = field(default_factory=lambda: ["all"])
@@ -84,6 +87,7 @@ class RunConfig:
     run_id: str | None = None
     progress: bool | None = None
     retry_failed: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The configuration as it goes into provenance (paths as absolute strings)."""

@@ -82,6 +82,23 @@ def _provenance(config: RunConfig, device: str, ctx: DistContext) -> dict[str, A
     }
 
 
+def version_text() -> str:
+    """``remotesam-bench --version``: package version, git revision (when run from a git
+    checkout), torch and Python versions, on one line."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import remotesam
+
+    rev, dirty = _git_revision()
+    try:
+        torch_version = version("torch")
+    except PackageNotFoundError:
+        torch_version = "not installed"
+    git = f"git {rev[:12]}{'-dirty' if dirty else ''}" if rev else "git revision unknown"
+    return (f"remotesam-bench {remotesam.__version__} ({git}; torch {torch_version}; "
+            f"python {platform.python_version()})")
+
+
 def _new_run_id() -> str:
     now = _dt.datetime.now(_dt.UTC)
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
