@@ -5,10 +5,19 @@ The numbers live in ``remotesam/data/published.json`` (shipped in the package), 
 the source table of the paper and a note where the paper is ambiguous. This module loads and
 validates that file and matches its records to the columns of a user's results.
 
-Matching: task names are compared exactly; dataset and metric names after normalisation
-(lower case, everything but letters and digits removed, so ``"Prec@0.5"`` == ``"prec_0.5"``)
-and through the alias lists in the file (per dataset, and per task for metrics, e.g. the RSVG
-table's ``AP50`` is our ``vg`` ``Acc@0.5``). Splits are compared exactly.
+Matching (the comparison rule): a published number belongs beside one of our columns only when
+it was measured on the same task, dataset, split and metric **and** under the same protocol.
+Task names are compared exactly; dataset and metric names after normalisation (lower case,
+everything but letters and digits removed, so ``"Prec@0.5"`` == ``"prec_0.5"``) and through
+the alias lists in the file (per dataset, and per task for metrics, e.g. the RSVG table's
+``AP50`` is our ``vg`` ``Acc@0.5``). Splits are compared exactly, and each record's split is the
+one the paper evaluated (iSAID segmentation: ``val``, the only split with public masks; DOTA
+detection: ``test-dev``, labels not public), never a guess that happens to match our default.
+A record's ``protocol`` is ``"official"`` (the official RemoteSAM evaluation, which our
+official metrics reproduce) unless the file says otherwise; ``"unstated"`` marks numbers with
+no official code behind them (iSAID detection, OBB AP, DOTA test-dev scoring): :meth:`lookup`
+returns them only when asked for that protocol. Model names go through the per-model
+``aliases`` (the paper prints ``Qwen-VL-chat`` in Table 12 and ``Qwen-VL-Chat`` elsewhere).
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "OFFICIAL_PROTOCOL",
     "PublishedResult",
     "PublishedTable",
     "load_published",
@@ -30,6 +40,9 @@ __all__ = [
 ]
 
 SCHEMA = "remotesam-bench/published/1"
+
+#: The protocol of a record that names none: the official RemoteSAM evaluation.
+OFFICIAL_PROTOCOL = "official"
 _REQUIRED = {"model": str, "task": str, "dataset": str, "split": str, "metric": str,
              "value": (int, float), "unit": str, "higher_is_better": bool, "source": str}
 
@@ -51,6 +64,8 @@ class PublishedResult:
         higher_is_better: direction.
         source: where it is printed (``"Table 5"``, ``"Fig. 1 radar"``).
         note: caveats (ambiguous split, value differs between tables, ...), or ``""``.
+        protocol: ``"official"`` (the official RemoteSAM evaluation, reproduced by the
+            plugins' official metrics) or another tag such as ``"unstated"`` (no official code).
     """
 
     model: str
@@ -63,6 +78,7 @@ class PublishedResult:
     higher_is_better: bool
     source: str
     note: str = ""
+    protocol: str = OFFICIAL_PROTOCOL
 
 
 @dataclass
@@ -86,10 +102,17 @@ class PublishedTable:
             for canon, aliases in table.items():
                 for a in [canon, *aliases]:
                     self._metric_norm[(task, normalise_name(a))] = canon
-        self._index: dict[tuple[str, str, str, str], list[PublishedResult]] = {}
+        self._model_norm: dict[str, str] = {}
+        for r in self.results:
+            self._model_norm.setdefault(normalise_name(r.model), r.model)
+        for model, info in self.models.items():
+            self._model_norm.setdefault(normalise_name(model), model)
+            for a in (info.get("aliases") or []) if isinstance(info, dict) else []:
+                self._model_norm.setdefault(normalise_name(str(a)), model)
+        self._index: dict[tuple[str, str, str, str, str], list[PublishedResult]] = {}
         for r in self.results:
             key = (r.task, self.canonical_dataset(r.dataset), r.split,
-                   self.canonical_metric(r.task, r.metric))
+                   self.canonical_metric(r.task, r.metric), r.protocol)
             self._index.setdefault(key, []).append(r)
 
     def canonical_dataset(self, name: str) -> str:
@@ -102,14 +125,26 @@ class PublishedTable:
         n = normalise_name(name)
         return normalise_name(self._metric_norm.get((task, n), n))
 
+    def canonical_model(self, name: str) -> str | None:
+        """The file's model name for ``name`` or one of its aliases (case and punctuation
+        ignored: ``"qwen-vl-chat"`` -> ``"Qwen-VL-Chat"``); ``None`` when unknown."""
+        return self._model_norm.get(normalise_name(name))
+
     def lookup(self, task: str, dataset: str, split: str, metric: str,
-               models: Iterable[str] | None = None) -> list[PublishedResult]:
-        """Published results for one of our columns, in file order; ``[]`` when none."""
+               models: Iterable[str] | None = None, *,
+               protocol: str = OFFICIAL_PROTOCOL) -> list[PublishedResult]:
+        """Published results comparable with one of our columns, in file order; ``[]`` when none.
+
+        Comparable = same task, dataset, split, metric (after aliases) and ``protocol``: a
+        column of an official metric asks for ``"official"`` (the default), so records whose
+        protocol is ``"unstated"`` are never placed beside it. ``models`` may use aliases.
+        """
         found = self._index.get(
-            (task, self.canonical_dataset(dataset), split, self.canonical_metric(task, metric)), [])
+            (task, self.canonical_dataset(dataset), split, self.canonical_metric(task, metric),
+             protocol), [])
         if models is None:
             return list(found)
-        wanted = set(models)
+        wanted = {self.canonical_model(m) or m for m in models}
         return [r for r in found if r.model in wanted]
 
     def model_names(self) -> list[str]:
@@ -143,7 +178,7 @@ def _parse(doc: Any, source: str) -> PublishedTable:
             model=rec["model"], task=rec["task"], dataset=rec["dataset"], split=rec["split"],
             metric=rec["metric"], value=float(rec["value"]), unit=rec["unit"],
             higher_is_better=rec["higher_is_better"], source=rec["source"],
-            note=str(rec.get("note", "")),
+            note=str(rec.get("note", "")), protocol=_protocol(rec, f"{source}: results[{i}]"),
         ))
     return PublishedTable(
         results=results,
@@ -154,6 +189,14 @@ def _parse(doc: Any, source: str) -> PublishedTable:
         notes=list(doc.get("notes", [])),
         source=str(doc.get("source", "")),
     )
+
+
+def _protocol(rec: dict[str, Any], where: str) -> str:
+    value = rec.get("protocol", OFFICIAL_PROTOCOL)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{where}.protocol is {value!r}, expected a non-empty string such as "
+                         f"{OFFICIAL_PROTOCOL!r} or 'unstated'")
+    return value.strip()
 
 
 @lru_cache(maxsize=1)
