@@ -226,9 +226,11 @@ class _Job:
     settings_hash: str
     fingerprints: dict[str, str] = field(default_factory=dict)
 
-    def key(self, ckpt_sha256: str) -> PredictionKey:
+    def key(self, ckpt_sha256: str, settings_hash: str | None = None) -> PredictionKey:
+        """The store key of this job's predictions by the model with weights ``ckpt_sha256``;
+        ``settings_hash`` (default: the job's own) includes the model description."""
         return PredictionKey(ckpt_sha256, self.task, int(self.plugin.version), self.dataset,
-                             self.split, self.settings_hash)
+                             self.split, settings_hash or self.settings_hash)
 
     @property
     def label(self) -> str:

@@ -40,7 +40,17 @@ from typing import Any
 from remotesam.bench.api import Sample, TaskPlugin
 from remotesam.bench.distributed import DistContext, init_distributed, shard_indices
 from remotesam.bench.errors import BenchError, InputError, PluginError
-from remotesam.bench.identity import sample_fingerprints, settings_hash, sha256_file
+from remotesam.bench.identity import (
+    DEFAULT_FACTORY_SPEC,
+    IN_MEMORY_FACTORY,
+    describe_model,
+    factory_spec,
+    model_digest,
+    model_key,
+    sample_fingerprints,
+    settings_hash,
+    sha256_file,
+)
 from remotesam.bench.plan import (
     CHECKPOINT_SUFFIXES,
     ModelFactory,
@@ -169,15 +179,67 @@ def predict_misses(job: _Job, model: Any, misses: Sequence[Sample], key: Predict
 # the run
 
 
+@dataclass
+class _InMemoryModel:
+    """A model object given to :func:`run` instead of checkpoints."""
+
+    model: Any
+    name: str
+    digest: str = ""
+
+    def __post_init__(self) -> None:
+        try:
+            self.digest = model_digest(self.model)
+        except TypeError as e:
+            raise InputError(f"run(model=...): {e}") from e
+
+
+def _load_model(factory: ModelFactory, path: Path, ckpt: CheckpointRef, device: str,
+                config: RunConfig) -> tuple[Any, str | None, float]:
+    """``(model or None, error message or None, seconds)``: a checkpoint that cannot be loaded
+    is an error of this checkpoint, not of the run (a :class:`BenchError` still stops it)."""
+    t0 = time.perf_counter()
+    try:
+        model = factory(path, device=device, precision=config.precision,
+                        batch_size=config.batch_size)
+    except BenchError:
+        raise
+    except Exception as e:
+        return None, (f"checkpoint {ckpt.name}: loading the model failed: "
+                      f"{type(e).__name__}: {e}"), time.perf_counter() - t0
+    return model, None, time.perf_counter() - t0
+
+
+def _model_precision(model: Any, default: str) -> str:
+    """The precision an in-memory model reports in ``settings()`` (else ``default``)."""
+    fn = getattr(model, "settings", None)
+    if callable(fn):
+        try:
+            p = fn().get("precision")
+        except Exception:
+            return default
+        if isinstance(p, str):
+            return p
+    return default
+
+
 def run(config: RunConfig, *, registry: Registry | None = None,
-        model_factory: ModelFactory | None = None) -> RunOutcome:
+        model_factory: ModelFactory | None = None, model: Any = None,
+        model_name: str | None = None) -> RunOutcome:
     """Run the benchmark described by ``config``; see the module docstring.
 
     Args:
         config: what to run.
         registry: the task registry (default: installed entry points).
         model_factory: ``factory(path, *, device, precision, batch_size) -> model``; default
-            :func:`default_model_factory`.
+            :func:`default_model_factory`. Its import spec (``module:qualname``) is part of
+            the cache identity.
+        model: an already built model (a :class:`remotesam.RemoteSAM`, or anything the task
+            plugins can call) to evaluate instead of ``config.checkpoints``. It is identified
+            by :func:`remotesam.bench.identity.model_digest` of its weights plus its
+            ``settings()``; ``config.checkpoints``, ``config.precision`` and ``model_factory``
+            are then not used (the model already has its device and precision).
+        model_name: the name it gets in the run document (default: its class name).
 
     Returns:
         A :class:`RunOutcome`; the run document is also saved under ``<results>/runs/``.
@@ -190,33 +252,50 @@ def run(config: RunConfig, *, registry: Registry | None = None,
     t_start = time.perf_counter()
     registry = registry or Registry()
     factory = model_factory or default_model_factory
+    spec = factory_spec(model_factory)
+    if model is not None:
+        if model_factory is not None or config.checkpoints:
+            raise InputError("run(model=...) evaluates the given model: pass neither "
+                             "config.checkpoints nor model_factory with it")
+        config = dataclasses.replace(config, precision=_model_precision(model, config.precision))
     precision, device = _check_config(config)
     config = dataclasses.replace(config, precision=precision)
     hub: dict[Path, Any] = {}
-    ckpt_paths = resolve_checkpoints(config.checkpoints, hub=hub) if config.checkpoints else [
-        default_checkpoint()]
+    in_memory: _InMemoryModel | None = None
+    if model is not None:
+        in_memory = _InMemoryModel(model, model_name or type(model).__name__)
+        ckpt_paths = [Path(IN_MEMORY_FACTORY)]
+    else:
+        ckpt_paths = resolve_checkpoints(config.checkpoints, hub=hub) if config.checkpoints else [
+            default_checkpoint()]
     errors: list[str] = []
     jobs = _build_jobs(config, registry, errors)
 
     ctx, device = init_distributed(device)
     try:
         return _run(config, registry, factory, ckpt_paths, jobs, errors, ctx, device, t_start,
-                    hub=hub)
+                    hub=hub, spec=spec, in_memory=in_memory)
     finally:
         ctx.close()
 
 
 def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_paths: list[Path],
          jobs: list[_Job], errors: list[str], ctx: DistContext, device: str,
-         t_start: float, hub: Mapping[Path, Any] | None = None) -> RunOutcome:
+         t_start: float, hub: Mapping[Path, Any] | None = None,
+         spec: str = DEFAULT_FACTORY_SPEC, in_memory: _InMemoryModel | None = None,
+         ) -> RunOutcome:
     hub = hub or {}
     store = ResultsStore(config.results_dir)
     try:
-        # a Hub checkpoint is named by its URI; its sha256 was taken when it was resolved
-        ckpts = [CheckpointRef(name=hub[p].uri, path=str(p.resolve()), sha256=hub[p].sha256)
-                 if p in hub else
-                 CheckpointRef(name=str(p), path=str(p.resolve()), sha256=sha256_file(p, store))
-                 for p in ckpt_paths]
+        if in_memory is not None:
+            ckpts = [CheckpointRef(name=in_memory.name, path="", sha256=in_memory.digest)]
+        else:
+            # a Hub checkpoint is named by its URI; its sha256 was taken when it was resolved
+            ckpts = [CheckpointRef(name=hub[p].uri, path=str(p.resolve()), sha256=hub[p].sha256)
+                     if p in hub else
+                     CheckpointRef(name=str(p), path=str(p.resolve()),
+                                   sha256=sha256_file(p, store))
+                     for p in ckpt_paths]
         seen: set[str] = set()
         unique: list[tuple[Path, CheckpointRef]] = []
         for p, c in zip(ckpt_paths, ckpts):
@@ -224,8 +303,8 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                 seen.add(c.sha256)
                 unique.append((p, c))
         for job in jobs:
-            store.put_settings(job.settings_hash, job.settings)
             job.fingerprints = sample_fingerprints(job.samples, store)
+        model_descriptions: dict[str, dict[str, Any]] = {}
 
         results: list[TaskResult] = []
         n_pred = n_cached = n_failed_now = 0
@@ -234,8 +313,28 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
             for path, ckpt in unique:
                 model: Any = None
                 model_error: str | None = None
+                mkey = model_key(ckpt.sha256, spec, config.precision)
+
+                # The model description is part of the key; the store remembers it so that a
+                # fully cached rerun does not load the model.
+                if in_memory is not None:
+                    model = in_memory.model
+                    desc = describe_model(model, IN_MEMORY_FACTORY, store)
+                else:
+                    desc = store.get_model_settings(mkey)
+                    if desc is None:
+                        model, model_error, dt = _load_model(factory, path, ckpt, device, config)
+                        t_model += dt
+                        desc = (describe_model(model, spec, store) if model is not None
+                                else {"factory": spec, "class": None, "settings": None,
+                                      "epoc_digest": None})
+                        if model is not None:
+                            store.put_model_settings(mkey, desc)
+                model_descriptions[ckpt.name] = desc
                 for job in jobs:
-                    key = job.key(ckpt.sha256)
+                    jsettings, shash = settings_hash(job.settings["task"], config.precision, desc)
+                    store.put_settings(shash, jsettings)
+                    key = job.key(ckpt.sha256, shash)
                     mine = [job.samples[i] for i in shard_indices(len(job.samples), ctx.rank,
                                                                   ctx.world_size)]
                     fps = job.fingerprints
@@ -246,16 +345,16 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                     misses = [s for s in mine if s.sample_id not in done]
                     local_errors: list[str] = []
                     if misses and model is None and model_error is None:
-                        t0 = time.perf_counter()
-                        try:
-                            model = factory(path, device=device, precision=config.precision,
-                                            batch_size=config.batch_size)
-                        except BenchError:
-                            raise
-                        except Exception as e:
-                            model_error = (f"checkpoint {ckpt.name}: loading the model failed: "
-                                           f"{type(e).__name__}: {e}")
-                        t_model += time.perf_counter() - t0
+                        model, model_error, dt = _load_model(factory, path, ckpt, device, config)
+                        t_model += dt
+                        if model is not None:
+                            actual = describe_model(model, spec, store)
+                            if actual != desc:  # the factory now builds a different model
+                                store.put_model_settings(mkey, actual)
+                                local_errors.append(
+                                    f"checkpoint {ckpt.name}: the model's settings differ from "
+                                    "the ones the store recorded for it; results of this run "
+                                    f"before {job.label} may be stale: run again")
                     if misses and model_error:
                         local_errors.append(model_error)
                     if misses and model is not None:
@@ -276,7 +375,7 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                     ckpt_errors = [e for errs in gathered for e in errs]
                     reason = ckpt_errors[0] if ckpt_errors else "no prediction stored"
                     try:
-                        results.append(_score(job, ckpt, preds, failures, reason))
+                        results.append(_score(job, ckpt, preds, failures, reason, shash))
                     except PluginError as e:
                         errors.append(f"checkpoint {ckpt.name}: {e}")
                 del model
@@ -289,6 +388,8 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
         prov.update({
             "task_versions": {j.task: int(j.plugin.version) for j in jobs},
             "task_settings": {f"{j.task}.{j.dataset}": j.settings for j in jobs},
+            "model_factory": spec if in_memory is None else IN_MEMORY_FACTORY,
+            "models": model_descriptions,
             "datasets": {f"{j.task}.{j.dataset}": {"root": str(j.root.resolve()),
                                                     "split": j.split, "n_total": j.n_total,
                                                     "n_selected": len(j.samples)}

@@ -41,7 +41,8 @@ def _bootstrap(per_sample: np.ndarray | None = None,
 
 def _score(job: _Job, ckpt: CheckpointRef, preds: Mapping[str, dict[str, Any]],
            failures: Mapping[str, str],
-           missing_reason: str = "no prediction stored (not predicted)") -> TaskResult:
+           missing_reason: str = "no prediction stored (not predicted)",
+           settings_hash: str | None = None) -> TaskResult:
     """Score the stored predictions of ``job``'s samples; failures are the samples without one.
 
     Raises:
@@ -53,7 +54,7 @@ def _score(job: _Job, ckpt: CheckpointRef, preds: Mapping[str, dict[str, Any]],
                "error": failures.get(s.sample_id, missing_reason)}
               for s in job.samples if s.sample_id not in preds]
     result = TaskResult(checkpoint=ckpt, task=job.task, task_version=int(plugin.version),
-                        dataset=job.dataset, split=job.split, settings_hash=job.settings_hash,
+                        dataset=job.dataset, split=job.split, settings_hash=settings_hash or job.settings_hash,
                         n_total=job.n_total, n_evaluated=len(ok), n_failed=len(failed),
                         failures=failed)
     specs = {m.name: m for m in plugin.metrics}
