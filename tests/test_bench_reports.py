@@ -23,7 +23,7 @@ from remotesam.bench.gate import Baseline, GateError, compare, write_baseline
 from remotesam.bench.leaderboard import build_leaderboard
 from remotesam.bench.published import load_published, normalise_name
 from remotesam.bench.pytest_plugin import check_gate, remotesam_gate  # noqa: F401 (the fixture, as installed by the pytest11 entry point)
-from remotesam.bench.radar import axis_label, build_radar, save_radar
+from remotesam.bench.radar import axis_label, build_radar, radar_axes, save_radar
 from remotesam.bench.results import CheckpointRef, MetricValue, RunDocument, TaskResult
 from remotesam.bench.stats import bootstrap_ci, metric_ci, paired_bootstrap_pvalue
 
@@ -264,7 +264,8 @@ def test_leaderboard_two_checkpoints_every_format(two_runs):
     html = board.to_html()
     assert html.count("<tr") == 3 and "<strong>" in html  # header + 2 rows
     latex = board.to_latex()
-    assert "dior\\_rsvg" in latex and "\\textbf{" in latex and "\\begin{tabular}" in latex
+    assert "DIOR-RSVG" in latex and "\\textbf{" in latex and "\\begin{tabular}" in latex
+    assert "\\begin{table}" in latex and "\\caption{" in latex and "\\cmidrule" in latex
     with pytest.raises(ValueError, match="unknown leaderboard format"):
         board.render("xlsx")
 
@@ -333,6 +334,105 @@ def test_leaderboard_published_reference_rows(two_runs):
     assert "3 of 60 samples failed" in build_leaderboard(two_runs).to_markdown()
 
 
+def test_leaderboard_marks_subset_synthetic_and_failed_in_every_format(two_runs):
+    a_ref = two_runs[0].results[0]
+    a_ref.n_evaluated, a_ref.n_total = 12, 60  # --limit 12
+    b_vg = two_runs[1].results[1]
+    b_vg.n_evaluated, b_vg.n_failed = 57, 3
+    for r in two_runs[1].results:
+        r.synthetic = True
+    board = build_leaderboard(two_runs)
+    a, b = board.rows
+    assert board.cells[(a, "ref/rrsisd oIoU")].flags == ["subset"]
+    assert board.cells[(b, "vg/dior_rsvg Acc@0.5")].flags == ["synthetic", "failed"]
+    md = board.to_markdown()
+    assert "ᵖ" in md and "ˢ" in md and "ᶠ" in md
+    assert "subset, 12 of 60 samples selected on ref/rrsisd:test" in md
+    assert "3 of 60 samples failed" in md and "synthetic: measured on the procedural" in md
+    csv = pd.read_csv(io.StringIO(board.to_csv()), index_col=0)
+    assert csv.loc[a, "ref/rrsisd oIoU context"] == "subset 12/60"
+    assert csv.loc[b, "vg/dior_rsvg Acc@0.5 context"] == "synthetic; 3 failed"
+    html = board.to_html()
+    assert 'class="flag flag-subset"' in html and 'class="flag flag-synthetic"' in html
+    latex = board.to_latex()
+    assert "\\textsuperscript{p}" in latex and "\\textsuperscript{s}" in latex
+
+
+def test_published_rows_only_beside_comparable_results(two_runs):
+    # synthetic everywhere: no published row at all, and a note saying why
+    for run in two_runs:
+        for r in run.results:
+            r.synthetic = True
+    board = build_leaderboard(two_runs, published=True)
+    assert board.published_rows == []
+    assert any("left out" in n and "synthetic" in n for n in board.notes)
+    # one real checkpoint on vg only: published numbers appear in vg's columns only
+    for r in two_runs[0].results:
+        r.synthetic = r.task != "vg"
+    board = build_leaderboard(two_runs, published=True, published_models=["RemoteSAM"])
+    assert board.published_rows == ["RemoteSAM [paper]"]
+    row = board.values.loc["RemoteSAM [paper]"]
+    assert row["vg/dior_rsvg Acc@0.5"] == 74.36 and math.isnan(row["ref/rrsisd mIoU"])
+
+
+def test_synthetic_or_subset_never_bold_against_published(two_runs):
+    board = build_leaderboard(two_runs, published=True, published_models=["RemoteSAM"])
+    a, b = board.rows[:2]
+    col = "vg/dior_rsvg Acc@0.5"
+    assert board.values.at[b, col] > 74.36  # ckpt_b beats the paper's number ...
+    assert board.best.at[b, col]
+    for r in two_runs[1].results:  # ... but on synthetic data it is not marked best
+        r.synthetic = True
+    two_runs[0].results[1].n_evaluated = 30  # and ckpt_a scored a subset
+    board = build_leaderboard(two_runs, published=True, published_models=["RemoteSAM"])
+    assert not board.best.at[b, col] and not board.best.at[a, col]
+    assert board.best.at["RemoteSAM [paper]", col]
+    # without published rows, measured results compete among themselves as before
+    assert build_leaderboard(two_runs).best.at[b, col]
+
+
+def test_leaderboard_second_best_underlined_and_missing_as_dashes(two_runs):
+    third = make_run("ckpt_c", 0.40, created="2026-01-03T00:00:00", seed=3, mae=2.5)
+    third.results = third.results[:2]  # no counting result: missing cells
+    board = build_leaderboard([*two_runs, third])
+    a, b, _ = board.rows
+    assert board.best.at[b, "cnt/dior accuracy"] and board.second.at[a, "cnt/dior accuracy"]
+    latex = board.to_latex(caption="Tiny & co.", label="tab:x")
+    assert "\\underline{" in latex and "\\caption{Tiny \\& co.}" in latex
+    assert "\\label{tab:x}" in latex and "nan" not in latex
+    body = [ln for ln in latex.splitlines() if ln.startswith("ckpt\\_c")]
+    assert body and body[0].count("--") == 2  # accuracy and mae missing
+    assert "\\multicolumn{2}{c}{Referring seg. (RRSIS-D)}" in latex
+    assert "\\cmidrule(lr){2-3}" in latex
+
+
+def _pdflatex_compiles(tmp_path, body: str) -> None:
+    import shutil
+    import subprocess
+
+    exe = shutil.which("pdflatex")
+    if exe is None:
+        pytest.skip("pdflatex is not installed (Debian: apt-get install texlive-latex-extra); "
+                    "CI installs it")
+    doc = ("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{booktabs}\n"
+           "\\usepackage{graphicx}\n\\begin{document}\n" + body + "\\end{document}\n")
+    (tmp_path / "t.tex").write_text(doc, encoding="utf-8")
+    proc = subprocess.run([exe, "-interaction=nonstopmode", "-halt-on-error", "t.tex"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert (tmp_path / "t.pdf").stat().st_size > 1000
+
+
+def test_latex_compiles_with_pdflatex(two_runs, tmp_path):
+    two_runs[0].results[0].n_evaluated = 10
+    for r in two_runs[1].results:
+        r.synthetic = True
+    runs = [*two_runs, make_run("/exp/a_b/ckpt#1.pth", run_id="r3", seed=5)]
+    body = build_leaderboard(runs, ci=True, published=True).to_latex(caption="All & more")
+    body += build_leaderboard(runs, metrics="all").to_latex(label="tab:all")
+    _pdflatex_compiles(tmp_path, body)
+
+
 def test_row_labels_use_the_shortest_distinguishing_path():
     runs = [make_run("/exp/a/ckpt.pth", run_id="r1"), make_run("/exp/b/ckpt.pth", run_id="r2"),
             make_run("/other/final.pth", run_id="r3")]
@@ -347,20 +447,94 @@ def test_radar_png_svg_axes_and_lines(two_runs, tmp_path):
     fig = build_radar(two_runs, title="test")
     ax = fig.axes[0]
     assert ax.name == "polar"
-    labels = [t.get_text() for t in ax.get_xticklabels()]
-    assert labels == ["ref/rrsisd\noIoU", "vg/dior_rsvg\nAcc@0.5", "cnt/dior\naccuracy"]
+    axes = radar_axes(fig)
+    assert [a.label for a in axes] == ["Referring seg.\nRRSIS-D · oIoU",
+                                       "Visual grounding\nDIOR-RSVG · Acc@0.5",
+                                       "Counting\nDIOR · accuracy"]
     assert [ln.get_label() for ln in ax.lines] == build_leaderboard(two_runs).rows
     texts = {t.get_text() for t in ax.texts}
+    assert {a.label for a in axes} <= texts
     a_oiou = two_runs[0].results[0].metrics["oIoU"].value
     assert f"{a_oiou:.1f}" in texts  # vertices carry their values (few checkpoints)
-    png, svg = save_radar(fig, tmp_path / "out" / "radar.png")
+    png, svg, pdf = save_radar(fig, tmp_path / "out" / "radar.png")
     with Image.open(png) as im:
         im.verify()
     with Image.open(png) as im:
         assert im.format == "PNG" and im.size[0] > 300
-    assert svg.suffix == ".svg" and svg.read_text().lstrip().startswith("<?xml")
-    with pytest.raises(ValueError, match=r"\.png or \.svg"):
+    text = svg.read_text()
+    assert svg.suffix == ".svg" and text.lstrip().startswith("<?xml")
+    # editable text: the task names are <text> elements, not glyph paths
+    assert ">Visual grounding<" in text or "Visual grounding</text>" in text
+    assert pdf.read_bytes().startswith(b"%PDF")
+    with pytest.raises(ValueError, match=r"\.png, \.svg or \.pdf"):
         save_radar(fig, tmp_path / "radar.jpg")
+
+
+def test_radar_axes_have_their_own_labelled_ranges(two_runs):
+    board = build_leaderboard(two_runs, metrics="all")
+    fig = build_radar(two_runs, metrics="all")
+    for a in radar_axes(fig):
+        vals = board.values[a.column.label].to_numpy(dtype=float)
+        # every value lies inside its axis' range, ranges differ between axes
+        assert a.lo <= vals.min() and vals.max() <= a.hi, a
+        assert len(a.ticks) == 4 and a.ticks[-1] == pytest.approx(a.hi)
+        if a.column.unit == "%":
+            assert a.lo >= 0.0 and a.hi <= 100.0
+    by = {a.column.label: a for a in radar_axes(fig)}
+    assert (by["cnt/dior mae ↓"].lo, by["cnt/dior mae ↓"].hi) != (
+        by["ref/rrsisd oIoU"].lo, by["ref/rrsisd oIoU"].hi)
+    assert by["cnt/dior mae ↓"].inverted
+    # one model: axes start at zero (a single polygon is never a regular octagon)
+    single = radar_axes(build_radar(two_runs[:1], metrics="all"))
+    assert all(a.lo == 0.0 for a in single)
+    assert {(a.lo, a.hi) for a in single if a.column.unit == "%"} == {(0.0, 100.0)}
+    radii = {round(a.radius(v), 3) for a, v in zip(
+        single, build_leaderboard(two_runs[:1], metrics="all").values.iloc[0])}
+    assert len(radii) > 2
+
+
+def test_radar_labels_never_overlap(tmp_path):
+    # many close checkpoints: value labels that find no free spot are dropped, never overprinted
+    runs = [make_run(f"c{i}", 0.6 + 0.002 * i, run_id=f"r{i}", seed=i) for i in range(4)]
+    fig = build_radar(runs, metrics="all", published=True)
+    renderer = fig.canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in fig.axes[0].texts
+             if t.get_visible() and t.get_text()]
+    for i, (ta, a) in enumerate(boxes):
+        for tb, b in boxes[i + 1:]:
+            assert not a.overlaps(b), (ta, tb)
+
+
+def test_radar_needs_three_axes(two_runs, tmp_path):
+    with pytest.raises(ValueError, match="at least 3 axes, got 1"):
+        build_radar(two_runs, tasks=["ref"])
+    results_dir = tmp_path / "res"
+    for run in two_runs:
+        run.save(results_dir / "runs" / f"{run.run_id}.json")
+    assert _cli(["radar", "--results-dir", str(results_dir), "--tasks", "vg",
+                 "--out", str(tmp_path / "r.pdf")]) == 2
+    assert not (tmp_path / "r.pdf").exists()
+
+
+def test_radar_pdf_out_writes_every_format(two_runs, tmp_path, capsys):
+    results_dir = tmp_path / "res"
+    for run in two_runs:
+        run.save(results_dir / "runs" / f"{run.run_id}.json")
+    assert _cli(["radar", "--results-dir", str(results_dir), "--out",
+                 str(tmp_path / "fig" / "radar.pdf")]) == 0
+    assert (tmp_path / "fig" / "radar.pdf").read_bytes()[:4] == b"%PDF"
+    assert (tmp_path / "fig" / "radar.png").is_file() and (tmp_path / "fig" / "radar.svg").is_file()
+
+
+def test_radar_never_overlays_paper_models_on_synthetic_scores(two_runs):
+    for run in two_runs:
+        for r in run.results:
+            r.synthetic = True  # the run document field read with getattr
+    fig = build_radar(two_runs, published=True)
+    labels = [ln.get_label() for ln in fig.axes[0].lines]
+    assert not any(label.endswith("[paper]") for label in labels)
+    context = " ".join(t.get_text() for t in fig.texts)
+    assert "Synthetic" in context and "not overlaid" in context
 
 
 def test_radar_published_overlay_and_inverted_lower_is_better(two_runs):
@@ -370,12 +544,12 @@ def test_radar_published_overlay_and_inverted_lower_is_better(two_runs):
     pub = [k for k in lines if k.endswith("[paper]")]
     assert "RemoteSAM [paper]" in pub and "Falcon [paper]" in pub
     assert all(lines[k].get_linestyle() == "--" for k in pub)
-    labels = [t.get_text() for t in ax.get_xticklabels()]
-    assert "cnt/dior\nmae ↓" in labels
-    j = labels.index("cnt/dior\nmae ↓")
+    labels = [a.label for a in radar_axes(fig)]
+    assert "Counting\nDIOR · mae ↓" in labels
+    j = labels.index("Counting\nDIOR · mae ↓")
     a, b = (lines[r].get_ydata()[j] for r in build_leaderboard(two_runs).rows)
     assert b > a  # ckpt_b has the lower (better) MAE, so it lies further out
-    assert axis_label(build_leaderboard(two_runs).columns[0]) == "ref/rrsisd\noIoU"
+    assert axis_label(build_leaderboard(two_runs).columns[0]) == "Referring seg.\nRRSIS-D · oIoU"
 
 
 # ------------------------------------------------------------------------------- gate

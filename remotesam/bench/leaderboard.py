@@ -16,16 +16,26 @@ over every row shown, published reference rows included. Optional:
   (``"RemoteSAM [paper]"``). Values that appear only in the paper's Fig. 1 are marked with a
   dagger. A published percentage shown in a column whose unit is ``""`` is divided by 100.
 
+Context travels with every number. A cell is flagged (and explained in the notes below the
+table) when its result was computed on the synthetic embedded benchmark (``ˢ``: the procedural
+data of :mod:`remotesam.synth`, not the real dataset), on a subset (``ᵖ``: ``--limit``, i.e.
+``n_evaluated + n_failed < n_total``) or with failed samples (``ᶠ``). CSV carries the same as a
+``<label> context`` column. Published reference rows are only placed in a column when a measured
+result in it is on the real dataset, split and official protocol (official metric); a synthetic
+or partial (subset or failed samples) number is never marked best against a published one.
+
 Output formats: markdown, CSV (plain numbers, CI as extra ``ci_lo``/``ci_hi`` columns, no
-marking), HTML and LaTeX.
+marking), HTML and LaTeX (a paper-ready ``table``: caption, label, task-grouped booktabs headers,
+best in bold and second best underlined, ``--`` for missing values).
 """
 
 from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -35,11 +45,16 @@ from remotesam.bench.stats import metric_ci
 
 __all__ = [
     "FORMATS",
+    "Cell",
     "Column",
     "Leaderboard",
     "build_leaderboard",
     "collect_results",
+    "dataset_display_name",
+    "is_subset",
+    "is_synthetic",
     "select_columns",
+    "task_display_name",
 ]
 
 #: Output formats and their aliases.
@@ -48,6 +63,42 @@ FORMATS = {"md": "md", "markdown": "md", "csv": "csv", "html": "html", "latex": 
 
 PUBLISHED_SUFFIX = " [paper]"
 _DAGGER = "†"
+
+#: Display names of the built-in tasks and datasets (reports, radar, LaTeX); other names are
+#: shown as they are.
+TASK_NAMES = {"ref": "Referring seg.", "seg": "Semantic seg.", "det": "Detection",
+              "vg": "Visual grounding", "mlc": "Multi-label cls.", "mcc": "Scene cls.",
+              "cap": "Captioning", "cnt": "Counting"}
+DATASET_NAMES = {"rrsisd": "RRSIS-D", "remotesam270k": "RemoteSAM-270K", "risbench": "RISBench",
+                 "refsegrs": "RefSegRS", "isaid": "iSAID", "potsdam": "Potsdam",
+                 "vaihingen": "Vaihingen", "udd5": "UDD5", "deepglobe": "DeepGlobe",
+                 "dior": "DIOR", "dota": "DOTA", "dotav2": "DOTA-v2", "dior_rsvg": "DIOR-RSVG",
+                 "ucmerced": "UCM", "ucm_captions": "UCM-Captions"}
+
+#: Context markers (plain text, HTML/LaTeX render them as superscripts).
+FLAG_MARKS = {"synthetic": "ˢ", "subset": "ᵖ", "failed": "ᶠ"}
+FLAG_LETTERS = {"synthetic": "s", "subset": "p", "failed": "f"}
+
+
+def task_display_name(task: str) -> str:
+    """``"det"`` -> ``"Detection"`` (unknown tasks: the key itself)."""
+    return TASK_NAMES.get(task, task)
+
+
+def dataset_display_name(dataset: str) -> str:
+    """``"dior_rsvg"`` -> ``"DIOR-RSVG"`` (unknown datasets: the key itself)."""
+    return DATASET_NAMES.get(dataset, dataset)
+
+
+def is_synthetic(result: TaskResult) -> bool:
+    """Whether ``result`` was computed on the synthetic embedded benchmark."""
+    return bool(getattr(result, "synthetic", False))
+
+
+def is_subset(result: TaskResult) -> bool:
+    """Whether ``result`` covers only part of its dataset (``--limit``):
+    ``n_evaluated + n_failed < n_total``."""
+    return result.n_evaluated + result.n_failed < result.n_total
 
 
 @dataclass(frozen=True)
@@ -78,19 +129,69 @@ class Column:
 
 @dataclass
 class Cell:
-    """One value in the table, with what is needed to display it."""
+    """One value in the table, with what is needed to display it.
+
+    Attributes:
+        value: the metric value (NaN when undefined).
+        ci95: 95% interval or None.
+        source: published source (``"Table 5"``); ``""`` for measured values.
+        note: the published record's caveat.
+        synthetic: measured on the synthetic embedded benchmark.
+        n_evaluated, n_total, n_failed: sample counts of the measured result (0 for published).
+    """
 
     value: float
     ci95: tuple[float, float] | None = None
-    source: str = ""  # published source ("Table 5"); "" for measured values
+    source: str = ""
     note: str = ""
+    synthetic: bool = False
+    n_evaluated: int = 0
+    n_total: int = 0
+    n_failed: int = 0
+
+    @property
+    def published(self) -> bool:
+        return bool(self.source)
+
+    @property
+    def subset(self) -> bool:
+        return not self.published and self.n_evaluated + self.n_failed < self.n_total
+
+    @property
+    def partial(self) -> bool:
+        """Scored on fewer samples than the dataset has (subset or failed samples)."""
+        return not self.published and self.n_evaluated < self.n_total
+
+    @property
+    def flags(self) -> list[str]:
+        """Context flags: ``"synthetic"``, ``"subset"``, ``"failed"`` (in that order)."""
+        out = []
+        if self.synthetic:
+            out.append("synthetic")
+        if self.subset:
+            out.append("subset")
+        if not self.published and self.n_failed:
+            out.append("failed")
+        return out
+
+    def context(self) -> str:
+        """One line of context, e.g. ``"synthetic; subset 12/48; 2 failed"`` (``""`` if none)."""
+        parts = []
+        if self.synthetic:
+            parts.append("synthetic")
+        if self.subset:
+            parts.append(f"subset {self.n_evaluated + self.n_failed}/{self.n_total}")
+        if not self.published and self.n_failed:
+            parts.append(f"{self.n_failed} failed")
+        return "; ".join(parts)
 
 
 @dataclass
 class Leaderboard:
     """A built leaderboard. ``values`` is the numeric pivot (rows x column labels, NaN where
-    missing); ``best`` the boolean mask of marked cells; ``cells`` the same cells with CI and
-    source; ``published_rows`` the row labels that are reference rows."""
+    missing); ``best`` / ``second`` the boolean masks of the best and second-best cells (see the
+    module docstring for which cells compete); ``cells`` the same cells with CI, source and
+    context; ``published_rows`` the row labels that are reference rows."""
 
     columns: list[Column]
     values: pd.DataFrame
@@ -99,32 +200,47 @@ class Leaderboard:
     published_rows: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     show_ci: bool = False
+    second: pd.DataFrame | None = None
 
     @property
     def rows(self) -> list[str]:
         return list(self.values.index)
 
+    def flags_used(self) -> list[str]:
+        """The context flags that occur in some cell, in :data:`FLAG_MARKS` order."""
+        seen = {f for c in self.cells.values() for f in c.flags}
+        return [f for f in FLAG_MARKS if f in seen]
+
+    def is_second(self, row: str, label: str) -> bool:
+        return self.second is not None and bool(self.second.at[row, label])
+
     # ----- formatting -------------------------------------------------------------------
     def _fmt(self, col: Column, v: float) -> str:
         if not math.isfinite(v):
-            return "nan" if math.isnan(v) else str(v)
+            return "n/a" if math.isnan(v) else str(v)
         return f"{v:.2f}" if col.unit == "%" else f"{v:.3f}"
 
     def _text_frame(self, bold: str, ci_fmt: str, dagger: str,
-                    escape: Callable[[str], str]) -> pd.DataFrame:
+                    escape: Callable[[str], str], marks: Mapping[str, str] = FLAG_MARKS,
+                    second: str = "{}", missing: str = "") -> pd.DataFrame:
         data: dict[str, list[str]] = {}
         for col in self.columns:
             out = []
             for row in self.rows:
                 cell = self.cells.get((row, col.label))
                 if cell is None:
-                    out.append("")
+                    out.append(missing)
                     continue
                 s = self._fmt(col, cell.value)
+                if not math.isfinite(cell.value):
+                    s = missing or s
                 if cell.source and not cell.source.startswith("Table"):
                     s += dagger
                 if bool(self.best.at[row, col.label]):
                     s = bold.format(s)
+                elif self.is_second(row, col.label):
+                    s = second.format(s)
+                s += "".join(marks[f] for f in cell.flags)
                 if self.show_ci and cell.ci95 is not None:
                     s += ci_fmt.format(self._fmt(col, cell.ci95[0]), self._fmt(col, cell.ci95[1]))
                 out.append(s)
@@ -132,13 +248,26 @@ class Leaderboard:
         return pd.DataFrame({"checkpoint": [escape(r) for r in self.rows], **data})
 
     def _footnotes(self) -> list[str]:
-        notes = list(self.notes)
+        notes = []
+        used = self.flags_used()
+        if "synthetic" in used:
+            notes.append(f"{FLAG_MARKS['synthetic']} synthetic: measured on the procedural "
+                         "embedded benchmark (remotesam.synth), not on the real dataset; not "
+                         "comparable with published numbers.")
+        if "subset" in used:
+            notes.append(f"{FLAG_MARKS['subset']} subset: only part of the dataset was "
+                         "evaluated (--limit); see the counts below.")
+        if "failed" in used:
+            notes.append(f"{FLAG_MARKS['failed']} some samples failed and are not scored; see "
+                         "the counts below.")
+        notes += list(self.notes)
         if any(c.source and not c.source.startswith("Table") for c in self.cells.values()):
             notes.append(f"{_DAGGER} printed only on the paper's Fig. 1 radar, in no table.")
         return notes
 
     def to_markdown(self) -> str:
-        """GitHub markdown table; best values in ``**bold**``; footnotes below."""
+        """GitHub markdown table; best values in ``**bold**``, context flags as superscript
+        letters; footnotes below."""
         frame = self._text_frame("**{}**", " [{}, {}]", _DAGGER,
                                  lambda s: s.replace("|", "\\|"))
         text = frame.to_markdown(index=False,
@@ -149,27 +278,32 @@ class Leaderboard:
         return text + "\n"
 
     def to_csv(self) -> str:
-        """Plain numbers (no marking); with CIs, ``<label> ci_lo`` / ``<label> ci_hi`` columns."""
-        data: dict[str, pd.Series | list[float]] = {}
+        """Plain numbers (no marking); with CIs, ``<label> ci_lo`` / ``<label> ci_hi`` columns;
+        a ``<label> context`` column (``"synthetic; subset 12/48; 2 failed"``) for every column
+        with a flagged cell."""
+        data: dict[str, pd.Series | list[Any]] = {}
         for col in self.columns:
             data[col.label] = self.values[col.label]
+            cells = [self.cells.get((row, col.label)) for row in self.rows]
             if self.show_ci:
-                lo, hi = [], []
-                for row in self.rows:
-                    cell = self.cells.get((row, col.label))
-                    ci = cell.ci95 if cell is not None else None
-                    lo.append(ci[0] if ci else math.nan)
-                    hi.append(ci[1] if ci else math.nan)
-                data[f"{col.label} ci_lo"] = lo
-                data[f"{col.label} ci_hi"] = hi
+                cis = [c.ci95 if c is not None else None for c in cells]
+                data[f"{col.label} ci_lo"] = [ci[0] if ci else math.nan for ci in cis]
+                data[f"{col.label} ci_hi"] = [ci[1] if ci else math.nan for ci in cis]
+            if any(c is not None and c.flags for c in cells):
+                data[f"{col.label} context"] = [c.context() if c is not None else ""
+                                                for c in cells]
         frame = pd.DataFrame(data, index=self.values.index)
         frame.index.name = "checkpoint"
         return frame.to_csv(float_format="%.6g", lineterminator="\n")
 
     def to_html(self) -> str:
-        """An HTML ``<table class="remotesam-leaderboard">``; best in ``<strong>``."""
+        """An HTML ``<table class="remotesam-leaderboard">``; best in ``<strong>``, second
+        underlined, context flags as ``<sup>`` with a tooltip."""
+        marks = {f: (f'<sup class="flag flag-{f}" title="{f}">{FLAG_LETTERS[f]}</sup>')
+                 for f in FLAG_MARKS}
         frame = self._text_frame("<strong>{}</strong>", " <small>[{}, {}]</small>",
-                                 f"<sup>{_DAGGER}</sup>", html.escape)
+                                 f"<sup>{_DAGGER}</sup>", html.escape, marks=marks,
+                                 second="<u>{}</u>")
         text = frame.to_html(escape=False, index=False, classes="remotesam-leaderboard",
                              border=0)
         notes = self._footnotes()
@@ -178,29 +312,83 @@ class Leaderboard:
                 f"<li>{html.escape(n)}</li>\n" for n in notes) + "</ul>"
         return text + "\n"
 
-    def to_latex(self) -> str:
-        """A booktabs ``tabular``; best in ``\\textbf``; special characters escaped."""
+    def to_latex(self, caption: str | None = None, label: str = "tab:remotesam-bench") -> str:
+        """A paper-ready booktabs ``table`` (needs ``\\usepackage{booktabs}``).
+
+        Columns are grouped by (task, dataset, split) under ``\\multicolumn`` headers with
+        ``\\cmidrule``; best values are ``\\textbf``, second best ``\\underline``; missing or
+        undefined values are ``--``; context flags are ``\\textsuperscript`` letters explained
+        in the notes under the table; published rows follow a ``\\midrule``. Tables with more
+        than 10 value columns are scaled to the line width (needs ``\\usepackage{graphicx}``).
+        """
+        marks = {f: f"\\textsuperscript{{{FLAG_LETTERS[f]}}}" for f in FLAG_MARKS}
         frame = self._text_frame("\\textbf{{{}}}", " {{\\scriptsize [{}, {}]}}",
-                                 "$^\\dagger$", _latex_escape)
-        text = frame.to_latex(escape=False, index=False,
-                              column_format="l" + "r" * (len(frame.columns) - 1))
+                                 "$^\\dagger$", _latex_escape, marks=marks,
+                                 second="\\underline{{{}}}", missing="--")
+        groups: list[tuple[tuple[str, str, str], int]] = []
+        for col in self.columns:
+            g = (col.task, col.dataset, col.split)
+            if groups and groups[-1][0] == g:
+                groups[-1] = (g, groups[-1][1] + 1)
+            else:
+                groups.append((g, 1))
+        n = len(self.columns)
+        head1, rules, pos = ["Model"], [], 2
+        for (task, ds, split), width in groups:
+            name = f"{task_display_name(task)} ({dataset_display_name(ds)}"
+            name += ")" if split == "test" else f", {split})"
+            head1.append(f"\\multicolumn{{{width}}}{{c}}{{{_latex_escape(name)}}}")
+            rules.append(f"\\cmidrule(lr){{{pos}-{pos + width - 1}}}")
+            pos += width
+        head2 = [""] + [_latex_escape(c.metric + ("" if c.higher_is_better else " ↓"))
+                        for c in self.columns]
+        lines = ["\\begin{table}[t]", "\\centering"]
+        if caption is None:
+            caption = ("Results of remotesam-bench. Best in bold, second best underlined"
+                       + ("; $\\downarrow$: lower is better" if any(
+                           not c.higher_is_better for c in self.columns) else "") + ".")
+        else:
+            caption = _latex_escape(caption)
+        lines += [f"\\caption{{{caption}}}", f"\\label{{{label}}}"]
+        scale = n > 10
+        if scale:
+            lines.append("\\resizebox{\\linewidth}{!}{%")
+        lines += [f"\\begin{{tabular}}{{l{'r' * n}}}", "\\toprule",
+                  " & ".join(head1) + " \\\\", " ".join(rules), " & ".join(head2) + " \\\\",
+                  "\\midrule"]
+        published = set(self.published_rows)
+        first_pub = True
+        for i, row in enumerate(self.rows):
+            if row in published and first_pub and i > 0:
+                lines.append("\\midrule")
+                first_pub = False
+            values = [str(v) for v in frame.iloc[i].tolist()]
+            lines.append(" & ".join(values) + " \\\\")
+        lines += ["\\bottomrule", "\\end{tabular}" + ("}" if scale else "")]
         notes = self._footnotes()
         if notes:
-            text += "".join(f"% {n}\n" for n in notes)
-        return text
+            lines.append("\\par\\smallskip\\footnotesize")
+            lines += [_latex_escape(t) + "\\\\" for t in notes[:-1]] + [_latex_escape(notes[-1])]
+        lines.append("\\end{table}")
+        return "\n".join(lines) + "\n"
 
-    def render(self, fmt: str) -> str:
-        """Render in ``fmt`` (see :data:`FORMATS`). Raises ``ValueError`` on an unknown format."""
+    def render(self, fmt: str, **options: Any) -> str:
+        """Render in ``fmt`` (see :data:`FORMATS`); ``options`` go to the LaTeX writer
+        (``caption``, ``label``). Raises ``ValueError`` on an unknown format."""
         kind = FORMATS.get(fmt.lower())
         if kind is None:
             raise ValueError(f"unknown leaderboard format {fmt!r}; choose one of {sorted(FORMATS)}")
-        return {"md": self.to_markdown, "csv": self.to_csv, "html": self.to_html,
-                "latex": self.to_latex}[kind]()
+        if kind == "latex":
+            return self.to_latex(**options)
+        return {"md": self.to_markdown, "csv": self.to_csv, "html": self.to_html}[kind]()
 
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                   "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-                  "^": r"\textasciicircum{}", "↓": r"$\downarrow$", "†": r"$^\dagger$"}
+                  "^": r"\textasciicircum{}", "↓": r"$\downarrow$", "†": r"$^\dagger$",
+                  "ˢ": r"\textsuperscript{s}", "ᵖ": r"\textsuperscript{p}",
+                  "ᶠ": r"\textsuperscript{f}", "…": r"\ldots{}", "–": "--", "—": "---",
+                  "≥": r"$\geq$", "≤": r"$\leq$", "×": r"$\times$"}
 
 
 def _latex_escape(s: str) -> str:
@@ -355,11 +543,18 @@ def build_leaderboard(
             if ci:
                 interval = mv.ci95 if mv.ci95 is not None else metric_ci(
                     res, col.metric, n_boot=n_boot, seed=seed)
-            cells[(row, col.label)] = Cell(value=float(mv.value), ci95=interval)
+            cells[(row, col.label)] = Cell(value=float(mv.value), ci95=interval,
+                                           synthetic=is_synthetic(res),
+                                           n_evaluated=res.n_evaluated, n_total=res.n_total,
+                                           n_failed=res.n_failed)
         for res in results.values():
+            where = f"{res.task}/{res.dataset}:{res.split}"
+            if is_subset(res):
+                notes.append(f"{row}: subset, {res.n_evaluated + res.n_failed} of "
+                             f"{res.n_total} samples selected on {where} (--limit)")
             if res.n_failed:
                 notes.append(f"{row}: {res.n_failed} of {res.n_total} samples failed on "
-                             f"{res.task}/{res.dataset}:{res.split}")
+                             f"{where}")
     rows = list(by_row)
     published_rows: list[str] = []
     if published:
@@ -369,11 +564,14 @@ def build_leaderboard(
         if unknown:
             raise ValueError(f"unknown published model(s) {unknown}; known: "
                              f"{table.model_names()}")
+        comparable = _comparable_columns(columns, cells)
+        skipped = [c for c in columns if c not in comparable and table.lookup(
+            c.task, c.dataset, c.split, c.metric, models)]
         sources: dict[str, None] = {}
         for model in models:
             label = model + PUBLISHED_SUFFIX
             hit = False
-            for col in columns:
+            for col in comparable:
                 recs = table.lookup(col.task, col.dataset, col.split, col.metric, [model])
                 if recs:
                     rec = recs[0]
@@ -388,7 +586,12 @@ def build_leaderboard(
             notes.append("Rows marked [paper]: numbers published in the RemoteSAM paper "
                          f"(arXiv 2505.18022), {', '.join(sources)}; other data and protocols "
                          "than your runs may apply.")
-        else:
+        if skipped:
+            notes.append("Published numbers left out for "
+                         + ", ".join(sorted({f"{c.task}/{c.dataset}" for c in skipped}))
+                         + ": no result there is on the real dataset with the official "
+                         "protocol (synthetic data, or a non-official metric).")
+        if not published_rows and not skipped:
             notes.append("No published numbers exist for the columns shown.")
     long = pd.DataFrame([(row, label, cell.value) for (row, label), cell in cells.items()],
                         columns=["checkpoint", "column", "value"])
@@ -397,12 +600,40 @@ def build_leaderboard(
     values.index.name = "checkpoint"
     values.columns.name = None
     best = pd.DataFrame(False, index=values.index, columns=values.columns)
+    second = pd.DataFrame(False, index=values.index, columns=values.columns)
     for col in columns:
-        series = values[col.label]
-        finite = series[series.notna() & series.map(math.isfinite)]
-        if finite.empty:
-            continue
-        target = finite.max() if col.higher_is_better else finite.min()
-        best[col.label] = series == target
+        ranked = _ranked(col, rows, cells)
+        if ranked:
+            top = ranked[0][1]
+            for row, v in ranked:
+                if v == top:
+                    best.at[row, col.label] = True
+            rest = [(row, v) for row, v in ranked if v != top]
+            if rest:
+                for row, v in rest:
+                    if v == rest[0][1]:
+                        second.at[row, col.label] = True
     return Leaderboard(columns=columns, values=values, best=best, cells=cells,
-                       published_rows=published_rows, notes=notes, show_ci=ci)
+                       published_rows=published_rows, notes=notes, show_ci=ci, second=second)
+
+
+def _comparable_columns(columns: Sequence[Column], cells: Mapping[tuple[str, str], Cell],
+                        ) -> list[Column]:
+    """Columns where published numbers may be shown: an official metric with at least one
+    measured result on the real (not synthetic) dataset."""
+    real = {label for (_, label), c in cells.items() if not c.published and not c.synthetic}
+    return [c for c in columns if c.official and c.label in real]
+
+
+def _ranked(col: Column, rows: Sequence[str], cells: Mapping[tuple[str, str], Cell],
+            ) -> list[tuple[str, float]]:
+    """``[(row, value)]`` of the cells competing for best/second in ``col``, best first.
+
+    In a column holding a published number, synthetic and partial (subset or failed samples)
+    results do not compete: they were not measured like the published one.
+    """
+    present = [(r, cells[(r, col.label)]) for r in rows if (r, col.label) in cells]
+    has_published = any(c.published for _, c in present)
+    cands = [(r, c.value) for r, c in present if math.isfinite(c.value)
+             and not (has_published and (c.synthetic or c.partial))]
+    return sorted(cands, key=lambda rv: -rv[1] if col.higher_is_better else rv[1])

@@ -123,12 +123,15 @@ def _leaderboard(args: argparse.Namespace) -> int:
     from remotesam.bench.leaderboard import build_leaderboard
 
     runs = resolve_runs(args.run, args.results_dir)
+    latex = args.format in ("latex", "tex")
+    metrics = args.metrics or ("primary" if latex else "all")
     board = build_leaderboard(
-        runs, metrics=args.metrics, tasks=_csv_list(args.tasks), ci=args.ci,
+        runs, metrics=metrics, tasks=_csv_list(args.tasks), ci=args.ci,
         published=args.published or bool(args.published_models),
         published_models=_csv_list(args.published_models), n_boot=args.n_boot,
     )
-    _write_or_print(board.render(args.format), args.out)
+    options = {"caption": args.caption, "label": args.label} if latex else {}
+    _write_or_print(board.render(args.format, **options), args.out)
     return EXIT_OK
 
 
@@ -142,6 +145,9 @@ def _radar(args: argparse.Namespace) -> int:
                       published_models=_csv_list(args.published_models), title=args.title)
     for p in save_radar(fig, args.out):
         print(f"wrote {p}", file=sys.stderr)
+    context = [t.get_text() for t in fig.texts if t.get_text() != (args.title or "")]
+    for line in context:
+        print(f"note: {line}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -213,9 +219,13 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     p.add_argument("--format", default="md",
                    choices=["md", "markdown", "csv", "html", "latex", "tex"],
                    help="output format (default: md)")
-    p.add_argument("--metrics", default="all",
-                   help="all (default), primary, official, or comma-separated metric names")
+    p.add_argument("--metrics", default=None,
+                   help="all, primary, official, or comma-separated metric names (default: "
+                        "all; primary for --format latex)")
     p.add_argument("--tasks", metavar="T1,T2", help="only these tasks")
+    p.add_argument("--caption", help="LaTeX: the table caption (default: a generic one)")
+    p.add_argument("--label", default="tab:remotesam-bench",
+                   help="LaTeX: the table label (default tab:remotesam-bench)")
     p.add_argument("--ci", action="store_true",
                    help="show 95%% bootstrap confidence intervals where per-sample values exist")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
@@ -224,11 +234,13 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     p.set_defaults(func=_leaderboard)
 
     p = subparsers.add_parser(
-        "radar", help="paper-style radar chart (PNG + SVG)",
-        description="One axis per task/dataset/metric, one polygon per checkpoint.")
+        "radar", help="paper-style radar chart (PNG + SVG + PDF)",
+        description="One axis per task/dataset/metric (at least 3), each with its own "
+                    "labelled range; one polygon per checkpoint.")
     _common(p, many_runs=True)
     p.add_argument("--out", default="radar.png",
-                   help="output .png (an .svg is written beside it; default radar.png)")
+                   help="output .png, .svg or .pdf (the other two formats are written beside "
+                        "it with the same stem; default radar.png)")
     p.add_argument("--metrics", default="primary",
                    help="axes: primary (default), official, all, or metric names")
     p.add_argument("--tasks", metavar="T1,T2", help="only these tasks")
