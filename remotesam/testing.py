@@ -56,7 +56,9 @@ def check_task_plugin(cls: type, *, dataset_root: str | Path | None = None, mode
 
     With ``dataset_root`` (the folder of one dataset, i.e. ``<data-root>/<default_subdir>``):
     the adapter of ``dataset`` (default: ``default_dataset``) constructs, ``samples()`` is
-    non-empty, deterministic (same ids twice) with unique string ids.
+    non-empty, deterministic (same ids twice) with unique string ids, every image of every
+    sample (``Sample.image`` and the named ``Sample.images`` of a multi-image sample) is an
+    existing file, and the first ``n_samples`` samples' input fingerprints can be computed.
 
     With ``dataset_root`` and ``model`` as well: ``predict`` on the first ``n_samples`` returns
     one dict per sample, each surviving a JSON round trip unchanged; ``score`` returns
@@ -117,6 +119,7 @@ def _check_data_and_model(plugin: Any, root: Path, model: Any, dataset: str, n: 
     if ids != again:
         problems.append("samples() order or ids differ between two adapters on the same data "
                         "(they must be deterministic)")
+    problems += _check_sample_images(samples, n)
     if model is None or problems:
         return problems
     batch = samples[:n]
@@ -175,6 +178,36 @@ def _check_data_and_model(plugin: Any, root: Path, model: Any, dataset: str, n: 
         json.dumps(scores.tables)
     except (TypeError, ValueError) as e:
         problems.append(f"Scores.tables is not JSON-serialisable: {e}")
+    return problems
+
+
+def _check_sample_images(samples: list[Any], n: int) -> list[str]:
+    """Every sample is a :class:`~remotesam.bench.api.Sample` whose images (``image`` and each
+    named one in ``images``) are existing files (or in-memory arrays); the first ``n`` samples'
+    input fingerprints (every image's bytes, target, meta) can be computed."""
+    from remotesam.bench.api import Sample
+    from remotesam.bench.identity import sample_fingerprints
+
+    problems: list[str] = []
+    for s in samples:
+        if not isinstance(s, Sample):
+            return [f"samples() returned a {type(s).__name__}, expected remotesam.bench.api.Sample"]
+        for name, image in s.all_images().items():
+            where = "image" if name == "image" else f"images[{name!r}]"
+            if isinstance(image, str | Path) and not Path(image).is_file():
+                problems.append(f"sample {s.sample_id!r}: {where} = {str(image)!r} is not a file")
+            elif not isinstance(image, str | Path | np.ndarray):
+                problems.append(f"sample {s.sample_id!r}: {where} is a {type(image).__name__}, "
+                                "expected a path")
+        if len(problems) >= 5:
+            problems.append("(further samples not checked)")
+            break
+    if not problems:
+        try:
+            sample_fingerprints(samples[:n])
+        except Exception as e:
+            problems.append(f"the input fingerprint of the samples failed ({type(e).__name__}: "
+                            f"{e}); target and meta must hold JSON-like values")
     return problems
 
 

@@ -83,16 +83,48 @@ class Sample:
     Attributes:
         sample_id: stable, unique within (dataset, split); used as the cache key, so it must not
             depend on the order of files on disk or on the number of processes.
-        image: path of the image file (preferred: images are loaded lazily in ``predict``).
+        image: path of the primary image file (preferred: images are loaded lazily in
+            ``predict``). Reports and single-image tools use it; for a multi-image sample it is
+            normally one of ``images`` (e.g. the later date of a change-detection pair).
         target: ground truth in the task's canonical, documented form (boxes ``bbox_xyxy`` in
             absolute pixels, masks uint8 HxW or COCO RLE, labels as class names ...).
         meta: anything else the plugin wants to carry (source file, line, sentence id, ...).
+        images: further named images of a multi-image sample, name -> path, e.g. a bitemporal
+            pair ``{"t1": "A/0001.png", "t2": "B/0001.png"}``; empty for single-image tasks.
+            Names are non-empty strings other than ``"image"``. Every image (``image`` and
+            each of ``images``) is part of the sample's input fingerprint: editing any of them
+            invalidates its cached prediction.
+
+    Raises:
+        TypeError: ``images`` is not a mapping of str names to ``str``/``Path``/array values.
+        ValueError: an empty name, or the reserved name ``"image"``.
     """
 
     sample_id: str
     image: Path | str
     target: Mapping[str, Any] = field(default_factory=dict)
     meta: Mapping[str, Any] = field(default_factory=dict)
+    images: Mapping[str, Path | str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.images, Mapping):
+            raise TypeError(f"Sample {self.sample_id!r}: images must be a mapping name -> path, "
+                            f"got {type(self.images).__name__}")
+        for name, value in self.images.items():
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"Sample {self.sample_id!r}: image names must be non-empty str, "
+                                 f"got {name!r}")
+            if name == "image":
+                raise ValueError(f"Sample {self.sample_id!r}: the name 'image' is reserved for the "
+                                 "primary image (Sample.image); pick another name in images")
+            if not isinstance(value, str | Path | np.ndarray):
+                raise TypeError(f"Sample {self.sample_id!r}: images[{name!r}] is "
+                                f"{type(value).__name__}; expected a path (str or Path)")
+        object.__setattr__(self, "images", dict(self.images))
+
+    def all_images(self) -> dict[str, Path | str]:
+        """Every image of the sample by name: ``{"image": image, **images}`` (primary first)."""
+        return {"image": self.image, **self.images}
 
 
 @dataclass
