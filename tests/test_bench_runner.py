@@ -136,6 +136,59 @@ def test_corrupt_image_is_a_failed_sample_and_the_run_goes_on(env):
     assert len(retry.models) == 1
 
 
+@pytest.mark.parametrize("error", [
+    RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+    MemoryError(),
+    OSError(110, "Connection timed out"),
+])
+def test_transient_failure_is_retried_by_the_next_run_permanent_one_is_not(env, error):
+    (env["data"] / "toy_blobs" / "images" / "0005.png").write_bytes(b"\x89PNG garbage")
+
+    class Flaky(Factory):
+        def __call__(self, path, **kw):
+            model = super().__call__(path, **kw)
+            count = model.count
+
+            def flaky(images, ids=None):
+                if "0003.png" in (ids or []):
+                    raise error
+                return count(images, ids)
+
+            model.count = flaky
+            return model
+
+    out = _run(env, Flaky())
+    (res,) = out.document.results
+    kinds = {f["sample_id"]: f["kind"] for f in res.failures}
+    assert kinds == {"0003.png": "transient", "0005.png": "permanent"}
+    again = Factory()
+    res2 = _run(env, again).document.results[0]
+    assert len(again.models) == 1, "the transient failure is predicted again"
+    assert [f["sample_id"] for f in res2.failures] == ["0005.png"]
+    assert res2.n_evaluated == N - 1
+    third = Factory()
+    _run(env, third)
+    assert third.models == [], "a permanent failure stays until --retry-failed"
+
+
+def test_keyboard_interrupt_is_never_stored_as_a_failure(env):
+    class Interrupted(Factory):
+        def __call__(self, path, **kw):
+            model = super().__call__(path, **kw)
+
+            def stop(images, ids=None):
+                raise KeyboardInterrupt
+
+            model.count = stop
+            return model
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(env, Interrupted())
+    with ResultsStore(env["tmp"] / "results") as store:
+        n = store._conn.execute("SELECT COUNT(*) FROM failures").fetchone()[0]
+    assert n == 0
+
+
 def test_dataset_changed_in_place_is_predicted_again_never_scored_stale(env):
     """Same sample ids, other content: the cache must not hand back the old predictions."""
     _run(env)
@@ -187,6 +240,47 @@ def test_store_of_schema_1_is_migrated_and_its_unfingerprinted_rows_recomputed(e
         key = PredictionKey("x", "toy", 2, "blobs", "test", "h")
         assert store.get_predictions(key) == {"old": {}}  # kept, just never matched
         assert store.get_predictions(key, fingerprints={"old": "abc"}) == {}
+
+
+_SCHEMA_2 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE predictions (
+    ckpt_sha256 TEXT NOT NULL, task TEXT NOT NULL, task_version INTEGER NOT NULL,
+    dataset TEXT NOT NULL, split TEXT NOT NULL, settings_hash TEXT NOT NULL,
+    sample_id TEXT NOT NULL, prediction TEXT NOT NULL, created REAL NOT NULL, input_hash TEXT,
+    PRIMARY KEY (ckpt_sha256, task, task_version, dataset, split, settings_hash, sample_id)
+) WITHOUT ROWID;
+CREATE TABLE failures (
+    ckpt_sha256 TEXT NOT NULL, task TEXT NOT NULL, task_version INTEGER NOT NULL,
+    dataset TEXT NOT NULL, split TEXT NOT NULL, settings_hash TEXT NOT NULL,
+    sample_id TEXT NOT NULL, error TEXT NOT NULL, created REAL NOT NULL, input_hash TEXT,
+    PRIMARY KEY (ckpt_sha256, task, task_version, dataset, split, settings_hash, sample_id)
+) WITHOUT ROWID;
+CREATE TABLE settings (settings_hash TEXT PRIMARY KEY, settings TEXT NOT NULL);
+CREATE TABLE checkpoint_hashes (
+    path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL,
+    PRIMARY KEY (path, size, mtime_ns)
+) WITHOUT ROWID;
+INSERT INTO meta VALUES ('schema_version', '2');
+INSERT INTO failures VALUES ('x', 'toy', 2, 'blobs', 'test', 'h', 's1', 'bad image', 0, 'fp');
+"""
+
+
+def test_store_of_schema_2_is_migrated_old_failures_permanent_stale_hashes_dropped(env):
+    res = env["tmp"] / "results"
+    res.mkdir()
+    conn = sqlite3.connect(res / "store.sqlite")
+    st = env["ckpt"].stat()
+    conn.executescript(_SCHEMA_2 + "INSERT INTO checkpoint_hashes VALUES "
+                       f"('{env['ckpt'].resolve()}', {st.st_size}, {st.st_mtime_ns}, 'stale');")
+    conn.close()
+    with ResultsStore(res) as store:
+        key = PredictionKey("x", "toy", 2, "blobs", "test", "h")
+        assert store.get_failures(key, transient=False) == {"s1": "bad image"}
+        assert store.get_failures(key, transient=True) == {}
+        assert store.cached_sha256(env["ckpt"]) is None  # (path, size, mtime) is not trusted
+        v = store._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        assert v == ("3",)
 
 
 def test_sample_fingerprints_cover_image_bytes_target_and_meta(tmp_path):

@@ -6,7 +6,16 @@ Every error caused by user input (a path, a task name, a dataset, a results dire
 
 from __future__ import annotations
 
-__all__ = ["BenchError", "InputError", "PluginError", "StoreError", "UnknownTaskError"]
+import errno
+
+__all__ = [
+    "BenchError",
+    "InputError",
+    "PluginError",
+    "StoreError",
+    "UnknownTaskError",
+    "is_transient",
+]
 
 
 class BenchError(Exception):
@@ -30,3 +39,34 @@ class PluginError(BenchError):
 
 class StoreError(BenchError):
     """The results directory or its SQLite store cannot be used (read-only, full disk, ...)."""
+
+
+#: ``OSError.errno`` values of a resource that may work on the next try.
+_TRANSIENT_ERRNOS = frozenset(
+    getattr(errno, name) for name in (
+        "ETIMEDOUT", "EAGAIN", "EBUSY", "EINTR", "ENETDOWN", "ENETUNREACH", "ENETRESET",
+        "ECONNABORTED", "ECONNRESET", "ECONNREFUSED", "EHOSTDOWN", "EHOSTUNREACH", "ESTALE",
+        "ENOMEM", "ENOBUFS", "ENOLCK", "ECOMM") if hasattr(errno, name))
+
+
+def is_transient(e: BaseException) -> bool:
+    """Whether a failed prediction may succeed when simply tried again.
+
+    Transient: out of memory (``MemoryError``, ``torch.cuda.OutOfMemoryError``, a
+    ``RuntimeError`` whose message says "out of memory", as CUDA, MPS and the CPU allocator
+    word it), a timeout (``TimeoutError``), a connection problem (``ConnectionError``) and an
+    ``OSError`` whose errno says a resource was busy, unavailable or timed out (``EAGAIN``,
+    ``EBUSY``, ``ETIMEDOUT``, ``ESTALE``, network errors...). Everything else (a bad image, a
+    :class:`~remotesam.bench.api.DatasetError`, a bug) is permanent. The runner stores transient
+    failures as such and predicts them again on the next run.
+    """
+    if isinstance(e, MemoryError | TimeoutError | ConnectionError):
+        return True
+    if isinstance(e, RuntimeError):
+        if type(e).__name__ == "OutOfMemoryError":
+            return True
+        text = str(e).lower()
+        return "out of memory" in text or "cudnn_status_alloc_failed" in text
+    if isinstance(e, OSError):
+        return e.errno in _TRANSIENT_ERRNOS
+    return False

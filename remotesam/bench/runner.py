@@ -39,7 +39,7 @@ from typing import Any
 
 from remotesam.bench.api import Sample, TaskPlugin
 from remotesam.bench.distributed import DistContext, init_distributed, shard_indices
-from remotesam.bench.errors import BenchError, InputError, PluginError
+from remotesam.bench.errors import BenchError, InputError, PluginError, is_transient
 from remotesam.bench.identity import (
     DEFAULT_FACTORY_SPEC,
     IN_MEMORY_FACTORY,
@@ -128,8 +128,13 @@ def _error_text(e: BaseException) -> str:
 
 
 def _predict_isolated(plugin: TaskPlugin, model: Any, batch: Sequence[Sample],
-                      ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]]]:
-    """Predict a batch; on failure retry each sample alone. Returns (successes, failures)."""
+                      ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str, bool]]]:
+    """Predict a batch; on failure retry each sample alone.
+
+    Returns ``(successes, failures)``: ``[(sample_id, prediction)]`` and ``[(sample_id, error
+    text, transient)]`` (:func:`~remotesam.bench.errors.is_transient`). A ``KeyboardInterrupt``
+    (any ``BaseException`` that is not an ``Exception``) is never recorded: it stops the run.
+    """
     try:
         preds = plugin.predict(model, batch)
         if not isinstance(preds, list | tuple) or len(preds) != len(batch):
@@ -139,9 +144,9 @@ def _predict_isolated(plugin: TaskPlugin, model: Any, batch: Sequence[Sample],
         return [(s.sample_id, _encode(p)) for s, p in zip(batch, preds)], []
     except Exception as e:
         if len(batch) == 1:
-            return [], [(batch[0].sample_id, _error_text(e))]
+            return [], [(batch[0].sample_id, _error_text(e), is_transient(e))]
     ok: list[tuple[str, dict[str, Any]]] = []
-    bad: list[tuple[str, str]] = []
+    bad: list[tuple[str, str, bool]] = []
     for s in batch:
         o, b = _predict_isolated(plugin, model, [s])
         ok += o
@@ -340,8 +345,10 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                     fps = job.fingerprints
                     done = store.stored_ids(key, fps)
                     n_cached += sum(s.sample_id in done for s in mine)
-                    if not config.retry_failed:  # a recorded failure counts as done
-                        done |= set(store.get_failures(key, fps))
+                    if not config.retry_failed:
+                        # a recorded permanent failure counts as done; transient ones (out of
+                        # memory, a timed-out resource) are tried again
+                        done |= set(store.get_failures(key, fps, transient=False))
                     misses = [s for s in mine if s.sample_id not in done]
                     local_errors: list[str] = []
                     if misses and model is None and model_error is None:
@@ -372,10 +379,12 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                                 errors.append(err)
                     preds = store.get_predictions(key, fingerprints=fps)
                     failures = store.get_failures(key, fps)
+                    transient = set(store.get_failures(key, fps, transient=True))
                     ckpt_errors = [e for errs in gathered for e in errs]
                     reason = ckpt_errors[0] if ckpt_errors else "no prediction stored"
                     try:
-                        results.append(_score(job, ckpt, preds, failures, reason, shash))
+                        results.append(_score(job, ckpt, preds, failures, reason, shash,
+                                              transient))
                     except PluginError as e:
                         errors.append(f"checkpoint {ckpt.name}: {e}")
                 del model
@@ -496,7 +505,8 @@ def score_run(source: RunDocument, *, results_dir: str | Path,
                 res = _score(job, r.checkpoint, store.get_predictions(key, fingerprints=fps),
                              store.get_failures(key, fps),
                              "no prediction stored for the sample's current inputs (the "
-                             "dataset changed since the run; run it again)")
+                             "dataset changed since the run; run it again)",
+                             transient=set(store.get_failures(key, fps, transient=True)))
             except PluginError as e:
                 errors.append(f"checkpoint {r.checkpoint.name}: {e}")
                 continue

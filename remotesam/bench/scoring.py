@@ -42,7 +42,8 @@ def _bootstrap(per_sample: np.ndarray | None = None,
 def _score(job: _Job, ckpt: CheckpointRef, preds: Mapping[str, dict[str, Any]],
            failures: Mapping[str, str],
            missing_reason: str = "no prediction stored (not predicted)",
-           settings_hash: str | None = None) -> TaskResult:
+           settings_hash: str | None = None,
+           transient: frozenset[str] | set[str] = frozenset()) -> TaskResult:
     """Score the stored predictions of ``job``'s samples; failures are the samples without one.
 
     Raises:
@@ -51,7 +52,9 @@ def _score(job: _Job, ckpt: CheckpointRef, preds: Mapping[str, dict[str, Any]],
     plugin = job.plugin
     ok = [s for s in job.samples if s.sample_id in preds]
     failed = [{"sample_id": s.sample_id,
-               "error": failures.get(s.sample_id, missing_reason)}
+               "error": failures.get(s.sample_id, missing_reason),
+               "kind": ("transient" if s.sample_id in transient else "permanent")
+               if s.sample_id in failures else "missing"}
               for s in job.samples if s.sample_id not in preds]
     result = TaskResult(checkpoint=ckpt, task=job.task, task_version=int(plugin.version),
                         dataset=job.dataset, split=job.split, settings_hash=settings_hash or job.settings_hash,
