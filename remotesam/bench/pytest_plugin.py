@@ -2,26 +2,39 @@
 
 Registered under the ``pytest11`` entry point as ``remotesam_bench``, so installing the package
 makes the fixture available in any test suite (or load it explicitly with
-``-p remotesam.bench.pytest_plugin``). Usage::
+``-p remotesam.bench.pytest_plugin``). A CI job can be one pytest step: the fixture runs a
+limited evaluation itself and gates it::
 
     def test_no_regression(remotesam_gate):
-        report = remotesam_gate("results/runs/latest.json", "ci/baseline.json")
-        # fails the test with the gate's table when a metric regressed or is missing
+        # evaluate the bundled checkpoint (or ckpt=...) on 8 samples of two tasks of the
+        # embedded benchmark (or data_root=...), then gate against the baseline
+        remotesam_gate(baseline="ci/baseline.json", tasks=["mlc", "mcc"], limit=8)
 
-    @pytest.mark.remotesam_gate(run="results", baseline="ci/baseline.json")
+    def test_gate_an_existing_run(remotesam_gate):
+        remotesam_gate("results/runs/latest.json", "ci/baseline.json")
+
+    @pytest.mark.remotesam_gate(baseline="ci/baseline.json", tasks="mcc", limit=8)
     def test_gate_via_marker():
         pass  # the marker runs the same check before the test body
 
-``run`` is a run document path, a results folder (its newest run is used) or a
-:class:`~remotesam.bench.results.RunDocument`; ``baseline`` a baseline path or a
-:class:`~remotesam.bench.gate.Baseline`. The check is :func:`remotesam.bench.gate.compare`;
-a regression (exit 1) or an error (exit 2: missing metric, bad baseline) fails the test with
-the table in the message. Heavy imports happen only when the check runs.
+``run`` is a run document path, a results folder (its newest run is used), a
+:class:`~remotesam.bench.results.RunDocument`, or None to evaluate (``tasks``, ``limit``,
+``ckpt``, ``data_root``, ``device``... as :class:`~remotesam.bench.runner.RunConfig`; results
+go to ``results_dir``, by default a folder shared by the tests of the session so the embedded
+benchmark is written once and predictions are cached). ``baseline`` is a baseline path or a
+:class:`~remotesam.bench.gate.Baseline`. When the evaluation is limited to some ``tasks``,
+only those entries of the baseline are gated; a ``limit`` run against a baseline of more
+samples needs ``intersection=True`` (else the gate says "not comparable"), or a baseline
+written from a run with the same ``limit``. The check is :func:`remotesam.bench.gate.compare`;
+a regression (exit 1) or an error (exit 2: missing or not comparable metric, nothing checked,
+bad baseline) fails the test with the table in the message. ``junit=`` and ``summary=`` also
+write the JUnit XML and Markdown reports. Heavy imports happen only when the check runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,24 +44,85 @@ if TYPE_CHECKING:
     from remotesam.bench.gate import Baseline, GateReport
     from remotesam.bench.results import RunDocument
 
-__all__ = ["check_gate", "remotesam_gate"]
+__all__ = ["check_gate", "evaluate", "remotesam_gate"]
 
 MARKER = "remotesam_gate"
 
 
-def check_gate(run: str | Path | RunDocument, baseline: str | Path | Baseline, *,
+def _names(value: str | Sequence[str] | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [t.strip() for t in value.split(",") if t.strip()]
+    return [str(t) for t in value]
+
+
+def evaluate(*, tasks: str | Sequence[str] | None = None, limit: int | None = None,
+             ckpt: str | Path | Sequence[str | Path] | None = None,
+             data_root: str | Path | None = None, results_dir: str | Path = "results",
+             device: str = "cpu", batch_size: int = 8, precision: str = "fp32",
+             ) -> RunDocument:
+    """Run ``remotesam-bench run`` from Python and return its run document.
+
+    ``tasks``: ``"mlc,mcc"`` or a list (default: all); ``limit``: samples per dataset;
+    ``ckpt``: checkpoint path(s) (default: the bundled tiny checkpoint); ``data_root``: the
+    official layout (default: the embedded procedural benchmark, written under
+    ``results_dir`` once). Calls ``pytest.fail`` when the run cannot start or reports errors.
+    """
+    from remotesam.bench.errors import BenchError
+    from remotesam.bench.runner import RunConfig, run
+
+    ckpts = [] if ckpt is None else [str(ckpt)] if isinstance(ckpt, (str, Path)) else [
+        str(c) for c in ckpt]
+    try:
+        if data_root is None:
+            from remotesam.bench.embedded import ensure_embedded_benchmark
+
+            data_root = ensure_embedded_benchmark(results_dir)
+        outcome = run(RunConfig(tasks=_names(tasks) or ["all"], checkpoints=ckpts,
+                                data_root=data_root, limit=limit, results_dir=results_dir,
+                                device=device, batch_size=batch_size, precision=precision,
+                                progress=False))
+    except BenchError as e:
+        pytest.fail(f"remotesam-bench run failed: {e}", pytrace=False)
+    if outcome.errors or outcome.document is None:
+        pytest.fail("remotesam-bench run reported errors:\n" + "\n".join(outcome.errors),
+                    pytrace=False)
+    return outcome.document
+
+
+def check_gate(run: str | Path | RunDocument | None = None,
+               baseline: str | Path | Baseline | None = None, *,
                checkpoint: str | None = None, alpha: float | None = None,
-               n_boot: int = 1000) -> GateReport:
-    """Run the gate and call ``pytest.fail`` (with the table) unless it passes.
+               n_perm: int = 10000, intersection: bool = False,
+               tasks: str | Sequence[str] | None = None, limit: int | None = None,
+               ckpt: str | Path | Sequence[str | Path] | None = None,
+               data_root: str | Path | None = None, results_dir: str | Path | None = None,
+               device: str = "cpu", batch_size: int = 8, precision: str = "fp32",
+               junit: str | Path | None = None, summary: str | Path | None = None,
+               n_boot: int | None = None) -> GateReport:
+    """Gate a run (or evaluate one first) and call ``pytest.fail`` (with the table) unless it
+    passes. See the module docstring for the arguments.
 
     Returns:
-        The :class:`~remotesam.bench.gate.GateReport` when every metric passed.
+        The :class:`~remotesam.bench.gate.GateReport` when every gated metric passed.
     """
     from remotesam.bench.gate import Baseline, GateError, compare
     from remotesam.bench.results import RunDocument, latest_run
 
+    if baseline is None:
+        pytest.fail("remotesam gate: give baseline= (a baseline file written by "
+                    "`remotesam-bench baseline`)", pytrace=False)
+    tmp: tempfile.TemporaryDirectory[str] | None = None
     try:
-        if isinstance(run, RunDocument):
+        if run is None:
+            if results_dir is None:
+                tmp = tempfile.TemporaryDirectory(prefix="remotesam-bench-")
+                results_dir = tmp.name
+            doc = evaluate(tasks=tasks, limit=limit, ckpt=ckpt, data_root=data_root,
+                           results_dir=results_dir, device=device, batch_size=batch_size,
+                           precision=precision)
+        elif isinstance(run, RunDocument):
             doc = run
         else:
             p = Path(run)
@@ -57,26 +131,45 @@ def check_gate(run: str | Path | RunDocument, baseline: str | Path | Baseline, *
             base, base_path = baseline, "<Baseline>"
         else:
             base, base_path = Baseline.load(baseline), str(baseline)
-        report = compare(doc, base, checkpoint=checkpoint, alpha=alpha, n_boot=n_boot,
-                         baseline_path=base_path)
+        report = compare(doc, base, checkpoint=checkpoint, alpha=alpha, n_perm=n_perm,
+                         n_boot=n_boot, baseline_path=base_path, intersection=intersection,
+                         tasks=_names(tasks) or None)
     except (GateError, ValueError, FileNotFoundError) as e:
         pytest.fail(f"remotesam gate error: {e}", pytrace=False)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    for path, text in ((junit, report.to_junit), (summary, report.to_markdown)):
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text(), encoding="utf-8")
     if not report.passed:
         pytest.fail(f"{report.summary()}\n{report.to_text(show_all=False)}", pytrace=False)
     return report
 
 
 @pytest.fixture
-def remotesam_gate() -> Callable[..., Any]:
-    """A callable ``(run, baseline, *, checkpoint=None, alpha=None, n_boot=1000) -> GateReport``
-    that fails the test on a regression or gate error (see :func:`check_gate`)."""
-    return check_gate
+def remotesam_gate(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Any]:
+    """A callable ``(run=None, baseline=None, **options) -> GateReport`` that fails the test
+    on a regression or gate error (see :func:`check_gate`). Evaluations (``run=None``) share
+    one results folder per test session unless ``results_dir=`` is given."""
+    shared: list[Path] = []
+
+    def gate(run: Any = None, baseline: Any = None, **options: Any) -> GateReport:
+        if run is None and options.get("results_dir") is None:
+            if not shared:
+                shared.append(tmp_path_factory.getbasetemp() / "remotesam-bench-results")
+            options["results_dir"] = shared[0]
+        return check_gate(run, baseline, **options)
+
+    return gate
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(run, baseline, checkpoint=None, alpha=None): fail the test when the "
+        f"{MARKER}(run=None, baseline, tasks=None, limit=None, ckpt=None, intersection=False, "
+        "checkpoint=None, alpha=None): evaluate (when run is None) and fail the test when the "
         "remotesam-bench run regressed against the baseline file",
     )
 
@@ -90,6 +183,10 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     args = list(marker.args)
     run = kwargs.pop("run", args[0] if args else None)
     baseline = kwargs.pop("baseline", args[1] if len(args) > 1 else None)
-    if run is None or baseline is None:
-        pytest.fail(f"@pytest.mark.{MARKER} needs run= and baseline= (paths)", pytrace=False)
+    if baseline is None:
+        pytest.fail(f"@pytest.mark.{MARKER} needs baseline= (a path) and run= or tasks=",
+                    pytrace=False)
+    if run is None and "tasks" not in kwargs and "limit" not in kwargs:
+        pytest.fail(f"@pytest.mark.{MARKER} needs run= (a run document or results folder) or "
+                    "tasks=/limit= to evaluate", pytrace=False)
     check_gate(run, baseline, **kwargs)

@@ -6,7 +6,13 @@ parser's ``func`` is a handler ``(args) -> int`` returning the exit code:
 * 0 success (``gate``: every metric passed);
 * 1 ``gate`` only: at least one metric regressed;
 * 2 error: no run documents, unknown run id, missing or malformed baseline, a metric missing
-  from the run, unwritable output. The message goes to stderr, without a traceback.
+  from the run, ``gate`` on sample sets that differ from the baseline's (not comparable) or
+  with nothing checkable, unwritable output. The message goes to stderr, without a traceback.
+
+``gate`` also speaks CI: ``--junit FILE`` (JUnit XML, one testcase per gated metric),
+GitHub annotations (``::error title=...::...`` lines on stdout when ``GITHUB_ACTIONS=true`` or
+with ``--annotations github``) and a Markdown step summary (appended to
+``$GITHUB_STEP_SUMMARY`` when set, written to ``--summary FILE``).
 
 Common options: ``--results-dir`` (default ``results``) and ``--run`` (a run document path or
 run id, repeatable for ``leaderboard``/``radar``; default: every run there for leaderboard and
@@ -153,6 +159,8 @@ def _radar(args: argparse.Namespace) -> int:
 
 @_guard
 def _gate(args: argparse.Namespace) -> int:
+    import os
+
     from rich.console import Console
 
     from remotesam.bench.gate import Baseline, compare
@@ -160,16 +168,40 @@ def _gate(args: argparse.Namespace) -> int:
     baseline = Baseline.load(args.baseline)
     run = _one_run(args.run, args.results_dir)
     report = compare(run, baseline, checkpoint=args.checkpoint, alpha=args.alpha,
-                     n_boot=args.n_boot, baseline_path=str(args.baseline))
-    console = Console(stderr=False, width=max(120, Console().width))
-    if args.all or report.moved():
+                     n_perm=args.n_perm, baseline_path=str(args.baseline),
+                     intersection=args.intersection, tasks=_csv_list(args.tasks))
+    # a pipe or CI log gets the table unwrapped; a terminal gets its own width
+    console = Console(stderr=False, width=None if sys.stdout.isatty() else 1000)
+    if args.all or report.moved() or not report.passed:
         console.print(report.table(show_all=args.all))
     else:
-        console.print(f"{report.summary()} (no metric moved; --all lists them)")
+        console.print(f"{report.summary()} (no metric moved; --all lists them)", markup=False)
+    for group in report.groups:
+        if args.all or group.flags or not group.comparable:
+            console.print(f"context: {group.describe()}", markup=False)
     for note in report.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {note}", markup=False)
+    mode = args.annotations
+    if mode == "auto":
+        mode = "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "none"
+    if mode == "github":
+        for line in report.github_annotations():
+            print(line, flush=True)
     if args.json:
         _write_or_print(json.dumps(report.to_dict(), indent=1) + "\n", args.json)
+    if args.junit:
+        _write_or_print(report.to_junit(), args.junit)
+    markdown = report.to_markdown(show_all=args.all)
+    if args.summary:
+        _write_or_print(markdown, args.summary)
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        try:
+            with open(step_summary, "a", encoding="utf-8") as fh:
+                fh.write(markdown)
+        except OSError as e:
+            raise ValueError(f"cannot append to $GITHUB_STEP_SUMMARY ({step_summary}): "
+                             f"{e.strerror}") from e
     return report.exit_code
 
 
@@ -181,7 +213,8 @@ def _baseline(args: argparse.Namespace) -> int:
     base = write_baseline(run, args.out, default_abs_tol=args.abs_tol,
                           default_rel_tol=args.rel_tol, hard_factor=args.hard_factor,
                           checkpoint=args.checkpoint, tasks=_csv_list(args.tasks),
-                          include_per_sample=not args.no_per_sample)
+                          include_per_sample=not args.no_per_sample,
+                          failed_tol=args.failed_tol, hard_min_samples=args.hard_min_samples)
     print(f"wrote {args.out}: {len(base.metrics)} metric(s) from run {run.run_id}",
           file=sys.stderr)
     return EXIT_OK
@@ -250,17 +283,34 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
 
     p = subparsers.add_parser(
         "gate", help="fail (exit 1) when a run regressed against a baseline",
-        description="Compare a run with a baseline file per metric (direction-aware, with "
-                    "tolerances and a paired bootstrap). Exit 0 pass, 1 regression, 2 error.")
+        description="Compare a run with a baseline file per metric on matched samples "
+                    "(direction-aware, with tolerances, failed samples gated as n_failed, exact "
+                    "paired tests at small n). Exit 0 pass, 1 regression, 2 not comparable "
+                    "(different sample sets), nothing checkable, or an input error.")
     _common(p, many_runs=False)
     p.add_argument("--baseline", required=True, metavar="FILE", help="baseline JSON file")
     p.add_argument("--checkpoint", help="checkpoint name or sha256 prefix to judge when the "
                                         "run holds several")
     p.add_argument("--alpha", type=float, default=None,
                    help="significance level of the paired test (default: the baseline's, 0.05)")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--n-perm", "--n-boot", dest="n_perm", type=int, default=10000,
+                   help="random swaps of the paired permutation test when more than 20 samples "
+                        "changed (default 10000; fewer are enumerated exactly)")
+    p.add_argument("--intersection", action="store_true",
+                   help="score sample sets that differ from the baseline's (e.g. a --limit run) "
+                        "on their common samples instead of exiting 2 (not comparable)")
+    p.add_argument("--tasks", metavar="T1,T2",
+                   help="gate only these tasks (det or det.dior) of the baseline")
     p.add_argument("--all", action="store_true", help="also list unchanged metrics")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    p.add_argument("--junit", metavar="FILE",
+                   help="also write JUnit XML (one testcase per gated metric)")
+    p.add_argument("--annotations", choices=["auto", "github", "none"], default="auto",
+                   help="print GitHub Actions ::error/::warning lines (auto: when "
+                        "GITHUB_ACTIONS=true)")
+    p.add_argument("--summary", metavar="FILE",
+                   help="also write the Markdown summary to FILE (it is always appended to "
+                        "$GITHUB_STEP_SUMMARY when that is set)")
     p.set_defaults(func=_gate)
 
     p = subparsers.add_parser(
@@ -278,5 +328,11 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     p.add_argument("--checkpoint", help="only this checkpoint (name or sha256 prefix)")
     p.add_argument("--tasks", metavar="T1,T2", help="only these tasks")
     p.add_argument("--no-per-sample", action="store_true",
-                   help="do not store per-sample values (smaller file, no paired test)")
+                   help="do not store per-sample values (smaller file, no paired test; the "
+                        "evaluated and failed sample ids are always stored)")
+    p.add_argument("--failed-tol", type=int, default=0,
+                   help="newly failed samples allowed per task/dataset (default 0)")
+    p.add_argument("--hard-min-samples", type=float, default=3.0,
+                   help="at small n the hard tolerance is at least this many samples' worth of "
+                        "change (default 3)")
     p.set_defaults(func=_baseline)

@@ -1,0 +1,730 @@
+"""The regression gate: matched sample sets, failed samples, small-n statistics, baselines
+(formats 1 and 2), CI outputs (JUnit, GitHub annotations, step summary) and the pytest plugin.
+
+Run documents are built in code (no model needed) except in the one test marked slow, which
+evaluates the bundled tiny checkpoint on a few samples of the embedded benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import math
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from remotesam.bench import reports_cli
+from remotesam.bench.gate import (
+    BASELINE_SCHEMA,
+    N_FAILED,
+    Baseline,
+    GateError,
+    compare,
+    write_baseline,
+)
+from remotesam.bench.pytest_plugin import check_gate, remotesam_gate  # noqa: F401 (the fixture, as installed by the pytest11 entry point)
+from remotesam.bench.results import CheckpointRef, MetricValue, RunDocument, TaskResult
+from remotesam.bench.stats import (
+    exact_mcnemar_pvalue,
+    largest_single_sample_effect,
+    metric_ci,
+    newcombe_paired_interval,
+    paired_difference_interval,
+    paired_permutation_pvalue,
+    paired_test,
+    sample_ci,
+    t_quantile,
+    wilson_interval,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+N = 60
+IDS = [f"img{i:03d}" for i in range(N)]
+
+
+def _ckpt(name: str = "ckpt_a") -> CheckpointRef:
+    return CheckpointRef(name=name, path=f"/ckpts/{name}.pth",
+                         sha256=hashlib.sha256(name.encode()).hexdigest())
+
+
+def _result(ckpt: CheckpointRef, task: str, dataset: str, metrics: dict, per_sample=None,
+            ratio=None, split: str = "test", n: int = N) -> TaskResult:
+    mvs = {name: MetricValue(value=v, higher_is_better=hib, primary=prim, unit=unit)
+           for name, (v, hib, prim, unit) in metrics.items()}
+    return TaskResult(checkpoint=ckpt, task=task, task_version=1, dataset=dataset, split=split,
+                      n_total=n, n_evaluated=n, metrics=mvs, per_sample=per_sample or {},
+                      per_sample_ratio=ratio or {})
+
+
+def make_run(name: str = "ckpt_a", quality: float = 0.6, run_id: str | None = None,
+             created: str = "2026-01-01T00:00:00", seed: int = 0, iou_shift: float = 0.0,
+             mae: float = 1.2) -> RunDocument:
+    """A run of one checkpoint on ref/rrsisd (oIoU ratio + mIoU mean), vg/dior_rsvg, cnt/dior."""
+    rng = np.random.default_rng(seed)
+    ckpt = _ckpt(name)
+    iou = np.clip(rng.normal(quality, 0.15, N) + iou_shift, 0.0, 1.0)
+    inter = rng.uniform(10, 100, N)
+    union = inter + rng.uniform(5, 60, N)
+    hits = (iou >= 0.5).astype(float)
+    ref = _result(ckpt, "ref", "rrsisd",
+                  {"oIoU": (100 * inter.sum() / union.sum(), True, True, "%"),
+                   "mIoU": (100 * iou.mean(), True, False, "%")},
+                  per_sample={"mIoU": {"sample_ids": IDS, "values": iou.tolist()}},
+                  ratio={"oIoU": {"sample_ids": IDS, "num": inter.tolist(),
+                                  "den": union.tolist()}})
+    vg = _result(ckpt, "vg", "dior_rsvg",
+                 {"Acc@0.5": (100 * hits.mean(), True, True, "%"),
+                  "mIoU": (100 * iou.mean(), True, False, "%")},
+                 per_sample={"Acc@0.5": {"sample_ids": IDS, "values": hits.tolist()}})
+    cnt = _result(ckpt, "cnt", "dior",
+                  {"accuracy": (100 * quality * 0.8, True, True, "%"),
+                   "mae": (mae, False, False, "")})
+    return RunDocument(run_id=run_id or f"run-{name}", created=created,
+                       provenance={"package_version": "test"}, results=[ref, vg, cnt])
+
+
+def one_task_run(values: list[float], ids: list[str], *, n_total: int, failed: list[str] = (),
+                 run_id: str = "r", task: str = "mcc", dataset: str = "ucmerced",
+                 metric: str = "accuracy") -> RunDocument:
+    """One task/dataset whose metric is the mean of per-sample values (in %)."""
+    res = _result(_ckpt(), task, dataset,
+                  {metric: (100 * float(np.mean(values)) if values else math.nan, True, True,
+                            "%")},
+                  per_sample={metric: {"sample_ids": list(ids), "values": list(values)}},
+                  n=n_total)
+    res.n_evaluated, res.n_failed = len(ids), len(failed)
+    res.failures = [{"sample_id": s, "error": "OSError: cannot identify image file"}
+                    for s in failed]
+    return RunDocument(run_id=run_id, created="2026-01-01T00:00:00", results=[res])
+
+
+def to_format_1(path: Path) -> None:
+    """Rewrite a baseline file as format 1 would have written it (no samples, no n_failed)."""
+    doc = json.loads(path.read_text())
+    doc["schema"] = "remotesam-bench/baseline/1"
+    for k in ("samples", "hard_min_samples"):
+        doc.pop(k)
+    doc["metrics"] = [m for m in doc["metrics"] if m["metric"] != N_FAILED]
+    path.write_text(json.dumps(doc))
+
+
+def _row(report, metric, label=None):
+    return next(r for r in report.rows if r.metric == metric
+                and (label is None or r.label == label))
+
+
+# ------------------------------------------------------------------------------- issue 10 bugs
+
+
+def test_run_on_6_samples_against_a_12_sample_baseline_is_not_comparable(tmp_path):
+    """Was: 'regressed' with p = 1.000 (the 6-sample value judged against the 12-sample one)."""
+    ids = [f"s{i:02d}" for i in range(12)]
+    hits = [1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]  # 91.67 on 12, 83.33 on the first 6
+    write_baseline(one_task_run(hits, ids, n_total=42), tmp_path / "b.json")
+    base = Baseline.load(tmp_path / "b.json")
+    limited = one_task_run(hits[:6], ids[:6], n_total=42)  # --limit 6: the same first samples
+    rep = compare(limited, base)
+    assert rep.exit_code == 2 and rep.verdict == "NOT COMPARABLE"
+    row = _row(rep, "accuracy")
+    assert row.status == "not comparable" and "regressed" not in [r.status for r in rep.rows]
+    assert "baseline n=12, run n=6, in common 6" in row.note
+    assert _row(rep, N_FAILED).status == "not comparable"
+    # --intersection: scored on the 6 common samples, with the dropped counts shown
+    rep = compare(limited, base, intersection=True)
+    row = _row(rep, "accuracy")
+    assert rep.exit_code == 0 and row.status == "pass"
+    assert row.baseline == pytest.approx(250 / 3) and row.current == pytest.approx(250 / 3)
+    assert "scored on the 6 samples evaluated in both (dropped 6 baseline-only, 0 run-only" \
+        in row.note
+    assert rep.groups[0].run.subset and "subset run" in rep.summary()
+    # a real drop on the common samples is still found with --intersection
+    worse = one_task_run([0, 0, 0, 0, 0, 0], ids[:6], n_total=42)
+    assert compare(worse, base, intersection=True).exit_code == 1
+
+
+def test_failed_samples_that_succeeded_in_the_baseline_are_a_regression(tmp_path):
+    """Was: PASS (88.75 -> 93.75 on the 4 survivors of 8 mlc images, 4 unreadable)."""
+    ids = [f"{i:05d}.jpg" for i in range(8)]
+    acc = [1.0, 0.95, 0.9, 0.9, 0.8, 0.85, 0.8, 0.9]  # label-wise accuracy per image
+    base_run = one_task_run(acc, ids, n_total=48, task="mlc", dataset="dior")
+    assert base_run.results[0].metrics["accuracy"].value == pytest.approx(88.75)
+    write_baseline(base_run, tmp_path / "b.json")
+    broken = one_task_run(acc[:4], ids[:4], n_total=48, failed=ids[4:], task="mlc",
+                          dataset="dior")
+    assert broken.results[0].metrics["accuracy"].value == pytest.approx(93.75)
+    rep = compare(broken, Baseline.load(tmp_path / "b.json"))
+    assert rep.exit_code == 1 and rep.verdict == "REGRESSION"
+    failed = _row(rep, N_FAILED)
+    assert failed.status == "regressed" and (failed.baseline, failed.current) == (0, 4)
+    assert "4 newly failed" in failed.note and "cannot identify image file" in failed.note
+    acc_row = _row(rep, "accuracy")  # compared on the 4 samples both evaluated, not 88.75
+    assert acc_row.status == "pass" and acc_row.baseline == pytest.approx(93.75)
+    assert "4 failed sample(s)" in rep.summary()
+    # a format 1 baseline (no failure record) still catches it through its per-sample ids
+    to_format_1(tmp_path / "b.json")
+    rep = compare(broken, Baseline.load(tmp_path / "b.json"))
+    assert rep.exit_code == 1 and _row(rep, N_FAILED).status == "regressed"
+    assert any("format 1" in n for n in rep.notes)
+
+
+def test_baseline_whose_values_are_all_nan_is_exit_2(tmp_path):
+    """Was: PASS with nothing checked."""
+    run = make_run()
+    write_baseline(run, tmp_path / "b.json")
+    doc = json.loads((tmp_path / "b.json").read_text())
+    for m in doc["metrics"]:
+        if m["metric"] != N_FAILED:
+            m["value"] = "nan"
+    rep = compare(run, Baseline.from_dict(doc))
+    assert rep.exit_code == 2 and rep.verdict == "NOTHING CHECKED" and rep.n_checked == 0
+    assert "nothing checked" in rep.summary()
+    assert any("every baseline value is NaN" in n for n in rep.notes)
+    assert all(r.status == "unchecked" for r in rep.rows if r.metric != N_FAILED)
+    # the same for a format 1 file without n_failed rows
+    to_format_1(tmp_path / "b.json")
+    doc = json.loads((tmp_path / "b.json").read_text())
+    for m in doc["metrics"]:
+        m["value"] = "nan"
+    assert compare(run, Baseline.from_dict(doc)).exit_code == 2
+
+
+# ------------------------------------------------------------------------------- sample sets
+
+
+def test_a_changed_sample_set_of_the_same_size_is_not_comparable(tmp_path):
+    ids = [f"s{i}" for i in range(8)]
+    write_baseline(one_task_run([1.0] * 8, ids, n_total=8), tmp_path / "b.json")
+    other = one_task_run([1.0] * 8, [f"t{i}" for i in range(8)], n_total=8)
+    rep = compare(other, Baseline.load(tmp_path / "b.json"))
+    assert rep.exit_code == 2 and "in common 0" in _row(rep, "accuracy").note
+    rep = compare(other, Baseline.load(tmp_path / "b.json"), intersection=True)
+    assert rep.exit_code == 2 and rep.verdict == "NOTHING CHECKED"
+
+
+def test_metric_without_per_sample_values_is_matched_by_size(tmp_path):
+    run = make_run()
+    write_baseline(run, tmp_path / "b.json")
+    base = Baseline.load(tmp_path / "b.json")
+    assert base.samples[(None, "cnt", "dior", "test")].evaluated_ids is None
+    assert compare(run, base).exit_code == 0
+    assert any("matched by size only" in n for n in compare(run, base).notes)
+    smaller = make_run()
+    smaller.results[2].n_evaluated = 30  # cnt on 30 samples: no ids to intersect
+    rep = compare(smaller, base, intersection=True)
+    row = _row(rep, "accuracy", "cnt/dior")
+    assert row.status == "not comparable" and "cannot intersect" in row.note
+    assert rep.exit_code == 2
+
+
+def test_failures_fixed_since_the_baseline_are_an_improvement(tmp_path):
+    ids = [f"s{i}" for i in range(6)]
+    write_baseline(one_task_run([1.0] * 4, ids[:4], n_total=6, failed=ids[4:]),
+                   tmp_path / "b.json")
+    base = Baseline.load(tmp_path / "b.json")
+    assert base.samples[(None, "mcc", "ucmerced", "test")].failed_ids == ids[4:]
+    rep = compare(one_task_run([1.0] * 6, ids, n_total=6), base)
+    assert _row(rep, N_FAILED).status == "improved" and rep.exit_code == 0
+    # the same failures again: pass; a tolerance of 1 allows one newly failed sample
+    rep = compare(one_task_run([1.0] * 4, ids[:4], n_total=6, failed=ids[4:]), base)
+    assert _row(rep, N_FAILED).status == "pass"
+    write_baseline(one_task_run([1.0] * 6, ids, n_total=6), tmp_path / "t.json", failed_tol=1)
+    one_more = one_task_run([1.0] * 5, ids[:5], n_total=6, failed=ids[5:])
+    assert compare(one_more, Baseline.load(tmp_path / "t.json")).exit_code == 0
+    two_more = one_task_run([1.0] * 4, ids[:4], n_total=6, failed=ids[4:])
+    assert compare(two_more, Baseline.load(tmp_path / "t.json")).exit_code == 1
+
+
+def test_tasks_selection_gates_only_those_entries(tmp_path):
+    run = make_run()
+    write_baseline(run, tmp_path / "b.json")
+    base = Baseline.load(tmp_path / "b.json")
+    only_vg = RunDocument(run_id="vg", created="x", results=[run.results[1]])
+    assert compare(only_vg, base).exit_code == 2  # ref and cnt missing
+    rep = compare(only_vg, base, tasks=["vg"])
+    assert rep.exit_code == 0 and {r.label for r in rep.rows} == {"vg/dior_rsvg"}
+    assert any("not selected" in n for n in rep.notes)
+    assert compare(only_vg, base, tasks=["vg.dior_rsvg"]).exit_code == 0
+    with pytest.raises(GateError, match="selects no entry"):
+        compare(only_vg, base, tasks=["det"])
+
+
+# ------------------------------------------------------------------------------- small n
+
+
+def test_small_n_one_flipped_sample_is_judged_by_the_exact_test(tmp_path):
+    ids = [f"s{i}" for i in range(6)]
+    write_baseline(one_task_run([1.0] * 6, ids, n_total=42), tmp_path / "b.json")
+    base = Baseline.load(tmp_path / "b.json")
+    one = compare(one_task_run([0.0] + [1.0] * 5, ids, n_total=42), base)
+    row = _row(one, "accuracy")
+    # was: 'regressed, beyond the hard tolerance' (16.7 points > 3 x 0.5)
+    assert row.status == "pass" and "not significant" in row.note and "exact McNemar" in row.note
+    assert row.p_value == pytest.approx(0.5) and row.hard == pytest.approx(50.0)
+    assert row.ci_low < row.delta < row.ci_high
+    assert row.interval.startswith("[") and one.exit_code == 0
+    four = compare(one_task_run([0.0] * 4 + [1.0] * 2, ids, n_total=42), base)
+    assert _row(four, "accuracy").status == "regressed" and four.exit_code == 1
+
+
+def test_gate_noise_rule_uses_the_paired_test(tmp_path):
+    base_run = make_run(seed=4)
+    write_baseline(base_run, tmp_path / "b.json", default_abs_tol=0.5, hard_factor=10.0)
+    base = Baseline.load(tmp_path / "b.json")
+    # consistent drop of 1.5 points on every sample: beyond tolerance, significant
+    worse = make_run(seed=4, iou_shift=-0.015)
+    row = _row(compare(worse, base), "mIoU", "ref/rrsisd")
+    assert row.status == "regressed" and row.p_value < 0.05 and row.n_paired == N
+    assert row.test.startswith("permutation")
+    # the same-size drop made of large per-sample noise: beyond tolerance, not significant
+    noisy = make_run(seed=4)
+    vals = np.asarray(next(m for m in base.metrics if m.task == "ref" and m.metric == "mIoU")
+                      .per_sample["values"])
+    rng = np.random.default_rng(9)
+    new = vals + rng.normal(0, 0.3, N)
+    new += (vals.mean() - 0.015) - new.mean()
+    noisy.results[0].per_sample["mIoU"]["values"] = new.tolist()
+    noisy.results[0].metrics["mIoU"].value = 100 * new.mean()
+    row = _row(compare(noisy, base), "mIoU", "ref/rrsisd")
+    assert row.status == "pass" and row.p_value >= 0.05 and "not significant" in row.note
+    # beyond the hard tolerance the test is not consulted
+    noisy.results[0].metrics["mIoU"].value -= 10.0
+    row = _row(compare(noisy, base), "mIoU", "ref/rrsisd")
+    assert row.status == "regressed" and "hard" in row.note
+
+
+def test_wilson_newcombe_and_t_match_reference_values():
+    assert wilson_interval(0, 5) == (0.0, pytest.approx(0.43448, abs=1e-5))
+    lo, hi = wilson_interval(3, 6)
+    assert (lo, hi) == (pytest.approx(0.18762, abs=1e-5), pytest.approx(0.81238, abs=1e-5))
+    assert wilson_interval(5, 5)[1] == 1.0 and math.isnan(wilson_interval(0, 0)[0])
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for df, q in itertools.product((1, 2, 3, 5, 9, 19, 60, 250), (0.9, 0.975, 0.995)):
+        assert t_quantile(q, df) == pytest.approx(scipy_stats.t.ppf(q, df), rel=1e-6)
+    a = np.array([1] * 13 + [0] * 9, dtype=float)
+    b = np.array([1] * 8 + [0] * 5 + [1] * 4 + [0] * 5, dtype=float)
+    lo, hi = newcombe_paired_interval(a, b)
+    assert -1 <= lo < a.mean() - b.mean() < hi <= 1
+    lo, hi = newcombe_paired_interval(np.ones(5), np.ones(5))  # 5 of 5 both: |diff| <= 0.43
+    assert (lo, hi) == (pytest.approx(-wilson_interval(0, 5)[1]), pytest.approx(0.43448, abs=1e-5))
+
+
+def test_exact_tests_agree_with_brute_force_enumeration():
+    assert exact_mcnemar_pvalue(5, 0) == pytest.approx(1 / 32)
+    assert exact_mcnemar_pvalue(0, 3) == 1.0 and exact_mcnemar_pvalue(0, 0) == 1.0
+    rng = np.random.default_rng(0)
+    for n in (5, 9):
+        base = rng.normal(size=n)
+        cur = base - rng.normal(0.3, 0.5, size=n)
+        brute = np.mean([
+            (np.where(s, cur, base).mean() - np.where(s, base, cur).mean())
+            >= base.mean() - cur.mean() - 1e-12
+            for s in (np.array(bits, bool) for bits in itertools.product([0, 1], repeat=n))])
+        assert paired_permutation_pvalue(cur, base) == pytest.approx(brute)
+        num, den = rng.uniform(1, 5, n), rng.uniform(6, 9, n)
+        p = paired_permutation_pvalue((num * 0.8, den), (num, den))
+        assert p == pytest.approx(1 / 2**n)  # every sample worse: only the identity is as bad
+    p, method = paired_test(np.array([0.0, 1, 1, 1, 1, 1]), np.ones(6))
+    assert (p, method) == (0.5, "exact McNemar")
+    big = rng.normal(size=200)
+    p, method = paired_test(big - 0.2, big, n_perm=2000)
+    assert p < 0.01 and method == "permutation (2000 draws)"
+    assert paired_test(big - 0.2, big, n_perm=2000) == (p, method)  # deterministic
+    assert largest_single_sample_effect(np.array([0.0, 1, 1]), np.ones(3)) == pytest.approx(1 / 3)
+    lo, hi = paired_difference_interval(big - 0.2, big)
+    assert lo == pytest.approx(-0.2) and hi == pytest.approx(-0.2)
+
+
+def test_intervals_are_chosen_by_kind_and_sample_size():
+    hits = np.array([1.0, 0, 1, 1, 1, 0, 1, 1])
+    assert sample_ci(per_sample=hits) == wilson_interval(6, 8)
+    cont = np.array([0.2, 0.5, 0.9, 0.4, 0.7])
+    lo, hi = sample_ci(per_sample=cont)
+    half = t_quantile(0.975, 4) * cont.std(ddof=1) / math.sqrt(5)
+    assert (lo, hi) == (pytest.approx(cont.mean() - half), pytest.approx(cont.mean() + half))
+    res = one_task_run(hits.tolist(), [f"s{i}" for i in range(8)], n_total=8)
+    lo, hi = metric_ci(res.results[0], "accuracy")
+    assert (lo, hi) == (pytest.approx(100 * wilson_interval(6, 8)[0]),
+                        pytest.approx(100 * wilson_interval(6, 8)[1]))
+
+
+# ------------------------------------------------------------------------------- baselines
+
+
+def test_gate_same_run_passes_and_doctored_baseline_fails(tmp_path):
+    run = make_run()
+    base = write_baseline(run, tmp_path / "base.json")
+    loaded = Baseline.load(tmp_path / "base.json")
+    assert loaded.schema == BASELINE_SCHEMA
+    assert len([m for m in loaded.metrics if m.metric != N_FAILED]) == 6
+    assert len([m for m in loaded.metrics if m.metric == N_FAILED]) == 3
+    mi = next(m for m in loaded.metrics if m.task == "ref" and m.metric == "mIoU")
+    assert mi.per_sample is not None and mi.tolerance.abs == 0.5
+    assert next(m for m in loaded.metrics if m.metric == "mae").tolerance.rel == 0.02
+    assert next(m for m in loaded.metrics if m.metric == N_FAILED).tolerance.abs == 0
+    assert loaded.samples[(None, "ref", "rrsisd", "test")].evaluated_ids == IDS
+    rep = compare(run, loaded)
+    assert rep.exit_code == 0 and rep.count("pass") == 9
+    # doctored: the baseline claims a better cnt acc (no per-sample values) -> regression
+    doc = json.loads((tmp_path / "base.json").read_text())
+    for m in doc["metrics"]:
+        if m["metric"] == "accuracy":
+            m["value"] += 2.0
+    rep = compare(run, Baseline.from_dict(doc))
+    assert rep.exit_code == 1
+    row = _row(rep, "accuracy")
+    assert row.status == "regressed" and row.delta == pytest.approx(-2.0)
+    assert "regressed" in rep.to_text() and "REGRESSION" in rep.summary()
+    # within tolerance (0.4 < 0.5 points) -> pass
+    for m in doc["metrics"]:
+        if m["metric"] == "accuracy":
+            m["value"] -= 1.6
+    assert compare(run, Baseline.from_dict(doc)).exit_code == 0
+    assert base.source_run == run.run_id
+
+
+def test_committed_and_format_1_baselines_load_and_gate(tmp_path):
+    """The committed results/baseline.json (whatever its format) loads; a run that reproduces
+    it passes; a format 1 file says what it could not check."""
+    base = Baseline.load(REPO / "results" / "baseline.json")
+    results: dict[tuple, TaskResult] = {}
+    ck = CheckpointRef("tiny", "/x/tiny", (base.checkpoint or {}).get("sha256", "0" * 64))
+    for m in base.metrics:
+        key = (m.task, m.dataset, m.split)
+        ss = base.samples.get((None, *key))
+        r = results.setdefault(key, TaskResult(ck, m.task, 1, m.dataset, m.split))
+        if m.metric == N_FAILED:
+            continue
+        r.metrics[m.metric] = MetricValue(m.value, m.higher_is_better, unit=m.unit)
+        if m.per_sample:
+            r.per_sample[m.metric] = m.per_sample
+        if m.per_sample_ratio:
+            r.per_sample_ratio[m.metric] = m.per_sample_ratio
+        ids = (m.per_sample or m.per_sample_ratio or {}).get("sample_ids")
+        if ss is not None:
+            r.n_total, r.n_evaluated, r.n_failed = ss.n_total, ss.n_evaluated, ss.n_failed
+            r.failures = [{"sample_id": s, "error": "x"} for s in ss.failed_ids or []]
+        elif ids is not None:
+            r.n_total = r.n_evaluated = len(ids)
+    run = RunDocument("replay", "2026-01-01T00:00:00", results=list(results.values()))
+    rep = compare(run, base)
+    assert rep.exit_code == 0, rep.to_text()
+    if any(math.isnan(m.value) for m in base.metrics):
+        assert rep.count("unchecked") >= 1
+    # format 1 written by the previous version of this module
+    write_baseline(make_run(), tmp_path / "b.json")
+    to_format_1(tmp_path / "b.json")
+    old = Baseline.load(tmp_path / "b.json")
+    rep = compare(make_run(), old)
+    assert rep.exit_code == 0 and any("format 1" in n for n in rep.notes)
+    cnt_failed = _row(rep, N_FAILED, "cnt/dior")
+    assert cnt_failed.status == "pass" and "not recorded" in cnt_failed.note
+    assert any("not checked" in n for n in rep.notes)
+
+
+def test_baseline_records_no_absolute_checkpoint_path(tmp_path):
+    run = make_run()
+    base = write_baseline(run, tmp_path / "b.json")
+    assert base.checkpoint["name"] == "ckpt_a"
+    abs_run = make_run()
+    for r in abs_run.results:
+        r.checkpoint = CheckpointRef(str(tmp_path / "x" / "model.pth"), "p", r.checkpoint.sha256)
+    assert write_baseline(abs_run, tmp_path / "c.json").checkpoint["name"] == "model.pth"
+
+
+@pytest.mark.parametrize("content, match", [
+    (None, "does not exist"),
+    ("{not json", "not valid JSON"),
+    (json.dumps({"schema": "other"}), "field 'schema'"),
+    (json.dumps({"schema": "remotesam-bench/baseline/9", "metrics": []}), "newer"),
+    (json.dumps({"schema": BASELINE_SCHEMA, "metrics": []}), "non-empty list"),
+    (json.dumps({"schema": BASELINE_SCHEMA, "metrics": [
+        {"task": "ref", "dataset": "rrsisd", "split": "test", "metric": "mIoU"}]}),
+     r"metrics\[0\]: lacks field 'value'"),
+    (json.dumps({"schema": BASELINE_SCHEMA, "metrics": [
+        {"task": "ref", "dataset": "rrsisd", "split": "test", "metric": "mIoU", "value": 1,
+         "tolerance": {"abs": -1}}]}), r"tolerance\.abs: expected a number >= 0"),
+    (json.dumps({"schema": BASELINE_SCHEMA, "metrics": [
+        {"task": "ref", "dataset": "rrsisd", "split": "test", "metric": "mIoU", "value": 1,
+         "per_sample": {"sample_ids": ["a"], "values": [1, 2]}}]}), "same length"),
+    (json.dumps({"schema": BASELINE_SCHEMA, "samples": [
+        {"task": "ref", "dataset": "rrsisd", "split": "test", "n_evaluated": 2,
+         "evaluated_ids": ["a"], "failed_ids": [], "n_failed": 0}], "metrics": [
+        {"task": "ref", "dataset": "rrsisd", "split": "test", "metric": "mIoU", "value": 1}]}),
+     r"samples\[0\]: evaluated_ids holds 1 ids but n_evaluated is 2"),
+    (json.dumps({"schema": BASELINE_SCHEMA, "samples": [
+        {"task": "ref", "dataset": "rrsisd", "split": "test", "failed_ids": [3]}], "metrics": [
+        {"task": "ref", "dataset": "rrsisd", "split": "test", "metric": "mIoU", "value": 1}]}),
+     r"samples\[0\]\.failed_ids: expected a list of sample ids"),
+])
+def test_gate_bad_baseline_file_is_a_clear_error(tmp_path, content, match):
+    path = tmp_path / "b.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(GateError, match=match):
+        Baseline.load(path)
+
+
+def test_gate_respects_lower_is_better(tmp_path):
+    run = make_run(mae=1.0)
+    write_baseline(run, tmp_path / "b.json")
+    base = Baseline.load(tmp_path / "b.json")
+    rep = compare(make_run(mae=1.5), base)
+    row = _row(rep, "mae")
+    assert row.status == "regressed" and rep.exit_code == 1 and row.worse == pytest.approx(0.5)
+    rep = compare(make_run(mae=0.5), base)
+    assert _row(rep, "mae").status == "improved" and rep.exit_code == 0
+    assert compare(make_run(mae=1.01), base).exit_code == 0  # 2% relative default tolerance
+
+
+def test_gate_missing_metric_exits_2(tmp_path):
+    run = make_run()
+    write_baseline(run, tmp_path / "b.json")
+    base = Baseline.load(tmp_path / "b.json")
+    del run.results[2].metrics["mae"]
+    rep = compare(run, base)
+    assert rep.exit_code == 2
+    row = next(r for r in rep.rows if r.status == "missing")
+    assert row.metric == "mae" and "has no metric 'mae'" in row.note
+    run.results.pop(0)
+    rep = compare(run, base)
+    assert rep.count("missing") == 4 and rep.exit_code == 2  # ref oIoU, mIoU, n_failed; mae
+
+
+def test_gate_several_checkpoints(tmp_path):
+    a, b = make_run("ckpt_a", 0.55, seed=1), make_run("ckpt_b", 0.70, seed=2)
+    both = RunDocument(run_id="both", created="2026-01-05T00:00:00",
+                       results=a.results + b.results)
+    base = write_baseline(both, tmp_path / "b.json")
+    assert {m.checkpoint for m in base.metrics} == {"ckpt_a", "ckpt_b"}
+    assert compare(both, Baseline.load(tmp_path / "b.json")).exit_code == 0
+    single = write_baseline(a, tmp_path / "a.json")
+    assert all(m.checkpoint is None for m in single.metrics)
+    with pytest.raises(GateError, match="pass --checkpoint"):
+        compare(both, single)
+    assert compare(both, single, checkpoint="ckpt_a").exit_code == 0
+    assert compare(both, single, checkpoint="ckpt_b").exit_code in (0, 1)
+    with pytest.raises(GateError, match="no checkpoint 'nope'"):
+        compare(both, single, checkpoint="nope")
+
+
+# ------------------------------------------------------------------------------- context + CI
+
+
+def _cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="remotesam-bench")
+    reports_cli.add_subcommands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+@pytest.fixture
+def results_dir(tmp_path) -> Path:
+    for run in (make_run("ckpt_a", 0.55, created="2026-01-01T00:00:00", seed=1, mae=1.5),
+                make_run("ckpt_b", 0.70, created="2026-01-02T00:00:00", seed=2, mae=0.9)):
+        run.save(tmp_path / "results" / "runs" / f"{run.run_id}.json")
+    return tmp_path / "results"
+
+
+def test_cli_baseline_and_gate_exit_codes(results_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    base = tmp_path / "baseline.json"
+    assert _cli(["baseline", "--results-dir", str(results_dir), "--out", str(base)]) == 0
+    assert json.loads(base.read_text())["schema"] == BASELINE_SCHEMA
+    # the newest run is ckpt_b: gate it against itself
+    assert _cli(["gate", "--results-dir", str(results_dir), "--baseline", str(base)]) == 0
+    # ckpt_a is worse than ckpt_b on every metric
+    assert _cli(["gate", "--results-dir", str(results_dir), "--baseline", str(base),
+                 "--run", "run-ckpt_a", "--json", str(tmp_path / "rep.json")]) == 1
+    rep = json.loads((tmp_path / "rep.json").read_text())
+    assert rep["exit_code"] == 1 and any(r["status"] == "regressed" for r in rep["rows"])
+    out = capsys.readouterr().out
+    assert "regressed" in out and "::error" not in out  # no annotations outside GitHub
+    # errors: missing baseline, malformed baseline, unknown run, no runs at all
+    assert _cli(["gate", "--results-dir", str(results_dir), "--baseline",
+                 str(tmp_path / "nope.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text("[1, 2")
+    assert _cli(["gate", "--results-dir", str(results_dir), "--baseline",
+                 str(tmp_path / "bad.json")]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+    assert _cli(["gate", "--results-dir", str(results_dir), "--baseline", str(base),
+                 "--run", "run-zzz"]) == 2
+    assert "run-ckpt_a" in capsys.readouterr().err  # lists the run ids that exist
+    (results_dir / "runs" / "run-ckpt_a.json").rename(results_dir / "runs" / "renamed.json")
+    assert _cli(["baseline", "--results-dir", str(results_dir), "--run", "run-ckpt_a",
+                 "--out", str(tmp_path / "a.json")]) == 0
+    assert _cli(["gate", "--results-dir", str(results_dir), "--baseline",
+                 str(tmp_path / "a.json"), "--run", "run-ckpt_"]) == 2
+    assert "ambiguous" in capsys.readouterr().err
+    # missing metric
+    doc = json.loads(base.read_text())
+    doc["metrics"].append(dict(doc["metrics"][0], metric="Prec@0.9"))
+    base.write_text(json.dumps(doc))
+    assert _cli(["gate", "--results-dir", str(results_dir), "--baseline", str(base)]) == 2
+    assert "missing" in capsys.readouterr().out
+
+
+def test_cli_not_comparable_and_intersection(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    ids = [f"s{i:02d}" for i in range(12)]
+    hits = [1, 0, 1, 0, 1, 0, 1, 1, 1, 1, 1, 1]
+    write_baseline(one_task_run(hits, ids, n_total=42), tmp_path / "b.json")
+    one_task_run(hits[:6], ids[:6], n_total=42, run_id="limited").save(
+        tmp_path / "res" / "runs" / "limited.json")
+    argv = ["gate", "--results-dir", str(tmp_path / "res"), "--baseline", str(tmp_path / "b.json")]
+    assert _cli(argv) == 2
+    out = capsys.readouterr().out
+    assert "NOT COMPARABLE" in out and "baseline n=12, run n=6, in common 6" in out
+    assert "subset" in out and "6/42" in out
+    assert _cli([*argv, "--intersection"]) == 0
+    assert "in common 6; scored on the 6 common samples (intersection)" in capsys.readouterr().out
+
+
+def test_ci_outputs_junit_annotations_and_step_summary(tmp_path, capsys, monkeypatch):
+    ids = [f"{i:05d}.jpg" for i in range(8)]
+    acc = [1.0, 0.95, 0.9, 0.9, 0.8, 0.85, 0.8, 0.9]
+    write_baseline(one_task_run(acc, ids, n_total=48, task="mlc", dataset="dior"),
+                   tmp_path / "b.json")
+    broken = one_task_run(acc[:4], ids[:4], n_total=48, failed=ids[4:], task="mlc",
+                          dataset="dior", run_id="broken")
+    broken.results[0].synthetic = True  # the embedded procedural benchmark
+    broken.save(tmp_path / "res" / "runs" / "broken.json")
+    monkeypatch.setattr(reports_cli, "_one_run", lambda spec, results_dir: broken)
+    summary = tmp_path / "step_summary.md"
+    summary.write_text("# earlier step\n")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    assert _cli(["gate", "--results-dir", str(tmp_path / "res"), "--baseline",
+                 str(tmp_path / "b.json"), "--junit", str(tmp_path / "gate.xml"),
+                 "--summary", str(tmp_path / "own.md")]) == 1
+    out = capsys.readouterr().out
+    errors = [ln for ln in out.splitlines() if ln.startswith("::error ")]
+    assert len(errors) == 1
+    assert errors[0].startswith("::error title=remotesam-bench gate%3A mlc/dior n_failed regressed::")
+    assert "4 newly failed" in errors[0] and "\n" not in errors[0]
+    assert any(ln.startswith("::warning ") and "synthetic data" in ln for ln in out.splitlines())
+    # JUnit: one testcase per gated metric, the failure carries the message
+    root = ET.parse(tmp_path / "gate.xml").getroot()
+    suite = root.find("testsuite")
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == ["accuracy", N_FAILED]
+    assert suite.get("tests") == "2" and suite.get("failures") == "1"
+    failure = cases[1].find("failure")
+    assert failure is not None and "4 newly failed" in failure.get("message")
+    assert cases[0].find("failure") is None
+    # Markdown: appended to $GITHUB_STEP_SUMMARY, and written to --summary
+    md = summary.read_text()
+    assert md.startswith("# earlier step\n") and "remotesam-bench gate: REGRESSION" in md
+    header = next(ln for ln in md.splitlines() if ln.startswith("| task/dataset"))
+    for col in ("metric", "baseline", "run", "delta", "95% CI of delta", "p"):
+        assert f"| {col} |" in header
+    assert "| mlc/dior |" in md and "synthetic data" in md and "4 failed sample(s)" in md
+    assert (tmp_path / "own.md").read_text() == md[len("# earlier step\n"):]
+
+
+def test_gate_marks_subset_synthetic_and_failed_context(tmp_path):
+    ids = [f"s{i}" for i in range(8)]
+    run = one_task_run([1.0] * 6, ids[:6], n_total=40, failed=ids[6:])
+    run.results[0].synthetic = True
+    write_baseline(run, tmp_path / "b.json")
+    base = Baseline.load(tmp_path / "b.json")
+    assert base.samples[(None, "mcc", "ucmerced", "test")].synthetic is True
+    rep = compare(run, base)
+    g = rep.groups[0]
+    assert g.flags == ["subset", "synthetic", "2 failed"]
+    assert "run evaluated 6, 2 failed of 40 samples (subset, synthetic)" in g.describe()
+    assert rep.context_flags == ["subset run (1 of 1 task/datasets)", "synthetic data",
+                                 "2 failed sample(s)"]
+    text = rep.to_text()
+    assert "6/40 +2 failed subset synthetic" in text.replace("\n", " ") or "subset" in text
+    d = rep.to_dict()
+    assert d["groups"][0]["subset"] and d["groups"][0]["synthetic"] and d["context"]
+
+
+# ------------------------------------------------------------------------------- pytest plugin
+
+
+def test_pytest_fixture_passes_and_fails(tmp_path, remotesam_gate):  # noqa: F811 (fixture)
+    run = make_run()
+    run_path = run.save(tmp_path / "runs" / "r.json")
+    write_baseline(run, tmp_path / "b.json")
+    report = remotesam_gate(run_path, tmp_path / "b.json")
+    assert report.passed
+    assert remotesam_gate(tmp_path, tmp_path / "b.json").passed  # folder -> newest run
+    worse = make_run(mae=3.0)
+    with pytest.raises(pytest.fail.Exception, match="regressed"):
+        remotesam_gate(worse, tmp_path / "b.json")
+    with pytest.raises(pytest.fail.Exception, match="does not exist"):
+        check_gate(run, tmp_path / "missing.json")
+    with pytest.raises(pytest.fail.Exception, match="give baseline="):
+        check_gate(run)
+
+
+pytest_plugins = ["pytester"]
+
+
+def test_pytest_plugin_marker_in_a_users_suite(pytester, tmp_path, monkeypatch):
+    run = make_run()
+    run_path = run.save(tmp_path / "runs" / "r.json")
+    write_baseline(run, tmp_path / "good.json")
+    write_baseline(make_run(mae=0.1), tmp_path / "strict.json")
+    pytester.makepyfile(f"""
+        import pytest
+
+        @pytest.mark.remotesam_gate(run={str(run_path)!r}, baseline={str(tmp_path / 'good.json')!r})
+        def test_ok():
+            pass
+
+        @pytest.mark.remotesam_gate(run={str(run_path)!r}, baseline={str(tmp_path / 'strict.json')!r})
+        def test_regressed():
+            pass
+
+        def test_fixture(remotesam_gate):
+            remotesam_gate({str(run_path)!r}, {str(tmp_path / 'strict.json')!r})
+    """)
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    result = pytester.runpytest_inprocess("-p", "remotesam.bench.pytest_plugin",
+                                          "--strict-markers")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*gate REGRESSION*"])
+
+
+@pytest.mark.slow
+def test_pytest_fixture_evaluates_the_bundled_checkpoint_and_gates_it(
+        tmp_path, remotesam_gate):  # noqa: F811 (fixture)
+    """A user's CI job as one pytest step: evaluate a few samples, gate them."""
+    from remotesam.bench.pytest_plugin import evaluate
+
+    work = tmp_path / "results"
+    doc = evaluate(tasks="mcc", limit=3, results_dir=work)
+    (res,) = doc.results
+    assert (res.task, res.n_evaluated, res.n_failed, res.n_total) == ("mcc", 3, 0, 42)
+    write_baseline(doc, tmp_path / "b.json")
+    # same tasks and limit: comparable, cached predictions, passes
+    report = remotesam_gate(baseline=tmp_path / "b.json", tasks=["mcc"], limit=3,
+                            results_dir=work, junit=tmp_path / "gate.xml")
+    assert report.passed and report.groups[0].run.subset
+    assert ET.parse(tmp_path / "gate.xml").getroot().find("testsuite").get("tests") == "5"
+    # a baseline that claims more: the fixture fails the test with the table
+    doc_b = json.loads((tmp_path / "b.json").read_text())
+    for m in doc_b["metrics"]:
+        if m["metric"] == "macro_f1":
+            m["value"] = m["value"] + 40.0
+    (tmp_path / "strict.json").write_text(json.dumps(doc_b))
+    with pytest.raises(pytest.fail.Exception, match="gate REGRESSION"):
+        remotesam_gate(baseline=tmp_path / "strict.json", tasks="mcc", limit=3,
+                       results_dir=work)
+    # against the committed full baseline: not comparable, unless scored on the intersection
+    full = REPO / "results" / "baseline.json"
+    with pytest.raises(pytest.fail.Exception, match="NOT COMPARABLE"):
+        remotesam_gate(baseline=full, tasks="mcc", limit=3, results_dir=work)
+    report = remotesam_gate(baseline=full, tasks="mcc", limit=3, results_dir=work,
+                            intersection=True)
+    assert _row(report, "accuracy").n_paired == 3
