@@ -402,7 +402,7 @@ def test_model_load_failure_is_recorded_and_other_checkpoints_run(env):
     ({"tasks": ["toy.blob"]}, "has no dataset 'blob'. Did you mean 'blobs'"),
     ({"data_root": None}, "no dataset location"),
     ({"data_root": "/nonexistent/root"}, "does not exist"),
-    ({"precision": "fp16"}, "fp16 needs a CUDA device"),
+    ({"precision": "fp16"}, "'fp16' needs a CUDA device"),
     ({"task_options": {"det": {"x": 1}}}, "not in this run"),
     ({"dataset_roots": {"toy.nope": "/x"}}, "has no dataset 'nope'"),
 ])
@@ -412,6 +412,41 @@ def test_bad_input_raises_clear_error(env, kw, expected):
     assert expected in str(e.value)
     if kw.get("tasks") == ["tyo"]:
         assert isinstance(e.value, UnknownTaskError)
+
+
+def test_precision_rule_is_one_function_used_by_runner_and_predictor(env):
+    import torch
+
+    from remotesam.precision import PrecisionError, resolve_precision
+    from remotesam.predictor import RemoteSAM
+
+    assert resolve_precision("fp16", "cuda:1") == "fp16"
+    assert resolve_precision("float16", torch.device("cuda")) == "fp16"
+    assert resolve_precision("bfloat16", "cpu") == "bf16"
+    with pytest.raises(PrecisionError, match="needs a CUDA device"):
+        resolve_precision("fp16", "cpu")
+    net = torch.nn.Conv2d(3, 2, 1)
+    # the predictor refuses exactly what the runner refuses, with the same words
+    with pytest.raises(ValueError) as pred_err:
+        RemoteSAM(net, image_size=32, precision="fp16", device="cpu")
+    with pytest.raises(InputError) as run_err:
+        _run(env, precision="fp16")
+    assert str(pred_err.value) in str(run_err.value)
+    f = Factory()
+    out = _run(env, f, precision="bfloat16")  # an alias is resolved once, before the run
+    assert out.document.provenance["precision"] == "bf16" and f.images == N
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(),
+                    reason="needs a CUDA device: fp16 is only offered there")
+def test_fp16_on_cuda_predicts_every_sample(tmp_path):
+    from remotesam.bench.embedded import ensure_embedded_benchmark
+
+    data = ensure_embedded_benchmark(tmp_path)
+    out = run(RunConfig(tasks=["mcc"], limit=4, data_root=data, results_dir=tmp_path,
+                        device="cuda", precision="fp16", progress=False))
+    (res,) = out.document.results
+    assert out.errors == [] and (res.n_evaluated, res.n_failed) == (4, 0)
 
 
 def test_missing_or_wrong_dataset_layout_shows_expected_layout(env):

@@ -21,6 +21,7 @@ from remotesam.bench.errors import BenchError, InputError, PluginError
 from remotesam.bench.identity import settings_hash
 from remotesam.bench.registry import Registry, check_settings
 from remotesam.bench.store import PredictionKey
+from remotesam.precision import PrecisionError, canonical_precision, resolve_precision
 
 __all__ = [
     "CHECKPOINT_SUFFIXES",
@@ -38,8 +39,6 @@ CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt")
 #: ``factory(path, *, device, precision, batch_size) -> model`` (a ``remotesam.RemoteSAM``).
 ModelFactory = Callable[..., Any]
 
-_PRECISIONS = {"fp32": "fp32", "float32": "fp32", "bf16": "bf16", "bfloat16": "bf16",
-               "fp16": "fp16", "float16": "fp16"}
 
 
 @dataclass
@@ -382,15 +381,18 @@ def _resolve_device(device: str) -> str:
 
 
 def _check_config(config: RunConfig) -> tuple[str, str]:
-    precision = _PRECISIONS.get(str(config.precision).lower())
-    if precision is None:
-        raise InputError(f"--precision {config.precision!r}: expected fp32, bf16 or fp16")
+    """``(precision, device)`` resolved; bad values are input errors before any work."""
+    try:
+        canonical_precision(config.precision)
+    except PrecisionError as e:
+        raise InputError(f"--precision: {e}") from e
     if not isinstance(config.batch_size, int) or config.batch_size < 1:
         raise InputError(f"--batch-size {config.batch_size!r}: expected an integer >= 1")
     if config.limit is not None and (not isinstance(config.limit, int) or config.limit < 1):
         raise InputError(f"--limit {config.limit!r}: expected an integer >= 1")
     device = _resolve_device(config.device)
-    if precision == "fp16" and not device.startswith("cuda"):
-        raise InputError("--precision fp16 needs a CUDA device (fp16 on CPU is hundreds of times "
-                         "slower); use --precision bf16 or fp32 on CPU")
+    try:
+        precision = resolve_precision(config.precision, device)
+    except PrecisionError as e:
+        raise InputError(f"--precision {config.precision} --device {config.device}: {e}") from e
     return precision, device
