@@ -77,3 +77,25 @@ def test_baseline_and_gate_on_real_run_documents(swept, capsys):
     # the run holds two checkpoints and the baseline names none: an error, not a guess
     assert main(["gate", "--results-dir", res, "--baseline", str(base)]) == 2
     assert "--checkpoint" in capsys.readouterr().err
+
+
+def test_run_tables_are_not_wrapped_when_piped(swept, capsys):
+    """A pipe or CI log gets whole table lines; checkpoint names keep their file name."""
+    from types import SimpleNamespace
+
+    from remotesam.bench.cli import _console, _print_outcome, _report
+
+    assert _console().width >= 10_000  # captured output is not a terminal
+    tmp, doc = swept
+    for r in doc.results:  # a long sweep path
+        object.__setattr__(r.checkpoint, "name", "/experiments/" + "very_long_folder_name/" * 6
+                           + Path(r.checkpoint.name).name)
+    _print_outcome(SimpleNamespace(document=doc, errors=[], path=tmp / "run.json"))
+    _report(doc, tmp / "results")
+    out = capsys.readouterr().out
+    md = [ln for ln in out.splitlines() if ln.startswith("|")]
+    assert len(md) >= 4 and all(ln.rstrip().endswith("|") for ln in md)
+    summary = [ln for ln in out.splitlines() if "│" in ln and ".json" in ln]
+    assert len(summary) == 2  # one line per result, never folded
+    assert any("good.json" in ln and "toy" in ln for ln in summary)
+    assert any("…/good.json" in ln for ln in summary)  # shortened in the middle

@@ -164,7 +164,8 @@ def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
     probe = Console(stderr=stderr)
-    return probe if probe.is_terminal else Console(stderr=stderr, width=200)
+    # A file or pipe (CI log) gets lines as long as they are: tables are never hard-wrapped.
+    return probe if probe.is_terminal else Console(stderr=stderr, width=100_000)
 
 
 def _print_outcome(outcome: Any) -> None:
@@ -235,6 +236,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 for t in opened:
                     t.close()
             _console().print("logged to: " + ", ".join(map(str, trackers)), markup=False)
+    if outcome.document is not None and outcome.document.results and args.log_samples:
+        from remotesam.bench.export import export_runs
+
+        files = export_runs([outcome.document], args.results_dir,
+                            Path(args.results_dir) / "samples")
+        _console().print(f"per-sample files: {len(files) - 1} under "
+                         f"{files[-1].parent / outcome.document.run_id}", markup=False)
     if outcome.document is not None and outcome.document.results and not args.no_report:
         _report(outcome.document, Path(args.results_dir))
     return EXIT_ERROR if outcome.errors else EXIT_OK
@@ -377,6 +385,9 @@ def build_parser(addons: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-report", action="store_true",
                    help="do not print the leaderboard or write radar.png after the run")
+    p.add_argument("--log-samples", action="store_true",
+                   help="also write per-sample JSONL (target, prediction, per-sample metrics) "
+                   "and COCO results to <results-dir>/samples/ (as `remotesam-bench export`)")
     p.add_argument("--retry-failed", action="store_true",
                    help="predict again the samples that failed in an earlier run")
     p.add_argument("--model-factory", metavar="MODULE:FUNCTION",

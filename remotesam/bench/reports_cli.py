@@ -220,6 +220,29 @@ def _baseline(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _registry() -> object:
+    """The task registry used by ``export`` and ``report`` (installed entry points)."""
+    from remotesam.bench.registry import Registry
+
+    return Registry()
+
+
+@_guard
+def _export(args: argparse.Namespace) -> int:
+    from remotesam.bench.errors import InputError
+    from remotesam.bench.export import export_runs
+
+    runs = ([resolve_run(s, args.results_dir) for s in args.run] if args.run
+            else [_one_run(None, args.results_dir)])
+    try:
+        files = export_runs(runs, args.results_dir, args.out, registry=_registry(),
+                            tasks=_csv_list(args.tasks), data_root=args.data_root)
+    except InputError as e:
+        raise _UserError(str(e)) from e
+    print(f"wrote {len(files) - 1} file(s) and {files[-1]}", file=sys.stderr)
+    return EXIT_OK
+
+
 # ----------------------------------------------------------------------------- parsers
 
 
@@ -280,6 +303,21 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     p.add_argument("--title", help="figure title")
     _published_opts(p, "the models of the paper's Fig. 1")
     p.set_defaults(func=_radar)
+
+    p = subparsers.add_parser(
+        "export", help="per-sample JSONL (and COCO results) of a run's predictions",
+        description="Write, per checkpoint and task/dataset, one JSONL line per sample (id, "
+                    "image, target, prediction, failure, per-sample metrics) and COCO results "
+                    "JSON for box predictions, plus manifest.json with each result's context.")
+    p.add_argument("--results-dir", default="results",
+                   help="results folder holding store.sqlite and runs/ (default: results)")
+    p.add_argument("--run", action="append", metavar="RUN",
+                   help="run document path or run id (repeatable; default: the newest run)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--tasks", metavar="T1,T2", help="only these tasks")
+    p.add_argument("--data-root", metavar="DIR",
+                   help="read the datasets from here instead of the run's data root")
+    p.set_defaults(func=_export)
 
     p = subparsers.add_parser(
         "gate", help="fail (exit 1) when a run regressed against a baseline",

@@ -538,14 +538,29 @@ def _fmt(v: float, unit: str) -> str:
     return f"{v:.2f}" if unit == "%" else f"{v:.4g}"
 
 
+def _short_name(name: str, width: int = 48) -> str:
+    """``name`` shortened in the middle, always keeping the file name:
+    ``"runs/exp_long/…/step_12000.pth"``."""
+    if len(name) <= width:
+        return name
+    head, sep, tail = name.replace("\\", "/").rpartition("/")
+    if not sep or len(tail) + 2 >= width:
+        keep = max(width - 1, 2)
+        return name[: keep // 2] + "…" + name[len(name) - (keep - keep // 2):]
+    room = width - len(tail) - 2  # "…/"
+    return head[:room] + "…/" + tail
+
+
 def format_summary(doc: RunDocument) -> Any:
-    """A rich ``Table`` of the run: one row per result, primary metric first, failures counted."""
+    """A rich ``Table`` of the run: one row per result, primary metric first, failures counted,
+    context (synthetic data, ``--limit`` subset) named; checkpoint names keep their file name."""
     from rich.table import Table
 
     table = Table(title=f"run {doc.run_id}", show_lines=False)
-    for col in ("checkpoint", "task", "dataset", "split", "evaluated", "failed", "primary",
-                "other metrics"):
-        table.add_column(col, justify="right" if col in ("evaluated", "failed") else "left")
+    for col in ("checkpoint", "task", "dataset", "split", "evaluated", "failed", "context",
+                "primary", "other metrics"):
+        table.add_column(col, justify="right" if col in ("evaluated", "failed") else "left",
+                         no_wrap=col != "other metrics")
     for r in doc.results:
         prim = [(n, m) for n, m in r.metrics.items() if m.primary]
         rest = [(n, m) for n, m in r.metrics.items() if not m.primary]
@@ -553,9 +568,11 @@ def format_summary(doc: RunDocument) -> Any:
         if prim and prim[0][1].ci95 is not None:
             lo, hi = prim[0][1].ci95
             ptxt += f" [{_fmt(lo, prim[0][1].unit)}, {_fmt(hi, prim[0][1].unit)}]"
-        table.add_row(r.checkpoint.name, r.task, r.dataset, r.split,
+        context = [c for c, on in (("synthetic", getattr(r, "synthetic", False)),
+                                   ("subset", r.n_evaluated + r.n_failed < r.n_total)) if on]
+        table.add_row(_short_name(r.checkpoint.name), r.task, r.dataset, r.split,
                       f"{r.n_evaluated}/{r.n_evaluated + r.n_failed}"
                       + (f" (of {r.n_total})" if r.n_total != r.n_evaluated + r.n_failed else ""),
-                      str(r.n_failed), ptxt,
+                      str(r.n_failed), ", ".join(context) or "-", ptxt,
                       ", ".join(f"{n}={_fmt(m.value, m.unit)}" for n, m in rest))
     return table
