@@ -1150,7 +1150,9 @@ def _metric_row(baseline: Baseline, m: BaselineMetric, res: TaskResult, match: _
         note.append("direction differs from the run's; the baseline's is used")
 
     def row(status: str, extra: str, **kw: Any) -> GateRow:
-        delta = cur_val - base_val
+        # values over different samples get no delta: it would read as a change
+        delta = (cur_val - base_val if status not in ("not comparable", "unchecked")
+                 else math.nan)
         worse = -delta if m.higher_is_better else delta
         fields: dict[str, Any] = dict(allowed=tol.allowed(base_val), hard=math.nan,
                                       p_value=math.nan, n_paired=0)
