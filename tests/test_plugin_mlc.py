@@ -17,6 +17,7 @@ from PIL import Image
 from plugin_support import check_plugin_tiny
 from remotesam_plugins._detection_common import DIOR_CLASSES, DOTA_CLASSES
 from remotesam_plugins.metrics.multilabel import (
+    binary_average_precision,
     labelwise_accuracy,
     multilabel_confusion,
     multilabel_metrics,
@@ -179,3 +180,15 @@ def test_end_to_end_tiny_model(tmp_path: Path) -> None:
     Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(root / "images" / "p.png")
     (root / "annfiles" / "p.txt").write_text("1 1 9 1 9 9 1 9 plane 0\n")
     check_plugin_tiny(MultiLabelClassificationTask, root.parent, dataset="dotav2")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_average_precision_is_sklearn_bit_for_bit(seed: int) -> None:
+    """The numpy AP (scikit-learn is not a run-time dependency) equals sklearn exactly, with
+    tied scores (rounded) and float32 scores."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 200))
+    y = rng.integers(0, 2, n)
+    y[0] = 1
+    scores = np.round(rng.random(n), seed % 3 + 1) if seed % 2 else rng.random(n).astype(np.float32)
+    assert binary_average_precision(y, scores) == average_precision_score(y, scores)

@@ -7,6 +7,16 @@ The official RemoteSAM number (``MLC.py`` + ``MultiLabelRunningScore.accuracy()`
 **label-wise** (Hamming) accuracy ``(TP + TN) / (TP + TN + FP + FN)`` summed over every
 (image, class) pair; it is dominated by true negatives. Exact-match (subset) accuracy, micro /
 macro F1 and mAP are reported beside it under their own names.
+
+Libraries: the per-class confusion matrices are counted by ``torchmetrics``
+(``multilabel_confusion_matrix``, the ``[[tn, fp], [fn, tp]]`` layout of the official ignite
+``MultiLabelConfusionMatrix``; golden parity in ``tests/test_plugin_mlc.py``). Accuracy,
+precision, recall and F1 are derived from those counts in float64 (torchmetrics' own
+``multilabel_f1_score`` & co. return float32, which would move the last digits). Average precision
+is computed here in numpy with scikit-learn's definition (``average_precision_score``: step-wise
+sum over distinct score thresholds, equal to it bit for bit, checked in the tests):
+torchmetrics' ``multilabel_average_precision`` works in float32 (differs at ~1e-7) and
+scikit-learn is not a run-time dependency.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from ._stats import nanmean
 
 __all__ = [
     "average_precision_per_class",
+    "binary_average_precision",
     "labelwise_accuracy",
     "multilabel_confusion",
     "multilabel_metrics",
@@ -34,18 +45,23 @@ def _as_bool(a: np.ndarray, name: str) -> np.ndarray:
 def multilabel_confusion(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """Per-class 2x2 confusion matrices ``(K, 2, 2)`` int64 laid out ``[[tn, fp], [fn, tp]]``.
 
-    Same layout as the official ignite ``MultiLabelConfusionMatrix`` and as
+    Counted by ``torchmetrics.functional.classification.multilabel_confusion_matrix``; same
+    layout as the official ignite ``MultiLabelConfusionMatrix`` and as
     ``sklearn.metrics.multilabel_confusion_matrix``.
     """
     t = _as_bool(y_true, "y_true")
     p = _as_bool(y_pred, "y_pred")
     if t.shape != p.shape:
         raise ValueError(f"y_true {t.shape} and y_pred {p.shape} differ in shape")
-    tp = np.sum(t & p, axis=0)
-    fp = np.sum(~t & p, axis=0)
-    fn = np.sum(t & ~p, axis=0)
-    tn = np.sum(~t & ~p, axis=0)
-    return np.stack([np.stack([tn, fp], -1), np.stack([fn, tp], -1)], 1).astype(np.int64)
+    if not t.size:
+        return np.zeros((t.shape[1], 2, 2), dtype=np.int64)
+    import torch
+    from torchmetrics.functional.classification import multilabel_confusion_matrix
+
+    cm = multilabel_confusion_matrix(torch.from_numpy(p.astype(np.int64)),
+                                     torch.from_numpy(t.astype(np.int64)), t.shape[1],
+                                     validate_args=False)
+    return cm.numpy().astype(np.int64)
 
 
 def labelwise_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, np.ndarray]:
@@ -62,11 +78,32 @@ def labelwise_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, n
     return overall, per_class
 
 
-def average_precision_per_class(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
-    """``(K,)`` average precision per class (``sklearn.metrics.average_precision_score``), NaN
-    for classes without any positive sample (AP is undefined there)."""
-    from sklearn.metrics import average_precision_score
+def binary_average_precision(y_true: np.ndarray, y_score: np.ndarray) -> float:
+    """Average precision of one class: ``sum_i (R_i - R_{i-1}) P_i`` over the distinct score
+    thresholds in decreasing order (scikit-learn's ``average_precision_score``, no
+    interpolation), float64.
 
+    Args:
+        y_true: ``(n,)`` 0/1 or bool, at least one positive.
+        y_score: ``(n,)`` scores, higher = more likely positive; ties share one threshold.
+    """
+    t = np.asarray(y_true).astype(bool).ravel()
+    s = np.asarray(y_score, dtype=np.float64).ravel()
+    order = np.argsort(s, kind="mergesort")[::-1]
+    s, t = s[order], t[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]  # last index of each distinct score
+    tps = np.cumsum(t, dtype=np.float64)[last]
+    fps = 1 + last - tps
+    precision = tps / (tps + fps)
+    recall = tps / tps[-1]
+    recall = np.hstack((recall[::-1], 0.0))
+    precision = np.hstack((precision[::-1], 1.0))
+    return float(-np.sum(np.diff(recall) * precision[:-1]))
+
+
+def average_precision_per_class(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
+    """``(K,)`` average precision per class (:func:`binary_average_precision`), NaN for classes
+    without any positive sample (AP is undefined there)."""
     t = _as_bool(y_true, "y_true")
     s = np.asarray(y_score, dtype=np.float64)
     if s.shape != t.shape:
@@ -74,7 +111,7 @@ def average_precision_per_class(y_true: np.ndarray, y_score: np.ndarray) -> np.n
     out = np.full(t.shape[1], np.nan)
     for k in range(t.shape[1]):
         if t[:, k].any():
-            out[k] = float(average_precision_score(t[:, k], s[:, k]))
+            out[k] = binary_average_precision(t[:, k], s[:, k])
     return out
 
 

@@ -16,6 +16,13 @@ Semantic segmentation, official ``eval/SEG.py``:
 
 Standard variants computed beside them (not official): IoU/F1 with NaN for classes absent from
 both label and prediction (mmsegmentation convention), averaged without background.
+
+Libraries: ``fast_hist`` is the official function reproduced as is (``np.bincount`` over the
+pixels whose label lies in ``[0, n)``, so any out-of-range label, e.g. 255, is skipped);
+torchmetrics' ``multiclass_confusion_matrix`` skips only one ``ignore_index`` and its
+``multiclass_jaccard_index`` returns float32, so neither reproduces the official numbers to the
+last digit. The REF metrics work on COCO RLE without decoding (:mod:`remotesam.bench.kit.masks`),
+which torchmetrics has no counterpart for.
 """
 
 from __future__ import annotations
