@@ -426,7 +426,8 @@ def load_checkpoint(
 
 
 def save_checkpoint(
-    model: RemoteSAMNet, path: str | os.PathLike[str], *, dtype: torch.dtype | None = None
+    model: RemoteSAMNet, path: str | os.PathLike[str], *, dtype: torch.dtype | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> Path:
     """Write the model's weights as safetensors, with its config JSON in the file metadata
     (key ``remotesam_config``) and in a side-car ``<path without suffix>.json``.
@@ -434,6 +435,9 @@ def save_checkpoint(
     Args:
         dtype: optional floating dtype for the floating tensors (e.g. ``torch.bfloat16`` to halve
             the size); integer buffers are kept as they are. Loading converts back to float32.
+        metadata: extra string entries for the file's metadata (e.g. ``{"step": "1200"}``, which
+            experiment trackers use as the checkpoint's global step); they cannot replace the
+            config or version entries.
 
     Returns:
         The path written.
@@ -444,6 +448,10 @@ def save_checkpoint(
         raise TypeError(f"save_checkpoint needs a RemoteSAMNet, got {type(model).__name__}")
     if dtype is not None and not dtype.is_floating_point:
         raise ValueError(f"dtype must be a floating dtype, got {dtype}")
+    extra = {str(k): str(v) for k, v in (metadata or {}).items()}
+    reserved = sorted(set(extra) & {"format", _CONFIG_META_KEY, "remotesam_version"})
+    if reserved:
+        raise ValueError(f"metadata keys {reserved} are written by save_checkpoint itself")
     p = Path(path)
     tensors = {}
     for k, v in model.state_dict().items():
@@ -456,7 +464,7 @@ def save_checkpoint(
 
     p.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(p), metadata={
-        "format": "pt", _CONFIG_META_KEY: cfg_json, "remotesam_version": __version__,
+        **extra, "format": "pt", _CONFIG_META_KEY: cfg_json, "remotesam_version": __version__,
     })
     _sidecar(p).write_text(json.dumps(model.config.to_dict(), indent=2, sort_keys=True) + "\n",
                            encoding="utf-8")
