@@ -346,6 +346,12 @@ def test_intervals_are_chosen_by_kind_and_sample_size():
     lo, hi = sample_ci(per_sample=cont)
     half = t_quantile(0.975, 4) * cont.std(ddof=1) / math.sqrt(5)
     assert (lo, hi) == (pytest.approx(cont.mean() - half), pytest.approx(cont.mean() + half))
+    # hits stored in percent (0/100), as some plugins do: the same Wilson interval, in %
+    lo, hi = sample_ci(per_sample=100 * hits)
+    assert (lo, hi) == (pytest.approx(100 * wilson_interval(6, 8)[0]),
+                        pytest.approx(100 * wilson_interval(6, 8)[1]))
+    assert sample_ci(per_sample=np.full(4, 100.0))[0] < 100.0  # 4 of 4 is not certainty
+    assert paired_test(np.array([0.0, 100, 100]), np.full(3, 100.0))[1] == "exact McNemar"
     res = one_task_run(hits.tolist(), [f"s{i}" for i in range(8)], n_total=8)
     lo, hi = metric_ci(res.results[0], "accuracy")
     assert (lo, hi) == (pytest.approx(100 * wilson_interval(6, 8)[0]),

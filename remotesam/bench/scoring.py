@@ -27,11 +27,11 @@ def _json_default(obj: Any) -> Any:
 def _bootstrap(per_sample: np.ndarray | None = None,
                ratio: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, float] | None:
     try:
-        from remotesam.bench.stats import bootstrap_ci
+        from remotesam.bench.stats import sample_ci
     except ImportError:
         return None
-    try:
-        lo, hi = bootstrap_ci(per_sample=per_sample, ratio=ratio, n_boot=1000, seed=0)
+    try:  # Wilson for hit/miss values, Student t at small n, else the bootstrap
+        lo, hi = sample_ci(per_sample=per_sample, ratio=ratio, n_boot=1000, seed=0)
     except Exception:  # an undefined interval (empty, all-NaN) is simply not shown
         return None
     if not (math.isfinite(lo) and math.isfinite(hi)):

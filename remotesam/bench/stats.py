@@ -14,7 +14,8 @@ Small samples (the gate and ``--limit`` runs see n = 5..20): a percentile bootst
 narrow there (at n = 10 a nominal 95% interval of a mean covers about 89%) and a bootstrap
 p-value is anti-conservative, so intervals and tests are chosen by the kind of values:
 
-* 0/1 per-sample values (Acc@0.5, accuracy, Pr@0.5, ...): **Wilson score** interval for one
+* 0/1 per-sample values (Acc@0.5, accuracy, Pr@0.5, ...; 0/100 when a plugin stores hits in
+  percent): **Wilson score** interval for one
   proportion (:func:`wilson_interval`), **Newcombe's hybrid score** interval (method 10) for
   a paired difference, and the **exact McNemar** (sign) test on the discordant pairs
   (:func:`exact_mcnemar_pvalue`): all valid at any n, no resampling;
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EXACT_MAX_M",
     "SMALL_N",
+    "binary_scale",
     "bootstrap_ci",
     "exact_mcnemar_pvalue",
     "is_binary",
@@ -291,10 +293,28 @@ def t_quantile(q: float, df: int) -> float:
     return 0.5 * (lo + hi)
 
 
+#: The values a per-sample hit may take besides 0: a fraction (1) or a percentage (100).
+_HIT_VALUES = (1.0, 100.0)
+
+
+def binary_scale(*arrays: Sequence[float] | np.ndarray) -> float | None:
+    """The hit value ``s`` when every value of every array is 0 or ``s`` (``s`` = 1 or 100,
+    a per-sample hit/miss stored as a fraction or in percent); None otherwise or when empty.
+    All-zero arrays count as fractions (``s = 1``)."""
+    arrs = [np.asarray(a, dtype=np.float64).reshape(-1) for a in arrays]
+    if not arrs or any(a.size == 0 for a in arrs):
+        return None
+    levels = set(np.unique(np.concatenate(arrs)).tolist()) - {0.0}
+    if not levels:
+        return 1.0
+    if len(levels) == 1 and next(iter(levels)) in _HIT_VALUES:
+        return float(next(iter(levels)))
+    return None
+
+
 def is_binary(values: Sequence[float] | np.ndarray) -> bool:
-    """True when every value is exactly 0 or 1 (a per-sample hit/miss); False when empty."""
-    arr = np.asarray(values, dtype=np.float64)
-    return bool(arr.size) and bool(np.isin(arr, (0.0, 1.0)).all())
+    """True when every value is 0 or 1 (or 0 or 100: a hit in percent); False when empty."""
+    return binary_scale(values) is not None
 
 
 def wilson_interval(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
@@ -398,8 +418,10 @@ def sample_ci(per_sample: Sequence[float] | np.ndarray | None = None, ratio: Rat
     n = a.shape[0]
     if n == 0 or np.isnan(a).any() or (den is not None and np.isnan(den).any()):
         return (float("nan"), float("nan"))
-    if den is None and is_binary(a):
-        return wilson_interval(int(a.sum()), n, alpha)
+    hit = binary_scale(a) if den is None else None
+    if hit is not None:
+        lo, hi = wilson_interval(int(np.count_nonzero(a)), n, alpha)
+        return (lo * hit, hi * hit)
     if n < SMALL_N:
         return mean_t_interval(a, alpha) if den is None else ratio_t_interval(a, den, alpha)
     return (bootstrap_ci(per_sample=a, n_boot=n_boot, seed=seed, alpha=alpha) if den is None
@@ -539,8 +561,8 @@ def paired_test(
     n = acols[0].shape[0]
     if n < 2 or any(np.isnan(c).any() for c in acols + bcols):
         return (float("nan"), "")
-    if not is_ratio and is_binary(acols[0]) and is_binary(bcols[0]):
-        x, y = acols[0].astype(bool), bcols[0].astype(bool)
+    if not is_ratio and binary_scale(acols[0], bcols[0]) is not None:
+        x, y = acols[0] != 0, bcols[0] != 0
         lost, won = int(np.sum(~x & y)), int(np.sum(x & ~y))
         if not higher_is_better:
             lost, won = won, lost
@@ -569,8 +591,10 @@ def paired_difference_interval(
         return (float("nan"), float("nan"))
     if not is_ratio:
         x, y = acols[0], bcols[0]
-        if is_binary(x) and is_binary(y):
-            return newcombe_paired_interval(x, y, alpha)
+        hit = binary_scale(x, y)
+        if hit is not None:
+            lo, hi = newcombe_paired_interval(x != 0, y != 0, alpha)
+            return (lo * hit, hi * hit)
         return mean_t_interval(x - y, alpha)
     ia, ib = _ratio_influence(*acols), _ratio_influence(*bcols)
     if ia is None or ib is None or n < 2:
