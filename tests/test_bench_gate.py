@@ -165,6 +165,10 @@ def test_failed_samples_that_succeeded_in_the_baseline_are_a_regression(tmp_path
     acc_row = _row(rep, "accuracy")  # compared on the 4 samples both evaluated, not 88.75
     assert acc_row.status == "pass" and acc_row.baseline == pytest.approx(93.75)
     assert "4 failed sample(s)" in rep.summary()
+    broken.results[0].failures[0].update(kind="transient", error="CUDA out of memory")
+    broken.results[0].failures.insert(0, broken.results[0].failures.pop(0))
+    note = _row(compare(broken, Baseline.load(tmp_path / "b.json")), N_FAILED).note
+    assert "first error: transient, retried by the next run: CUDA out of memory" in note
     # a format 1 baseline (no failure record) still catches it through its per-sample ids
     to_format_1(tmp_path / "b.json")
     rep = compare(broken, Baseline.load(tmp_path / "b.json"))

@@ -269,7 +269,7 @@ class SampleSet:
                    n_failed=int(r.n_failed), evaluated_ids=evaluated,
                    failed_ids=failed if len(failed) == int(r.n_failed) else None,
                    synthetic=bool(getattr(r, "synthetic", False)),
-                   failure_errors={str(f.get("sample_id")): str(f.get("error", ""))
+                   failure_errors={str(f.get("sample_id")): _failure_text(f)
                                    for f in r.failures if isinstance(f, dict)})
 
     def to_dict(self, key: GroupKey) -> dict[str, Any]:
@@ -315,6 +315,13 @@ class SampleSet:
         return key, cls(n_total=counts["n_total"], n_evaluated=counts["n_evaluated"],
                         n_failed=counts["n_failed"], evaluated_ids=ids["evaluated_ids"],
                         failed_ids=ids["failed_ids"], synthetic=syn)
+
+
+def _failure_text(f: dict[str, Any]) -> str:
+    """A failure entry as text; a transient one (retried by the next run) says so."""
+    text = str(f.get("error", ""))
+    return f"transient, retried by the next run: {text}" if f.get("kind") == "transient" \
+        else text
 
 
 def _evaluated_ids(r: TaskResult) -> list[str] | None:
