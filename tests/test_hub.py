@@ -178,3 +178,14 @@ def test_bench_run_with_a_hub_checkpoint_records_commit_and_sha256(
                  "--data-root", str(synth_root), "--results-dir", str(results)])
     err = capsys.readouterr().err
     assert code == 2 and "not in the Hugging Face cache" in err and "Traceback" not in err
+
+
+def test_python_api_evaluates_a_hub_checkpoint(hub: Path, synth_root: Path,
+                                               tmp_path: Path) -> None:
+    from remotesam.bench import evaluate
+
+    doc = evaluate(f"hf://{REPO}/{FILE}", tasks="cnt", limit=1, data_root=synth_root,
+                   results_dir=tmp_path / "r", device="cpu", progress=False)
+    assert doc is not None
+    assert doc.results[0].checkpoint.name == f"hf://{REPO}/{FILE}"
+    assert doc.provenance["hub_checkpoints"][0]["commit"] == COMMIT

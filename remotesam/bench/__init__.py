@@ -1,1 +1,11 @@
-"""remotesam-bench: the benchmark harness (plugin contract, runner, store, reports, gate, CLI)."""
+"""remotesam-bench: the benchmark harness (plugin contract, runner, store, reports, gate, CLI).
+
+Python API::
+
+    from remotesam.bench import evaluate
+    doc = evaluate("checkpoint.pth", tasks="ref,det", data_root="/data/eo", limit=100)
+"""
+
+from remotesam.bench.evaluate import EvaluationError, evaluate
+
+__all__ = ["EvaluationError", "evaluate"]

@@ -1,0 +1,118 @@
+"""``remotesam.bench.evaluate``: a checkpoint path, a RemoteSAM or a bare network, as a user (or a
+training loop) calls it; in-memory models are cached by their weights digest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import remotesam
+from remotesam.bench import EvaluationError, evaluate
+from remotesam.bench.cli import main
+from remotesam.bench.errors import InputError
+from remotesam.bench.identity import model_digest
+from remotesam.bench.results import RunDocument
+from remotesam.checkpoint import load_checkpoint
+
+BUNDLED = Path(remotesam.__file__).resolve().parent / "checkpoints" / "remotesam_tiny.safetensors"
+
+
+@pytest.fixture(scope="module")
+def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from remotesam.synth import generate
+
+    root = tmp_path_factory.mktemp("evaluate-bench") / "synth"
+    generate(root, seed=0, n_images=2, image_size=128, n_train=1, n_val=0, landuse_per_class=1)
+    return root
+
+
+def _values(doc: RunDocument) -> dict[tuple[str, str, str], float]:
+    return {(r.task, r.dataset, k): m.value for r in doc.results for k, m in r.metrics.items()}
+
+
+def test_checkpoint_path_gives_the_same_document_as_the_cli(synth_root: Path,
+                                                             tmp_path: Path) -> None:
+    doc = evaluate(str(BUNDLED), tasks="cnt", data_root=synth_root, limit=2,
+                   results_dir=tmp_path / "api", device="cpu", progress=False)
+    assert isinstance(doc, RunDocument)
+    assert (tmp_path / "api" / "runs" / f"{doc.run_id}.json").is_file()
+    (res,) = doc.results
+    assert res.task == "cnt" and res.n_evaluated == 2 and res.checkpoint.name == str(BUNDLED)
+    assert main(["run", "--ckpt", str(BUNDLED), "--tasks", "cnt", "--limit", "2", "--data-root",
+                 str(synth_root), "--results-dir", str(tmp_path / "cli"), "--device", "cpu",
+                 "--no-progress", "--no-report", "--run-id", "cli"]) == 0
+    cli = RunDocument.load(tmp_path / "cli" / "runs" / "cli.json")
+    assert _values(doc) == _values(cli)
+
+
+def test_remotesam_object_is_cached_by_its_weights_digest(synth_root: Path,
+                                                          tmp_path: Path) -> None:
+    model = remotesam.RemoteSAM.from_checkpoint(BUNDLED, device="cpu")
+    kw = {"tasks": ["cnt"], "data_root": synth_root, "limit": 2, "results_dir": tmp_path / "r",
+          "progress": False}
+    first = evaluate(model, model_name="tiny-in-memory", **kw)
+    assert first is not None
+    (res,) = first.results
+    assert res.checkpoint.name == "tiny-in-memory"
+    assert res.checkpoint.sha256 == model_digest(model)
+    assert first.provenance["n_predicted_now"] == 2
+    again = evaluate(model, model_name="tiny-in-memory", **kw)
+    assert again is not None
+    assert again.provenance["n_predicted_now"] == 0 and again.provenance["n_cached"] == 2
+    assert _values(again) == _values(first)
+    # the same weights from the file score the same
+    from_file = evaluate(BUNDLED, device="cpu", **{**kw, "results_dir": tmp_path / "f"})
+    assert from_file is not None and _values(from_file) == _values(first)
+
+
+def test_bare_network_is_wrapped_and_left_in_training_mode(synth_root: Path,
+                                                           tmp_path: Path) -> None:
+    net = load_checkpoint(BUNDLED)
+    net.train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    kw = {"tasks": "cnt", "data_root": synth_root, "limit": 2, "results_dir": tmp_path / "r",
+          "progress": False}
+    doc = evaluate(net, **kw)
+    assert doc is not None and doc.results[0].checkpoint.name == "RemoteSAMNet"
+    assert doc.results[0].n_evaluated == 2
+    assert net.training
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    # new weights (one value changed) are a new identity: predicted, not taken from the cache
+    with torch.no_grad():
+        next(net.parameters()).view(-1)[0] += 1.0
+    changed = evaluate(net, **kw)
+    assert changed is not None
+    assert changed.results[0].checkpoint.sha256 != doc.results[0].checkpoint.sha256
+    assert changed.provenance["n_predicted_now"] == 2
+
+
+def test_bad_calls_are_clear_errors(synth_root: Path, tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['limt'\].*dataset_roots"):
+        evaluate(BUNDLED, limt=3)  # type: ignore[call-arg]
+    with pytest.raises(InputError, match="expected a checkpoint path or hf:// URI"):
+        evaluate(object(), data_root=synth_root, results_dir=tmp_path)
+    with pytest.raises(InputError, match="has no `config`"):
+        evaluate(torch.nn.Linear(2, 2), data_root=synth_root, results_dir=tmp_path)
+    with pytest.raises(InputError, match="limit"):
+        evaluate(BUNDLED, limit=0, data_root=synth_root, results_dir=tmp_path)
+    with pytest.raises(InputError, match="no such file"):
+        evaluate(tmp_path / "missing.pth", data_root=synth_root, results_dir=tmp_path)
+
+
+def test_errors_raise_after_saving_or_warn(synth_root: Path, tmp_path: Path,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"not a checkpoint at all")
+    kw = {"tasks": "cnt", "data_root": synth_root, "limit": 1, "results_dir": tmp_path / "r",
+          "device": "cpu", "progress": False}
+    with pytest.raises(EvaluationError, match="loading the model failed") as info:
+        evaluate(bad, **kw)
+    doc = info.value.document
+    assert doc is not None and doc.results[0].n_failed == 1
+    assert (tmp_path / "r" / "runs" / f"{doc.run_id}.json").is_file()
+    with caplog.at_level("WARNING", logger="remotesam.bench.evaluate"):
+        warned = evaluate(bad, on_error="warn", **kw)
+    assert warned is not None and "loading the model failed" in caplog.text
