@@ -639,6 +639,21 @@ def test_ci_outputs_junit_annotations_and_step_summary(tmp_path, capsys, monkeyp
     assert (tmp_path / "own.md").read_text() == md[len("# earlier step\n"):]
 
 
+def test_junit_marks_not_comparable_as_errors_and_nothing_checked(tmp_path):
+    ids = [f"s{i:02d}" for i in range(12)]
+    write_baseline(one_task_run([1.0] * 12, ids, n_total=42), tmp_path / "b.json")
+    rep = compare(one_task_run([1.0] * 6, ids[:6], n_total=42), Baseline.load(tmp_path / "b.json"))
+    suite = ET.fromstring(rep.to_junit()).find("testsuite")
+    assert suite.get("errors") == "3" and suite.get("failures") == "0"  # 2 rows + nothing checked
+    names = [c.get("name") for c in suite.findall("testcase")]
+    assert names == ["accuracy", N_FAILED, "nothing checked"]
+    err = suite.findall("testcase")[0].find("error")
+    assert err.get("type") == "not comparable" and "in common 6" in err.get("message")
+    assert any(a.startswith("::error title=") and "not comparable" in a
+               for a in rep.github_annotations())
+    assert "NOT COMPARABLE" in rep.to_markdown() and "**not comparable**" in rep.to_markdown()
+
+
 def test_gate_marks_subset_synthetic_and_failed_context(tmp_path):
     ids = [f"s{i}" for i in range(8)]
     run = one_task_run([1.0] * 6, ids[:6], n_total=40, failed=ids[6:])
@@ -652,8 +667,8 @@ def test_gate_marks_subset_synthetic_and_failed_context(tmp_path):
     assert "run evaluated 6, 2 failed of 40 samples (subset, synthetic)" in g.describe()
     assert rep.context_flags == ["subset run (1 of 1 task/datasets)", "synthetic data",
                                  "2 failed sample(s)"]
-    text = rep.to_text()
-    assert "6/40 +2 failed subset synthetic" in text.replace("\n", " ") or "subset" in text
+    assert "6/40 +2 failed subset synthetic" in rep.to_text(width=300)
+    assert "6/40 +2 failed subset synthetic" in rep.to_markdown(show_all=True)
     d = rep.to_dict()
     assert d["groups"][0]["subset"] and d["groups"][0]["synthetic"] and d["context"]
 
@@ -698,12 +713,17 @@ def test_pytest_plugin_marker_in_a_users_suite(pytester, tmp_path, monkeypatch):
 
         def test_fixture(remotesam_gate):
             remotesam_gate({str(run_path)!r}, {str(tmp_path / 'strict.json')!r})
+
+        @pytest.mark.remotesam_gate(baseline={str(tmp_path / 'good.json')!r})
+        def test_nothing_to_gate():
+            pass
     """)
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     result = pytester.runpytest_inprocess("-p", "remotesam.bench.pytest_plugin",
                                           "--strict-markers")
-    result.assert_outcomes(passed=1, failed=2)
+    result.assert_outcomes(passed=1, failed=3)
     result.stdout.fnmatch_lines(["*gate REGRESSION*"])
+    result.stdout.fnmatch_lines(["*needs run= (a run document or results folder) or tasks=*"])
 
 
 @pytest.mark.slow
