@@ -165,6 +165,13 @@ def test_failed_samples_that_succeeded_in_the_baseline_are_a_regression(tmp_path
     acc_row = _row(rep, "accuracy")  # compared on the 4 samples both evaluated, not 88.75
     assert acc_row.status == "pass" and acc_row.baseline == pytest.approx(93.75)
     assert "4 failed sample(s)" in rep.summary()
+    # a metric without per-sample values says its values rest on different samples
+    broken.results[0].metrics["f1_macro"] = MetricValue(50.0, True)
+    doc = json.loads((tmp_path / "b.json").read_text())
+    doc["metrics"].append(dict(doc["metrics"][0], metric="f1_macro", value=50.0))
+    del doc["metrics"][-1]["per_sample"]
+    row = _row(compare(broken, Baseline.from_dict(doc)), "f1_macro")
+    assert row.status == "pass" and "over different evaluated samples" in row.note
     broken.results[0].failures[0].update(kind="transient", error="CUDA out of memory")
     broken.results[0].failures.insert(0, broken.results[0].failures.pop(0))
     note = _row(compare(broken, Baseline.load(tmp_path / "b.json")), N_FAILED).note

@@ -1038,6 +1038,17 @@ class _Match:
     common: set[str] | None  # the common selected ids (None: unknown / everything)
     note: str = ""
     n_common: int | None = None
+    failures_differ: bool = False  # the run failed other samples than the baseline did
+
+
+def _failures_differ(b: SampleSet | None, recorded: bool, r: SampleSet) -> bool:
+    if b is None:
+        return bool(r.n_failed)
+    if recorded and b.failed_ids is not None and r.failed_ids is not None:
+        return set(b.failed_ids) != set(r.failed_ids)
+    if recorded and b.n_failed is not None:
+        return b.n_failed != r.n_failed
+    return bool(r.n_failed)  # format 1: assumed none failed then
 
 
 def _baseline_set(baseline: Baseline, key: GroupKey,
@@ -1192,6 +1203,9 @@ def _metric_row(baseline: Baseline, m: BaselineMetric, res: TaskResult, match: _
         else:
             note.append("reported values over different evaluated samples (failures differ; "
                         "see n_failed)")
+    elif match.failures_differ and pairs is None:
+        note.append("reported values over different evaluated samples (failures differ; see "
+                    "n_failed)")
     if math.isnan(base_val):
         return row("unchecked", "baseline value is NaN (undefined): nothing to compare")
     allowed = tol.allowed(base_val)
@@ -1386,6 +1400,7 @@ def compare(
         rset = SampleSet.of_result(res)
         bset, recorded = _baseline_set(baseline, key, plain)
         match = _match(bset, recorded, rset)
+        match.failures_differ = _failures_differ(bset, recorded, rset)
         contexts.append(GroupContext(_group_label(key), rset, bset, match.matched_by,
                                      match.comparable, match.n_common,
                                      intersection and not match.comparable))
