@@ -243,6 +243,24 @@ def _export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@_guard
+def _report_cmd(args: argparse.Namespace) -> int:
+    from remotesam.bench.report import write_report
+
+    runs = resolve_runs(args.run, args.results_dir)
+    out = args.out or str(Path(args.results_dir) / "report.html")
+    path, stats = write_report(runs, args.results_dir, out, gallery_k=args.gallery_k,
+                               compare=args.compare, registry=_registry(),
+                               data_root=args.data_root, seed=args.seed)
+    size = path.stat().st_size
+    print(f"wrote {path} ({size / 1e6:.2f} MB; {stats.thumbnails} thumbnail(s), "
+          f"{stats.cache_hits} from the cache"
+          + (f", {stats.left_out} left out" if stats.left_out else "") + ")", file=sys.stderr)
+    for err in stats.load_errors:
+        print(f"note: {err}", file=sys.stderr)
+    return EXIT_OK
+
+
 # ----------------------------------------------------------------------------- parsers
 
 
@@ -303,6 +321,24 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     p.add_argument("--title", help="figure title")
     _published_opts(p, "the models of the paper's Fig. 1")
     p.set_defaults(func=_radar)
+
+    p = subparsers.add_parser(
+        "report", help="one self-contained HTML report (leaderboard, radar, galleries ...)",
+        description="Write one offline HTML file: sortable leaderboard, radar, per-task "
+                    "tables and curves, failure galleries with overlays, checkpoint "
+                    "comparison and sweep view.")
+    _common(p, many_runs=True)
+    p.add_argument("--out", metavar="FILE",
+                   help="output HTML file (default: <results-dir>/report.html)")
+    p.add_argument("--gallery-k", type=int, default=4, metavar="K",
+                   help="worst and random samples shown per task (default 4, at most 50)")
+    p.add_argument("--compare", nargs=2, metavar=("CKPT_A", "CKPT_B"),
+                   help="compare two checkpoints (name, file name or sha256 prefix); default: "
+                        "the two checkpoints when the runs hold exactly two")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random gallery samples")
+    p.add_argument("--data-root", metavar="DIR",
+                   help="read the datasets from here instead of the runs' data roots")
+    p.set_defaults(func=_report_cmd)
 
     p = subparsers.add_parser(
         "export", help="per-sample JSONL (and COCO results) of a run's predictions",
