@@ -53,7 +53,10 @@ baseline`` when lower is better, e.g. MAE; values on the matched samples):
   one sample alone makes (``100/n`` points for a 0/1 metric in %: 16.7 at n = 6): a drop that
   fewer than three samples can cause is never failed without the test, so one or two flipped
   samples of a 6-sample smoke run are judged by the exact test, not by a tolerance finer than
-  the metric's resolution.
+  the metric's resolution. For a hit/miss metric in % with the defaults (0.5 points, factor
+  3, 3 samples) at n <= 200 this reads: up to three samples lost (net) go to the test, which
+  at that size never finds them significant (p = 0.125 for 3 of 3 discordant pairs), so they
+  pass with a "not significant" note; four or more lost fail.
 * ``worse <= allowed``: **pass** (**improved** when ``-worse > allowed``).
 * ``worse > hard``: **regressed**, whatever the statistics say.
 * ``allowed < worse <= hard``: with per-sample values on both sides (>= 2 matched samples) a
@@ -73,6 +76,10 @@ Exit codes (:attr:`GateReport.exit_code`): 0 every checked metric passed or impr
 least one regression; 2 a metric is missing or not comparable, or nothing could be checked
 (e.g. every baseline value is NaN), or (raised as :class:`GateError`) the baseline file is
 missing or malformed or the run cannot be matched to it.
+
+Limits: re-scoring on an intersection takes per-sample values as independent of the other
+samples; a metric whose per-sample values depend on the whole evaluated set (captioning's
+CIDEr: IDF over the evaluated references) is then only approximately re-scored.
 
 Context travels with the verdict: every task/dataset row says how many samples were
 evaluated, failed and selected of the dataset's total, whether the run was a subset
@@ -1231,9 +1238,10 @@ def _metric_row(baseline: Baseline, m: BaselineMetric, res: TaskResult, match: _
     worse = -delta if m.higher_is_better else delta
     if math.isnan(cur_val):
         return row("regressed", "value became NaN (undefined)", **kw)
-    if worse <= allowed:
-        return row("improved" if -worse > allowed else "pass", "", **kw)
-    if worse > hard:
+    eps = 1e-9 * max(1.0, abs(base_val))  # rounding of sums must not decide a boundary case
+    if worse <= allowed + eps:
+        return row("improved" if -worse > allowed + eps else "pass", "", **kw)
+    if worse > hard + eps:
         return row("regressed", "beyond the hard tolerance", **kw)
     if not math.isnan(p):
         if p < alpha:
