@@ -1,32 +1,8 @@
 """Regression gate: compare a run with a baseline file on matched samples, metric by metric.
 
-Baseline file (JSON, ``schema = "remotesam-bench/baseline/2"``), written by
-:func:`write_baseline` (``remotesam-bench baseline``), meant to be committed and hand-edited::
-
-    {"schema": ..., "created": ISO-8601, "source_run": run_id,
-     "checkpoint": {"name", "sha256"} | null,          # informational
-     "default_tolerance": {"abs": float} | {"rel": float} | null,
-     "hard_factor": 3.0, "hard_min_samples": 3, "alpha": 0.05,
-     "samples": [                                      # one per task/dataset/split (format 2)
-       {"task", "dataset", "split", "checkpoint": name | absent,
-        "n_total": int, "n_evaluated": int, "n_failed": int,
-        "evaluated_ids": [...] | null,                 # null: the run did not record them
-        "failed_ids": [...], "synthetic": bool}, ...],
-     "metrics": [
-       {"task", "dataset", "split", "metric",
-        "checkpoint": name | absent,                    # only when the run had several
-        "value": float | "nan", "higher_is_better": bool, "unit": str,
-        "tolerance": {"abs": a, "rel": r},              # either or both; optional
-        "hard_tolerance": {"abs": ..., "rel": ...},     # optional
-        "per_sample": {"sample_ids": [...], "values": [...]},             # optional
-        "per_sample_ratio": {"sample_ids": [...], "num": [...], "den": [...]}  # optional
-       }, ...]}
-
-Every task/dataset also has a metric ``n_failed`` (samples that failed; lower is better; unit
-``samples``; tolerance ``{"abs": 0}``: one newly failed sample is a regression). Format 1 files
-(no ``samples``, no ``n_failed``) still load and gate: the sample set is then taken from the
-per-sample ids where the file has them, and every check that needs what format 1 lacks is
-named in the report ("sample set not recorded", "failures not recorded").
+Baselines (format, loading, writing) live in :mod:`remotesam.bench.baseline`; the verdict and
+its renderings (terminal table, Markdown step summary, JUnit XML, GitHub annotations) in
+:mod:`remotesam.bench.gate_report`. This module holds the rule and :func:`compare`.
 
 **Matched samples.** For each task/dataset the run's sample set (evaluated + failed ids) is
 compared with the baseline's. Equal sets: the metrics are compared. Different sets (a
@@ -41,7 +17,8 @@ evaluated, when per-sample values allow it) and judged by ``n_failed`` instead.
 
 **Failures** (row ``n_failed``): a sample the baseline evaluated that fails now is *newly
 failed*; the row regresses when more samples are newly failed, or the failure count grew by
-more, than its tolerance (0 by default).
+more, than its tolerance (0 by default). A format 1 baseline (written before sample sets and
+failures were recorded) still gates; what it cannot check is named in the report.
 
 **The rule per metric** (``worse = baseline - current`` when higher is better, ``current -
 baseline`` when lower is better, e.g. MAE; values on the matched samples):
@@ -88,19 +65,38 @@ evaluated, failed and selected of the dataset's total, whether the run was a sub
 
 from __future__ import annotations
 
-import io
-import json
 import math
-import os
-import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from remotesam.bench.baseline import (
+    BASELINE_SCHEMA,
+    BASELINE_SCHEMA_V1,
+    FAILED_TOLERANCE,
+    N_FAILED,
+    Baseline,
+    BaselineMetric,
+    GateError,
+    GroupKey,
+    SampleSet,
+    Tolerance,
+    checkpoints_of,
+    group_label,
+    select_checkpoint,
+    write_baseline,
+)
+from remotesam.bench.gate_report import (
+    EXIT_ERROR,
+    EXIT_PASS,
+    EXIT_REGRESSION,
+    GateReport,
+    GateRow,
+    GroupContext,
+    fmt_value,
+)
 from remotesam.bench.results import RunDocument, TaskResult
 from remotesam.bench.stats import (
     largest_single_sample_effect,
@@ -111,6 +107,9 @@ from remotesam.bench.stats import (
 
 __all__ = [
     "BASELINE_SCHEMA",
+    "EXIT_ERROR",
+    "EXIT_PASS",
+    "EXIT_REGRESSION",
     "N_FAILED",
     "Baseline",
     "BaselineMetric",
@@ -123,916 +122,6 @@ __all__ = [
     "compare",
     "write_baseline",
 ]
-
-BASELINE_SCHEMA = "remotesam-bench/baseline/2"
-BASELINE_SCHEMA_V1 = "remotesam-bench/baseline/1"
-_READABLE_SCHEMAS = (BASELINE_SCHEMA_V1, BASELINE_SCHEMA)
-#: The gated failure count of a task/dataset (a row beside its metrics).
-N_FAILED = "n_failed"
-EXIT_PASS, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
-
-_CHECKED = ("pass", "improved", "regressed")
-_STATUSES = ("regressed", "missing", "not comparable", "unchecked", "improved", "pass")
-
-
-class GateError(Exception):
-    """The gate cannot run: baseline file missing or malformed, run ambiguous. Exit code 2."""
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """Allowed worsening: ``max(abs, rel * |baseline|)`` (a missing part counts as 0)."""
-
-    abs: float | None = None
-    rel: float | None = None
-
-    def allowed(self, baseline: float) -> float:
-        a = self.abs or 0.0
-        r = (self.rel or 0.0) * abs(baseline) if math.isfinite(baseline) else 0.0
-        return max(a, r)
-
-    def to_dict(self) -> dict[str, float]:
-        return {k: v for k, v in (("abs", self.abs), ("rel", self.rel)) if v is not None}
-
-    @classmethod
-    def from_dict(cls, d: Any, where: str) -> Tolerance:
-        if not isinstance(d, dict) or not d or set(d) - {"abs", "rel"}:
-            raise GateError(f"{where}: expected an object with 'abs' and/or 'rel' (numbers >= 0),"
-                            f" e.g. {{\"abs\": 0.5}}; got {d!r}")
-        for k, v in d.items():
-            if v is None:
-                continue
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
-                raise GateError(f"{where}.{k}: expected a number >= 0, got {v!r}")
-        if all(v is None for v in d.values()):
-            raise GateError(f"{where}: give 'abs' and/or 'rel' as a number >= 0, got {d!r}")
-        return cls(abs=_opt_float(d.get("abs")), rel=_opt_float(d.get("rel")))
-
-
-def _opt_float(v: Any) -> float | None:
-    return None if v is None else float(v)
-
-
-def _default_tolerance(unit: str) -> Tolerance:
-    return Tolerance(abs=0.5) if unit == "%" else Tolerance(rel=0.02)
-
-
-_FAILED_TOLERANCE = Tolerance(abs=0.0)
-
-GroupKey = tuple[str | None, str, str, str]  # (checkpoint name | None, task, dataset, split)
-
-
-def _group_label(key: GroupKey) -> str:
-    ck, task, dataset, split = key
-    ds = dataset if split == "test" else f"{dataset}:{split}"
-    return f"[{ck}] {task}/{ds}" if ck else f"{task}/{ds}"
-
-
-@dataclass
-class BaselineMetric:
-    """One gated metric (see the module docstring for the JSON form)."""
-
-    task: str
-    dataset: str
-    split: str
-    metric: str
-    value: float
-    higher_is_better: bool = True
-    unit: str = "%"
-    checkpoint: str | None = None
-    tolerance: Tolerance | None = None
-    hard_tolerance: Tolerance | None = None
-    per_sample: dict[str, list[Any]] | None = None
-    per_sample_ratio: dict[str, list[Any]] | None = None
-
-    @property
-    def group(self) -> GroupKey:
-        return (self.checkpoint, self.task, self.dataset, self.split)
-
-    @property
-    def label(self) -> str:
-        return _group_label(self.group)
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"task": self.task, "dataset": self.dataset, "split": self.split,
-                             "metric": self.metric}
-        if self.checkpoint is not None:
-            d["checkpoint"] = self.checkpoint
-        d.update(value=self.value if math.isfinite(self.value) else str(self.value),
-                 higher_is_better=self.higher_is_better, unit=self.unit)
-        if self.tolerance is not None:
-            d["tolerance"] = self.tolerance.to_dict()
-        if self.hard_tolerance is not None:
-            d["hard_tolerance"] = self.hard_tolerance.to_dict()
-        if self.per_sample is not None:
-            d["per_sample"] = self.per_sample
-        if self.per_sample_ratio is not None:
-            d["per_sample_ratio"] = self.per_sample_ratio
-        return d
-
-
-@dataclass
-class SampleSet:
-    """The samples behind one task/dataset result: which were evaluated, which failed.
-
-    ``None`` in a field means "not recorded" (a format 1 baseline, or a plugin that stores no
-    per-sample values, whose evaluated ids the run document does not list).
-    """
-
-    n_total: int | None = None
-    n_evaluated: int | None = None
-    n_failed: int | None = None
-    evaluated_ids: list[str] | None = None
-    failed_ids: list[str] | None = None
-    synthetic: bool | None = None
-    failure_errors: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def n_selected(self) -> int | None:
-        """Samples the run tried (evaluated + failed); None when unknown."""
-        if self.n_evaluated is None or self.n_failed is None:
-            return None
-        return self.n_evaluated + self.n_failed
-
-    @property
-    def selected_ids(self) -> set[str] | None:
-        if self.evaluated_ids is None or self.failed_ids is None:
-            return None
-        return set(self.evaluated_ids) | set(self.failed_ids)
-
-    @property
-    def subset(self) -> bool | None:
-        """True when fewer samples were selected than the dataset holds (``--limit``)."""
-        if self.n_selected is None or not self.n_total:
-            return None
-        return self.n_selected < self.n_total
-
-    @classmethod
-    def of_result(cls, r: TaskResult) -> SampleSet:
-        """The sample set of a run's result (evaluated ids from its per-sample values)."""
-        failed = [str(f.get("sample_id")) for f in r.failures if isinstance(f, dict)]
-        evaluated = _evaluated_ids(r)
-        return cls(n_total=int(r.n_total), n_evaluated=int(r.n_evaluated),
-                   n_failed=int(r.n_failed), evaluated_ids=evaluated,
-                   failed_ids=failed if len(failed) == int(r.n_failed) else None,
-                   synthetic=bool(getattr(r, "synthetic", False)),
-                   failure_errors={str(f.get("sample_id")): _failure_text(f)
-                                   for f in r.failures if isinstance(f, dict)})
-
-    def to_dict(self, key: GroupKey) -> dict[str, Any]:
-        ck, task, dataset, split = key
-        d: dict[str, Any] = {"task": task, "dataset": dataset, "split": split}
-        if ck is not None:
-            d["checkpoint"] = ck
-        d.update(n_total=self.n_total, n_evaluated=self.n_evaluated, n_failed=self.n_failed,
-                 evaluated_ids=self.evaluated_ids, failed_ids=self.failed_ids,
-                 synthetic=bool(self.synthetic))
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Any, where: str) -> tuple[GroupKey, SampleSet]:
-        if not isinstance(d, dict):
-            raise GateError(f"{where}: expected an object, got {type(d).__name__}")
-        key: GroupKey = (d.get("checkpoint"), _str(d, "task", where), _str(d, "dataset", where),
-                         _str(d, "split", where))
-        counts = {}
-        for k in ("n_total", "n_evaluated", "n_failed"):
-            v = d.get(k)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-                raise GateError(f"{where}.{k}: expected an integer >= 0 or null, got {v!r}")
-            counts[k] = v
-        ids = {}
-        for k in ("evaluated_ids", "failed_ids"):
-            v = d.get(k)
-            if v is not None and (not isinstance(v, list)
-                                  or not all(isinstance(x, str) for x in v)):
-                raise GateError(f"{where}.{k}: expected a list of sample ids (strings) or null")
-            ids[k] = v
-        if ids["evaluated_ids"] is not None and counts["n_evaluated"] is not None \
-                and len(ids["evaluated_ids"]) != counts["n_evaluated"]:
-            raise GateError(f"{where}: evaluated_ids holds {len(ids['evaluated_ids'])} ids but "
-                            f"n_evaluated is {counts['n_evaluated']}")
-        if ids["failed_ids"] is not None and counts["n_failed"] is not None \
-                and len(ids["failed_ids"]) != counts["n_failed"]:
-            raise GateError(f"{where}: failed_ids holds {len(ids['failed_ids'])} ids but "
-                            f"n_failed is {counts['n_failed']}")
-        syn = d.get("synthetic")
-        if syn is not None and not isinstance(syn, bool):
-            raise GateError(f"{where}.synthetic: expected true or false, got {syn!r}")
-        return key, cls(n_total=counts["n_total"], n_evaluated=counts["n_evaluated"],
-                        n_failed=counts["n_failed"], evaluated_ids=ids["evaluated_ids"],
-                        failed_ids=ids["failed_ids"], synthetic=syn)
-
-
-def _failure_text(f: dict[str, Any]) -> str:
-    """A failure entry as text; a transient one (retried by the next run) says so."""
-    text = str(f.get("error", ""))
-    return f"transient, retried by the next run: {text}" if f.get("kind") == "transient" \
-        else text
-
-
-def _evaluated_ids(r: TaskResult) -> list[str] | None:
-    """The ids of the samples ``r`` evaluated, when the result records them.
-
-    A ``sample_ids`` attribute of the result wins; otherwise the ids of its per-sample values
-    (the runner stores every per-sample metric on the same evaluated samples). None when the
-    result stores neither, or the ids disagree with ``n_evaluated``.
-    """
-    cands: list[Any] = [getattr(r, "sample_ids", None)]
-    cands += [e.get("sample_ids") for e in list(r.per_sample.values())
-              + list(r.per_sample_ratio.values()) if isinstance(e, dict)]
-    for ids in cands:
-        if isinstance(ids, list) and len(ids) == int(r.n_evaluated):
-            return [str(x) for x in ids]
-    return None
-
-
-@dataclass
-class Baseline:
-    """A baseline file in memory. Load with :meth:`load`, write with :meth:`save`."""
-
-    metrics: list[BaselineMetric]
-    default_tolerance: Tolerance | None = None
-    hard_factor: float = 3.0
-    alpha: float = 0.05
-    source_run: str = ""
-    created: str = ""
-    checkpoint: dict[str, str] | None = None
-    samples: dict[GroupKey, SampleSet] = field(default_factory=dict)
-    hard_min_samples: float = 3.0
-    schema: str = BASELINE_SCHEMA
-
-    def tolerance_for(self, m: BaselineMetric) -> Tolerance:
-        if m.metric == N_FAILED and m.tolerance is None:
-            return _FAILED_TOLERANCE
-        return m.tolerance or self.default_tolerance or _default_tolerance(m.unit)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": BASELINE_SCHEMA, "created": self.created, "source_run": self.source_run,
-            "checkpoint": self.checkpoint,
-            "default_tolerance": (self.default_tolerance.to_dict()
-                                  if self.default_tolerance else None),
-            "hard_factor": self.hard_factor, "hard_min_samples": self.hard_min_samples,
-            "alpha": self.alpha,
-            "samples": [s.to_dict(k) for k, s in self.samples.items()],
-            "metrics": [m.to_dict() for m in self.metrics],
-        }
-
-    def save(self, path: str | Path) -> Path:
-        """Write atomically (temp file + rename). Raises :class:`GateError` if unwritable."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
-            tmp.replace(path)
-        except OSError as e:
-            raise GateError(f"cannot write baseline {path}: {e.strerror}") from e
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> Baseline:
-        """Read and validate a baseline file (format 1 or 2).
-
-        Raises:
-            GateError: missing or unreadable file, invalid JSON, unknown schema, or a field
-                with the wrong type (the message names the file, the entry and the field).
-        """
-        path = Path(path)
-        if not path.is_file():
-            raise GateError(f"baseline file {path} does not exist; create one with "
-                            "`remotesam-bench baseline --out " + str(path) + "`")
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as e:
-            raise GateError(f"cannot read baseline {path}: {e.strerror}") from e
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise GateError(f"{path}: not valid JSON ({e}); expected a remotesam-bench "
-                            "baseline file") from e
-        return cls.from_dict(doc, str(path))
-
-    @classmethod
-    def from_dict(cls, doc: Any, source: str = "<baseline>") -> Baseline:
-        if not isinstance(doc, dict) or doc.get("schema") not in _READABLE_SCHEMAS:
-            found = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
-            newer = isinstance(found, str) and found.startswith("remotesam-bench/baseline/")
-            raise GateError(f"{source}: field 'schema' is {found!r}, expected one of "
-                            f"{list(_READABLE_SCHEMAS)}"
-                            + ("; it was written by a newer remotesam-bench: upgrade" if newer
-                               else ""))
-        raw = doc.get("metrics")
-        if not isinstance(raw, list) or not raw:
-            raise GateError(f"{source}: field 'metrics' must be a non-empty list")
-        metrics = [_metric_from_dict(m, f"{source}: metrics[{i}]") for i, m in enumerate(raw)]
-        seen: dict[tuple[Any, ...], int] = {}
-        for i, m in enumerate(metrics):
-            k = (m.checkpoint, m.task, m.dataset, m.split, m.metric)
-            if k in seen:
-                raise GateError(f"{source}: metrics[{i}] repeats metrics[{seen[k]}] "
-                                f"({m.label} {m.metric}); keep one")
-            seen[k] = i
-        raw_samples = doc.get("samples", [])
-        if not isinstance(raw_samples, list):
-            raise GateError(f"{source}: field 'samples' must be a list")
-        samples: dict[GroupKey, SampleSet] = {}
-        for i, s in enumerate(raw_samples):
-            key, ss = SampleSet.from_dict(s, f"{source}: samples[{i}]")
-            if key in samples:
-                raise GateError(f"{source}: samples[{i}] repeats {_group_label(key)}; keep one")
-            samples[key] = ss
-        dt = doc.get("default_tolerance")
-        hard_factor = _number(doc.get("hard_factor", 3.0), f"{source}: hard_factor")
-        hard_min = _number(doc.get("hard_min_samples", 3.0), f"{source}: hard_min_samples")
-        alpha = _number(doc.get("alpha", 0.05), f"{source}: alpha")
-        if hard_factor < 1.0:
-            raise GateError(f"{source}: hard_factor must be >= 1, got {hard_factor}")
-        if not hard_min >= 0:
-            raise GateError(f"{source}: hard_min_samples must be >= 0, got {hard_min}")
-        if not 0.0 < alpha < 1.0:
-            raise GateError(f"{source}: alpha must be in (0, 1), got {alpha}")
-        ck = doc.get("checkpoint")
-        return cls(
-            metrics=metrics,
-            default_tolerance=None if dt is None else Tolerance.from_dict(
-                dt, f"{source}: default_tolerance"),
-            hard_factor=hard_factor, alpha=alpha,
-            source_run=str(doc.get("source_run", "")), created=str(doc.get("created", "")),
-            checkpoint=ck if isinstance(ck, dict) else None, samples=samples,
-            hard_min_samples=hard_min, schema=str(doc["schema"]),
-        )
-
-
-def _number(v: Any, where: str) -> float:
-    if isinstance(v, str) and v.lower() in ("nan", "inf", "-inf"):
-        return float(v)
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise GateError(f"{where}: expected a number, got {v!r}")
-    return float(v)
-
-
-def _str(d: dict[str, Any], key: str, where: str) -> str:
-    if key not in d:
-        raise GateError(f"{where}: lacks field {key!r}")
-    if not isinstance(d[key], str) or not d[key]:
-        raise GateError(f"{where}.{key}: expected a non-empty string, got {d[key]!r}")
-    return d[key]
-
-
-def _per_sample(d: Any, keys: tuple[str, ...], where: str) -> dict[str, list[Any]] | None:
-    if d is None:
-        return None
-    if not isinstance(d, dict) or any(not isinstance(d.get(k), list) for k in keys):
-        raise GateError(f"{where}: expected an object with lists {list(keys)}")
-    n = len(d["sample_ids"])
-    if any(len(d[k]) != n for k in keys):
-        raise GateError(f"{where}: lists {list(keys)} must have the same length, got "
-                        f"{[len(d[k]) for k in keys]}")
-    return {k: list(d[k]) for k in keys}
-
-
-def _metric_from_dict(d: Any, where: str) -> BaselineMetric:
-    if not isinstance(d, dict):
-        raise GateError(f"{where}: expected an object, got {type(d).__name__}")
-    if "value" not in d:
-        raise GateError(f"{where}: lacks field 'value'")
-    hib = d.get("higher_is_better", True)
-    if not isinstance(hib, bool):
-        raise GateError(f"{where}.higher_is_better: expected true or false, got {hib!r}")
-    ck = d.get("checkpoint")
-    if ck is not None and not isinstance(ck, str):
-        raise GateError(f"{where}.checkpoint: expected a checkpoint name, got {ck!r}")
-    return BaselineMetric(
-        task=_str(d, "task", where), dataset=_str(d, "dataset", where),
-        split=_str(d, "split", where), metric=_str(d, "metric", where),
-        value=_number(d["value"], f"{where}.value"), higher_is_better=hib,
-        unit=str(d.get("unit", "%")), checkpoint=ck,
-        tolerance=(Tolerance.from_dict(d["tolerance"], f"{where}.tolerance")
-                   if d.get("tolerance") is not None else None),
-        hard_tolerance=(Tolerance.from_dict(d["hard_tolerance"], f"{where}.hard_tolerance")
-                        if d.get("hard_tolerance") is not None else None),
-        per_sample=_per_sample(d.get("per_sample"), ("sample_ids", "values"),
-                               f"{where}.per_sample"),
-        per_sample_ratio=_per_sample(d.get("per_sample_ratio"), ("sample_ids", "num", "den"),
-                                     f"{where}.per_sample_ratio"),
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# writing a baseline
-
-
-def _checkpoints(results: list[TaskResult]) -> dict[str, TaskResult]:
-    out: dict[str, TaskResult] = {}
-    for r in results:
-        out.setdefault(r.checkpoint.sha256 or r.checkpoint.name, r)
-    return out
-
-
-def _select_checkpoint(run: RunDocument, checkpoint: str | None) -> list[TaskResult]:
-    """Results of one checkpoint, or all when ``checkpoint`` is None.
-
-    ``checkpoint`` matches a checkpoint's name (its path as given to ``run``) exactly, else the
-    end of that path (``good.pth``, ``runs/a/good.pth``), else a sha256 prefix of >= 6 hex digits.
-
-    Raises:
-        GateError: nothing matches, or several different checkpoints do.
-    """
-    if checkpoint is None:
-        return list(run.results)
-    spec = checkpoint.replace("\\", "/")
-    tests = [
-        lambda r: r.checkpoint.name == checkpoint,
-        lambda r: r.checkpoint.name.replace("\\", "/").endswith("/" + spec.lstrip("/")),
-        lambda r: len(spec) >= 6 and r.checkpoint.sha256.startswith(spec.lower()),
-    ]
-    for test in tests:
-        chosen = [r for r in run.results if test(r)]
-        shas = {r.checkpoint.sha256 for r in chosen}
-        if len(shas) > 1:
-            raise GateError(f"--checkpoint {checkpoint!r} matches {len(shas)} checkpoints of run "
-                            f"{run.run_id}: {sorted({r.checkpoint.name for r in chosen})}; "
-                            "give more of the path or a sha256 prefix")
-        if chosen:
-            return chosen
-    names = sorted({f"{r.checkpoint.name} ({r.checkpoint.sha256[:8]})" for r in run.results})
-    raise GateError(f"run {run.run_id} has no checkpoint {checkpoint!r}; it has: {names}")
-
-
-def _portable_name(name: str) -> str:
-    """A checkpoint name fit for a committed file: an absolute path keeps its file name."""
-    return Path(name).name if os.path.isabs(name) else name
-
-
-def write_baseline(
-    run: RunDocument,
-    path: str | Path,
-    *,
-    default_abs_tol: float | None = None,
-    default_rel_tol: float | None = None,
-    hard_factor: float = 3.0,
-    alpha: float = 0.05,
-    checkpoint: str | None = None,
-    tasks: list[str] | None = None,
-    include_per_sample: bool = True,
-    failed_tol: int = 0,
-    hard_min_samples: float = 3.0,
-) -> Baseline:
-    """Write a baseline file (format 2) from ``run`` and return it.
-
-    Every metric of every result becomes an entry with an explicit ``tolerance``:
-    ``{"abs": default_abs_tol}`` and/or ``{"rel": default_rel_tol}`` when given, else 0.5
-    (points) for ``%`` metrics and 2% relative for other units. Each task/dataset also gets
-    an ``n_failed`` entry (tolerance ``{"abs": failed_tol}``, 0 by default) and a ``samples``
-    record (evaluated and failed sample ids, counts, synthetic flag) so that the gate can match
-    sample sets. Per-sample values are copied (for the paired tests) unless
-    ``include_per_sample`` is False. When the run (or the chosen ``checkpoint``) holds several
-    checkpoints, each entry records its checkpoint name.
-
-    Raises:
-        GateError: the run has no results (for ``checkpoint``/``tasks``), bad tolerances, or
-            the file cannot be written.
-    """
-    for name, v in (("default_abs_tol", default_abs_tol), ("default_rel_tol", default_rel_tol)):
-        if v is not None and not v >= 0:
-            raise GateError(f"{name} must be >= 0, got {v}")
-    if not failed_tol >= 0:
-        raise GateError(f"failed_tol must be >= 0, got {failed_tol}")
-    if hard_factor < 1.0:
-        raise GateError(f"hard_factor must be >= 1, got {hard_factor}")
-    results = _select_checkpoint(run, checkpoint)
-    if tasks:
-        results = [r for r in results if r.task in set(tasks)]
-    if not results:
-        raise GateError(f"run {run.run_id} has no results to write a baseline from"
-                        + (f" for tasks {tasks}" if tasks else ""))
-    ckpts = _checkpoints(results)
-    several = len(ckpts) > 1
-    names = [r.checkpoint.name for r in ckpts.values()]
-    if several and len(set(names)) != len(names):
-        raise GateError(f"run {run.run_id} holds several checkpoints with the same name "
-                        f"{sorted(names)}; pass --checkpoint to gate one of them")
-    user_tol = (Tolerance(abs=default_abs_tol, rel=default_rel_tol)
-                if default_abs_tol is not None or default_rel_tol is not None else None)
-    entries: list[BaselineMetric] = []
-    samples: dict[GroupKey, SampleSet] = {}
-    for r in results:
-        ck = r.checkpoint.name if several else None
-        for name, mv in r.metrics.items():
-            if name == N_FAILED:
-                continue  # the harness's own row below
-            entries.append(BaselineMetric(
-                task=r.task, dataset=r.dataset, split=r.split, metric=name,
-                value=float(mv.value), higher_is_better=mv.higher_is_better, unit=mv.unit,
-                checkpoint=ck, tolerance=user_tol or _default_tolerance(mv.unit),
-                per_sample=(dict(r.per_sample[name])
-                            if include_per_sample and name in r.per_sample else None),
-                per_sample_ratio=(dict(r.per_sample_ratio[name])
-                                  if include_per_sample and name in r.per_sample_ratio else None),
-            ))
-        entries.append(BaselineMetric(
-            task=r.task, dataset=r.dataset, split=r.split, metric=N_FAILED,
-            value=float(r.n_failed), higher_is_better=False, unit="samples", checkpoint=ck,
-            tolerance=Tolerance(abs=float(failed_tol))))
-        ss = SampleSet.of_result(r)
-        ss.failure_errors = {}
-        samples[(ck, r.task, r.dataset, r.split)] = ss
-    one = next(iter(ckpts.values())).checkpoint
-    base = Baseline(
-        metrics=entries, default_tolerance=user_tol, hard_factor=hard_factor, alpha=alpha,
-        source_run=run.run_id, created=datetime.now(UTC).isoformat(timespec="seconds"),
-        checkpoint=None if several else {"name": _portable_name(one.name),
-                                         "sha256": one.sha256},
-        samples=samples, hard_min_samples=hard_min_samples,
-    )
-    Baseline.from_dict(base.to_dict(), "<new baseline>")  # same validation as loading
-    base.save(path)
-    return base
-
-
-# --------------------------------------------------------------------------------------------
-# comparing
-
-
-@dataclass
-class GateRow:
-    """The verdict on one metric of one task/dataset.
-
-    ``delta = current - baseline``; ``worse`` is the worsening (positive = worse,
-    direction-aware); ``ci_low``/``ci_high`` the 95% interval of ``delta`` on the matched
-    samples and ``p_value`` the paired test's p (NaN when none ran); ``n_paired`` the matched
-    samples the values and the test are computed on (0 when reported values were compared).
-    """
-
-    label: str
-    metric: str
-    higher_is_better: bool
-    unit: str
-    baseline: float
-    current: float
-    delta: float
-    worse: float
-    allowed: float
-    hard: float
-    p_value: float
-    n_paired: int
-    status: str  # "pass" | "improved" | "regressed" | "missing" | "not comparable" | "unchecked"
-    note: str = ""
-    ci_low: float = math.nan
-    ci_high: float = math.nan
-    test: str = ""
-    group: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (v if not isinstance(v, float) or math.isfinite(v) else str(v))
-                for k, v in self.__dict__.items()}
-
-    @property
-    def interval(self) -> str:
-        if not (math.isfinite(self.ci_low) and math.isfinite(self.ci_high)):
-            return ""
-        return f"[{_f(self.ci_low, self.unit, True)}, {_f(self.ci_high, self.unit, True)}]"
-
-    @property
-    def p_text(self) -> str:
-        return "" if math.isnan(self.p_value) else f"{self.p_value:.3f}"
-
-
-@dataclass
-class GroupContext:
-    """What a task/dataset's numbers rest on: samples, subset, synthetic data, failures."""
-
-    label: str
-    run: SampleSet
-    baseline: SampleSet | None
-    matched_by: str  # "ids" | "counts" | "not recorded"
-    comparable: bool
-    n_common: int | None = None
-    intersection: bool = False
-
-    @property
-    def flags(self) -> list[str]:
-        out = []
-        if self.run.subset:
-            out.append("subset")
-        if self.run.synthetic:
-            out.append("synthetic")
-        if self.run.n_failed:
-            out.append(f"{self.run.n_failed} failed")
-        return out
-
-    @property
-    def samples_text(self) -> str:
-        r = self.run
-        total = r.n_total if r.n_total else "?"
-        return f"{r.n_evaluated}/{total}" + (f" +{r.n_failed} failed" if r.n_failed else "")
-
-    def describe(self) -> str:
-        r, b = self.run, self.baseline
-        text = f"{self.label}: run evaluated {r.n_evaluated}"
-        if r.n_failed:
-            text += f", {r.n_failed} failed"
-        text += f" of {r.n_total} samples" if r.n_total else " samples"
-        flags = [f for f in self.flags if not f.endswith("failed")]
-        if flags:
-            text += f" ({', '.join(flags)})"
-        if b is not None and b.n_evaluated is not None:
-            text += f"; baseline evaluated {b.n_evaluated}"
-            if b.n_failed:
-                text += f", {b.n_failed} failed"
-            if b.n_total:
-                text += f" of {b.n_total}"
-        text += f"; sample sets matched by {self.matched_by}"
-        if self.matched_by != "not recorded":
-            text += ": same" if self.comparable and not self.intersection else (
-                f": {self.n_common} in common" if self.n_common is not None else ": differ")
-        return text
-
-    def to_dict(self) -> dict[str, Any]:
-        r, b = self.run, self.baseline
-        return {"label": self.label, "n_total": r.n_total, "n_evaluated": r.n_evaluated,
-                "n_failed": r.n_failed, "subset": r.subset, "synthetic": bool(r.synthetic),
-                "baseline_n_evaluated": None if b is None else b.n_evaluated,
-                "baseline_n_failed": None if b is None else b.n_failed,
-                "matched_by": self.matched_by, "comparable": self.comparable,
-                "n_common": self.n_common, "intersection": self.intersection,
-                "description": self.describe()}
-
-
-@dataclass
-class GateReport:
-    """All rows of a comparison plus the decision."""
-
-    rows: list[GateRow]
-    run_id: str
-    baseline_path: str = ""
-    alpha: float = 0.05
-    notes: list[str] = field(default_factory=list)
-    groups: list[GroupContext] = field(default_factory=list)
-
-    def count(self, status: str) -> int:
-        return sum(r.status == status for r in self.rows)
-
-    @property
-    def n_checked(self) -> int:
-        """Metric rows (not ``n_failed``) that were actually compared."""
-        return sum(r.status in _CHECKED and r.metric != N_FAILED for r in self.rows)
-
-    @property
-    def exit_code(self) -> int:
-        """0 pass, 1 regression, 2 missing / not comparable / nothing checked (takes precedence)."""
-        if self.count("missing") or self.count("not comparable") or not self.n_checked:
-            return EXIT_ERROR
-        if self.count("regressed"):
-            return EXIT_REGRESSION
-        return EXIT_PASS
-
-    @property
-    def passed(self) -> bool:
-        return self.exit_code == EXIT_PASS
-
-    @property
-    def verdict(self) -> str:
-        code = self.exit_code
-        if code == EXIT_PASS:
-            return "PASS"
-        if code == EXIT_REGRESSION:
-            return "REGRESSION"
-        if self.count("missing"):
-            return "ERROR"
-        if self.count("not comparable"):
-            return "NOT COMPARABLE"
-        return "NOTHING CHECKED"
-
-    @property
-    def context_flags(self) -> list[str]:
-        """Run-wide context: ``subset``, ``synthetic data``, ``N failed``."""
-        out = []
-        subset = [g for g in self.groups if g.run.subset]
-        if subset:
-            out.append(f"subset run ({len(subset)} of {len(self.groups)} task/datasets)")
-        if any(g.run.synthetic for g in self.groups):
-            out.append("synthetic data")
-        failed = sum(g.run.n_failed or 0 for g in self.groups)
-        if failed:
-            out.append(f"{failed} failed sample(s)")
-        return out
-
-    def summary(self) -> str:
-        parts = [f"{self.count(s)} {s}" for s in _STATUSES if self.count(s)]
-        text = (f"gate {self.verdict}: run {self.run_id} vs baseline "
-                f"{self.baseline_path or '-'}: " + ", ".join(parts or ["no rows"]))
-        if not self.n_checked:
-            text += " (nothing checked: no baseline metric could be compared)"
-        if self.context_flags:
-            text += f" [{'; '.join(self.context_flags)}]"
-        return text
-
-    def moved(self) -> list[GateRow]:
-        """Rows that changed value or did not pass."""
-        return [r for r in self.rows if r.status != "pass" or r.delta != 0]
-
-    def problems(self) -> list[GateRow]:
-        """Rows that make the gate fail or that could not be checked."""
-        return [r for r in self.rows if r.status not in ("pass", "improved")]
-
-    def table(self, show_all: bool = True) -> Any:
-        """A ``rich.table.Table``; with ``show_all=False`` only rows that moved or did not pass."""
-        from rich.table import Table
-
-        style = {"regressed": "bold red", "missing": "bold magenta",
-                 "not comparable": "bold magenta", "unchecked": "yellow", "improved": "green",
-                 "pass": ""}
-        t = Table(title=self.summary(), title_justify="left")
-        for name, just in (("task/dataset", "left"), ("samples", "right"), ("metric", "left"),
-                           ("baseline", "right"), ("run", "right"), ("delta", "right"),
-                           ("95% CI of delta", "right"), ("allowed", "right"), ("p", "right"),
-                           ("status", "left"), ("note", "left")):
-            t.add_column(name, justify=just)  # type: ignore[arg-type]
-        ctx = {g.label: g for g in self.groups}
-        hidden = 0
-        for r in self.rows:
-            if not show_all and r.status == "pass" and r.delta == 0:
-                hidden += 1
-                continue
-            arrow = "" if r.higher_is_better else " ↓"
-            g = ctx.get(r.group)
-            samples = g.samples_text + "".join(
-                f" {f}" for f in g.flags if not f.endswith("failed")) if g else ""
-            t.add_row(r.label, samples, r.metric + arrow, _f(r.baseline, r.unit),
-                      _f(r.current, r.unit), _f(r.delta, r.unit, signed=True), r.interval,
-                      _f(r.allowed, r.unit), r.p_text, r.status, r.note, style=style[r.status])
-        if hidden:
-            t.caption = f"{hidden} unchanged metric(s) not shown"
-        return t
-
-    def to_text(self, show_all: bool = True, width: int = 200) -> str:
-        """The table as plain text (no colour), e.g. for a pytest failure message."""
-        from rich.console import Console
-
-        buf = io.StringIO()
-        console = Console(file=buf, width=width, no_color=True, color_system=None,
-                          force_terminal=False)
-        if show_all or self.moved():
-            console.print(self.table(show_all))
-        else:
-            console.print(f"{self.summary()} (no metric moved)")
-        return (buf.getvalue() + "".join(f"context: {g.describe()}\n" for g in self.groups)
-                + "".join(f"note: {n}\n" for n in self.notes))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "baseline": self.baseline_path, "alpha": self.alpha,
-                "exit_code": self.exit_code, "verdict": self.verdict, "summary": self.summary(),
-                "n_checked": self.n_checked, "context": self.context_flags,
-                "notes": self.notes, "groups": [g.to_dict() for g in self.groups],
-                "rows": [r.to_dict() for r in self.rows]}
-
-    # ---------------------------------------------------------------- CI formats
-
-    def to_markdown(self, show_all: bool = False) -> str:
-        """A Markdown report (GitHub step summary): verdict, context, the regression table
-        (metric, baseline, run, delta, interval, p) and every other row folded away."""
-        icon = {0: "✅", 1: "❌", 2: "⚠️"}[self.exit_code]
-        lines = [f"## {icon} remotesam-bench gate: {self.verdict}", "",
-                 f"Run `{self.run_id}` against baseline `{self.baseline_path or '-'}`: "
-                 + ", ".join(f"{self.count(s)} {s}" for s in _STATUSES if self.count(s)) + "."]
-        if not self.n_checked:
-            lines.append("Nothing was checked: no baseline metric could be compared.")
-        if self.context_flags:
-            lines += ["", "**Context:** " + "; ".join(self.context_flags) + "."]
-        header = ("| task/dataset | samples | metric | baseline | run | delta | 95% CI of delta "
-                  "| p | status | note |\n|---|---:|---|---:|---:|---:|---:|---:|---|---|")
-
-        def md_rows(rows: Iterable[GateRow]) -> list[str]:
-            ctx = {g.label: g for g in self.groups}
-            out = []
-            for r in rows:
-                g = ctx.get(r.group)
-                samples = (g.samples_text + "".join(
-                    f" {f}" for f in g.flags if not f.endswith("failed"))) if g else ""
-                cells = [r.label, samples, r.metric + ("" if r.higher_is_better else " ↓"),
-                         _f(r.baseline, r.unit), _f(r.current, r.unit),
-                         _f(r.delta, r.unit, signed=True), r.interval, r.p_text,
-                         f"**{r.status}**" if r.status not in ("pass", "improved") else r.status,
-                         r.note]
-                out.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
-            return out
-
-        problems = self.problems()
-        if problems:
-            lines += ["", "### Regressions and unchecked metrics", "", header, *md_rows(problems)]
-        rest = [r for r in self.rows if r not in problems and (show_all or r in self.moved())]
-        if rest:
-            lines += ["", "<details><summary>Other metrics that moved "
-                      f"({len(rest)})</summary>", "", header, *md_rows(rest), "", "</details>"]
-        if self.groups:
-            lines += ["", "<details><summary>Samples behind the numbers</summary>", ""]
-            lines += [f"- {_md_cell(g.describe())}" for g in self.groups]
-            lines += ["", "</details>"]
-        for n in self.notes:
-            lines += ["", f"> {_md_cell(n)}"]
-        return "\n".join(lines) + "\n"
-
-    def to_junit(self) -> str:
-        """JUnit XML: one ``testcase`` per gated row; a regression is a ``failure``, a missing
-        or not comparable metric an ``error``, an unchecked one ``skipped``."""
-        suite = ET.Element("testsuite", name="remotesam-bench gate",
-                           timestamp=datetime.now(UTC).isoformat(timespec="seconds"))
-        props = ET.SubElement(suite, "properties")
-        for k, v in (("run_id", self.run_id), ("baseline", self.baseline_path),
-                     ("verdict", self.verdict), ("exit_code", str(self.exit_code)),
-                     ("context", "; ".join(self.context_flags))):
-            ET.SubElement(props, "property", name=k, value=v)
-        counts = {"failures": 0, "errors": 0, "skipped": 0}
-        for r in self.rows:
-            case = ET.SubElement(suite, "testcase", name=r.metric, time="0",
-                                 classname="remotesam_bench.gate." + r.label.replace("/", "."))
-            msg = _row_message(r)
-            if r.status == "regressed":
-                ET.SubElement(case, "failure", message=msg, type="regression").text = msg
-                counts["failures"] += 1
-            elif r.status in ("missing", "not comparable"):
-                ET.SubElement(case, "error", message=msg, type=r.status).text = msg
-                counts["errors"] += 1
-            elif r.status == "unchecked":
-                ET.SubElement(case, "skipped", message=msg)
-                counts["skipped"] += 1
-            ET.SubElement(case, "system-out").text = msg
-        if not self.n_checked:
-            case = ET.SubElement(suite, "testcase", name="nothing checked", time="0",
-                                 classname="remotesam_bench.gate")
-            msg = "no baseline metric could be compared (all NaN, unchecked or not comparable)"
-            ET.SubElement(case, "error", message=msg, type="nothing checked").text = msg
-            counts["errors"] += 1
-        n_cases = len(suite.findall("testcase"))
-        suite.set("tests", str(n_cases))
-        for k, v in counts.items():
-            suite.set(k, str(v))
-        ET.SubElement(suite, "system-out").text = "\n".join(
-            [self.summary()] + [g.describe() for g in self.groups] + self.notes)
-        root = ET.Element("testsuites", name="remotesam-bench gate", tests=str(n_cases),
-                          **{k: str(v) for k, v in counts.items()})
-        root.append(suite)
-        ET.indent(root)
-        return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(
-            root, encoding="unicode") + "\n"
-
-    def github_annotations(self) -> list[str]:
-        """GitHub Actions workflow commands: ``::error`` per regressed, missing or not
-        comparable row (and when nothing was checked), ``::warning`` per unchecked row and
-        for subset or synthetic runs."""
-        out = []
-        for r in self.rows:
-            level = ("error" if r.status in ("regressed", "missing", "not comparable")
-                     else "warning" if r.status == "unchecked" else None)
-            if level:
-                title = f"remotesam-bench gate: {r.label} {r.metric} {r.status}"
-                out.append(f"::{level} title={_gh_prop(title)}::{_gh_data(_row_message(r))}")
-        if not self.n_checked:
-            out.append(f"::error title={_gh_prop('remotesam-bench gate: nothing checked')}::"
-                       + _gh_data(self.summary()))
-        if self.context_flags:
-            out.append(f"::warning title={_gh_prop('remotesam-bench gate: context')}::"
-                       + _gh_data("the gated numbers come from a " + "; ".join(
-                           self.context_flags)))
-        return out
-
-
-def _row_message(r: GateRow) -> str:
-    parts = [f"{r.label} {r.metric}: {r.status}",
-             f"baseline {_f(r.baseline, r.unit)}", f"run {_f(r.current, r.unit)}",
-             f"delta {_f(r.delta, r.unit, signed=True)}"]
-    if r.interval:
-        parts.append(f"95% CI {r.interval}")
-    if r.p_text:
-        parts.append(f"p = {r.p_text}" + (f" ({r.test})" if r.test else ""))
-    if math.isfinite(r.allowed):
-        parts.append(f"allowed {_f(r.allowed, r.unit)}")
-    text = ", ".join(p for p in parts if not p.endswith(" "))
-    return text + (f"; {r.note}" if r.note else "")
-
-
-def _gh_data(s: str) -> str:
-    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _gh_prop(s: str) -> str:
-    return _gh_data(s).replace(":", "%3A").replace(",", "%2C")
-
-
-def _md_cell(s: str) -> str:
-    return str(s).replace("|", "\\|").replace("\n", " ")
-
-
-def _f(v: float, unit: str, signed: bool = False) -> str:
-    if isinstance(v, float) and not math.isfinite(v):
-        return "" if math.isnan(v) else str(v)
-    if unit == "samples":
-        return f"{v:+.0f}" if signed else f"{v:.0f}"
-    s = f"{v:+.2f}" if signed else f"{v:.2f}"
-    if unit != "%":
-        s = f"{v:+.4g}" if signed else f"{v:.4g}"
-    return s
 
 
 # ------------------------------------------------------------------------- matching samples
@@ -1202,7 +291,7 @@ def _metric_row(baseline: Baseline, m: BaselineMetric, res: TaskResult, match: _
             dropped_b, dropped_r = pairs.base_ids - pairs.n, pairs.run_ids - pairs.n
             note.append(f"scored on the {pairs.n} samples evaluated in both (dropped "
                         f"{dropped_b} baseline-only, {dropped_r} run-only; reported: baseline "
-                        f"{_f(m.value, m.unit)}, run {_f(float(mv.value), m.unit)})")
+                        f"{fmt_value(m.value, m.unit)}, run {fmt_value(float(mv.value), m.unit)})")
         elif restricted:
             why = ("no per-sample values to re-score the common samples" if pairs is None
                    else "its per-sample values do not reproduce the metric")
@@ -1230,7 +319,7 @@ def _metric_row(baseline: Baseline, m: BaselineMetric, res: TaskResult, match: _
             step = largest_single_sample_effect(pairs.a, pairs.b) * pairs.scale
             if math.isfinite(step) and baseline.hard_min_samples * step > hard:
                 hard = baseline.hard_min_samples * step
-                note.append(f"hard tolerance raised to {_f(hard, m.unit)} "
+                note.append(f"hard tolerance raised to {fmt_value(hard, m.unit)} "
                             f"({baseline.hard_min_samples:g} samples' worth at n={pairs.n})")
     kw = dict(allowed=allowed, hard=hard, p_value=p, n_paired=n_paired, ci_low=lo, ci_high=hi,
               test=test)
@@ -1255,8 +344,8 @@ def _failed_row(baseline: Baseline, m: BaselineMetric | None, key: GroupKey,
                 b: SampleSet | None, recorded: bool, r: SampleSet, match: _Match,
                 intersection: bool) -> GateRow:
     """The ``n_failed`` row: newly failed samples and the failure count, on matched samples."""
-    label = _group_label(key)
-    tol = (m.tolerance if m is not None and m.tolerance is not None else _FAILED_TOLERANCE)
+    label = group_label(key)
+    tol = (m.tolerance if m is not None and m.tolerance is not None else FAILED_TOLERANCE)
     base_count: float = math.nan
     if m is not None:
         base_count = m.value
@@ -1364,9 +453,9 @@ def compare(
         raise GateError(f"alpha must be in (0, 1), got {alpha}")
     if n_perm < 1:
         raise GateError(f"n_perm must be >= 1, got {n_perm}")
-    results = _select_checkpoint(run, checkpoint)
+    results = select_checkpoint(run, checkpoint)
     names_needed = any(m.checkpoint is None for m in baseline.metrics)
-    if names_needed and len(_checkpoints(results)) > 1:
+    if names_needed and len(checkpoints_of(results)) > 1:
         names = sorted({f"{r.checkpoint.name} ({r.checkpoint.sha256[:8]})" for r in results})
         raise GateError(f"run {run.run_id} holds {len(names)} checkpoints {names} and the "
                         "baseline does not say which to judge; pass --checkpoint NAME")
@@ -1409,13 +498,13 @@ def compare(
         bset, recorded = _baseline_set(baseline, key, plain)
         match = _match(bset, recorded, rset)
         match.failures_differ = _failures_differ(bset, recorded, rset)
-        contexts.append(GroupContext(_group_label(key), rset, bset, match.matched_by,
+        contexts.append(GroupContext(group_label(key), rset, bset, match.matched_by,
                                      match.comparable, match.n_common,
                                      intersection and not match.comparable))
         if match.note and match.comparable:
-            notes.append(f"{_group_label(key)}: {match.note}")
+            notes.append(f"{group_label(key)}: {match.note}")
         elif intersection and match.common is not None:
-            notes.append(f"{_group_label(key)}: {match.note}; scored on the "
+            notes.append(f"{group_label(key)}: {match.note}; scored on the "
                          f"{len(match.common)} common samples (intersection)")
         for m in plain:
             rows.append(_metric_row(baseline, m, res, match, intersection, alpha, n_perm, seed))
