@@ -12,8 +12,10 @@ Errors are :class:`remotesam.bench.api.DatasetError` naming the file, the ref an
 
 from __future__ import annotations
 
+import _compat_pickle
 import io
 import pickle
+import pickletools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from remotesam.bench.api import DatasetError
-from remotesam.bench.kit.files import read_json
+from remotesam.bench.kit.files import is_regular_file, read_json
 from remotesam.bench.kit.masks import mask_to_rle, rle_to_mask, segmentation_to_rle
 
 __all__ = [
@@ -41,11 +43,171 @@ __all__ = [
 SENTENCE_FIELDS: tuple[str, ...] = ("raw", "sent")
 
 
+# --------------------------------------------------------------------------------------------
+# Pickle safety: a structural scan before unpickling, and allocation-checked constructors
+# --------------------------------------------------------------------------------------------
+
+# Opcode argument layouts (pickletools): no argument (None), fixed size n >= 0, a text line
+# (-1), or a length prefix of 1 / 4 signed / 4 unsigned / 8 unsigned bytes followed by that
+# many bytes (-2 .. -5).
+_ARG_LINE = -1
+_LEN_PREFIX: dict[int, tuple[int, bool]] = {-2: (1, False), -3: (4, True), -4: (4, False), -5: (8, False)}
+_ARG_LAYOUT: dict[int, int | None] = {
+    op.code.encode("latin-1")[0]: (None if op.arg is None else op.arg.n) for op in pickletools.opcodes
+}
+_OP: dict[str, int] = {op.name: op.code.encode("latin-1")[0] for op in pickletools.opcodes}
+_TWO_LINES = frozenset({_OP["GLOBAL"], _OP["INST"]})
+_MEMO_PUTS = frozenset({_OP["PUT"], _OP["BINPUT"], _OP["LONG_BINPUT"]})
+
+
+class _PickleRefused(Exception):
+    """A pickle refused before or while unpickling (the message says why)."""
+
+
+def _check_memo_index(idx: int, at: int, n: int) -> None:
+    if idx > n:
+        raise _PickleRefused(f"memo index {idx} at byte {at} exceeds the file size {n}")
+
+
+def _scan_pickle(data: bytes) -> None:
+    """Walk every opcode of ``data`` (building nothing) and refuse what could make the C
+    unpickler allocate far more than the file holds.
+
+    * every length-prefixed argument (``BINBYTES8``, ``BINUNICODE8``, ``BYTEARRAY8``, ``LONG4``,
+      ``BINSTRING`` ...) and every ``FRAME`` must fit in the bytes that remain: the unpickler
+      allocates a declared length *before* reading it (``BINBYTES8`` of 1.5 GB in 36 bytes);
+    * memo indices (``PUT`` / ``BINPUT`` / ``LONG_BINPUT``) must not exceed the file size (the
+      memo table grows to twice the index);
+    * unknown opcodes, a protocol above :data:`pickle.HIGHEST_PROTOCOL` and a missing ``STOP``
+      are refused.
+
+    Cost: one pass in Python over the opcodes, about as long as unpickling itself.
+
+    Raises:
+        _PickleRefused: naming the opcode's offset and the declared vs available sizes.
+    """
+    n = len(data)
+    pos = 0
+    layout = _ARG_LAYOUT
+    stop, frame, proto, long_binput = _OP["STOP"], _OP["FRAME"], _OP["PROTO"], _OP["LONG_BINPUT"]
+    find = data.find
+    while pos < n:
+        code = data[pos]
+        at = pos
+        pos += 1
+        kind = layout.get(code, -99)
+        if kind is None:
+            if code == stop:
+                return
+            continue
+        if kind > 0:
+            if pos + kind > n:
+                raise _PickleRefused(f"the opcode at byte {at} needs {kind} argument bytes, {n - pos} remain")
+            if code == frame:
+                size = int.from_bytes(data[pos:pos + 8], "little")
+                if size > n - pos - 8:
+                    raise _PickleRefused(f"FRAME at byte {at} declares {size} bytes but only {n - pos - 8} remain")
+            elif code == proto:
+                if data[pos] > pickle.HIGHEST_PROTOCOL:
+                    raise _PickleRefused(f"unsupported pickle protocol {data[pos]}")
+            elif code == long_binput:
+                _check_memo_index(int.from_bytes(data[pos:pos + 4], "little"), at, n)
+            pos += kind
+        elif kind == -2:  # 1-byte length: at most 255 bytes
+            if pos >= n or data[pos] > n - pos - 1:
+                raise _PickleRefused(f"the opcode at byte {at} declares more bytes than remain")
+            pos += 1 + data[pos]
+        elif kind == _ARG_LINE:
+            for _ in range(2 if code in _TWO_LINES else 1):
+                end = find(b"\n", pos)
+                if end < 0:
+                    raise _PickleRefused(f"unterminated text argument at byte {at}")
+                if code in _MEMO_PUTS:
+                    try:
+                        idx = int(data[pos:end])
+                    except ValueError:
+                        raise _PickleRefused(f"memo index {data[pos:end][:20]!r} at byte {at}") from None
+                    _check_memo_index(idx, at, n)
+                pos = end + 1
+        elif kind == -99:
+            raise _PickleRefused(f"unknown opcode 0x{code:02x} at byte {at}")
+        else:
+            width, signed = _LEN_PREFIX[kind]
+            if pos + width > n:
+                raise _PickleRefused(f"the length of the argument at byte {at} is cut off")
+            size = int.from_bytes(data[pos:pos + width], "little", signed=signed)
+            pos += width
+            if size < 0 or size > n - pos:
+                raise _PickleRefused(f"the opcode at byte {at} declares {size} bytes but only {n - pos} remain")
+            pos += size
+    raise _PickleRefused("no STOP opcode (truncated file)")
+
+
+def _safe_bytearray(limit: int) -> Any:
+    def bytearray_(*args: Any) -> bytearray:
+        # a pickled bytearray carries its bytes (bytearray(b'..') or bytearray(u'..', 'latin-1'));
+        # an int argument only allocates: refuse one beyond the file's size
+        if args and isinstance(args[0], int) and not 0 <= args[0] <= limit:
+            raise _PickleRefused(f"bytearray({args[0]}) would allocate more than the file holds ({limit} bytes)")
+        return bytearray(*args)
+
+    return bytearray_
+
+
+class _SafeArray(np.ndarray):
+    """An ndarray rebuilt from a pickle: ``__setstate__`` checks the declared size first."""
+
+    def __setstate__(self, state: Any) -> None:
+        try:
+            shape, dtype, raw = (state[1], state[2], state[4]) if len(state) == 5 else (state[0], state[1], state[3])
+            count = float(np.prod([int(v) for v in shape], dtype=np.float64))
+            dt = np.dtype(dtype)
+        except (TypeError, ValueError, IndexError) as exc:
+            raise _PickleRefused(f"malformed numpy array state ({exc})") from None
+        if dt.hasobject:
+            if not isinstance(raw, list) or len(raw) != count:
+                raise _PickleRefused(f"numpy object array of shape {tuple(shape)} does not carry its items")
+        elif count * dt.itemsize > (len(raw) if isinstance(raw, (bytes, bytearray)) else 0):
+            raise _PickleRefused(f"numpy array of shape {tuple(shape)} ({dt}) needs more bytes than it carries")
+        super().__setstate__(state)
+
+
+def _latin1_encode(text: Any, encoding: Any = "latin1", *rest: Any) -> bytes:
+    # protocols 0-2 written by Python 3 store bytes as _codecs.encode(str, 'latin1'); the result
+    # is as long as the text, which the file holds
+    if not isinstance(text, str) or str(encoding).lower().replace("-", "") != "latin1" or rest:
+        raise _PickleRefused("_codecs.encode is only allowed as encode(<str>, 'latin1') (pickled bytes)")
+    return text.encode("latin-1")
+
+
+def _ndarray_token(*args: Any) -> Any:
+    raise _PickleRefused("numpy.ndarray may only be rebuilt through numpy's _reconstruct")
+
+
+def _safe_reconstruct(limit: int) -> Any:
+    def _reconstruct(cls: Any, shape: Any, dtype: Any) -> np.ndarray:
+        if cls is not _ndarray_token:
+            raise _PickleRefused("numpy _reconstruct of anything but numpy.ndarray")
+        try:
+            dims = tuple(int(v) for v in (shape if isinstance(shape, (tuple, list)) else (shape,)))
+            nbytes = float(np.prod(dims, dtype=np.float64)) * np.dtype(dtype).itemsize
+        except (TypeError, ValueError) as exc:
+            raise _PickleRefused(f"malformed numpy _reconstruct arguments ({exc})") from None
+        if min(dims, default=0) < 0 or nbytes > limit:
+            raise _PickleRefused(f"a numpy array of shape {dims} would allocate more than the file holds")
+        return np.ndarray.__new__(_SafeArray, dims, dtype)
+
+    return _reconstruct
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     """Rebuilds only plain data: containers, strings, numbers, numpy scalars/arrays.
 
     Any other global (functions, arbitrary classes) is refused, so a malicious pickle cannot
     execute code. Python-2 names (``__builtin__``, ``copy_reg``) are mapped by ``fix_imports``.
+    The globals that could allocate from a small argument (``bytearray(n)``, numpy arrays) are
+    replaced by versions that refuse sizes beyond ``limit`` (the file's size); run
+    :func:`_scan_pickle` first for the opcode-level checks.
     """
 
     _ALLOWED: frozenset[tuple[str, str]] = frozenset(
@@ -57,6 +219,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
             ("builtins", "tuple"),
             ("builtins", "bytearray"),
             ("collections", "OrderedDict"),
+            ("_codecs", "encode"),
             ("numpy", "dtype"),
             ("numpy.core.multiarray", "scalar"),
             ("numpy._core.multiarray", "scalar"),
@@ -66,13 +229,30 @@ class _RestrictedUnpickler(pickle.Unpickler):
         }
     )
 
+    def __init__(self, file: Any, *, limit: int, **kwargs: Any) -> None:
+        super().__init__(file, **kwargs)
+        self._limit = limit
+
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(
-            f"refused to load global {module}.{name} (only plain lists/dicts/strings/numbers "
-            "are allowed in a REFER refs file)"
-        )
+        # Python-2 names (protocols 0-2): __builtin__.set -> builtins.set, as fix_imports does
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        elif module in _compat_pickle.IMPORT_MAPPING:
+            module = _compat_pickle.IMPORT_MAPPING[module]
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(
+                f"refused to load global {module}.{name} (only plain lists/dicts/strings/numbers "
+                "are allowed in a REFER refs file)"
+            )
+        if name == "bytearray":
+            return _safe_bytearray(self._limit)
+        if name == "encode":
+            return _latin1_encode
+        if name == "ndarray":
+            return _ndarray_token
+        if name == "_reconstruct":
+            return _safe_reconstruct(self._limit)
+        return super().find_class(module, name)
 
 
 def read_refer_pickle(path: Path) -> Any:
@@ -80,23 +260,46 @@ def read_refer_pickle(path: Path) -> Any:
 
     Python-2 ``str`` objects are decoded as UTF-8, falling back to latin-1.
 
+    Hostile files are refused before anything large is built: the opcodes are scanned first
+    (declared lengths, frames and memo indices must fit in the file, see :func:`_scan_pickle`),
+    and the only allowed globals that could allocate from a small argument (``bytearray(n)``,
+    numpy arrays) are checked against the file size. So a 36-byte pickle cannot allocate
+    1.5 GB, and ``bytearray(2**50)`` is a :class:`DatasetError`, not a ``MemoryError``.
+
     Raises:
-        DatasetError: missing, truncated, or holding anything but plain data.
+        DatasetError: missing or not a regular file, truncated, holding anything but plain
+            data, or declaring more than the file can hold (naming the file and the reason).
     """
     path = Path(path)
+    if not is_regular_file(path):
+        raise DatasetError(
+            f"REFER refs file {path}: not found or not a regular file (a FIFO or device is never opened)"
+        )
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise DatasetError(f"REFER refs file {path}: cannot read: {exc}") from None
+    hostile = "this is not a valid refs(unc).p (truncated, corrupted or hostile file): re-download it"
+    try:
+        _scan_pickle(data)
+    except _PickleRefused as exc:
+        raise DatasetError(f"REFER refs file {path}: cannot unpickle, refused: {exc}; {hostile}") from None
     last: Exception | None = None
     for encoding in ("utf-8", "latin1"):
         try:
-            return _RestrictedUnpickler(io.BytesIO(data), encoding=encoding).load()
+            return _RestrictedUnpickler(io.BytesIO(data), encoding=encoding, limit=len(data)).load()
         except UnicodeDecodeError as exc:
             last = exc
             continue
+        except _PickleRefused as exc:
+            raise DatasetError(f"REFER refs file {path}: cannot unpickle, refused: {exc}; {hostile}") from None
+        except (MemoryError, RecursionError, OverflowError) as exc:
+            raise DatasetError(
+                f"REFER refs file {path}: cannot unpickle, it needs more memory or nesting than a "
+                f"refs file can ({type(exc).__name__}); {hostile}"
+            ) from None
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError,
-                AttributeError, ImportError) as exc:
+                AttributeError, ImportError, KeyError) as exc:
             raise DatasetError(
                 f"REFER refs file {path}: cannot unpickle ({type(exc).__name__}: {exc}); "
                 "expected a pickled list of ref dicts (truncated download?)"

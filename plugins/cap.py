@@ -23,6 +23,9 @@ Deviations, deliberate:
   run to run). Here every caption is seeded with a seed derived from the sample id
   (sha256 of ``"<seed>:<sample_id>"``), so runs are deterministic and independent of batching
   and sharding; the ``seed`` option shifts all of them.
+* ``filename`` must name a file inside ``Images/``: an absolute path or a ``..`` component
+  (``../../etc/passwd``) is a :class:`DatasetError` naming the entry (the official
+  ``os.path.join`` would read whatever it points at).
 * The PTB tokenizer runs from a temporary directory instead of writing into the installed
   ``pycocoevalcap`` package (same jar, flags and punctuation removal; tested equal).
 
@@ -54,6 +57,7 @@ from remotesam.bench.kit import (
     check_options,
     check_score_lengths,
     load_image,
+    member_path,
     option_path,
     parse_bool_option,
     read_json,
@@ -117,7 +121,8 @@ class UCMCaptionsAdapter(DatasetAdapter):
 
         Raises:
             DatasetError: malformed json (file + ``images[i].field``), duplicate ``imgid``, an
-                entry without sentences, images listed but absent, an empty split.
+                entry without sentences, a ``filename`` pointing outside the image folder,
+                images listed but absent, an empty split.
         """
         data = read_json(self.ann_file, "UCM-captions dataset.json")
         if not isinstance(data, dict) or not isinstance(data.get("images"), list):
@@ -150,11 +155,14 @@ class UCMCaptionsAdapter(DatasetAdapter):
                 if not isinstance(s, dict) or not isinstance(s.get("raw"), str):
                     raise DatasetError(f"{where}.sentences[{j}].raw: expected a string")
                 refs.append(s["raw"])
-            fn = str(im["filename"])
+            fn = im["filename"]
+            if not isinstance(fn, str):
+                raise DatasetError(f"{where}.filename = {fn!r} is not a string")
+            image = member_path(self.image_dir, fn, f"{where}.filename")
             out.append(
                 Sample(
                     sample_id=str(imgid),
-                    image=self.image_dir / fn,
+                    image=image,
                     target={"references": refs},
                     meta={"filename": fn, "imgid": imgid, "scene": _scene_of(fn)},
                 )

@@ -50,7 +50,8 @@ Deviations and additions, all deliberate:
   kept, as officially: they can only be missed.
 * DIOR json: NaN, infinite or negative-size ``bbox``, ``iscrowd`` other than 0/1, NaN or
   negative ``area``, non-integer ids and sizes are :class:`DatasetError` naming file and
-  field (``COCOeval`` would silently score them).
+  field (``COCOeval`` would silently score them); so is a ``file_name`` that points outside
+  ``JPEGImages/`` (absolute, or with ``..``).
 * Dataset option ``coords=float`` keeps DOTA's fractional coordinates (not official); task
   option ``image_ids=sequential`` numbers images 1..n in sample order instead of using the
   json's ids (not official: changes how score ties rank).
@@ -93,6 +94,7 @@ from remotesam.bench.kit import (
     check_score_lengths,
     image_files,
     load_image,
+    member_path,
     option_path,
     parse_bool_option,
     require_dir,
@@ -169,10 +171,11 @@ class DIORDetectionAdapter(DatasetAdapter):
             if fn in seen:
                 raise DatasetError(f"{self.ann_file}: file_name {fn!r} appears for two image ids")
             seen.add(fn)
+            image = member_path(self.image_dir, fn, f"{self.ann_file}: images[] id {iid} file_name")
             out.append(
                 Sample(
                     sample_id=fn,
-                    image=self.image_dir / fn,
+                    image=image,
                     target={
                         "bbox_xyxy": coco.boxes[iid].tolist(),
                         "labels": list(coco.labels[iid]),

@@ -40,7 +40,8 @@ Deviations from the official code, all deliberate:
 * An image whose size differs from its ``instances.json`` entry fails that sample with a clear
   message (the official loader would silently compare masks of different sizes or crash).
 * Images listed by the refs but absent raise :class:`DatasetError` in ``samples()`` (the
-  official loader fails on the first one mid-run).
+  official loader fails on the first one mid-run); so does a ``file_name`` pointing outside
+  the image folder (absolute, or with ``..``).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ from remotesam.bench.kit import (
     check_score_lengths,
     load_image,
     mask_to_rle,
+    member_path,
     positive_int_option,
     require_dir,
     require_file,
@@ -153,11 +155,12 @@ class _ReferAdapter(DatasetAdapter):
                 "bbox_xyxy": None if ref.bbox is None else list(ref.bbox),
                 "category": cat,
             }
+            image = member_path(self.image_dir, ref.file_name, f"{self.refs_path}: ref {ref.ref_id} file_name")
             for sent_id, text in ref.sentences:
                 out.append(
                     Sample(
                         sample_id=f"{ref.ref_id}:{sent_id}",
-                        image=self.image_dir / ref.file_name,
+                        image=image,
                         target=target,
                         meta={
                             "sentence": text,

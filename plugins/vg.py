@@ -23,7 +23,12 @@ Deviations from the official code, all deliberate:
   rule breaks when the folder ends with ``/``); the index lookup uses a set, not a list scan.
 * Malformed XML (syntax, missing ``bndbox``/coordinates/``description``) and split files (non-
   integer lines, indices past the last object) raise :class:`DatasetError` naming the file and the
-  object or line.
+  object or line. So do NaN or infinite coordinates and inverted boxes (``xmax < xmin`` or
+  ``ymax < ymin``), which the official loader would carry into a meaningless IoU; zero-width
+  boxes are kept, as officially (their IoU is 0 unless matched exactly).
+* ``<filename>`` must name a file inside ``JPEGImages/`` (no absolute path, no ``..``).
+* ``Annotations/`` is listed for regular ``.xml`` files only: a FIFO, socket or device named
+  ``*.xml`` is skipped and never opened (the official ``os.listdir`` loop would block on it).
 """
 
 from __future__ import annotations
@@ -50,7 +55,9 @@ from remotesam.bench.kit import (
     check_options,
     check_score_lengths,
     load_image,
+    member_path,
     read_text,
+    regular_files,
     require_dir,
     require_file,
 )
@@ -127,9 +134,20 @@ def read_rsvg_objects(xml_path: Path) -> tuple[str, list[dict[str, Any]]]:
         for tag in ("xmin", "ymin", "xmax", "ymax"):
             t = _text(box, tag, f"{where} <bndbox>")
             try:
-                coords.append(float(t))
+                v = float(t)
             except ValueError:
                 raise DatasetError(f"{where} <bndbox>: <{tag}> = {t!r} is not a number") from None
+            if not math.isfinite(v):
+                raise DatasetError(
+                    f"{where} <bndbox>: <{tag}> = {t!r} is not a finite number (NaN or infinite "
+                    "boxes cannot be scored; fix the annotation)"
+                )
+            coords.append(v)
+        if coords[2] < coords[0] or coords[3] < coords[1]:
+            raise DatasetError(
+                f"{where} <bndbox>: inverted box xmin={coords[0]:g} ymin={coords[1]:g} "
+                f"xmax={coords[2]:g} ymax={coords[3]:g}; expected xmin <= xmax and ymin <= ymax"
+            )
         objects.append(
             {
                 "name": (obj.findtext("name") or "").strip(),
@@ -180,7 +198,8 @@ class DIORRSVGAdapter(DatasetAdapter):
         ``meta``: ``description``, ``class``, ``xml``, ``object_in_xml`` (0-based).
         """
         wanted = set(read_split_file(self.split_file))
-        xmls = sorted((p for p in self.ann_dir.iterdir() if p.suffix.lower() == ".xml"), key=lambda p: p.name)
+        # regular files only: a FIFO named x.xml would block ET.parse forever
+        xmls = sorted(regular_files(self.ann_dir, (".xml",)), key=lambda p: p.name)
         if not xmls:
             raise DatasetError(f"dior_rsvg: no .xml file in {self.ann_dir}\nExpected layout:\n{self.layout}")
         found: dict[int, Sample] = {}
@@ -191,7 +210,7 @@ class DIORRSVGAdapter(DatasetAdapter):
                 if index in wanted:
                     found[index] = Sample(
                         sample_id=str(index),
-                        image=self.image_dir / filename,
+                        image=member_path(self.image_dir, filename, f"DIOR-RSVG annotation {xml} <filename>"),
                         target={"bbox_xyxy": obj["bbox_xyxy"]},
                         meta={
                             "description": obj["description"],

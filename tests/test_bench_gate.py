@@ -553,6 +553,7 @@ def test_cli_baseline_and_gate_exit_codes(results_dir, tmp_path, capsys, monkeyp
     base = tmp_path / "baseline.json"
     assert _cli(["baseline", "--results-dir", str(results_dir), "--out", str(base)]) == 0
     assert json.loads(base.read_text())["schema"] == BASELINE_SCHEMA
+    assert "the sample sets of 3 task/dataset(s)" in capsys.readouterr().err
     # the newest run is ckpt_b: gate it against itself
     assert _cli(["gate", "--results-dir", str(results_dir), "--baseline", str(base)]) == 0
     # ckpt_a is worse than ckpt_b on every metric

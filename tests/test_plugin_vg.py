@@ -238,7 +238,8 @@ def test_real_xml_complete_split_and_check_task_plugin(real_data: Path, tmp_path
     shutil.copytree(real_data / "dior_rsvg" / "JPEGImages", tmp_path / "JPEGImages")
     (tmp_path / "test.txt").write_text("0\n")
     assert len(DIORRSVGAdapter(tmp_path).samples()) == 1
-    testing = pytest.importorskip("remotesam.testing", reason="remotesam.testing not available")
+    from remotesam import testing
+
     testing.check_task_plugin(VisualGroundingTask)
     testing.check_task_plugin(VisualGroundingTask, dataset_root=tmp_path, model=FakeVGModel([[130, 230, 680, 670]]))
 
@@ -253,3 +254,24 @@ def test_harness_end_to_end_with_tiny_model(real_data: Path, tmp_path: Path) -> 
     res = run_harness_tiny(tmp_path, "vg.dior_rsvg", root)
     assert (res.n_evaluated, res.n_failed) == (1, 0)
     assert set(res.metrics) == {m.name for m in VisualGroundingTask.metrics}
+
+
+@pytest.mark.parametrize(
+    ("box", "match"),
+    [
+        (["nan", 1, 10, 10], r"<xmin> = 'nan' is not a finite number"),
+        ([1, 1, "inf", 10], r"<xmax> = 'inf' is not a finite number"),
+        ([1, "-Infinity", 10, 10], r"<ymin> = '-Infinity' is not a finite number"),
+        ([20, 1, 10, 10], r"inverted box xmin=20 ymin=1 xmax=10 ymax=10"),
+        ([1, 30, 10, 10], r"inverted box"),
+    ],
+)
+def test_hostile_bndbox_values_name_file_and_object(tmp_path: Path, box: list, match: str) -> None:
+    root = _rsvg(tmp_path, {"00001": [_obj(0), {"box": box, "desc": "bad"}]}, [0, 1])
+    with pytest.raises(DatasetError, match=r"00001\.xml, <object> #2 <bndbox>: " + match):
+        DIORRSVGAdapter(root).samples()
+
+
+def test_zero_width_box_is_kept_as_officially(tmp_path: Path) -> None:
+    root = _rsvg(tmp_path, {"00001": [{"box": [5, 5, 5, 9], "desc": "a line"}]}, [0])
+    assert DIORRSVGAdapter(root).samples()[0].target["bbox_xyxy"] == [5.0, 5.0, 5.0, 9.0]

@@ -215,8 +215,15 @@ def _baseline(args: argparse.Namespace) -> int:
                           checkpoint=args.checkpoint, tasks=_csv_list(args.tasks),
                           include_per_sample=not args.no_per_sample,
                           failed_tol=args.failed_tol, hard_min_samples=args.hard_min_samples)
-    print(f"wrote {args.out}: {len(base.metrics)} metric(s) from run {run.run_id}",
-          file=sys.stderr)
+    print(f"wrote {args.out}: {len(base.metrics)} metric(s) and the sample sets of "
+          f"{len(base.samples)} task/dataset(s) from run {run.run_id}", file=sys.stderr)
+    for (_, task, dataset, split), s in base.samples.items():
+        context = [c for c, on in (("subset", s.subset), ("synthetic data", s.synthetic),
+                                   (f"{s.n_failed} failed", s.n_failed)) if on]
+        if context:
+            print(f"note: {task}/{dataset}:{split}: {', '.join(context)} ({s.n_evaluated} "
+                  f"evaluated of {s.n_total}); the gate compares only runs on the same samples",
+                  file=sys.stderr)
     return EXIT_OK
 
 

@@ -7,7 +7,9 @@ whose message names the file, the field, what was expected and what to do.
 Submodules:
 
 * :mod:`remotesam.bench.kit.files`: :func:`require_dir`, :func:`require_file` (missing paths
-  with the expected layout), :func:`layout_error`, :func:`image_files`, :func:`read_text`,
+  with the expected layout), :func:`layout_error`, :func:`image_files`, :func:`regular_files` (regular files only, never a
+  FIFO), :func:`is_regular_file`, :func:`member_path` (annotation file names kept inside their
+  folder), :func:`read_text`,
   :func:`read_json`, :func:`check_images_exist`;
 * :mod:`remotesam.bench.kit.options`: :func:`check_options`, :func:`parse_bool_option`,
   :func:`positive_int_option`, :func:`as_str_list`, :func:`option_path`,
@@ -34,9 +36,12 @@ from .files import (
     IMAGE_EXTENSIONS,
     check_images_exist,
     image_files,
+    is_regular_file,
     layout_error,
+    member_path,
     read_json,
     read_text,
+    regular_files,
     require_dir,
     require_file,
 )
@@ -69,15 +74,18 @@ __all__ = [
     "check_score_lengths",
     "image_files",
     "image_size",
+    "is_regular_file",
     "layout_error",
     "load_image",
     "mask_iou",
     "mask_to_rle",
+    "member_path",
     "option_path",
     "parse_bool_option",
     "positive_int_option",
     "read_json",
     "read_text",
+    "regular_files",
     "require_dir",
     "require_file",
     "resize_nearest",

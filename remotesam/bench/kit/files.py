@@ -9,6 +9,8 @@ what was found, what was expected and what to do; the ``require_*`` checks and
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -19,10 +21,13 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "check_images_exist",
     "image_files",
+    "is_regular_file",
     "layout_error",
     "layout_hint",
+    "member_path",
     "read_json",
     "read_text",
+    "regular_files",
     "require_dir",
     "require_file",
 ]
@@ -46,7 +51,34 @@ def layout_error(message: str, layout: str = "") -> DatasetError:
     return DatasetError(f"{message}{layout_hint(layout)}")
 
 
+def is_regular_file(path: str | Path) -> bool:
+    """True when ``path`` (after symlinks) is a regular file: never a FIFO, socket, device or
+    directory, which could block or flood a reader. Decided by ``stat`` alone, nothing opened."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def _not_regular(path: Path) -> str | None:
+    """``"a FIFO"`` etc. when ``path`` exists but is not a regular file or directory."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    for test, name in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return None
+
+
 def _require(path: Path, exists: bool, kind: str, what: str, layout: str) -> Path:
+    if not exists and kind == "file" and (odd := _not_regular(path)) is not None:
+        raise DatasetError(
+            f"{what}: {path} is {odd}, not a regular file; it is never opened (reading it could "
+            "block forever). Replace it with the real file."
+        )
     if not exists:
         raise layout_error(
             f"{what}: {kind} {path} not found. Point the dataset root at the folder in the "
@@ -62,28 +94,87 @@ def require_dir(path: Path, what: str, layout: str = "") -> Path:
 
 
 def require_file(path: Path, what: str, layout: str = "") -> Path:
-    """Return ``path`` if it is a file, else raise :class:`DatasetError` showing ``layout``."""
-    return _require(path, path.is_file(), "file", what, layout)
+    """Return ``path`` if it is a regular file, else raise :class:`DatasetError` showing
+    ``layout`` (a FIFO, socket or device there is named as such and never opened)."""
+    return _require(path, is_regular_file(path), "file", what, layout)
+
+
+def member_path(folder: Path, name: str, where: str) -> Path:
+    """``folder / name`` for a file name read from an annotation file, refusing names that
+    could point outside ``folder``.
+
+    A dataset's json or XML names its images (``filename``, ``file_name``); a hostile or broken
+    file could name ``../../etc/passwd`` or ``/etc/passwd``. Sub-folders are allowed
+    (``train/0001.jpg``); absolute paths, drive letters, ``..`` components (with ``/`` or ``\\``
+    separators), empty names and NUL bytes are not. The check is lexical: ``folder`` itself
+    may be a symlink.
+
+    Args:
+        folder: the folder the names are relative to.
+        name: the name as written in the annotation file.
+        where: file and field, for the message (``"dataset.json: images[3].filename"``).
+
+    Raises:
+        DatasetError: naming ``where``, the name and what is allowed.
+    """
+    parts = str(name).replace("\\", "/").split("/")
+    bad = (
+        not isinstance(name, str)
+        or not name.strip()
+        or "\x00" in name
+        or name.startswith(("/", "\\"))
+        or (len(name) > 1 and name[1] == ":")
+        or any(part == ".." for part in parts)
+        or Path(name).is_absolute()
+    )
+    if bad:
+        raise DatasetError(
+            f"{where} = {name!r}: a file name must stay inside {folder} (a relative name without "
+            "'..' components; no absolute path or drive). Fix the annotation file."
+        )
+    return Path(folder) / name
+
+
+def regular_files(folder: Path, suffixes: Iterable[str] | None = None) -> list[Path]:
+    """Regular files directly inside ``folder`` (symlinks followed), sorted by name.
+
+    Hidden files are skipped; so are FIFOs, sockets, devices and directories, even when their
+    name ends in a wanted suffix (a FIFO named ``x.xml`` would block the reader forever).
+    Nothing is opened: the decision is ``stat`` alone.
+
+    Args:
+        folder: the directory to list.
+        suffixes: keep names ending in one of these (lower case, with the dot; compared
+            case-insensitively); ``None`` keeps every regular file.
+    """
+    wanted = None if suffixes is None else tuple(x.lower() for x in suffixes)
+    return sorted(
+        p
+        for p in Path(folder).iterdir()
+        if not p.name.startswith(".")
+        and (wanted is None or p.suffix.lower() in wanted)
+        and is_regular_file(p)
+    )
 
 
 def image_files(folder: Path) -> list[Path]:
     """Image files directly inside ``folder`` (extensions in :data:`IMAGE_EXTENSIONS`, any case;
-    hidden files skipped), sorted by name."""
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
+    hidden files and anything but regular files skipped), sorted by name."""
+    return regular_files(folder, IMAGE_EXTENSIONS)
 
 
 def read_text(path: Path, what: str = "text file") -> str:
     """The UTF-8 text of a file.
 
     Raises:
-        DatasetError: ``"<what>: file <path> not found"``, or ``"<what>: cannot read <path>:
+        DatasetError: ``"<what>: file <path> not found"``, ``"<what>: <path> is a FIFO ..."``
+            for anything but a regular file (never opened), or ``"<what>: cannot read <path>:
             <reason>"`` for an unreadable or non-UTF-8 file.
     """
     path = Path(path)
+    odd = _not_regular(path)
+    if odd is not None:
+        raise DatasetError(f"{what}: {path} is {odd}, not a regular file; it is never opened")
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -110,8 +201,9 @@ def read_json(path: Path, what: str = "JSON file") -> Any:
 
 
 def check_images_exist(paths: Iterable[Path], what: str, layout: str = "") -> None:
-    """Raise :class:`DatasetError` listing images named by the annotations but absent."""
-    missing = [p for p in dict.fromkeys(paths) if not p.is_file()]
+    """Raise :class:`DatasetError` listing images named by the annotations but absent (or not
+    regular files: a FIFO in place of an image counts as absent and is never opened)."""
+    missing = [p for p in dict.fromkeys(paths) if not is_regular_file(p)]
     if missing:
         shown = ", ".join(str(p) for p in missing[:5])
         more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""

@@ -19,6 +19,8 @@ def image_size(path: Path) -> tuple[int, int]:
     """
     from PIL import Image, UnidentifiedImageError
 
+    if not Path(path).is_file():  # regular files only: a FIFO would block Image.open
+        raise DatasetError(f"image {path} not found (or not a regular file)")
     try:
         with Image.open(path) as im:
             w, h = im.size
