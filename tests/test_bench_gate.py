@@ -679,6 +679,9 @@ def test_gate_marks_subset_synthetic_and_failed_context(tmp_path):
     assert "6/40 +2 failed subset synthetic" in rep.to_markdown(show_all=True)
     d = rep.to_dict()
     assert d["groups"][0]["subset"] and d["groups"][0]["synthetic"] and d["context"]
+    run.results[0].synthetic = False
+    assert any("baseline was measured on synthetic data, the run on real data" in n
+               for n in compare(run, base).notes)
 
 
 # ------------------------------------------------------------------------------- pytest plugin

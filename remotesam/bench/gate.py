@@ -506,6 +506,10 @@ def compare(
         elif intersection and match.common is not None:
             notes.append(f"{group_label(key)}: {match.note}; scored on the "
                          f"{len(match.common)} common samples (intersection)")
+        if recorded and bset is not None and bool(bset.synthetic) != bool(rset.synthetic):
+            data = {True: "synthetic data", False: "real data"}
+            notes.append(f"{group_label(key)}: the baseline was measured on "
+                         f"{data[bool(bset.synthetic)]}, the run on {data[bool(rset.synthetic)]}")
         for m in plain:
             rows.append(_metric_row(baseline, m, res, match, intersection, alpha, n_perm, seed))
         rows.append(_failed_row(baseline, failed_entry, key, bset, recorded, rset, match,
