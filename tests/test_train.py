@@ -195,6 +195,65 @@ def test_missing_data_root_and_bad_knobs(tmp_path: Path, capsys: pytest.CaptureF
     assert "no REFER dataset" in capsys.readouterr().err
 
 
+def _read_tensorboard(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+@pytest.mark.slow
+def test_eval_every_logs_benchmark_metrics_to_tensorboard(data_root: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from remotesam.bench.results import RunDocument
+    from remotesam.bench.trackers import step_from_checkpoint
+
+    out, tb = tmp_path / "run", tmp_path / "tb"
+    overrides = [x for k, v in FAST.items() for x in ("--model-override", f"{k}={v}")]
+    code = train_main(["--data-root", str(data_root), "--output-dir", str(out), "--steps", "4",
+                       "--batch-size", "2", "--val-interval", "0", "--log-interval", "1",
+                       "--text-trainable", "all", "--no-progress", *overrides,
+                       "--eval-every", "2", "--eval-tasks", "ref,det", "--eval-limit", "2",
+                       "--log-to", f"tensorboard:{tb}"])
+    text = capsys.readouterr()
+    assert code == 0, text.err
+    assert "evaluation at step 4" in text.out
+    scalars = _read_tensorboard(tb)
+    assert [s for s, _ in scalars["train/loss"]] == [1, 2, 3, 4]
+    evals = {t: v for t, v in scalars.items() if t.startswith("eval/")}
+    assert any(t.startswith("eval/ref.") and t.endswith("/oIoU") for t in evals), sorted(scalars)
+    assert any(t.startswith("eval/det.") and t.endswith("/mAP50") for t in evals), sorted(scalars)
+    for tag, points in evals.items():
+        assert [s for s, _ in points] == [2, 4], tag
+    # the training log holds the same numbers; every evaluation is a run document
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    logged = {r["step"]: r for r in log if any(k.startswith("eval/") for k in r)}
+    assert sorted(logged) == [2, 4]
+    for tag, points in evals.items():
+        for step, value in points:
+            assert value == pytest.approx(logged[step][tag], rel=1e-6, abs=1e-6), (tag, step)
+    docs = [RunDocument.load(p) for p in sorted((out / "eval" / "runs").glob("*.json"))]
+    assert sorted(d.results[0].checkpoint.name for d in docs) == ["step_2", "step_4"]
+    assert all(r.n_evaluated == 2 for d in docs for r in d.results)
+    assert {r.task for r in docs[0].results} == {"ref", "det"}
+    # the saved weights record their step (the x axis of a later `run --log-to` sweep)
+    assert step_from_checkpoint("last.safetensors", out / "last.safetensors") == 4
+
+
+def test_eval_and_tracker_mistakes_fail_before_training(data_root: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["--data-root", str(data_root), "--steps", "1", "--no-progress"]
+    assert train_main([*base, "--output-dir", str(tmp_path / "a"), "--eval-every", "1",
+                       "--eval-tasks", "nosuchtask"]) == 2
+    assert "nosuchtask" in capsys.readouterr().err
+    assert not (tmp_path / "a" / "log.jsonl").exists()
+    assert train_main([*base, "--output-dir", str(tmp_path / "b"), "--log-to", "mlflow"]) == 2
+    assert "unknown tracker 'mlflow'" in capsys.readouterr().err
+    assert train_main([*base, "--output-dir", str(tmp_path / "c"), "--eval-every", "0"]) == 2
+    assert "eval_every must be an integer >= 1" in capsys.readouterr().err
+
+
 def _copy_refer(src: Path, dst: Path) -> Path:
     shutil.copytree(src / "rrsisd", dst / "rrsisd")
     (dst / "images" / "rrsisd").mkdir(parents=True)

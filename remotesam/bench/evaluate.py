@@ -42,7 +42,7 @@ from typing import Any
 from remotesam.bench.errors import BenchError, InputError
 from remotesam.bench.results import RunDocument
 
-__all__ = ["EvaluationError", "evaluate"]
+__all__ = ["EvaluationError", "check_evaluation", "evaluate"]
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +84,31 @@ def _wrap_module(module: Any, precision: str, batch_size: int) -> Any:
     except (TypeError, ValueError) as e:
         raise InputError(f"evaluate(model=...): cannot wrap the {type(module).__name__} into a "
                          f"RemoteSAM: {e}") from e
+
+
+def check_evaluation(tasks: str | Sequence[str], data_root: str | os.PathLike[str] | None,
+                     **options: Any) -> list[str]:
+    """Check, without a model, that ``tasks`` can be evaluated on ``data_root``: the plugins
+    load and every selected dataset is found and read (as :func:`evaluate` would, before any
+    prediction). For a training loop that evaluates later: bad names or paths fail at once.
+
+    Returns:
+        ``["task.dataset/split", ...]`` that an evaluation would run.
+
+    Raises:
+        InputError: an unknown task or dataset, a missing or malformed dataset, a broken
+            plugin (the message names it).
+    """
+    from remotesam.bench.plan import RunConfig, _build_jobs
+    from remotesam.bench.registry import Registry
+
+    task_list = [tasks] if isinstance(tasks, str) else list(tasks)
+    config = RunConfig(tasks=task_list, data_root=data_root, **options)
+    errors: list[str] = []
+    jobs = _build_jobs(config, Registry(), errors)
+    if errors:
+        raise InputError("; ".join(errors))
+    return [j.label for j in jobs]
 
 
 def evaluate(

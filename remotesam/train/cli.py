@@ -6,6 +6,8 @@ Examples::
     torchrun --nproc_per_node 2 -m remotesam.train --data-root synth/ --batch-size 2
     remotesam-train --data-root /data/RemoteSAM-270K --model remotesam_base --precision bf16
     remotesam-train ... --resume runs/tiny            # continue from its train_state.pt
+    remotesam-train --data-root synth/ --steps 2000 --eval-every 500 --eval-tasks ref,det \
+        --eval-limit 50 --log-to tensorboard,wandb   # benchmark while training, to trackers
 """
 
 from __future__ import annotations
@@ -85,6 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dtype of the saved safetensors weights (resume needs fp32)")
     g.add_argument("--stop-at-step", type=int, help="end this job after that global step (checkpoint saved); resume later")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g = p.add_argument_group("benchmark evaluation and trackers")
+    g.add_argument("--eval-every", type=int, metavar="N",
+                   help="evaluate the network on the benchmark every N steps (remotesam.bench.evaluate)")
+    g.add_argument("--eval-tasks", default=",".join(d.eval_tasks), metavar="T[,T...]",
+                   help="benchmark tasks to evaluate, as remotesam-bench run --tasks (default: %(default)s)")
+    g.add_argument("--eval-limit", type=int, metavar="K", help="only the first K samples of each dataset")
+    g.add_argument("--eval-data-root", metavar="DIR",
+                   help="the benchmark's data root (default: --data-root; the procedural benchmark holds every task)")
+    g.add_argument("--eval-results-dir", metavar="DIR", help="prediction cache and run documents (default: OUTPUT_DIR/eval)")
+    g.add_argument("--log-to", action="append", default=[], metavar="tensorboard[:DIR],wandb[:PROJECT]",
+                   help="log train loss, validation and evaluation metrics at the training step "
+                   "(default TensorBoard dir OUTPUT_DIR/tensorboard/<name>; extras remotesam-bench[tensorboard], [wandb])")
     return p
 
 
@@ -97,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if kw["val_split"] in ("none", "None", ""):
         kw["val_split"] = None
     kw["class_weights"] = tuple(kw["class_weights"])
+    kw["eval_tasks"] = [t.strip() for t in kw["eval_tasks"].split(",") if t.strip()]
     cfg = TrainConfig(**kw, model_overrides=overrides, progress=not no_progress)
     try:
         res = train(cfg)
@@ -106,6 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     last = res.losses[-1][1] if res.losses else float("nan")
     print(f"remotesam-train: {res.step}/{res.total_steps} steps, last loss {last:.4f}, best val oIoU "
           f"{res.best_oiou:.4f}; weights: {res.checkpoint} (official: {res.official_checkpoint})")
+    if res.evals:
+        step, metrics = res.evals[-1]
+        shown = ", ".join(f"{k[5:]}={v:.4g}" for k, v in metrics.items() if not k.endswith(("/n_evaluated", "/n_failed")))
+        print(f"remotesam-train: evaluation at step {step}: {shown}")
     return 0
 
 

@@ -17,7 +17,18 @@ plain containers only: ``torch.load(weights_only=True)`` reads it).
 Outputs in ``output_dir``: ``last.safetensors`` (+ ``last.json``, our format, via
 ``remotesam.checkpoint.save_checkpoint``), ``last_official.pth`` (``{'model': state_dict}``),
 ``best.safetensors`` (best validation oIoU), ``train_state.pt``, ``log.jsonl`` (one JSON
-object per logged step / validation), ``config.json``.
+object per logged step / validation / evaluation), ``config.json``.
+
+Benchmark evaluation while training: with ``eval_every=N`` the network is evaluated every ``N``
+steps by :func:`remotesam.bench.evaluate` on ``eval_tasks`` (any benchmark task, e.g. ``ref``
+and ``det``) of ``eval_data_root`` (default: the training data root, which for the procedural
+benchmark holds every task), the first ``eval_limit`` samples of each dataset; the in-memory
+network is identified by its weights digest, predictions are cached in ``eval_results_dir``
+(default ``output_dir/eval``, one run document per evaluation). The metrics go to ``log.jsonl``
+as ``eval/TASK.DATASET/METRIC`` and, with ``log_to`` (``tensorboard[:DIR]``, ``wandb[:PROJECT]``,
+see :mod:`remotesam.bench.trackers`), to the trackers at the training step, beside
+``train/loss``, ``train/lr`` and ``val/oIoU``, ``val/mIoU``. Saved safetensors weights record the
+step in their metadata (``step``), which ``remotesam-bench run --log-to`` uses as the x axis.
 """
 
 from __future__ import annotations
@@ -72,6 +83,10 @@ class TrainConfig:
     threads; None = leave as is), ``save_dtype`` (``fp32`` or ``bf16`` for the safetensors
     weights; resuming needs fp32), ``stop_at_step`` (end this call after that global step, with
     a checkpoint, as if interrupted: split a long run into jobs and ``resume`` each).
+    Evaluation and trackers (module docstring): ``eval_every`` (steps; None = never),
+    ``eval_tasks`` (task selections as ``remotesam-bench run --tasks``), ``eval_limit``,
+    ``eval_data_root`` (default ``data_root``), ``eval_results_dir`` (default
+    ``output_dir/eval``), ``log_to`` (``["tensorboard[:DIR]", "wandb[:PROJECT]"]``).
     """
 
     data_root: str | None = None
@@ -109,6 +124,12 @@ class TrainConfig:
     threads: int | None = None
     save_dtype: str = "fp32"
     stop_at_step: int | None = None
+    eval_every: int | None = None
+    eval_tasks: list[str] = field(default_factory=lambda: ["ref"])
+    eval_limit: int | None = None
+    eval_data_root: str | None = None
+    eval_results_dir: str | None = None
+    log_to: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
         """Raise :class:`TrainError` naming the first bad field."""
@@ -120,7 +141,8 @@ class TrainConfig:
         pos_int("batch_size", self.batch_size)
         pos_int("workers", self.workers, zero=True)
         pos_int("log_interval", self.log_interval)
-        for name in ("max_steps", "save_interval", "max_val_samples", "threads", "stop_at_step"):
+        for name in ("max_steps", "save_interval", "max_val_samples", "threads", "stop_at_step",
+                     "eval_every", "eval_limit"):
             v = getattr(self, name)
             if v is not None:
                 pos_int(name, v)
@@ -143,10 +165,23 @@ class TrainConfig:
                 raise TrainError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
         if self.data_root is None and not (self.refs_file and self.instances_file and self.image_dir):
             raise TrainError("give data_root (--data-root) or all of refs_file, instances_file, image_dir (--refs, --instances, --images)")
+        if self.eval_every is not None:
+            if not self.eval_tasks or not all(isinstance(t, str) and t.strip() for t in self.eval_tasks):
+                raise TrainError(f"eval_tasks must name at least one task (e.g. ref,det), got {self.eval_tasks!r}")
+            if self.eval_data_root is None and self.data_root is None:
+                raise TrainError("eval_every needs the benchmark's data root: give eval_data_root (--eval-data-root DIR)")
+        from remotesam.bench.trackers import TrackerError, parse_log_to
+
+        try:
+            parse_log_to(self.log_to)
+        except TrackerError as e:
+            raise TrainError(f"log_to: {e}") from None
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["class_weights"] = list(self.class_weights)
+        d["eval_tasks"] = list(self.eval_tasks)
+        d["log_to"] = list(self.log_to)
         return d
 
 
@@ -160,6 +195,8 @@ class TrainResult:
         losses: ``(step, loss)`` of every step run in this call (loss averaged over processes,
             before the optimizer update of that step; ``step`` is 1-based).
         val: ``(step, oIoU, mIoU)`` of every validation.
+        evals: ``(step, {"eval/TASK.DATASET/METRIC": value})`` of every benchmark evaluation
+            (rank 0; empty on the other ranks).
         best_oiou: best validation oIoU (NaN without validation).
         checkpoint: our-format weights (``last.safetensors``), official checkpoint, state file.
     """
@@ -168,6 +205,7 @@ class TrainResult:
     total_steps: int
     losses: list[tuple[int, float]] = field(default_factory=list)
     val: list[tuple[int, float, float]] = field(default_factory=list)
+    evals: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     best_oiou: float = float("nan")
     checkpoint: Path | None = None
     official_checkpoint: Path | None = None
@@ -348,7 +386,8 @@ def _save(model: nn.Module, opt: torch.optim.Optimizer, sched: Any, step: int, b
     if info.is_main:
         # synchronised BatchNorm keeps the parameter names, so this is the plain layout
         net = model.module if hasattr(model, "module") else model
-        save_checkpoint(net, ours, dtype=torch.bfloat16 if cfg.save_dtype == "bf16" else None)
+        save_checkpoint(net, ours, dtype=torch.bfloat16 if cfg.save_dtype == "bf16" else None,
+                        metadata={"step": str(step)})
         if name == "last":
             save_official(net, official)
             payload = {
@@ -372,6 +411,29 @@ def _save(model: nn.Module, opt: torch.optim.Optimizer, sched: Any, step: int, b
     return ours, official, state
 
 
+def _benchmark(model: nn.Module, cfg: TrainConfig, step: int, out: Path) -> dict[str, float] | None:
+    """Evaluate the network on the benchmark tasks (every rank takes part; rank 0 gets the
+    metrics ``{"eval/TASK.DATASET/METRIC": value}``, the others None)."""
+    from remotesam.bench import evaluate
+    from remotesam.bench.errors import BenchError
+    from remotesam.bench.trackers import document_metrics
+
+    net = model.module if hasattr(model, "module") else model
+    try:
+        doc = evaluate(net, tasks=list(cfg.eval_tasks), data_root=cfg.eval_data_root or cfg.data_root,
+                       limit=cfg.eval_limit, results_dir=cfg.eval_results_dir or out / "eval",
+                       precision=cfg.precision, model_name=f"step_{step}", progress=False,
+                       on_error="warn")
+    except BenchError as e:
+        raise TrainError(f"evaluation at step {step} (the checkpoints so far are saved): {e}") from e
+    if doc is None:
+        return None
+    metrics: dict[str, float] = {}
+    for _, _, values in document_metrics(doc):
+        metrics.update({f"eval/{k}": v for k, v in values.items()})
+    return metrics
+
+
 def train(config: TrainConfig) -> TrainResult:
     """Train a RemoteSAM network on REFER data; see the module docstring.
 
@@ -390,6 +452,14 @@ def train(config: TrainConfig) -> TrainResult:
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     refs_file, inst_file, image_dir = _data_paths(cfg)
+    if cfg.eval_every is not None:  # bad task names or a missing dataset fail now, not at step N
+        from remotesam.bench.errors import BenchError
+        from remotesam.bench.evaluate import check_evaluation
+
+        try:
+            check_evaluation(cfg.eval_tasks, cfg.eval_data_root or cfg.data_root)
+        except BenchError as e:
+            raise TrainError(f"eval_tasks / eval_data_root: {e}") from None
     try:
         net_cfg = get_config(cfg.model, **cfg.model_overrides)
     except KeyError as e:
@@ -477,6 +547,15 @@ def _train(cfg: TrainConfig, info: DistInfo, records: list, val_records: list, i
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps({"train": cfg.to_dict(), "model": net_cfg.to_dict()}, indent=1, sort_keys=True) + "\n")
+    trackers: list[Any] = []
+    if cfg.log_to and info.is_main:
+        from remotesam.bench.trackers import TrackerError, open_trackers, parse_log_to
+
+        try:
+            trackers = open_trackers(parse_log_to(cfg.log_to), base_dir=out, name=out.resolve().name,
+                                     config={"train": cfg.to_dict(), "model": net_cfg.to_dict()})
+        except TrackerError as e:
+            raise TrainError(f"log_to: {e}") from None
     log = open(out / "log.jsonl", "a", encoding="utf-8") if info.is_main else None  # noqa: SIM115
 
     def autocast() -> Any:
@@ -488,7 +567,10 @@ def _train(cfg: TrainConfig, info: DistInfo, records: list, val_records: list, i
     result = TrainResult(step=start, total_steps=total, best_oiou=best)
     bar = _Progress(total, start, cfg.progress and info.is_main)
 
-    def emit(rec: dict[str, Any]) -> None:
+    def emit(rec: dict[str, Any], tracked: dict[str, float] | None = None) -> None:
+        for t in trackers:
+            if tracked:
+                t.log(tracked, rec["step"])
         if log is not None:
             log.write(json.dumps(rec, sort_keys=True) + "\n")
             log.flush()
@@ -520,18 +602,24 @@ def _train(cfg: TrainConfig, info: DistInfo, records: list, val_records: list, i
                 result.losses.append((step, lv))
                 if step % cfg.log_interval == 0 or step == end:
                     emit({"step": step, "epoch": epoch, "loss": lv, "lr": lr_now,
-                          "seconds": round(time.perf_counter() - t0, 3)})
+                          "seconds": round(time.perf_counter() - t0, 3)},
+                         {"train/loss": lv, "train/lr": lr_now})
                 bar.update(step, f"loss {lv:.4f}")
                 if val_ds.records and val_every and (step % val_every == 0 or step == total):
                     oiou, miou = _validate(model, val_ds, cfg, info, device, autocast)
                     result.val.append((step, oiou, miou))
-                    emit({"step": step, "val_oIoU": oiou, "val_mIoU": miou})
+                    emit({"step": step, "val_oIoU": oiou, "val_mIoU": miou}, {"val/oIoU": oiou, "val/mIoU": miou})
                     if not math.isnan(oiou) and (math.isnan(best) or oiou > best):
                         best = oiou
                         _save(model, opt, sched, step, best, cfg, out, info, name="best")
                 if step % save_every == 0 or step == end:
                     result.checkpoint, result.official_checkpoint, result.state_file = _save(
                         model, opt, sched, step, best, cfg, out, info)
+                if cfg.eval_every and step % cfg.eval_every == 0:
+                    metrics = _benchmark(model, cfg, step, out)
+                    if metrics is not None:
+                        result.evals.append((step, metrics))
+                        emit({"step": step, **metrics}, metrics)
         if result.checkpoint is None:  # resumed at the end: still report the files
             result.checkpoint, result.official_checkpoint, result.state_file = _save(
                 model, opt, sched, step, best, cfg, out, info)
@@ -539,6 +627,8 @@ def _train(cfg: TrainConfig, info: DistInfo, records: list, val_records: list, i
         bar.close()
         if log is not None:
             log.close()
+        for t in trackers:
+            t.close()
     result.step = step
     result.best_oiou = best
     return result
