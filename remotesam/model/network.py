@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from timm.layers import trunc_normal_
 from torch import Tensor, nn
 from transformers import BertConfig, BertModel
 
@@ -50,7 +51,7 @@ def build_text_encoder(cfg: RemoteSAMConfig) -> BertModel:
 
 def _init_weights(module: nn.Module) -> None:
     if isinstance(module, nn.Linear):
-        nn.init.trunc_normal_(module.weight, std=0.02)
+        trunc_normal_(module.weight, std=0.02)  # timm's, as the official code
         if module.bias is not None:
             nn.init.zeros_(module.bias)
     elif isinstance(module, nn.LayerNorm):

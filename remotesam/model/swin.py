@@ -1,5 +1,9 @@
 """Multimodal Swin transformer backbone of RemoteSAM (LAVT-style, with PWAM language fusion).
 
+Building blocks shared with the official code come from timm, as in the official LAVT/Swin
+code: ``DropPath`` (stochastic depth), ``Mlp`` (``fc1`` -> GELU -> ``fc2``, the same state-dict
+keys) and ``trunc_normal_`` (initialisation of the relative-position bias tables).
+
 Layout conventions: token sequences are ``(B, H*W, C)`` in row-major (y, x) order; feature
 maps are ``(B, C, H, W)``; language features are ``(B, C_text, L)`` with a ``(B, L, 1)`` mask of
 1 (real token) / 0 (padding). Module and parameter names equal the official state-dict keys.
@@ -11,38 +15,13 @@ import math
 
 import torch
 import torch.nn.functional as F
+from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import Tensor, nn
 
 from remotesam.model.cim import CrossScaleInteraction
 from remotesam.model.config import RemoteSAMConfig
 
 __all__ = ["MultiModalSwinTransformer"]
-
-
-class DropPath(nn.Module):
-    """Stochastic depth per sample (identity in eval mode)."""
-
-    def __init__(self, p: float = 0.0) -> None:
-        super().__init__()
-        self.p = float(p)
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        keep = 1.0 - self.p
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-        return x * mask / keep
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fc2(self.act(self.fc1(x)))
 
 
 def _relative_position_index(ws: int) -> Tensor:
@@ -71,7 +50,7 @@ class WindowAttention(nn.Module):
         self.register_buffer("relative_position_index", _relative_position_index(window_size))
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
-        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        trunc_normal_(self.relative_position_bias_table, std=0.02)
 
     def relative_bias(self) -> Tensor:
         """(heads, N, N) relative-position bias, N = window_size**2."""
@@ -122,7 +101,7 @@ class SwinTransformerBlock(nn.Module):
         self.attn = WindowAttention(dim, window_size, num_heads, qkv_bias)
         self.drop_path = DropPath(drop_path)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))  # timm: fc1, GELU, fc2 (dropout 0)
 
     def forward(self, x: Tensor, h: int, w: int, shift_mask: Tensor | None) -> Tensor:
         b, _, c = x.shape
