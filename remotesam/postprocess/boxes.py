@@ -520,11 +520,14 @@ def masks_to_boxes_reference(
 
 
 def nms(boxes: Any, scores: Any, iou_threshold: float = 0.5) -> np.ndarray:
-    """Greedy non-maximum suppression with ``torchvision.ops.nms`` semantics.
+    """Greedy non-maximum suppression: ``torchvision.ops.nms`` (the official detection wrapper's
+    NMS), on float64 CPU tensors.
 
-    Boxes are visited by descending score (ties: lower index first); a box is suppressed when its
-    IoU with an already kept box is **strictly greater** than ``iou_threshold``. Areas are
-    ``(x2 - x1) * (y2 - y1)`` (no +1), computed in float64.
+    Boxes are visited by descending score (ties: lower index first; torchvision's CPU kernel
+    sorts stably); a box is suppressed when its IoU with an already kept box is **strictly
+    greater** than ``iou_threshold``. Areas are ``(x2 - x1) * (y2 - y1)`` (no +1); a pair of
+    zero-area boxes has IoU NaN and never suppresses. ``tests/test_postprocess.py`` checks the
+    official golden outputs, ties and the edge cases.
 
     Args:
         boxes: ``(n, 4)`` xyxy boxes (extra columns are rejected).
@@ -537,6 +540,9 @@ def nms(boxes: Any, scores: Any, iou_threshold: float = 0.5) -> np.ndarray:
     Raises:
         ValueError: on wrong shapes or non-finite values.
     """
+    import torch
+    from torchvision.ops import nms as tv_nms
+
     b = np.asarray(boxes, dtype=np.float64)
     s = np.asarray(scores, dtype=np.float64)
     if b.size == 0 and s.size == 0:
@@ -547,23 +553,6 @@ def nms(boxes: Any, scores: Any, iou_threshold: float = 0.5) -> np.ndarray:
         raise ValueError(f"scores must have shape ({b.shape[0]},), got shape {s.shape}")
     if not (np.all(np.isfinite(b)) and np.all(np.isfinite(s))):
         raise ValueError("boxes and scores must be finite")
-    order = np.argsort(-s, kind="stable")
-    x1, y1, x2, y2 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
-    areas = (x2 - x1) * (y2 - y1)
-    suppressed = np.zeros(b.shape[0], dtype=bool)
-    keep: list[int] = []
-    for pos, i in enumerate(order):
-        if suppressed[i]:
-            continue
-        keep.append(int(i))
-        rest = order[pos + 1 :]
-        rest = rest[~suppressed[rest]]
-        if rest.size == 0:
-            break
-        iw = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
-        ih = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
-        inter = iw * ih
-        with np.errstate(divide="ignore", invalid="ignore"):
-            iou = inter / (areas[i] + areas[rest] - inter)
-        suppressed[rest[iou > iou_threshold]] = True
-    return np.asarray(keep, dtype=np.int64)
+    keep = tv_nms(torch.from_numpy(np.ascontiguousarray(b)), torch.from_numpy(s),
+                  float(iou_threshold))
+    return keep.numpy().astype(np.int64)
