@@ -116,3 +116,18 @@ def test_errors_raise_after_saving_or_warn(synth_root: Path, tmp_path: Path,
     with caplog.at_level("WARNING", logger="remotesam.bench.evaluate"):
         warned = evaluate(bad, on_error="warn", **kw)
     assert warned is not None and "loading the model failed" in caplog.text
+
+
+def test_log_to_tensorboard_from_python(synth_root: Path, tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    doc = evaluate(BUNDLED, tasks="cnt", data_root=synth_root, limit=1, device="cpu",
+                   results_dir=tmp_path / "r", progress=False, run_id="tb",
+                   log_to=f"tensorboard:{tmp_path / 'tb'}")
+    assert doc is not None
+    acc = EventAccumulator(str(tmp_path / "tb"))
+    acc.Reload()
+    (res,) = doc.results
+    for name, m in res.metrics.items():
+        (event,) = acc.Scalars(f"cnt.{res.dataset}/{name}")
+        assert event.step == 0 and event.value == pytest.approx(m.value, rel=1e-6, abs=1e-6)

@@ -46,9 +46,17 @@ __all__ = ["EvaluationError", "check_evaluation", "evaluate"]
 
 logger = logging.getLogger(__name__)
 
-#: RunConfig fields that ``evaluate`` takes as keyword options (besides its named arguments).
-_RUN_OPTIONS = ("dataset_roots", "split", "task_options", "dataset_options", "run_id",
-                "progress", "retry_failed")
+#: RunConfig fields that ``evaluate`` sets from its named arguments (or not at all).
+_NAMED = {"tasks", "checkpoints", "data_root", "limit", "results_dir", "device", "batch_size",
+          "precision", "options"}
+
+
+def _run_options() -> tuple[str, ...]:
+    """RunConfig fields that ``evaluate`` takes as keyword options (``split``,
+    ``dataset_roots``, ``task_options``, ``dataset_options``, ``run_id``, ``progress``, ...)."""
+    from remotesam.bench.runner import RunConfig
+
+    return tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in _NAMED)
 
 
 class EvaluationError(BenchError):
@@ -168,11 +176,12 @@ def evaluate(
         require_extras,
     )
 
-    unknown = sorted(set(options) - set(_RUN_OPTIONS))
+    valid = _run_options()
+    unknown = sorted(set(options) - set(valid))
     if unknown:
         raise TypeError(f"evaluate() got unknown option(s) {unknown}; valid keyword options: "
                         "tasks, data_root, limit, results_dir, device, batch_size, precision, "
-                        "model_name, model_factory, log_to, on_error, " + ", ".join(_RUN_OPTIONS))
+                        "model_name, model_factory, log_to, on_error, " + ", ".join(valid))
     if on_error not in ("raise", "warn"):
         raise ValueError(f"on_error must be 'raise' or 'warn', got {on_error!r}")
     trackers = parse_log_to(log_to)
