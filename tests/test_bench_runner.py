@@ -325,6 +325,28 @@ def test_limit_task_options_and_cache_key(env):
     assert f3.images == N, "precision is part of the cache key"
 
 
+def test_subset_and_synthetic_context_is_recorded_and_warned(env):
+    from remotesam.bench.runner import SubsetWarning
+
+    with pytest.warns(SubsetWarning, match=r"evaluated 5 of 20 samples of toy\.blobs/test: a "
+                                           r"subset; its numbers are not comparable"):
+        out = _run(env, limit=5)
+    res = out.document.results[0]
+    assert (res.n_total, res.n_evaluated, res.n_failed) == (N, 5, 0)
+    assert res.subset and not res.synthetic
+    assert out.warnings and out.document.provenance["warnings"] == out.warnings
+    back = RunDocument.load(out.path).results[0]
+    assert back.subset and back.synthetic is False
+    # data written by remotesam.synth (the embedded benchmark) is marked synthetic
+    (env["data"] / "manifest.json").write_text(json.dumps({"generator": "remotesam.synth"}))
+    seen = []
+    full = run(
+        _cfg(env), registry=env["registry"], model_factory=Factory(), on_warning=seen.append)
+    r = full.document.results[0]
+    assert r.synthetic and not r.subset and seen == [] and full.warnings == []
+    assert RunDocument.load(full.path).results[0].synthetic is True
+
+
 def test_dataset_options_reach_the_adapter_and_bad_ones_are_clear(env):
     root = env["data"] / "toy_blobs"
     counts = json.loads((root / "counts.json").read_text())

@@ -168,7 +168,7 @@ def _console(stderr: bool = False) -> Any:
     return probe if probe.is_terminal else Console(stderr=stderr, width=100_000)
 
 
-def _print_outcome(outcome: Any) -> None:
+def _print_outcome(outcome: Any, warnings_shown: bool = False) -> None:
     from remotesam.bench.runner import format_summary
 
     if outcome.document is None:
@@ -184,9 +184,12 @@ def _print_outcome(outcome: Any) -> None:
             if len(r.failures) > 5:
                 console.print(f"  ... and {len(r.failures) - 5} more (see the run document)")
     err = _console(stderr=True)
+    for w in [] if warnings_shown else getattr(outcome, "warnings", []):
+        err.print(f"warning: {w}", markup=False, style="yellow")
     for e in outcome.errors:
         err.print(f"error: {e}", markup=False, style="red")
-    console.print(f"run document: {outcome.path}")
+    if outcome.path is not None:
+        console.print(f"run document: {outcome.path}")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -222,8 +225,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         run_id=args.run_id, progress=False if args.no_progress else None,
         retry_failed=args.retry_failed, options=options)
     factory = load_model_factory(args.model_factory) if args.model_factory else None
-    outcome = run(config, model_factory=factory)
-    _print_outcome(outcome)
+    warn_now = _console(stderr=True)
+    outcome = run(config, model_factory=factory, on_warning=lambda w: warn_now.print(
+        f"warning: {w}", markup=False, style="yellow"))
+    _print_outcome(outcome, warnings_shown=True)
     if outcome.document is not None:
         doc = outcome.document
         save_config(options, runs_dir(args.results_dir) / f"{doc.run_id}.config.yaml")
@@ -288,7 +293,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
         raise InputError(str(e)) from e
     outcome = score_run(source, results_dir=args.results_dir, data_root=args.data_root,
                         dataset_roots=_dataset_roots(args.dataset_root),
-                        tasks=[args.tasks] if args.tasks else None, run_id=args.run_id)
+                        tasks=[args.tasks] if args.tasks else None, run_id=args.run_id,
+                        out=args.out)
     _print_outcome(outcome)
     return EXIT_ERROR if outcome.errors else EXIT_OK
 
@@ -414,6 +420,9 @@ def build_parser(addons: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--dataset-root", action="append", default=[], metavar="TASK.DATASET=PATH")
     p.add_argument("--tasks", metavar="T[,T...]", help="only these tasks")
     p.add_argument("--run-id", help="id of the new run document")
+    p.add_argument("--out", metavar="FILE",
+                   help="write the new run document here (default: <results-dir>/runs/; "
+                        "needed to save it when the results dir is read-only)")
     p.set_defaults(func=_cmd_score)
 
     if addons:

@@ -9,8 +9,10 @@ was trained and baselined with (see ``remotesam/checkpoints/README.md``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,11 @@ def ensure_embedded_benchmark(results_dir: str | Path) -> Path:
     """Write the embedded benchmark under ``<results_dir>/embedded/`` unless it is there.
 
     The folder name carries the generator version and parameters, so a changed generator never
-    reuses stale files. Generation goes to a temporary folder renamed at the end: an interrupted
-    generation leaves nothing that looks complete.
+    reuses stale files. Generation goes to a fresh temporary folder beside the target (unique
+    per call) that is renamed onto the target at the end: an interrupted generation leaves
+    nothing that looks complete, and when two processes generate at once the first rename wins
+    and the other keeps the winner's copy (a complete folder is never deleted). The temporary
+    folder is removed whatever happens, an exception or Ctrl-C included.
 
     Returns:
         The data root to pass as ``--data-root`` (it holds every task's official layout).
@@ -42,20 +47,43 @@ def ensure_embedded_benchmark(results_dir: str | Path) -> Path:
     root = Path(results_dir) / "embedded" / name
     if (root / "manifest.json").is_file():
         return root
-    tmp = root.with_name(f"{name}.tmp-{os.getpid()}")
+    tmp: Path | None = None
     try:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        root.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=root.parent))
         generate(tmp, **p)
-        if root.exists():  # a half-written folder from an older layout
-            shutil.rmtree(root)
-        tmp.replace(root)
+        _discard_incomplete(root)
+        try:
+            os.rename(tmp, root)  # atomic; fails when another process's copy is already there
+            tmp = None
+        except OSError:
+            if not (root / "manifest.json").is_file():
+                raise
     except (OSError, SynthError) as e:
-        shutil.rmtree(tmp, ignore_errors=True)
         if (root / "manifest.json").is_file():  # another process won the race
             return root
         raise InputError(
             f"cannot write the embedded benchmark to {root}: {e}; pass --results-dir to a "
             "writable folder, or --data-root to evaluate your own data"
         ) from e
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     return root
+
+
+def _discard_incomplete(root: Path) -> None:
+    """Remove ``root`` if it exists without a manifest (left by an older layout). It is first
+    renamed aside, so a complete copy that another process renames into place is never hit."""
+    if not root.exists() or (root / "manifest.json").is_file():
+        return
+    aside = root.with_name(f".{root.name}.stale-{os.getpid()}-{os.urandom(4).hex()}")
+    try:
+        os.rename(root, aside)
+    except FileNotFoundError:
+        return
+    if (aside / "manifest.json").is_file():  # completed between the check and the rename
+        with contextlib.suppress(OSError):
+            os.rename(aside, root)
+        return
+    shutil.rmtree(aside, ignore_errors=True)

@@ -11,6 +11,8 @@ import difflib
 import glob
 import importlib
 import os
+import re
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +122,52 @@ def default_checkpoint() -> Path:
     return path
 
 
+def _is_regular(path: Path) -> bool:
+    """A regular file (a FIFO or device named like a checkpoint would hang or mislead)."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
+
+
+def _is_checkpoint_name(path: Path) -> bool:
+    """Ends in a checkpoint suffix: ``x.safetensors`` yes; ``x.safetensors.json``,
+    ``config.json`` and other side-car files no."""
+    return path.suffix.lower() in CHECKPOINT_SUFFIXES
+
+
+def _explicit_suffix(pattern: str) -> bool:
+    """The pattern's last component names a suffix itself (``*.json``, ``ckpt-?.pt``): then the
+    user chose the files; ``dir/*`` or ``dir/ckpt*`` keep only checkpoint suffixes."""
+    suffix = Path(pattern).suffix
+    return bool(suffix) and not any(ch in suffix for ch in "*?[")
+
+
+#: What a run id may hold: it names one file ``<results>/runs/<run_id>.json``.
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_run_id(run_id: str) -> str:
+    """Return ``run_id`` when it can name a run document, else raise.
+
+    A run id is the file name of ``<results>/runs/<run_id>.json``: letters, digits, ``.``,
+    ``_`` and ``-``, starting with a letter or digit, at most 128 characters. A ``/`` is refused
+    (``pr/123`` would be written into a subfolder that ``gate`` and ``leaderboard`` do not
+    read), and so is anything that could leave the results directory (``../x``).
+
+    Raises:
+        InputError: the id is not allowed; the message suggests one that is.
+    """
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id) or ".." in run_id:
+        suggestion = re.sub(r"[^A-Za-z0-9._-]+", "-", str(run_id)).replace("..", ".").strip(".-_")
+        hint = f" e.g. --run-id {suggestion}" if suggestion and _RUN_ID.fullmatch(suggestion) else ""
+        raise InputError(
+            f"--run-id {run_id!r}: a run id names one file in <results>/runs, so it may hold only "
+            "letters, digits, '.', '_' and '-' (no '/', no '..', not starting with '.' or "
+            f"'-', at most 128 characters);{hint}")
+    return run_id
+
+
 def resolve_checkpoints(specs: Sequence[str | Path], *,
                         hub: dict[Path, Any] | None = None) -> list[Path]:
     """Expand ``--ckpt`` values into checkpoint files, in order, without duplicates.
@@ -150,7 +198,14 @@ def resolve_checkpoints(specs: Sequence[str | Path], *,
                 hub[resolved.path] = resolved
         elif any(ch in s for ch in "*?["):
             matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(s), recursive=True))
-            files = [p for p in matches if p.is_file()]
+            files = [p for p in matches if _is_regular(p)]
+            if not _explicit_suffix(s):  # 'dir/*': checkpoints only, never their side-car JSON
+                files = [p for p in files if _is_checkpoint_name(p)]
+            if not files and matches:
+                raise InputError(f"--ckpt {s!r}: the glob matches no checkpoint file, only "
+                                 f"others ({', '.join(p.name for p in matches[:5])}); without "
+                                 "an explicit suffix in the pattern only "
+                                 f"{', '.join(CHECKPOINT_SUFFIXES)} files count")
             if not files:
                 raise InputError(f"--ckpt {s!r}: the glob matches no file (current directory "
                                  f"{Path.cwd()}); quote it so the shell does not expand it, "
@@ -159,7 +214,7 @@ def resolve_checkpoints(specs: Sequence[str | Path], *,
             p = Path(os.path.expanduser(s))
             if p.is_dir():
                 files = sorted(q for q in p.rglob("*")
-                               if q.is_file() and q.suffix.lower() in CHECKPOINT_SUFFIXES)
+                               if _is_regular(q) and _is_checkpoint_name(q))
                 if not files:
                     raise InputError(f"--ckpt {s!r} is a directory without checkpoint files "
                                      f"(looked for {', '.join(CHECKPOINT_SUFFIXES)} below it)")
@@ -224,6 +279,12 @@ class _Job:
     settings: dict[str, Any]
     settings_hash: str
     fingerprints: dict[str, str] = field(default_factory=dict)
+    synthetic: bool = False
+
+    @property
+    def subset(self) -> bool:
+        """Only part of the split is evaluated (``limit``)."""
+        return len(self.samples) < self.n_total
 
     def key(self, ckpt_sha256: str, settings_hash: str | None = None) -> PredictionKey:
         """The store key of this job's predictions by the model with weights ``ckpt_sha256``;
@@ -360,7 +421,28 @@ def _read_dataset(config: RunConfig, task: str, plugin: TaskPlugin, ds: str) -> 
     if config.limit is not None:
         samples = samples[: config.limit]
     settings, shash = settings_hash(plugin.settings(), config.precision)
-    return _Job(task, plugin, ds, adapter.split, root, samples, n_total, settings, shash)
+    return _Job(task, plugin, ds, adapter.split, root, samples, n_total, settings, shash,
+                synthetic=is_synthetic_data(root))
+
+
+def is_synthetic_data(root: str | Path, levels: int = 3) -> bool:
+    """Whether ``root`` lies in data written by :func:`remotesam.synth.generate` (the embedded
+    procedural benchmark, or ``remotesam-synth`` output): a synth ``manifest.json`` in ``root``
+    or one of its ``levels`` parents."""
+    import json
+
+    p = Path(root).resolve()
+    for d in [p, *list(p.parents)[:levels]]:
+        m = d / "manifest.json"
+        try:
+            if not m.is_file() or m.stat().st_size > 64 * 1024 * 1024:
+                continue
+            data = json.loads(m.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("generator") == "remotesam.synth":
+            return True
+    return False
 
 
 
@@ -390,6 +472,8 @@ def _check_config(config: RunConfig) -> tuple[str, str]:
         raise InputError(f"--batch-size {config.batch_size!r}: expected an integer >= 1")
     if config.limit is not None and (not isinstance(config.limit, int) or config.limit < 1):
         raise InputError(f"--limit {config.limit!r}: expected an integer >= 1")
+    if config.run_id is not None:
+        check_run_id(config.run_id)
     device = _resolve_device(config.device)
     try:
         precision = resolve_precision(config.precision, device)

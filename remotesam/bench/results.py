@@ -15,7 +15,9 @@ JSON layout (``schema = "remotesam-bench/run/1"``)::
                   "task": str, "task_version": int, "dataset": str, "split": str,
                   "settings_hash": str,
                   "n_total": int, "n_evaluated": int, "n_failed": int,
-                  "failures": [{"sample_id": str, "error": str}, ...],
+                  "synthetic": bool, "subset": bool,
+                  "failures": [{"sample_id": str, "error": str,
+                                "kind": "transient" | "permanent" | "missing"}, ...],
                   "metrics": {name: MetricValue, ...},
                   "tables": {...},
                   "per_sample": {name: {"sample_ids": [...], "values": [...]}},
@@ -29,7 +31,9 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+import stat
+import warnings
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,7 @@ __all__ = [
     "CheckpointRef",
     "MetricValue",
     "RunDocument",
+    "RunsDirWarning",
     "TaskResult",
     "latest_run",
     "list_runs",
@@ -70,7 +75,15 @@ class MetricValue:
 
 @dataclass
 class TaskResult:
-    """Scores of one checkpoint on one (task, dataset, split)."""
+    """Scores of one checkpoint on one (task, dataset, split).
+
+    Context that travels with the numbers: ``n_total`` samples in the dataset split,
+    ``n_evaluated`` scored, ``n_failed`` without a prediction (listed in ``failures``), so
+    ``n_evaluated + n_failed < n_total`` exactly when ``limit`` selected a subset (``subset``);
+    ``synthetic`` is True when the data is the procedural embedded benchmark (its numbers are
+    never comparable with published ones). Documents written before these fields existed read
+    back with ``synthetic=False`` and ``subset`` derived from the counts.
+    """
 
     checkpoint: CheckpointRef
     task: str
@@ -86,6 +99,8 @@ class TaskResult:
     tables: dict[str, Any] = field(default_factory=dict)
     per_sample: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     per_sample_ratio: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    synthetic: bool = False
+    subset: bool = False
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -95,7 +110,12 @@ class TaskResult:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TaskResult:
         d = dict(d)
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}  # fields of a newer version are ignored
         d["checkpoint"] = CheckpointRef(**d["checkpoint"])
+        if "subset" not in d:
+            d["subset"] = int(d.get("n_evaluated", 0)) + int(d.get("n_failed", 0)) < int(
+                d.get("n_total", 0))
         metrics = {}
         for name, m in d.get("metrics", {}).items():
             m = dict(m)
@@ -139,7 +159,15 @@ class RunDocument:
         if not isinstance(d, dict) or d.get("schema") != SCHEMA:
             found = d.get("schema") if isinstance(d, dict) else type(d).__name__
             raise ValueError(f"{source}: field 'schema' is {found!r}, expected {SCHEMA!r}")
-        results = [TaskResult.from_dict(r) for r in d.get("results", [])]
+        for name in ("run_id", "created"):
+            if not isinstance(d.get(name), str):
+                raise ValueError(f"{source}: field {name!r} is missing or not a string; expected "
+                                 "a remotesam-bench run document")
+        try:
+            results = [TaskResult.from_dict(r) for r in d.get("results", [])]
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            raise ValueError(f"{source}: field 'results' holds a malformed task result "
+                             f"({type(e).__name__}: {e})") from e
         return cls(run_id=d["run_id"], created=d["created"], provenance=d.get("provenance", {}),
                    results=results, schema=d["schema"])
 
@@ -176,9 +204,24 @@ def runs_dir(results_dir: str | Path) -> Path:
     return Path(results_dir) / "runs"
 
 
+class RunsDirWarning(UserWarning):
+    """A file in ``<results>/runs/`` that is not a readable run document was skipped."""
+
+
 def list_runs(results_dir: str | Path) -> list[RunDocument]:
-    """Every run document under ``<results_dir>/runs``, oldest first (by ``created``, then id)."""
-    docs = [RunDocument.load(p) for p in sorted(runs_dir(results_dir).glob("*.json"))]
+    """Every run document under ``<results_dir>/runs``, oldest first (by ``created``, then id).
+
+    A file there that is not a run document (not a regular file, unreadable, not JSON, another
+    schema, missing fields) is skipped with a :class:`RunsDirWarning` naming it and why.
+    """
+    docs = []
+    for p in sorted(runs_dir(results_dir).glob("*.json")):
+        try:
+            if not stat.S_ISREG(p.stat().st_mode):  # a FIFO would block the read forever
+                raise ValueError(f"{p}: not a regular file")
+            docs.append(RunDocument.load(p))
+        except (OSError, ValueError) as e:
+            warnings.warn(f"skipped {p}: {e}", RunsDirWarning, stacklevel=2)
     return sorted(docs, key=lambda d: (d.created, d.run_id))
 
 

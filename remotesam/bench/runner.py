@@ -32,14 +32,15 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from remotesam.bench.api import Sample, TaskPlugin
 from remotesam.bench.distributed import DistContext, init_distributed, shard_indices
-from remotesam.bench.errors import BenchError, InputError, PluginError, is_transient
+from remotesam.bench.errors import BenchError, InputError, PluginError, StoreError, is_transient
 from remotesam.bench.identity import (
     DEFAULT_FACTORY_SPEC,
     IN_MEMORY_FACTORY,
@@ -59,6 +60,7 @@ from remotesam.bench.plan import (
     _check_config,
     _Job,
     _read_dataset,
+    check_run_id,
     default_checkpoint,
     default_model_factory,
     load_model_factory,
@@ -76,6 +78,7 @@ __all__ = [
     "ModelFactory",
     "RunConfig",
     "RunOutcome",
+    "SubsetWarning",
     "default_checkpoint",
     "default_model_factory",
     "format_summary",
@@ -101,6 +104,8 @@ class RunOutcome:
             plugins whose ``score`` failed); the CLI exits 2 when non-empty.
         n_predicted: predictions computed by this process (cache misses that succeeded).
         n_cached: predictions reused from the store by this process.
+        warnings: facts the user must know about the numbers that are not errors (a
+            ``limit`` subset, a document that could not be saved in a read-only directory).
     """
 
     document: RunDocument | None
@@ -108,6 +113,7 @@ class RunOutcome:
     errors: list[str]
     n_predicted: int = 0
     n_cached: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 
@@ -230,7 +236,8 @@ def _model_precision(model: Any, default: str) -> str:
 
 def run(config: RunConfig, *, registry: Registry | None = None,
         model_factory: ModelFactory | None = None, model: Any = None,
-        model_name: str | None = None) -> RunOutcome:
+        model_name: str | None = None,
+        on_warning: Callable[[str], None] | None = None) -> RunOutcome:
     """Run the benchmark described by ``config``; see the module docstring.
 
     Args:
@@ -245,6 +252,9 @@ def run(config: RunConfig, *, registry: Registry | None = None,
             ``settings()``; ``config.checkpoints``, ``config.precision`` and ``model_factory``
             are then not used (the model already has its device and precision).
         model_name: the name it gets in the run document (default: its class name).
+        on_warning: called at once with each warning about the numbers (a ``limit`` subset);
+            default: :func:`warnings.warn` with a :class:`SubsetWarning`. The warnings are
+            also in the outcome and in the run document's provenance.
 
     Returns:
         A :class:`RunOutcome`; the run document is also saved under ``<results>/runs/``.
@@ -278,17 +288,37 @@ def run(config: RunConfig, *, registry: Registry | None = None,
 
     ctx, device = init_distributed(device)
     try:
-        return _run(config, registry, factory, ckpt_paths, jobs, errors, ctx, device, t_start,
-                    hub=hub, spec=spec, in_memory=in_memory)
+        notes = subset_warnings(jobs)
+        if ctx.is_main:
+            for note in notes:
+                if on_warning is None:
+                    warnings.warn(note, SubsetWarning, stacklevel=2)
+                else:
+                    on_warning(note)
+        outcome = _run(config, registry, factory, ckpt_paths, jobs, errors, ctx, device,
+                       t_start, hub=hub, spec=spec, in_memory=in_memory, notes=notes)
+        outcome.warnings[:0] = notes
+        return outcome
     finally:
         ctx.close()
+
+
+class SubsetWarning(UserWarning):
+    """``limit`` evaluates part of a dataset: the numbers are not comparable with full runs."""
+
+
+def subset_warnings(jobs: Sequence[_Job]) -> list[str]:
+    """One warning per job that ``limit`` cuts to a subset of its split."""
+    return [f"evaluated {len(j.samples)} of {j.n_total} samples of {j.task}.{j.dataset}"
+            f"/{j.split}: a subset; its numbers are not comparable with full runs"
+            for j in jobs if j.subset]
 
 
 def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_paths: list[Path],
          jobs: list[_Job], errors: list[str], ctx: DistContext, device: str,
          t_start: float, hub: Mapping[Path, Any] | None = None,
          spec: str = DEFAULT_FACTORY_SPEC, in_memory: _InMemoryModel | None = None,
-         ) -> RunOutcome:
+         notes: Sequence[str] = ()) -> RunOutcome:
     hub = hub or {}
     store = ResultsStore(config.results_dir)
     try:
@@ -398,6 +428,9 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
             "task_versions": {j.task: int(j.plugin.version) for j in jobs},
             "task_settings": {f"{j.task}.{j.dataset}": j.settings for j in jobs},
             "model_factory": spec if in_memory is None else IN_MEMORY_FACTORY,
+            "synthetic": any(j.synthetic for j in jobs),
+            "subset": any(j.subset for j in jobs),
+            "warnings": list(notes),
             "models": model_descriptions,
             "datasets": {f"{j.task}.{j.dataset}": {"root": str(j.root.resolve()),
                                                     "split": j.split, "n_total": j.n_total,
@@ -425,8 +458,6 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
 
 
 def _save(doc: RunDocument, results_dir: str | Path) -> Path:
-    from remotesam.bench.errors import StoreError
-
     path = runs_dir(results_dir) / f"{doc.run_id}.json"
     try:
         return doc.save(path)
@@ -443,12 +474,16 @@ def _save(doc: RunDocument, results_dir: str | Path) -> Path:
 def score_run(source: RunDocument, *, results_dir: str | Path,
               registry: Registry | None = None, data_root: str | Path | None = None,
               dataset_roots: Mapping[str, str | Path] | None = None,
-              tasks: Sequence[str] | None = None, run_id: str | None = None) -> RunOutcome:
+              tasks: Sequence[str] | None = None, run_id: str | None = None,
+              out: str | Path | None = None) -> RunOutcome:
     """Re-score the stored predictions behind ``source`` without a model.
 
     The samples (targets) are read again from the datasets: the run's own data locations unless
     ``data_root``/``dataset_roots`` override them. Scoring uses the plugins' *current* code, so
-    a metric fix shows up. A new run document is written.
+    a metric fix shows up. A new run document is written to ``out``, or else to
+    ``<results>/runs/``. The store is only read (opened read-only), so a read-only copy of a
+    results directory can be scored: there, without ``out``, the document is not saved and
+    the outcome's ``warnings`` say so.
 
     Raises:
         InputError: a dataset is missing, a task unknown.
@@ -469,8 +504,10 @@ def score_run(source: RunDocument, *, results_dir: str | Path,
         task_options=cfg_src.get("task_options", {}) or {},
         dataset_options=cfg_src.get("dataset_options", {}) or {},
         results_dir=results_dir, run_id=run_id)
+    if run_id is not None:
+        check_run_id(run_id)
     wanted = None if not tasks else set(registry.resolve(list(tasks)))
-    store = ResultsStore(results_dir, readonly=not os.access(results_dir, os.W_OK))
+    store = ResultsStore(results_dir, readonly=True)
     errors: list[str] = []
     results: list[TaskResult] = []
     jobs: dict[tuple[str, str, str], _Job | None] = {}
@@ -525,7 +562,30 @@ def score_run(source: RunDocument, *, results_dir: str | Path,
     doc = RunDocument(run_id=run_id or _new_run_id(),
                       created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
                       provenance=prov, results=results)
-    return RunOutcome(doc, _save(doc, results_dir), errors)
+    notes: list[str] = []
+    path: Path | None
+    if out is not None:
+        try:
+            path = doc.save(out)
+        except OSError as e:
+            raise StoreError(f"cannot write the run document {out} ({e}); pass another --out"
+                             ) from e
+    elif _can_write(runs_dir(results_dir)):
+        path = _save(doc, results_dir)
+    else:
+        path = None
+        notes.append(f"{results_dir} cannot be written (read-only): the re-scored run document "
+                     "was not saved; pass --out FILE to save it elsewhere")
+    return RunOutcome(doc, path, errors, warnings=notes)
+
+
+def _can_write(folder: Path) -> bool:
+    """Whether ``folder`` (or, if it does not exist yet, its nearest existing parent) can be
+    written: ``os.access`` honours read-only mounts and permissions."""
+    p = Path(folder)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return os.access(p, os.W_OK)
 
 
 # ---------------------------------------------------------------------------------------------

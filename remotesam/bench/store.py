@@ -200,6 +200,7 @@ class ResultsStore:
         self.results_dir = Path(results_dir)
         self.path = self.results_dir / STORE_FILENAME
         self.readonly = readonly
+        self._has_file_hashes = self._has_transient = True
         try:
             if readonly:
                 if not self.path.is_file():
@@ -207,6 +208,12 @@ class ResultsStore:
                                      "first or pass --results-dir")
                 self._conn = self._connect_readonly(timeout_s)
                 _refuse_newer(self._conn, self.path)
+                # an older store read as it is (it cannot be migrated read-only)
+                tables = {r[0] for r in self._conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type='table'")}
+                self._has_file_hashes = "file_hashes" in tables
+                self._has_transient = "failures" in tables and "transient" in {
+                    r[1] for r in self._conn.execute("PRAGMA table_info(failures)")}
             else:
                 self.results_dir.mkdir(parents=True, exist_ok=True)
                 self._conn = self._connect(timeout_s)
@@ -397,6 +404,10 @@ class ResultsStore:
         only the transient (True) or the permanent (False) ones)."""
         where = " AND ".join(f"{c}=?" for c in _KEY_COLUMNS)
         params: tuple[Any, ...] = key.values()
+        if transient is not None and not self._has_transient:  # schema 2: all permanent
+            if transient:
+                return {}
+            transient = None
         if transient is not None:
             where += " AND transient=?"
             params = (*params, int(transient))
@@ -481,7 +492,7 @@ class ResultsStore:
                     found[path] = (tuple(key), digest)
             return found
 
-        found = self._guarded(do) if stats else {}
+        found = self._guarded(do) if stats and self._has_file_hashes else {}
         for p, (resolved, k) in stats.items():
             hit = found.get(resolved)
             if hit is not None and hit[0] == k:
