@@ -234,6 +234,10 @@ class CaptioningTask(TaskPlugin):
 
         Returns ``{"caption": str, "seed": int}``.
         """
+        from remotesam.bench.executor import predict_with_requests, uses_engine
+
+        if uses_engine(model):  # a RemoteSAM: the same engine path as the harness
+            return predict_with_requests(self, model, samples)
         out: list[Prediction] = []
         for s in samples:
             image = load_image(s.image)
@@ -242,6 +246,33 @@ class CaptioningTask(TaskPlugin):
                                    seed=seed, epoc=self.epoc)  # fmt: skip
             out.append({"caption": str(res.text), "seed": seed})
         return out
+
+    def requests(self, s: Sample) -> list[Any]:
+        """One request: the potential-class prompts, masks and probabilities at the original
+        size (and the EPOC boundary map when EPOC is on)."""
+        from remotesam.engine import Request
+        from remotesam.text import prompt
+
+        return [Request(s.image, tuple(prompt(c) for c in POTENTIAL_CLASSES),
+                        frozenset({"mask", "prob"}), boundary=self.epoc)]
+
+    def reduce(self, s: Sample, answers: Sequence[Any]) -> Prediction:
+        """Detections, then the seeded rule-based caption (:func:`remotesam.reduce.caption`), as
+        :meth:`predict`."""
+        from remotesam import reduce as rd
+        from remotesam.postprocess import seeded_chooser
+        from remotesam.predictor import DEFAULTS
+
+        (ans,) = answers
+        names = tuple(POTENTIAL_CLASSES)
+        seed = self.sample_seed(s)
+        dets = rd.detections(
+            ans, names, "hbb", use_boundary=ans.boundary is not None,
+            epoc_threshold=DEFAULTS["epoc_threshold_detection"],
+            epoc_area_ratio=DEFAULTS["epoc_area_ratio"], conf_threshold=DEFAULTS["conf_threshold"],
+            nms_iou=DEFAULTS["nms_iou"], remove_inner=True)
+        res = rd.caption(dets, names, ans.hw, self.region_split, seeded_chooser(seed))
+        return {"caption": str(res.text), "seed": seed}
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """All caption metrics x100 on the scored samples (IDF from their references).

@@ -258,6 +258,10 @@ class CountingTask(TaskPlugin):
 
         Returns ``{"count": int, "class": name}``.
         """
+        from remotesam.bench.executor import predict_with_requests, uses_engine
+
+        if uses_engine(model):  # a RemoteSAM: the same engine path as the harness
+            return predict_with_requests(self, model, samples)
         out: list[Prediction] = []
         for s in samples:
             image = load_image(s.image)
@@ -267,6 +271,33 @@ class CountingTask(TaskPlugin):
                                  epoc_threshold=EPOC_THRESHOLD_COUNTING)  # fmt: skip
             out.append({"count": int(res.counts.get(cls, 0)), "class": cls})
         return out
+
+    def requests(self, s: Sample) -> list[Any]:
+        """One request: the question's class prompt, mask and probability at the original size
+        (and the EPOC boundary map when EPOC is on)."""
+        from remotesam.engine import Request
+        from remotesam.text import prompt
+
+        return [Request(s.image, (prompt(str(s.target["class"])),), frozenset({"mask", "prob"}),
+                        boundary=self.epoc)]
+
+    def reduce(self, s: Sample, answers: Sequence[Any]) -> Prediction:
+        """Boxes of the class (EPOC threshold 0.15) with ``area > prior * area_factor``, counted
+        (:func:`remotesam.reduce.counts`), as :meth:`predict`."""
+        from remotesam import reduce as rd
+        from remotesam.predictor import DEFAULTS
+
+        (ans,) = answers
+        cls = str(s.target["class"])
+        prior = float(s.meta["prior_area"])
+        if not prior >= 0:
+            raise ValueError(f"prior_areas[{cls!r}] must be a non-negative number, got {prior!r}")
+        dets = rd.detections(
+            ans, (cls,), "hbb", use_boundary=ans.boundary is not None,
+            epoc_threshold=EPOC_THRESHOLD_COUNTING, epoc_area_ratio=DEFAULTS["epoc_area_ratio"],
+            conf_threshold=DEFAULTS["conf_threshold"], nms_iou=DEFAULTS["nms_iou"], remove_inner=True)
+        res = rd.counts(dets, (cls,), {cls: prior}, self.area_factor)
+        return {"count": int(res.counts.get(cls, 0)), "class": cls}
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """``accuracy`` in percent, ``mae`` / ``rmse`` in objects. ``per_sample``: accuracy

@@ -375,6 +375,10 @@ class DetectionTask(TaskPlugin):
         "obb": {... 8-value polygons ...}}`` with the keys the ``box_type`` option asks for,
         plus ``"size": [H, W]``.
         """
+        from remotesam.bench.executor import predict_with_requests, uses_engine
+
+        if uses_engine(model):  # a RemoteSAM: the same engine path as the harness
+            return predict_with_requests(self, model, samples)
         out: list[Prediction] = []
         types = ("hbb", "obb") if self.box_type == "both" else (self.box_type,)
         for s in samples:
@@ -393,6 +397,40 @@ class DetectionTask(TaskPlugin):
                 pred[bt] = _boxes_json(det.boxes, det.scores, det.labels, det.classnames)
             out.append(pred)
         return out
+
+    def requests(self, sample: Sample) -> list[Any]:
+        """One request: the dataset's class prompts, masks and probabilities at the original size
+        (and the EPOC boundary map when EPOC is on for the sample's dataset)."""
+        from remotesam.engine import Request
+        from remotesam.text import prompt
+
+        return [Request(sample.image, tuple(prompt(c) for c in self._classes(sample)),
+                        frozenset({"mask", "prob"}), boundary=self._epoc_for(sample))]
+
+    def reduce(self, sample: Sample, answers: Sequence[Any]) -> Prediction:
+        """Mask-to-box per class, NMS and score order (:func:`remotesam.reduce.detections`, the
+        official defaults): the same prediction as :meth:`predict`."""
+        from remotesam import reduce as rd
+        from remotesam.predictor import DEFAULTS
+
+        (ans,) = answers
+        h, w = ans.hw
+        mw, mh = sample.meta.get("width"), sample.meta.get("height")
+        if mw is not None and mh is not None and (int(mh), int(mw)) != (h, w):
+            raise DatasetError(
+                f"image {sample.image}: size {h}x{w} (HxW) differs from the annotation's "
+                f"{int(mh)}x{int(mw)} (sample {sample.sample_id})"
+            )
+        classes = tuple(self._classes(sample))
+        pred: dict[str, Any] = {"size": [h, w]}
+        for bt in (("hbb", "obb") if self.box_type == "both" else (self.box_type,)):
+            det = rd.detections(
+                ans, classes, bt, use_boundary=ans.boundary is not None,
+                epoc_threshold=DEFAULTS["epoc_threshold_detection"],
+                epoc_area_ratio=DEFAULTS["epoc_area_ratio"], conf_threshold=DEFAULTS["conf_threshold"],
+                nms_iou=DEFAULTS["nms_iou"], remove_inner=DEFAULTS["remove_inner"])
+            pred[bt] = _boxes_json(det.boxes, det.scores, det.labels, det.classnames)
+        return pred
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """COCO AP (percent). ``tables``: ``per_class`` rows (AP50/AP/AP75/n_gt, and

@@ -132,6 +132,10 @@ class SceneClassificationTask(TaskPlugin):
 
     def predict(self, model: Any, samples: Sequence[Sample]) -> list[Prediction]:
         """``{"classes": [...], "scores": [K floats], "label": str | None}`` per sample."""
+        from remotesam.bench.executor import predict_with_requests, uses_engine
+
+        if uses_engine(model):  # a RemoteSAM: the same engine path as the harness
+            return predict_with_requests(self, model, samples)
         out: list[Prediction] = []
         for s in samples:
             image = load_image(s.image)
@@ -141,6 +145,23 @@ class SceneClassificationTask(TaskPlugin):
                 raise ValueError(f"multi_class_cls returned {scores.shape[0]} scores for {len(UCM_CLASSES)} classes")
             out.append({"classes": list(UCM_CLASSES), "scores": scores.tolist(), "label": res.label})
         return out
+
+    def requests(self, sample: Sample) -> list[Any]:
+        """One request: the 21 UC Merced class prompts, pooled scores only."""
+        from remotesam.engine import Request
+        from remotesam.text import prompt
+
+        return [Request(sample.image, tuple(prompt(c) for c in UCM_CLASSES), frozenset({"pooled"}))]
+
+    def reduce(self, sample: Sample, answers: Sequence[Any]) -> Prediction:
+        """Argmax of the GMP scores (:func:`remotesam.reduce.multi_class`), as :meth:`predict`."""
+        from remotesam import reduce as rd
+        from remotesam.predictor import DEFAULTS
+
+        (ans,) = answers
+        res = rd.multi_class(ans, tuple(UCM_CLASSES), DEFAULTS["mcc_factor"], DEFAULTS["mcc_floor"])
+        scores = np.asarray(res.scores, dtype=np.float64).reshape(-1)
+        return {"classes": list(UCM_CLASSES), "scores": scores.tolist(), "label": res.label}
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """Metrics in percent; per-sample 0/100 hits for ``accuracy`` and ``accuracy_floor``."""

@@ -121,6 +121,10 @@ class MultiLabelClassificationTask(TaskPlugin):
 
         Returns ``{"classnames": [...K], "scores": [...K floats], "labels": [selected names]}``.
         """
+        from remotesam.bench.executor import predict_with_requests, uses_engine
+
+        if uses_engine(model):  # a RemoteSAM: the same engine path as the harness
+            return predict_with_requests(self, model, samples)
         out: list[Prediction] = []
         for s in samples:
             image = load_image(s.image)
@@ -131,6 +135,27 @@ class MultiLabelClassificationTask(TaskPlugin):
                 "labels": list(res.labels),
             })  # fmt: skip
         return out
+
+    def requests(self, s: Sample) -> list[Any]:
+        """One request: the dataset's class prompts, pooled scores only (GMP and GAP)."""
+        from remotesam.engine import Request
+        from remotesam.text import prompt
+
+        return [Request(s.image, tuple(prompt(c) for c in self._classes(s)), frozenset({"pooled"}))]
+
+    def reduce(self, s: Sample, answers: Sequence[Any]) -> Prediction:
+        """``0.5*GMP + 0.5*GAP > 0.5`` (:func:`remotesam.reduce.multi_label`), as :meth:`predict`."""
+        from remotesam import reduce as rd
+        from remotesam.predictor import DEFAULTS
+
+        (ans,) = answers
+        res = rd.multi_label(ans, tuple(self._classes(s)), DEFAULTS["mlc_factor"],
+                             DEFAULTS["mlc_threshold"])
+        return {
+            "classnames": list(res.classnames),
+            "scores": [float(v) for v in np.asarray(res.scores, dtype=np.float64).reshape(-1)],
+            "labels": list(res.labels),
+        }
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """Metrics in percent; ``per_sample`` accuracy / exact_match, ``per_sample_ratio``

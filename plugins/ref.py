@@ -310,6 +310,10 @@ class ReferringSegmentationTask(TaskPlugin):
         Raises:
             DatasetError: unreadable image, or an image whose size differs from the annotation.
         """
+        from remotesam.bench.executor import predict_with_requests, uses_engine
+
+        if uses_engine(model):  # a RemoteSAM: the same engine path as the harness
+            return predict_with_requests(self, model, samples)
         out: list[Prediction] = []
         for s in samples:
             image = load_image(s.image)
@@ -324,6 +328,24 @@ class ReferringSegmentationTask(TaskPlugin):
                 raise ValueError(f"referring_seg returned a {res.mask.shape} mask for a {h}x{w} image")
             out.append({"mask": mask_to_rle(res.mask), "mask_net": mask_to_rle(res.mask_net)})
         return out
+
+    def requests(self, s: Sample) -> list[Any]:
+        """One request: the expression, masks at the original and the network size only."""
+        from remotesam.engine import Request
+
+        return [Request(s.image, (str(s.meta["sentence"]),), frozenset({"mask", "mask_net"}))]
+
+    def reduce(self, s: Sample, answers: Sequence[Any]) -> Prediction:
+        """Both masks as RLE, as :meth:`predict` (an image whose size differs from the
+        annotation fails the sample)."""
+        (ans,) = answers
+        h, w = (int(v) for v in s.target["size"])
+        if tuple(ans.hw) != (h, w):
+            raise DatasetError(
+                f"image {s.image}: size {ans.hw[0]}x{ans.hw[1]} (HxW) differs from "
+                f"the annotation's {h}x{w} (sample {s.sample_id})"
+            )
+        return {"mask": mask_to_rle(ans.mask[0]), "mask_net": mask_to_rle(ans.mask_net[0])}
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """Official metrics at ``eval_size`` plus ``*_orig`` at the original size (percent).

@@ -482,6 +482,10 @@ class SemanticSegmentationTask(TaskPlugin):
             ``{"classes": [...], "net_size": [S, S], "masks_net": [RLE of label_map_net == k+1
             for each class k]}`` (disjoint masks; the merged map is recovered exactly).
         """
+        from remotesam.bench.executor import predict_with_requests, uses_engine
+
+        if uses_engine(model):  # a RemoteSAM: the same engine path as the harness
+            return predict_with_requests(self, model, samples)
         out: list[Prediction] = []
         for s in samples:
             image = load_image(s.image)
@@ -502,6 +506,35 @@ class SemanticSegmentationTask(TaskPlugin):
                 }
             )
         return out
+
+    def requests(self, s: Sample) -> list[Any]:
+        """One request: the class prompts (``template``), masks at the network size only."""
+        from remotesam.engine import Request
+        from remotesam.text import prompt
+
+        return [Request(s.image, tuple(prompt(c, self.template) for c in s.target["classes"]),
+                        frozenset({"mask_net"}))]
+
+    def reduce(self, s: Sample, answers: Sequence[Any]) -> Prediction:
+        """The merged label map at network size (:func:`remotesam.reduce.label_map_net`) as one
+        RLE per class, as :meth:`predict`; the ground truth is read first so that a bad label
+        fails this sample."""
+        from remotesam import reduce as rd
+
+        (ans,) = answers
+        gt = read_label(s.target)
+        if gt.shape != tuple(ans.hw):
+            raise DatasetError(
+                f"{s.target['label_path']}: label size {gt.shape[0]}x{gt.shape[1]} differs from image "
+                f"{s.image} size {ans.hw[0]}x{ans.hw[1]} (HxW)"
+            )
+        classes = list(s.target["classes"])
+        lm = rd.label_map_net(ans)
+        return {
+            "classes": classes,
+            "net_size": [int(lm.shape[0]), int(lm.shape[1])],
+            "masks_net": [mask_to_rle(lm == k + 1) for k in range(len(classes))],
+        }
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """Dataset confusion matrix at ``eval_size`` -> official mIoU/mPA and the extras (percent)."""

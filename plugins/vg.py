@@ -259,6 +259,10 @@ class VisualGroundingTask(TaskPlugin):
 
     def predict(self, model: Any, samples: Sequence[Sample]) -> list[Prediction]:
         """``{"box": [x1, y1, x2, y2] | None, "score": float | None}`` per sample."""
+        from remotesam.bench.executor import predict_with_requests, uses_engine
+
+        if uses_engine(model):  # a RemoteSAM: the same engine path as the harness
+            return predict_with_requests(self, model, samples)
         out: list[Prediction] = []
         for s in samples:
             image = load_image(s.image)
@@ -274,6 +278,24 @@ class VisualGroundingTask(TaskPlugin):
                     }
                 )
         return out
+
+    def requests(self, s: Sample) -> list[Any]:
+        """One request: the description, mask and probability at the original size."""
+        from remotesam.engine import Request
+
+        return [Request(s.image, (str(s.meta["description"]),), frozenset({"mask", "prob"}))]
+
+    def reduce(self, s: Sample, answers: Sequence[Any]) -> Prediction:
+        """The union box (:func:`remotesam.reduce.grounding`), as :meth:`predict`."""
+        from remotesam import reduce as rd
+
+        (ans,) = answers
+        res = rd.grounding(ans, conf_threshold=0.01, remove_inner=True)
+        if res.box is None:
+            return {"box": None, "score": None}
+        score = float(res.score)
+        return {"box": [float(v) for v in np.asarray(res.box, dtype=np.float64).reshape(4)],
+                "score": None if math.isnan(score) else score}
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """Metrics in percent; ``per_sample``: IoU (%) for ``mIoU``, 0/100 hits for ``Acc@t``,

@@ -36,12 +36,9 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
-import math
 import numbers
 import os
-from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,14 +46,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from remotesam.image import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    ImageInput,
-    load_image,
-    normalize,
-    resize_image,
-)
+from remotesam import reduce as _reduce
+from remotesam.engine import Answer, Engine, Request, nearest_index
+from remotesam.image import IMAGENET_MEAN, IMAGENET_STD, ImageInput
+from remotesam.precision import resolve_precision
 from remotesam.text import DEFAULT_TEMPLATE, Tokenizer, prompt
 from remotesam.types import (
     Caption,
@@ -74,7 +67,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RemoteSAM"]
 
-_PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
+_PRECISIONS = ("fp32", "bf16", "fp16")
 _BOX_TYPES = ("hbb", "obb")
 _REGION_SPLITS = (4, 9)
 
@@ -97,23 +90,14 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _nearest_index(out_size: int, in_size: int) -> np.ndarray:
-    """Source indices of PyTorch's legacy ``nearest`` resize from ``in_size`` to ``out_size``.
-
-    ``src = min(floor(dst * (float32(in) / out)), in - 1)`` computed in float32, as
-    ``F.interpolate(mode="nearest")`` does (the ``2x`` and identity shortcuts give the same).
-    """
-    if out_size == in_size:
-        return np.arange(out_size, dtype=np.intp)
-    scale = np.float32(in_size) / np.float32(out_size)
-    src = np.floor(np.arange(out_size, dtype=np.float32) * scale).astype(np.intp)
-    return np.minimum(src, in_size - 1)
+#: Source indices of the legacy-nearest resize (see :func:`remotesam.engine.nearest_index`).
+_nearest_index = nearest_index
 
 
 def _resize_nearest(a: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     """Legacy-nearest resize of the last two axes of ``a`` to ``hw`` (bit-identical to torch)."""
-    rows = _nearest_index(hw[0], a.shape[-2])
-    cols = _nearest_index(hw[1], a.shape[-1])
+    rows = nearest_index(hw[0], a.shape[-2])
+    cols = nearest_index(hw[1], a.shape[-1])
     return np.ascontiguousarray(a[..., rows[:, None], cols[None, :]])
 
 
@@ -173,35 +157,6 @@ def _check_unit(name: str, value: Any, *, low: float = 0.0, high: float = 1.0) -
     return float(value)
 
 
-def _cat(parts: list[Any]) -> Any:
-    """Concatenate cached per-sentence text features along the batch axis (tensor/tuple/dict)."""
-    first = parts[0]
-    if isinstance(first, torch.Tensor):
-        return torch.cat(parts, dim=0)
-    if isinstance(first, (tuple, list)):
-        return type(first)(_cat([p[i] for p in parts]) for i in range(len(first)))
-    if isinstance(first, Mapping):
-        return {k: _cat([p[k] for p in parts]) for k in first}
-    raise TypeError(
-        f"net.encode_text returned {type(first).__name__}; expected a tensor, tuple or dict of tensors"
-    )
-
-
-class _Outputs:
-    """Per-prompt network outputs at network resolution, on the CPU.
-
-    Attributes:
-        mask_net: ``(K, S, S)`` uint8 argmax (tie -> 0).
-        prob_net: ``(K, S, S)`` float32 ``softmax[:, 1]``.
-    """
-
-    __slots__ = ("mask_net", "prob_net")
-
-    def __init__(self, mask_net: np.ndarray, prob_net: np.ndarray) -> None:
-        self.mask_net = mask_net
-        self.prob_net = prob_net
-
-
 class RemoteSAM:
     """Eight remote-sensing tasks from one referring-segmentation network.
 
@@ -212,8 +167,10 @@ class RemoteSAM:
             are cached) and ``net.config`` (``img_size``, ``max_tokens``, ``image_mean``,
             ``image_std``). It is moved to ``device`` and put in eval mode.
         device: torch device for the network (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...).
-        precision: ``"fp32"`` or ``"bf16"`` (``torch.autocast``; no fp16: 400x slower on CPU).
-        batch_size: number of prompts per forward pass. Results do not depend on it.
+        precision: ``"fp32"``, ``"bf16"`` (``torch.autocast``) or ``"fp16"`` (autocast, CUDA
+            only: refused on CPU, where it is hundreds of times slower).
+        batch_size: number of image-prompt items per forward pass. Results do not depend on it
+            beyond the last bits of the logits (CPU kernels may differ with the batch size).
         image_size: network input side ``S``; required only when ``net`` has no ``config``.
         tokenizer: a :class:`~remotesam.text.Tokenizer` to share; built once otherwise.
         epoc_model: optional EPOC boundary model: a local DirectSAM model directory (loaded with
@@ -222,10 +179,15 @@ class RemoteSAM:
             an already loaded ``BoundaryModel``. When given, detection, counting and captioning
             use EPOC unless called with ``epoc=False``.
         text_cache_size: number of prompts whose text features are kept on ``device``.
+        prefetch_workers: threads that load and resize images ahead of the network in
+            :meth:`Engine.run <remotesam.engine.Engine.run>` (the benchmark harness's path).
 
     Every task method accepts ``image`` as an ``(H, W, 3)`` uint8 RGB array, a PIL image or a file
     path (see :func:`remotesam.image.load_image` for RGBA/grayscale/16-bit rules) and returns a
     frozen dataclass from :mod:`remotesam.types`. Not thread-safe (use one instance per thread).
+    Every method is a :class:`~remotesam.engine.Request` answered by :attr:`engine` (the same
+    engine the benchmark harness streams whole datasets through) and reduced to the task's
+    result by :mod:`remotesam.reduce`.
 
     Raises:
         TypeError: ``net`` is not an ``nn.Module``.
@@ -244,14 +206,10 @@ class RemoteSAM:
         tokenizer: Tokenizer | None = None,
         epoc_model: str | os.PathLike[str] | BoundaryModel | None = None,
         text_cache_size: int = 256,
+        prefetch_workers: int = 2,
     ) -> None:
         if not isinstance(net, nn.Module):
             raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
-        if precision not in _PRECISIONS:
-            raise ValueError(
-                f"unknown precision {precision!r}; expected one of {sorted(_PRECISIONS)} "
-                "(fp16 is not offered: it is about 400x slower on CPU; use bf16)"
-            )
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         config = getattr(net, "config", None)
@@ -271,8 +229,8 @@ class RemoteSAM:
             raise ValueError(
                 f"device {device!r} requested but CUDA is not available here; use device='cpu'"
             )
+        precision = resolve_precision(precision, self.device)  # the one precision rule
         self.precision = precision
-        self.batch_size = batch_size
         self.image_size = size
         self.image_mean = tuple(getattr(config, "image_mean", IMAGENET_MEAN))
         self.image_std = tuple(getattr(config, "image_std", IMAGENET_STD))
@@ -285,13 +243,31 @@ class RemoteSAM:
             )
         self.tokenizer = tokenizer
         self.net = net.to(self.device).eval()
-        self._has_encode_text = callable(getattr(net, "encode_text", None))
-        self._text_cache: OrderedDict[str, Any] = OrderedDict()
-        self._text_cache_size = max(int(text_cache_size), 0)
         self._epoc_name: str | None = None
         self.epoc_model: BoundaryModel | None = None
         if epoc_model is not None:
             self._load_epoc(epoc_model)
+        #: The engine that answers every request of this predictor (see :mod:`remotesam.engine`).
+        self.engine = Engine(
+            self.net, device=self.device, image_size=size, image_mean=self.image_mean,
+            image_std=self.image_std, tokenizer=tokenizer, precision=precision,
+            batch_size=batch_size, text_cache_size=text_cache_size,
+            boundary_fn=self._boundary if self.epoc_model is not None else None,
+            prefetch_workers=prefetch_workers,
+        )
+
+    @property
+    def batch_size(self) -> int:
+        """Image-prompt items per forward pass (the engine's)."""
+        return self.engine.batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        self.engine.configure(batch_size=value)
+
+    @property
+    def _text_cache(self) -> Any:
+        return self.engine._text_cache
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -369,90 +345,13 @@ class RemoteSAM:
         }
 
     # ------------------------------------------------------------------ core
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        dtype = _PRECISIONS[self.precision]
-        if dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
+    def answer(self, request: Request) -> Answer:
+        """The dense outputs of one :class:`~remotesam.engine.Request` (see :mod:`remotesam.engine`).
 
-    def _prepare(self, image: ImageInput) -> tuple[np.ndarray, torch.Tensor]:
-        """Load the image; return the RGB array and the ``(1, 3, S, S)`` input on the device."""
-        rgb = load_image(image)
-        x = normalize(resize_image(rgb, self.image_size), self.image_mean, self.image_std)
-        return rgb, x.to(self.device)
-
-    def _text_features(self, sentences: Sequence[str], ids: torch.Tensor, mask: torch.Tensor) -> Any:
-        parts = []
-        for i, s in enumerate(sentences):
-            feats = self._text_cache.get(s)
-            if feats is None:
-                feats = self.net.encode_text(ids[i : i + 1], mask[i : i + 1])
-                if self._text_cache_size:
-                    self._text_cache[s] = feats
-                    while len(self._text_cache) > self._text_cache_size:
-                        self._text_cache.popitem(last=False)
-            else:
-                self._text_cache.move_to_end(s)
-            parts.append(feats)
-        return _cat(parts)
-
-    def _iter_forward(self, x: torch.Tensor, sentences: Sequence[str]) -> Iterator[_Outputs]:
-        """Run the network on one image and every sentence, ``batch_size`` prompts per pass.
-
-        Yields one :class:`_Outputs` per chunk of at most ``batch_size`` sentences, in order.
+        For many requests at once (a dataset), use ``self.engine.run(...)``: it prefetches,
+        batches images together and overlaps the caller's work with the next forwards.
         """
-        s = self.image_size
-        for start in range(0, len(sentences), self.batch_size):
-            chunk = sentences[start : start + self.batch_size]
-            b = len(chunk)
-            # The grad/autocast modes are entered per chunk, never held across a ``yield``: the
-            # caller's code between chunks must run in its own modes.
-            with torch.inference_mode():
-                ids, mask = self.tokenizer.encode(chunk)
-                ids, mask = ids.to(self.device), mask.to(self.device)
-                images = x.expand(b, -1, -1, -1).contiguous()
-                with self._autocast():
-                    if self._has_encode_text:
-                        feats = self._text_features(chunk, ids, mask)
-                        logits = self.net(images, ids, mask, text_features=feats)
-                    else:
-                        logits = self.net(images, ids, mask)
-                if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (b, 2, s, s):
-                    found = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-                    raise RuntimeError(
-                        f"the network returned {found}; expected logits of shape ({b}, 2, {s}, {s})"
-                    )
-                logits = logits.float()
-                # argmax over 2 classes with ties to background == strict comparison.
-                fg = (logits[:, 1] > logits[:, 0]).to(torch.uint8).cpu().numpy()
-                prob = torch.softmax(logits, dim=1)[:, 1].contiguous().cpu().numpy()
-            yield _Outputs(fg, prob)
-
-    def _forward(self, x: torch.Tensor, sentences: Sequence[str]) -> _Outputs:
-        outs = list(self._iter_forward(x, sentences))
-        if len(outs) == 1:
-            return outs[0]
-        return _Outputs(
-            np.concatenate([o.mask_net for o in outs]), np.concatenate([o.prob_net for o in outs])
-        )
-
-    def _per_prompt(
-        self, x: torch.Tensor, sentences: Sequence[str]
-    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """``(k, mask_net (S,S) uint8, prob_net (S,S) float32)`` for each sentence, in order."""
-        k = 0
-        for out in self._iter_forward(x, sentences):
-            for j in range(out.mask_net.shape[0]):
-                yield k, out.mask_net[j], out.prob_net[j]
-                k += 1
-
-    @staticmethod
-    def _pooled_scores(prob_net: np.ndarray, factor: float) -> float:
-        # factor * GMP + (1 - factor) * GAP of the network-resolution probability map, in float64
-        # (the max is exact; the mean is accumulated in float64 so it does not depend on threads).
-        gmp = float(prob_net.max())
-        gap = float(prob_net.mean(dtype=np.float64))
-        return factor * gmp + (1.0 - factor) * gap
+        return self.engine.answer(request)
 
     def _use_epoc(self, epoc: bool | None) -> bool:
         if epoc is None:
@@ -470,15 +369,9 @@ class RemoteSAM:
         with torch.inference_mode():
             return boundary_map(self.epoc_model, rgb)
 
-    def _referring_masks(
-        self, image: ImageInput, sentences: Sequence[str]
-    ) -> tuple[_Outputs, np.ndarray, np.ndarray]:
-        """Network outputs for ``sentences`` plus their masks and probabilities resized to the
-        image (legacy nearest): ``(outputs, (K, H, W) uint8, (K, H, W) float32)``."""
-        rgb, x = self._prepare(image)
-        out = self._forward(x, sentences)
-        hw = rgb.shape[:2]
-        return out, _resize_nearest(out.mask_net, hw), _resize_nearest(out.prob_net, hw)
+    def _referring_answer(self, image: ImageInput, sentences: Sequence[str]) -> Answer:
+        return self.engine.answer(Request(image, tuple(sentences),
+                                          frozenset({"mask", "prob", "mask_net", "prob_net"})))
 
     def _detect(
         self,
@@ -493,62 +386,23 @@ class RemoteSAM:
         conf_threshold: float,
         nms_iou: float,
         remove_inner: bool,
-    ) -> tuple[np.ndarray, Detections]:
-        """Validate the post-processing arguments, load ``image`` and detect ``names`` in it.
+    ) -> tuple[tuple[int, int], Detections]:
+        """Validate the post-processing arguments and detect ``names`` in ``image``.
 
-        Returns the RGB image ``(H, W, 3)`` uint8 and the detections (see :meth:`detection`).
+        Returns the image size ``(H, W)`` and the detections (see :meth:`detection`).
         """
-        from remotesam.postprocess import masks_to_boxes, nms
-
         use_epoc = self._use_epoc(epoc)
-        rgb, x = self._prepare(image)
         epoc_threshold = _check_unit("epoc_threshold", epoc_threshold)
         epoc_area_ratio = _check_unit("epoc_area_ratio", epoc_area_ratio)
         conf_threshold = _check_unit("conf_threshold", conf_threshold)
         nms_iou = _check_unit("nms_iou", nms_iou)
-        remove_inner = bool(remove_inner)
-        hw = (int(rgb.shape[0]), int(rgb.shape[1]))
-        boundary = self._boundary(rgb) if use_epoc else None
-        ncol = 4 if box_type == "hbb" else 8
-        all_boxes, all_scores, all_labels = [], [], []
-        sentences = [prompt(n, template) for n in names]
-        for k, mask_net, prob_net in self._per_prompt(x, sentences):
-            mask = _resize_nearest(mask_net, hw)
-            prob = _resize_nearest(prob_net, hw)
-            refined = None
-            if boundary is not None:
-                from remotesam.postprocess import epoc_refine
-
-                refined = epoc_refine(mask, boundary, epoc_threshold, area_ratio=epoc_area_ratio)
-            rows = np.asarray(
-                masks_to_boxes(
-                    mask, prob, box_type=box_type, conf_threshold=conf_threshold,
-                    remove_inner=remove_inner, new_mask=refined,
-                ),
-                dtype=np.float64,
-            ).reshape(-1, ncol + 1)
-            if rows.shape[0] == 0:
-                continue
-            if box_type == "hbb":
-                nms_boxes = rows[:, :4]
-            else:
-                # The official code defines no NMS for polygons (nothing calls M2B with obb); we
-                # suppress on each polygon's axis-aligned envelope.
-                xs, ys = rows[:, 0:8:2], rows[:, 1:8:2]
-                nms_boxes = np.stack([xs.min(1), ys.min(1), xs.max(1), ys.max(1)], axis=1)
-            keep = np.asarray(nms(nms_boxes, rows[:, ncol], iou_threshold=nms_iou), dtype=np.intp)
-            rows = rows[keep]
-            rows = rows[np.argsort(-rows[:, ncol], kind="stable")]
-            all_boxes.append(rows[:, :ncol])
-            all_scores.append(rows[:, ncol])
-            all_labels.append(np.full(rows.shape[0], k, dtype=np.int64))
-        return rgb, Detections(
-            classnames=names,
-            box_type=box_type,
-            boxes=np.concatenate(all_boxes) if all_boxes else np.zeros((0, ncol), np.float64),
-            scores=np.concatenate(all_scores) if all_scores else np.zeros(0, np.float64),
-            labels=np.concatenate(all_labels) if all_labels else np.zeros(0, np.int64),
-        )
+        ans = self.engine.answer(Request(image, tuple(prompt(n, template) for n in names),
+                                         frozenset({"mask", "prob"}), boundary=use_epoc))
+        dets = _reduce.detections(
+            ans, names, box_type, use_boundary=use_epoc, epoc_threshold=epoc_threshold,
+            epoc_area_ratio=epoc_area_ratio, conf_threshold=conf_threshold, nms_iou=nms_iou,
+            remove_inner=bool(remove_inner))
+        return ans.hw, dets
 
     # ------------------------------------------------------------------ tasks
     def referring_seg(self, image: ImageInput, sentence: str) -> ReferringMask:
@@ -564,8 +418,7 @@ class RemoteSAM:
             ValueError: empty ``sentence``; bad image shape. FileNotFoundError: missing image file.
         """
         sentence = _check_sentence(sentence)
-        out, mask, prob = self._referring_masks(image, [sentence])
-        return ReferringMask(mask=mask[0], prob=prob[0], mask_net=out.mask_net[0], prob_net=out.prob_net[0])
+        return _reduce.referring_mask(self._referring_answer(image, [sentence]))
 
     def semantic_seg(
         self, image: ImageInput, classnames: Sequence[str], *, template: str = DEFAULT_TEMPLATE
@@ -587,13 +440,9 @@ class RemoteSAM:
             bad image.
         """
         names = _check_classnames(classnames)
-        out, masks, probs = self._referring_masks(image, [prompt(n, template) for n in names])
-        ids = np.arange(1, len(names) + 1, dtype=np.int64)[:, None, None]
-        label_net = (out.mask_net.astype(np.int64) * ids).max(axis=0)
-        label = (masks.astype(np.int64) * ids).max(axis=0)
-        return SemanticMasks(
-            classnames=names, masks=masks, probs=probs, label_map=label, label_map_net=label_net
-        )
+        ans = self.engine.answer(Request(image, tuple(prompt(n, template) for n in names),
+                                         frozenset({"mask", "prob", "mask_net"})))
+        return _reduce.semantic_masks(ans, names)
 
     def detection(
         self,
@@ -661,32 +510,14 @@ class RemoteSAM:
         Raises:
             TypeError: ``sentence`` is not a str. ValueError: empty sentence, bad image.
         """
-        from remotesam.postprocess import masks_to_boxes
-
         sentence = _check_sentence(sentence)
         conf_threshold = _check_unit("conf_threshold", conf_threshold)
-        _, masks, probs = self._referring_masks(image, [sentence])
-        rows = np.asarray(
-            masks_to_boxes(masks[0], probs[0], box_type="hbb", conf_threshold=conf_threshold,
-                           remove_inner=bool(remove_inner)),
-            dtype=np.float64,
-        ).reshape(-1, 5)
-        if rows.shape[0] == 0:
-            return Grounding(box=None, score=math.nan)
-        box = np.array(
-            [rows[:, 0].min(), rows[:, 1].min(), rows[:, 2].max(), rows[:, 3].max()], dtype=np.float64
-        )
-        return Grounding(box=box, score=float(rows[:, 4].mean()))
+        ans = self.engine.answer(Request(image, (sentence,), frozenset({"mask", "prob"})))
+        return _reduce.grounding(ans, conf_threshold=conf_threshold, remove_inner=bool(remove_inner))
 
-    def _class_scores(
-        self, image: ImageInput, names: tuple[str, ...], template: str, factor: float
-    ) -> np.ndarray:
-        sentences = [prompt(n, template) for n in names]
-        _, x = self._prepare(image)
-        scores = np.empty(len(names), dtype=np.float64)
-        for k, _mask, prob_net in self._per_prompt(x, sentences):
-            scores[k] = self._pooled_scores(prob_net, factor)
-        return scores
+    def _pooled(self, image: ImageInput, names: tuple[str, ...], template: str) -> Answer:
+        return self.engine.answer(Request(image, tuple(prompt(n, template) for n in names),
+                                          frozenset({"pooled"})))
 
     def multi_label_cls(
         self,
@@ -711,9 +542,7 @@ class RemoteSAM:
         names = _check_classnames(classnames)
         factor = _check_unit("factor", factor)
         threshold = _check_unit("threshold", threshold)
-        scores = self._class_scores(image, names, template, factor)
-        labels = tuple(n for n, s in zip(names, scores) if s > threshold)
-        return MultiLabelResult(classnames=names, scores=scores, labels=labels)
+        return _reduce.multi_label(self._pooled(image, names, template), names, factor, threshold)
 
     def multi_class_cls(
         self,
@@ -739,10 +568,7 @@ class RemoteSAM:
         names = _check_classnames(classnames)
         factor = _check_unit("factor", factor)
         floor = _check_unit("floor", floor)
-        scores = self._class_scores(image, names, template, factor)
-        best = int(np.argmax(scores))
-        label = None if scores[best] < floor else names[best]
-        return MultiClassResult(classnames=names, scores=scores, label=label)
+        return _reduce.multi_class(self._pooled(image, names, template), names, factor, floor)
 
     def counting(
         self,
@@ -797,14 +623,7 @@ class RemoteSAM:
             epoc_threshold=epoc_threshold, epoc_area_ratio=epoc_area_ratio,
             conf_threshold=conf_threshold, nms_iou=nms_iou, remove_inner=True,
         )  # fmt: skip
-        counts: dict[str, int] = {}
-        for k, name in enumerate(names):
-            boxes = dets.boxes[dets.labels == k]
-            if prior_areas is not None:
-                area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-                boxes = boxes[area > float(prior_areas[name]) * float(area_factor)]
-            counts[name] = int(boxes.shape[0])
-        return Counts(classnames=names, counts=counts)
+        return _reduce.counts(dets, names, prior_areas, float(area_factor))
 
     def captioning(
         self,
@@ -839,7 +658,7 @@ class RemoteSAM:
             ValueError: ``region_split`` not 4 or 9, bad class names; TypeError: ``seed`` or
                 ``template_index`` not an int.
         """
-        from remotesam.postprocess import build_caption, fixed_chooser, seeded_chooser
+        from remotesam.postprocess import fixed_chooser, seeded_chooser
 
         names = _check_classnames(classnames)
         if region_split not in _REGION_SPLITS or isinstance(region_split, bool):
@@ -850,15 +669,10 @@ class RemoteSAM:
             isinstance(template_index, bool) or not isinstance(template_index, int) or template_index < 0
         ):
             raise TypeError(f"template_index must be a non-negative int or None, got {template_index!r}")
-        rgb, dets = self._detect(
+        hw, dets = self._detect(
             image, names, template=template, box_type="hbb", epoc=epoc,
             epoc_threshold=epoc_threshold, epoc_area_ratio=epoc_area_ratio,
             conf_threshold=conf_threshold, nms_iou=nms_iou, remove_inner=True,
         )  # fmt: skip
-        pred = {
-            name: np.column_stack([dets.boxes[dets.labels == k], dets.scores[dets.labels == k]]).tolist()
-            for k, name in enumerate(names)
-        }
         choose = fixed_chooser(template_index) if template_index is not None else seeded_chooser(seed)
-        text = build_caption(pred, (int(rgb.shape[0]), int(rgb.shape[1])), region_split, choose)
-        return Caption(text=text, detections=dets)
+        return _reduce.caption(dets, names, hw, region_split, choose)

@@ -325,9 +325,12 @@ def test_inference_mode_and_bf16_autocast(grids, image) -> None:
     assert r.prob.dtype == np.float32  # bf16 logits are promoted before the softmax
     RemoteSAM(Spy(grids), image_size=896).referring_seg(image, REF)
     assert seen["autocast"] is False
-    # modes are not held across chunks: the caller's code between chunks runs in its own modes
+    # modes are not held across answers: the caller's code between them runs in its own modes
+    from remotesam.engine import Request
+
     between = []
-    for _ in m._per_prompt(m._prepare(image)[1], ["a", "b"]):
+    reqs = [(i, Request(image, ("a", "b"), frozenset({"pooled"}))) for i in range(2)]
+    for _ in m.engine.run(reqs):
         between.append((torch.is_inference_mode_enabled(), torch.is_autocast_enabled("cpu")))
     assert between == [(False, False), (False, False)]
 
@@ -517,7 +520,9 @@ def test_bad_construction(grids) -> None:
     net = GridNet(grids)
     with pytest.raises(TypeError, match=r"net must be a torch\.nn\.Module, got function"):
         RemoteSAM(lambda *a: None, image_size=896)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"unknown precision 'fp16'; expected one of \['bf16', 'fp32'\]"):
+    with pytest.raises(ValueError, match=r"unknown precision 'fp8'; expected one of \['fp32', 'bf16', 'fp16'\]"):
+        RemoteSAM(net, image_size=896, precision="fp8")
+    with pytest.raises(ValueError, match=r"precision 'fp16' needs a CUDA device \(got 'cpu'\)"):
         RemoteSAM(net, image_size=896, precision="fp16")
     with pytest.raises(ValueError, match=r"unknown device 'gpu0'.*use e\.g\. 'cpu'"):
         RemoteSAM(net, image_size=896, device="gpu0")

@@ -25,9 +25,12 @@ import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from remotesam.engine import Answer, Request
 
 __all__ = [
     "DatasetAdapter",
@@ -214,13 +217,42 @@ class TaskPlugin(abc.ABC):
         """Prediction settings (JSON-serialisable) that go into the cache key."""
         return dict(sorted(self.options.items()))
 
-    @abc.abstractmethod
     def predict(self, model: Any, samples: Sequence[Sample]) -> list[Prediction]:
         """Predict a batch. ``model`` is a :class:`remotesam.RemoteSAM`.
 
         Returns one JSON-serialisable prediction per sample, in order. May raise for a bad
         sample (unreadable image ...); the harness then isolates and records the failure.
+
+        Implement either this (calling the predictor's task methods: simple, one sample after
+        the other) or :meth:`requests` and :meth:`reduce` (the harness then gathers the requests
+        of every task of the run, computes each distinct forward once, batched and prefetched,
+        and overlaps ``reduce`` with the next forwards). The default goes through
+        :meth:`requests` / :meth:`reduce` with ``model.engine``.
         """
+        from remotesam.bench.executor import plugin_uses_requests, predict_with_requests
+
+        if not plugin_uses_requests(self):
+            raise NotImplementedError(f"{type(self).__name__} implements neither predict nor "
+                                      "requests and reduce")
+        return predict_with_requests(self, model, samples)
+
+    def requests(self, sample: Sample) -> list[Request]:
+        """What the network must compute for ``sample``: one or more
+        :class:`remotesam.engine.Request` (an image, its prompts, the dense outputs wanted:
+        ``mask_net``, ``prob_net``, ``mask``, ``prob``, ``pooled``; optionally the EPOC
+        boundary map). Optional; implement it together with :meth:`reduce`.
+
+        Must not load the image (the harness prefetches it) and may raise for a malformed
+        sample (that sample then fails alone).
+        """
+        raise NotImplementedError
+
+    def reduce(self, sample: Sample, answers: Sequence[Answer]) -> Prediction:
+        """The prediction of ``sample`` from the :class:`remotesam.engine.Answer` of each of its
+        requests (same order; each holds exactly the request's prompts, in its order, with at
+        least the outputs asked for). Runs in a worker thread beside the next forwards: it must
+        not touch shared mutable state. May raise (the sample then fails alone)."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:

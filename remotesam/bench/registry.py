@@ -146,6 +146,9 @@ def validate_plugin_class(obj: object, name: str | None = None) -> list[str]:
     abstract = sorted(getattr(cls, "__abstractmethods__", ()) or ())
     if abstract:
         problems.append(f"does not implement {abstract}")
+    if cls.predict is TaskPlugin.predict and (cls.requests is TaskPlugin.requests
+                                             or cls.reduce is TaskPlugin.reduce):
+        problems.append("does not implement ['predict'] (or both 'requests' and 'reduce')")
     return problems
 
 

@@ -1,0 +1,321 @@
+"""Request-based prediction for a whole run: each distinct forward once, streamed, overlapped.
+
+For one checkpoint, the runner hands :func:`predict_jobs` every job's cache misses. For a task
+plugin that states its needs as requests (:meth:`TaskPlugin.requests
+<remotesam.bench.api.TaskPlugin.requests>` / :meth:`~remotesam.bench.api.TaskPlugin.reduce`)
+and a model with a :class:`remotesam.engine.Engine` (a :class:`remotesam.RemoteSAM`):
+
+1. the requests of every miss of every such job are gathered (small objects: an image path,
+   prompts, flags) and merged per image *content* (the file's sha256, known from the input
+   fingerprints): one merged request per image asks the union of the prompts and outputs, so
+   DIOR's det, mlc and cnt, which ask the same class prompts of the same images, share one
+   forward per (image, prompt);
+2. the merged requests stream through :meth:`Engine.run <remotesam.engine.Engine.run>`
+   (prefetch threads, batches across images, dense post-processing where the logits are), in
+   order of first appearance; only a bounded number of images is in flight;
+3. each answer is cut back to every sample's own request (:meth:`Answer.select
+   <remotesam.engine.Answer.select>`) and the sample's ``reduce`` runs in a pool of threads
+   (mask-to-box, NMS, RLE, captions), overlapping the next forwards;
+4. finished predictions are committed to the store in order, per job, every ``batch_size``
+   samples or every second, whichever comes first (a killed run keeps them).
+
+Failure isolation as before: a sample whose ``requests`` or ``reduce`` raises fails alone; an
+image that cannot be loaded (or whose forward raises) fails the samples that asked for it.
+Other plugins (``predict`` only), and models without an engine, go through
+:func:`remotesam.bench.runner.predict_misses` unchanged. Store keys and fingerprints are the
+runner's; nothing here changes what is cached or how it is found.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from remotesam.bench.api import Sample, TaskPlugin
+from remotesam.bench.errors import PluginError, is_transient
+from remotesam.bench.store import PredictionKey, ResultsStore
+
+__all__ = ["JobWork", "plugin_uses_requests", "predict_jobs", "predict_with_requests",
+           "uses_engine"]
+
+
+def uses_engine(model: Any) -> bool:
+    """Whether ``model`` answers requests (it has a :class:`remotesam.engine.Engine`)."""
+    from remotesam.engine import Engine
+
+    return isinstance(getattr(model, "engine", None), Engine)
+
+
+def plugin_uses_requests(plugin: TaskPlugin) -> bool:
+    """Whether the plugin implements ``requests`` and ``reduce``."""
+    cls = type(plugin)
+    return cls.requests is not TaskPlugin.requests and cls.reduce is not TaskPlugin.reduce
+
+
+@dataclass
+class JobWork:
+    """One job's misses for one checkpoint.
+
+    Attributes:
+        plugin: the task plugin.
+        key: where its predictions are stored.
+        misses: the samples to predict, in order.
+        fingerprints: the job's input fingerprints (stored with each prediction).
+        label: for messages (``task.dataset/split``).
+        advance: called with the number of samples finished (a progress bar).
+    """
+
+    plugin: TaskPlugin
+    key: PredictionKey
+    misses: Sequence[Sample]
+    fingerprints: dict[str, str]
+    label: str = ""
+    advance: Callable[[int], None] | None = None
+    n_ok: int = 0
+    n_bad: int = 0
+    ok: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    bad: list[tuple[str, str, bool]] = field(default_factory=list)
+
+
+class _Entry:
+    """One sample in flight: its requests and the answers received so far."""
+
+    __slots__ = ("answers", "error", "index", "remaining", "requests", "sample", "work")
+
+    def __init__(self, work: int, index: int, sample: Sample) -> None:
+        self.work = work
+        self.index = index
+        self.sample = sample
+        self.requests: list[Any] = []
+        self.answers: list[Any] = []
+        self.remaining = 0
+        self.error: BaseException | None = None
+
+
+class _Group:
+    """All requests on one image, merged."""
+
+    __slots__ = ("boundary", "consumers", "image", "outputs", "prompts")
+
+    def __init__(self, image: Any) -> None:
+        self.image = image
+        self.prompts: dict[str, None] = {}
+        self.outputs: set[str] = set()
+        self.boundary = False
+        self.consumers: list[tuple[_Entry, int]] = []
+
+
+def _encode(pred: Any) -> dict[str, Any]:
+    from remotesam.bench.runner import _encode as encode
+
+    return encode(pred)
+
+
+def _error_text(e: BaseException) -> str:
+    from remotesam.bench.runner import _error_text as text
+
+    return text(e)
+
+
+def _image_error(image: Any, e: BaseException) -> BaseException:
+    """An image that cannot be loaded, worded as the plugins' own loader words it."""
+    from remotesam.bench.api import DatasetError
+
+    if not isinstance(image, str | os.PathLike):
+        return e
+    if isinstance(e, FileNotFoundError):
+        return DatasetError(f"image {os.fspath(image)} not found (listed by the annotations but absent)")
+    if isinstance(e, (ValueError, TypeError, IsADirectoryError, OSError)):
+        return DatasetError(f"image {os.fspath(image)} is unreadable: {e}")
+    return e
+
+
+def _stream(works: Sequence[tuple[TaskPlugin, Sequence[Sample]]], engine: Any,
+            digests: dict[str, str] | None = None, reduce_workers: int = 2,
+            ) -> Iterator[tuple[int, int, dict[str, Any] | BaseException]]:
+    """``(work index, sample index, encoded prediction or exception)`` for every sample, as
+    they finish (works interleaved as their images come through)."""
+    from remotesam.engine import Request
+
+    digests = digests or {}
+    entries: list[list[_Entry]] = []
+    groups: collections.OrderedDict[str, _Group] = collections.OrderedDict()
+    for w, (plugin, samples) in enumerate(works):
+        row = []
+        for i, s in enumerate(samples):
+            e = _Entry(w, i, s)
+            row.append(e)
+            try:
+                reqs = plugin.requests(s)
+                if not isinstance(reqs, list | tuple) or not reqs or not all(
+                        isinstance(r, Request) for r in reqs):
+                    raise PluginError(f"{plugin.name}.requests returned {reqs!r}; expected a "
+                                      "non-empty list of remotesam.engine.Request")
+            except Exception as exc:
+                e.error = exc
+                continue
+            e.requests = list(reqs)
+            e.answers = [None] * len(reqs)
+            e.remaining = len(reqs)
+            for j, r in enumerate(reqs):
+                img = r.image
+                d = digests.get(os.fspath(img)) if isinstance(img, str | os.PathLike) else None
+                gkey = f"sha256:{d}" if d else r.key()
+                g = groups.get(gkey)
+                if g is None:
+                    g = groups[gkey] = _Group(img)
+                g.prompts.update(dict.fromkeys(r.prompts))
+                g.outputs |= r.outputs
+                g.boundary = g.boundary or engine.resolve_boundary(r.boundary)
+                g.consumers.append((e, j))
+        entries.append(row)
+
+    def merged() -> Iterator[tuple[str, Any]]:
+        for gkey, g in list(groups.items()):
+            yield gkey, Request(g.image, tuple(g.prompts), frozenset(g.outputs), boundary=g.boundary)
+
+    def reduce(e: _Entry) -> dict[str, Any]:
+        plugin = works[e.work][0]
+        return _encode(plugin.reduce(e.sample, list(e.answers)))
+
+    pending: collections.deque[tuple[_Entry, Future[Any]]] = collections.deque()
+    limit = max(4, 4 * reduce_workers)
+
+    def settle(e: _Entry, result: Any) -> Iterator[tuple[int, int, Any]]:
+        yield e.work, e.index, result
+
+    def drain(block: bool) -> Iterator[tuple[int, int, Any]]:
+        while pending and (block or pending[0][1].done()):
+            e, f = pending.popleft()
+            try:
+                res: Any = f.result()
+            except Exception as exc:
+                res = exc
+            yield from settle(e, res)
+            block = block and len(pending) > limit
+
+    # samples that failed before any request, in order
+    for row in entries:
+        for e in row:
+            if e.error is not None:
+                yield from settle(e, e.error)
+    pool = ThreadPoolExecutor(max(1, reduce_workers), thread_name_prefix="remotesam-reduce")
+    try:
+        for gkey, res in engine.run(merged()):
+            g = groups.pop(gkey)
+            for e, j in g.consumers:
+                if e.error is not None:
+                    continue
+                if isinstance(res, BaseException):
+                    e.error = _image_error(g.image, res)
+                    yield from settle(e, e.error)
+                    continue
+                req = e.requests[j]
+                try:
+                    e.answers[j] = res.select(req.prompts,
+                                              boundary=engine.resolve_boundary(req.boundary))
+                except Exception as exc:
+                    e.error = exc
+                    yield from settle(e, exc)
+                    continue
+                e.remaining -= 1
+                if e.remaining == 0:
+                    pending.append((e, pool.submit(reduce, e)))
+            yield from drain(block=False)
+            if len(pending) > limit:
+                yield from drain(block=True)
+        while pending:
+            yield from drain(block=True)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def predict_with_requests(plugin: TaskPlugin, model: Any, samples: Sequence[Sample]
+                          ) -> list[dict[str, Any]]:
+    """``plugin.predict(model, samples)`` through the engine: requests, answers, reduce.
+
+    Raises:
+        the first sample's error when any sample fails (the harness then retries each sample
+        alone and records the failures, as for any ``predict``).
+    """
+    out: list[Any] = [None] * len(samples)
+    for _w, i, res in _stream([(plugin, samples)], model.engine, reduce_workers=1):
+        out[i] = res
+    for res in out:
+        if isinstance(res, BaseException):
+            raise res
+    return out
+
+
+def predict_jobs(works: Sequence[JobWork], model: Any, store: ResultsStore, batch_size: int,
+                 *, flush_s: float = 1.0, reduce_workers: int = 2) -> None:
+    """Predict every work's misses with ``model`` and commit them to ``store``.
+
+    Request-based plugins share one engine stream (see the module docstring); the others go
+    through :func:`remotesam.bench.runner.predict_misses` one job at a time. Counts end up in
+    each work's ``n_ok`` / ``n_bad``.
+    """
+    from remotesam.bench.runner import predict_misses
+
+    streamed = [w for w in works if w.misses and uses_engine(model)
+                and plugin_uses_requests(w.plugin)]
+    for w in works:
+        if w.misses and w not in streamed:
+            job = _JobView(w)
+            w.n_ok, w.n_bad = predict_misses(job, model, w.misses, w.key, store,  # type: ignore[arg-type]
+                                             batch_size, w.advance)
+    if not streamed:
+        return
+    paths = sorted({os.fspath(s.image) for w in streamed for s in w.misses
+                    if isinstance(s.image, str | os.PathLike)})
+    digests = store.cached_sha256_many(paths) if paths else {}
+    last = time.monotonic()
+
+    def flush(w: JobWork) -> None:
+        if w.ok:
+            store.put_predictions(w.key, w.ok, w.fingerprints)
+        if w.bad:
+            store.put_failures(w.key, w.bad, w.fingerprints)
+        n = len(w.ok) + len(w.bad)
+        w.n_ok += len(w.ok)
+        w.n_bad += len(w.bad)
+        w.ok, w.bad = [], []
+        if w.advance is not None and n:
+            w.advance(n)
+
+    try:
+        stream = _stream([(w.plugin, w.misses) for w in streamed], model.engine, digests,
+                         reduce_workers)
+        for wi, i, res in stream:
+            w = streamed[wi]
+            sid = w.misses[i].sample_id
+            if isinstance(res, BaseException):
+                if not isinstance(res, Exception):
+                    raise res
+                w.bad.append((sid, _error_text(res), is_transient(res)))
+            else:
+                w.ok.append((sid, res))
+            now = time.monotonic()
+            if len(w.ok) + len(w.bad) >= batch_size:
+                flush(w)
+            elif now - last >= flush_s:
+                for x in streamed:
+                    flush(x)
+                last = now
+    finally:
+        for w in streamed:  # whatever finished is kept, even when the run stops here
+            flush(w)
+
+
+class _JobView:
+    """The attributes of a runner job that ``predict_misses`` reads, from a :class:`JobWork`."""
+
+    def __init__(self, w: JobWork) -> None:
+        self.plugin = w.plugin
+        self.fingerprints = w.fingerprints
+        self.label = w.label

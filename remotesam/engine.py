@@ -1,0 +1,707 @@
+"""The inference engine: requests in, answers out; prefetched, batched, dense work on the device.
+
+A :class:`Request` says what one image needs from the network: the image, its prompts and
+which dense outputs of each prompt are wanted (:data:`OUTPUTS`). An :class:`Answer` holds them.
+:class:`Engine` computes answers, either for one request in the calling thread
+(:meth:`Engine.answer`, used by :class:`remotesam.RemoteSAM`'s task methods) or for a stream of
+requests through a pipeline (:meth:`Engine.run`, used by the benchmark harness):
+
+1. **prefetch**: worker threads load, resize and normalise images ahead of the network (a
+   bounded queue: memory does not grow with the number of requests); on CUDA the inputs go
+   to pinned memory and are copied with ``non_blocking=True``;
+2. **batching**: the (image, prompt) items of consecutive requests fill batches of
+   ``batch_size`` (several images per batch when they have few prompts each);
+3. **forward** in one thread (text features of repeated prompts cached);
+4. **dense post-processing where the logits are**: argmax (ties to background), softmax,
+   nearest resize to the original size (``index_select`` with the legacy-nearest source
+   indices, bit-identical to the host code), GMP and GAP pooling; only the requested outputs are
+   computed and copied to the host.
+
+Both paths share the same functions for steps 2-4, so an answer does not depend on the path,
+only on the batch composition (on CPU in fp32 a network's logits may change in their last bits
+with the batch composition; every output here is otherwise exact).
+
+Dense outputs, for a request of ``K`` prompts on an ``H x W`` image and network size ``S``:
+
+* ``"mask_net"``: ``(K, S, S)`` uint8, ``logits[1] > logits[0]`` (a tie is background);
+* ``"prob_net"``: ``(K, S, S)`` float32, ``softmax(logits)[1]``;
+* ``"mask"`` / ``"prob"``: the same resized to ``(K, H, W)`` with legacy nearest
+  (``src = min(floor(dst * float32(in / out)), in - 1)``), as ``F.interpolate(mode="nearest")``;
+* ``"pooled"``: ``gmp`` ``(K,)`` float64 (max of ``prob_net``) and ``gap`` ``(K,)`` float64 (mean of
+  ``prob_net``: float64 row sums, then their float64 sum, divided by ``S * S``; deterministic
+  whatever the number of threads).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import os
+import queue
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from remotesam.image import ImageInput, load_image, normalize, resize_image
+
+__all__ = ["OUTPUTS", "Answer", "Engine", "Request", "nearest_index", "resolve_engine_precision"]
+
+#: The dense outputs a request may ask for (see the module docstring).
+OUTPUTS: frozenset[str] = frozenset({"mask_net", "prob_net", "mask", "prob", "pooled"})
+
+#: ``precision`` name -> autocast dtype (None: plain fp32).
+PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16,
+                                             "fp16": torch.float16}
+
+T = TypeVar("T")
+
+
+def resolve_engine_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``precision`` on ``device``.
+
+    Raises:
+        ValueError: unknown name, or ``"fp16"`` on a device other than CUDA (fp16 on CPU is
+            hundreds of times slower than fp32 and is never used).
+    """
+    from remotesam.precision import resolve_precision
+
+    return PRECISIONS[resolve_precision(precision, device)]
+
+
+def nearest_index(out_size: int, in_size: int) -> np.ndarray:
+    """Source indices of PyTorch's legacy ``nearest`` resize from ``in_size`` to ``out_size``.
+
+    ``src = min(floor(dst * (float32(in) / out)), in - 1)`` computed in float32, as
+    ``F.interpolate(mode="nearest")`` does (the ``2x`` and identity shortcuts give the same).
+    Returns an ``(out_size,)`` intp array.
+    """
+    if out_size == in_size:
+        return np.arange(out_size, dtype=np.intp)
+    scale = np.float32(in_size) / np.float32(out_size)
+    src = np.floor(np.arange(out_size, dtype=np.float32) * scale).astype(np.intp)
+    return np.minimum(src, in_size - 1)
+
+
+@dataclass(frozen=True, eq=False)
+class Request:
+    """What one image needs from the network.
+
+    Attributes:
+        image: an ``(H, W, 3)`` uint8 RGB array, a PIL image or an image file path (anything
+            :func:`remotesam.image.load_image` accepts).
+        prompts: the K sentences, in order (duplicates allowed; each is computed once).
+        outputs: which dense outputs are wanted, a subset of :data:`OUTPUTS`.
+        boundary: also compute the EPOC boundary map of the image: True, False, or None (when
+            the engine has an EPOC model).
+        image_key: identity of the image's content (e.g. the file's sha256) used to merge
+            requests on the same image; default: the path, or the object's id for arrays.
+    """
+
+    image: ImageInput
+    prompts: tuple[str, ...]
+    outputs: frozenset[str]
+    boundary: bool | None = False
+    image_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.prompts, str) or not isinstance(self.prompts, tuple | list):
+            raise TypeError(f"Request.prompts must be a tuple of str, got {self.prompts!r}")
+        object.__setattr__(self, "prompts", tuple(self.prompts))
+        if not self.prompts or not all(isinstance(p, str) for p in self.prompts):
+            raise ValueError(f"Request.prompts must be a non-empty tuple of str, got {self.prompts!r}")
+        outs = frozenset(self.outputs)
+        if not outs or not outs <= OUTPUTS:
+            raise ValueError(f"Request.outputs must be a non-empty subset of {sorted(OUTPUTS)}, "
+                             f"got {sorted(outs)}")
+        object.__setattr__(self, "outputs", outs)
+
+    def key(self) -> str:
+        """The image identity used to merge requests (see ``image_key``)."""
+        if self.image_key is not None:
+            return self.image_key
+        if isinstance(self.image, str | os.PathLike):
+            return "path:" + os.fspath(self.image)
+        return f"object:{id(self.image)}"
+
+
+@dataclass(frozen=True, eq=False)
+class Answer:
+    """The dense outputs of one request (``None`` where not asked for).
+
+    Attributes:
+        prompts: the K prompts, in the request's order.
+        hw: original image size ``(H, W)``.
+        net_size: network size ``S``.
+        mask_net: ``(K, S, S)`` uint8; prob_net: ``(K, S, S)`` float32.
+        mask: ``(K, H, W)`` uint8; prob: ``(K, H, W)`` float32 (legacy-nearest resized).
+        gmp, gap: ``(K,)`` float64 max / mean of ``prob_net``.
+        boundary: ``(H, W)`` float32 EPOC boundary map, or None.
+    """
+
+    prompts: tuple[str, ...]
+    hw: tuple[int, int]
+    net_size: int
+    mask_net: np.ndarray | None = None
+    prob_net: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    prob: np.ndarray | None = None
+    gmp: np.ndarray | None = None
+    gap: np.ndarray | None = None
+    boundary: np.ndarray | None = None
+
+    def scores(self, factor: float) -> np.ndarray:
+        """``factor * GMP + (1 - factor) * GAP`` per prompt, ``(K,)`` float64."""
+        if self.gmp is None or self.gap is None:
+            raise ValueError("this answer has no pooled scores; request outputs={'pooled'}")
+        return np.array([factor * float(m) + (1.0 - factor) * float(a)
+                         for m, a in zip(self.gmp, self.gap)], dtype=np.float64)
+
+    def select(self, prompts: Sequence[str], *, boundary: bool = True) -> Answer:
+        """The answer restricted (and reordered) to ``prompts`` (each must be in this answer)."""
+        pos = {p: i for i, p in reversed(list(enumerate(self.prompts)))}
+        try:
+            idx = [pos[p] for p in prompts]
+        except KeyError as e:
+            raise KeyError(f"prompt {e.args[0]!r} is not in this answer") from None
+
+        def take(a: np.ndarray | None) -> np.ndarray | None:
+            if a is None:
+                return None
+            if idx == list(range(len(self.prompts))):
+                return a
+            return a[idx]
+
+        return Answer(tuple(prompts), self.hw, self.net_size, take(self.mask_net),
+                      take(self.prob_net), take(self.mask), take(self.prob), take(self.gmp),
+                      take(self.gap), self.boundary if boundary else None)
+
+
+# ------------------------------------------------------------------------------------ internals
+
+
+class _Image:
+    """One request in flight: its prepared input and the outputs filled batch by batch."""
+
+    __slots__ = (
+        "arrays",
+        "boundary",
+        "error",
+        "hw",
+        "prompts",
+        "remaining",
+        "req",
+        "rgb",
+        "seq",
+        "token",
+        "x",
+        "x_dev",
+    )
+
+    def __init__(self, seq: int, token: Any, req: Request) -> None:
+        self.seq = seq
+        self.token = token
+        self.req = req
+        # each distinct prompt once, in first-appearance order
+        self.prompts: tuple[str, ...] = tuple(dict.fromkeys(req.prompts))
+        self.hw: tuple[int, int] = (0, 0)
+        self.x: torch.Tensor | None = None
+        self.x_dev: torch.Tensor | None = None
+        self.rgb: np.ndarray | None = None
+        self.boundary: np.ndarray | None = None
+        self.error: BaseException | None = None
+        self.remaining = len(self.prompts)
+        self.arrays: dict[str, np.ndarray] = {}
+
+
+@dataclass
+class _Batch:
+    """Items ``(image, prompt index)`` and their assembled inputs."""
+
+    items: list[tuple[_Image, int]]
+    x: torch.Tensor | None = None
+    ids: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    dropped: set[int] = field(default_factory=set)  # items whose forward failed
+
+
+_STOP = object()
+
+
+class Engine:
+    """Computes :class:`Answer` s for :class:`Request` s with one network.
+
+    Args:
+        net: ``net(image (B,3,S,S) float32, input_ids (B,L) int64, attention_mask (B,L) int64,
+            text_features=None) -> logits (B,2,S,S)``; optionally ``net.encode_text``.
+        device: where ``net`` lives (it is not moved here).
+        image_size: network input side ``S``.
+        image_mean, image_std: normalisation constants.
+        tokenizer: a :class:`remotesam.text.Tokenizer`.
+        precision: ``"fp32"``, ``"bf16"`` (autocast) or ``"fp16"`` (autocast, CUDA only).
+        batch_size: image-prompt items per forward pass.
+        text_cache_size: prompts whose text features are kept on the device.
+        boundary_fn: ``fn(rgb (H,W,3) uint8) -> (H,W) float32`` EPOC boundary map, or None.
+        prefetch_workers: threads that load and resize images ahead of the network.
+
+    Not thread-safe: one :meth:`run` or :meth:`answer` at a time.
+    """
+
+    def __init__(self, net: nn.Module, *, device: torch.device, image_size: int,
+                 image_mean: Sequence[float], image_std: Sequence[float], tokenizer: Any,
+                 precision: str = "fp32", batch_size: int = 8, text_cache_size: int = 256,
+                 boundary_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+                 prefetch_workers: int = 2) -> None:
+        self.net = net
+        self.device = torch.device(device)
+        self.image_size = int(image_size)
+        self.image_mean = tuple(float(v) for v in image_mean)
+        self.image_std = tuple(float(v) for v in image_std)
+        self.tokenizer = tokenizer
+        self.autocast_dtype = resolve_engine_precision(precision, self.device)
+        self.precision = precision
+        self.batch_size = int(batch_size)
+        self.boundary_fn = boundary_fn
+        self.prefetch_workers = max(1, int(prefetch_workers))
+        self.channels_last = False
+        self.compiled = False
+        self._call: Callable[..., Any] = net
+        self._has_encode_text = callable(getattr(net, "encode_text", None))
+        self._text_cache: OrderedDict[str, Any] = OrderedDict()
+        self._text_cache_size = max(int(text_cache_size), 0)
+        self._tok_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._index_cache: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+        self.stats = {"forward_calls": 0, "items": 0}
+
+    # ---------------------------------------------------------------------------- options
+    def configure(self, *, channels_last: bool | None = None, compile: bool | None = None,
+                  batch_size: int | None = None) -> None:
+        """GPU options: ``channels_last`` memory format, ``torch.compile`` of the network,
+        another ``batch_size``. Results stay within the documented tolerance (compile and
+        channels_last may change the last bits of the logits)."""
+        if channels_last is not None and channels_last != self.channels_last:
+            self.net.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+            self.channels_last = bool(channels_last)
+        if compile and not self.compiled:
+            self._call = torch.compile(self.net)
+            self.compiled = True
+        if batch_size is not None:
+            if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+                raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+            self.batch_size = batch_size
+
+    def resolve_boundary(self, flag: bool | None) -> bool:
+        """Whether a request's ``boundary`` flag asks for the EPOC map with this engine."""
+        if flag is None:
+            return self.boundary_fn is not None
+        return bool(flag)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+    # ---------------------------------------------------------------------------- steps
+    def _prepare(self, im: _Image, pin: bool = False) -> _Image:
+        """Load, resize and normalise the image (``x``: ``(1, 3, S, S)`` float32 on the host)."""
+        rgb = load_image(im.req.image)
+        im.hw = (int(rgb.shape[0]), int(rgb.shape[1]))
+        x = normalize(resize_image(rgb, self.image_size), self.image_mean, self.image_std)
+        if pin:
+            x = x.pin_memory()
+        im.x = x
+        if self.resolve_boundary(im.req.boundary):
+            if self.boundary_fn is None:
+                raise ValueError("this request asks for the EPOC boundary map but the predictor "
+                                 "has no EPOC model: build RemoteSAM(..., epoc_model="
+                                 "'path/to/DirectSAM-directory')")
+            with torch.inference_mode():
+                im.boundary = self.boundary_fn(rgb)
+        return im
+
+    def _tokens(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        missing = [p for p in dict.fromkeys(prompts) if p not in self._tok_cache]
+        if missing:
+            ids, mask = self.tokenizer.encode(missing)
+            if len(self._tok_cache) > 4096:
+                self._tok_cache.clear()
+            for i, p in enumerate(missing):
+                self._tok_cache[p] = (ids[i], mask[i])
+        rows = [self._tok_cache[p] for p in prompts]
+        return torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows])
+
+    def _assemble(self, batch: _Batch) -> _Batch:
+        """Inputs of a batch on the device: images (one copy per image), token ids and masks."""
+        runs: list[tuple[_Image, int]] = []
+        for im, _k in batch.items:
+            if runs and runs[-1][0] is im:
+                runs[-1] = (im, runs[-1][1] + 1)
+            else:
+                runs.append((im, 1))
+        parts = []
+        for im, n in runs:
+            if im.x_dev is None:
+                assert im.x is not None
+                im.x_dev = im.x.to(self.device, non_blocking=True)
+            parts.append(im.x_dev.expand(n, -1, -1, -1))
+        x = parts[0].contiguous() if len(parts) == 1 else torch.cat(parts)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        ids, mask = self._tokens([im.prompts[k] for im, k in batch.items])
+        batch.x = x
+        batch.ids = ids.to(self.device, non_blocking=True)
+        batch.mask = mask.to(self.device, non_blocking=True)
+        return batch
+
+    def _text_features(self, sentences: Sequence[str], ids: torch.Tensor, mask: torch.Tensor) -> Any:
+        parts = []
+        for i, s in enumerate(sentences):
+            feats = self._text_cache.get(s)
+            if feats is None:
+                feats = self.net.encode_text(ids[i: i + 1], mask[i: i + 1])
+                if self._text_cache_size:
+                    self._text_cache[s] = feats
+                    while len(self._text_cache) > self._text_cache_size:
+                        self._text_cache.popitem(last=False)
+            else:
+                self._text_cache.move_to_end(s)
+            parts.append(feats)
+        return _cat(parts)
+
+    def _forward(self, x: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
+                 sentences: Sequence[str]) -> torch.Tensor:
+        """Logits ``(B, 2, S, S)`` float32 on the device."""
+        b, s = int(x.shape[0]), self.image_size
+        with torch.inference_mode(), self._autocast():
+            if self._has_encode_text:
+                feats = self._text_features(sentences, ids, mask)
+                logits = self._call(x, ids, mask, text_features=feats)
+            else:
+                logits = self._call(x, ids, mask)
+        if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (b, 2, s, s):
+            found = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+            raise RuntimeError(f"the network returned {found}; expected logits of shape ({b}, 2, {s}, {s})")
+        self.stats["forward_calls"] += 1
+        self.stats["items"] += b
+        return logits.float()
+
+    def _run_forward(self, batch: _Batch) -> _Batch:
+        """Forward a batch; when it raises, each item alone (failing items fail their image)."""
+        assert batch.x is not None and batch.ids is not None and batch.mask is not None
+        sentences = [im.prompts[k] for im, k in batch.items]
+        try:
+            batch.logits = self._forward(batch.x, batch.ids, batch.mask, sentences)
+            return batch
+        except Exception as e:
+            if len(batch.items) == 1:
+                batch.items[0][0].error = batch.items[0][0].error or e
+                batch.dropped.add(0)
+                return batch
+        parts = []
+        for i in range(len(batch.items)):
+            try:
+                parts.append(self._forward(batch.x[i: i + 1], batch.ids[i: i + 1],
+                                           batch.mask[i: i + 1], sentences[i: i + 1]))
+            except Exception as e:
+                im = batch.items[i][0]
+                im.error = im.error or e
+                batch.dropped.add(i)
+        batch.logits = torch.cat(parts) if parts else None
+        return batch
+
+    def _indices(self, hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self._index_cache.get(hw)
+        if idx is None:
+            rows = torch.from_numpy(nearest_index(hw[0], self.image_size).astype(np.int64))
+            cols = torch.from_numpy(nearest_index(hw[1], self.image_size).astype(np.int64))
+            idx = (rows.to(self.device), cols.to(self.device))
+            self._index_cache[hw] = idx
+        return idx
+
+    def _dense(self, batch: _Batch) -> list[_Image]:
+        """Dense post-processing of a forwarded batch into its images' arrays.
+
+        Returns the images completed by this batch (every prompt accounted for).
+        """
+        done: list[_Image] = []
+        kept = [it for i, it in enumerate(batch.items) if i not in batch.dropped]
+        logits = batch.logits
+        with torch.inference_mode():
+            fg = prob = None
+            if logits is not None and kept:
+                wants = set().union(*(it[0].req.outputs for it in kept if it[0].error is None))
+                if wants & {"mask_net", "mask"}:
+                    # argmax over 2 classes with ties to background == strict comparison
+                    fg = (logits[:, 1] > logits[:, 0]).to(torch.uint8)
+                if wants & {"prob_net", "prob", "pooled"}:
+                    prob = torch.softmax(logits, dim=1)[:, 1].contiguous()
+            pos = 0
+            while pos < len(kept):
+                im = kept[pos][0]
+                end = pos
+                while end < len(kept) and kept[end][0] is im:
+                    end += 1
+                if im.error is None:
+                    try:
+                        self._dense_image(im, [k for _, k in kept[pos:end]], pos, end, fg, prob)
+                    except Exception as e:
+                        im.error = e
+                pos = end
+        for im, _k in batch.items:
+            im.remaining -= 1
+            if im.remaining == 0:
+                done.append(im)
+        return done
+
+    def _dense_image(self, im: _Image, ks: list[int], a: int, b: int, fg: torch.Tensor | None,
+                     prob: torch.Tensor | None) -> None:
+        outs = im.req.outputs
+        n_k, (h, w), s = len(im.prompts), im.hw, self.image_size
+        arrays = im.arrays
+        if not arrays:
+            if "mask_net" in outs:
+                arrays["mask_net"] = np.empty((n_k, s, s), np.uint8)
+            if "prob_net" in outs:
+                arrays["prob_net"] = np.empty((n_k, s, s), np.float32)
+            if "mask" in outs:
+                arrays["mask"] = np.empty((n_k, h, w), np.uint8)
+            if "prob" in outs:
+                arrays["prob"] = np.empty((n_k, h, w), np.float32)
+            if "pooled" in outs:
+                arrays["gmp"] = np.empty(n_k, np.float64)
+                arrays["gap"] = np.empty(n_k, np.float64)
+        contiguous = ks == list(range(ks[0], ks[0] + len(ks)))
+        sel = slice(ks[0], ks[0] + len(ks)) if contiguous else ks
+
+        def put(name: str, t: torch.Tensor) -> None:
+            dst = arrays[name]
+            if contiguous:
+                torch.from_numpy(dst[sel]).copy_(t)
+            else:
+                dst[sel] = t.cpu().numpy()
+
+        def resized(src: torch.Tensor) -> torch.Tensor:
+            rows, cols = self._indices((h, w))
+            return src.index_select(1, rows).index_select(2, cols)
+
+        if fg is not None:
+            if "mask_net" in outs:
+                put("mask_net", fg[a:b])
+            if "mask" in outs:
+                put("mask", resized(fg[a:b]))
+        if prob is not None:
+            p = prob[a:b]
+            if "prob_net" in outs:
+                put("prob_net", p)
+            if "prob" in outs:
+                put("prob", resized(p))
+            if "pooled" in outs:
+                gmp = p.amax(dim=(1, 2)).double()
+                gap = p.double().sum(dim=2).sum(dim=1) / float(s * s)
+                put("gmp", gmp)
+                put("gap", gap)
+
+    def _answer_of(self, im: _Image) -> Answer:
+        a = im.arrays
+        ans = Answer(im.prompts, im.hw, self.image_size, a.get("mask_net"), a.get("prob_net"),
+                     a.get("mask"), a.get("prob"), a.get("gmp"), a.get("gap"), im.boundary)
+        if im.prompts != im.req.prompts:
+            ans = ans.select(im.req.prompts)
+        return ans
+
+    def _batches(self, images: Iterable[_Image]) -> Iterator[_Batch | _Image]:
+        """Items of consecutive images in batches of ``batch_size``; failed images pass through."""
+        pending: list[tuple[_Image, int]] = []
+        for im in images:
+            if im.error is not None:
+                yield im
+                continue
+            for k in range(len(im.prompts)):
+                pending.append((im, k))
+                if len(pending) == self.batch_size:
+                    yield _Batch(pending)
+                    pending = []
+        if pending:
+            yield _Batch(pending)
+
+    # ---------------------------------------------------------------------------- synchronous
+    def answer(self, request: Request) -> Answer:
+        """The answer to one request, computed in the calling thread (prompts batched).
+
+        Raises:
+            whatever loading the image raises (FileNotFoundError, ValueError, TypeError), or
+            the network's error.
+        """
+        im = _Image(0, None, request)
+        self._prepare(im)
+        for item in self._batches([im]):
+            assert isinstance(item, _Batch)
+            with torch.inference_mode():
+                self._assemble(item)
+            self._run_forward(item)
+            self._dense(item)
+            if im.error is not None:
+                raise im.error
+        im.x = im.x_dev = None
+        return self._answer_of(im)
+
+    # ---------------------------------------------------------------------------- pipeline
+    def run(self, requests: Iterable[tuple[T, Request]], *, lookahead: int | None = None
+            ) -> Iterator[tuple[T, Answer | BaseException]]:
+        """Answers for a stream of ``(token, request)``, in input order: ``(token, answer)``, or
+        ``(token, exception)`` for a request whose image could not be loaded or whose forward
+        failed (only that request fails).
+
+        Images are prepared ``lookahead`` requests ahead (default ``2 * batch_size``) by
+        ``prefetch_workers`` threads; the forward pass and the dense post-processing run in
+        their own threads, so the caller's work on one answer overlaps the next forwards.
+        Memory is bounded by the lookahead and small queues, whatever the number of requests.
+        """
+        look = max(2, int(lookahead) if lookahead else 2 * self.batch_size)
+        pin = self.device.type == "cuda"
+        stop = threading.Event()
+        futures: queue.Queue[Any] = queue.Queue(maxsize=look)
+        to_forward: queue.Queue[Any] = queue.Queue(maxsize=2)
+        to_dense: queue.Queue[Any] = queue.Queue(maxsize=2)
+        finished: queue.Queue[Any] = queue.Queue()
+        pool = ThreadPoolExecutor(self.prefetch_workers, thread_name_prefix="remotesam-prefetch")
+        errors: list[BaseException] = []
+
+        def put(q: queue.Queue[Any], item: Any) -> bool:
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def get(q: queue.Queue[Any]) -> Any:
+            while not stop.is_set():
+                try:
+                    return q.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+            return _STOP
+
+        def prepared(im: _Image) -> _Image:
+            try:
+                with torch.inference_mode():
+                    return self._prepare(im, pin)
+            except Exception as e:
+                im.error = e
+                return im
+
+        def feeder() -> None:
+            try:
+                for seq, (token, req) in enumerate(requests):
+                    if not isinstance(req, Request):
+                        raise TypeError(f"Engine.run expects (token, Request) pairs, got {type(req).__name__}")
+                    if not put(futures, pool.submit(prepared, _Image(seq, token, req))):
+                        return
+            except BaseException as e:  # the caller's iterable raised
+                errors.append(e)
+            put(futures, _STOP)
+
+        def images() -> Iterator[_Image]:
+            while True:
+                f = get(futures)
+                if f is _STOP:
+                    return
+                yield f.result() if isinstance(f, Future) else f
+
+        def batcher() -> None:
+            try:
+                with torch.inference_mode():
+                    for item in self._batches(images()):
+                        if isinstance(item, _Batch):
+                            self._assemble(item)
+                        if not put(to_forward, item):
+                            return
+            except BaseException as e:
+                errors.append(e)
+            put(to_forward, _STOP)
+
+        def forwarder() -> None:
+            try:
+                while True:
+                    item = get(to_forward)
+                    if item is _STOP:
+                        break
+                    if isinstance(item, _Batch):
+                        self._run_forward(item)
+                    if not put(to_dense, item):
+                        return
+            except BaseException as e:
+                errors.append(e)
+            put(to_dense, _STOP)
+
+        def densifier() -> None:
+            try:
+                while True:
+                    item = get(to_dense)
+                    if item is _STOP:
+                        break
+                    if isinstance(item, _Image):
+                        finished.put(item)
+                        continue
+                    for im in self._dense(item):
+                        im.x = im.x_dev = None
+                        finished.put(im)
+                    item.x = item.logits = None
+            except BaseException as e:
+                errors.append(e)
+            finished.put(_STOP)
+
+        threads = [threading.Thread(target=fn, name=f"remotesam-{fn.__name__}", daemon=True)
+                   for fn in (feeder, batcher, forwarder, densifier)]
+        for t in threads:
+            t.start()
+        heap: list[tuple[int, int, _Image]] = []
+        tie = itertools.count()
+        next_seq = 0
+        try:
+            while True:
+                im = get(finished)
+                if im is _STOP:
+                    break
+                heapq.heappush(heap, (im.seq, next(tie), im))
+                while heap and heap[0][0] == next_seq:
+                    _, _, ready = heapq.heappop(heap)
+                    next_seq += 1
+                    if ready.error is not None:
+                        yield ready.token, ready.error
+                    else:
+                        yield ready.token, self._answer_of(ready)
+            if errors:
+                raise errors[0]
+            while heap:  # cannot happen unless a stage stopped early
+                _, _, ready = heapq.heappop(heap)
+                yield ready.token, ready.error or RuntimeError("the engine stopped early")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=5)
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _cat(parts: list[Any]) -> Any:
+    """Concatenate cached per-sentence text features along the batch axis (tensor/tuple/dict)."""
+    first = parts[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat(parts, dim=0)
+    if isinstance(first, tuple | list):
+        return type(first)(_cat([p[i] for p in parts]) for i in range(len(first)))
+    if isinstance(first, Mapping):
+        return {k: _cat([p[k] for p in parts]) for k in first}
+    raise TypeError(
+        f"net.encode_text returned {type(first).__name__}; expected a tensor, tuple or dict of tensors"
+    )
