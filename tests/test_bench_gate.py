@@ -738,19 +738,20 @@ def test_pytest_plugin_marker_in_a_users_suite(pytester, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:evaluated .* a subset:UserWarning")  # --limit on purpose
 def test_pytest_fixture_evaluates_the_bundled_checkpoint_and_gates_it(
         tmp_path, remotesam_gate):  # noqa: F811 (fixture)
     """A user's CI job as one pytest step: evaluate a few samples, gate them."""
-    from remotesam.bench.pytest_plugin import evaluate
+    from remotesam.bench.evaluate import evaluate
 
     work = tmp_path / "results"
-    doc = evaluate(tasks="mcc", limit=3, results_dir=work)
+    doc = evaluate(tasks="mcc", limit=3, results_dir=work, device="cpu", progress=False)
     (res,) = doc.results
     assert (res.task, res.n_evaluated, res.n_failed, res.n_total) == ("mcc", 3, 0, 42)
     write_baseline(doc, tmp_path / "b.json")
     # same tasks and limit: comparable, cached predictions, passes
     report = remotesam_gate(baseline=tmp_path / "b.json", tasks=["mcc"], limit=3,
-                            results_dir=work, junit=tmp_path / "gate.xml")
+                            results_dir=work, device="cpu", junit=tmp_path / "gate.xml")
     assert report.passed and report.groups[0].run.subset
     assert ET.parse(tmp_path / "gate.xml").getroot().find("testsuite").get("tests") == "5"
     # a baseline that claims more: the fixture fails the test with the table
@@ -761,11 +762,11 @@ def test_pytest_fixture_evaluates_the_bundled_checkpoint_and_gates_it(
     (tmp_path / "strict.json").write_text(json.dumps(doc_b))
     with pytest.raises(pytest.fail.Exception, match="gate REGRESSION"):
         remotesam_gate(baseline=tmp_path / "strict.json", tasks="mcc", limit=3,
-                       results_dir=work)
+                       results_dir=work, device="cpu")
     # against the committed full baseline: not comparable, unless scored on the intersection
     full = REPO / "results" / "baseline.json"
     with pytest.raises(pytest.fail.Exception, match="NOT COMPARABLE"):
-        remotesam_gate(baseline=full, tasks="mcc", limit=3, results_dir=work)
+        remotesam_gate(baseline=full, tasks="mcc", limit=3, results_dir=work, device="cpu")
     report = remotesam_gate(baseline=full, tasks="mcc", limit=3, results_dir=work,
-                            intersection=True)
+                            device="cpu", intersection=True)
     assert _row(report, "accuracy").n_paired == 3

@@ -18,9 +18,11 @@ limited evaluation itself and gates it::
         pass  # the marker runs the same check before the test body
 
 ``run`` is a run document path, a results folder (its newest run is used), a
-:class:`~remotesam.bench.results.RunDocument`, or None to evaluate (``tasks``, ``limit``,
-``ckpt``, ``data_root``, ``device``... as :class:`~remotesam.bench.runner.RunConfig`; results
-go to ``results_dir``, by default a folder shared by the tests of the session so the embedded
+:class:`~remotesam.bench.results.RunDocument`, or None to evaluate with
+:func:`remotesam.bench.evaluate.evaluate` (``tasks``, ``limit``, ``ckpt`` (checkpoint paths,
+default the bundled one) or ``model`` (an in-memory ``RemoteSAM`` or network, e.g. in a
+training test), ``data_root`` (default the embedded benchmark), ``device``...; results go to
+``results_dir``, by default a folder shared by the tests of the session so the embedded
 benchmark is written once and predictions are cached). ``baseline`` is a baseline path or a
 :class:`~remotesam.bench.gate.Baseline`. When the evaluation is limited to some ``tasks``,
 only those entries of the baseline are gated; a ``limit`` run against a baseline of more
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
     from remotesam.bench.gate import Baseline, GateReport
     from remotesam.bench.results import RunDocument
 
-__all__ = ["check_gate", "evaluate", "remotesam_gate"]
+__all__ = ["check_gate", "remotesam_gate"]
 
 MARKER = "remotesam_gate"
 
@@ -57,38 +59,23 @@ def _names(value: str | Sequence[str] | None) -> list[str]:
     return [str(t) for t in value]
 
 
-def evaluate(*, tasks: str | Sequence[str] | None = None, limit: int | None = None,
-             ckpt: str | Path | Sequence[str | Path] | None = None,
-             data_root: str | Path | None = None, results_dir: str | Path = "results",
-             device: str = "cpu", batch_size: int = 8, precision: str = "fp32",
-             ) -> RunDocument:
-    """Run ``remotesam-bench run`` from Python and return its run document.
-
-    ``tasks``: ``"mlc,mcc"`` or a list (default: all); ``limit``: samples per dataset;
-    ``ckpt``: checkpoint path(s) (default: the bundled tiny checkpoint); ``data_root``: the
-    official layout (default: the embedded procedural benchmark, written under
-    ``results_dir`` once). Calls ``pytest.fail`` when the run cannot start or reports errors.
-    """
+def _evaluate(model: Any, *, tasks: str | Sequence[str] | None, limit: int | None,
+              data_root: str | Path | None, results_dir: str | Path, device: str,
+              batch_size: int, precision: str) -> RunDocument:
+    """:func:`remotesam.bench.evaluate.evaluate`, failing the test (not erroring) when the run
+    cannot start or reports errors."""
     from remotesam.bench.errors import BenchError
-    from remotesam.bench.runner import RunConfig, run
+    from remotesam.bench.evaluate import evaluate
 
-    ckpts = [] if ckpt is None else [str(ckpt)] if isinstance(ckpt, (str, Path)) else [
-        str(c) for c in ckpt]
     try:
-        if data_root is None:
-            from remotesam.bench.embedded import ensure_embedded_benchmark
-
-            data_root = ensure_embedded_benchmark(results_dir)
-        outcome = run(RunConfig(tasks=_names(tasks) or ["all"], checkpoints=ckpts,
-                                data_root=data_root, limit=limit, results_dir=results_dir,
-                                device=device, batch_size=batch_size, precision=precision,
-                                progress=False))
+        doc = evaluate(model, tasks=_names(tasks) or "all", data_root=data_root, limit=limit,
+                       results_dir=results_dir, device=device, batch_size=batch_size,
+                       precision=precision, progress=False)
     except BenchError as e:
         pytest.fail(f"remotesam-bench run failed: {e}", pytrace=False)
-    if outcome.errors or outcome.document is None:
-        pytest.fail("remotesam-bench run reported errors:\n" + "\n".join(outcome.errors),
-                    pytrace=False)
-    return outcome.document
+    if doc is None:
+        pytest.fail("remotesam-bench run returned no run document (not rank 0)", pytrace=False)
+    return doc
 
 
 def check_gate(run: str | Path | RunDocument | None = None,
@@ -96,9 +83,9 @@ def check_gate(run: str | Path | RunDocument | None = None,
                checkpoint: str | None = None, alpha: float | None = None,
                n_perm: int = 10000, intersection: bool = False,
                tasks: str | Sequence[str] | None = None, limit: int | None = None,
-               ckpt: str | Path | Sequence[str | Path] | None = None,
+               ckpt: str | Path | Sequence[str | Path] | None = None, model: Any = None,
                data_root: str | Path | None = None, results_dir: str | Path | None = None,
-               device: str = "cpu", batch_size: int = 8, precision: str = "fp32",
+               device: str = "auto", batch_size: int = 8, precision: str = "fp32",
                junit: str | Path | None = None, summary: str | Path | None = None,
                n_boot: int | None = None) -> GateReport:
     """Gate a run (or evaluate one first) and call ``pytest.fail`` (with the table) unless it
@@ -119,9 +106,12 @@ def check_gate(run: str | Path | RunDocument | None = None,
             if results_dir is None:
                 tmp = tempfile.TemporaryDirectory(prefix="remotesam-bench-")
                 results_dir = tmp.name
-            doc = evaluate(tasks=tasks, limit=limit, ckpt=ckpt, data_root=data_root,
-                           results_dir=results_dir, device=device, batch_size=batch_size,
-                           precision=precision)
+            if model is not None and ckpt is not None:
+                pytest.fail("remotesam gate: give ckpt= (checkpoint paths) or model= (an "
+                            "in-memory model), not both", pytrace=False)
+            doc = _evaluate(model if model is not None else ckpt, tasks=tasks, limit=limit,
+                            data_root=data_root, results_dir=results_dir, device=device,
+                            batch_size=batch_size, precision=precision)
         elif isinstance(run, RunDocument):
             doc = run
         else:
