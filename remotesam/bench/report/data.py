@@ -55,14 +55,29 @@ def sample_measure(loaded: LoadedResult) -> Measure | None:
                     zip(d["sample_ids"], d["num"], d["den"]) if float(dd) > 0}
             return Measure(f"{name} (per sample)", res.metrics[name].higher_is_better, vals,
                            "run")
-    if any(box_prediction(r.prediction) is not None for r in loaded.predicted):
+    matches = _matches(loaded)
+    if matches:
         vals = {}
-        for r in loaded.predicted:
-            ap = image_ap50(r)
+        for sid, m in matches.items():
+            ap = _image_ap50(m)
             if ap is not None:
-                vals[r.sample.sample_id] = ap
+                vals[sid] = ap
         return Measure("image_AP50", True, vals, "report")
     return None
+
+
+def _matches(loaded: LoadedResult) -> dict[str, tuple[np.ndarray, np.ndarray, list[str],
+                                                        dict[str, int]]]:
+    """:func:`match_boxes` of every predicted sample, computed once per loaded result."""
+    cached = getattr(loaded, "_box_matches", None)
+    if cached is None:
+        cached = {}
+        for r in loaded.predicted:
+            m = match_boxes(r)
+            if m is not None:
+                cached[r.sample.sample_id] = m
+        loaded._box_matches = cached  # type: ignore[attr-defined]
+    return cached
 
 
 # ----------------------------------------------------------------------------- boxes
@@ -157,8 +172,10 @@ def _ap(tp: np.ndarray, n_gt: int) -> float:
 def image_ap50(record: SampleRecord) -> float | None:
     """Class-averaged AP50 (percent) of one image; None for an image without ground truth."""
     m = match_boxes(record)
-    if m is None:
-        return None
+    return None if m is None else _image_ap50(m)
+
+
+def _image_ap50(m: tuple[np.ndarray, np.ndarray, list[str], dict[str, int]]) -> float | None:
     _, tp, labels, n_gt = m
     if not n_gt:
         return None
@@ -198,12 +215,9 @@ def pr_curves(loaded: LoadedResult) -> list[PRCurve]:
     ground truth, in class order. Empty for results without box predictions."""
     per: dict[str, tuple[list[float], list[bool]]] = {}
     n_gt: dict[str, int] = {}
-    seen = False
-    for r in loaded.predicted:
-        m = match_boxes(r)
-        if m is None:
-            continue
-        seen = True
+    matches = _matches(loaded)
+    seen = bool(matches)
+    for m in matches.values():
         scores, tp, labels, counts = m
         for s, t, lab in zip(scores, tp, labels):
             sc, tt = per.setdefault(lab, ([], []))
