@@ -1,7 +1,8 @@
 """REFER datasets (RRSIS-D, RemoteSAM-270K) for the built-in plugins (private module).
 
 * :func:`read_refer_pickle` reads ``refs(unc).p`` through a *restricted* unpickler that only
-  rebuilds plain containers (never plain ``pickle.load``);
+  rebuilds plain containers (never plain ``pickle.load``), after an opcode scan that refuses
+  allocation bombs (declared lengths, frames or memo indices beyond the file's size);
 * :func:`load_refer` reads ``refs(unc).p`` + ``instances.json`` with RRSIS-D's non-COCO quirks
   (``categories_id`` in annotations, xyxy ``bbox``, ``segmentation`` as a *list* of compressed
   RLE dicts, 0-based categories);

@@ -1,5 +1,9 @@
 """File checks with clear errors, for dataset adapters.
 
+Only regular files are listed or read (:func:`regular_files`, :func:`is_regular_file`): a FIFO,
+socket or device is never opened, since reading one can block forever. File names taken from
+annotation files are kept inside their folder by :func:`member_path`.
+
 Every function raises :class:`remotesam.bench.api.DatasetError` whose message names the file,
 what was found, what was expected and what to do; the ``require_*`` checks and
 :func:`check_images_exist` append the adapter's expected directory layout (see
