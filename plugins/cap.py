@@ -29,10 +29,25 @@ Deviations, deliberate:
 * The PTB tokenizer runs from a temporary directory instead of writing into the installed
   ``pycocoevalcap`` package (same jar, flags and punctuation removal; tested equal).
 
+Without Java (no ``java`` on ``PATH``, or the option ``java=false``), deviations flagged in the
+result (``tables["notes"]`` names each affected metric, ``tables["tokenizer"]`` says which
+tokenizer ran):
+
+* the text is tokenised by :func:`~.metrics.captioning.python_ptb_tokenize`, a pure-Python
+  imitation of the PTB tokenizer: identical tokens on 155/155 real UCM-captions references
+  (CIDEr, CIDEr-D, BLEU, ROUGE-L on them differ by exactly 0) and on 34/34 hand-written hard
+  cases; rare constructs it does not reproduce are listed in :mod:`.metrics.captioning`. CIDEr
+  is then still flagged, as not computed on the official tokens;
+* ``METEOR`` is NaN with the reason "unavailable: needs Java" (it is a Java program).
+
 Task options: ``region_split`` (4 official, or 9), ``seed`` (int, default 0), ``epoc``
-(``false`` official / ``true`` / ``auto``), ``tokenizer`` (``ptb`` official / ``simple``, Java-free,
-not official; scoring only), ``meteor`` (``true`` / ``false``; METEOR starts Java, ~10 s; scoring
-only).
+(``false`` official / ``true`` / ``auto``); scoring only: ``tokenizer`` (``auto`` = ``ptb`` with
+Java, else ``python``; ``ptb`` official, needs Java; ``python`` the pure-Python imitation;
+``simple`` a cruder Java-free one, not official), ``meteor`` (``auto`` = when Java is there /
+``true`` / ``false``; METEOR starts Java, ~10 s), ``java`` (``auto`` / ``false``: score as on a
+machine without Java).
+
+System requirement for the official numbers: a Java runtime >= 8 (PTB tokenizer, METEOR).
 """
 
 from __future__ import annotations
@@ -68,10 +83,14 @@ from remotesam.classes import CAPTION_POTENTIAL_CLASSES, UCM_FOLDER_NAMES
 
 from ._detection_common import stable_seed
 from .metrics.captioning import (
+    METEOR_UNAVAILABLE,
+    PYTHON_TOKENIZER_NOTE,
     SPICE_UNAVAILABLE,
     cider_variants,
+    java_available,
     ptb_tokenize,
     pycocoevalcap_scores,
+    python_ptb_tokenize,
     simple_tokenize,
 )
 
@@ -196,13 +215,14 @@ class CaptioningTask(TaskPlugin):
         MetricSpec("BLEU_2", unit="", official=False, description="BLEU-2 x100 (pycocoevalcap)"),
         MetricSpec("BLEU_3", unit="", official=False, description="BLEU-3 x100 (pycocoevalcap)"),
         MetricSpec("BLEU_4", unit="", official=False, description="BLEU-4 x100 (pycocoevalcap)"),
-        MetricSpec("METEOR", unit="", official=False, description="METEOR x100 (pycocoevalcap, Java)"),
+        MetricSpec("METEOR", unit="", official=False, description="METEOR x100 (pycocoevalcap, Java; NaN without Java)"),
         MetricSpec("ROUGE_L", unit="", official=False, description="ROUGE-L x100 (pycocoevalcap)"),
         MetricSpec("SPICE", unit="", official=False, description="not computed (needs a CoreNLP download): NaN"),
     )  # fmt: skip
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {"ucm_captions": UCMCaptionsAdapter}
     default_dataset: ClassVar[str] = "ucm_captions"
-    _OPTIONS: ClassVar[frozenset[str]] = frozenset({"region_split", "seed", "epoc", "tokenizer", "meteor"})
+    _OPTIONS: ClassVar[frozenset[str]] = frozenset(
+        {"region_split", "seed", "epoc", "tokenizer", "meteor", "java"})
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -215,10 +235,37 @@ class CaptioningTask(TaskPlugin):
         if self.region_split not in (4, 9):
             raise ValueError(f"cap task: region_split must be 4 (official) or 9, got {self.region_split}")
         self.epoc = parse_bool_option("cap", "epoc", self.options.get("epoc", False), allow_auto=True)
-        self.tokenizer = str(self.options.get("tokenizer", "ptb")).lower()
-        if self.tokenizer not in ("ptb", "simple"):
-            raise ValueError(f"cap task: tokenizer must be ptb (official) or simple, got {self.tokenizer!r}")
-        self.meteor = bool(parse_bool_option("cap", "meteor", self.options.get("meteor", True)))
+        self.tokenizer = str(self.options.get("tokenizer", "auto")).lower()
+        if self.tokenizer not in ("auto", "ptb", "python", "simple"):
+            raise ValueError(f"cap task: tokenizer must be auto, ptb (official, Java), python or "
+                             f"simple, got {self.tokenizer!r}")
+        self.meteor = parse_bool_option("cap", "meteor", self.options.get("meteor", "auto"),
+                                        allow_auto=True)
+        java = parse_bool_option("cap", "java", self.options.get("java", "auto"), allow_auto=True)
+        if java is True:
+            raise ValueError("cap task: option java takes auto (use Java when installed) or false")
+        self.use_java = java is None
+        if not self.use_java and (self.tokenizer == "ptb" or self.meteor is True):
+            raise ValueError("cap task: java=false contradicts tokenizer=ptb / meteor=true (both "
+                             "run Java)")
+
+    def scoring_setup(self) -> tuple[str, bool]:
+        """``(tokenizer, meteor)`` that :meth:`score` will use on this machine: ``auto`` resolved
+        by whether Java is installed (and the ``java`` option).
+
+        Raises:
+            RuntimeError: ``tokenizer=ptb`` or ``meteor=true`` without Java (says what to do).
+        """
+        java = self.use_java and java_available()
+        tokenizer = self.tokenizer if self.tokenizer != "auto" else ("ptb" if java else "python")
+        meteor = java if self.meteor is None else self.meteor
+        if not java and (tokenizer == "ptb" or meteor):
+            what = "tokenizer=ptb" if tokenizer == "ptb" else "meteor=true"
+            raise RuntimeError(f"cap task: {what} needs Java, and no java executable is on PATH: "
+                               "install a Java runtime >= 8 (e.g. apt-get install "
+                               "default-jre-headless), or drop the option to score without Java "
+                               "(pure-Python tokens, METEOR unavailable)")
+        return tokenizer, bool(meteor)
 
     def settings(self) -> dict[str, Any]:
         """Prediction settings: ``region_split``, ``seed``, ``epoc``."""
@@ -280,8 +327,12 @@ class CaptioningTask(TaskPlugin):
         ``per_sample``: ``CIDEr``, ``CIDEr_D``, ``ROUGE_L`` per image (their means are the
         corpus values). BLEU and METEOR are corpus-level (no per-sample decomposition).
 
+        Without Java the scores are computed on pure-Python tokens and METEOR is NaN, each
+        flagged in ``tables["notes"]`` (see the module docstring).
+
         Raises:
-            RuntimeError: Java missing for the PTB tokenizer or METEOR (message says what to do).
+            RuntimeError: ``tokenizer=ptb`` or ``meteor=true`` asked for without Java (message
+                says what to do).
         """
         check_score_lengths(samples, predictions)
         notes = {"SPICE": SPICE_UNAVAILABLE}
@@ -295,16 +346,21 @@ class CaptioningTask(TaskPlugin):
                 raise ValueError(f"prediction for sample {s.sample_id}: 'caption' is not a string; re-run predict")
             gts[s.sample_id] = list(s.target["references"])
             res[s.sample_id] = [cap]
-        tok = ptb_tokenize if self.tokenizer == "ptb" else simple_tokenize
-        if self.tokenizer != "ptb":
-            notes["tokenizer"] = "tokenizer=simple: Java-free tokenisation, numbers are not official"
+        tokenizer, meteor = self.scoring_setup()
+        tok = {"ptb": ptb_tokenize, "python": python_ptb_tokenize, "simple": simple_tokenize}[tokenizer]
+        if tokenizer != "ptb":
+            notes["tokenizer"] = (PYTHON_TOKENIZER_NOTE if tokenizer == "python" else
+                                  "tokenizer=simple: Java-free tokenisation, numbers are not official")
+            for name in ("CIDEr", "CIDEr_D", "BLEU_1", "BLEU_2", "BLEU_3", "BLEU_4", "ROUGE_L"):
+                notes[name] = f"deviation: computed on tokenizer={tokenizer} tokens, not the PTB jar's"
         g_t, r_t = tok(gts), tok(res)
         both = cider_variants(g_t, r_t, variants=("cider", "cider-d"))
         c, c_each = both["cider"]
         cd, cd_each = both["cider-d"]
-        coco = pycocoevalcap_scores(g_t, r_t, meteor=self.meteor)
-        if not self.meteor:
-            notes["METEOR"] = "not computed (meteor=false)"
+        coco = pycocoevalcap_scores(g_t, r_t, meteor=meteor)
+        if not meteor:
+            notes["METEOR"] = ("not computed (meteor=false)" if self.meteor is False
+                               else METEOR_UNAVAILABLE)
         keys = list(gts)
         metrics = {
             "CIDEr": 100.0 * c,
@@ -321,6 +377,7 @@ class CaptioningTask(TaskPlugin):
                 "CIDEr_D": 100.0 * cd_each,
                 "ROUGE_L": 100.0 * np.asarray(coco["ROUGE_L_per_sample"], dtype=np.float64),
             },
-            tables={"notes": notes, "n_images": len(keys), "n_references": sum(len(v) for v in gts.values())},
+            tables={"notes": notes, "tokenizer": tokenizer, "n_images": len(keys),
+                    "n_references": sum(len(v) for v in gts.values())},
             sample_ids=keys,
         )
