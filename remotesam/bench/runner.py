@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import json
 import math
 import os
 import time
@@ -39,8 +38,10 @@ from pathlib import Path
 from typing import Any
 
 from remotesam.bench.api import Sample, TaskPlugin
+from remotesam.bench.contract import encode_prediction, encode_predictions
 from remotesam.bench.distributed import DistContext, init_distributed, shard_indices
 from remotesam.bench.errors import BenchError, InputError, PluginError, StoreError, is_transient
+from remotesam.bench.executor import JobWork, predict_jobs
 from remotesam.bench.identity import (
     DEFAULT_FACTORY_SPEC,
     IN_MEMORY_FACTORY,
@@ -70,7 +71,7 @@ from remotesam.bench.progress import Progress
 from remotesam.bench.provenance import _new_run_id, _provenance
 from remotesam.bench.registry import Registry
 from remotesam.bench.results import CheckpointRef, RunDocument, TaskResult, runs_dir
-from remotesam.bench.scoring import _json_default, _score
+from remotesam.bench.scoring import _score
 from remotesam.bench.store import PredictionKey, ResultsStore
 
 __all__ = [
@@ -121,11 +122,8 @@ class RunOutcome:
 # prediction
 
 
-def _encode(pred: Any) -> dict[str, Any]:
-    """The prediction as the store will give it back (a JSON round trip)."""
-    if not isinstance(pred, dict):
-        raise TypeError(f"a prediction must be a dict, got {type(pred).__name__}")
-    return json.loads(json.dumps(pred, default=_json_default))
+#: One prediction as the store keeps it (:func:`remotesam.bench.contract.encode_prediction`).
+_encode = encode_prediction
 
 
 def _error_text(e: BaseException) -> str:
@@ -142,12 +140,9 @@ def _predict_isolated(plugin: TaskPlugin, model: Any, batch: Sequence[Sample],
     (any ``BaseException`` that is not an ``Exception``) is never recorded: it stops the run.
     """
     try:
-        preds = plugin.predict(model, batch)
-        if not isinstance(preds, list | tuple) or len(preds) != len(batch):
-            n = len(preds) if isinstance(preds, list | tuple) else type(preds).__name__
-            raise PluginError(f"{plugin.name}.predict returned {n} predictions for "
-                              f"{len(batch)} samples")
-        return [(s.sample_id, _encode(p)) for s, p in zip(batch, preds)], []
+        ids = [s.sample_id for s in batch]
+        encoded = encode_predictions(plugin.name, ids, plugin.predict(model, batch))
+        return list(zip(ids, encoded)), []
     except Exception as e:
         if len(batch) == 1:
             return [], [(batch[0].sample_id, _error_text(e), is_transient(e))]
@@ -343,7 +338,7 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
 
         results: list[TaskResult] = []
         n_pred = n_cached = n_failed_now = 0
-        t_model = 0.0
+        t_model = t_predict = 0.0
         with Progress(config.progress if ctx.is_main else False) as progress:
             for path, ckpt in unique:
                 model: Any = None
@@ -366,6 +361,9 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                         if model is not None:
                             store.put_model_settings(mkey, desc)
                 model_descriptions[ckpt.name] = desc
+                # Every job's misses first, then one prediction pass for all of them
+                # (executor.predict_jobs: the jobs' requests share forwards), then scoring.
+                plans: list[tuple[_Job, PredictionKey, str, list[Sample], list[str]]] = []
                 for job in jobs:
                     jsettings, shash = settings_hash(job.settings["task"], config.precision, desc)
                     store.put_settings(shash, jsettings)
@@ -394,12 +392,19 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                                     f"before {job.label} may be stale: run again")
                     if misses and model_error:
                         local_errors.append(model_error)
-                    if misses and model is not None:
-                        bar = progress.bar(f"{Path(ckpt.name).name} {job.label}", len(misses))
-                        n_ok, n_bad = predict_misses(job, model, misses, key, store,
-                                                     config.batch_size, bar.advance)
-                        n_pred += n_ok
-                        n_failed_now += n_bad
+                    plans.append((job, key, shash, misses, local_errors))
+                if model is not None:
+                    works = [JobWork(job.plugin, key, misses, job.fingerprints, job.label,
+                                     progress.bar(f"{Path(ckpt.name).name} {job.label}",
+                                                  len(misses)).advance)
+                             for job, key, _, misses, _ in plans if misses]
+                    t_pred = time.perf_counter()
+                    predict_jobs(works, model, store, config.batch_size)
+                    t_predict += time.perf_counter() - t_pred
+                    n_pred += sum(w.n_ok for w in works)
+                    n_failed_now += sum(w.n_bad for w in works)
+                for job, key, shash, _misses, local_errors in plans:
+                    fps = job.fingerprints
                     gathered = ctx.all_gather_object(local_errors)  # also a barrier
                     if not ctx.is_main:
                         continue
@@ -443,6 +448,7 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
             "n_cached": n_cached,
             "wall_time_s": wall,
             "model_load_s": t_model,
+            "predict_s": t_predict,
             "samples_per_s": (n_eval / wall) if wall > 0 else None,
             "predicted_per_s": (n_pred / wall) if wall > 0 else None,
             "hub_checkpoints": [r.provenance() for r in hub.values()],
