@@ -241,6 +241,37 @@ def test_eval_every_logs_benchmark_metrics_to_tensorboard(data_root: Path, tmp_p
     assert step_from_checkpoint("last.safetensors", out / "last.safetensors") == 4
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_eval_every_under_two_gloo_processes_equals_evaluating_the_saved_weights(
+        data_root: Path, tmp_path: Path) -> None:
+    from remotesam.bench import evaluate
+
+    out = tmp_path / "two"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "remotesam.train", "--data-root", str(data_root), "--steps", "2", "--val-split", "none",
+           "--no-progress", "--text-trainable", "all", "--threads", "1", "--batch-size", "2",
+           "--output-dir", str(out), "--eval-every", "2", "--eval-tasks", "cnt,ref", "--eval-limit", "3"]
+    for k, v in FAST.items():
+        cmd += ["--model-override", f"{k}={v}"]
+    two = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                         timeout=900)
+    assert two.returncode == 0, two.stderr[-3000:]
+    (rec,) = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines() if '"eval/' in x]
+    assert rec["step"] == 2
+    # the samples were sharded over both ranks and gathered: every one is scored, on rank 0 only
+    assert len(list((out / "eval" / "runs").glob("*.json"))) == 1
+    # step 2 was saved before it was evaluated: one process on the saved weights agrees exactly
+    doc = evaluate(out / "last.safetensors", tasks="cnt,ref", data_root=data_root, limit=3, device="cpu",
+                   results_dir=tmp_path / "check", progress=False)
+    assert doc is not None
+    for r in doc.results:
+        assert rec[f"eval/{r.task}.{r.dataset}/n_evaluated"] == r.n_evaluated == 3
+        for name, m in r.metrics.items():
+            if np.isfinite(m.value):  # NaN (undefined) values are not logged
+                assert rec[f"eval/{r.task}.{r.dataset}/{name}"] == pytest.approx(m.value, rel=1e-9, abs=1e-12), name
+
+
 def test_eval_and_tracker_mistakes_fail_before_training(data_root: Path, tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     base = ["--data-root", str(data_root), "--steps", "1", "--no-progress"]
