@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 import math
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -28,7 +29,10 @@ from remotesam.bench.gate import (
     write_baseline,
 )
 from remotesam.bench.pytest_plugin import check_gate, remotesam_gate  # noqa: F401 (the fixture, as installed by the pytest11 entry point)
+from remotesam.bench.registry import Registry
 from remotesam.bench.results import CheckpointRef, MetricValue, RunDocument, TaskResult
+from remotesam.bench.runner import RunConfig
+from remotesam.bench.runner import run as run_bench
 from remotesam.bench.stats import (
     exact_mcnemar_pvalue,
     largest_single_sample_effect,
@@ -43,6 +47,12 @@ from remotesam.bench.stats import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "fixtures"))
+
+import bench_support as bs  # noqa: E402 (test-only toy plugin beside this file)
+from rsb_toy.data import write_dataset  # noqa: E402
+from rsb_toy.fakemodel import load as load_toy_model  # noqa: E402
+
 N = 60
 IDS = [f"img{i:03d}" for i in range(N)]
 
@@ -202,6 +212,42 @@ def test_baseline_whose_values_are_all_nan_is_exit_2(tmp_path):
     for m in doc["metrics"]:
         m["value"] = "nan"
     assert compare(run, Baseline.from_dict(doc)).exit_code == 2
+
+
+def _toy_run(tmp: Path, data: Path, results: Path, limit: int | None = None) -> RunDocument:
+    """The runner on the test-only ``toy`` task (a fake model: fast, deterministic)."""
+    ckpt = bs.write_checkpoint(tmp / "toy.json", gain=1.0, bias=0.25)
+    out = run_bench(RunConfig(tasks=["toy"], checkpoints=[str(ckpt)], data_root=data,
+                              results_dir=results, limit=limit, batch_size=4, device="cpu",
+                              progress=False),
+                    registry=Registry(bs.toy_entry_points()),
+                    model_factory=lambda path, **kw: load_toy_model(path))
+    return out.document
+
+
+@pytest.mark.filterwarnings("ignore:evaluated .* a subset:UserWarning")
+def test_end_to_end_unreadable_images_and_a_limit_run(tmp_path, capsys, monkeypatch):
+    """The two gate bugs with the real runner: images that became unreadable, and --limit."""
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    write_dataset(tmp_path / "good" / "toy_blobs", n=8, seed=1)
+    base_doc = _toy_run(tmp_path, tmp_path / "good", tmp_path / "res")
+    write_baseline(base_doc, tmp_path / "b.json")
+    broken = [f"{i:04d}.png" for i in range(4, 8)]
+    write_dataset(tmp_path / "bad" / "toy_blobs", n=8, seed=1, corrupt=broken)
+    bad_doc = _toy_run(tmp_path, tmp_path / "bad", tmp_path / "res")
+    (res,) = bad_doc.results
+    assert (res.n_evaluated, res.n_failed) == (4, 4)
+    argv = ["gate", "--results-dir", str(tmp_path / "res"), "--baseline", str(tmp_path / "b.json")]
+    assert _cli([*argv, "--run", bad_doc.run_id]) == 1
+    out = capsys.readouterr().out
+    assert "n_failed" in out and "4 newly failed" in out and "REGRESSION" in out
+    # the same data again: PASS; a --limit 3 run: not comparable (exit 2) unless intersected
+    assert _cli([*argv, "--run", base_doc.run_id]) == 0
+    limited = _toy_run(tmp_path, tmp_path / "good", tmp_path / "res", limit=3)
+    assert _cli([*argv, "--run", limited.run_id]) == 2
+    assert "baseline n=8, run n=3, in common 3" in capsys.readouterr().out
+    assert _cli([*argv, "--run", limited.run_id, "--intersection"]) == 0
 
 
 # ------------------------------------------------------------------------------- sample sets
