@@ -583,6 +583,18 @@ def test_cli_leaderboard_every_format(results_dir, tmp_path, capsys):
     assert "ckpt_a" not in capsys.readouterr().out
 
 
+def test_cli_leaderboard_latex_primary_by_default(results_dir, tmp_path):
+    out = tmp_path / "t.tex"
+    assert _cli(["leaderboard", "--results-dir", str(results_dir), "--format", "latex",
+                 "--caption", "Main results", "--label", "tab:main", "--out", str(out)]) == 0
+    tex = out.read_text()
+    assert "\\caption{Main results}" in tex and "\\label{tab:main}" in tex
+    assert "mIoU" not in tex and "oIoU" in tex  # primary metrics only
+    assert _cli(["leaderboard", "--results-dir", str(results_dir), "--format", "latex",
+                 "--metrics", "oIoU,mIoU", "--out", str(out)]) == 0
+    assert "mIoU" in out.read_text()
+
+
 def test_cli_radar(results_dir, tmp_path, capsys):
     assert _cli(["radar", "--results-dir", str(results_dir), "--out",
                  str(tmp_path / "r.png"), "--published"]) == 0

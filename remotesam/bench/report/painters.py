@@ -27,7 +27,7 @@ from remotesam.bench.api import Sample
 __all__ = ["PAINTER_VERSION", "Painter", "painter_for"]
 
 #: Bumped whenever a painter draws differently (part of the thumbnail cache key).
-PAINTER_VERSION = 1
+PAINTER_VERSION = 2
 
 GT = (40, 200, 90)
 PRED = (255, 80, 40)

@@ -1,7 +1,7 @@
 """Thumbnails with overlays, made once and cached on disk.
 
-A thumbnail is the sample's image downscaled to at most :data:`THUMB_SIZE` pixels on its longer
-side, with the painter's overlay (:mod:`remotesam.bench.report.painters`), stored as JPEG
+A thumbnail is the sample's image scaled to :data:`THUMB_SIZE` pixels on its longer side
+(down with bilinear filtering, up -- for small images, at most 8x -- with nearest), with the painter's overlay (:mod:`remotesam.bench.report.painters`), stored as JPEG
 (quality 82) under ``<results>/report_cache/thumbs/<key>.jpg`` beside ``<key>.json`` (the
 caption lines). The key is the sha256 of the image file's bytes, the thumbnail size, the painter
 kind and version, and the target and prediction drawn, so a changed image, prediction or painter
@@ -100,10 +100,13 @@ class ThumbnailCache:
         try:
             with Image.open(path) as im:
                 im = im.convert("RGB")
-                scale = min(1.0, self.size / max(im.size))
-                if scale < 1.0:
+                # Large images are downscaled; small ones are enlarged (nearest, at most 8x)
+                # so that overlays and labels stay legible.
+                scale = min(self.size / max(im.size), 8.0)
+                if scale != 1.0:
                     im = im.resize((max(1, round(im.width * scale)),
-                                    max(1, round(im.height * scale))), Image.BILINEAR)
+                                    max(1, round(im.height * scale))),
+                                   Image.BILINEAR if scale < 1.0 else Image.NEAREST)
                 image, lines = painter(im, record.sample, pred, scale, ctx)
         except (OSError, ValueError) as e:
             return Thumbnail(None, [f"image unreadable: {path} ({e})"], kind)
