@@ -497,6 +497,15 @@ def test_baseline_records_no_absolute_checkpoint_path(tmp_path):
     for r in abs_run.results:
         r.checkpoint = CheckpointRef(str(tmp_path / "x" / "model.pth"), "p", r.checkpoint.sha256)
     assert write_baseline(abs_run, tmp_path / "c.json").checkpoint["name"] == "model.pth"
+    # several checkpoints: entries name them by file name, and the gate matches that
+    other = make_run("ckpt_b", 0.7, seed=2)
+    for r in other.results:
+        r.checkpoint = CheckpointRef(str(tmp_path / "y" / "other.pth"), "q", r.checkpoint.sha256)
+    both = RunDocument("both", "x", results=abs_run.results + other.results)
+    base = write_baseline(both, tmp_path / "d.json")
+    assert {m.checkpoint for m in base.metrics} == {"model.pth", "other.pth"}
+    assert str(tmp_path) not in (tmp_path / "d.json").read_text()
+    assert compare(both, Baseline.load(tmp_path / "d.json")).exit_code == 0
 
 
 @pytest.mark.parametrize("content, match", [

@@ -55,6 +55,7 @@ __all__ = [
     "checkpoints_of",
     "evaluated_ids_of",
     "group_label",
+    "portable_names",
     "select_checkpoint",
     "write_baseline",
 ]
@@ -495,6 +496,14 @@ def _portable_name(name: str) -> str:
     return Path(name).name if os.path.isabs(name) else name
 
 
+def portable_names(names: list[str]) -> dict[str, str]:
+    """``{name: name for a committed file}``: absolute paths shortened to their file name
+    where that stays unique among ``names``, else kept (the gate matches either form)."""
+    short = {n: _portable_name(n) for n in names}
+    clash = {v for v in short.values() if list(short.values()).count(v) > 1}
+    return {n: (n if s in clash else s) for n, s in short.items()}
+
+
 def write_baseline(
     run: RunDocument,
     path: str | Path,
@@ -548,7 +557,7 @@ def write_baseline(
     entries: list[BaselineMetric] = []
     samples: dict[GroupKey, SampleSet] = {}
     for r in results:
-        ck = r.checkpoint.name if several else None
+        ck = portable_names(names).get(r.checkpoint.name) if several else None
         for name, mv in r.metrics.items():
             if name == N_FAILED:
                 continue  # the harness's own row below

@@ -85,6 +85,7 @@ from remotesam.bench.baseline import (
     Tolerance,
     checkpoints_of,
     group_label,
+    portable_names,
     select_checkpoint,
     write_baseline,
 )
@@ -460,9 +461,11 @@ def compare(
         raise GateError(f"run {run.run_id} holds {len(names)} checkpoints {names} and the "
                         "baseline does not say which to judge; pass --checkpoint NAME")
     index: dict[GroupKey, TaskResult] = {}
+    short = portable_names(sorted({r.checkpoint.name for r in results}))
     for r in results:
         index[(None, r.task, r.dataset, r.split)] = r
         index[(r.checkpoint.name, r.task, r.dataset, r.split)] = r
+        index.setdefault((short[r.checkpoint.name], r.task, r.dataset, r.split), r)
     wanted = _task_filter(tasks)
     notes: list[str] = []
     metrics = [m for m in baseline.metrics if wanted(m.task, m.dataset)]
@@ -518,7 +521,8 @@ def compare(
     ungated = [f"{r.task}/{r.dataset}:{r.split} {name}" for r in results for name in r.metrics
                if wanted(r.task, r.dataset)
                and (None, r.task, r.dataset, r.split, name) not in gated
-               and (r.checkpoint.name, r.task, r.dataset, r.split, name) not in gated]
+               and (r.checkpoint.name, r.task, r.dataset, r.split, name) not in gated
+               and (short[r.checkpoint.name], r.task, r.dataset, r.split, name) not in gated]
     if ungated:
         notes.append(f"{len(ungated)} metric(s) of the run are not in the baseline and were not "
                      f"gated: {', '.join(ungated[:8])}{' ...' if len(ungated) > 8 else ''}")
