@@ -1,0 +1,180 @@
+"""The inference engine: dense outputs exact, order kept, failures isolated, memory bounded."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from remotesam.engine import OUTPUTS, Answer, Engine, Request, nearest_index
+from remotesam.predictor import RemoteSAM, _resize_nearest
+from remotesam.text import Tokenizer
+
+S = 32
+
+
+class ContentNet(torch.nn.Module):
+    """Logits that depend on each item's image and tokens only (batch-invariant, elementwise)."""
+
+    def __init__(self, fail_id: int | None = None) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+        self.fail_id = fail_id  # a first-token id that makes the forward raise
+
+    def forward(self, image, input_ids, attention_mask, text_features=None):
+        self.calls.append(int(image.shape[0]))
+        if self.fail_id is not None and bool((input_ids[:, 1] == self.fail_id).any()):
+            raise RuntimeError("this prompt breaks the network")
+        w = (input_ids.sum(1) % 7).float()[:, None, None] / 7.0 - 0.5
+        l1 = image.mean(1) * (1.0 + w) + w
+        return torch.stack([torch.full_like(l1, 0.1), l1], dim=1)
+
+
+def _engine(net: torch.nn.Module, batch_size: int = 4, **kw) -> Engine:
+    return Engine(net, device=torch.device("cpu"), image_size=S, image_mean=(0.5, 0.5, 0.5),
+                  image_std=(0.25, 0.25, 0.25), tokenizer=Tokenizer(), batch_size=batch_size, **kw)
+
+
+def _image(h: int, w: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("hw", [(S, S), (45, 70), (7, 100), (64, 64), (97, 13)])
+def test_dense_outputs_equal_the_host_reference(hw) -> None:
+    net = ContentNet()
+    eng = _engine(net)
+    img = _image(*hw, seed=hw[0])
+    prompts = ("a ship", "the road", "a small car", "dam", "a bridge")
+    ans = eng.answer(Request(img, prompts, OUTPUTS))
+    # reference: the network alone, then the official host post-processing
+    from remotesam.image import normalize, resize_image
+
+    x = normalize(resize_image(img, S), (0.5,) * 3, (0.25,) * 3)
+    ids, mask = Tokenizer().encode(list(prompts))
+    logits = net(x.expand(len(prompts), -1, -1, -1), ids, mask).float()
+    fg = (logits[:, 1] > logits[:, 0]).to(torch.uint8).numpy()
+    prob = torch.softmax(logits, dim=1)[:, 1].contiguous().numpy()
+    np.testing.assert_array_equal(ans.mask_net, fg)
+    np.testing.assert_array_equal(ans.prob_net, prob)
+    np.testing.assert_array_equal(ans.mask, _resize_nearest(fg, hw))
+    np.testing.assert_array_equal(ans.prob, _resize_nearest(prob, hw))
+    np.testing.assert_array_equal(ans.gmp, prob.reshape(len(prompts), -1).max(1).astype(np.float64))
+    np.testing.assert_allclose(ans.gap, prob.reshape(len(prompts), -1).mean(1, dtype=np.float64),
+                               rtol=0, atol=1e-12)
+    assert ans.hw == hw and ans.mask.dtype == np.uint8 and ans.prob.dtype == np.float32
+
+
+def test_nearest_index_is_torch_legacy_nearest() -> None:
+    for n_in, n_out in [(32, 45), (32, 7), (896, 800), (896, 1000), (128, 128), (5, 10)]:
+        src = torch.arange(n_in, dtype=torch.float32)[None, None, None, :]
+        want = torch.nn.functional.interpolate(src, size=(1, n_out), mode="nearest")[0, 0, 0]
+        np.testing.assert_array_equal(nearest_index(n_out, n_in), want.numpy().astype(np.intp))
+
+
+def test_only_requested_outputs_are_computed() -> None:
+    eng = _engine(ContentNet())
+    ans = eng.answer(Request(_image(40, 50, 0), ("a",), frozenset({"pooled"})))
+    assert ans.mask is ans.prob is ans.mask_net is ans.prob_net is None
+    assert ans.gmp.shape == ans.gap.shape == (1,)
+    with pytest.raises(ValueError, match="subset of"):
+        Request(_image(4, 4, 0), ("a",), frozenset({"logits"}))
+    with pytest.raises(ValueError, match="non-empty tuple of str"):
+        Request(_image(4, 4, 0), (), frozenset({"mask"}))
+
+
+def test_run_batches_across_images_in_order_with_the_same_answers() -> None:
+    net = ContentNet()
+    eng = _engine(net, batch_size=8)
+    imgs = [_image(30 + i, 40, i) for i in range(5)]
+    reqs = [(f"r{i}", Request(im, ("a ship",) if i % 2 else ("a ship", "a dam"),
+                              frozenset({"mask", "prob", "pooled"})))
+            for i, im in enumerate(imgs)]
+    got = list(eng.run(reqs))
+    assert [t for t, _ in got] == [t for t, _ in reqs]
+    assert net.calls == [8]  # 3 x 2 + 2 x 1 prompts: one forward for all five images
+    for (_, r), (_, a) in zip(reqs, got):
+        one = eng.answer(r)
+        for name in ("mask", "prob", "gmp", "gap"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(one, name))
+
+
+def test_a_bad_image_fails_only_its_request(tmp_path: Path) -> None:
+    eng = _engine(ContentNet())
+    good = tmp_path / "good.png"
+    Image.fromarray(_image(20, 20, 1)).save(good)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    reqs = [(0, Request(good, ("a",), frozenset({"mask"}))),
+            (1, Request(bad, ("a",), frozenset({"mask"}))),
+            (2, Request(tmp_path / "missing.png", ("a",), frozenset({"mask"}))),
+            (3, Request(good, ("b",), frozenset({"mask"})))]
+    out = dict(eng.run(reqs))
+    assert isinstance(out[0], Answer) and isinstance(out[3], Answer)
+    assert isinstance(out[1], ValueError) and "cannot read" in str(out[1])
+    assert isinstance(out[2], FileNotFoundError)
+
+
+def test_a_failing_forward_fails_only_the_images_of_its_items() -> None:
+    net = ContentNet(fail_id=int(Tokenizer().encode("boom")[0][0, 1]))
+    eng = _engine(net, batch_size=4)
+    reqs = [(i, Request(_image(10, 10, i), (p,), frozenset({"mask"})))
+            for i, p in enumerate(["ship", "boom", "dam", "car"])]
+    out = dict(eng.run(reqs))
+    assert isinstance(out[1], RuntimeError)
+    assert all(isinstance(out[i], Answer) for i in (0, 2, 3))
+
+
+def test_prefetch_runs_in_worker_threads_and_stays_bounded(monkeypatch) -> None:
+    import remotesam.engine as engine_mod
+
+    threads: set[str] = set()
+    original = engine_mod.load_image
+
+    def spy(image):
+        threads.add(threading.current_thread().name)
+        return original(image)
+
+    monkeypatch.setattr(engine_mod, "load_image", spy)
+    eng = _engine(ContentNet(), batch_size=2)
+    taken = []
+
+    def requests():
+        for i in range(200):
+            taken.append(i)
+            yield i, Request(_image(8, 8, i), ("a",), frozenset({"pooled"}))
+
+    it = eng.run(requests(), lookahead=4)
+    first = next(it)
+    assert first[0] == 0
+    # the feeder stops at the bounded lookahead instead of reading all 200 requests
+    assert len(taken) <= 4 + 2 * 2 + 2 * eng.prefetch_workers + 4
+    rest = list(it)
+    assert [t for t, _ in rest] == list(range(1, 200))
+    assert threads and all(n.startswith("remotesam-prefetch") for n in threads)
+
+
+def test_fp16_refused_off_cuda_and_answer_select() -> None:
+    with pytest.raises(ValueError, match="'fp16' needs a CUDA device"):
+        _engine(ContentNet(), precision="fp16")
+    eng = _engine(ContentNet())
+    ans = eng.answer(Request(_image(9, 9, 0), ("a", "b", "a"), frozenset({"pooled"})))
+    assert ans.prompts == ("a", "b", "a") and ans.gmp[0] == ans.gmp[2]
+    sub = ans.select(["b"])
+    assert sub.prompts == ("b",) and sub.gmp[0] == ans.gmp[1]
+
+
+def test_predictor_methods_and_engine_agree() -> None:
+    net = ContentNet()
+    m = RemoteSAM(net, image_size=S, batch_size=3)
+    img = _image(50, 60, 3)
+    d = m.detection(img, ["ship", "dam"])
+    ans = m.answer(Request(img, ("ship in the image", "dam in the image"), frozenset({"mask", "prob"})))
+    from remotesam import reduce
+
+    again = reduce.detections(ans, ("ship", "dam"))
+    np.testing.assert_array_equal(d.boxes, again.boxes)
+    np.testing.assert_array_equal(d.scores, again.scores)
