@@ -717,6 +717,21 @@ def test_junit_marks_not_comparable_as_errors_and_nothing_checked(tmp_path):
     assert "NOT COMPARABLE" in rep.to_markdown() and "**not comparable**" in rep.to_markdown()
 
 
+def test_ci_outputs_when_the_gate_cannot_run(tmp_path, capsys, monkeypatch):
+    summary = tmp_path / "step_summary.md"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    make_run().save(tmp_path / "res" / "runs" / "r.json")
+    assert _cli(["gate", "--results-dir", str(tmp_path / "res"), "--baseline",
+                 str(tmp_path / "missing.json"), "--junit", str(tmp_path / "gate.xml")]) == 2
+    captured = capsys.readouterr()
+    assert "does not exist" in captured.err
+    assert captured.out.startswith("::error title=remotesam-bench gate could not run::baseline")
+    suite = ET.parse(tmp_path / "gate.xml").getroot().find("testsuite")
+    assert suite.get("errors") == "1" and "does not exist" in suite.find("testcase/error").text
+    assert "could not run" in summary.read_text()
+
+
 def test_gate_marks_subset_synthetic_and_failed_context(tmp_path):
     ids = [f"s{i}" for i in range(8)]
     run = one_task_run([1.0] * 6, ids[:6], n_total=40, failed=ids[6:])

@@ -19,11 +19,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from remotesam.bench.baseline import N_FAILED, SampleSet
+from remotesam.bench.errors import EXIT_ERROR, EXIT_PASS, EXIT_REGRESSION
 
 __all__ = ["EXIT_ERROR", "EXIT_PASS", "EXIT_REGRESSION", "GateReport", "GateRow",
-           "GroupContext", "fmt_value"]
-
-EXIT_PASS, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
+           "GroupContext", "error_annotation", "error_junit", "error_markdown", "fmt_value"]
 
 _CHECKED = ("pass", "improved", "regressed")
 _STATUSES = ("regressed", "missing", "not comparable", "unchecked", "improved", "pass")
@@ -385,6 +384,30 @@ def _row_message(r: GateRow) -> str:
         parts.append(f"allowed {fmt_value(r.allowed, r.unit)}")
     text = ", ".join(p for p in parts if not p.endswith(" "))
     return text + (f"; {r.note}" if r.note else "")
+
+
+def error_junit(message: str) -> str:
+    """JUnit XML for a gate that could not run (bad baseline, no run): one erroring testcase."""
+    root = ET.Element("testsuites", name="remotesam-bench gate", tests="1", failures="0",
+                      errors="1", skipped="0")
+    suite = ET.SubElement(root, "testsuite", name="remotesam-bench gate", tests="1",
+                          failures="0", errors="1", skipped="0",
+                          timestamp=datetime.now(UTC).isoformat(timespec="seconds"))
+    case = ET.SubElement(suite, "testcase", name="gate could not run", time="0",
+                         classname="remotesam_bench.gate")
+    ET.SubElement(case, "error", message=message, type="input error").text = message
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def error_annotation(message: str) -> str:
+    """A GitHub ``::error`` line for a gate that could not run."""
+    return f"::error title={_gh_prop('remotesam-bench gate could not run')}::{_gh_data(message)}"
+
+
+def error_markdown(message: str) -> str:
+    """The step summary of a gate that could not run."""
+    return f"## ⚠️ remotesam-bench gate: could not run\n\n{_md_cell(message)}\n"
 
 
 def _gh_data(s: str) -> str:

@@ -163,13 +163,28 @@ def _gate(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from remotesam.bench.gate import Baseline, compare
+    from remotesam.bench import gate_report
+    from remotesam.bench.gate import Baseline, GateError, compare
 
-    baseline = Baseline.load(args.baseline)
-    run = _one_run(args.run, args.results_dir)
-    report = compare(run, baseline, checkpoint=args.checkpoint, alpha=args.alpha,
-                     n_perm=args.n_perm, baseline_path=str(args.baseline),
-                     intersection=args.intersection, tasks=_csv_list(args.tasks))
+    mode = args.annotations
+    if mode == "auto":
+        mode = "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "none"
+    try:
+        baseline = Baseline.load(args.baseline)
+        run = _one_run(args.run, args.results_dir)
+        report = compare(run, baseline, checkpoint=args.checkpoint, alpha=args.alpha,
+                         n_perm=args.n_perm, baseline_path=str(args.baseline),
+                         intersection=args.intersection, tasks=_csv_list(args.tasks))
+    except (GateError, ValueError, FileNotFoundError) as e:
+        # the CI outputs say why the gate could not run (the message also goes to stderr)
+        if mode == "github":
+            print(gate_report.error_annotation(str(e)), flush=True)
+        if args.junit:
+            _write_or_print(gate_report.error_junit(str(e)), args.junit)
+        if args.summary:
+            _write_or_print(gate_report.error_markdown(str(e)), args.summary)
+        _append_step_summary(gate_report.error_markdown(str(e)))
+        raise
     # a pipe or CI log gets the table unwrapped; a terminal gets its own width
     console = Console(stderr=False, width=None if sys.stdout.isatty() else 1000)
     if args.all or report.moved() or not report.passed:
@@ -181,9 +196,6 @@ def _gate(args: argparse.Namespace) -> int:
             console.print(f"context: {group.describe()}", markup=False)
     for note in report.notes:
         console.print(f"note: {note}", markup=False)
-    mode = args.annotations
-    if mode == "auto":
-        mode = "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "none"
     if mode == "github":
         for line in report.github_annotations():
             print(line, flush=True)
@@ -194,15 +206,23 @@ def _gate(args: argparse.Namespace) -> int:
     markdown = report.to_markdown(show_all=args.all)
     if args.summary:
         _write_or_print(markdown, args.summary)
-    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if step_summary:
-        try:
-            with open(step_summary, "a", encoding="utf-8") as fh:
-                fh.write(markdown)
-        except OSError as e:
-            raise ValueError(f"cannot append to $GITHUB_STEP_SUMMARY ({step_summary}): "
-                             f"{e.strerror}") from e
+    _append_step_summary(markdown)
     return report.exit_code
+
+
+def _append_step_summary(markdown: str) -> None:
+    """Append to ``$GITHUB_STEP_SUMMARY`` when GitHub Actions set it."""
+    import os
+
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not step_summary:
+        return
+    try:
+        with open(step_summary, "a", encoding="utf-8") as fh:
+            fh.write(markdown)
+    except OSError as e:
+        raise ValueError(f"cannot append to $GITHUB_STEP_SUMMARY ({step_summary}): "
+                         f"{e.strerror}") from e
 
 
 @_guard
