@@ -6,8 +6,8 @@ Examples::
     torchrun --nproc_per_node 2 -m remotesam.train --data-root synth/ --batch-size 2
     remotesam-train --data-root /data/RemoteSAM-270K --model remotesam_base --precision bf16
     remotesam-train ... --resume runs/tiny            # continue from its train_state.pt
-    remotesam-train --data-root synth/ --steps 2000 --eval-every 500 --eval-tasks ref,det \
-        --eval-limit 50 --log-to tensorboard,wandb   # benchmark while training, to trackers
+    remotesam-train ... --eval-every 500 --eval-tasks ref,det --eval-limit 50 --log-to tensorboard
+                                                      # benchmark while training, to trackers
 """
 
 from __future__ import annotations
