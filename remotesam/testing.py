@@ -15,8 +15,6 @@ failure) listing every problem found.
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +32,6 @@ class PluginConformanceError(AssertionError):
     """A task plugin breaks the contract of :mod:`remotesam.bench.api`; lists every problem."""
 
 
-def _same_json(a: Any, b: Any) -> bool:
-    """Equality that treats NaN as equal to NaN (JSON round trips keep NaN)."""
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return True
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same_json(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b))
-    return type(a) is type(b) and a == b
-
-
 def check_task_plugin(cls: type, *, dataset_root: str | Path | None = None, model: Any = None,
                       dataset: str | None = None, n_samples: int = 4) -> None:
     """Check a task-plugin class against the contract.
@@ -60,16 +47,15 @@ def check_task_plugin(cls: type, *, dataset_root: str | Path | None = None, mode
     sample (``Sample.image`` and the named ``Sample.images`` of a multi-image sample) is an
     existing file, and the first ``n_samples`` samples' input fingerprints can be computed.
 
-    With ``dataset_root`` and ``model`` as well: ``predict`` on the first ``n_samples`` returns
-    one dict per sample, each surviving a JSON round trip unchanged; ``score`` returns
-    :class:`~remotesam.bench.api.Scores` with every metric as a float, per-sample arrays aligned
-    with the scored samples, and JSON-serialisable tables.
+    With ``dataset_root`` and ``model`` as well: ``predict`` on the first ``n_samples`` and
+    ``score`` on its predictions as the store gives them back. Predictions, settings and scores
+    are judged by :mod:`remotesam.bench.contract`, the same functions the registry and the
+    runner use, so a plugin that passes here is accepted by ``remotesam-bench run``.
 
     Raises:
         PluginConformanceError: listing every problem found.
     """
-    from remotesam.bench.api import Scores
-    from remotesam.bench.registry import validate_plugin_class
+    from remotesam.bench.contract import settings_problems, validate_plugin_class
 
     problems = [f"class: {p}" for p in validate_plugin_class(cls)]
     if problems:
@@ -79,26 +65,20 @@ def check_task_plugin(cls: type, *, dataset_root: str | Path | None = None, mode
     except Exception as e:
         raise PluginConformanceError(_report(cls, [
             f"{cls.__name__}() (no options) raised {type(e).__name__}: {e}"])) from e
-    try:
-        s1, s2 = plugin.settings(), plugin.settings()
-        if not isinstance(s1, dict):
-            problems.append(f"settings() returned {type(s1).__name__}, expected dict")
-        else:
-            json.dumps(s1, sort_keys=True, allow_nan=False)
-            if s1 != s2:
-                problems.append("settings() differs between two calls (it must be deterministic)")
-    except (TypeError, ValueError) as e:
-        problems.append(f"settings() is not JSON-serialisable: {e}")
+    problems += settings_problems(plugin)
 
     if dataset_root is not None and not problems:
         problems += _check_data_and_model(plugin, Path(dataset_root), model,
-                                          dataset or cls.default_dataset, n_samples, Scores)
+                                          dataset or cls.default_dataset, n_samples)
     if problems:
         raise PluginConformanceError(_report(cls, problems))
 
 
 def _check_data_and_model(plugin: Any, root: Path, model: Any, dataset: str, n: int,
-                          scores_type: type) -> list[str]:
+                          ) -> list[str]:
+    from remotesam.bench.contract import encode_predictions, scores_problems
+    from remotesam.bench.errors import PluginError
+
     problems: list[str] = []
     if dataset not in plugin.datasets:
         return [f"dataset {dataset!r} is not in datasets {sorted(plugin.datasets)}"]
@@ -127,58 +107,15 @@ def _check_data_and_model(plugin: Any, root: Path, model: Any, dataset: str, n: 
         preds = plugin.predict(model, batch)
     except Exception as e:
         return [f"predict raised {type(e).__name__}: {e}"]
-    if not isinstance(preds, list) or len(preds) != len(batch):
-        got = len(preds) if isinstance(preds, list) else type(preds).__name__
-        return [f"predict returned {got} for {len(batch)} samples; expected a list, one "
-                "prediction per sample"]
-    for s, p in zip(batch, preds):
-        if not isinstance(p, dict):
-            problems.append(f"prediction for {s.sample_id!r} is {type(p).__name__}, expected dict")
-            continue
-        try:
-            back = json.loads(json.dumps(p))
-        except (TypeError, ValueError) as e:
-            problems.append(f"prediction for {s.sample_id!r} is not JSON-serialisable: {e}")
-            continue
-        if not _same_json(back, p):
-            problems.append(f"prediction for {s.sample_id!r} changes in a JSON round trip "
-                            "(tuples, numpy values or non-str keys?); return plain JSON types")
-    if problems:
-        return problems
+    try:  # the runner's rule, in its words: the runner stores and scores these encodings
+        encoded = encode_predictions(plugin.name, [s.sample_id for s in batch], preds)
+    except PluginError as e:
+        return [str(e)]
     try:
-        scores = plugin.score(batch, [json.loads(json.dumps(p)) for p in preds])
+        scores = plugin.score(batch, encoded)
     except Exception as e:
         return [f"score raised {type(e).__name__}: {e}"]
-    if not isinstance(scores, scores_type):
-        return [f"score returned {type(scores).__name__}, expected Scores"]
-    for m in plugin.metrics:
-        if m.name not in scores.metrics:
-            problems.append(f"score() is missing metric {m.name!r}")
-        elif not isinstance(scores.metrics[m.name], (float, int)) or isinstance(
-                scores.metrics[m.name], bool):
-            problems.append(f"metric {m.name!r} is {type(scores.metrics[m.name]).__name__}, "
-                            "expected float")
-    n_scored = len(scores.sample_ids) if scores.sample_ids else len(batch)
-    if scores.sample_ids and list(scores.sample_ids) != [s.sample_id for s in batch]:
-        problems.append("Scores.sample_ids must list the scored samples in order")
-    for name, arr in scores.per_sample.items():
-        a = np.asarray(arr)
-        if a.ndim != 1 or a.shape[0] != n_scored:
-            problems.append(f"per_sample[{name!r}] has shape {a.shape}, expected ({n_scored},)")
-    for name, pair in scores.per_sample_ratio.items():
-        if not isinstance(pair, tuple | list) or len(pair) != 2:
-            problems.append(f"per_sample_ratio[{name!r}] must be a (num, den) pair")
-            continue
-        for part, a in zip(("num", "den"), pair):
-            a = np.asarray(a)
-            if a.ndim != 1 or a.shape[0] != n_scored:
-                problems.append(f"per_sample_ratio[{name!r}] {part} has shape {a.shape}, "
-                                f"expected ({n_scored},)")
-    try:
-        json.dumps(scores.tables)
-    except (TypeError, ValueError) as e:
-        problems.append(f"Scores.tables is not JSON-serialisable: {e}")
-    return problems
+    return scores_problems(plugin, [s.sample_id for s in batch], scores)
 
 
 def _check_sample_images(samples: list[Any], n: int) -> list[str]:

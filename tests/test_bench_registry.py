@@ -149,9 +149,9 @@ def test_check_task_plugin_accepts_a_conforming_plugin(blobs):
     check_task_plugin(ToyCountTask, dataset_root=blobs, model=FakeModel(1.0, 0.0))
 
 
-class _TuplePredictions(ToyCountTask):
+class _IntKeyPredictions(ToyCountTask):
     def predict(self, model, samples):
-        return [{"count": (1, 2)} for _ in samples]
+        return [{"count": 1.0, "per_class": {3: 1.0}} for _ in samples]
 
 
 class _Misaligned(ToyCountTask):
@@ -172,16 +172,40 @@ class _BadSettings(ToyCountTask):
 
 
 @pytest.mark.parametrize(("cls", "expected"), [
-    (_TuplePredictions, "changes in a JSON round trip"),
+    (_IntKeyPredictions, "a dict key that is not a str"),
     (_Misaligned, "per_sample['mae'] has shape (5,), expected (6,)"),
-    (_MissingMetric, "missing metric 'rmse'"),
-    (_BadSettings, "settings() is not JSON-serialisable"),
+    (_MissingMetric, "did not return the metric 'rmse'"),
+    (_BadSettings, "settings() must be JSON-serialisable"),
 ])
 def test_check_task_plugin_reports_violations(cls, expected, blobs):
     with pytest.raises(PluginConformanceError) as e:
         check_task_plugin(cls, dataset_root=blobs, model=FakeModel(1.0, 0.0), n_samples=6)
     assert expected in str(e.value)
     assert isinstance(e.value, AssertionError)
+
+
+@pytest.mark.parametrize(("cls", "expected"), [
+    (_IntKeyPredictions, "a dict key that is not a str"),
+    (_Misaligned, "per_sample['mae'] has shape (5,), expected (6,)"),
+    (_MissingMetric, "did not return the metric 'rmse'"),
+    (_BadSettings, "settings() must be JSON-serialisable"),
+])
+def test_runner_and_check_task_plugin_apply_the_same_contract(cls, expected, blobs, tmp_path):
+    """What check_task_plugin refuses, the runner refuses too, in the same words."""
+    from remotesam.bench.runner import RunConfig, run
+
+    class OneTask(Registry):
+        def get(self, name):
+            return cls
+
+    ckpt = bs.write_checkpoint(tmp_path / "c.json", gain=1.0, bias=0.0)
+    cfg = RunConfig(tasks=["toy"], checkpoints=[str(ckpt)], data_root=blobs.parent,
+                    results_dir=tmp_path / "r", device="cpu", progress=False, batch_size=6)
+    out = run(cfg, registry=OneTask(bs.toy_entry_points()),
+              model_factory=lambda p, **kw: FakeModel(1.0, 0.0))
+    said = " ".join(out.errors) + " ".join(
+        f["error"] for r in (out.document.results if out.document else []) for f in r.failures)
+    assert expected in said
 
 
 def test_check_task_plugin_reports_unreadable_dataset(tmp_path):

@@ -37,13 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from remotesam.bench.api import DatasetError
-from remotesam.bench.errors import BenchError, InputError
+from remotesam.bench.errors import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, BenchError, InputError
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_REGRESSION", "build_parser", "main"]
-
-EXIT_OK = 0
-EXIT_REGRESSION = 1
-EXIT_ERROR = 2
 
 _EPILOG = """exit codes: 0 success; 1 regression (gate); 2 usage or input error.
 Run `remotesam-bench COMMAND --help` for a command's options."""
@@ -428,6 +424,7 @@ def build_parser(addons: bool = True) -> argparse.ArgumentParser:
     if addons:
         _add_optional(sub, "remotesam.bench.reports_cli", "add_subcommands")
         _add_optional(sub, "remotesam.synth.cli", "add_subcommand")
+        _add_optional(sub, "remotesam.bench.newtask", "add_subcommand")
     return parser
 
 

@@ -1,7 +1,10 @@
-"""Exceptions of the benchmark harness.
+"""Exceptions and exit codes of the benchmark harness, defined once.
 
 Every error caused by user input (a path, a task name, a dataset, a results directory) is a
-:class:`BenchError`; the CLI prints its message and exits with code 2, without a traceback.
+:class:`BenchError`; the CLI prints its message and exits with :data:`EXIT_INPUT`, without a
+traceback. Exit codes of every ``remotesam-bench`` command (and of ``gate`` in CI):
+:data:`EXIT_OK` 0 (success, gate passed), :data:`EXIT_REGRESSION` 1 (the gate found a
+regression), :data:`EXIT_INPUT` 2 (bad input, an error, or nothing comparable to judge).
 """
 
 from __future__ import annotations
@@ -9,6 +12,11 @@ from __future__ import annotations
 import errno
 
 __all__ = [
+    "EXIT_ERROR",
+    "EXIT_INPUT",
+    "EXIT_OK",
+    "EXIT_PASS",
+    "EXIT_REGRESSION",
     "BenchError",
     "InputError",
     "PluginError",
@@ -16,6 +24,17 @@ __all__ = [
     "UnknownTaskError",
     "is_transient",
 ]
+
+#: Success; for ``gate``: every checked metric passed.
+EXIT_OK = 0
+#: ``gate``: at least one metric (or the failure count) regressed.
+EXIT_REGRESSION = 1
+#: Bad input or an error (the message says what to do); for ``gate``: nothing comparable.
+EXIT_INPUT = 2
+#: Same as :data:`EXIT_OK`, the gate's name for it.
+EXIT_PASS = EXIT_OK
+#: Same as :data:`EXIT_INPUT` (an error the user must look at).
+EXIT_ERROR = EXIT_INPUT
 
 
 class BenchError(Exception):

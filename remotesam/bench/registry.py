@@ -16,18 +16,18 @@ from __future__ import annotations
 
 import difflib
 import importlib.metadata as importlib_metadata
-import inspect
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from remotesam.bench.api import DatasetAdapter, MetricSpec, TaskPlugin
+from remotesam.bench.api import TaskPlugin
+from remotesam.bench.contract import check_settings, validate_plugin_class
 from remotesam.bench.errors import PluginError, UnknownTaskError
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "PluginInfo",
     "Registry",
+    "check_settings",
     "validate_plugin_class",
 ]
 
@@ -65,104 +65,6 @@ def _describe(ep: importlib_metadata.EntryPoint) -> str:
     else:
         dist_name = "<unknown distribution>"
     return f"entry point {ep.name!r} ({ep.value}) of distribution {dist_name!r}"
-
-
-def validate_plugin_class(obj: object, name: str | None = None) -> list[str]:
-    """Check a loaded object against the :class:`~remotesam.bench.api.TaskPlugin` contract.
-
-    Static checks only (no dataset, no model): class attributes present and well typed,
-    exactly one primary metric, unique metric names, dataset adapters that are
-    :class:`~remotesam.bench.api.DatasetAdapter` subclasses, ``default_dataset`` among them,
-    ``predict``/``score`` implemented.
-
-    Args:
-        obj: what the entry point loaded.
-        name: the entry-point name; when given, ``obj.name`` must equal it.
-
-    Returns:
-        A list of problems, each a sentence naming the attribute; empty when valid.
-    """
-    if not inspect.isclass(obj) or not issubclass(obj, TaskPlugin):
-        kind = f"class {obj.__module__}.{obj.__qualname__}" if inspect.isclass(obj) else (
-            f"a {type(obj).__name__} object")
-        return [f"expected a subclass of remotesam.bench.api.TaskPlugin, got {kind}"]
-    problems: list[str] = []
-    cls: type[TaskPlugin] = obj
-    pname = getattr(cls, "name", None)
-    if not isinstance(pname, str) or not pname or not pname.replace("_", "").replace("-", "").isalnum():
-        problems.append(f"class attribute 'name' must be a non-empty identifier-like str, got {pname!r}")
-    elif name is not None and pname != name:
-        problems.append(f"class attribute name={pname!r} differs from the entry-point name {name!r}; "
-                        "make them equal")
-    version = getattr(cls, "version", None)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-        problems.append(f"class attribute 'version' must be an int >= 0, got {version!r}")
-    if not isinstance(getattr(cls, "description", ""), str):
-        problems.append("class attribute 'description' must be a str")
-    metrics = getattr(cls, "metrics", None)
-    if not isinstance(metrics, (tuple, list)) or not metrics:
-        problems.append(f"class attribute 'metrics' must be a non-empty tuple of MetricSpec, got {metrics!r}")
-    else:
-        bad = [m for m in metrics if not isinstance(m, MetricSpec)]
-        if bad:
-            problems.append(f"'metrics' holds non-MetricSpec items: {bad!r}")
-        else:
-            names = [m.name for m in metrics]
-            dupes = sorted({n for n in names if names.count(n) > 1})
-            if dupes:
-                problems.append(f"'metrics' has duplicate names {dupes}")
-            if any(not isinstance(n, str) or not n for n in names):
-                problems.append("every MetricSpec.name must be a non-empty str")
-            primaries = [m.name for m in metrics if m.primary]
-            if len(primaries) != 1:
-                problems.append(f"exactly one metric must have primary=True, found {len(primaries)}: "
-                                f"{primaries}")
-    datasets = getattr(cls, "datasets", None)
-    if not isinstance(datasets, Mapping) or not datasets:
-        problems.append(f"class attribute 'datasets' must be a non-empty mapping name -> "
-                        f"DatasetAdapter subclass, got {datasets!r}")
-    else:
-        for key, adapter in datasets.items():
-            if not isinstance(key, str) or not key:
-                problems.append(f"'datasets' key {key!r} must be a non-empty str")
-            if not inspect.isclass(adapter) or not issubclass(adapter, DatasetAdapter):
-                problems.append(f"'datasets'[{key!r}] must be a DatasetAdapter subclass, got {adapter!r}")
-                continue
-            splits = getattr(adapter, "splits", ())
-            if not isinstance(splits, tuple) or not splits or not all(isinstance(s, str) for s in splits):
-                problems.append(f"{adapter.__name__}.splits must be a non-empty tuple of str")
-            elif adapter.default_split not in splits:
-                problems.append(f"{adapter.__name__}.default_split={adapter.default_split!r} "
-                                f"is not in splits {splits}")
-            if not isinstance(getattr(adapter, "default_subdir", ""), str):
-                problems.append(f"{adapter.__name__}.default_subdir must be a str")
-            if getattr(adapter, "__abstractmethods__", None):
-                problems.append(f"{adapter.__name__} does not implement "
-                                f"{sorted(adapter.__abstractmethods__)}")
-        default = getattr(cls, "default_dataset", None)
-        if not isinstance(default, str) or default not in datasets:
-            problems.append(f"class attribute 'default_dataset'={default!r} must be one of "
-                            f"{sorted(datasets)}")
-    abstract = sorted(getattr(cls, "__abstractmethods__", ()) or ())
-    if abstract:
-        problems.append(f"does not implement {abstract}")
-    if cls.predict is TaskPlugin.predict and (cls.requests is TaskPlugin.requests
-                                             or cls.reduce is TaskPlugin.reduce):
-        problems.append("does not implement ['predict'] (or both 'requests' and 'reduce')")
-    return problems
-
-
-def check_settings(plugin: TaskPlugin) -> dict:
-    """``plugin.settings()`` validated as a JSON object; raises :class:`PluginError` otherwise."""
-    settings = plugin.settings()
-    if not isinstance(settings, dict):
-        raise PluginError(f"task {plugin.name!r}: settings() must return a dict, got "
-                          f"{type(settings).__name__}")
-    try:
-        json.dumps(settings, sort_keys=True, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise PluginError(f"task {plugin.name!r}: settings() must be JSON-serialisable ({e})") from e
-    return settings
 
 
 class Registry:

@@ -27,11 +27,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from remotesam.bench.errors import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION  # noqa: F401
 from remotesam.bench.results import RunDocument, latest_run, list_runs, runs_dir
 
 __all__ = ["add_subcommands", "resolve_run", "resolve_runs"]
-
-EXIT_OK, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
 
 
 class _UserError(Exception):

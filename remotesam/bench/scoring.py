@@ -9,19 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from remotesam.bench.api import Scores
+from remotesam.bench.contract import json_default, scores_problems
 from remotesam.bench.errors import PluginError
 from remotesam.bench.plan import _Job
 from remotesam.bench.results import CheckpointRef, MetricValue, TaskResult
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
-
 
 
 def _bootstrap(per_sample: np.ndarray | None = None,
@@ -71,28 +62,18 @@ def _score(job: _Job, ckpt: CheckpointRef, preds: Mapping[str, dict[str, Any]],
     except Exception as e:
         raise PluginError(f"{job.label}: {type(plugin).__name__}.score raised "
                           f"{type(e).__name__}: {e}") from e
-    if not isinstance(scores, Scores):
-        raise PluginError(f"{job.label}: score() must return remotesam.bench.api.Scores, got "
-                          f"{type(scores).__name__}")
-    missing = [n for n in specs if n not in scores.metrics]
-    if missing:
-        raise PluginError(f"{job.label}: score() did not return the metrics {missing}")
+    problems = scores_problems(plugin, [s.sample_id for s in ok], scores)
+    if problems:
+        raise PluginError(f"{job.label}: {type(plugin).__name__}.score broke the contract: "
+                          + "; ".join(problems))
     ids = list(scores.sample_ids) or [s.sample_id for s in ok]
     for name, m in specs.items():
         value = float(scores.metrics[name])
         ci = None
-        if name in scores.per_sample:
-            values = np.asarray(scores.per_sample[name], dtype=np.float64).reshape(-1)
-            if values.shape[0] != len(ids):
-                raise PluginError(f"{job.label}: per_sample[{name!r}] has {values.shape[0]} "
-                                  f"values for {len(ids)} scored samples")
-            ci = _bootstrap(per_sample=values)
+        if name in scores.per_sample:  # shapes checked by scores_problems
+            ci = _bootstrap(per_sample=np.asarray(scores.per_sample[name], dtype=np.float64))
         elif name in scores.per_sample_ratio:
-            num, den = (np.asarray(a, dtype=np.float64).reshape(-1)
-                        for a in scores.per_sample_ratio[name])
-            if num.shape[0] != len(ids) or den.shape[0] != len(ids):
-                raise PluginError(f"{job.label}: per_sample_ratio[{name!r}] is not aligned with "
-                                  f"the {len(ids)} scored samples")
+            num, den = (np.asarray(a, dtype=np.float64) for a in scores.per_sample_ratio[name])
             ci = _bootstrap(ratio=(num, den))
         result.metrics[name] = MetricValue(value, m.higher_is_better, m.primary, m.unit,
                                            m.official, ci)
@@ -104,8 +85,5 @@ def _score(job: _Job, ckpt: CheckpointRef, preds: Mapping[str, dict[str, Any]],
             "sample_ids": ids,
             "num": np.asarray(num, dtype=np.float64).reshape(-1).tolist(),
             "den": np.asarray(den, dtype=np.float64).reshape(-1).tolist()}
-    try:
-        result.tables = json.loads(json.dumps(scores.tables, default=_json_default))
-    except (TypeError, ValueError) as e:
-        raise PluginError(f"{job.label}: score().tables is not JSON-serialisable ({e})") from e
+    result.tables = json.loads(json.dumps(scores.tables, default=json_default))
     return result
