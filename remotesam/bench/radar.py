@@ -182,10 +182,11 @@ def _context_lines(board: Leaderboard, published_requested: bool) -> list[str]:
     if "synthetic" in flags:
         lines.append("Synthetic: scores on the procedural embedded benchmark, not on the "
                      "real datasets.")
-    subset = sorted({c.context() for c in board.cells.values() if c.subset})
+    subset = sorted({(c.n_evaluated + c.n_failed, c.n_total) for c in board.cells.values()
+                     if c.subset})
     if subset:
-        lines.append("Subset (--limit): " + ", ".join(subset[:4])
-                     + (" ..." if len(subset) > 4 else ""))
+        lines.append("Subset (--limit): " + ", ".join(f"{a} of {n}" for a, n in subset[:5])
+                     + (" ..." if len(subset) > 5 else "") + " samples")
     failed = sum(1 for c in board.cells.values() if not c.published and c.n_failed)
     if failed:
         lines.append(f"Failed samples in {failed} result(s); see the leaderboard notes.")

@@ -86,7 +86,8 @@ header{background:#1f3b57;color:#fff;padding:14px 24px}header h1{margin:0;font-s
 header p{margin:4px 0 0;opacity:.85;font-size:12px}
 nav{position:sticky;top:0;background:#fff;border-bottom:1px solid #ddd;padding:6px 24px;z-index:2}
 nav a{margin-right:14px;color:#1f3b57;text-decoration:none;font-size:13px}
-main{padding:8px 24px 40px}section{margin:22px 0}h2{border-bottom:2px solid #1f3b57;padding-bottom:3px}
+main{padding:8px 24px 40px}main p,main li{overflow-wrap:anywhere}
+table.kv td{white-space:normal;text-align:left;max-width:60em}section{margin:22px 0}h2{border-bottom:2px solid #1f3b57;padding-bottom:3px}
 h3{margin:18px 0 6px}table{border-collapse:collapse;font-size:12.5px;background:#fff}
 th,td{border:1px solid #ddd;padding:3px 7px;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}th{background:#eef2f6}
@@ -146,6 +147,8 @@ def _badges(res: TaskResult) -> str:
 
 
 def _num(v: Any, unit: str = "%") -> str:
+    if v is None:
+        return "–"
     if not isinstance(v, (int, float)) or isinstance(v, bool):
         return esc(str(v))
     if not math.isfinite(v):
@@ -158,7 +161,7 @@ def _num(v: Any, unit: str = "%") -> str:
 # ----------------------------------------------------------------------------- leaderboard
 
 
-def leaderboard_html(board: Leaderboard) -> str:
+def leaderboard_html(board: Leaderboard, table_id: str = "leaderboard") -> str:
     """A sortable ``<table class="sortable leaderboard">``: best bold, second underlined,
     context flags, 95% intervals; notes below."""
     head = "".join(f"<th title=\"{esc(c.label)}\">{esc(task_display_name(c.task))}<br>"
@@ -187,7 +190,7 @@ def leaderboard_html(board: Leaderboard) -> str:
                        f'title="{esc(title)}">{text}{_flags_html(cell.flags)}</td>')
         body.append(f'<tr class="{"published" if row in published else ""}">{"".join(tds)}</tr>')
     notes = board._footnotes()
-    return (f'<div class="scroll"><table class="sortable leaderboard" id="leaderboard"><thead>'
+    return (f'<div class="scroll"><table class="sortable leaderboard" id="{table_id}"><thead>'
             f'<tr><th>checkpoint</th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
             f'</div><ul class="notes">{"".join(f"<li>{esc(n)}</li>" for n in notes)}</ul>')
 
@@ -217,6 +220,9 @@ def _table_html(name: str, value: Any) -> str:
     """A plugin's ``Scores.tables`` entry as HTML: a list of row dicts, a dict of rows or
     scalars, or a matrix; anything else as text."""
     title = f"<h4>{esc(name)}</h4>"
+    if _is_matrix(value):
+        return _confusion_html(value["classes"], np.asarray(value["matrix"]),
+                               f"{name} ({value.get('rows_are', 'rows')}: rows)")
     if isinstance(value, list) and value and all(isinstance(r, Mapping) for r in value):
         cols = list(dict.fromkeys(k for r in value for k in r))
         rows = "".join("<tr>" + "".join(
@@ -239,7 +245,7 @@ def _table_html(name: str, value: Any) -> str:
                     + f"</tr></thead><tbody>{rows}</tbody></table></div>")
         rows = "".join(f"<tr><td>{esc(str(k))}</td><td>{_num(v, '') if not isinstance(v, (list, dict)) else esc(str(v))[:300]}</td></tr>"
                        for k, v in list(value.items())[:MAX_TABLE_ROWS])
-        return f"{title}<table><tbody>{rows}</tbody></table>"
+        return f'{title}<table class="kv"><tbody>{rows}</tbody></table>'
     if isinstance(value, list) and value and all(isinstance(r, list) for r in value):
         rows = "".join("<tr>" + "".join(f"<td>{_num(v, '')}</td>" for v in r) + "</tr>"
                        for r in value[:MAX_TABLE_ROWS])
@@ -247,7 +253,18 @@ def _table_html(name: str, value: Any) -> str:
     return f"{title}<p>{esc(str(value))[:2000]}</p>"
 
 
-def _confusion_html(classes: Sequence[str], mat: np.ndarray) -> str:
+def _is_matrix(value: Any) -> bool:
+    """A ``{"classes": [K names], "matrix": K x K numbers}`` table (a confusion matrix)."""
+    if not isinstance(value, Mapping):
+        return False
+    classes, mat = value.get("classes"), value.get("matrix")
+    return (isinstance(classes, list) and isinstance(mat, list) and len(mat) == len(classes)
+            and all(isinstance(r, list) and len(r) == len(classes) for r in mat))
+
+
+def _confusion_html(classes: Sequence[str], mat: np.ndarray,
+                    title: str = "confusion matrix (rows: ground truth, columns: prediction)",
+                    ) -> str:
     peak = max(int(mat.max()), 1)
     head = "".join(f"<th>{esc(c)}</th>" for c in classes)
     rows = []
@@ -261,8 +278,8 @@ def _confusion_html(classes: Sequence[str], mat: np.ndarray) -> str:
             tds.append(f'<td{style} title="{esc(c)} → {esc(classes[j])}: {v}">{v or ""}</td>')
         rows.append(f"<tr><td>{esc(c)}</td>{''.join(tds)}</tr>")
     acc = np.trace(mat) / max(mat.sum(), 1) * 100
-    return (f'<h4>confusion matrix (rows: ground truth, columns: prediction; accuracy '
-            f'{acc:.2f}%)</h4><div class="scroll"><table class="cm"><thead><tr><th></th>{head}'
+    return (f'<h4>{esc(title)}; diagonal {acc:.2f}%</h4>'
+            f'<div class="scroll"><table class="cm"><thead><tr><th></th>{head}'
             f'</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
 
 
@@ -357,7 +374,7 @@ def _metrics_html(res: TaskResult) -> str:
               if mv.ci95 is not None else "")
         rows.append(f"<tr><td>{esc(name)}{' (primary)' if mv.primary else ''}"
                     f"{'' if mv.official else ' (not official)'}</td><td>{_num(mv.value, mv.unit)}"
-                    f"{esc(mv.unit if mv.unit == '%' else '')}</td><td>{ci}</td>"
+                    f"{'%' if mv.unit == '%' and math.isfinite(mv.value) else ''}</td><td>{ci}</td>"
                     f"<td>{'higher' if mv.higher_is_better else 'lower'}</td></tr>")
     return ('<table><thead><tr><th>metric</th><th>value</th><th>95% interval</th>'
             f'<th>better</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
@@ -383,7 +400,8 @@ def _task_section(key: tuple[str, str, str], entries: Sequence[_Entry], k: int, 
             out.append(f'<p class="err">Samples could not be read again: {esc(e.error)}</p>')
         details = [_table_html(n, v) for n, v in res.tables.items()]
         if e.loaded is not None:
-            cm = rdata.confusion(e.loaded)
+            cm = None if any(_is_matrix(v) for v in res.tables.values()) else rdata.confusion(
+                e.loaded)
             if cm is not None:
                 details.append(_confusion_html(*cm))
             details.append(_pr_html(rdata.pr_curves(e.loaded)))
@@ -525,7 +543,8 @@ def render_report(runs: Sequence[RunDocument], results_dir: str | Path, *, galle
     if gallery_k < 0:
         raise ValueError(f"--gallery-k {gallery_k}: expected 0 or more")
     k = min(gallery_k, MAX_GALLERY_K)
-    board = build_leaderboard(runs, ci=True, published=True)
+    board = build_leaderboard(runs, ci=True, published=True, metrics="primary")
+    full = build_leaderboard(runs, ci=True, published=True)
     by_row, _ = collect_results(runs)
     owner = {id(r): run for run in runs for r in run.results}
     registry = registry or Registry()
@@ -574,7 +593,7 @@ def render_report(runs: Sequence[RunDocument], results_dir: str | Path, *, galle
     elif len(row_names) == 2:
         a, b = list(row_names)
         compare_html = _compare_html(a, b, groups, max(k, 1), seed, thumbs, budget, stats)
-    sweep = _sweep_html(board, row_names)
+    sweep = _sweep_html(full, row_names)
     stats.cache_hits, stats.drawn, stats.left_out = thumbs.hits, thumbs.drawn, budget.skipped
     nav = ['<a href="#leaderboard-section">leaderboard</a>', '<a href="#radar">radar</a>']
     nav += [f'<a href="#task-{_slug("-".join(key))}">{esc(key[0])}/{esc(key[1])}</a>'
@@ -610,7 +629,8 @@ def render_report(runs: Sequence[RunDocument], results_dir: str | Path, *, galle
             + f'<section id="leaderboard-section"><h2>Leaderboard</h2>'
               f'<p class="notes">Click a column header to sort. Best value bold, second '
               f"underlined; 95% intervals in brackets; flags: s synthetic, p subset, f failed "
-              f"samples.</p>{leaderboard_html(board)}</section>"
+              f"samples.</p>{leaderboard_html(board)}<details><summary>every metric"
+              f"</summary>{leaderboard_html(full, 'leaderboard-all')}</details></section>"
             + f'<section id="radar"><h2>Radar</h2>{radar_svg(runs)}</section>'
             + "".join(task_html) + compare_html + sweep
             + f"</main><script>{_JS}</script></body></html>\n"), stats

@@ -27,10 +27,10 @@ from remotesam.bench.api import Sample
 __all__ = ["PAINTER_VERSION", "Painter", "painter_for"]
 
 #: Bumped whenever a painter draws differently (part of the thumbnail cache key).
-PAINTER_VERSION = 2
+PAINTER_VERSION = 3
 
 GT = (40, 200, 90)
-PRED = (255, 80, 40)
+PRED = (255, 40, 200)
 _PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
             (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
             (0, 128, 128), (220, 190, 255), (170, 110, 40), (255, 250, 200), (128, 0, 0),
@@ -42,6 +42,8 @@ Painter = Callable[[Image.Image, Sample, Mapping[str, Any], float, Mapping[str, 
 
 #: Boxes drawn per image at most (highest scores first), so dense images stay readable.
 MAX_BOXES = 30
+#: Boxes labelled with ``label score`` at most (the highest scores); the others are outlined.
+MAX_LABELS = 10
 #: Predicted boxes below this score are not drawn (they still count in every metric).
 MIN_SCORE = 0.3
 
@@ -74,8 +76,13 @@ def _overlay(image: Image.Image, mask: np.ndarray, colour: tuple[int, int, int],
 
 
 def _outline(image: Image.Image, mask: np.ndarray, colour: tuple[int, int, int]) -> Image.Image:
+    """A two-pixel outline of ``mask``."""
     m = _fit(mask, image.size)
-    edge = m & ~(np.roll(m, 1, 0) & np.roll(m, -1, 0) & np.roll(m, 1, 1) & np.roll(m, -1, 1))
+    inner = m.copy()
+    for _ in range(2):
+        inner = inner & np.roll(inner, 1, 0) & np.roll(inner, -1, 0) & np.roll(inner, 1, 1) & \
+            np.roll(inner, -1, 1)
+    edge = m & ~inner
     arr = np.asarray(image).copy()
     arr[edge] = colour
     return Image.fromarray(arr)
@@ -95,12 +102,13 @@ def paint_mask(image: Image.Image, sample: Sample, pred: Mapping[str, Any], scal
                ctx: Mapping[str, Any]) -> tuple[Image.Image, list[str]]:
     """Binary mask (referring segmentation): prediction filled, ground truth outlined."""
     if isinstance(pred.get("mask"), Mapping):
-        image = _overlay(image, _decode(pred["mask"]), PRED)
+        image = _overlay(image, _decode(pred["mask"]), PRED, 0.55)
     gt = sample.target.get("mask_rle")
     if isinstance(gt, Mapping):
         image = _outline(image, _decode(gt), GT)
     text = sample.meta.get("sentence") or sample.meta.get("description")
-    return image, [f"expression: {text}"] if text else []
+    return image, ([f"expression: {text}"] if text else []) + [
+        "prediction filled magenta, ground truth outlined green"]
 
 
 def paint_semantic(image: Image.Image, sample: Sample, pred: Mapping[str, Any], scale: float,
@@ -165,15 +173,17 @@ def paint_boxes(image: Image.Image, sample: Sample, pred: Mapping[str, Any], sca
                              outline=colour)
             else:
                 draw.rectangle([float(v) * scale for v in boxes[i]], outline=colour, width=2)
-            _label(draw, (boxes[i][0] * scale, boxes[i][1] * scale),
-                   f"{labels[i]} {scores[i]:.2f}", colour)
-        n_shown = min(len(order), MAX_BOXES)
+            if n_shown < MAX_LABELS:
+                _label(draw, (boxes[i][0] * scale, boxes[i][1] * scale),
+                       f"{labels[i]} {scores[i]:.2f}", colour)
+            n_shown += 1
         n_all = len(scores)
     else:
         n_all = 0
     n_gt = len(sample.target.get("labels", []) or [])
-    return image, [f"ground truth: {n_gt} object(s); predicted: {n_all} box(es), "
-                   f"{n_shown} drawn (score >= {MIN_SCORE})"]
+    return image, [f"ground truth (green): {n_gt} object(s); predicted: {n_all} box(es), "
+                   f"{n_shown} drawn (score >= {MIN_SCORE}), {min(n_shown, MAX_LABELS)} "
+                   "labelled"]
 
 
 def paint_grounding(image: Image.Image, sample: Sample, pred: Mapping[str, Any], scale: float,
