@@ -131,7 +131,7 @@ def test_mappings_for_key_value_options() -> None:
     assert vals["dataset_root"] == ["det.dior=/data/DIOR"]
     assert vals["dataset_opt"] == ["vg.dior_rsvg.allow_partial=true"]
     assert vals["ckpt"] == ["a.pth"] and vals["tasks"] == ["ref,det"]
-    with pytest.raises(ConfigError, match="f.yaml: unknown key"):
+    with pytest.raises(ConfigError, match=r"f\.yaml: unknown key"):
         config_values({"nope": 1}, actions, "f.yaml")
 
 
