@@ -125,7 +125,7 @@ def test_checkpoint_step(name, expected):
 def test_sweep_order_falls_back_to_run_order():
     assert order_checkpoints(["b/step_20.pth", "a/step_3.pth"]) == (
         ["a/step_3.pth", "b/step_20.pth"], "step")
-    assert order_checkpoints(["x.pth", "step_1.pth"]) == (["x.pth", "step_1.pth"], "index")
+    assert order_checkpoints(["x.pth", "step_1.pth"]) == (["step_1.pth", "x.pth"], "index")
 
 
 def test_box_painter_draws_overlays_and_image_ap(tmp_path):

@@ -345,7 +345,7 @@ def test_leaderboard_marks_subset_synthetic_and_failed_in_every_format(two_runs)
     assert board.cells[(b, "vg/dior_rsvg Acc@0.5")].flags == ["synthetic", "failed"]
     md = board.to_markdown()
     assert "ᵖ" in md and "ˢ" in md and "ᶠ" in md
-    assert "subset, 12 of 60 samples selected on ref/rrsisd:test" in md
+    assert "subset (--limit), samples selected: 12 of 60 on ref/rrsisd:test" in md
     assert "3 of 60 samples failed" in md and "synthetic: measured on the procedural" in md
     csv = pd.read_csv(io.StringIO(board.to_csv()), index_col=0)
     assert csv.loc[a, "ref/rrsisd oIoU context"] == "subset 12/60"

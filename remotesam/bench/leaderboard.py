@@ -547,11 +547,12 @@ def build_leaderboard(
                                            synthetic=is_synthetic(res),
                                            n_evaluated=res.n_evaluated, n_total=res.n_total,
                                            n_failed=res.n_failed)
+        subsets = [f"{r.n_evaluated + r.n_failed} of {r.n_total} on "
+                   f"{r.task}/{r.dataset}:{r.split}" for r in results.values() if is_subset(r)]
+        if subsets:
+            notes.append(f"{row}: subset (--limit), samples selected: " + ", ".join(subsets))
         for res in results.values():
             where = f"{res.task}/{res.dataset}:{res.split}"
-            if is_subset(res):
-                notes.append(f"{row}: subset, {res.n_evaluated + res.n_failed} of "
-                             f"{res.n_total} samples selected on {where} (--limit)")
             if res.n_failed:
                 notes.append(f"{row}: {res.n_failed} of {res.n_total} samples failed on "
                              f"{where}")

@@ -314,9 +314,12 @@ def checkpoint_step(name: str, metadata: Mapping[str, Any] | None = None,
 
 def order_checkpoints(names: Sequence[str]) -> tuple[list[str], str]:
     """Checkpoint names in sweep order and the x-axis unit (``"step"``, ``"epoch"`` or
-    ``"index"`` when not every name carries a step)."""
+    ``"index"`` when not every name carries one: then names with a step come first, in step
+    order, the others after them in the given order)."""
     steps = {n: checkpoint_step(n) for n in names}
     if all(v is not None for v in steps.values()) and len({v[1] for v in steps.values()}) == 1:
         unit = next(iter(steps.values()))[1]  # type: ignore[index]
         return sorted(names, key=lambda n: steps[n][0]), unit  # type: ignore[index]
-    return list(names), "index"
+    # Not every name has a step: those that have one in step order, then the others.
+    known = sorted((n for n in names if steps[n] is not None), key=lambda n: steps[n][0])  # type: ignore[index]
+    return known + [n for n in names if steps[n] is None], "index"

@@ -516,13 +516,16 @@ def _sweep_html(board: Leaderboard, row_names: Mapping[str, str]) -> str:
         title = f"{c.task}/{c.dataset} {c.metric}{'' if c.higher_is_better else ' ↓'}"
         if flags:
             title += " [" + ", ".join(flags) + "]"
-        charts.append(line_chart([Series(c.metric, xs, ys, labels=[Path(n).name for n in ordered])],
-                                 title=title, x_label=unit, y_label=c.unit or c.metric,
-                                 legend=False))
+        names = [Path(n).name for n in ordered]
+        ticks = list(zip(xs, [n[:14] for n in names])) if unit == "index" else None
+        charts.append(line_chart([Series(c.metric, xs, ys, labels=names)], title=title,
+                                 x_label="checkpoint" if unit == "index" else unit,
+                                 y_label=c.unit or c.metric, legend=False, x_ticks=ticks))
     if not charts:
         return ""
     note = ("training step parsed from the checkpoint names" if unit != "index" else
-            "no training step in the checkpoint names: checkpoints in run order")
+            "not every checkpoint name carries a training step: checkpoints with one in step "
+            "order, then the others")
     return (f'<section id="sweep"><h2>Sweep: metric vs checkpoint</h2><p class="notes">{note}'
             f'</p><div class="charts">{"".join(charts)}</div></section>')
 

@@ -236,7 +236,8 @@ def paint_labels(image: Image.Image, sample: Sample, pred: Mapping[str, Any], sc
     classes = pred.get("classes") or pred.get("classnames")
     scores = pred.get("scores")
     if classes and scores and len(classes) == len(scores):
-        top = np.argsort(-np.asarray(scores, dtype=np.float64))[:3]
+        top = np.argsort(-np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf),
+                         kind="stable")[:3]
         lines.append("top scores: " + ", ".join(f"{classes[i]} {scores[i]:.2f}" for i in top))
     draw = ImageDraw.Draw(image)
     ok = (sorted(pl) == sorted(gt)) if isinstance(pl, list) and isinstance(gt, list) else pl == gt

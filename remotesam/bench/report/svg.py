@@ -46,9 +46,11 @@ def _fmt(v: float) -> str:
 def line_chart(series: Sequence[Series], *, title: str = "", x_label: str = "",
                y_label: str = "", width: int = 360, height: int = 220,
                x_range: tuple[float, float] | None = None,
-               y_range: tuple[float, float] | None = None, legend: bool = True) -> str:
+               y_range: tuple[float, float] | None = None, legend: bool = True,
+               x_ticks: Sequence[tuple[float, str]] | None = None) -> str:
     """An ``<svg>`` line chart; axes from the data unless ``x_range``/``y_range`` are given;
-    every point carries a ``<title>`` tooltip. Non-finite points are skipped."""
+    every point carries a ``<title>`` tooltip; ``x_ticks`` replaces the numeric x ticks by
+    ``(x, label)`` pairs. Non-finite points are skipped."""
     pts = [(x, y) for s in series for x, y in zip(s.xs, s.ys)
            if math.isfinite(x) and math.isfinite(y)]
     if not pts:
@@ -86,10 +88,10 @@ def line_chart(series: Sequence[Series], *, title: str = "", x_label: str = "",
                    'stroke="#eee"/>')
         out.append(f'<text x="{left - 4}" y="{y + 3:.1f}" text-anchor="end" class="tk">'
                    f'{_fmt(t)}</text>')
-    for t in _ticks(x0, x1):
+    for t, text in (x_ticks if x_ticks is not None else [(t, _fmt(t)) for t in _ticks(x0, x1)]):
         x = sx(t)
         out.append(f'<text x="{x:.1f}" y="{top + ph + 12}" text-anchor="middle" class="tk">'
-                   f'{_fmt(t)}</text>')
+                   f'{html.escape(text)}</text>')
     if x_label:
         out.append(f'<text x="{left + pw / 2:.1f}" y="{height - 4}" text-anchor="middle" '
                    f'class="al">{html.escape(x_label)}</text>')
