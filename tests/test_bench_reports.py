@@ -583,6 +583,15 @@ def test_cli_leaderboard_every_format(results_dir, tmp_path, capsys):
     assert "ckpt_a" not in capsys.readouterr().out
 
 
+def test_cli_leaderboard_html_is_a_standalone_sortable_page(results_dir, tmp_path):
+    out = tmp_path / "lb.html"
+    assert _cli(["leaderboard", "--results-dir", str(results_dir), "--format", "html",
+                 "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("<!DOCTYPE html>") and 'class="sortable leaderboard"' in text
+    assert "<script>" in text and "http" not in text.replace("http://www.w3.org", "")
+
+
 def test_cli_leaderboard_latex_primary_by_default(results_dir, tmp_path):
     out = tmp_path / "t.tex"
     assert _cli(["leaderboard", "--results-dir", str(results_dir), "--format", "latex",

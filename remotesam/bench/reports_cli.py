@@ -136,7 +136,13 @@ def _leaderboard(args: argparse.Namespace) -> int:
         published_models=_csv_list(args.published_models), n_boot=args.n_boot,
     )
     options = {"caption": args.caption, "label": args.label} if latex else {}
-    _write_or_print(board.render(args.format, **options), args.out)
+    if args.format == "html":  # a standalone, sortable page
+        from remotesam.bench.report.html import leaderboard_page
+
+        text = leaderboard_page(board)
+    else:
+        text = board.render(args.format, **options)
+    _write_or_print(text, args.out)
     return EXIT_OK
 
 

@@ -29,8 +29,8 @@ from remotesam.bench.report.svg import Series, line_chart
 from remotesam.bench.report.thumbs import ThumbnailCache
 from remotesam.bench.results import RunDocument, TaskResult
 
-__all__ = ["MAX_GALLERY_K", "MAX_THUMBNAILS", "ReportStats", "leaderboard_html", "radar_svg",
-           "render_report"]
+__all__ = ["MAX_GALLERY_K", "MAX_THUMBNAILS", "ReportStats", "leaderboard_html",
+           "leaderboard_page", "radar_svg", "render_report"]
 
 esc = html.escape
 
@@ -193,6 +193,15 @@ def leaderboard_html(board: Leaderboard, table_id: str = "leaderboard") -> str:
     return (f'<div class="scroll"><table class="sortable leaderboard" id="{table_id}"><thead>'
             f'<tr><th>checkpoint</th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
             f'</div><ul class="notes">{"".join(f"<li>{esc(n)}</li>" for n in notes)}</ul>')
+
+
+def leaderboard_page(board: Leaderboard, title: str = "remotesam-bench leaderboard") -> str:
+    """A standalone, offline HTML page holding the sortable leaderboard (``leaderboard
+    --format html``)."""
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f'<link rel="icon" href="data:,"><title>{esc(title)}</title><style>{_CSS}</style>'
+            f"</head><body><main><h2>{esc(title)}</h2>{leaderboard_html(board)}</main>"
+            f"<script>{_JS}</script></body></html>\n")
 
 
 def radar_svg(runs: Sequence[RunDocument]) -> str:
