@@ -30,7 +30,7 @@ _LAZY = {
     "RemoteSAM": "remotesam.predictor",
     "RemoteSAMNet": "remotesam.model",
     "RemoteSAMConfig": "remotesam.model",
-    "create_model": "remotesam.model",
+    "create_model": "remotesam.models",
     "list_models": "remotesam.model",
     "load_checkpoint": "remotesam.checkpoint",
     "save_checkpoint": "remotesam.checkpoint",

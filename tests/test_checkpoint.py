@@ -20,7 +20,8 @@ from remotesam.checkpoint import (
     save_checkpoint,
     save_official,
 )
-from remotesam.model import RemoteSAMNet, create_model, get_config
+from remotesam.model import RemoteSAMNet, get_config
+from remotesam.models import create_model
 
 IDS = torch.tensor([[101, 1996, 13297, 2006, 1996, 2157, 102] + [0] * 13,
                     [101, 4049, 102] + [0] * 17])
@@ -64,10 +65,38 @@ def test_official_layout_round_trip(tmp_path, tiny, image, reference_logits):
     assert model.config == tiny.config and not model.training
     assert model.ignored_checkpoint_keys == ()
     torch.testing.assert_close(_logits(model, image), reference_logits, atol=0, rtol=0)
-    model2 = RemoteSAMNet.from_checkpoint(path, config="remotesam_tiny")
+    model2 = load_checkpoint(path, "remotesam_tiny")
     torch.testing.assert_close(_logits(model2, image), reference_logits, atol=0, rtol=0)
     model3 = create_model("remotesam_tiny", checkpoint=path)
     torch.testing.assert_close(_logits(model3, image), reference_logits, atol=0, rtol=0)
+
+
+def test_the_network_package_does_not_import_the_checkpoint_loader():
+    """Layers: remotesam.model (network) < remotesam.checkpoint < remotesam.models."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import remotesam.model
+
+    pkg = Path(remotesam.model.__file__).parent
+    for f in sorted(pkg.glob("*.py")):
+        imports = [ln for ln in f.read_text().splitlines()
+                   if ln.lstrip().startswith(("import ", "from "))]
+        assert not [ln for ln in imports if "remotesam.checkpoint" in ln], f
+        # remotesam.models only inside the lazy compatibility __getattr__, never at import time
+        assert not [ln for ln in imports if "remotesam.models" in ln and ln == ln.lstrip()], f
+    probe = ("import sys, remotesam.model; import remotesam.model.network; "
+             "print('remotesam.checkpoint' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, timeout=300)
+    assert out.stdout.strip() == "False"
+    # the public names keep working
+    import remotesam
+    from remotesam.model import create_model as old_name
+
+    assert old_name is create_model is remotesam.create_model
+    assert not create_model("remotesam_tiny").training
 
 
 def test_safetensors_round_trip(tmp_path, tiny, image, reference_logits):

@@ -13,10 +13,8 @@ Tensor conventions of :meth:`RemoteSAMNet.forward`:
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 from timm.layers import trunc_normal_
 from torch import Tensor, nn
@@ -26,7 +24,7 @@ from remotesam.model.config import RemoteSAMConfig, get_config
 from remotesam.model.decoder import SimpleDecoding
 from remotesam.model.swin import MultiModalSwinTransformer
 
-__all__ = ["RemoteSAMNet", "build_text_encoder", "create_model"]
+__all__ = ["RemoteSAMNet", "build_network", "build_text_encoder", "resolve_config"]
 
 
 def build_text_encoder(cfg: RemoteSAMConfig) -> BertModel:
@@ -190,52 +188,32 @@ class RemoteSAMNet(nn.Module):
         out = self.classifier(c4, c3, c2, c1)
         return F.interpolate(out, size=image.shape[-2:], mode="bilinear", align_corners=True)
 
-    @classmethod
-    def from_checkpoint(
-        cls,
-        path: str | os.PathLike[str],
-        config: RemoteSAMConfig | str | None = None,
-        map_location: str | torch.device = "cpu",
-    ) -> RemoteSAMNet:
-        """Load a checkpoint (official ``.pth``, bare state dict or ``.safetensors``) strictly;
-        see :func:`remotesam.checkpoint.load_checkpoint`."""
-        from remotesam.checkpoint import load_checkpoint
-
-        return load_checkpoint(path, config, map_location=map_location)
-
     def num_parameters(self) -> int:
         """Total number of parameter values."""
         return sum(p.numel() for p in self.parameters())
 
 
-def create_model(
-    name_or_config: str | RemoteSAMConfig,
-    *,
-    checkpoint: str | os.PathLike[str] | None = None,
-    **overrides: Any,
-) -> RemoteSAMNet:
-    """Build a RemoteSAM network by registered name or config (timm style), in eval mode.
-
-    Args:
-        name_or_config: a registered name (see :func:`list_models`) or a config.
-        checkpoint: optional weights file, loaded strictly (see ``remotesam.checkpoint``).
-        **overrides: config fields to replace.
+def resolve_config(name_or_config: str | RemoteSAMConfig, **overrides: Any) -> RemoteSAMConfig:
+    """The config of a registered name (see :func:`list_models`) or a config, with ``overrides``
+    (config fields) replaced.
 
     Raises:
-        KeyError: unknown name. TypeError: neither a name nor a config.
-        ValueError: bad overrides. remotesam.checkpoint.CheckpointError: bad checkpoint.
+        KeyError: unknown name. TypeError: neither a name nor a config. ValueError: bad overrides.
     """
     if isinstance(name_or_config, str):
-        cfg = get_config(name_or_config, **overrides)
-    elif isinstance(name_or_config, RemoteSAMConfig):
-        cfg = name_or_config.replace(**overrides) if overrides else name_or_config
-    else:
-        raise TypeError(
-            "create_model needs a registered model name or a RemoteSAMConfig, got "
-            f"{type(name_or_config).__name__}"
-        )
-    if checkpoint is not None:
-        from remotesam.checkpoint import load_checkpoint
+        return get_config(name_or_config, **overrides)
+    if isinstance(name_or_config, RemoteSAMConfig):
+        return name_or_config.replace(**overrides) if overrides else name_or_config
+    raise TypeError(
+        "create_model needs a registered model name or a RemoteSAMConfig, got "
+        f"{type(name_or_config).__name__}"
+    )
 
-        return load_checkpoint(checkpoint, cfg)
-    return RemoteSAMNet(cfg).eval()
+
+def build_network(name_or_config: str | RemoteSAMConfig, **overrides: Any) -> RemoteSAMNet:
+    """A RemoteSAM network with fresh (untrained) weights, in eval mode.
+
+    Loading weights is a layer above the network: :func:`remotesam.create_model` (with
+    ``checkpoint=``) or :func:`remotesam.load_checkpoint`.
+    """
+    return RemoteSAMNet(resolve_config(name_or_config, **overrides)).eval()
