@@ -24,9 +24,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("remotesam.predictor")
-pytest.importorskip("remotesam.synth.generator")
-
 TASK = "mcc"  # 21 land-use images x 21 class prompts: the tiny network does real work
 IMAGE_SIZE = 64
 BATCH = 8

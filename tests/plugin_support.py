@@ -7,8 +7,7 @@
 * :func:`run_harness_tiny`: a whole run through the harness (``remotesam.bench.runner``) with the
   tiny model saved as a checkpoint; returns the one task result.
 
-Every helper skips the calling test (``pytest.importorskip``) when torch, the harness or
-``remotesam.testing`` is not installed.
+Our own modules are imported plainly: an import error in them fails the calling test.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ def tiny_predictor() -> Any:
 
 def check_plugin_tiny(task_cls: type, dataset_root: Path, **kwargs: Any) -> None:
     """``check_task_plugin(task_cls, dataset_root, model=<tiny predictor>, n_samples=1, **kwargs)``."""
-    testing = pytest.importorskip("remotesam.testing")
+    from remotesam import testing
     model = tiny_predictor()
     testing.check_task_plugin(task_cls, dataset_root=dataset_root, model=model, n_samples=1, **kwargs)
 
@@ -44,8 +43,8 @@ def run_harness_tiny(
     error and returns its only :class:`remotesam.bench.results` task result.
     """
     torch = pytest.importorskip("torch")
-    runner = pytest.importorskip("remotesam.bench.runner")
     from remotesam import create_model, save_checkpoint
+    from remotesam.bench import runner
 
     torch.manual_seed(0)
     ckpt = save_checkpoint(create_model("remotesam_tiny"), tmp_path / "ckpt" / "tiny.safetensors")

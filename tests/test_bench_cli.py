@@ -194,7 +194,6 @@ def test_kill_from_outside_at_a_random_moment(work, site):
 def test_sigkill_and_resume_with_the_tiny_remotesam(work, site, monkeypatch):
     """The acceptance test with the real tiny network (RemoteSAM.counting) instead of the fake:
     reference and resumed runs in process, the killed one in a subprocess."""
-    pytest.importorskip("remotesam.predictor")
     import torch
     from rsb_toy.fakemodel import load_tiny
 

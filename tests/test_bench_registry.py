@@ -225,3 +225,16 @@ def test_every_installed_plugin_loads_and_conforms(name):
     """Registry-driven: every plugin installed in this environment (built-ins included)."""
     cls = Registry().get(name)
     check_task_plugin(cls)
+
+
+def test_no_test_importorskips_our_own_modules():
+    """An import regression in our code must fail the suite, never skip it."""
+    import re
+
+    repo = Path(__file__).resolve().parents[1]
+    pattern = re.compile(r"importorskip\(\s*['\"](remotesam|remotesam_plugins)([.'\"])")
+    offenders = [f"{p.relative_to(repo)}:{i}"
+                 for folder in ("tests", "benchmarks") for p in sorted((repo / folder).rglob("*.py"))
+                 for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+                 if pattern.search(line)]
+    assert offenders == []

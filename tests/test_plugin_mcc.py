@@ -168,7 +168,7 @@ def test_bad_inputs() -> None:
 
 @pytest.mark.realdata
 def test_check_task_plugin(real_data: Path) -> None:
-    testing = pytest.importorskip("remotesam.testing", reason="remotesam.testing not available")
+    from remotesam import testing
     testing.check_task_plugin(SceneClassificationTask)
     model = FakeMCCModel([np.linspace(0, 1, 21)] * 4)
     testing.check_task_plugin(SceneClassificationTask, dataset_root=real_data / "ucmerced", model=model)

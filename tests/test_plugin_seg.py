@@ -287,7 +287,7 @@ def test_task_options() -> None:
 
 @pytest.mark.realdata
 def test_check_task_plugin(isaid_root: tuple[Path, np.ndarray]) -> None:
-    testing = pytest.importorskip("remotesam.testing", reason="remotesam.testing not available")
+    from remotesam import testing
     root, label = isaid_root
     testing.check_task_plugin(SemanticSegmentationTask)
     model = FakeSegModel([kit_masks.resize_nearest(label, 32)])
