@@ -128,3 +128,19 @@ def test_export_round_trips_every_builtin_plugin(tmp_path):
     dets = json.loads(coco.read_text())
     assert dets and set(dets[0]) == {"image_id", "category_id", "bbox", "score"}
     assert all(d["bbox"][2] >= 0 and d["bbox"][3] >= 0 for d in dets)
+
+
+def test_run_log_samples_writes_the_export(tmp_path, tmp_path_factory):
+    site = bs.installed_site(tmp_path_factory)
+    write_dataset(tmp_path / "data" / "toy_blobs", n=6, seed=2)
+    bs.write_checkpoint(tmp_path / "ck.json", gain=1.0, bias=0.3)
+    proc = bs.bench(["run", "--tasks", "toy", "--ckpt", "ck.json", "--data-root", "data",
+                     "--device", "cpu", "--model-factory", bs.FACTORY, "--no-progress",
+                     "--no-report", "--log-samples", "--run-id", "r1"], bs.cli_env(site),
+                    tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    files = sorted((tmp_path / "results" / "samples" / "r1").rglob("*.jsonl"))
+    assert [p.name for p in files] == ["toy.blobs.test.jsonl"]
+    assert len(read_jsonl(files[0])) == 6
+    assert (tmp_path / "results" / "samples" / "manifest.json").is_file()
+    assert "per-sample files" in proc.stdout

@@ -245,7 +245,7 @@ def test_report_of_every_builtin_task_in_headless_chromium(tmp_path):
     text = path.read_text()
     for task in ("ref", "seg", "det", "vg", "mlc", "mcc", "cnt"):
         assert f'id="task-{task}-' in text, task
-    assert "confusion matrix" in text and "precision-recall" in text
+    assert "confusion_matrix" in text and "diagonal" in text and "precision-recall" in text
     assert text.count("<svg") >= 3  # radar + curves
     shot = tmp_path / "report_builtin_screenshot.png"
     seen = check_in_browser(path, shot)
