@@ -373,6 +373,15 @@ def test_published_rows_only_beside_comparable_results(two_runs):
     assert row["vg/dior_rsvg Acc@0.5"] == 74.36 and math.isnan(row["ref/rrsisd mIoU"])
 
 
+def test_published_rows_need_the_default_protocol(two_runs):
+    for run in two_runs:
+        run.provenance["config"] = {"task_options": {"vg": {"box_thr": 0.3}}}
+    board = build_leaderboard(two_runs, published=True, published_models=["RemoteSAM"])
+    assert math.isnan(board.values.at["RemoteSAM [paper]", "vg/dior_rsvg Acc@0.5"])
+    assert board.values.at["RemoteSAM [paper]", "ref/rrsisd mIoU"] == 71.75
+    assert any("options set" in n for n in board.notes)
+
+
 def test_synthetic_or_subset_never_bold_against_published(two_runs):
     board = build_leaderboard(two_runs, published=True, published_models=["RemoteSAM"])
     a, b = board.rows[:2]

@@ -22,7 +22,8 @@ data of :mod:`remotesam.synth`, not the real dataset), on a subset (``ᵖ``: ``-
 ``n_evaluated + n_failed < n_total``) or with failed samples (``ᶠ``). CSV carries the same as a
 ``<label> context`` column. Published reference rows are only placed in a column when a measured
 result in it is on the real dataset, split and official protocol (official metric); a synthetic
-or partial (subset or failed samples) number is never marked best against a published one.
+or partial (subset or failed samples) number, or one measured with task/dataset options set
+(``--task-opt``/``--dataset-opt``), is never marked best against a published one.
 
 Output formats: markdown, CSV (plain numbers, CI as extra ``ci_lo``/``ci_hi`` columns, no
 marking), HTML and LaTeX (a paper-ready ``table``: caption, label, task-grouped booktabs headers,
@@ -138,6 +139,8 @@ class Cell:
         note: the published record's caveat.
         synthetic: measured on the synthetic embedded benchmark.
         n_evaluated, n_total, n_failed: sample counts of the measured result (0 for published).
+        custom_protocol: the run set task or dataset options (``--task-opt``/``--dataset-opt``)
+            for this result, so it may not follow the official protocol.
     """
 
     value: float
@@ -148,6 +151,7 @@ class Cell:
     n_evaluated: int = 0
     n_total: int = 0
     n_failed: int = 0
+    custom_protocol: bool = False
 
     @property
     def published(self) -> bool:
@@ -524,6 +528,7 @@ def build_leaderboard(
     """
     runs = list(runs)
     by_row, all_columns = collect_results(runs)
+    custom = {id(r) for run in runs for r in run.results if _custom_protocol(run, r)}
     if not by_row:
         raise ValueError("no task results in the given run documents; run `remotesam-bench run` "
                          "first (or check --results-dir / --run)")
@@ -546,7 +551,8 @@ def build_leaderboard(
             cells[(row, col.label)] = Cell(value=float(mv.value), ci95=interval,
                                            synthetic=is_synthetic(res),
                                            n_evaluated=res.n_evaluated, n_total=res.n_total,
-                                           n_failed=res.n_failed)
+                                           n_failed=res.n_failed,
+                                           custom_protocol=id(res) in custom)
         subsets = [f"{r.n_evaluated + r.n_failed} of {r.n_total} on "
                    f"{r.task}/{r.dataset}:{r.split}" for r in results.values() if is_subset(r)]
         if subsets:
@@ -591,7 +597,8 @@ def build_leaderboard(
             notes.append("Published numbers left out for "
                          + ", ".join(sorted({f"{c.task}/{c.dataset}" for c in skipped}))
                          + ": no result there is on the real dataset with the official "
-                         "protocol (synthetic data, or a non-official metric).")
+                         "protocol (synthetic data, a non-official metric, or task/dataset "
+                         "options set).")
         if not published_rows and not skipped:
             notes.append("No published numbers exist for the columns shown.")
     long = pd.DataFrame([(row, label, cell.value) for (row, label), cell in cells.items()],
@@ -621,9 +628,19 @@ def build_leaderboard(
 def _comparable_columns(columns: Sequence[Column], cells: Mapping[tuple[str, str], Cell],
                         ) -> list[Column]:
     """Columns where published numbers may be shown: an official metric with at least one
-    measured result on the real (not synthetic) dataset."""
-    real = {label for (_, label), c in cells.items() if not c.published and not c.synthetic}
+    measured result on the real (not synthetic) dataset under the default (official) task and
+    dataset options."""
+    real = {label for (_, label), c in cells.items()
+            if not c.published and not c.synthetic and not c.custom_protocol}
     return [c for c in columns if c.official and c.label in real]
+
+
+def _custom_protocol(run: RunDocument, res: TaskResult) -> bool:
+    """Whether ``run`` passed task or dataset options for ``res`` (a possible deviation)."""
+    config = run.provenance.get("config", {}) if isinstance(run.provenance, dict) else {}
+    task_opts = (config.get("task_options") or {}).get(res.task)
+    ds_opts = (config.get("dataset_options") or {}).get(f"{res.task}.{res.dataset}")
+    return bool(task_opts) or bool(ds_opts)
 
 
 def _ranked(col: Column, rows: Sequence[str], cells: Mapping[tuple[str, str], Cell],
@@ -636,5 +653,5 @@ def _ranked(col: Column, rows: Sequence[str], cells: Mapping[tuple[str, str], Ce
     present = [(r, cells[(r, col.label)]) for r in rows if (r, col.label) in cells]
     has_published = any(c.published for _, c in present)
     cands = [(r, c.value) for r, c in present if math.isfinite(c.value)
-             and not (has_published and (c.synthetic or c.partial))]
+             and not (has_published and (c.synthetic or c.partial or c.custom_protocol))]
     return sorted(cands, key=lambda rv: -rv[1] if col.higher_is_better else rv[1])
