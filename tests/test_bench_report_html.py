@@ -199,20 +199,24 @@ def check_in_browser(report: Path, screenshot: Path) -> dict:
         assert all(w > 0 for w in widths), widths
         kinds = {i.get_attribute("data-kind") for i in imgs}
         assert kinds - {"plain"}, kinds
-        # sorting: click the first metric column twice (ascending, then descending)
-        table = driver.find_element(By.ID, "leaderboard")
-        header = table.find_elements(By.CSS_SELECTOR, "thead th")[1]
-
-        def column() -> list[float]:
+        # sorting: the first sortable table whose second column holds several distinct
+        # numbers (the leaderboard when there are several checkpoints), clicked twice
+        def column(table) -> list[float]:
             cells = table.find_elements(By.CSS_SELECTOR, "tbody tr td:nth-child(2)")
-            return [float(c.get_attribute("data-v")) for c in cells if c.get_attribute("data-v")]
+            vals = [c.get_attribute("data-v") for c in cells]
+            return [float(v) for v in vals if v not in (None, "")]
 
+        tables = driver.find_elements(By.CSS_SELECTOR, "table.sortable")
+        table = next(t for t in tables if len(set(column(t))) >= 2)
+        header = table.find_elements(By.CSS_SELECTOR, "thead th")[1]
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", header)
         header.click()
-        asc = column()
+        asc = column(table)
         assert asc == sorted(asc) and header.get_attribute("data-dir") == "asc"
         header.click()
-        desc = column()
-        assert desc == sorted(asc, reverse=True) and len(desc) >= 2
+        desc = column(table)
+        assert desc == sorted(asc, reverse=True)
+        assert asc != desc
         assert driver.get_log("browser") == []
         driver.save_screenshot(str(screenshot))
         return {"images": len(imgs), "kinds": kinds}
