@@ -442,7 +442,7 @@ class Engine:
                     # argmax over 2 classes with ties to background == strict comparison
                     fg = (logits[:, 1] > logits[:, 0]).to(torch.uint8)
                 if wants & {"prob_net", "prob", "pooled"}:
-                    prob = torch.softmax(logits, dim=1)[:, 1].contiguous()
+                    prob = torch.softmax(logits, dim=1)[:, 1]
             pos = 0
             while pos < len(kept):
                 im = kept[pos][0]
@@ -488,24 +488,32 @@ class Engine:
             else:
                 dst[sel] = t.cpu().numpy()
 
-        def resized(src: torch.Tensor) -> torch.Tensor:
+        def put_resized(name: str, src: torch.Tensor) -> None:
             rows, cols = self._indices((h, w))
-            return src.index_select(1, rows).index_select(2, cols)
+            if self.device.type != "cpu":  # gather on the device, copy the result
+                put(name, src.index_select(1, rows).index_select(2, cols))
+                return
+            # on the CPU, numpy's take is the faster gather (same indices, same values)
+            tmp = np.take(src.numpy(), rows.numpy(), axis=1)
+            if contiguous:
+                np.take(tmp, cols.numpy(), axis=2, out=arrays[name][sel])
+            else:
+                arrays[name][sel] = np.take(tmp, cols.numpy(), axis=2)
 
         if fg is not None:
             if "mask_net" in outs:
                 put("mask_net", fg[a:b])
             if "mask" in outs:
-                put("mask", resized(fg[a:b]))
+                put_resized("mask", fg[a:b])
         if prob is not None:
             p = prob[a:b]
             if "prob_net" in outs:
                 put("prob_net", p)
             if "prob" in outs:
-                put("prob", resized(p))
+                put_resized("prob", p)
             if "pooled" in outs:
                 gmp = p.amax(dim=(1, 2)).double()
-                gap = p.double().sum(dim=2).sum(dim=1) / float(s * s)
+                gap = p.sum(dim=2, dtype=torch.float64).sum(dim=1) / float(s * s)
                 put("gmp", gmp)
                 put("gap", gap)
 
@@ -571,7 +579,7 @@ class Engine:
         futures: queue.Queue[Any] = queue.Queue(maxsize=look)
         to_forward: queue.Queue[Any] = queue.Queue(maxsize=2)
         to_dense: queue.Queue[Any] = queue.Queue(maxsize=2)
-        finished: queue.Queue[Any] = queue.Queue()
+        finished: queue.Queue[Any] = queue.Queue(maxsize=4)
         pool = ThreadPoolExecutor(self.prefetch_workers, thread_name_prefix="remotesam-prefetch")
         errors: list[BaseException] = []
 
@@ -651,15 +659,17 @@ class Engine:
                     if item is _STOP:
                         break
                     if isinstance(item, _Image):
-                        finished.put(item)
+                        if not put(finished, item):
+                            return
                         continue
                     for im in self._dense(item):
                         im.x = im.x_dev = None
-                        finished.put(im)
+                        if not put(finished, im):
+                            return
                     item.x = item.logits = None
             except BaseException as e:
                 errors.append(e)
-            finished.put(_STOP)
+            put(finished, _STOP)
 
         threads = [threading.Thread(target=fn, name=f"remotesam-{fn.__name__}", daemon=True)
                    for fn in (feeder, batcher, forwarder, densifier)]
