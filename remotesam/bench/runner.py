@@ -80,6 +80,7 @@ __all__ = [
     "RunConfig",
     "RunOutcome",
     "SubsetWarning",
+    "check_run_id",
     "default_checkpoint",
     "default_model_factory",
     "format_summary",
@@ -91,6 +92,7 @@ __all__ = [
     "score_run",
     "settings_hash",
     "sha256_file",
+    "subset_warnings",
 ]
 
 

@@ -471,7 +471,10 @@ class ResultsStore:
         ctime to *now*; the ctime cannot be set by user tools (only by changing the system
         clock). So a file whose bytes changed is hashed again, whatever tool touched it, while
         an unchanged dataset costs one ``stat`` per file. Where the ctime is not a change time
-        (Windows) nothing is reused. Missing and non-regular files are left out.
+        (Windows) nothing is reused. Missing and non-regular files are left out. (The one gap:
+        the kernel stamps ctime from a coarse clock, a few milliseconds; a file rewritten in
+        place to the same size within that tick of its previous write, after it was hashed,
+        keeps its key. No copy tool works that fast on a file a run has just read.)
         """
         out: dict[str, str] = {}
         stats: dict[str, tuple[str, tuple[int, ...]]] = {}
