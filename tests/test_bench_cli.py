@@ -148,6 +148,26 @@ def test_wrong_layout_and_corrupt_image(work, site):
     assert res.n_failed == 1 and res.n_evaluated == N - 1
 
 
+def test_limit_warns_at_run_time_and_hostile_run_ids_and_stores_exit_2(work, site):
+    proc = bs.bench(_run_args("--limit", "5", "--no-report"), bs.cli_env(site), work)
+    assert proc.returncode == 0, proc.stderr
+    assert (f"warning: evaluated 5 of {N} samples of toy.blobs/test: a subset; its numbers are "
+            "not comparable with full runs") in " ".join(proc.stderr.split())
+    res = latest_run(work / "results").results[0]
+    assert (res.n_total, res.n_evaluated, res.n_failed, res.subset) == (N, 5, 0, True)
+    for bad in ("../x", "pr/123"):
+        _check_clean_error(bs.bench(_run_args("--run-id", bad), bs.cli_env(site), work),
+                           "--run-id", "letters, digits")
+    assert not (work / "x.json").exists() and not (work / "results" / "runs" / "pr").exists()
+    import sqlite3
+
+    with sqlite3.connect(work / "results" / "store.sqlite") as c:
+        c.execute("UPDATE meta SET value='7' WHERE key='schema_version'")
+    c.close()
+    _check_clean_error(bs.bench(_run_args(), bs.cli_env(site), work),
+                       "schema version 7", "Upgrade remotesam-bench")
+
+
 def test_usage_errors(work, site):
     proc = bs.bench(["run", "--limit", "0"], bs.cli_env(site), work)
     assert proc.returncode == 2 and "--limit" in proc.stderr
