@@ -298,6 +298,35 @@ class Engine:
                 raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
             self.batch_size = batch_size
 
+    def autotune_batch_size(self, request: Request, max_batch: int = 256) -> int:
+        """Set and return the largest power-of-two batch size (at most ``max_batch``) whose
+        forward pass and dense post-processing fit in CUDA memory, tried on ``request``'s image
+        and first prompt (``torch.cuda.OutOfMemoryError`` caught). Off CUDA there is no memory
+        limit to find: the batch size is kept and returned."""
+        if self.device.type != "cuda":
+            return self.batch_size
+        im = _Image(0, None, request)
+        self._prepare(im)
+        best, b = 0, 1
+        while b <= max_batch:
+            try:
+                batch = _Batch([(im, 0)] * b)
+                with torch.inference_mode():
+                    self._assemble(batch)
+                    logits = self._forward(batch.x, batch.ids, batch.mask, [im.prompts[0]] * b)
+                    torch.softmax(logits, dim=1)
+                torch.cuda.synchronize(self.device)
+                best = b
+            except torch.cuda.OutOfMemoryError:
+                break
+            finally:
+                batch = logits = None  # type: ignore[assignment]
+                torch.cuda.empty_cache()
+            b *= 2
+        self.batch_size = max(best, 1)
+        self.stats = {"forward_calls": 0, "items": 0}
+        return self.batch_size
+
     def resolve_boundary(self, flag: bool | None) -> bool:
         """Whether a request's ``boundary`` flag asks for the EPOC map with this engine."""
         if flag is None:

@@ -168,3 +168,24 @@ def test_a_stopped_run_keeps_what_was_finished(data: Path, tmp_path: Path) -> No
                           device="cpu", batch_size=4, progress=False),
                 registry=registry, model_factory=_factory(net))
     assert again.n_cached == kept and again.n_predicted == 21 - kept
+
+
+def test_gpu_options_reach_the_engine_and_the_run_document(data: Path, tmp_path: Path) -> None:
+    from remotesam.bench.cli import build_parser
+
+    args = build_parser().parse_args(["run", "--batch-size", "auto", "--channels-last",
+                                      "--compile"])
+    assert (args.batch_size, args.channels_last, args.compile) == ("auto", True, True)
+    net = ContentNet()
+    out = run(RunConfig(tasks=["mcc"], data_root=data, results_dir=tmp_path / "r", device="cpu",
+                        batch_size="auto", channels_last=True, progress=False, limit=2),
+              registry=Registry(), model_factory=_factory(net))
+    assert out.errors == []
+    (info,) = out.document.provenance["engine"].values()
+    # off CUDA there is no memory limit to search: "auto" keeps the factory's batch size
+    assert info["batch_size"] == 8 and info["batch_size_option"] == "auto"
+    assert info["channels_last"] is True and info["compile"] is False
+    with pytest.raises(Exception, match="expected an integer >= 1 or 'auto'"):
+        run(RunConfig(tasks=["mcc"], data_root=data, results_dir=tmp_path / "r2", device="cpu",
+                      batch_size="big", progress=False), registry=Registry(),
+            model_factory=_factory(ContentNet()))

@@ -92,6 +92,10 @@ def _dataset_roots(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
+def _batch_size(text: str) -> int | str:
+    return "auto" if str(text).strip().lower() == "auto" else _positive_int(text)
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -219,7 +223,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         task_options=_task_options(args.task_opt),
         dataset_options=_dataset_options(args.dataset_opt), results_dir=args.results_dir,
         run_id=args.run_id, progress=False if args.no_progress else None,
-        retry_failed=args.retry_failed, options=options)
+        retry_failed=args.retry_failed, options=options,
+        compile=bool(getattr(args, "compile", False)),
+        channels_last=bool(getattr(args, "channels_last", False)))
     factory = load_model_factory(args.model_factory) if args.model_factory else None
     warn_now = _console(stderr=True)
     outcome = run(config, model_factory=factory, on_warning=lambda w: warn_now.print(
@@ -371,7 +377,12 @@ def build_parser(addons: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive_int, metavar="N",
                    help="only the first N samples of each dataset")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
-    p.add_argument("--batch-size", type=_positive_int, default=8, metavar="B")
+    p.add_argument("--batch-size", type=_batch_size, default=8, metavar="B|auto",
+                   help="image-prompt items per forward pass (default 8); auto: the largest "
+                   "power of two that fits in GPU memory, found once and recorded")
+    p.add_argument("--compile", action="store_true", help="torch.compile the network")
+    p.add_argument("--channels-last", action="store_true",
+                   help="channels_last (NHWC) memory format for the network (GPUs)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                    help="fp16 needs CUDA")
     p.add_argument("--task-opt", action="append", default=[], metavar="TASK.KEY=VALUE",
@@ -424,7 +435,6 @@ def build_parser(addons: bool = True) -> argparse.ArgumentParser:
     if addons:
         _add_optional(sub, "remotesam.bench.reports_cli", "add_subcommands")
         _add_optional(sub, "remotesam.synth.cli", "add_subcommand")
-        _add_optional(sub, "remotesam.bench.newtask", "add_subcommand")
         _add_optional(sub, "remotesam.bench.newtask", "add_subcommand")
     return parser
 

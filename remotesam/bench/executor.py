@@ -40,8 +40,8 @@ from remotesam.bench.api import Sample, TaskPlugin
 from remotesam.bench.errors import PluginError, is_transient
 from remotesam.bench.store import PredictionKey, ResultsStore
 
-__all__ = ["JobWork", "plugin_uses_requests", "predict_jobs", "predict_with_requests",
-           "uses_engine"]
+__all__ = ["JobWork", "configure_engine", "plugin_uses_requests", "predict_jobs",
+           "predict_with_requests", "uses_engine"]
 
 
 def uses_engine(model: Any) -> bool:
@@ -250,6 +250,31 @@ def predict_with_requests(plugin: TaskPlugin, model: Any, samples: Sequence[Samp
         if isinstance(res, BaseException):
             raise res
     return out
+
+
+def configure_engine(model: Any, works: Sequence[JobWork], *, batch_size: int | str = 8,
+                     channels_last: bool = False, compile: bool = False) -> dict[str, Any]:
+    """Apply the GPU options to ``model.engine`` and resolve ``batch_size="auto"``.
+
+    ``"auto"`` tries powers of two on the first image the run will predict (see
+    :meth:`remotesam.engine.Engine.autotune_batch_size`; off CUDA the model's batch size is
+    kept). Returns what was applied, for the run document's provenance; ``{}`` for a model
+    without an engine.
+    """
+    if not uses_engine(model):
+        return {}
+    engine = model.engine
+    engine.configure(channels_last=channels_last, compile=compile,
+                     batch_size=None if batch_size == "auto" else int(batch_size))
+    if batch_size == "auto":
+        first = next((w.plugin.requests(w.misses[0]) for w in works
+                      if w.misses and plugin_uses_requests(w.plugin)), None)
+        if first:
+            engine.autotune_batch_size(first[0])
+    return {"batch_size": engine.batch_size, "batch_size_option": batch_size,
+            "channels_last": engine.channels_last, "compile": engine.compiled,
+            "device": str(engine.device), "precision": engine.precision,
+            "prefetch_workers": engine.prefetch_workers}
 
 
 def predict_jobs(works: Sequence[JobWork], model: Any, store: ResultsStore, batch_size: int,

@@ -58,7 +58,9 @@ class RunConfig:
         split: a split for every dataset (default: each dataset's official split).
         limit: evaluate only the first ``limit`` samples of each dataset.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
-        batch_size: samples per ``predict`` call.
+        batch_size: samples per ``predict`` call, and image-prompt items per forward pass
+            of a request-based run; ``"auto"``: the largest power of two that fits in CUDA
+            memory, found once on the first image (8 off CUDA), recorded in provenance.
         precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (fp16 needs CUDA).
         task_options: ``{task: {key: value}}`` passed to the plugin (``--task-opt``).
         dataset_options: ``{"task.dataset": {key: value}}`` passed to the dataset adapter
@@ -68,6 +70,8 @@ class RunConfig:
         progress: progress bars: None = when stderr is a terminal.
         retry_failed: predict again the samples whose failure a previous run recorded
             (by default they stay failed, so a fully cached rerun never loads the model).
+        compile: ``torch.compile`` the network (``--compile``).
+        channels_last: NHWC memory format for the network (``--channels-last``).
         options: the ``remotesam-bench run`` options this config was made from (a config
             file merged with the command line, :mod:`remotesam.bench.config`); recorded in
             provenance, never read by the runner.
@@ -80,7 +84,7 @@ class RunConfig:
     split: str | None = None
     limit: int | None = None
     device: str = "auto"
-    batch_size: int = 8
+    batch_size: int | str = 8
     precision: str = "fp32"
     task_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     dataset_options: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -89,6 +93,8 @@ class RunConfig:
     progress: bool | None = None
     retry_failed: bool = False
     options: dict[str, Any] = field(default_factory=dict)
+    compile: bool = False
+    channels_last: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The configuration as it goes into provenance (paths as absolute strings)."""
@@ -468,8 +474,11 @@ def _check_config(config: RunConfig) -> tuple[str, str]:
         canonical_precision(config.precision)
     except PrecisionError as e:
         raise InputError(f"--precision: {e}") from e
-    if not isinstance(config.batch_size, int) or config.batch_size < 1:
-        raise InputError(f"--batch-size {config.batch_size!r}: expected an integer >= 1")
+    if config.batch_size != "auto" and (not isinstance(config.batch_size, int)
+                                        or isinstance(config.batch_size, bool)
+                                        or config.batch_size < 1):
+        raise InputError(f"--batch-size {config.batch_size!r}: expected an integer >= 1 or "
+                         "'auto'")
     if config.limit is not None and (not isinstance(config.limit, int) or config.limit < 1):
         raise InputError(f"--limit {config.limit!r}: expected an integer >= 1")
     if config.run_id is not None:

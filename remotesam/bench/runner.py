@@ -41,7 +41,7 @@ from remotesam.bench.api import Sample, TaskPlugin
 from remotesam.bench.contract import encode_prediction, encode_predictions
 from remotesam.bench.distributed import DistContext, init_distributed, shard_indices
 from remotesam.bench.errors import BenchError, InputError, PluginError, StoreError, is_transient
-from remotesam.bench.executor import JobWork, predict_jobs
+from remotesam.bench.executor import JobWork, configure_engine, predict_jobs
 from remotesam.bench.identity import (
     DEFAULT_FACTORY_SPEC,
     IN_MEMORY_FACTORY,
@@ -209,7 +209,7 @@ def _load_model(factory: ModelFactory, path: Path, ckpt: CheckpointRef, device: 
     t0 = time.perf_counter()
     try:
         model = factory(path, device=device, precision=config.precision,
-                        batch_size=config.batch_size)
+                        batch_size=8 if config.batch_size == "auto" else config.batch_size)
     except BenchError:
         raise
     except Exception as e:
@@ -341,6 +341,7 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
         results: list[TaskResult] = []
         n_pred = n_cached = n_failed_now = 0
         t_model = t_predict = 0.0
+        engine_info: dict[str, dict[str, Any]] = {}
         with Progress(config.progress if ctx.is_main else False) as progress:
             for path, ckpt in unique:
                 model: Any = None
@@ -401,7 +402,12 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                                                   len(misses)).advance)
                              for job, key, _, misses, _ in plans if misses]
                     t_pred = time.perf_counter()
-                    predict_jobs(works, model, store, config.batch_size)
+                    engine_info[ckpt.name] = configure_engine(
+                        model, works, batch_size=config.batch_size,
+                        channels_last=config.channels_last, compile=config.compile)
+                    predict_jobs(works, model, store,
+                                 int(engine_info[ckpt.name].get("batch_size") or
+                                     (8 if config.batch_size == "auto" else config.batch_size)))
                     t_predict += time.perf_counter() - t_pred
                     n_pred += sum(w.n_ok for w in works)
                     n_failed_now += sum(w.n_bad for w in works)
@@ -451,6 +457,7 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
             "wall_time_s": wall,
             "model_load_s": t_model,
             "predict_s": t_predict,
+            "engine": engine_info,
             "samples_per_s": (n_eval / wall) if wall > 0 else None,
             "predicted_per_s": (n_pred / wall) if wall > 0 else None,
             "hub_checkpoints": [r.provenance() for r in hub.values()],
