@@ -9,8 +9,11 @@ everything else: looping, sharding, caching, failure isolation, printing, report
 Life of a run, per (checkpoint, task, dataset):
 
 1. ``adapter = plugin.datasets[name](root, split)``; ``samples = adapter.samples()``.
-2. The harness shards samples by index, looks each ``sample_id`` up in the cache, and calls
-   ``plugin.predict(model, batch)`` on the misses. If a batch raises, each of its samples is
+2. The harness shards samples by index, looks each ``sample_id`` up in the cache, and predicts
+   the misses: for a plugin with :meth:`TaskPlugin.requests` / :meth:`TaskPlugin.reduce`, the
+   requests of every task of the run go through one engine pass (each distinct image-prompt
+   computed once, prefetched and batched; :mod:`remotesam.bench.executor`); otherwise
+   ``plugin.predict(model, batch)`` is called. If a batch raises, each of its samples is
    retried alone; a sample that still raises is recorded as *failed* (with the message) and the
    run goes on.
 3. Every prediction (a JSON-serialisable ``dict``) is stored as soon as it exists.
