@@ -185,6 +185,27 @@ def test_describe_model_uses_settings_or_class():
     assert p["settings"] is None and p["class"].endswith("Plain")
 
 
+def test_epoc_model_files_are_part_of_the_model_description(tmp_path):
+    epoc_dir = tmp_path / "directsam"
+    epoc_dir.mkdir()
+    (epoc_dir / "config.json").write_text("{}")
+    (epoc_dir / "model.safetensors").write_bytes(b"weights-1")
+
+    class WithEpoc:
+        epoc_model = type("BoundaryModel", (), {"source": str(epoc_dir)})()
+
+        def settings(self):
+            return {"epoc_model": "directsam"}
+
+    first = identity.describe_model(WithEpoc(), "m:f")
+    assert first["epoc_digest"] and len(first["epoc_digest"]) == 64
+    (epoc_dir / "model.safetensors").write_bytes(b"weights-2")  # same name, other weights
+    second = identity.describe_model(WithEpoc(), "m:f")
+    assert second["epoc_digest"] != first["epoc_digest"]
+    assert identity.settings_hash({}, "fp32", first)[1] != identity.settings_hash({}, "fp32",
+                                                                                  second)[1]
+
+
 def test_cached_hash_key_includes_inode_and_ctime(tmp_path):
     p = tmp_path / "f.bin"
     p.write_bytes(b"abcd")
