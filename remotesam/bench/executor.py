@@ -313,9 +313,9 @@ def predict_jobs(works: Sequence[JobWork], model: Any, store: ResultsStore, batc
         if w.advance is not None and n:
             w.advance(n)
 
+    stream = _stream([(w.plugin, w.misses) for w in streamed], model.engine, digests,
+                     reduce_workers)
     try:
-        stream = _stream([(w.plugin, w.misses) for w in streamed], model.engine, digests,
-                         reduce_workers)
         for wi, i, res in stream:
             w = streamed[wi]
             sid = w.misses[i].sample_id
@@ -333,6 +333,7 @@ def predict_jobs(works: Sequence[JobWork], model: Any, store: ResultsStore, batc
                     flush(x)
                 last = now
     finally:
+        stream.close()  # stops the engine's threads when the loop ended early
         for w in streamed:  # whatever finished is kept, even when the run stops here
             flush(w)
 
