@@ -36,6 +36,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -227,9 +228,9 @@ def radar_from_leaderboard(board: Leaderboard, *, title: str | None = None,
 
     context = _context_lines(board, published_requested)
     fig = Figure(figsize=(8.5, 9.0 + 0.2 * len(context)))
-    FigureCanvasAgg(fig)
+    canvas = FigureCanvasAgg(fig)
     bottom = 0.2 + 0.02 * len(context)
-    ax = fig.add_axes((0.17, bottom, 0.66, 0.66 * 8.5 / fig.get_figheight() * 1.0),
+    ax: Any = fig.add_axes((0.17, bottom, 0.66, 0.66 * 8.5 / fig.get_figheight() * 1.0),
                       projection="polar")
     ax.set_theta_offset(math.pi / 2.0)
     ax.set_theta_direction(-1)
@@ -264,7 +265,7 @@ def radar_from_leaderboard(board: Leaderboard, *, title: str | None = None,
                                   ha="center", va="center", zorder=5, fontweight="bold")
                     value_labels.append((txt, t, rv))
 
-    renderer = fig.canvas.get_renderer()
+    renderer = canvas.get_renderer()
     placed: list[Bbox] = []
     # Axis titles: outside the rim, aligned away from the centre, pushed out on overlap.
     for t, a in zip(theta, axes):
@@ -294,8 +295,8 @@ def radar_from_leaderboard(board: Leaderboard, *, title: str | None = None,
     # Range labels at the rings, beside the spoke; dropped where they would overlap.
     for t, a in zip(theta, axes):
         for ring, value in zip(_RINGS, a.ticks):
-            shown = a.hi - (value - a.lo) if a.inverted else value
-            txt = ax.text(t + 0.045 / ring, ring, _tick_fmt(shown, a.ticks[1] - a.ticks[0]),
+            tick = a.hi - (value - a.lo) if a.inverted else value
+            txt = ax.text(t + 0.045 / ring, ring, _tick_fmt(tick, a.ticks[1] - a.ticks[0]),
                           fontsize=6, color="0.45", ha="center", va="center", zorder=4)
             box = txt.get_window_extent(renderer).padded(1)
             if any(box.overlaps(b) for b in placed):

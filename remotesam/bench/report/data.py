@@ -90,6 +90,7 @@ def box_prediction(pred: Mapping[str, Any] | None,
     if not isinstance(pred, Mapping):
         return None
     polys = None
+    part: Any
     obb = pred.get("obb")
     if isinstance(obb, Mapping) and "boxes" in obb:
         polys = np.asarray(obb["boxes"], dtype=np.float64).reshape(-1, 8)
@@ -316,10 +317,10 @@ def order_checkpoints(names: Sequence[str]) -> tuple[list[str], str]:
     """Checkpoint names in sweep order and the x-axis unit (``"step"``, ``"epoch"`` or
     ``"index"`` when not every name carries one: then names with a step come first, in step
     order, the others after them in the given order)."""
-    steps = {n: checkpoint_step(n) for n in names}
-    if all(v is not None for v in steps.values()) and len({v[1] for v in steps.values()}) == 1:
-        unit = next(iter(steps.values()))[1]  # type: ignore[index]
-        return sorted(names, key=lambda n: steps[n][0]), unit  # type: ignore[index]
+    found = {n: checkpoint_step(n) for n in names}
+    steps = {n: v for n, v in found.items() if v is not None}
+    known = sorted(steps, key=lambda n: steps[n][0])
+    if len(steps) == len(found) and len({v[1] for v in steps.values()}) == 1:
+        return known, next(iter(steps.values()))[1]
     # Not every name has a step: those that have one in step order, then the others.
-    known = sorted((n for n in names if steps[n] is not None), key=lambda n: steps[n][0])  # type: ignore[index]
-    return known + [n for n in names if steps[n] is None], "index"
+    return known + [n for n in names if n not in steps], "index"

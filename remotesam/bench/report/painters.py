@@ -64,7 +64,7 @@ def _fit(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if (mask.shape[1], mask.shape[0]) == size:
         return mask
     img = Image.fromarray(mask.astype(np.uint8) if mask.dtype == bool else mask.astype(np.int32))
-    return np.asarray(img.resize(size, Image.NEAREST)).astype(mask.dtype)
+    return np.asarray(img.resize(size, Image.Resampling.NEAREST)).astype(mask.dtype)
 
 
 def _overlay(image: Image.Image, mask: np.ndarray, colour: tuple[int, int, int],

@@ -98,15 +98,16 @@ class ThumbnailCache:
                 except (OSError, ValueError):
                     self.hits -= 1
         try:
-            with Image.open(path) as im:
-                im = im.convert("RGB")
+            with Image.open(path) as opened:
+                im: Image.Image = opened.convert("RGB")
                 # Large images are downscaled; small ones are enlarged (nearest, at most 8x)
                 # so that overlays and labels stay legible.
                 scale = min(self.size / max(im.size), 8.0)
                 if scale != 1.0:
                     im = im.resize((max(1, round(im.width * scale)),
                                     max(1, round(im.height * scale))),
-                                   Image.BILINEAR if scale < 1.0 else Image.NEAREST)
+                                   Image.Resampling.BILINEAR if scale < 1.0
+                                   else Image.Resampling.NEAREST)
                 image, lines = painter(im, record.sample, pred, scale, ctx)
         except (OSError, ValueError) as e:
             return Thumbnail(None, [f"image unreadable: {path} ({e})"], kind)
