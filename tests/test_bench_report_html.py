@@ -56,7 +56,7 @@ def test_report_is_self_contained_with_gallery_comparison_and_sweep(toy_sweep):
     # leaderboard, gallery (3 worst + 3 random per checkpoint), comparison, sweep
     assert 'id="leaderboard"' in text and "worst 3 by" in text and "3 random samples" in text
     assert 'id="compare"' in text and "changed most" in text
-    assert 'id="sweep"' in text and "training step parsed" in text
+    assert 'id="sweep"' in text and "training step from the checkpoint names" in text
     assert stats.thumbnails == len(imgs) and stats.left_out == 0
     # thumbnails are cached: a second report draws nothing
     again, stats2 = render_report([doc], tmp / "results", gallery_k=3, registry=registry)
@@ -120,6 +120,22 @@ def test_cli_report(toy_sweep, monkeypatch, capsys):
     ("global_step250.ckpt", (250.0, "step")), ("final.pth", None)])
 def test_checkpoint_step(name, expected):
     assert checkpoint_step(name) == expected
+
+
+def test_sweep_step_from_safetensors_metadata(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from remotesam.bench.report.data import checkpoint_metadata
+
+    path = tmp_path / "final.safetensors"
+    save_file({"w": torch.zeros(2)}, str(path), metadata={"global_step": "1500"})
+    meta = checkpoint_metadata(str(path))
+    assert checkpoint_step("final.safetensors", meta) == (1500.0, "step")
+    assert order_checkpoints(["final.safetensors", "step_200.pth"],
+                             {"final.safetensors": meta}) == (
+        ["step_200.pth", "final.safetensors"], "step")
+    assert checkpoint_metadata(str(tmp_path / "missing.safetensors")) == {}
 
 
 def test_sweep_order_falls_back_to_run_order():

@@ -313,11 +313,40 @@ def checkpoint_step(name: str, metadata: Mapping[str, Any] | None = None,
     return None
 
 
-def order_checkpoints(names: Sequence[str]) -> tuple[list[str], str]:
+def checkpoint_metadata(path: str) -> dict[str, Any]:
+    """The ``__metadata__`` of a safetensors file's header (``{}`` for other files or when it
+    cannot be read); only the header is read, never the tensors."""
+    import json
+    import struct
+
+    if not str(path).endswith(".safetensors"):
+        return {}
+    try:
+        with open(path, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            if n > 100_000_000:
+                return {}
+            header = json.loads(f.read(n))
+        meta = header.get("__metadata__") or {}
+    except (OSError, ValueError, struct.error, AttributeError):
+        return {}
+    out: dict[str, Any] = {}
+    for k, v in meta.items():
+        try:
+            out[k] = float(v) if k in ("step", "global_step", "epoch") else v
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def order_checkpoints(names: Sequence[str],
+                      metadata: Mapping[str, Mapping[str, Any]] | None = None,
+                      ) -> tuple[list[str], str]:
     """Checkpoint names in sweep order and the x-axis unit (``"step"``, ``"epoch"`` or
     ``"index"`` when not every name carries one: then names with a step come first, in step
-    order, the others after them in the given order)."""
-    found = {n: checkpoint_step(n) for n in names}
+    order, the others after them in the given order). ``metadata[name]`` (e.g. from
+    :func:`checkpoint_metadata`) is consulted first."""
+    found = {n: checkpoint_step(n, (metadata or {}).get(n)) for n in names}
     steps = {n: v for n, v in found.items() if v is not None}
     known = sorted(steps, key=lambda n: steps[n][0])
     if len(steps) == len(found) and len({v[1] for v in steps.values()}) == 1:

@@ -507,13 +507,16 @@ def _compare_html(a: str, b: str, groups: Mapping[tuple[str, str, str], list[_En
     return "".join(out)
 
 
-def _sweep_html(board: Leaderboard, row_names: Mapping[str, str]) -> str:
+def _sweep_html(board: Leaderboard, row_names: Mapping[str, str],
+                row_paths: Mapping[str, str]) -> str:
     rows = [r for r in board.rows if r not in set(board.published_rows)]
     if len(rows) < 2:
         return ""
-    ordered, unit = rdata.order_checkpoints([row_names[r] for r in rows])
+    meta = {row_names[r]: rdata.checkpoint_metadata(row_paths.get(r, "")) for r in rows}
+    ordered, unit = rdata.order_checkpoints([row_names[r] for r in rows], meta)
     by_name = {row_names[r]: r for r in rows}
-    xs = ([rdata.checkpoint_step(n)[0] for n in ordered] if unit != "index"  # type: ignore[index]
+    steps = [rdata.checkpoint_step(n, meta.get(n)) for n in ordered]
+    xs = ([s[0] for s in steps if s is not None] if unit != "index"
           else list(range(len(ordered))))
     charts = []
     for c in board.columns:
@@ -532,7 +535,7 @@ def _sweep_html(board: Leaderboard, row_names: Mapping[str, str]) -> str:
                                  y_label=c.unit or c.metric, legend=False, x_ticks=ticks))
     if not charts:
         return ""
-    note = ("training step parsed from the checkpoint names" if unit != "index" else
+    note = ("training step from the checkpoint names or metadata" if unit != "index" else
             "not every checkpoint name carries a training step: checkpoints with one in step "
             "order, then the others")
     return (f'<section id="sweep"><h2>Sweep: metric vs checkpoint</h2><p class="notes">{note}'
@@ -563,6 +566,7 @@ def render_report(runs: Sequence[RunDocument], results_dir: str | Path, *, galle
     stats = ReportStats()
     groups: dict[tuple[str, str, str], list[_Entry]] = {}
     row_names: dict[str, str] = {}
+    row_paths: dict[str, str] = {}
     from remotesam.bench.store import ResultsStore
 
     try:
@@ -575,6 +579,7 @@ def render_report(runs: Sequence[RunDocument], results_dir: str | Path, *, galle
             for key, res in results.items():
                 entry = _Entry(row, owner[id(res)], res)
                 row_names[row] = res.checkpoint.name
+                row_paths[row] = res.checkpoint.path
                 if store is not None:
                     try:
                         entry.loaded = load_result(entry.run, res, results_dir,
@@ -605,7 +610,7 @@ def render_report(runs: Sequence[RunDocument], results_dir: str | Path, *, galle
     elif len(row_names) == 2:
         a, b = list(row_names)
         compare_html = _compare_html(a, b, groups, max(k, 1), seed, thumbs, budget, stats)
-    sweep = _sweep_html(full, row_names)
+    sweep = _sweep_html(full, row_names, row_paths)
     stats.cache_hits, stats.drawn, stats.left_out = thumbs.hits, thumbs.drawn, budget.skipped
     nav = ['<a href="#leaderboard-section">leaderboard</a>', '<a href="#radar">radar</a>']
     nav += [f'<a href="#task-{_slug("-".join(key))}">{esc(key[0])}/{esc(key[1])}</a>'
