@@ -415,6 +415,22 @@ def test_intervals_are_chosen_by_kind_and_sample_size():
                         pytest.approx(100 * wilson_interval(6, 8)[1]))
 
 
+def test_misses_only_interval_is_in_the_metric_unit():
+    """0 of 4 hits on a metric in percent: the interval is (0, 48.99) %, not (0, 0.49)."""
+    from remotesam.bench.scoring import _bootstrap
+
+    zeros = np.zeros(4)
+    upper = wilson_interval(0, 4)[1]
+    assert sample_ci(per_sample=zeros)[1] == pytest.approx(upper)
+    assert sample_ci(per_sample=zeros, zero_hit=100.0)[1] == pytest.approx(100 * upper)
+    # what the runner stores as ci95 (vg Acc@0.5 with no hit at --limit 4)
+    assert _bootstrap(per_sample=zeros, unit="%")[1] == pytest.approx(100 * upper)
+    assert _bootstrap(per_sample=zeros, unit="")[1] == pytest.approx(upper)
+    # the leaderboard's interval from the stored per-sample values, for a run without ci95
+    res = one_task_run([0.0] * 4, [f"s{i}" for i in range(4)], n_total=4)
+    assert metric_ci(res.results[0], "accuracy")[1] == pytest.approx(100 * upper)
+
+
 # ------------------------------------------------------------------------------- baselines
 
 

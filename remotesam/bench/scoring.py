@@ -16,13 +16,15 @@ from remotesam.bench.results import CheckpointRef, MetricValue, TaskResult
 
 
 def _bootstrap(per_sample: np.ndarray | None = None,
-               ratio: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, float] | None:
+               ratio: tuple[np.ndarray, np.ndarray] | None = None,
+               unit: str = "") -> tuple[float, float] | None:
     try:
         from remotesam.bench.stats import sample_ci
     except ImportError:
         return None
     try:  # Wilson for hit/miss values, Student t at small n, else the bootstrap
-        lo, hi = sample_ci(per_sample=per_sample, ratio=ratio, n_boot=1000, seed=0)
+        lo, hi = sample_ci(per_sample=per_sample, ratio=ratio, n_boot=1000, seed=0,
+                           zero_hit=100.0 if unit == "%" else 1.0)
     except Exception:  # an undefined interval (empty, all-NaN) is simply not shown
         return None
     if not (math.isfinite(lo) and math.isfinite(hi)):
@@ -71,7 +73,8 @@ def _score(job: _Job, ckpt: CheckpointRef, preds: Mapping[str, dict[str, Any]],
         value = float(scores.metrics[name])
         ci = None
         if name in scores.per_sample:  # shapes checked by scores_problems
-            ci = _bootstrap(per_sample=np.asarray(scores.per_sample[name], dtype=np.float64))
+            ci = _bootstrap(per_sample=np.asarray(scores.per_sample[name], dtype=np.float64),
+                            unit=m.unit)
         elif name in scores.per_sample_ratio:
             num, den = (np.asarray(a, dtype=np.float64) for a in scores.per_sample_ratio[name])
             ci = _bootstrap(ratio=(num, den))

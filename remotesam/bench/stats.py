@@ -407,12 +407,16 @@ def ratio_t_interval(num: Sequence[float] | np.ndarray, den: Sequence[float] | n
 
 
 def sample_ci(per_sample: Sequence[float] | np.ndarray | None = None, ratio: Ratio | None = None,
-              *, alpha: float = 0.05, n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
+              *, alpha: float = 0.05, n_boot: int = 1000, seed: int = 0,
+              zero_hit: float = 1.0) -> tuple[float, float]:
     """Confidence interval of a mean or ratio metric, chosen for the sample size and kind.
 
     0/1 values: Wilson score; continuous values or a ratio with fewer than :data:`SMALL_N`
     samples: Student t (:func:`mean_t_interval`, :func:`ratio_t_interval`); otherwise the
     percentile bootstrap (:func:`bootstrap_ci`). In the unit of the values given.
+    ``zero_hit``: the hit value when every value is 0 (misses only: the values alone cannot
+    say whether a hit would be 1 or 100); pass 100.0 for hits stored in percent, so that
+    0 of 4 gives ``(0, 48.99)`` and not ``(0, 0.49)``.
     """
     a, den = _check_inputs(per_sample, ratio)
     n = a.shape[0]
@@ -420,6 +424,8 @@ def sample_ci(per_sample: Sequence[float] | np.ndarray | None = None, ratio: Rat
         return (float("nan"), float("nan"))
     hit = binary_scale(a) if den is None else None
     if hit is not None:
+        if not np.any(a):
+            hit = float(zero_hit)
         lo, hi = wilson_interval(int(np.count_nonzero(a)), n, alpha)
         return (lo * hit, hi * hit)
     if n < SMALL_N:
@@ -684,7 +690,9 @@ def metric_ci(result: TaskResult, metric: str, *, n_boot: int = 1000, seed: int 
     scale = per_sample_scale(_full_stat(vals, den), float(mv.value))
     if scale is None:
         return None
-    lo, hi = (sample_ci(per_sample=vals, n_boot=n_boot, seed=seed, alpha=alpha) if den is None
+    zero_hit = 100.0 if mv.unit == "%" else 1.0  # misses only: a hit is 100 in percent
+    lo, hi = (sample_ci(per_sample=vals, n_boot=n_boot, seed=seed, alpha=alpha,
+                        zero_hit=zero_hit / scale) if den is None
               else sample_ci(ratio=(vals, den), n_boot=n_boot, seed=seed, alpha=alpha))
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return None
