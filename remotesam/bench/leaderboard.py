@@ -372,7 +372,8 @@ class Leaderboard:
         notes = self._footnotes()
         if notes:
             lines.append("\\par\\smallskip\\footnotesize")
-            lines += [_latex_escape(t) + "\\\\" for t in notes[:-1]] + [_latex_escape(notes[-1])]
+            notes = [_latex_escape(t).replace("--", "-{}-") for t in notes]  # --limit, not "–limit"
+            lines += [t + "\\\\" for t in notes[:-1]] + [notes[-1]]
         lines.append("\\end{table}")
         return "\n".join(lines) + "\n"
 
