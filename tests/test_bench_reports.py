@@ -325,6 +325,10 @@ def test_leaderboard_published_reference_rows(two_runs):
     assert "†" in board.to_markdown()  # Falcon's counting value exists only in Fig. 1
     only = build_leaderboard(two_runs, published=True, published_models=["RemoteSAM"])
     assert only.published_rows == ["RemoteSAM [paper]"] and len(only.rows) == 3
+    # the paper's own spellings of a model name are accepted (Table 12 prints "Qwen-VL-chat")
+    alias = build_leaderboard(two_runs, published=True, published_models=["qwen-vl-chat"])
+    canon = build_leaderboard(two_runs, published=True, published_models=["Qwen-VL-Chat"])
+    assert alias.published_rows == canon.published_rows and alias.rows == canon.rows
     with pytest.raises(ValueError, match="unknown published model"):
         build_leaderboard(two_runs, published=True, published_models=["GPT-9"])
     # a run's failures are reported under the table

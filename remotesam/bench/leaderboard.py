@@ -567,7 +567,8 @@ def build_leaderboard(
     published_rows: list[str] = []
     if published:
         table = published_table or load_published()
-        models = list(published_models) if published_models else table.model_names()
+        models = ([table.canonical_model(m) or m for m in published_models]
+                  if published_models else table.model_names())
         unknown = sorted(set(models) - set(table.model_names()))
         if unknown:
             raise ValueError(f"unknown published model(s) {unknown}; known: "
