@@ -181,7 +181,8 @@ def _stream(works: Sequence[tuple[TaskPlugin, Sequence[Sample]]], engine: Any,
 
     def reduce(e: _Entry) -> dict[str, Any]:
         plugin = works[e.work][0]
-        return _encode(plugin.reduce(e.sample, list(e.answers)))
+        answers, e.answers = list(e.answers), []  # the answers live only until reduced
+        return _encode(plugin.reduce(e.sample, answers))
 
     pending: collections.deque[tuple[_Entry, Future[Any]]] = collections.deque()
     limit = max(4, 4 * reduce_workers)
@@ -213,6 +214,7 @@ def _stream(works: Sequence[tuple[TaskPlugin, Sequence[Sample]]], engine: Any,
                     continue
                 if isinstance(res, BaseException):
                     e.error = _image_error(g.image, res)
+                    e.answers = []
                     yield from settle(e, e.error)
                     continue
                 req = e.requests[j]
@@ -221,6 +223,7 @@ def _stream(works: Sequence[tuple[TaskPlugin, Sequence[Sample]]], engine: Any,
                                               boundary=engine.resolve_boundary(req.boundary))
                 except Exception as exc:
                     e.error = exc
+                    e.answers = []
                     yield from settle(e, exc)
                     continue
                 e.remaining -= 1
