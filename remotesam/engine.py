@@ -288,7 +288,10 @@ class Engine:
         another ``batch_size``. Results stay within the documented tolerance (compile and
         channels_last may change the last bits of the logits)."""
         if channels_last is not None and channels_last != self.channels_last:
-            self.net.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+            fmt = torch.channels_last if channels_last else torch.contiguous_format
+            for mod in self.net.modules():  # 4-D conv weights only (the net has 5-D tensors too)
+                if isinstance(mod, nn.Conv2d):
+                    mod.weight.data = mod.weight.data.contiguous(memory_format=fmt)
             self.channels_last = bool(channels_last)
         if compile and not self.compiled:
             self._call = torch.compile(self.net)

@@ -179,3 +179,14 @@ def test_predictor_methods_and_engine_agree() -> None:
     again = reduce.detections(ans, ("ship", "dam"))
     np.testing.assert_array_equal(d.boxes, again.boxes)
     np.testing.assert_array_equal(d.scores, again.scores)
+
+
+def test_channels_last_on_the_bundled_network_stays_within_tolerance() -> None:
+    ckpt = Path(__file__).resolve().parents[1] / "remotesam" / "checkpoints" / "remotesam_tiny.safetensors"
+    m = RemoteSAM.from_checkpoint(ckpt, batch_size=4)
+    img = _image(100, 90, 0)
+    a = m.multi_label_cls(img, ["ship", "dam", "airplane"])
+    m.engine.configure(channels_last=True)  # the network also holds 5-D tensors: convs only
+    assert m.engine.channels_last
+    b = m.multi_label_cls(img, ["ship", "dam", "airplane"])
+    np.testing.assert_allclose(a.scores, b.scores, rtol=0, atol=1e-4)
