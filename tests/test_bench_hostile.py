@@ -130,6 +130,17 @@ def test_stray_and_malformed_files_in_runs_are_skipped_with_a_warning(env):
         assert latest_run(env["results"]).run_id == good.run_id
 
 
+def test_cli_names_a_skipped_runs_file_in_one_line_not_a_python_warning(env, capsys):
+    from remotesam.bench.cli import main
+
+    _run(env, run_id="good")
+    (env["results"] / "runs" / "stray.json").write_text('{"not": "a run"}')
+    assert main(["leaderboard", "--results-dir", str(env["results"]), "--format", "md"]) == 0
+    err = capsys.readouterr().err
+    assert "remotesam-bench: warning: skipped " in err and "stray.json" in err
+    assert "RunsDirWarning" not in err and "warnings.warn" not in err and ".py:" not in err
+
+
 def test_old_run_document_reads_back_with_context_defaults(env):
     doc = _run(env).document
     d = json.loads(doc.to_json())

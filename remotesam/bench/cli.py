@@ -32,6 +32,7 @@ import argparse
 import importlib
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -439,6 +440,19 @@ def build_parser(addons: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """The project's own warnings (e.g. a stray file skipped in runs/) as one plain line;
+    others as Python shows them."""
+    if getattr(category, "__module__", "").split(".")[0] in ("remotesam", "remotesam_plugins"):
+        print(f"remotesam-bench: warning: {message}", file=file or sys.stderr)
+    else:
+        _PYTHON_SHOWWARNING(message, category, filename, lineno, file, line)
+
+
+_PYTHON_SHOWWARNING = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``remotesam-bench`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -450,7 +464,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     try:
-        return int(args.func(args))
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(args.func(args))
     except (BenchError, DatasetError) as e:
         print(f"remotesam-bench: error: {e}", file=sys.stderr)
         return EXIT_ERROR
