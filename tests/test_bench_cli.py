@@ -168,6 +168,16 @@ def test_limit_warns_at_run_time_and_hostile_run_ids_and_stores_exit_2(work, sit
                        "schema version 7", "Upgrade remotesam-bench")
 
 
+def test_bad_run_id_is_refused_before_the_embedded_benchmark_is_written(tmp_path, capsys):
+    from remotesam.bench.cli import main
+
+    results = tmp_path / "results"
+    assert main(["run", "--tasks", "mcc", "--limit", "1", "--results-dir", str(results),
+                 "--run-id", "../x", "--no-progress"]) == 2
+    assert "--run-id '../x'" in capsys.readouterr().err
+    assert not results.exists(), "refused before any work (no embedded benchmark written)"
+
+
 def test_usage_errors(work, site):
     proc = bs.bench(["run", "--limit", "0"], bs.cli_env(site), work)
     assert proc.returncode == 2 and "--limit" in proc.stderr

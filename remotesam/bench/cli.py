@@ -210,6 +210,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from remotesam.bench.runner import default_checkpoint
 
         default_checkpoint()  # fail before any work when the bundled checkpoint is missing
+    if args.run_id is not None:  # a bad run id fails before the embedded benchmark is written
+        from remotesam.bench.plan import check_run_id
+
+        check_run_id(args.run_id)
     data_root = args.data_root
     if data_root is None and not args.dataset_root:
         from remotesam.bench.embedded import ensure_embedded_benchmark
