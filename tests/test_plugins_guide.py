@@ -36,7 +36,8 @@ def _blocks() -> tuple[dict[str, list[tuple[int, str]]], list[str]]:
 
 def test_the_guide_is_linked_from_the_readme() -> None:
     readme = (GUIDE.parents[1] / "README.md").read_text(encoding="utf-8")
-    assert "docs/PLUGINS.md" in readme
+    assert "](docs/PLUGINS.md)" in readme, "a Markdown link, not just the path in a table"
+    assert "### Task plugins" in readme  # a plugin section a third-party author can find
 
 
 def test_guide_code_is_the_new_task_skeleton() -> None:
