@@ -431,6 +431,21 @@ def test_misses_only_interval_is_in_the_metric_unit():
     assert metric_ci(res.results[0], "accuracy")[1] == pytest.approx(100 * upper)
 
 
+def test_interval_of_a_percentage_stays_within_0_and_100():
+    """mlc label-wise accuracy on 4 images (85, 95, 100, 95 %): Student t overshoots 100."""
+    from remotesam.bench.scoring import _bootstrap
+
+    vals = np.array([85.0, 95.0, 100.0, 95.0])
+    assert sample_ci(per_sample=vals)[1] > 100.0  # the raw t interval, unit-agnostic
+    lo, hi = _bootstrap(per_sample=vals, unit="%")
+    assert 0.0 <= lo < vals.mean() < hi == 100.0
+    assert _bootstrap(per_sample=vals, unit="")[1] > 100.0  # a plain number is not clipped
+    res = one_task_run((vals / 100).tolist(), [f"s{i}" for i in range(4)], n_total=4)
+    assert metric_ci(res.results[0], "accuracy")[1] == 100.0
+    near_zero = np.array([0.0, 5.0, 0.0, 1.0])
+    assert _bootstrap(per_sample=near_zero, unit="%")[0] == 0.0
+
+
 # ------------------------------------------------------------------------------- baselines
 
 

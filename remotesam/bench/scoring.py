@@ -29,6 +29,8 @@ def _bootstrap(per_sample: np.ndarray | None = None,
         return None
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return None
+    if unit == "%":  # a percentage lies on 0-100: a Student t interval at small n may overshoot
+        lo, hi = max(lo, 0.0), min(hi, 100.0)
     return (float(lo), float(hi))
 
 
@@ -77,7 +79,7 @@ def _score(job: _Job, ckpt: CheckpointRef, preds: Mapping[str, dict[str, Any]],
                             unit=m.unit)
         elif name in scores.per_sample_ratio:
             num, den = (np.asarray(a, dtype=np.float64) for a in scores.per_sample_ratio[name])
-            ci = _bootstrap(ratio=(num, den))
+            ci = _bootstrap(ratio=(num, den), unit=m.unit)
         result.metrics[name] = MetricValue(value, m.higher_is_better, m.primary, m.unit,
                                            m.official, ci)
     for name, arr in scores.per_sample.items():
