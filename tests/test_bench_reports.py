@@ -336,6 +336,22 @@ def test_leaderboard_published_reference_rows(two_runs):
     assert "3 of 60 samples failed" in build_leaderboard(two_runs).to_markdown()
 
 
+def test_leaderboard_keeps_a_row_per_model_factory_and_precision():
+    # The same weights through another model factory (a constant floor) or another precision
+    # are another model: their run must not replace the trained model's row.
+    trained = make_run("ckpt_a", 0.90, created="2026-01-01T00:00:00", seed=1)
+    floor = make_run("ckpt_a", 0.10, created="2026-01-02T00:00:00", seed=1)
+    floor.provenance["model_factory"] = "remotesam.testing:constant_foreground_model"
+    half = make_run("ckpt_a", 0.50, created="2026-01-03T00:00:00", seed=1)
+    half.provenance["precision"] = "bf16"
+    board = build_leaderboard([trained, floor, half])
+    assert len(board.rows) == 3
+    assert any(r.endswith("[constant_foreground_model]") for r in board.rows)
+    assert any(r.endswith("[bf16]") for r in board.rows)
+    values = sorted(board.values["ref/rrsisd mIoU"].round(6).tolist())
+    assert len(set(values)) == 3
+
+
 def test_leaderboard_marks_subset_synthetic_and_failed_in_every_format(two_runs):
     a_ref = two_runs[0].results[0]
     a_ref.n_evaluated, a_ref.n_total = 12, 60  # --limit 12

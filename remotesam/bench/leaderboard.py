@@ -422,11 +422,29 @@ def short_names(names: Iterable[str]) -> dict[str, str]:
             depth[n] += 1
 
 
-def checkpoint_label(result: TaskResult, display_name: str | None = None) -> str:
-    """Row label of a checkpoint: ``"name (sha256[:8])"`` (just the name without a hash)."""
+def checkpoint_label(result: TaskResult, display_name: str | None = None,
+                     provenance: Mapping[str, Any] | None = None) -> str:
+    """Row label of a model: ``"name (sha256[:8])"`` (just the name without a hash).
+
+    The same weights loaded another way are another model: with the run's ``provenance``, a
+    model factory other than the default loader and a precision other than fp32 are added
+    (``"ckpt.pth (1a2b3c4d) [constant_foreground_model, bf16]"``), so such runs get rows of
+    their own instead of replacing the default model's numbers.
+    """
+    from remotesam.bench.identity import DEFAULT_FACTORY_SPEC
+
     name = display_name or result.checkpoint.name
     sha = result.checkpoint.sha256
-    return f"{name} ({sha[:8]})" if sha else name
+    label = f"{name} ({sha[:8]})" if sha else name
+    prov = provenance or {}
+    extra = []
+    factory = prov.get("model_factory")
+    if isinstance(factory, str) and factory and factory != DEFAULT_FACTORY_SPEC:
+        extra.append(factory.rsplit(":", 1)[-1])
+    precision = prov.get("precision")
+    if isinstance(precision, str) and precision not in ("", "fp32"):
+        extra.append(precision)
+    return f"{label} [{', '.join(extra)}]" if extra else label
 
 
 def collect_results(runs: Iterable[RunDocument],
@@ -444,7 +462,7 @@ def collect_results(runs: Iterable[RunDocument],
     col_order: dict[tuple[str, str, str], dict[str, Column]] = {}
     for run in runs:
         for res in run.results:
-            label = checkpoint_label(res, display[res.checkpoint.name])
+            label = checkpoint_label(res, display[res.checkpoint.name], run.provenance)
             by_row.setdefault(label, {})[(res.task, res.dataset, res.split)] = res
             group = col_order.setdefault((res.task, res.dataset, res.split), {})
             for name, mv in res.metrics.items():
