@@ -380,4 +380,5 @@ class CaptioningTask(TaskPlugin):
             tables={"notes": notes, "tokenizer": tokenizer, "n_images": len(keys),
                     "n_references": sum(len(v) for v in gts.values())},
             sample_ids=keys,
+            deviations=({"CIDEr": notes["CIDEr"]} if tokenizer != "ptb" else {}),
         )

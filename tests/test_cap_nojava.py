@@ -145,3 +145,29 @@ def test_no_java_in_a_process_whose_path_lacks_it(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["tok"] == "python" and out["meteor_nan"] is True and out["bleu"] > 0
+
+
+def test_a_run_without_java_records_cider_as_not_official(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The harness records a metric scored with a deviation as not official, whatever its
+    MetricSpec says, and keeps the reason in the notes."""
+    import remotesam_plugins.cap as cap
+
+    from remotesam.bench.plan import _Job
+    from remotesam.bench.results import CheckpointRef
+    from remotesam.bench.scoring import _score
+
+    samples, preds = _samples()
+    ckpt = CheckpointRef("ckpt", "ckpt", "0" * 64)
+
+    def job(plugin: CaptioningTask) -> _Job:
+        return _Job("cap", plugin, "ucm_captions", "test", Path("."), list(samples),
+                    len(samples), {}, "h")
+
+    by_id = {s.sample_id: p for s, p in zip(samples, preds)}
+    monkeypatch.setattr(cap, "java_available", lambda: False)
+    result = _score(job(CaptioningTask()), ckpt, by_id, {}, "missing")
+    assert result.metrics["CIDEr"].official is False
+    assert result.tables["notes"]["CIDEr"].startswith("deviation: computed on tokenizer=python")
+    with_jar = _score(job(CaptioningTask({"tokenizer": "python", "meteor": "false"})), ckpt,
+                      by_id, {}, "missing")
+    assert with_jar.metrics["CIDEr"].official is False

@@ -147,6 +147,10 @@ class Scores:
             ``sum(num) / sum(den)`` is the metric (e.g. oIoU = sum I / sum U), for the same uses.
         tables: free-form JSON-serialisable tables (per-class AP, confusion matrix, ...).
         sample_ids: ids of the scored samples, in the order of the per-sample arrays.
+        deviations: metric name -> reason, for metrics that this time were *not* computed the
+            official way although their :class:`MetricSpec` says ``official=True`` (e.g.
+            captioning without Java tokenises in Python). The harness then records them as
+            not official, with the reason in ``tables["notes"]``.
     """
 
     metrics: dict[str, float]
@@ -154,6 +158,7 @@ class Scores:
     per_sample_ratio: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     tables: dict[str, Any] = field(default_factory=dict)
     sample_ids: list[str] = field(default_factory=list)
+    deviations: dict[str, str] = field(default_factory=dict)
 
 
 class DatasetAdapter(abc.ABC):

@@ -80,8 +80,9 @@ def _score(job: _Job, ckpt: CheckpointRef, preds: Mapping[str, dict[str, Any]],
         elif name in scores.per_sample_ratio:
             num, den = (np.asarray(a, dtype=np.float64) for a in scores.per_sample_ratio[name])
             ci = _bootstrap(ratio=(num, den), unit=m.unit)
+        official = m.official and name not in scores.deviations
         result.metrics[name] = MetricValue(value, m.higher_is_better, m.primary, m.unit,
-                                           m.official, ci)
+                                           official, ci)
     for name, arr in scores.per_sample.items():
         vals = np.asarray(arr, dtype=np.float64).reshape(-1)
         result.per_sample[name] = {"sample_ids": ids, "values": vals.tolist()}
@@ -90,5 +91,11 @@ def _score(job: _Job, ckpt: CheckpointRef, preds: Mapping[str, dict[str, Any]],
             "sample_ids": ids,
             "num": np.asarray(num, dtype=np.float64).reshape(-1).tolist(),
             "den": np.asarray(den, dtype=np.float64).reshape(-1).tolist()}
-    result.tables = json.loads(json.dumps(scores.tables, default=json_default))
+    tables = dict(scores.tables)
+    if scores.deviations:
+        notes = dict(tables.get("notes") or {})
+        for name, why in scores.deviations.items():
+            notes.setdefault(name, why)
+        tables["notes"] = notes
+    result.tables = json.loads(json.dumps(tables, default=json_default))
     return result
