@@ -103,8 +103,11 @@ def test_multi_class_ucm_odd_size(model: RemoteSAM, real_data: Path) -> None:
     names = ["intersection", "runway", "forest"]
     r = model.multi_class_cls(p, names)
     assert r.label is None or r.label == names[int(np.argmax(r.scores))]
-    # pure max pooling: a class's score is the max of its referring probability map
-    assert r.scores[0] == float(model.referring_seg(p, "intersection in the image").prob_net.max())
+    # pure max pooling: a class's score is the max of its referring probability map. The three
+    # prompts ran as one batch of 3 and referring_seg as a batch of 1: CPU kernels may block
+    # them differently, so the last bits can differ (the documented batch tolerance).
+    single = float(model.referring_seg(p, "intersection in the image").prob_net.max())
+    assert r.scores[0] == pytest.approx(single, rel=1e-5, abs=1e-6)
 
 
 def test_captioning_ucm_captions(model: RemoteSAM, real_data: Path) -> None:
