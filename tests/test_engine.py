@@ -190,3 +190,32 @@ def test_channels_last_on_the_bundled_network_stays_within_tolerance() -> None:
     assert m.engine.channels_last
     b = m.multi_label_cls(img, ["ship", "dam", "airplane"])
     np.testing.assert_allclose(a.scores, b.scores, rtol=0, atol=1e-4)
+
+
+def test_identical_unreadable_files_each_fail_under_their_own_name(tmp_path: Path) -> None:
+    """Files with the same bytes are read once; each sample's error still names its own file."""
+    from remotesam.bench.api import DatasetError, Sample
+    from remotesam.bench.executor import _stream
+
+    class OnePrompt:
+        name = "one"
+
+        def requests(self, sample):
+            return [Request(sample.image, ("a",), frozenset({"mask"}))]
+
+        def reduce(self, sample, answers):
+            return {"n": len(answers)}
+
+    paths = []
+    for k in range(3):
+        p = tmp_path / f"{k:05d}.jpg"
+        p.write_bytes(b"the same garbage")
+        paths.append(p)
+    samples = [Sample(str(k), p) for k, p in enumerate(paths)]
+    same = {str(p): "0" * 64 for p in paths}  # one content digest: one read for all three
+    out = {i: res for _, i, res in _stream([(OnePrompt(), samples)], _engine(ContentNet()), same)}
+    assert sorted(out) == [0, 1, 2]
+    for i, p in enumerate(paths):
+        assert isinstance(out[i], DatasetError)
+        assert str(out[i]).startswith(f"image {p} is unreadable")
+    assert "the same bytes as" in str(out[1]) and "the same bytes as" not in str(out[0])

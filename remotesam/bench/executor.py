@@ -36,7 +36,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from remotesam.bench.api import Sample, TaskPlugin
+from remotesam.bench.api import DatasetError, Sample, TaskPlugin
 from remotesam.bench.errors import PluginError, is_transient
 from remotesam.bench.store import PredictionKey, ResultsStore
 
@@ -124,8 +124,6 @@ def _error_text(e: BaseException) -> str:
 
 def _image_error(image: Any, e: BaseException) -> BaseException:
     """An image that cannot be loaded, worded as the plugins' own loader words it."""
-    from remotesam.bench.api import DatasetError
-
     if not isinstance(image, str | os.PathLike):
         return e
     if isinstance(e, FileNotFoundError):
@@ -213,7 +211,13 @@ def _stream(works: Sequence[tuple[TaskPlugin, Sequence[Sample]]], engine: Any,
                 if e.error is not None:
                     continue
                 if isinstance(res, BaseException):
-                    e.error = _image_error(g.image, res)
+                    own = e.requests[j].image
+                    e.error = _image_error(own, res)
+                    if (isinstance(e.error, DatasetError) and isinstance(g.image, str | os.PathLike)
+                            and os.fspath(own) != os.fspath(g.image)):
+                        # identical bytes are read once: say which file the reading was of
+                        e.error = DatasetError(f"{e.error} (the same bytes as "
+                                               f"{os.fspath(g.image)}, read once for both)")
                     e.answers = []
                     yield from settle(e, e.error)
                     continue
