@@ -8,7 +8,6 @@ evaluates the bundled tiny checkpoint on a few samples of the embedded benchmark
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import json
 import math
@@ -52,50 +51,9 @@ sys.path.insert(0, str(REPO / "tests" / "fixtures"))
 import bench_support as bs  # noqa: E402 (test-only toy plugin beside this file)
 from rsb_toy.data import write_dataset  # noqa: E402
 from rsb_toy.fakemodel import load as load_toy_model  # noqa: E402
-
-N = 60
-IDS = [f"img{i:03d}" for i in range(N)]
-
-
-def _ckpt(name: str = "ckpt_a") -> CheckpointRef:
-    return CheckpointRef(name=name, path=f"/ckpts/{name}.pth",
-                         sha256=hashlib.sha256(name.encode()).hexdigest())
-
-
-def _result(ckpt: CheckpointRef, task: str, dataset: str, metrics: dict, per_sample=None,
-            ratio=None, split: str = "test", n: int = N) -> TaskResult:
-    mvs = {name: MetricValue(value=v, higher_is_better=hib, primary=prim, unit=unit)
-           for name, (v, hib, prim, unit) in metrics.items()}
-    return TaskResult(checkpoint=ckpt, task=task, task_version=1, dataset=dataset, split=split,
-                      n_total=n, n_evaluated=n, metrics=mvs, per_sample=per_sample or {},
-                      per_sample_ratio=ratio or {})
-
-
-def make_run(name: str = "ckpt_a", quality: float = 0.6, run_id: str | None = None,
-             created: str = "2026-01-01T00:00:00", seed: int = 0, iou_shift: float = 0.0,
-             mae: float = 1.2) -> RunDocument:
-    """A run of one checkpoint on ref/rrsisd (oIoU ratio + mIoU mean), vg/dior_rsvg, cnt/dior."""
-    rng = np.random.default_rng(seed)
-    ckpt = _ckpt(name)
-    iou = np.clip(rng.normal(quality, 0.15, N) + iou_shift, 0.0, 1.0)
-    inter = rng.uniform(10, 100, N)
-    union = inter + rng.uniform(5, 60, N)
-    hits = (iou >= 0.5).astype(float)
-    ref = _result(ckpt, "ref", "rrsisd",
-                  {"oIoU": (100 * inter.sum() / union.sum(), True, True, "%"),
-                   "mIoU": (100 * iou.mean(), True, False, "%")},
-                  per_sample={"mIoU": {"sample_ids": IDS, "values": iou.tolist()}},
-                  ratio={"oIoU": {"sample_ids": IDS, "num": inter.tolist(),
-                                  "den": union.tolist()}})
-    vg = _result(ckpt, "vg", "dior_rsvg",
-                 {"Acc@0.5": (100 * hits.mean(), True, True, "%"),
-                  "mIoU": (100 * iou.mean(), True, False, "%")},
-                 per_sample={"Acc@0.5": {"sample_ids": IDS, "values": hits.tolist()}})
-    cnt = _result(ckpt, "cnt", "dior",
-                  {"accuracy": (100 * quality * 0.8, True, True, "%"),
-                   "mae": (mae, False, False, "")})
-    return RunDocument(run_id=run_id or f"run-{name}", created=created,
-                       provenance={"package_version": "test"}, results=[ref, vg, cnt])
+from run_support import IDS, N, make_run  # noqa: E402
+from run_support import ckpt as _ckpt  # noqa: E402
+from run_support import result as _result  # noqa: E402
 
 
 def one_task_run(values: list[float], ids: list[str], *, n_total: int, failed: list[str] = (),

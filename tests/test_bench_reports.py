@@ -7,7 +7,6 @@ per-sample values (mean and ratio metrics) where a real plugin would store them.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import math
@@ -17,53 +16,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from run_support import make_run
 
 from remotesam.bench import reports_cli
 from remotesam.bench.leaderboard import build_leaderboard
 from remotesam.bench.published import load_published, normalise_name
 from remotesam.bench.radar import axis_label, build_radar, radar_axes, save_radar
-from remotesam.bench.results import CheckpointRef, MetricValue, RunDocument, TaskResult
+from remotesam.bench.results import RunDocument
 from remotesam.bench.stats import bootstrap_ci, metric_ci, paired_bootstrap_pvalue
-
-N = 60
-IDS = [f"img{i:03d}" for i in range(N)]
-
-
-def _result(ckpt: CheckpointRef, task: str, dataset: str, metrics: dict, per_sample=None,
-            ratio=None, split: str = "test") -> TaskResult:
-    mvs = {name: MetricValue(value=v, higher_is_better=hib, primary=prim, unit=unit)
-           for name, (v, hib, prim, unit) in metrics.items()}
-    return TaskResult(checkpoint=ckpt, task=task, task_version=1, dataset=dataset, split=split,
-                      n_total=N, n_evaluated=N, metrics=mvs, per_sample=per_sample or {},
-                      per_sample_ratio=ratio or {})
-
-
-def make_run(name: str = "ckpt_a", quality: float = 0.6, run_id: str | None = None,
-             created: str = "2026-01-01T00:00:00", seed: int = 0, iou_shift: float = 0.0,
-             mae: float = 1.2) -> RunDocument:
-    """A run of one checkpoint on ref/rrsisd (oIoU ratio + mIoU mean), vg/dior_rsvg, cnt/dior."""
-    rng = np.random.default_rng(seed)
-    sha = hashlib.sha256(name.encode()).hexdigest()
-    ckpt = CheckpointRef(name=name, path=f"/ckpts/{name}.pth", sha256=sha)
-    iou = np.clip(rng.normal(quality, 0.15, N) + iou_shift, 0.0, 1.0)
-    inter = rng.uniform(10, 100, N)
-    union = inter + rng.uniform(5, 60, N)
-    hits = (iou >= 0.5).astype(float)
-    ref = _result(ckpt, "ref", "rrsisd",
-                  {"oIoU": (100 * inter.sum() / union.sum(), True, True, "%"),
-                   "mIoU": (100 * iou.mean(), True, False, "%")},
-                  per_sample={"mIoU": {"sample_ids": IDS, "values": iou.tolist()}},
-                  ratio={"oIoU": {"sample_ids": IDS, "num": inter.tolist(),
-                                  "den": union.tolist()}})
-    vg = _result(ckpt, "vg", "dior_rsvg",
-                 {"Acc@0.5": (100 * hits.mean(), True, True, "%"),
-                  "mIoU": (100 * iou.mean(), True, False, "%")},
-                 per_sample={"Acc@0.5": {"sample_ids": IDS, "values": hits.tolist()}})
-    cnt = _result(ckpt, "cnt", "dior",
-                  {"accuracy": (100 * quality * 0.8, True, True, "%"),
-                   "mae": (mae, False, False, "")})
-    return RunDocument(run_id=run_id or f"run-{name}", created=created,
-                       provenance={"package_version": "test"}, results=[ref, vg, cnt])
 
 
 @pytest.fixture
