@@ -8,7 +8,8 @@ Cases (sizes recorded in ``extra_info``):
 
 * ``bootstrap_ci`` of a mean metric and of a ratio metric over 10,000 samples, 1,000
   resamples (what the runner does for every metric with per-sample values);
-* ``paired_bootstrap_pvalue`` over 10,000 paired samples, 1,000 resamples (the gate, per metric);
+* ``paired_test`` over 10,000 paired samples: the gate's test per metric (exact McNemar for
+  0/1 values, a 10,000-permutation test for continuous ones);
 * a leaderboard of 20 checkpoints x 8 tasks x 5 metrics with CIs computed from per-sample values
   (1,000 samples each) and published rows, rendered in every format;
 * a radar chart of 20 checkpoints x 8 axes written as PNG + SVG + PDF;
@@ -34,7 +35,7 @@ from PIL import Image
 from remotesam.bench.leaderboard import build_leaderboard
 from remotesam.bench.radar import build_radar, save_radar
 from remotesam.bench.results import CheckpointRef, MetricValue, RunDocument, TaskResult
-from remotesam.bench.stats import bootstrap_ci, paired_bootstrap_pvalue
+from remotesam.bench.stats import bootstrap_ci, paired_test
 
 N = 10_000
 TASKS = [("ref", "rrsisd"), ("seg", "isaid"), ("det", "dior"), ("vg", "dior_rsvg"),
@@ -74,13 +75,22 @@ def test_bootstrap_ci_ratio_10k(benchmark):
     assert lo < num.sum() / den.sum() < hi
 
 
-def test_paired_bootstrap_10k(benchmark):
+def test_gate_paired_test_10k_continuous(benchmark):
     rng = np.random.default_rng(0)
     b = rng.random(N)
     a = b - 0.001 + rng.normal(0, 0.05, N)
-    benchmark.extra_info.update(n_samples=N, n_boot=1000)
-    p = benchmark(paired_bootstrap_pvalue, a, b)
-    assert 0.0 < p <= 1.0
+    benchmark.extra_info.update(n_samples=N, n_perm=10000, values="continuous")
+    p, method = benchmark(paired_test, a, b)
+    assert 0.0 < p <= 1.0 and "permutation" in method
+
+
+def test_gate_paired_test_10k_hits(benchmark):
+    rng = np.random.default_rng(0)
+    b = (rng.random(N) < 0.6).astype(float)
+    a = np.where(rng.random(N) < 0.05, 1.0 - b, b)
+    benchmark.extra_info.update(n_samples=N, values="0/1")
+    p, method = benchmark(paired_test, a, b)
+    assert 0.0 < p <= 1.0 and "McNemar" in method
 
 
 def test_leaderboard_20_checkpoints_all_formats(benchmark):
