@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from remotesam.bench.results import RunDocument, TaskResult
+from remotesam.fileio import write_text_atomic
 
 __all__ = [
     "BASELINE_SCHEMA",
@@ -314,11 +315,8 @@ class Baseline:
     def save(self, path: str | Path) -> Path:
         """Write atomically (temp file + rename). Raises :class:`GateError` if unwritable."""
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
-            tmp.replace(path)
+            write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
         except OSError as e:
             raise GateError(f"cannot write baseline {path}: {e.strerror}") from e
         return path

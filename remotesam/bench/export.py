@@ -38,7 +38,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from typing import Any
 from remotesam.bench.api import Sample, Scores, TaskPlugin
 from remotesam.bench.errors import InputError
 from remotesam.bench.results import RunDocument, TaskResult
+from remotesam.fileio import write_text_atomic
 
 __all__ = [
     "LoadedResult",
@@ -349,10 +349,7 @@ def export_runs(runs: Iterable[RunDocument], results_dir: str | Path, out: str |
 
 def _write_text(path: Path, text: str) -> Path:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        write_text_atomic(path, text)
     except OSError as e:
         raise InputError(f"cannot write {path}: {e.strerror}; pass --out with a writable "
                          "folder") from e

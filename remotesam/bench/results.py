@@ -143,12 +143,9 @@ class RunDocument:
 
     def save(self, path: str | Path) -> Path:
         """Write atomically (temp file + rename) so a crash never leaves half a document."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(self.to_json(), encoding="utf-8")
-        tmp.replace(path)
-        return path
+        from remotesam.fileio import write_text_atomic
+
+        return write_text_atomic(path, self.to_json())
 
     @classmethod
     def from_json(cls, text: str, source: str = "<string>") -> RunDocument:

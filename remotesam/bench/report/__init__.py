@@ -44,13 +44,13 @@ Python::
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from remotesam.bench.report.html import MAX_GALLERY_K, MAX_THUMBNAILS, ReportStats, render_report
 from remotesam.bench.results import RunDocument
+from remotesam.fileio import write_text_atomic
 
 __all__ = ["MAX_GALLERY_K", "MAX_THUMBNAILS", "ReportStats", "render_report", "write_report"]
 
@@ -70,10 +70,7 @@ def write_report(runs: Sequence[RunDocument], results_dir: str | Path, out: str 
                                 max_thumbnails=max_thumbnails)
     out = Path(out)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out)
+        write_text_atomic(out, text)
     except OSError as e:
         raise ValueError(f"cannot write the report {out}: {e.strerror}") from e
     return out, stats
