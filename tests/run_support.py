@@ -55,3 +55,15 @@ def make_run(name: str = "ckpt_a", quality: float = 0.6, run_id: str | None = No
                   "mae": (mae, False, False, "")})
     return RunDocument(run_id=run_id or f"run-{name}", created=created,
                        provenance={"package_version": "test"}, results=[ref, vg, cnt])
+
+
+def reports_cli_main(argv: list[str]) -> int:
+    """Run one reports subcommand (leaderboard, radar, gate, baseline, ...) as the CLI does."""
+    import argparse
+
+    from remotesam.bench import reports_cli
+
+    parser = argparse.ArgumentParser(prog="remotesam-bench")
+    reports_cli.add_subcommands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)

@@ -7,7 +7,6 @@ evaluates the bundled tiny checkpoint on a few samples of the embedded benchmark
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import math
@@ -51,7 +50,12 @@ sys.path.insert(0, str(REPO / "tests" / "fixtures"))
 import bench_support as bs  # noqa: E402 (test-only toy plugin beside this file)
 from rsb_toy.data import write_dataset  # noqa: E402
 from rsb_toy.fakemodel import load as load_toy_model  # noqa: E402
-from run_support import IDS, N, make_run  # noqa: E402
+from run_support import (  # noqa: E402
+    IDS,
+    N,
+    make_run,
+    reports_cli_main,
+)
 from run_support import ckpt as _ckpt  # noqa: E402
 from run_support import result as _result  # noqa: E402
 
@@ -576,11 +580,7 @@ def test_gate_several_checkpoints(tmp_path):
 # ------------------------------------------------------------------------------- context + CI
 
 
-def _cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="remotesam-bench")
-    reports_cli.add_subcommands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+_cli = reports_cli_main
 
 
 @pytest.fixture

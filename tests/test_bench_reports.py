@@ -6,7 +6,6 @@ per-sample values (mean and ratio metrics) where a real plugin would store them.
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import math
@@ -16,9 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from run_support import make_run
+from run_support import make_run, reports_cli_main
 
-from remotesam.bench import reports_cli
 from remotesam.bench.leaderboard import build_leaderboard
 from remotesam.bench.published import load_published, normalise_name
 from remotesam.bench.radar import axis_label, build_radar, radar_axes, save_radar
@@ -542,11 +540,7 @@ def test_radar_published_overlay_and_inverted_lower_is_better(two_runs):
 # ------------------------------------------------------------------------------- CLI
 
 
-def _cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="remotesam-bench")
-    reports_cli.add_subcommands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+_cli = reports_cli_main
 
 
 @pytest.fixture
