@@ -395,6 +395,28 @@ def test_nms_matches_the_plain_greedy_definition():
             assert nms(boxes, scores, thr).tolist() == _greedy_nms_reference(boxes, scores, thr)
 
 
+def test_nms_equals_torchvision_kernel():
+    """Same kept indices as torchvision.ops.nms (float64, CPU) on float boxes with tied scores,
+    duplicates, zero-area boxes and IoUs near the threshold."""
+    import torch
+    from torchvision.ops import nms as tv_nms
+
+    rng = np.random.default_rng(1)
+    for trial in range(200):
+        n = int(rng.integers(1, 80))
+        xy = rng.uniform(0, 100, (n, 2)).round(int(rng.integers(0, 3)))
+        wh = rng.uniform(0, 30, (n, 2)).round(int(rng.integers(0, 3)))
+        if trial % 5 == 0:
+            wh[rng.random(n) < 0.2] = 0.0  # zero-area boxes
+        boxes = np.concatenate([xy, xy + wh], 1)
+        if trial % 3 == 0:
+            boxes[rng.integers(0, n, n // 3)] = boxes[0]  # duplicates
+        scores = rng.integers(0, 6, n).astype(np.float64) / 5  # many ties
+        for thr in (0.0, 0.3, 0.5, 1.0):
+            want = tv_nms(torch.from_numpy(boxes), torch.from_numpy(scores), thr).numpy()
+            np.testing.assert_array_equal(nms(boxes, scores, thr), want)
+
+
 def test_nms_edge_cases():
     assert nms(np.zeros((0, 4)), np.zeros(0)).tolist() == []
     boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 10], [20, 20, 30, 30]], np.float64)
