@@ -89,6 +89,9 @@ def factory(path: Any, *, device: str = "cpu", precision: str = "fp32", batch_si
     net = SimulatedAccelerator()
     model = RemoteSAM(net, device="cpu", precision="fp32", batch_size=batch_size,
                       image_size=NET_SIZE)
+    # it stands in for an accelerator: the engine's accelerator layout (the network in a thread
+    # of its own), which the CPU device would otherwise not get
+    model.engine.configure(forward_thread=True)
     _LAST.update(net=net, t_ready=time.perf_counter())
     return model
 

@@ -11,7 +11,9 @@ requests through a pipeline (:meth:`Engine.run`, used by the benchmark harness):
    to pinned memory and are copied with ``non_blocking=True``;
 2. **batching**: the (image, prompt) items of consecutive requests fill batches of
    ``batch_size`` (several images per batch when they have few prompts each);
-3. **forward** in one thread (text features of repeated prompts cached);
+3. **forward** in one thread (text features of repeated prompts cached): on an accelerator a
+   thread of its own, so that the host work overlaps it; on the CPU the calling thread (see
+   *Threads on the CPU* below);
 4. **dense post-processing where the logits are**: argmax (ties to background), softmax,
    nearest resize to the original size (``index_select`` with the legacy-nearest source
    indices, bit-identical to the host code), GMP and GAP pooling; only the requested outputs are
@@ -20,6 +22,16 @@ requests through a pipeline (:meth:`Engine.run`, used by the benchmark harness):
 Both paths share the same functions for steps 2-4, so an answer does not depend on the path,
 only on the batch composition (on CPU in fp32 a network's logits may change in their last bits
 with the batch composition; every output here is otherwise exact).
+
+Threads on the CPU: PyTorch's intra-op parallelism (OpenMP) gives every thread that runs a
+parallel operation its own team of workers, and once the teams hold more threads than there are
+cores, libgomp stops spinning between parallel regions: a network of many small operations then
+waits for its workers to wake up at every operation (measured here: a forward of the tiny
+checkpoint in a helper thread ran 1.6-1.7x slower than in the thread that had loaded the model,
+and made that thread slower too). So on the CPU the network runs in the calling thread, with the
+calling thread's intra-op thread count, and every helper thread of the pipeline (prefetch,
+batching, dense post-processing on an accelerator, the harness's reduce pool) runs PyTorch with
+one intra-op thread (:func:`init_worker_thread`).
 
 Dense outputs, for a request of ``K`` prompts on an ``H x W`` image and network size ``S``:
 
@@ -52,7 +64,8 @@ from torch import nn
 
 from remotesam.image import ImageInput, load_image, normalize, resize_image
 
-__all__ = ["OUTPUTS", "Answer", "Engine", "Request", "nearest_index", "resolve_engine_precision"]
+__all__ = ["OUTPUTS", "Answer", "Engine", "Request", "init_worker_thread", "nearest_index",
+           "resolve_engine_precision", "tune_host_allocator"]
 
 #: The dense outputs a request may ask for (see the module docstring).
 OUTPUTS: frozenset[str] = frozenset({"mask_net", "prob_net", "mask", "prob", "pooled"})
@@ -74,6 +87,54 @@ def resolve_engine_precision(precision: str, device: torch.device) -> torch.dtyp
     from remotesam.precision import resolve_precision
 
     return PRECISIONS[resolve_precision(precision, device)]
+
+
+def init_worker_thread(n_threads: int = 1) -> None:
+    """Fix the calling thread's PyTorch intra-op thread count at ``n_threads``.
+
+    PyTorch sets a thread's count lazily, at its first parallel operation, from a process-wide
+    value that :func:`torch.set_num_threads` in *any* thread changes; this function first forces
+    that lazy initialisation (a tiny softmax), then sets the count, so that it stays whatever
+    other threads do later. Helper threads call it with 1 (no OpenMP team of their own, see the
+    module docstring); :meth:`Engine.run` calls it in the calling thread with its current count
+    before starting them.
+    """
+    torch.softmax(torch.zeros(1, 2), 1)  # at::internal::lazy_init_num_threads in this thread
+    torch.set_num_threads(max(1, int(n_threads)))
+
+
+#: mallopt parameters (glibc's malloc.h) and the values :func:`tune_host_allocator` sets.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_ALLOCATOR_BYTES = 1 << 30
+_allocator_tuned: bool | None = None
+
+
+def tune_host_allocator() -> bool:
+    """Let glibc's malloc keep freed blocks of up to 1 GiB for reuse (once per process).
+
+    By default glibc serves every block above 32 MiB with a fresh ``mmap`` and gives it back on
+    ``free``, so each batch's inputs, logits and dense outputs (tens of MiB at 896 px) are
+    new pages that the kernel must fault in and zero, every batch; measured on the simulated
+    accelerator (``benchmarks/bench_accelerator.py``, det at 800 px) that page traffic cost a
+    fifth of the prediction time. Raising ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` to 1 GiB
+    makes malloc reuse the freed blocks: resident memory stays at the run's peak instead of
+    going up and down. :meth:`Engine.run` calls this; ``REMOTESAM_MALLOC_TUNING=0`` in the
+    environment turns it off. Returns whether the settings are in effect (False off glibc).
+    """
+    global _allocator_tuned
+    if _allocator_tuned is None:
+        _allocator_tuned = False
+        if os.environ.get("REMOTESAM_MALLOC_TUNING", "1").strip() not in ("0", "false", "no", "off"):
+            try:
+                import ctypes
+
+                mallopt = ctypes.CDLL(None).mallopt
+                mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+                _allocator_tuned = bool(mallopt(_M_MMAP_THRESHOLD, _ALLOCATOR_BYTES)) and bool(
+                    mallopt(_M_TRIM_THRESHOLD, _ALLOCATOR_BYTES))
+            except (OSError, AttributeError):  # not glibc (macOS, Windows, musl)
+                _allocator_tuned = False
+    return _allocator_tuned
 
 
 def nearest_index(out_size: int, in_size: int) -> np.ndarray:
@@ -273,6 +334,9 @@ class Engine:
         self.prefetch_workers = max(1, int(prefetch_workers))
         self.channels_last = False
         self.compiled = False
+        #: where :meth:`run` calls the network: True a thread of its own, False the calling
+        #: thread, None by device (a thread on accelerators, the calling thread on the CPU).
+        self.forward_thread: bool | None = None
         self._call: Callable[..., Any] = net
         self._has_encode_text = callable(getattr(net, "encode_text", None))
         self._text_cache: OrderedDict[str, Any] = OrderedDict()
@@ -283,10 +347,14 @@ class Engine:
 
     # ---------------------------------------------------------------------------- options
     def configure(self, *, channels_last: bool | None = None, compile: bool | None = None,
-                  batch_size: int | None = None) -> None:
+                  batch_size: int | None = None, forward_thread: bool | None = None) -> None:
         """GPU options: ``channels_last`` memory format, ``torch.compile`` of the network,
         another ``batch_size``. Results stay within the documented tolerance (compile and
-        channels_last may change the last bits of the logits)."""
+        channels_last may change the last bits of the logits). ``forward_thread``: run the
+        network of :meth:`run` in a thread of its own even on the CPU (the accelerator layout;
+        e.g. for a network that only waits on a remote device); the answers do not change."""
+        if forward_thread is not None:
+            self.forward_thread = bool(forward_thread)
         if channels_last is not None and channels_last != self.channels_last:
             fmt = torch.channels_last if channels_last else torch.contiguous_format
             for mod in self.net.modules():  # 4-D conv weights only (the net has 5-D tensors too)
@@ -601,18 +669,25 @@ class Engine:
         failed (only that request fails).
 
         Images are prepared ``lookahead`` requests ahead (default ``2 * batch_size``) by
-        ``prefetch_workers`` threads; the forward pass and the dense post-processing run in
-        their own threads, so the caller's work on one answer overlaps the next forwards.
+        ``prefetch_workers`` threads and batched in another. On an accelerator the forward pass
+        and the dense post-processing run in threads of their own, so the caller's work on one
+        answer overlaps the next forwards; on the CPU they run in the calling thread, between
+        the answers it takes (see the module docstring; :attr:`forward_thread` overrides).
         Memory is bounded by the lookahead and small queues, whatever the number of requests.
         """
         look = max(2, int(lookahead) if lookahead else 2 * self.batch_size)
         pin = self.device.type == "cuda"
+        threaded = (self.device.type != "cpu") if self.forward_thread is None else self.forward_thread
+        n_threads = torch.get_num_threads()
+        init_worker_thread(n_threads)  # fix the caller's count before the helpers set theirs
+        tune_host_allocator()
         stop = threading.Event()
         futures: queue.Queue[Any] = queue.Queue(maxsize=look)
         to_forward: queue.Queue[Any] = queue.Queue(maxsize=2)
         to_dense: queue.Queue[Any] = queue.Queue(maxsize=2)
         finished: queue.Queue[Any] = queue.Queue(maxsize=4)
-        pool = ThreadPoolExecutor(self.prefetch_workers, thread_name_prefix="remotesam-prefetch")
+        pool = ThreadPoolExecutor(self.prefetch_workers, thread_name_prefix="remotesam-prefetch",
+                                  initializer=init_worker_thread, initargs=(1,))
         errors: list[BaseException] = []
 
         def put(q: queue.Queue[Any], item: Any) -> bool:
@@ -659,6 +734,7 @@ class Engine:
                 yield f.result() if isinstance(f, Future) else f
 
         def batcher() -> None:
+            init_worker_thread(1)
             try:
                 with torch.inference_mode():
                     for item in self._batches(images()):
@@ -671,6 +747,7 @@ class Engine:
             put(to_forward, _STOP)
 
         def forwarder() -> None:
+            init_worker_thread(n_threads)
             try:
                 while True:
                     item = get(to_forward)
@@ -684,37 +761,53 @@ class Engine:
                 errors.append(e)
             put(to_dense, _STOP)
 
+        def dense(item: _Batch | _Image) -> list[_Image]:
+            """The images a forwarded batch (or a failed image passing through) completes."""
+            if isinstance(item, _Image):
+                return [item]
+            done = self._dense(item)
+            for im in done:
+                im.x = im.x_dev = None
+            item.x = item.logits = None
+            return done
+
         def densifier() -> None:
+            init_worker_thread(1)
             try:
                 while True:
                     item = get(to_dense)
                     if item is _STOP:
                         break
-                    if isinstance(item, _Image):
-                        if not put(finished, item):
-                            return
-                        continue
-                    for im in self._dense(item):
-                        im.x = im.x_dev = None
+                    for im in dense(item):
                         if not put(finished, im):
                             return
-                    item.x = item.logits = None
             except BaseException as e:
                 errors.append(e)
             put(finished, _STOP)
 
+        def completed() -> Iterator[_Image]:
+            """Images as they complete: from the densifier's queue, or forwarded here."""
+            while True:
+                item = get(finished if threaded else to_forward)
+                if item is _STOP:
+                    return
+                if threaded:
+                    yield item
+                    continue
+                if isinstance(item, _Batch):
+                    self._run_forward(item)
+                yield from dense(item)
+
+        stages = (feeder, batcher, forwarder, densifier) if threaded else (feeder, batcher)
         threads = [threading.Thread(target=fn, name=f"remotesam-{fn.__name__}", daemon=True)
-                   for fn in (feeder, batcher, forwarder, densifier)]
+                   for fn in stages]
         for t in threads:
             t.start()
         heap: list[tuple[int, int, _Image]] = []
         tie = itertools.count()
         next_seq = 0
         try:
-            while True:
-                im = get(finished)
-                if im is _STOP:
-                    break
+            for im in completed():
                 heapq.heappush(heap, (im.seq, next(tie), im))
                 while heap and heap[0][0] == next_seq:
                     _, _, ready = heapq.heappop(heap)
@@ -733,6 +826,7 @@ class Engine:
             for t in threads:
                 t.join(timeout=5)
             pool.shutdown(wait=False, cancel_futures=True)
+            torch.set_num_threads(n_threads)  # the process-wide value the helpers changed
 
 
 def _cat(parts: list[Any]) -> Any:

@@ -219,3 +219,68 @@ def test_identical_unreadable_files_each_fail_under_their_own_name(tmp_path: Pat
         assert isinstance(out[i], DatasetError)
         assert str(out[i]).startswith(f"image {p} is unreadable")
     assert "the same bytes as" in str(out[1]) and "the same bytes as" not in str(out[0])
+
+
+class ThreadRecordingNet(ContentNet):
+    """A ContentNet that records the thread of each forward and its intra-op thread count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[str] = set()
+        self.num_threads: set[int] = set()
+
+    def forward(self, image, input_ids, attention_mask, text_features=None):
+        self.threads.add(threading.current_thread().name)
+        self.num_threads.add(torch.get_num_threads())
+        return super().forward(image, input_ids, attention_mask, text_features)
+
+
+def test_on_the_cpu_the_network_runs_in_the_calling_thread_and_helpers_use_one_thread() -> None:
+    """One OpenMP team only (the caller's): the network in the calling thread with its
+    intra-op count; prefetch threads (here, the boundary function) with one."""
+    helper_counts: list[int] = []
+
+    def boundary(rgb: np.ndarray) -> np.ndarray:
+        helper_counts.append(torch.get_num_threads())
+        return np.zeros(rgb.shape[:2], np.float32)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        net = ThreadRecordingNet()
+        eng = _engine(net, batch_size=3, boundary_fn=boundary)
+        reqs = [(i, Request(_image(40, 40, i), ("a", "b"), frozenset({"mask"}), boundary=True))
+                for i in range(5)]
+        seq = [eng.answer(r) for _, r in reqs]
+        got = list(eng.run(reqs))
+        assert net.threads == {threading.current_thread().name}
+        assert net.num_threads == {2}
+        assert helper_counts[len(reqs):] == [1] * len(reqs)  # the sequential calls ran in this thread
+        assert torch.get_num_threads() == 2  # the caller's count is left as it was
+        for (_, ans), ref in zip(got, seq):
+            np.testing.assert_array_equal(ans.mask, ref.mask)
+
+        # the accelerator layout on request: the network in a thread of its own, same answers
+        net2 = ThreadRecordingNet()
+        eng2 = _engine(net2, batch_size=3, boundary_fn=boundary)
+        eng2.configure(forward_thread=True)
+        got2 = list(eng2.run(reqs))
+        assert net2.threads == {"remotesam-forwarder"} and net2.num_threads == {2}
+        for (_, a), (_, b) in zip(got, got2):
+            np.testing.assert_array_equal(a.mask, b.mask)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_host_allocator_tuning_is_on_with_glibc_and_can_be_turned_off() -> None:
+    import platform
+    import subprocess
+    import sys
+
+    code = "from remotesam.engine import tune_host_allocator as t; print(t(), t())"
+    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "REMOTESAM_MALLOC_TUNING": "0"})
+    assert off.stdout.split() == ["False", "False"]
+    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    want = "True" if platform.libc_ver()[0] == "glibc" else "False"
+    assert on.stdout.split() == [want, want]

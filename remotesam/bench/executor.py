@@ -203,7 +203,11 @@ def _stream(works: Sequence[tuple[TaskPlugin, Sequence[Sample]]], engine: Any,
         for e in row:
             if e.error is not None:
                 yield from settle(e, e.error)
-    pool = ThreadPoolExecutor(max(1, reduce_workers), thread_name_prefix="remotesam-reduce")
+    from remotesam.engine import init_worker_thread
+
+    # one intra-op thread per reduce worker: no OpenMP team beside the network's own
+    pool = ThreadPoolExecutor(max(1, reduce_workers), thread_name_prefix="remotesam-reduce",
+                              initializer=init_worker_thread, initargs=(1,))
     try:
         for gkey, res in engine.run(merged()):
             g = groups.pop(gkey)
