@@ -47,13 +47,17 @@ def rehearse(n_images: int, work: Path, data: Path | None = None) -> dict[str, A
     from remotesam.bench.runner import score_run
 
     if data is None:
-        from remotesam.synth.generator import generate
-
         data = work / f"synth800-n{n_images}"
         if not (data / "manifest.json").is_file():
+            # in a process of its own: the generator's memory (about 10 MB per image) must not
+            # count as the harness's
+            import subprocess
+
             t0 = time.perf_counter()
-            generate(data, seed=0, n_images=n_images, image_size=800, n_train=0, n_val=0,
-                     landuse_per_class=1)
+            code = ("import sys; from remotesam.synth.generator import generate; "
+                    "generate(sys.argv[1], seed=0, n_images=int(sys.argv[2]), image_size=800, "
+                    "n_train=0, n_val=0, landuse_per_class=1)")
+            subprocess.run([sys.executable, "-c", code, str(data), str(n_images)], check=True)
             print(f"wrote {n_images} images of 800 px in {time.perf_counter() - t0:.0f} s", flush=True)
     samples: list[tuple[float, int]] = []
     stop = threading.Event()
