@@ -196,16 +196,22 @@ except ImportError:  # pragma: no cover - running as a script without pytest
 
 
 def main() -> None:
+    global PER_ITEM_S
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, required=True, help="an 800 px remotesam.synth folder")
     ap.add_argument("--tasks", default=",".join(TASKS))
     ap.add_argument("--all", action="store_true", help="also all tasks in one run (sharing)")
     ap.add_argument("--batch-size", type=int, default=BATCH)
+    ap.add_argument("--per-item-ms", type=float, default=PER_ITEM_S * 1e3,
+                    help="simulated device time per image-prompt; a small value (e.g. 2) makes "
+                         "the run host-bound and measures what the host can feed")
     args = ap.parse_args()
+    PER_ITEM_S = args.per_item_ms / 1e3
     with tempfile.TemporaryDirectory() as tmp:
         for t in args.tasks.split(","):
             r = measure(args.data, [t], Path(tmp) / t, args.batch_size)
             print(f"{t:4s} busy {r['busy_fraction']:.3f}  device {r['device_s']:7.2f} s  "
+                  f"host {1e3 * r['predict_wall_s'] / r['image_prompts']:5.2f} ms/image-prompt  "
                   f"predict wall {r['predict_wall_s']:7.2f} s  first forward "
                   f"{r['first_forward_s']:.2f} s  calls {r['forward_calls']:5d}  "
                   f"image-prompts {r['image_prompts']:6d}  samples {r['samples']}", flush=True)
