@@ -208,20 +208,14 @@ def main() -> None:
     args = ap.parse_args()
     PER_ITEM_S = args.per_item_ms / 1e3
     with tempfile.TemporaryDirectory() as tmp:
-        for t in args.tasks.split(","):
-            r = measure(args.data, [t], Path(tmp) / t, args.batch_size)
-            print(f"{t:4s} busy {r['busy_fraction']:.3f}  device {r['device_s']:7.2f} s  "
+        runs = [(t, [t]) for t in args.tasks.split(",")] + ([("all", list(TASKS))] if args.all else [])
+        for name, tasks in runs:
+            r = measure(args.data, tasks, Path(tmp) / name, args.batch_size)
+            print(f"{name:4s} busy {r['busy_fraction']:.3f}  device {r['device_s']:7.2f} s  "
                   f"host {1e3 * r['predict_wall_s'] / r['image_prompts']:5.2f} ms/image-prompt  "
                   f"predict wall {r['predict_wall_s']:7.2f} s  first forward "
                   f"{r['first_forward_s']:.2f} s  calls {r['forward_calls']:5d}  "
                   f"image-prompts {r['image_prompts']:6d}  samples {r['samples']}", flush=True)
-        if args.all:
-            r = measure(args.data, list(TASKS), Path(tmp) / "all", args.batch_size)
-            print(f"all  busy {r['busy_fraction']:.3f}  device {r['device_s']:7.2f} s  "
-                  f"predict wall {r['predict_wall_s']:7.2f} s  first forward "
-                  f"{r['first_forward_s']:.2f} s  calls {r['forward_calls']:5d}  "
-                  f"image-prompts {r['image_prompts']:6d}  samples {r['samples']}", flush=True)
-
 
 if __name__ == "__main__":
     main()

@@ -54,10 +54,10 @@ def rehearse(n_images: int, work: Path, data: Path | None = None) -> dict[str, A
             import subprocess
 
             t0 = time.perf_counter()
-            code = ("import sys; from remotesam.synth.generator import generate; "
-                    "generate(sys.argv[1], seed=0, n_images=int(sys.argv[2]), image_size=800, "
-                    "n_train=0, n_val=0, landuse_per_class=1)")
-            subprocess.run([sys.executable, "-c", code, str(data), str(n_images)], check=True)
+            subprocess.run([sys.executable, "-m", "remotesam.bench", "synth", "--out", str(data),
+                            "--seed", "0", "--n-images", str(n_images), "--image-size", "800",
+                            "--n-train", "0", "--n-val", "0", "--landuse-per-class", "1"],
+                           check=True, stdout=subprocess.DEVNULL)
             print(f"wrote {n_images} images of 800 px in {time.perf_counter() - t0:.0f} s", flush=True)
     samples: list[tuple[float, int]] = []
     stop = threading.Event()

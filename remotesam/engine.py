@@ -122,18 +122,21 @@ def tune_host_allocator() -> bool:
     environment turns it off. Returns whether the settings are in effect (False off glibc).
     """
     global _allocator_tuned
-    if _allocator_tuned is None:
-        _allocator_tuned = False
-        if os.environ.get("REMOTESAM_MALLOC_TUNING", "1").strip() not in ("0", "false", "no", "off"):
-            try:
-                import ctypes
+    if _allocator_tuned is not None:
+        return _allocator_tuned
+    _allocator_tuned = False
+    # the spellings of remotesam.bench.kit.options' booleans (this layer does not import it)
+    if os.environ.get("REMOTESAM_MALLOC_TUNING", "1").strip().lower() in ("0", "false", "no", "off"):
+        return _allocator_tuned
+    try:
+        import ctypes
 
-                mallopt = ctypes.CDLL(None).mallopt
-                mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-                _allocator_tuned = bool(mallopt(_M_MMAP_THRESHOLD, _ALLOCATOR_BYTES)) and bool(
-                    mallopt(_M_TRIM_THRESHOLD, _ALLOCATOR_BYTES))
-            except (OSError, AttributeError):  # not glibc (macOS, Windows, musl)
-                _allocator_tuned = False
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl)
+        return _allocator_tuned
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    _allocator_tuned = bool(mallopt(_M_MMAP_THRESHOLD, _ALLOCATOR_BYTES)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, _ALLOCATOR_BYTES))
     return _allocator_tuned
 
 
@@ -785,20 +788,22 @@ class Engine:
                 errors.append(e)
             put(finished, _STOP)
 
-        def completed() -> Iterator[_Image]:
-            """Images as they complete: from the densifier's queue, or forwarded here."""
-            while True:
-                item = get(finished if threaded else to_forward)
-                if item is _STOP:
-                    return
-                if threaded:
-                    yield item
-                    continue
+        def densified() -> Iterator[_Image]:
+            """Images as the densifier thread completes them (accelerator layout)."""
+            while (im := get(finished)) is not _STOP:
+                yield im
+
+        def forwarded_here() -> Iterator[_Image]:
+            """Images completed by forwarding and densifying here, in the calling thread."""
+            while (item := get(to_forward)) is not _STOP:
                 if isinstance(item, _Batch):
                     self._run_forward(item)
                 yield from dense(item)
 
-        stages = (feeder, batcher, forwarder, densifier) if threaded else (feeder, batcher)
+        if threaded:
+            stages, completed = (feeder, batcher, forwarder, densifier), densified
+        else:
+            stages, completed = (feeder, batcher), forwarded_here
         threads = [threading.Thread(target=fn, name=f"remotesam-{fn.__name__}", daemon=True)
                    for fn in stages]
         for t in threads:

@@ -273,13 +273,14 @@ def test_on_the_cpu_the_network_runs_in_the_calling_thread_and_helpers_use_one_t
 
 
 def test_host_allocator_tuning_is_on_with_glibc_and_can_be_turned_off() -> None:
+    import os
     import platform
     import subprocess
     import sys
 
     code = "from remotesam.engine import tune_host_allocator as t; print(t(), t())"
     off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**__import__("os").environ, "REMOTESAM_MALLOC_TUNING": "0"})
+                         env={**os.environ, "REMOTESAM_MALLOC_TUNING": "0"})
     assert off.stdout.split() == ["False", "False"]
     on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     want = "True" if platform.libc_ver()[0] == "glibc" else "False"
