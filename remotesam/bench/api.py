@@ -32,12 +32,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from remotesam.bench.datainfo import DatasetInfo
+
 if TYPE_CHECKING:
     from remotesam.engine import Answer, Request
 
 __all__ = [
     "DatasetAdapter",
     "DatasetError",
+    "DatasetInfo",
     "MetricSpec",
     "Prediction",
     "Sample",
@@ -173,9 +176,12 @@ class DatasetAdapter(abc.ABC):
         default_subdir: where it lives under ``--data-root`` in the official layout.
         layout: a short text drawing of the expected directory layout, shown in errors.
         classes: official class names, in official order.
+        info: provenance, official split and size, and the files the adapter reads
+            (:class:`~remotesam.bench.datainfo.DatasetInfo`); ``None`` when undescribed.
     """
 
     name: ClassVar[str]
+    info: ClassVar[DatasetInfo | None] = None
     splits: ClassVar[tuple[str, ...]] = ("test",)
     default_split: ClassVar[str] = "test"
     default_subdir: ClassVar[str] = ""
