@@ -349,6 +349,23 @@ class Engine:
         self.stats = {"forward_calls": 0, "items": 0}
 
     # ---------------------------------------------------------------------------- options
+    def set_net(self, net: nn.Module) -> None:
+        """Answer every later request with ``net`` (already on :attr:`device`): the text
+        features, the compiled network and the channels-last layout of the previous network
+        are dropped (they belong to it); ``configure`` options are applied to ``net`` again."""
+        compiled, channels_last = self.compiled, self.channels_last
+        self.net = net
+        self._call = net
+        self._has_encode_text = callable(getattr(net, "encode_text", None))
+        self.compiled = self.channels_last = False
+        self.clear_text_cache()
+        self.configure(channels_last=channels_last or None, compile=compiled or None)
+
+    def clear_text_cache(self) -> None:
+        """Forget the cached text features: call after the network's weights changed in place
+        (e.g. a training step), so that no answer uses features of the old weights."""
+        self._text_cache.clear()
+
     def configure(self, *, channels_last: bool | None = None, compile: bool | None = None,
                   batch_size: int | None = None, forward_thread: bool | None = None) -> None:
         """GPU options: ``channels_last`` memory format, ``torch.compile`` of the network,

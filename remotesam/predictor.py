@@ -257,6 +257,22 @@ class RemoteSAM:
         )
 
     @property
+    def net(self) -> nn.Module:
+        """The network that answers every request. Assigning another one moves it to
+        :attr:`device` in eval mode and hands it to :attr:`engine` (whose cached text features
+        of the previous network are dropped)."""
+        return self._net
+
+    @net.setter
+    def net(self, value: nn.Module) -> None:
+        if not isinstance(value, nn.Module):
+            raise TypeError(f"net must be a torch.nn.Module, got {type(value).__name__}")
+        self._net = value.to(self.device).eval()
+        engine = self.__dict__.get("engine")
+        if engine is not None:
+            engine.set_net(self._net)
+
+    @property
     def batch_size(self) -> int:
         """Image-prompt items per forward pass (the engine's)."""
         return self.engine.batch_size

@@ -131,3 +131,72 @@ def test_log_to_tensorboard_from_python(synth_root: Path, tmp_path: Path) -> Non
     for name, m in res.metrics.items():
         (event,) = acc.Scalars(f"cnt.{res.dataset}/{name}")
         assert event.step == 0 and event.value == pytest.approx(m.value, rel=1e-6, abs=1e-6)
+
+
+def _zeroed(net: torch.nn.Module) -> torch.nn.Module:
+    import copy
+
+    other = copy.deepcopy(net)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.zero_()
+    return other
+
+
+# issue 19 item 10
+def test_swapped_net_is_what_predicts_and_what_is_identified(synth_root: Path,
+                                                             tmp_path: Path) -> None:
+    model = remotesam.RemoteSAM.from_checkpoint(BUNDLED, device="cpu")
+    kw = {"tasks": "cnt,vg", "data_root": synth_root, "limit": 2, "results_dir": tmp_path / "r",
+          "progress": False}
+    first = evaluate(model, model_name="m", **kw)
+    assert first is not None
+    other = _zeroed(model.net)
+    model.net = other
+    swapped = evaluate(model, model_name="m", **kw)
+    assert swapped is not None
+    assert {r.checkpoint.sha256 for r in swapped.results} == {model_digest(other)}
+    # what a fresh wrapper around the other network gives, in a results dir of its own
+    fresh = evaluate(other, **{**kw, "results_dir": tmp_path / "fresh"})
+    assert fresh is not None
+    assert _values(swapped) == _values(fresh)
+    assert _values(swapped) != _values(first)
+    # and a later evaluation of the other network in the shared dir is served the right numbers
+    later = evaluate(remotesam.RemoteSAM(other, device="cpu"), model_name="m", **kw)
+    assert later is not None and later.provenance["n_predicted_now"] == 0
+    assert _values(later) == _values(fresh)
+
+
+# issue 19 item 10
+def test_weights_changed_in_place_are_not_answered_from_stale_text_features(
+        synth_root: Path, tmp_path: Path) -> None:
+    import copy
+
+    model = remotesam.RemoteSAM.from_checkpoint(BUNDLED, device="cpu")
+    kw = {"tasks": "vg", "data_root": synth_root, "limit": 2, "progress": False}
+    first = evaluate(model, results_dir=tmp_path / "a", **kw)
+    with torch.no_grad():  # a training step that only moves the text encoder
+        for p in model.net.text_encoder.parameters():
+            p.mul_(-3.0)
+    changed = evaluate(model, results_dir=tmp_path / "a", **kw)
+    fresh = evaluate(copy.deepcopy(model.net), results_dir=tmp_path / "b", **kw)
+    assert first is not None and changed is not None and fresh is not None
+    assert changed.provenance["n_predicted_now"] == 2
+    assert _values(changed) == _values(fresh)
+    assert _values(changed) != _values(first)
+
+
+# issue 19 item 22
+def test_precision_is_applied_to_an_in_memory_remotesam(synth_root: Path,
+                                                        tmp_path: Path) -> None:
+    model = remotesam.RemoteSAM.from_checkpoint(BUNDLED, device="cpu")
+    kw = {"tasks": "cnt", "data_root": synth_root, "limit": 1, "progress": False}
+    doc = evaluate(model, precision="bf16", results_dir=tmp_path / "a", **kw)
+    assert doc is not None
+    assert doc.provenance["config"]["precision"] == "bf16"
+    assert model.precision == "fp32" and model.engine.autocast_dtype is None  # left as it was
+    ref = evaluate(remotesam.RemoteSAM.from_checkpoint(BUNDLED, device="cpu", precision="bf16"),
+                   results_dir=tmp_path / "b", **kw)
+    assert ref is not None and _values(doc) == _values(ref)
+    own = evaluate(model, results_dir=tmp_path / "c", **kw)  # no precision: the model's own
+    assert own is not None and own.provenance["config"]["precision"] == "fp32"

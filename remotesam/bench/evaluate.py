@@ -16,7 +16,8 @@
 * a checkpoint path, directory, glob or ``hf://OWNER/REPO/FILE[@REVISION]`` URI (or a list of
   them: a sweep), loaded as ``remotesam-bench run --ckpt`` would;
 * ``None``: the bundled tiny checkpoint;
-* a :class:`remotesam.RemoteSAM` (evaluated as it is: its device and precision);
+* a :class:`remotesam.RemoteSAM` (evaluated on its device, at its precision unless
+  ``precision`` is given; always with its current ``net``);
 * a ``torch.nn.Module`` with the network's interface (``net(image, input_ids, attention_mask)
   -> logits (B, 2, S, S)`` and a ``config``, i.e. a :class:`remotesam.RemoteSAMNet`), wrapped
   into a ``RemoteSAM`` on the module's own device; its training mode is restored afterwards.
@@ -94,6 +95,25 @@ def _wrap_module(module: Any, precision: str, batch_size: int) -> Any:
                          f"RemoteSAM: {e}") from e
 
 
+def _with_precision(model: Any, precision: str | None) -> Any:
+    """``model`` itself, or (``precision`` given and not the model's own) a ``RemoteSAM`` over
+    the same network, tokenizer and EPOC model at ``precision``; ``model`` is left as it is."""
+    from remotesam.precision import PrecisionError, resolve_precision
+    from remotesam.predictor import RemoteSAM
+
+    if precision is None:
+        return model
+    try:
+        wanted = resolve_precision(precision, model.device)
+    except PrecisionError as e:
+        raise InputError(f"evaluate(precision={precision!r}): {e}") from e
+    if wanted == model.precision:
+        return model
+    return RemoteSAM(model.net, device=model.device, precision=wanted,
+                     batch_size=model.batch_size, image_size=model.image_size,
+                     tokenizer=model.tokenizer, epoc_model=model.epoc_model)
+
+
 def check_evaluation(tasks: str | Sequence[str], data_root: str | os.PathLike[str] | None,
                      **options: Any) -> list[str]:
     """Check, without a model, that ``tasks`` can be evaluated on ``data_root``: the plugins
@@ -128,7 +148,7 @@ def evaluate(
     results_dir: str | os.PathLike[str] = "results",
     device: str = "auto",
     batch_size: int = 8,
-    precision: str = "fp32",
+    precision: str | None = None,
     model_name: str | None = None,
     model_factory: Any = None,
     log_to: str | Sequence[str] | None = None,
@@ -146,8 +166,11 @@ def evaluate(
             benchmark (written once under ``results_dir/embedded``).
         limit: only the first ``limit`` samples of each dataset (a subset: reports say so).
         results_dir: the prediction cache and ``runs/``.
-        device, batch_size, precision: for checkpoints (an in-memory model keeps its own device;
-            a wrapped ``nn.Module`` uses ``precision`` as autocast).
+        device, batch_size: for checkpoints (an in-memory model keeps its own device).
+        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA). ``None``: fp32 for checkpoints
+            and a wrapped ``nn.Module``, a :class:`remotesam.RemoteSAM`'s own precision; given,
+            a ``RemoteSAM`` is evaluated at it (through a second predictor over the same
+            network: the model object itself is not changed).
         model_name: the name of an in-memory model in the run document (default: its class).
         model_factory: ``factory(path, *, device, precision, batch_size)`` or
             ``"module:function"`` to load checkpoints (as ``--model-factory``).
@@ -199,7 +222,7 @@ def evaluate(
 
     config = RunConfig(tasks=task_list, data_root=data_root, limit=limit,
                        results_dir=results_dir, device=device, batch_size=batch_size,
-                       precision=precision, **options)
+                       precision=precision or "fp32", **options)
     restore_training: Any = None
     in_memory: Any = None
     if model is None or _is_checkpoint_spec(model) or (
@@ -214,10 +237,10 @@ def evaluate(
         from remotesam.predictor import RemoteSAM
 
         if isinstance(model, RemoteSAM):
-            in_memory = model
+            in_memory = _with_precision(model, precision)
         elif isinstance(model, torch.nn.Module):
             restore_training = (model, model.training)
-            in_memory = _wrap_module(model, precision, batch_size)
+            in_memory = _wrap_module(model, precision or "fp32", batch_size)
         else:
             raise InputError(f"evaluate(model=...): expected a checkpoint path or hf:// URI, "
                              f"a remotesam.RemoteSAM or a torch.nn.Module, got "

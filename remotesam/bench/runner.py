@@ -352,6 +352,11 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                 # fully cached rerun does not load the model.
                 if in_memory is not None:
                     model = in_memory.model
+                    # its weights may have changed in place since its engine last ran (a
+                    # training step): text features cached from the old weights must not answer
+                    clear = getattr(getattr(model, "engine", None), "clear_text_cache", None)
+                    if callable(clear):
+                        clear()
                     desc = describe_model(model, IN_MEMORY_FACTORY, store)
                 else:
                     desc = store.get_model_settings(mkey)
