@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -119,8 +120,15 @@ def _read_vocab(path: Path, expected_sha256: str | None) -> dict[str, int]:
     return vocab
 
 
+#: Lone surrogates (``"\\udc80"``: a string decoded with ``surrogateescape``, or a JSON escape).
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
 class Tokenizer:
     """bert-base-uncased WordPiece encoder producing RemoteSAM's fixed-length token ids.
+
+    Lone surrogates in a sentence are dropped, as the official ``BertTokenizer`` (the Python one)
+    drops every character of Unicode category ``C*`` when it cleans the text.
 
     Built once (reading and checking the vocabulary takes ~0.1 s); encodings of sentences seen
     before come from an LRU cache. Thread-safe.
@@ -208,7 +216,9 @@ class Tokenizer:
                     missing.setdefault(s, []).append(i)
         if missing:
             todo = list(missing)
-            encs = self._tok.encode_batch(todo, add_special_tokens=True)
+            # the Rust tokenizer takes no lone surrogates; BertTokenizer's clean_text drops them
+            encs = self._tok.encode_batch([_SURROGATES.sub("", t) for t in todo],
+                                          add_special_tokens=True)
             with self._lock:
                 for s, enc in zip(todo, encs):
                     ids = tuple(enc.ids[: self.max_tokens])

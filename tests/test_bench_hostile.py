@@ -319,3 +319,56 @@ def test_lock_held_by_another_process_is_named(env):
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
+
+
+# -- a stored prediction that is not valid JSON (issue 19 item 15) -------------------------------
+
+
+def _corrupt_one_prediction(results: Path) -> str:
+    with sqlite3.connect(results / "store.sqlite") as c:
+        (sid,) = c.execute("SELECT sample_id FROM predictions ORDER BY sample_id LIMIT 1"
+                           ).fetchone()
+        c.execute("UPDATE predictions SET prediction=? WHERE sample_id=?",
+                  ('{"count": 3,', sid))
+    c.close()
+    return sid
+
+
+# issue 19 item 15
+def test_unreadable_stored_prediction_is_predicted_again_by_run(env):
+    from remotesam.bench.store import StoreWarning
+
+    first = _run(env)
+    sid = _corrupt_one_prediction(env["results"])
+    with pytest.warns(StoreWarning, match=r"1 stored prediction\(s\) of toy\..*not valid JSON"):
+        again = _run(env)
+    assert again.document.provenance["n_predicted_now"] == 1
+    assert not again.errors
+    assert bs.metrics_of(again.document) == bs.metrics_of(first.document)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StoreWarning)  # repaired: nothing to report any more
+        third = _run(env)
+    assert third.document.provenance["n_predicted_now"] == 0
+    with ResultsStore(env["results"], readonly=True) as store:
+        assert sid in store.get_predictions(_key(third.document.results[0]))
+
+
+def _key(r):
+    from remotesam.bench.store import PredictionKey
+
+    return PredictionKey(r.checkpoint.sha256, r.task, r.task_version, r.dataset, r.split,
+                         r.settings_hash)
+
+
+# issue 19 item 15
+def test_unreadable_stored_prediction_is_a_failed_sample_in_score(env):
+    from remotesam.bench.store import StoreWarning
+
+    src = _run(env).document
+    sid = _corrupt_one_prediction(env["results"])
+    with pytest.warns(StoreWarning, match="not valid JSON"):
+        out = score_run(src, results_dir=env["results"], registry=env["registry"])
+    (res,) = out.document.results
+    assert res.n_failed == 1 and res.n_evaluated == N - 1
+    (failure,) = res.failures
+    assert failure["sample_id"] == sid and "not valid JSON" in failure["error"]

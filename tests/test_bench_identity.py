@@ -275,3 +275,110 @@ def test_in_memory_model_is_identified_by_its_weights(embedded):
     changed = run(cfg, model=model, model_name="tiny-in-memory")
     assert changed.n_cached == 0 and changed.n_predicted == 3
     assert changed.document.results[0].checkpoint.sha256 != res.checkpoint.sha256
+
+
+# -- names and texts that are not valid UTF-8 (issue 19 items 13, 14) -----------------------------
+
+
+# issue 19 item 13
+def test_image_name_not_valid_utf8_is_hashed_by_its_bytes(tmp_path):
+    import hashlib
+
+    from remotesam.bench.api import Sample
+
+    raw = os.fsencode(tmp_path) + b"/\xff.png"
+    _write_raw_png(Path(os.fsdecode(raw)), np.zeros((4, 4, 3), np.uint8))
+    name = os.fsdecode(raw)
+    assert "\udcff" in name
+    sample = Sample(sample_id="\udcff.png", image=name, target={}, meta={"file": name})
+    with ResultsStore(tmp_path / "r") as store:
+        first = identity.sample_fingerprints([sample], store)
+        assert store.cached_sha256(name) == hashlib.sha256(Path(name).read_bytes()).hexdigest()
+        assert identity.sample_fingerprints([sample], store) == first  # from the cache
+    assert identity.sample_fingerprints([sample]) == first  # without a store
+
+
+# issue 19 item 14
+def test_texts_with_lone_surrogates_are_fingerprinted_one_to_one():
+    from remotesam.bench.api import Sample
+
+    def fp(text):
+        s = Sample(sample_id="1", image=np.zeros((2, 2, 3), np.uint8),
+                   target={"references": [text]}, meta={"sent": text})
+        return identity.sample_fingerprints([s])["1"]
+
+    a = fp("\udc80 a red car")
+    assert a == fp("\udc80 a red car")
+    assert len({a, fp("\udc81 a red car"), fp("a red car"), fp("\ud800 a red car")}) == 4
+    assert fp("a red car") == fp("a red car")  # valid text: as before
+
+
+@pytest.fixture(scope="module")
+def small_synth(tmp_path_factory):
+    from remotesam.synth import generate
+
+    root = tmp_path_factory.mktemp("odd-names") / "synth"
+    generate(root, seed=0, n_images=2, image_size=128, n_train=1, n_val=0, landuse_per_class=1)
+    return root
+
+
+def _cli_metrics(data: Path, results: Path, tasks: str, capsys) -> tuple[int, dict, str]:
+    from remotesam.bench.cli import main
+    from remotesam.bench.results import RunDocument
+
+    code = main(["run", "--tasks", tasks, "--data-root", str(data), "--results-dir",
+                 str(results), "--device", "cpu", "--no-progress", "--no-report",
+                 "--run-id", "r"])
+    err = capsys.readouterr().err
+    if code != 0:
+        return code, {}, err
+    doc = RunDocument.load(results / "runs" / "r.json")
+    return code, {(r.task, r.dataset, r.n_evaluated, r.n_failed, k): repr(m.value)
+                  for r in doc.results for k, m in r.metrics.items()}, err
+
+
+# issue 19 item 13
+def test_dior_file_name_not_valid_utf8_scores_as_under_a_plain_name(small_synth, tmp_path,
+                                                                   capsys):
+    data = tmp_path / "data"
+    shutil.copytree(small_synth / "DIORcoco", data / "DIORcoco")
+    code, plain, err = _cli_metrics(data, tmp_path / "plain", "det.dior", capsys)
+    assert code == 0, err
+    ann = data / "DIORcoco" / "Annotations" / "DIOR_test.json"
+    doc = json.loads(ann.read_text())
+    old = doc["images"][0]["file_name"]
+    images = os.fsencode(data / "DIORcoco" / "JPEGImages")
+    os.rename(os.path.join(images, os.fsencode(old)), os.path.join(images, b"\xff.jpg"))
+    doc["images"][0]["file_name"] = "\udcff.jpg"
+    ann.write_text(json.dumps(doc))  # ensure_ascii: written as the escape "\udcff"
+    assert "\\udcff" in ann.read_text()
+    code, odd, err = _cli_metrics(data, tmp_path / "odd", "det.dior", capsys)
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert odd == plain
+
+
+# issue 19 item 14
+def test_expression_with_lone_surrogate_is_what_the_official_tokenizer_sees(small_synth,
+                                                                           tmp_path, capsys):
+    import pickle
+
+    data = tmp_path / "data"
+    shutil.copytree(small_synth / "rrsisd", data / "rrsisd")
+    shutil.copytree(small_synth / "images" / "rrsisd", data / "images" / "rrsisd")
+    code, plain, err = _cli_metrics(data, tmp_path / "plain", "ref", capsys)
+    assert code == 0, err
+    p = data / "rrsisd" / "refs(unc).p"
+    refs = pickle.loads(p.read_bytes())
+    n = 0
+    for ref in refs:
+        if ref["split"] == "test":
+            for sent in ref["sentences"]:
+                sent["sent"] = sent["raw"] = "\udc80 " + sent["sent"]
+                n += 1
+    assert n
+    p.write_bytes(pickle.dumps(refs))
+    code, odd, err = _cli_metrics(data, tmp_path / "odd", "ref", capsys)
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert odd == plain  # the official BertTokenizer drops the surrogate (tests/test_text.py)

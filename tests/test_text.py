@@ -172,3 +172,14 @@ def test_offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", no_net)
     Tokenizer().encode("airplane in the image")
+
+
+# issue 19 item 14
+def test_lone_surrogates_are_dropped_as_the_official_bert_tokenizer_does(tok: Tokenizer) -> None:
+    legacy = pytest.importorskip("transformers.models.bert.tokenization_bert_legacy",
+                                 reason="the Python BertTokenizer of transformers")
+    official = legacy.BertTokenizerLegacy(str(VOCAB_PATH))
+    for text in ["\udc80 a red car", "a red\ud800car", "\udcff", "the ship \udfff at left"]:
+        assert tok.token_ids(text) == tuple(official.encode(text)[:MAX_TOKENS]), repr(text)
+    ids, mask = tok.encode(["\udc80 a red car", "a red car"])
+    assert torch.equal(ids[0], ids[1]) and torch.equal(mask[0], mask[1])

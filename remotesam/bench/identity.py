@@ -89,7 +89,7 @@ def directory_digest(path: str | Path, store: ResultsStore | None = None) -> str
         return sha256_file(root, store)
     h = hashlib.sha256()
     for f in sorted(q for q in root.rglob("*") if q.is_file()):
-        h.update(f.relative_to(root).as_posix().encode() + b"\0")
+        h.update(_utf8(f.relative_to(root).as_posix()) + b"\0")
         h.update(sha256_file(f, store).encode())
     return h.hexdigest()
 
@@ -182,6 +182,16 @@ def describe_model(model: Any, factory: str, store: ResultsStore | None = None,
             "settings": settings, "epoc_digest": epoc_digest}
 
 
+def _utf8(text: str | bytes) -> bytes:
+    """UTF-8 bytes of ``text``, lone surrogates included (``surrogatepass``: a file name that is
+    not valid UTF-8, decoded by ``os.fsdecode``, or a caption holding ``"\\udc80"``). Valid text
+    encodes as plain UTF-8, so existing fingerprints are unchanged; the encoding stays one-to-one
+    (UTF-8 never holds the bytes of an encoded surrogate)."""
+    if isinstance(text, bytes):
+        return text
+    return text.encode("utf-8", "surrogatepass")
+
+
 def _feed(h: Any, obj: Any) -> None:
     """Feed a canonical, type-tagged encoding of ``obj`` into the hash ``h``."""
     if isinstance(obj, Mapping):
@@ -201,9 +211,9 @@ def _feed(h: Any, obj: Any) -> None:
         h.update(a.tobytes())
     elif isinstance(obj, os.PathLike) or (isinstance(obj, str) and os.path.isabs(obj)):
         # file paths by name: a dataset moved or copied elsewhere keeps its cache
-        h.update(b"p" + os.path.basename(os.fspath(obj)).encode() + b"\0")
+        h.update(b"p" + _utf8(os.path.basename(os.fspath(obj))) + b"\0")
     elif isinstance(obj, str):
-        h.update(b"s" + obj.encode() + b"\0")
+        h.update(b"s" + _utf8(obj) + b"\0")
     elif isinstance(obj, np.generic):
         _feed(h, obj.item())
     else:  # numbers, bools, None

@@ -425,7 +425,25 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                         for err in errs:
                             if err not in errors:
                                 errors.append(err)
-                    preds = store.get_predictions(key, fingerprints=fps)
+                    unreadable: list[str] = []
+                    preds = store.get_predictions(key, fingerprints=fps, unreadable=unreadable)
+                    if unreadable:  # predicted again, as missing ones are
+                        store.delete_predictions(key, unreadable)
+                        if model is None and model_error is None:
+                            model, model_error, dt = _load_model(factory, path, ckpt, device,
+                                                                 config)
+                            t_model += dt
+                        if model is not None:
+                            again = set(unreadable)
+                            work = JobWork(job.plugin, key,
+                                           [s for s in job.samples if s.sample_id in again],
+                                           fps, job.label)
+                            predict_jobs([work], model, store, model.batch_size if isinstance(
+                                getattr(model, "batch_size", None), int) else 8)
+                            n_pred += work.n_ok
+                            n_failed_now += work.n_bad
+                            n_cached -= len(again)
+                            preds = store.get_predictions(key, fingerprints=fps)
                     failures = store.get_failures(key, fps)
                     transient = set(store.get_failures(key, fps, transient=True))
                     ckpt_errors = [e for errs in gathered for e in errs]
@@ -559,8 +577,13 @@ def score_run(source: RunDocument, *, results_dir: str | Path,
                 if not job.fingerprints:
                     job.fingerprints = sample_fingerprints(job.samples, store)
                 fps = job.fingerprints
-                res = _score(job, r.checkpoint, store.get_predictions(key, fingerprints=fps),
-                             store.get_failures(key, fps),
+                unreadable: list[str] = []
+                preds = store.get_predictions(key, fingerprints=fps, unreadable=unreadable)
+                failures = store.get_failures(key, fps)
+                failures.update({sid: "the stored prediction is not valid JSON (edited or "
+                                 "corrupted); run the same `run` command to predict it again"
+                                 for sid in unreadable})
+                res = _score(job, r.checkpoint, preds, failures,
                              "no prediction stored for the sample's current inputs (the "
                              "dataset changed since the run; run it again)",
                              transient=set(store.get_failures(key, fps, transient=True)))

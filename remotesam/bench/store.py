@@ -37,7 +37,12 @@ from typing import Any
 
 from remotesam.bench.errors import StoreError
 
-__all__ = ["STORE_FILENAME", "PredictionKey", "ResultsStore", "file_stat_key"]
+
+class StoreWarning(UserWarning):
+    """Something in the store cannot be used (a stored prediction that is not valid JSON); it is
+    treated as missing. The CLI shows it as one line."""
+
+__all__ = ["STORE_FILENAME", "PredictionKey", "ResultsStore", "StoreWarning", "file_stat_key"]
 
 STORE_FILENAME = "store.sqlite"
 #: 2: ``input_hash`` (the sample's input fingerprint) on predictions and failures.
@@ -95,6 +100,38 @@ def file_stat_key(path: str | Path) -> tuple[int, int, int, int, int] | None:
     if not stat.S_ISREG(st.st_mode) or not st.st_ctime_ns:
         return None
     return tuple(int(getattr(st, f)) for f in _STAT_FIELDS)  # type: ignore[return-value]
+
+
+def _path_key(path: str | Path) -> str:
+    """The ``file_hashes`` key of a file: its resolved path; a name that is not valid UTF-8
+    (``os.fsdecode`` gives lone surrogates, which SQLite cannot store as text) is keyed by
+    ``"fsb:" + hex`` of its bytes, which no absolute path starts with."""
+    resolved = str(Path(path).resolve())
+    try:
+        resolved.encode("utf-8")
+    except UnicodeEncodeError:
+        return "fsb:" + os.fsencode(resolved).hex()
+    return resolved
+
+
+_ESCAPED_ID = "\0json:"
+
+
+def _db_id(sample_id: str) -> str:
+    """A sample id as stored: itself, or (holding a lone surrogate, e.g. from a file name that is
+    not valid UTF-8, which SQLite cannot store as text) ``"\\0json:"`` + its ASCII JSON."""
+    try:
+        sample_id.encode("utf-8")
+    except UnicodeEncodeError:
+        return _ESCAPED_ID + json.dumps(sample_id)
+    return sample_id
+
+
+def _py_id(stored: str) -> str:
+    """The sample id of a stored one (inverse of :func:`_db_id`)."""
+    if stored.startswith(_ESCAPED_ID):
+        return str(json.loads(stored[len(_ESCAPED_ID):]))
+    return stored
 
 
 @dataclass(frozen=True)
@@ -162,8 +199,9 @@ def _matching(rows: Iterable[tuple[str, Any, str | None]],
     """``{sample_id: value}`` of the rows whose input hash equals the sample's fingerprint
     (all rows when ``fingerprints`` is None)."""
     if fingerprints is None:
-        return {sid: v for sid, v, _ in rows}
-    return {sid: v for sid, v, h in rows if h is not None and fingerprints.get(sid) == h}
+        return {_py_id(sid): v for sid, v, _ in rows}
+    return {py: v for py, v, h in ((_py_id(sid), v, h) for sid, v, h in rows)
+            if h is not None and fingerprints.get(py) == h}
 
 
 def _explain(e: BaseException, path: Path) -> str:
@@ -318,7 +356,7 @@ class ResultsStore:
             return
         now = time.time()
         fps = fingerprints or {}
-        rows = [(*key.values(), sid, json.dumps(pred, sort_keys=True), now, fps.get(sid))
+        rows = [(*key.values(), _db_id(sid), json.dumps(pred, sort_keys=True), now, fps.get(sid))
                 for sid, pred in items]
 
         def do() -> None:
@@ -327,19 +365,24 @@ class ResultsStore:
                 c.executemany(
                     "DELETE FROM failures WHERE ckpt_sha256=? AND task=? AND task_version=? AND "
                     "dataset=? AND split=? AND settings_hash=? AND sample_id=?",
-                    [(*key.values(), sid) for sid, _ in items])
+                    [(*key.values(), _db_id(sid)) for sid, _ in items])
 
         self._guarded(do)
 
     def get_predictions(self, key: PredictionKey, sample_ids: Iterable[str] | None = None,
                         fingerprints: Mapping[str, str] | None = None,
+                        unreadable: list[str] | None = None,
                         ) -> dict[str, dict[str, Any]]:
         """Stored predictions for ``key``: ``{sample_id: prediction}``.
+
+        A stored prediction that is not valid JSON (the database edited by hand, or corrupted)
+        is left out as if it were missing, with one :class:`StoreWarning` that counts them.
 
         Args:
             sample_ids: only these samples (default: all stored).
             fingerprints: ``{sample_id: input fingerprint}``: only predictions stored with the
                 sample's current fingerprint (stale ones are left out). None: no check.
+            unreadable: receives the ids of the predictions left out as not valid JSON.
         """
         where = " AND ".join(f"{c}=?" for c in _KEY_COLUMNS)
 
@@ -348,9 +391,40 @@ class ResultsStore:
                 f"SELECT sample_id, prediction, input_hash FROM predictions WHERE {where}",
                 key.values()).fetchall()
 
-        wanted = None if sample_ids is None else set(sample_ids)
+        wanted = None if sample_ids is None else {_db_id(i) for i in sample_ids}
         rows = [r for r in self._guarded(do) if wanted is None or r[0] in wanted]
-        return {sid: json.loads(p) for sid, p in _matching(rows, fingerprints).items()}
+        out: dict[str, dict[str, Any]] = {}
+        bad: list[str] = []
+        for sid, text in _matching(rows, fingerprints).items():
+            try:
+                out[sid] = json.loads(text)
+            except (TypeError, ValueError):  # not text, or not JSON
+                bad.append(sid)
+        if bad:
+            import warnings
+
+            warnings.warn(
+                f"{self.path}: {len(bad)} stored prediction(s) of {key.task}.{key.dataset}/"
+                f"{key.split} (e.g. sample {bad[0]!r}) are not valid JSON (edited or "
+                "corrupted); treated as missing: `run` predicts them again, `score` counts "
+                "them as failed samples", StoreWarning, stacklevel=2)
+            if unreadable is not None:
+                unreadable.extend(bad)
+        return out
+
+    def delete_predictions(self, key: PredictionKey, sample_ids: Iterable[str]) -> None:
+        """Forget the stored predictions of ``sample_ids`` under ``key``."""
+        rows = [(*key.values(), _db_id(sid)) for sid in sample_ids]
+        if self.readonly or not rows:
+            return
+
+        def do() -> None:
+            with self._write() as c:
+                c.executemany(
+                    "DELETE FROM predictions WHERE ckpt_sha256=? AND task=? AND task_version=? "
+                    "AND dataset=? AND split=? AND settings_hash=? AND sample_id=?", rows)
+
+        self._guarded(do)
 
     def stored_ids(self, key: PredictionKey,
                    fingerprints: Mapping[str, str] | None = None) -> set[str]:
@@ -386,7 +460,7 @@ class ResultsStore:
             return
         now = time.time()
         fps = fingerprints or {}
-        rows = [(*key.values(), it[0], it[1], now, fps.get(it[0]),
+        rows = [(*key.values(), _db_id(it[0]), it[1], now, fps.get(it[0]),
                  int(bool(it[2])) if len(it) > 2 else 0) for it in items]
 
         def do() -> None:
@@ -481,7 +555,7 @@ class ResultsStore:
         for p in paths:
             k = file_stat_key(p)
             if k is not None:
-                stats[str(p)] = (str(Path(p).resolve()), k)
+                stats[str(p)] = (_path_key(p), k)
 
         def do() -> dict[str, tuple[tuple[int, ...], str]]:
             found: dict[str, tuple[tuple[int, ...], str]] = {}
@@ -516,7 +590,7 @@ class ResultsStore:
         for p, digest in items.items():
             k = stat_keys.get(p) if stat_keys is not None else file_stat_key(p)
             if k is not None:
-                rows.append((str(Path(p).resolve()), *k, digest))
+                rows.append((_path_key(p), *k, digest))
         if not rows:
             return
 
