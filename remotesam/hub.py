@@ -45,6 +45,20 @@ DEFAULT_REVISION = "main"
 
 _REPO_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
+#: What git (and so the Hub) refuses in a ref name: control characters, space, ~ ^ : ? * [ \\
+_BAD_REF_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+
+
+def _check_revision(uri: str, revision: str) -> None:
+    """A branch, tag, ``refs/pr/N`` or commit as git names them: no ``..``, no empty or
+    dot-leading ``/`` segment, no control character, space or ``~^:?*[\\`` (the name is also
+    a path below the cache's ``refs/`` folder, which it must not leave)."""
+    segments = revision.split("/")
+    if (".." in revision or _BAD_REF_CHARS.search(revision) or revision.endswith(".lock")
+            or any(not seg or seg.startswith(".") for seg in segments)):
+        raise HubError(f"{uri}: revision {revision!r} is not a valid Hub revision (a branch, "
+                       "tag or 40-hex commit: no '..', no empty or '.'-leading segment between "
+                       "'/', no space or control character); e.g. @main, @v1.0 or @<commit>")
 _TRUE = {"1", "on", "yes", "true"}
 # Hub repository types other than models: recognised only to say that they are not supported.
 _OTHER_TYPES = ("datasets", "spaces", "buckets", "kernels")
@@ -156,6 +170,8 @@ def parse_hf_uri(uri: str) -> HubUri:
     if revision is not None and not revision.strip():
         raise HubError(f"{uri}: empty revision after '@'; give a branch, tag or commit, or "
                        "leave out '@' for 'main'")
+    if revision is not None:
+        _check_revision(uri, revision)
     segments = filename.split("/")
     if not filename or any(s in ("", ".", "..") for s in segments):
         raise HubError(f"{uri}: bad file path {filename!r} inside the repository; expected "
@@ -235,6 +251,7 @@ def resolve_hf_uri(uri: str, *, cache_dir: str | os.PathLike[str] | None = None,
         raise HubError(f"{uri}: reading Hub checkpoints needs huggingface_hub ({e}); "
                        "pip install 'huggingface_hub>=0.23'") from e
     where = f"{u.filename!r} of the Hub repository {u.repo_id} at revision {revision!r}"
+    _check_ref_file(uri, cache, u.repo_id, revision)
     try:
         local = hf_hub_download(repo_id=u.repo_id, filename=u.filename, revision=revision,
                                 cache_dir=str(cache), local_files_only=local_only)
@@ -253,7 +270,7 @@ def resolve_hf_uri(uri: str, *, cache_dir: str | os.PathLike[str] | None = None,
         raise HubError(f"{uri}: the repository {u.repo_id} has no file {u.filename!r} at "
                        f"revision {revision!r}; check the file name on "
                        f"https://huggingface.co/{u.repo_id}/tree/{revision}") from e
-    except (hf_errors.HfHubHTTPError, OSError) as e:
+    except (hf_errors.HfHubHTTPError, OSError, ValueError) as e:
         raise HubError(f"{uri}: downloading {where} into {cache} failed: "
                        f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}. "
                        f"{_download_hint(u, revision)}.") from e
@@ -265,6 +282,23 @@ def resolve_hf_uri(uri: str, *, cache_dir: str | os.PathLike[str] | None = None,
     digest = (sha256 or _sha256)(path)
     return ResolvedCheckpoint(path=path, repo_id=u.repo_id, filename=u.filename,
                               revision=revision, commit=commit, sha256=digest, uri=uri)
+
+
+def _check_ref_file(uri: str, cache: Path, repo_id: str, revision: str) -> None:
+    """The cache's ``refs/<revision>`` file, where there is one, must hold a 40-hex commit
+    (huggingface_hub reads it as a path segment below ``snapshots/``)."""
+    if _COMMIT.match(revision):
+        return
+    ref = cache / ("models--" + repo_id.replace("/", "--")) / "refs" / revision
+    try:
+        text = ref.read_text(encoding="utf-8", errors="replace")
+    except OSError:  # no such ref (the Hub is asked, or the cache misses it: reported after)
+        return
+    if not _COMMIT.match(text.strip()):
+        shown = text if len(text) <= 60 else text[:60] + "..."
+        raise HubError(f"{uri}: the Hugging Face cache file {ref} holds {shown!r}, not a "
+                       "40-hex commit; delete it (huggingface_hub writes it again when online) "
+                       "or pin the commit: @<40-hex commit>")
 
 
 def _commit_of(path: Path, filename: str) -> str | None:

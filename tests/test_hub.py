@@ -189,3 +189,40 @@ def test_python_api_evaluates_a_hub_checkpoint(hub: Path, synth_root: Path,
     assert doc is not None
     assert doc.results[0].checkpoint.name == f"hf://{REPO}/{FILE}"
     assert doc.provenance["hub_checkpoints"][0]["commit"] == COMMIT
+
+
+# issue 19 item 16
+@pytest.mark.parametrize("content", ["../../../../out", "../snapshots", "main", "", "\x00",
+                                     "0123456789abcdef0123456789abcdef0123456/"])
+def test_ref_file_that_is_not_a_commit_is_one_clear_error(hub: Path, content: str) -> None:
+    repo = hub / ("models--" + REPO.replace("/", "--"))
+    (repo / "refs" / "v1").write_text(content)
+    with pytest.raises(HubError, match=r"refs/v1.*not a 40-hex commit") as e:
+        resolve_hf_uri(f"hf://{REPO}/{FILE}@v1")
+    assert "\n" not in str(e.value)
+
+
+# issue 19 item 16
+def test_cli_names_a_bad_ref_file_in_one_line(hub: Path, tmp_path: Path, capsys) -> None:
+    from remotesam.bench.cli import main
+
+    repo = hub / ("models--" + REPO.replace("/", "--"))
+    (repo / "refs" / "v1").write_text("../../../../out")
+    code = main(["run", "--ckpt", f"hf://{REPO}/{FILE}@v1", "--tasks", "cnt", "--data-root",
+                 str(tmp_path / "nodata"), "--results-dir", str(tmp_path / "r"),
+                 "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err and err.count("\n") == 1 and "refs/v1" in err
+
+
+# issue 19 item 19
+@pytest.mark.parametrize("revision", ["..", "../main", "v0/../../x", "a/..", "refs/pr/../main",
+                                      "../../../../../../etc"])
+def test_revision_holding_dot_dot_is_refused(hub: Path, revision: str) -> None:
+    outside = hub / ("models--" + REPO.replace("/", "--"))
+    (outside / "main").write_text(COMMIT)  # what `refs/../main` would read
+    with pytest.raises(HubError, match=r"revision .* not a valid"):
+        parse_hf_uri(f"hf://{REPO}/{FILE}@{revision}")
+    with pytest.raises(HubError, match=r"revision .* not a valid"):
+        resolve_hf_uri(f"hf://{REPO}/{FILE}@{revision}")
