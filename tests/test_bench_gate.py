@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -829,3 +830,25 @@ def test_pytest_fixture_evaluates_the_bundled_checkpoint_and_gates_it(
     report = remotesam_gate(baseline=full, tasks="mcc", limit=3, results_dir=work,
                             device="cpu", intersection=True)
     assert _row(report, "accuracy").n_paired == 3
+
+
+# issue 19 item 17
+def test_junit_parses_when_names_hold_control_characters(tmp_path):
+    ids = [f"s{i:02d}" for i in range(12)]
+    vals = [1.0] * 12
+    for name in ("acc\x1b[31m", "acc\x00\x0b\ufffe", "acc\udc80"):
+        write_baseline(one_task_run(vals, ids, n_total=12, metric=name, run_id="b"),
+                       tmp_path / "b.json")
+        rep = compare(one_task_run(vals[:11] + [0.0], ids, n_total=12, metric=name,
+                                   dataset="ucm\x1b"), Baseline.load(tmp_path / "b.json"))
+        text = rep.to_junit()
+        root = ET.fromstring(text)  # well-formed XML 1.0
+        names = [c.get("name") for c in root.iter("testcase")]
+        assert "acc" + repr(name[3:])[1:-1] in names
+        assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]", text)
+        (tmp_path / "g.xml").write_text(text, encoding="utf-8")
+        ET.parse(tmp_path / "g.xml")
+    from remotesam.bench.gate_report import error_junit
+
+    junit = error_junit("bad file \x1b[0m\udcff.json")
+    assert "bad file \\x1b[0m\\udcff.json" in ET.fromstring(junit).find(".//error").get("message")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -348,8 +349,8 @@ class GateReport:
                           **{k: str(v) for k, v in counts.items()})
         root.append(suite)
         ET.indent(root)
-        return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(
-            root, encoding="unicode") + "\n"
+        return '<?xml version="1.0" encoding="utf-8"?>\n' + _xml_text(ET.tostring(
+            root, encoding="unicode")) + "\n"
 
     def github_annotations(self) -> list[str]:
         """GitHub Actions workflow commands: ``::error`` per regressed, missing or not
@@ -386,6 +387,17 @@ def _row_message(r: GateRow) -> str:
     return text + (f"; {r.note}" if r.note else "")
 
 
+#: What XML 1.0 cannot hold, even as a character reference: C0 controls but tab, newline and
+#: carriage return; lone surrogates (not encodable as UTF-8); U+FFFE and U+FFFF.
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(xml: str) -> str:
+    """``xml`` with every character XML 1.0 forbids written as its Python escape (``\\x1b``),
+    so that a name holding one stays readable and the document parses."""
+    return _XML_FORBIDDEN.sub(lambda m: repr(m.group())[1:-1], xml)
+
+
 def error_junit(message: str) -> str:
     """JUnit XML for a gate that could not run (bad baseline, no run): one erroring testcase."""
     root = ET.Element("testsuites", name="remotesam-bench gate", tests="1", failures="0",
@@ -397,7 +409,8 @@ def error_junit(message: str) -> str:
                          classname="remotesam_bench.gate")
     ET.SubElement(case, "error", message=message, type="input error").text = message
     ET.indent(root)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return ('<?xml version="1.0" encoding="utf-8"?>\n'
+            + _xml_text(ET.tostring(root, encoding="unicode")) + "\n")
 
 
 def error_annotation(message: str) -> str:
