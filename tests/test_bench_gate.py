@@ -839,7 +839,7 @@ def test_junit_parses_when_names_hold_control_characters(tmp_path):
     for name in ("acc\x1b[31m", "acc\x00\x0b\ufffe", "acc\udc80"):
         write_baseline(one_task_run(vals, ids, n_total=12, metric=name, run_id="b"),
                        tmp_path / "b.json")
-        rep = compare(one_task_run(vals[:11] + [0.0], ids, n_total=12, metric=name,
+        rep = compare(one_task_run([*vals[:11], 0.0], ids, n_total=12, metric=name,
                                    dataset="ucm\x1b"), Baseline.load(tmp_path / "b.json"))
         text = rep.to_junit()
         root = ET.fromstring(text)  # well-formed XML 1.0

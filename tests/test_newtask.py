@@ -69,6 +69,25 @@ def test_cli_writes_the_skeleton_and_refuses_bad_input(tmp_path: Path, capsys) -
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
+# issue 19 item 18
+@pytest.mark.parametrize(("name", "why"), [("change\n", "invalid task name"),
+                                           ("change\r\n", "invalid task name"),
+                                           ("\nchange", "invalid task name"),
+                                           ("all", "is reserved")])
+def test_names_with_a_final_newline_or_reserved_are_refused(tmp_path: Path, capsys,
+                                                            name: str, why: str) -> None:
+    from remotesam.bench.errors import InputError
+
+    with pytest.raises(InputError, match=why):
+        skeleton_names(name)
+    assert main(["new-task", name, "--out", str(tmp_path / "pkg")]) == 2
+    err = capsys.readouterr().err
+    assert why in err and err.count("\n") == 1
+    assert not (tmp_path / "pkg").exists()
+    assert main(["new-task", name]) == 2  # the default folder either
+    assert not list(Path.cwd().glob("remotesam-bench-*\n*"))
+
+
 def test_skeleton_plugin_conforms_and_runs_in_the_harness(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     sk = write_skeleton("change", tmp_path / "pkg")
@@ -97,13 +116,17 @@ def test_skeleton_plugin_conforms_and_runs_in_the_harness(tmp_path: Path,
 
 
 @pytest.mark.slow
+# issue 19 item 21: the venv gets its own build tools; nothing is taken from the machine's
 def test_skeleton_installs_in_a_fresh_venv_and_passes_its_own_tests(tmp_path: Path) -> None:
     sk = write_skeleton("change", tmp_path / "remotesam-bench-change")
     venv = tmp_path / "venv"
-    # --system-site-packages: torch & co. come from this environment; --without-pip: the
-    # venv's bundled setuptools would shadow the one that builds editable wheels
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip",
-                    str(venv)], check=True, timeout=300)
+    # --system-site-packages: torch & co. come from this environment. The venv's own pip and
+    # setuptools (ensurepip's: setuptools 65.5 on Python 3.11, which has no bdist_wheel without
+    # the `wheel` package) shadow the machine's; the build tools the skeleton declares
+    # (setuptools>=68) and `wheel` are installed into the venv from the package index, so the
+    # editable build below never depends on what the machine happens to have.
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
+                   check=True, timeout=300)
     py = str(venv / "bin" / "python")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env["HF_HUB_OFFLINE"] = "1"
@@ -114,6 +137,11 @@ def test_skeleton_installs_in_a_fresh_venv_and_passes_its_own_tests(tmp_path: Pa
         assert proc.returncode == 0, f"{args}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         return proc
 
+    call("-m", "pip", "install", "-q", "--disable-pip-version-check", "--upgrade",
+         "setuptools>=68", "wheel")
+    tools = call("-c", "import setuptools, wheel, sys; print(setuptools.__version__, "
+                       "setuptools.__file__.startswith(sys.prefix))").stdout.split()
+    assert int(tools[0].split(".")[0]) >= 68 and tools[1] == "True", tools
     call("-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", str(sk.root))
     listed = call("-m", "remotesam.bench", "list", "--json").stdout
     assert '"name": "change"' in listed.replace('":"', '": "')

@@ -35,7 +35,9 @@ from remotesam.bench.errors import InputError
 __all__ = ["Skeleton", "render_template", "skeleton_names", "write_skeleton"]
 
 #: A task name: what users type after ``--tasks`` (lower case, starts with a letter).
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}")  # matched whole (fullmatch)
+#: Names ``--tasks`` gives a meaning of its own: a task cannot be called so.
+RESERVED_NAMES = frozenset({"all"})
 
 #: Template file -> path in the skeleton (``{package}`` / ``{name}`` filled in).
 _FILES = {
@@ -68,11 +70,15 @@ def skeleton_names(name: str) -> dict[str, str]:
     (``rsb_<name>``) and ``dist`` (``remotesam-bench-<name>`` with ``-`` for ``_``).
 
     Raises:
-        InputError: ``name`` is not lower case letters, digits and ``_`` starting with a letter.
+        InputError: ``name`` is not lower case letters, digits and ``_`` starting with a
+            letter, or is reserved (:data:`RESERVED_NAMES`).
     """
-    if not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise InputError(f"new-task: invalid task name {name!r}: use 1-32 lower-case letters, "
                          "digits or '_', starting with a letter (e.g. 'change')")
+    if name in RESERVED_NAMES:
+        raise InputError(f"new-task: the task name {name!r} is reserved (`--tasks {name}` "
+                         "selects every task); choose another name (e.g. 'change')")
     return {"name": name, "Camel": "".join(p.capitalize() for p in name.split("_") if p),
             "package": f"rsb_{name}", "dist": f"remotesam-bench-{name.replace('_', '-')}"}
 
