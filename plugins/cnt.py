@@ -227,8 +227,8 @@ class CountingTask(TaskPlugin):
     description: ClassVar[str] = "object counting (Falcon-style questions on DIOR / DOTA): exact-match accuracy"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("accuracy", primary=True, official=True, description="share of questions answered with the exact count (official, Table 7)"),
-        MetricSpec("mae", higher_is_better=False, unit="", official=False, description="mean absolute count error"),
-        MetricSpec("rmse", higher_is_better=False, unit="", official=False, description="root mean squared count error"),
+        MetricSpec("mae", higher_is_better=False, unit="", official=False, lower=0.0, description="mean absolute count error"),
+        MetricSpec("rmse", higher_is_better=False, unit="", official=False, lower=0.0, description="root mean squared count error"),
     )
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {
         "dior": DIORCountingAdapter,

@@ -593,3 +593,57 @@ def test_cli_radar(results_dir, tmp_path, capsys):
     with Image.open(tmp_path / "r.png") as im:
         im.verify()
     assert (tmp_path / "r.svg").is_file()
+
+
+# issue 19 item 20
+def test_export_of_an_unknown_task_is_refused_naming_the_known_ones(tmp_path, capsys):
+    res = tmp_path / "res"
+    make_run().save(res / "runs" / "r.json")
+    out = tmp_path / "out"
+    assert reports_cli_main(["export", "--results-dir", str(res), "--tasks", "nosuch",
+                             "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "nosuch" in err and "cnt, ref, vg" in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+# issue 19 item 20
+@pytest.mark.parametrize("n_boot", ["0", "-1"])
+def test_leaderboard_refuses_fewer_than_one_bootstrap_resample(tmp_path, capsys, n_boot):
+    res = tmp_path / "res"
+    make_run().save(res / "runs" / "r.json")
+    assert reports_cli_main(["leaderboard", "--results-dir", str(res), "--ci", "--n-boot",
+                             n_boot]) == 2
+    err = capsys.readouterr().err
+    assert f"--n-boot {n_boot}: expected an integer >= 1" in err and err.count("\n") == 1
+    with pytest.raises(ValueError, match="minimum is 1"):
+        build_leaderboard([make_run()], ci=True, n_boot=int(n_boot))
+
+
+# issue 19 item 20
+def test_interval_of_a_non_negative_metric_is_clipped_at_its_bound():
+    import remotesam_plugins.cnt as cnt
+    from remotesam.bench.api import MetricSpec
+    from remotesam.bench.results import MetricValue
+
+    specs = {m.name: m for m in cnt.CountingTask.metrics}
+    assert specs["mae"].bounds() == (0.0, None) and specs["rmse"].bounds() == (0.0, None)
+    assert specs["accuracy"].bounds() == (0.0, 100.0)  # a percentage, as before
+    assert MetricSpec("x", unit="").bounds() == (None, None)
+    run = make_run()
+    counting = run.results[2]
+    errors = [0.0, 0.0, 0.0, 4.0]  # a small, skewed sample: Student t reaches below zero
+    counting.n_total = counting.n_evaluated = len(errors)
+    counting.per_sample = {"mae": {"sample_ids": ["a", "b", "c", "d"], "values": errors}}
+    counting.metrics["mae"] = MetricValue(1.0, False, False, "", False)  # bounds not recorded
+    lo, _hi = metric_ci(counting, "mae")
+    assert lo < 0  # what an unbounded metric gets
+    counting.metrics["mae"] = MetricValue(1.0, False, False, "", False, None, 0.0, None)
+    lo, hi = metric_ci(counting, "mae")
+    assert lo == 0.0 and hi > 1.0
+    board = build_leaderboard([run], ci=True, metrics=["mae"])
+    (cell,) = board.cells.values()
+    assert cell.ci95 is not None and cell.ci95[0] == 0.0
+    assert "[-" not in board.to_markdown()
+    again = RunDocument.from_json(run.to_json())  # the bounds travel with the document
+    assert again.results[2].metrics["mae"].lower == 0.0

@@ -46,6 +46,8 @@ __all__ = [
     "Sample",
     "Scores",
     "TaskPlugin",
+    "clip_interval",
+    "metric_bounds",
 ]
 
 #: A prediction: a JSON-serialisable dict (numbers, strings, lists, dicts; masks as COCO RLE
@@ -75,6 +77,9 @@ class MetricSpec:
             explicitly; the default False labels a metric as the plugin's own). Leaderboards'
             "official" views and the published-number comparison show only official metrics.
         description: one line shown by ``remotesam-bench list``.
+        lower, upper: the metric's natural bounds (``lower=0.0`` for an error or a count);
+            confidence intervals are clipped to them. ``None``: unbounded on that side, except
+            that a ``"%"`` metric defaults to [0, 100] (see :meth:`bounds`).
     """
 
     name: str
@@ -83,6 +88,33 @@ class MetricSpec:
     unit: str = "%"
     official: bool = False
     description: str = ""
+    lower: float | None = None
+    upper: float | None = None
+
+    def bounds(self) -> tuple[float | None, float | None]:
+        """``(lower, upper)``: the given bounds, [0, 100] filling in for a ``"%"`` metric."""
+        return metric_bounds(self.unit, self.lower, self.upper)
+
+
+def metric_bounds(unit: str, lower: float | None = None, upper: float | None = None,
+                  ) -> tuple[float | None, float | None]:
+    """A metric's natural bounds: ``lower`` / ``upper`` where given, else 0 / 100 for a
+    percentage (``unit == "%"``), else unbounded (None)."""
+    if unit == "%":
+        return (0.0 if lower is None else lower, 100.0 if upper is None else upper)
+    return (lower, upper)
+
+
+def clip_interval(lo: float, hi: float, bounds: tuple[float | None, float | None],
+                  ) -> tuple[float, float]:
+    """``(lo, hi)`` clipped to ``bounds`` (an interval of a bounded metric never leaves its
+    range: a Student t interval at small n may overshoot it)."""
+    lower, upper = bounds
+    if lower is not None:
+        lo, hi = max(lo, lower), max(hi, lower)
+    if upper is not None:
+        lo, hi = min(lo, upper), min(hi, upper)
+    return (float(lo), float(hi))
 
 
 @dataclass(frozen=True)

@@ -308,6 +308,13 @@ def export_runs(runs: Iterable[RunDocument], results_dir: str | Path, out: str |
     from remotesam.bench.store import ResultsStore
 
     out = Path(out)
+    runs = list(runs)
+    if tasks:
+        known = sorted({r.task for run in runs for r in run.results})
+        unknown = sorted(set(tasks) - set(known))
+        if unknown:
+            raise InputError(f"--tasks: no results for task(s) {', '.join(unknown)} in the "
+                             f"selected run(s); tasks in them: {', '.join(known) or 'none'}")
     written: list[Path] = []
     manifest: dict[str, Any] = {"schema": "remotesam-bench/export/1", "runs": []}
     try:

@@ -543,8 +543,12 @@ def build_leaderboard(
         n_boot, seed: bootstrap settings for intervals not stored in the run.
 
     Raises:
-        ValueError: no results in ``runs``, or ``metrics``/``tasks`` name nothing present.
+        ValueError: no results in ``runs``, ``metrics``/``tasks`` name nothing present, or
+            ``n_boot < 1``.
     """
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
+        raise ValueError(f"--n-boot {n_boot!r}: expected an integer >= 1 (bootstrap resamples; "
+                         "the minimum is 1, the default 1000)")
     runs = list(runs)
     by_row, all_columns = collect_results(runs)
     custom = {id(r) for run in runs for r in run.results if _custom_protocol(run, r)}

@@ -71,6 +71,10 @@ class MetricValue:
     unit: str = "%"
     official: bool = True
     ci95: tuple[float, float] | None = None
+    #: the metric's natural bounds (:meth:`remotesam.bench.api.MetricSpec.bounds`); None:
+    #: unbounded, or not recorded (older documents: a "%" metric is on [0, 100])
+    lower: float | None = None
+    upper: float | None = None
 
 
 @dataclass

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from remotesam.bench.api import clip_interval, metric_bounds
 from remotesam.bench.contract import json_default, scores_problems
 from remotesam.bench.errors import PluginError
 from remotesam.bench.plan import _Job
@@ -17,7 +18,8 @@ from remotesam.bench.results import CheckpointRef, MetricValue, TaskResult
 
 def _bootstrap(per_sample: np.ndarray | None = None,
                ratio: tuple[np.ndarray, np.ndarray] | None = None,
-               unit: str = "") -> tuple[float, float] | None:
+               unit: str = "", bounds: tuple[float | None, float | None] = (None, None),
+               ) -> tuple[float, float] | None:
     try:
         from remotesam.bench.stats import sample_ci
     except ImportError:
@@ -29,9 +31,15 @@ def _bootstrap(per_sample: np.ndarray | None = None,
         return None
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return None
-    if unit == "%":  # a percentage lies on 0-100: a Student t interval at small n may overshoot
-        lo, hi = max(lo, 0.0), min(hi, 100.0)
-    return (float(lo), float(hi))
+    # a bounded metric (a percentage, an error >= 0) stays in its range: a Student t interval at
+    # small n may overshoot it
+    return clip_interval(lo, hi, bounds)
+
+
+def _bounds(m: Any) -> tuple[float | None, float | None]:
+    """A metric spec's natural bounds (specs of plugins written before they existed: by unit)."""
+    return metric_bounds(getattr(m, "unit", ""), getattr(m, "lower", None),
+                         getattr(m, "upper", None))
 
 
 def _score(job: _Job, ckpt: CheckpointRef, preds: Mapping[str, dict[str, Any]],
@@ -76,13 +84,14 @@ def _score(job: _Job, ckpt: CheckpointRef, preds: Mapping[str, dict[str, Any]],
         ci = None
         if name in scores.per_sample:  # shapes checked by scores_problems
             ci = _bootstrap(per_sample=np.asarray(scores.per_sample[name], dtype=np.float64),
-                            unit=m.unit)
+                            unit=m.unit, bounds=_bounds(m))
         elif name in scores.per_sample_ratio:
             num, den = (np.asarray(a, dtype=np.float64) for a in scores.per_sample_ratio[name])
-            ci = _bootstrap(ratio=(num, den), unit=m.unit)
+            ci = _bootstrap(ratio=(num, den), unit=m.unit, bounds=_bounds(m))
         official = m.official and name not in scores.deviations
+        lower, upper = _bounds(m)
         result.metrics[name] = MetricValue(value, m.higher_is_better, m.primary, m.unit,
-                                           official, ci)
+                                           official, ci, lower, upper)
     for name, arr in scores.per_sample.items():
         vals = np.asarray(arr, dtype=np.float64).reshape(-1)
         result.per_sample[name] = {"sample_ids": ids, "values": vals.tolist()}

@@ -669,8 +669,9 @@ def metric_ci(result: TaskResult, metric: str, *, n_boot: int = 1000, seed: int 
     :func:`sample_ci`'s (Wilson for 0/1 values, Student t below :data:`SMALL_N` samples,
     percentile bootstrap above). Returns ``None`` when the result has no per-sample values
     for ``metric``, they are empty, they do not reproduce the reported value (so a wrong
-    interval is never shown) or the interval is undefined (one continuous sample). An
-    interval of a metric in percent is clipped to [0, 100].
+    interval is never shown) or the interval is undefined (one continuous sample). The
+    interval is clipped to the metric's natural bounds (``MetricValue.lower`` / ``upper``; a
+    metric in percent to [0, 100]).
     """
     mv = result.metrics.get(metric)
     if mv is None:
@@ -697,6 +698,8 @@ def metric_ci(result: TaskResult, metric: str, *, n_boot: int = 1000, seed: int 
               else sample_ci(ratio=(vals, den), n_boot=n_boot, seed=seed, alpha=alpha))
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return None
-    if mv.unit == "%":  # a percentage lies on 0-100: a Student t interval at small n may overshoot
-        return (max(lo * scale, 0.0), min(hi * scale, 100.0))
-    return (lo * scale, hi * scale)
+    from remotesam.bench.api import clip_interval, metric_bounds
+
+    # a bounded metric stays in its range: a Student t interval at small n may overshoot it
+    bounds = metric_bounds(mv.unit, getattr(mv, "lower", None), getattr(mv, "upper", None))
+    return clip_interval(lo * scale, hi * scale, bounds)
