@@ -148,3 +148,58 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert out.startswith(f"remotesam-bench {remotesam.__version__} (")
     assert f"torch {version('torch')}" in out and platform.python_version() in out
     assert "git " in out
+
+
+# issue 19 item 22 (b, f): a config file with no option, or a key given twice, is refused
+@pytest.mark.parametrize(("content", "match"), [
+    ("", r"run\.yaml: the file holds no option"),
+    ("# tasks: [ref]\n", r"the file holds no option"),
+    ("{}\n", r"the file holds no option"),
+    ("tasks: [cnt]\nlimit: 2\nlimit: 3\n", r"run\.yaml: key 'limit' is given twice "
+                                           r"\(lines 2 and 3\); keep one"),
+    ('{"limit": 2, "tasks": ["cnt"], "limit": 3}', r"key 'limit' is given twice"),
+    ("tasks: [det]\ntask-opt:\n  det: {max_dets: 1}\n  det: {max_dets: 2}\n",
+     r"key 'det' is given twice \(lines 3 and 4\)"),
+])
+def test_empty_config_or_duplicate_keys_are_refused_before_any_work(
+        tmp_path: Path, content: str, match: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    cfg = _write(tmp_path / "run.yaml", content)
+    assert main(["run", "--config", str(cfg), "--results-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(match, err), err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
+# issue 19 item 22 (c): bad values fail before the embedded benchmark or the store is written
+@pytest.mark.parametrize(("args", "match"), [
+    (["--precision", "fp16", "--device", "cpu"], "fp16' needs a CUDA device"),
+    (["--task-opt", "det.score_thr=0.3"], r"task 'det' rejected its options"),
+    (["--task-opt", "cnt.max_dets=1"], r"--task-opt names task 'cnt', which is not in this run"),
+    (["--task-opt", "garbage"], r"--task-opt 'garbage': expected KEY=VALUE"),
+])
+def test_bad_precision_and_task_options_fail_before_anything_is_written(
+        tmp_path: Path, args: list[str], match: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    results = tmp_path / "r"
+    assert main(["run", "--tasks", "det", "--results-dir", str(results), "--no-progress",
+                 *args]) == 2
+    err = capsys.readouterr().err
+    assert re.search(match, err), err
+    assert "embedded procedural benchmark" not in err
+    assert not results.exists()
+
+
+# issue 19 item 22 (c), from Python
+def test_evaluate_checks_options_before_writing_the_embedded_benchmark(tmp_path: Path) -> None:
+    from remotesam.bench import evaluate
+    from remotesam.bench.errors import InputError
+
+    with pytest.raises(InputError, match="rejected its options"):
+        evaluate(tasks="det", results_dir=tmp_path / "r", task_options={"det": {"nope": 1}})
+    with pytest.raises(InputError, match="needs a CUDA device"):
+        evaluate(tasks="det", results_dir=tmp_path / "r", precision="fp16", device="cpu")
+    assert not (tmp_path / "r").exists()

@@ -180,3 +180,22 @@ def test_missing_extra_is_a_clear_error_before_any_work(
     assert code == 2
     assert f"optional extra '{kind}'" in err and f"pip install 'remotesam-bench[{kind}]'" in err
     assert not (tmp_path / "r").exists()  # nothing was written: it failed before the run
+
+
+# issue 19 item 22 (d)
+def test_wandb_writes_under_wandb_dir_when_it_is_set(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from remotesam.bench.trackers import WandbTracker
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb-home"))
+    results = tmp_path / "results"
+    tracker = WandbTracker(project="remotesam-test", name="r", directory=results,
+                           config={"run_id": "r"})
+    tracker.log({"cnt.dior/accuracy": 50.0}, step=3)
+    tracker.close()
+    _info, rows = read_wandb_offline(tmp_path / "wandb-home" / "wandb")
+    assert [(row["_step"], row["cnt.dior/accuracy"]) for row in rows] == [(3, 50.0)]
+    assert not (results / "wandb").exists()

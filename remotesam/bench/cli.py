@@ -29,6 +29,7 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import sys
@@ -195,6 +196,7 @@ def _print_outcome(outcome: Any, warnings_shown: bool = False) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from remotesam.bench.config import apply_config_file, resolved_options, save_config
+    from remotesam.bench.plan import check_before_work
     from remotesam.bench.results import runs_dir
     from remotesam.bench.runner import RunConfig, load_model_factory, run
     from remotesam.bench.trackers import log_run_document, open_trackers, parse_log_to
@@ -214,15 +216,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from remotesam.bench.plan import check_run_id
 
         check_run_id(args.run_id)
-    data_root = args.data_root
-    if data_root is None and not args.dataset_root:
-        from remotesam.bench.embedded import ensure_embedded_benchmark
-
-        data_root = ensure_embedded_benchmark(args.results_dir)
-        _console(stderr=True).print(f"no --data-root: evaluating the embedded procedural "
-                                    f"benchmark in {data_root}", markup=False)
     config = RunConfig(
-        tasks=args.tasks or ["all"], checkpoints=args.ckpt or [], data_root=data_root,
+        tasks=args.tasks or ["all"], checkpoints=args.ckpt or [], data_root=args.data_root,
         dataset_roots=_dataset_roots(args.dataset_root), split=args.split, limit=args.limit,
         device=args.device, batch_size=args.batch_size, precision=args.precision,
         task_options=_task_options(args.task_opt),
@@ -231,6 +226,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed, options=options,
         compile=bool(getattr(args, "compile", False)),
         channels_last=bool(getattr(args, "channels_last", False)))
+    check_before_work(config)  # bad --precision, --task-opt, ... before anything is written
+    if config.data_root is None and not config.dataset_roots:
+        from remotesam.bench.embedded import ensure_embedded_benchmark
+
+        data_root = ensure_embedded_benchmark(args.results_dir)
+        _console(stderr=True).print(f"no --data-root: evaluating the embedded procedural "
+                                    f"benchmark in {data_root}", markup=False)
+        config = dataclasses.replace(config, data_root=data_root)
     factory = load_model_factory(args.model_factory) if args.model_factory else None
     warn_now = _console(stderr=True)
     outcome = run(config, model_factory=factory, on_warning=lambda w: warn_now.print(

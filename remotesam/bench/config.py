@@ -74,12 +74,42 @@ def _flag(action: argparse.Action) -> str:
     return (longs or action.option_strings)[0]
 
 
+class _DuplicateKey(Exception):
+    """A key given twice in one mapping of a config file."""
+
+    def __init__(self, key: Any, first: int, again: int) -> None:
+        super().__init__(f"key {key!r} is given twice (lines {first} and {again}); keep one")
+
+
+def _unique_key_loader() -> type:
+    """A ``yaml.SafeLoader`` that refuses a key given twice in one mapping (PyYAML, like
+    ``json``, would keep the last one silently)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    if key in seen:
+                        raise _DuplicateKey(key, seen[key], line)
+                    seen[key] = line
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """The mapping in a YAML/JSON config file (``{}`` for an empty file).
+    """The mapping in a YAML/JSON config file.
 
     Raises:
-        ConfigError: missing or unreadable file, a YAML syntax error (with its line), or a
-            top level that is not a mapping.
+        ConfigError: missing or unreadable file, a YAML syntax error (with its line), a key
+            given twice in one mapping, a top level that is not a mapping, or a file that
+            holds no option (empty, only comments, or ``{}``).
     """
     import yaml
 
@@ -91,7 +121,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"--config {p}: cannot read it ({e})") from e
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_unique_key_loader())  # a yaml.SafeLoader subclass
     except yaml.YAMLError as e:
         where = ""
         mark = getattr(e, "problem_mark", None)
@@ -99,8 +129,12 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
             where = f" at line {mark.line + 1}, column {mark.column + 1}"
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ConfigError(f"--config {p}: not valid YAML{where}: {problem}") from e
-    if data is None:
-        return {}
+    except _DuplicateKey as e:
+        raise ConfigError(f"--config {p}: {e}") from None
+    if data is None or (isinstance(data, Mapping) and not data):
+        raise ConfigError(f"--config {p}: the file holds no option (empty, only comments or "
+                          "{}), so the run would be every task with the defaults; write the "
+                          "options, e.g. 'tasks: [ref, det]', or leave out --config")
     if not isinstance(data, Mapping):
         raise ConfigError(f"--config {p}: the top level must be a mapping of option names to "
                           f"values (e.g. 'tasks: [ref, det]'), found a {type(data).__name__}")

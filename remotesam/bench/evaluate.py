@@ -191,6 +191,7 @@ def evaluate(
             tracker whose extra is missing (before any work).
         EvaluationError: the run reported errors and ``on_error="raise"``.
     """
+    from remotesam.bench.plan import check_before_work
     from remotesam.bench.runner import RunConfig, load_model_factory, run
     from remotesam.bench.trackers import (
         log_run_document,
@@ -213,6 +214,14 @@ def evaluate(
                                                           or limit < 1)):
         raise InputError(f"evaluate(limit={limit!r}): expected an integer >= 1 or None")
     task_list = [tasks] if isinstance(tasks, str) else list(tasks)
+    from_files = model is None or _is_checkpoint_spec(model) or (
+        isinstance(model, list | tuple) and all(map(_is_checkpoint_spec, model)))
+    # bad task names or options (and, for checkpoints, precision / device) fail before anything
+    # is written; an in-memory model brings its own device and precision
+    check_before_work(RunConfig(tasks=task_list, data_root=data_root, limit=limit,
+                                results_dir=results_dir, device=device, batch_size=batch_size,
+                                precision=precision or "fp32", **options),
+                      model_options=from_files)
     if data_root is None and not options.get("dataset_roots"):
         from remotesam.bench.embedded import ensure_embedded_benchmark
 
@@ -225,8 +234,7 @@ def evaluate(
                        precision=precision or "fp32", **options)
     restore_training: Any = None
     in_memory: Any = None
-    if model is None or _is_checkpoint_spec(model) or (
-            isinstance(model, list | tuple) and all(map(_is_checkpoint_spec, model))):
+    if from_files:
         specs = [] if model is None else (
             [model] if _is_checkpoint_spec(model) else list(model))
         config = dataclasses.replace(config, checkpoints=[

@@ -6,6 +6,7 @@ Everything here happens before any prediction: bad paths, names and options are
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import glob
@@ -29,6 +30,7 @@ __all__ = [
     "CHECKPOINT_SUFFIXES",
     "ModelFactory",
     "RunConfig",
+    "check_before_work",
     "default_checkpoint",
     "default_model_factory",
     "load_model_factory",
@@ -345,30 +347,67 @@ def _dataset_root(config: RunConfig, task: str, ds: str, adapter: type[DatasetAd
     return root
 
 
-def _build_jobs(config: RunConfig, registry: Registry, errors: list[str]) -> list[_Job]:
-    """Load the selected plugins and read every dataset's samples, before any work starts."""
+def _selection(config: RunConfig, registry: Registry) -> list[tuple[str, str | None]]:
+    """The selected ``(task, dataset)`` pairs; ``--task-opt`` may only name selected tasks."""
     selection = _parse_selection(registry, config.tasks)
     tasks_run = {t for t, _ in selection}
     for t in config.task_options:
         if t not in tasks_run:
             raise InputError(f"--task-opt names task {t!r}, which is not in this run "
                              f"({', '.join(sorted(tasks_run))})")
+    return selection
+
+
+def _make_plugin(config: RunConfig, registry: Registry, task: str) -> TaskPlugin:
+    """The plugin of ``task`` built with its ``--task-opt`` options.
+
+    Raises:
+        PluginError: a broken plugin (an error of the run, not of the user's input).
+        InputError: the plugin rejected its options.
+    """
+    try:
+        cls = registry.get(task)
+        plugin = cls(dict(config.task_options.get(task, {})))
+        check_settings(plugin)
+    except PluginError:
+        raise
+    except Exception as e:  # the plugin's own constructor rejected the options
+        raise InputError(f"task {task!r} rejected its options "
+                         f"{config.task_options.get(task, {})}: {type(e).__name__}: {e}") from e
+    return plugin
+
+
+def check_before_work(config: RunConfig, registry: Registry | None = None, *,
+                      model_options: bool = True) -> None:
+    """Check what can be checked before anything is written (the embedded benchmark, the
+    store): task names, ``--task-opt`` options (each plugin is built with them) and, with
+    ``model_options``, ``--precision`` / ``--device`` / ``--batch-size`` / ``--limit`` /
+    ``--run-id``. No dataset is read and no model is loaded.
+
+    Raises:
+        InputError: the first bad value, named as on the command line.
+    """
+    registry = registry or Registry()
+    if model_options:
+        _check_config(config)
+    for task in dict.fromkeys(t for t, _ in _selection(config, registry)):
+        with contextlib.suppress(PluginError):  # a broken plugin is reported by the run
+            _make_plugin(config, registry, task)
+
+
+def _build_jobs(config: RunConfig, registry: Registry, errors: list[str]) -> list[_Job]:
+    """Load the selected plugins and read every dataset's samples, before any work starts."""
+    selection = _selection(config, registry)
     plugins: dict[str, TaskPlugin | None] = {}
     jobs: list[_Job] = []
     for task, ds_sel in selection:
         if task not in plugins:
             try:
-                cls = registry.get(task)
-                plugin = cls(dict(config.task_options.get(task, {})))
-                check_settings(plugin)
+                plugin = _make_plugin(config, registry, task)
             except PluginError as e:
                 errors.append(str(e))
                 plugins[task] = None
                 continue
-            except Exception as e:  # the plugin's own constructor rejected the options
-                raise InputError(f"task {task!r} rejected its options "
-                                 f"{config.task_options.get(task, {})}: {type(e).__name__}: {e}"
-                                 ) from e
             plugins[task] = plugin
         plugin = plugins[task]
         if plugin is None:

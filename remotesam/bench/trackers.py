@@ -17,14 +17,16 @@ The x axis (global step) of a checkpoint is, in this order (:func:`checkpoint_st
 
 Trackers are optional extras: ``pip install 'remotesam-bench[tensorboard]'`` (event files written
 with ``torch.utils.tensorboard``) and ``pip install 'remotesam-bench[wandb]'``. W&B follows its own
-environment (``WANDB_MODE=offline`` writes the run under ``DIR/wandb/`` without a network;
-``wandb sync`` uploads it later).
+environment (``WANDB_MODE=offline`` writes the run under ``$WANDB_DIR/wandb/``, or under
+``DIR/wandb/`` where ``WANDB_DIR`` is not set, without a network; ``wandb sync`` uploads it
+later).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import struct
 from collections.abc import Mapping, Sequence
@@ -148,7 +150,8 @@ class TensorBoardTracker:
 
 class WandbTracker:
     """Scalars to a Weights & Biases run (its own environment decides online/offline:
-    ``WANDB_MODE=offline`` writes ``<dir>/wandb/offline-run-*`` without a network).
+    ``WANDB_MODE=offline`` writes ``<dir>/wandb/offline-run-*`` without a network). ``<dir>`` is
+    ``$WANDB_DIR`` where it is set (W&B's own setting wins), else ``directory``.
 
     Raises:
         TrackerError: the ``wandb`` package is not installed, or ``wandb.init`` failed.
@@ -160,7 +163,7 @@ class WandbTracker:
             import wandb
         except ImportError as e:
             raise _missing_extra("wandb", e) from e
-        self.dir = Path(directory)
+        self.dir = Path(os.environ.get("WANDB_DIR") or directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         try:
             self._run = wandb.init(project=project or DEFAULT_WANDB_PROJECT, name=name,
@@ -200,7 +203,8 @@ def open_trackers(specs: Sequence[TrackerSpec], *, base_dir: str | Path, name: s
 
     Args:
         base_dir: TensorBoard writes to ``base_dir/tensorboard/<name>`` unless its spec names a
-            directory; W&B writes its local files under ``base_dir``.
+            directory; W&B writes its local files under ``$WANDB_DIR`` where it is set, else
+            under ``base_dir``.
         name: the run's name (run id, or the training output folder's name).
         config: recorded with the run (TensorBoard text ``config``, W&B ``config``).
 
