@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,28 +232,14 @@ _NAME_STEP = (
 )
 
 
-def _safetensors_metadata(path: Path) -> dict[str, str]:
-    try:
-        with path.open("rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                return {}
-            (n,) = struct.unpack("<Q", head)
-            if n > 100_000_000:
-                return {}
-            header = json.loads(f.read(n))
-    except (OSError, ValueError, struct.error):
-        return {}
-    meta = header.get("__metadata__") if isinstance(header, dict) else None
-    return dict(meta) if isinstance(meta, dict) else {}
-
-
 def step_from_checkpoint(name: str, path: str | Path | None = None) -> int | None:
     """The training step of a checkpoint: safetensors metadata ``step``, else a step in the
     file name (``step_1200``, ``iter-5000``, ``checkpoint-500``, ``model_0004999``), else None.
     """
     if path is not None and str(path).endswith(".safetensors"):
-        raw = _safetensors_metadata(Path(path)).get("step")
+        from remotesam.checkpoint import safetensors_metadata
+
+        raw = safetensors_metadata(path).get("step")
         if raw is not None and str(raw).isdigit():
             return int(raw)
     stem = Path(str(name)).name
