@@ -378,9 +378,11 @@ def _paired_columns(a: Sequence[float] | np.ndarray | Ratio,
     if a_is_ratio != b_is_ratio:
         raise ValueError(f"{what}: a and b must both be per-sample arrays or both (num, den) "
                          "pairs")
-    if a_is_ratio:
-        acols = list(_check_inputs(None, a))  # type: ignore[arg-type]
-        bcols = list(_check_inputs(None, b))  # type: ignore[arg-type]
+    acols: list[np.ndarray]
+    bcols: list[np.ndarray]
+    if a_is_ratio:  # a ratio input always gives both columns
+        acols = [c for c in _check_inputs(None, a) if c is not None]  # type: ignore[arg-type]
+        bcols = [c for c in _check_inputs(None, b) if c is not None]  # type: ignore[arg-type]
     else:
         acols, bcols = [_as_1d(a, "a")], [_as_1d(b, "b")]  # type: ignore[arg-type]
     n = acols[0].shape[0]
