@@ -60,3 +60,21 @@ def test_torch_threads_are_capped_at_the_available_cpus(monkeypatch: pytest.Monk
         assert cap_torch_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_the_prepared_gpu_script_runs_end_to_end_at_toy_size_on_the_cpu(tmp_path: Path) -> None:
+    """benchmarks/bench_gpu.py (issue 20 item 8) cannot rot while no GPU is lent: its quick mode
+    runs the same code paths (throughput table, harness busy fraction) on the CPU."""
+    import json
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "gpu.json"
+    subprocess.run([sys.executable, str(root / "benchmarks" / "bench_gpu.py"), "--device", "cpu",
+                    "--quick", "--out", str(out)], check=True, cwd=tmp_path, capture_output=True)
+    result = json.loads(out.read_text())
+    assert [r["batch"] for r in result["throughput"]] == [1, 2]
+    assert all(r["image_prompts_per_s"] > 0 for r in result["throughput"])
+    assert [r["task"] for r in result["pipeline"]] == ["det", "ref"]
+    for row in result["pipeline"]:
+        assert row["failed"] == 0 and row["image_prompts"] > 0 and 0 < row["busy_fraction"] <= 1
