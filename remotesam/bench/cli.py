@@ -97,6 +97,17 @@ def _batch_size(text: str) -> int | str:
     return "auto" if str(text).strip().lower() == "auto" else _positive_int(text)
 
 
+def _seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds (a number >= 0), got {text!r}"
+                                         ) from None
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"expected seconds (a number >= 0), got {text!r}")
+    return v
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -170,15 +181,16 @@ def _console(stderr: bool = False) -> Any:
 
 
 def _print_outcome(outcome: Any, warnings_shown: bool = False) -> None:
-    from remotesam.bench.runner import format_summary
+    from remotesam.bench.runner import checkpoint_labels, format_summary
 
     if outcome.document is None:
         return
     console = _console()
     console.print(format_summary(outcome.document))
+    labels = checkpoint_labels(outcome.document)
     for r in outcome.document.results:
         if r.failures:
-            console.print(f"[yellow]{r.task}.{r.dataset} ({r.checkpoint.name}): "
+            console.print(f"[yellow]{r.task}.{r.dataset} ({labels[r.checkpoint.name]}): "
                           f"{r.n_failed} sample(s) failed[/yellow]")
             for f in r.failures[:5]:
                 console.print(f"  {f['sample_id']}: {f['error']}", markup=False)
@@ -228,6 +240,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         task_options=_task_options(args.task_opt),
         dataset_options=_dataset_options(args.dataset_opt), results_dir=args.results_dir,
         run_id=args.run_id, progress=False if args.no_progress else None,
+        progress_interval=args.progress_interval,
         retry_failed=args.retry_failed, options=options,
         compile=bool(getattr(args, "compile", False)),
         channels_last=bool(getattr(args, "channels_last", False)))
@@ -400,7 +413,13 @@ def build_parser(addons: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default="results", metavar="DIR",
                    help="where store.sqlite and runs/ live (default: ./results)")
     p.add_argument("--run-id", help="id of the run document (default: timestamp)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars and no progress lines")
+    p.add_argument("--progress-interval", type=_seconds, default=None, metavar="SECONDS",
+                   help="when stderr is not a terminal (a log), one progress line per task "
+                   "every SECONDS (done/total, samples and image-prompts per second, ETA) and "
+                   "each task's time at the end; default $REMOTESAM_PROGRESS_INTERVAL or 30; "
+                   "0: none")
     p.add_argument("--no-report", action="store_true",
                    help="do not print the leaderboard or write radar.png after the run")
     p.add_argument("--log-samples", action="store_true",
@@ -441,6 +460,7 @@ def build_parser(addons: bool = True) -> argparse.ArgumentParser:
         _add_optional(sub, "remotesam.bench.reports_cli", "add_subcommands")
         _add_optional(sub, "remotesam.synth.cli", "add_subcommand")
         _add_optional(sub, "remotesam.bench.newtask", "add_subcommand")
+        _add_optional(sub, "remotesam.bench.merge", "add_subcommand")
     return parser
 
 

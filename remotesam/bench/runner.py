@@ -72,6 +72,7 @@ from remotesam.bench.provenance import _new_run_id, _provenance
 from remotesam.bench.registry import Registry
 from remotesam.bench.results import CheckpointRef, RunDocument, TaskResult, runs_dir
 from remotesam.bench.scoring import _score
+from remotesam.bench.shards import collect_leftovers, forward_rows, open_local_store
 from remotesam.bench.store import PredictionKey, ResultsStore
 
 __all__ = [
@@ -81,6 +82,7 @@ __all__ = [
     "RunOutcome",
     "SubsetWarning",
     "check_run_id",
+    "checkpoint_labels",
     "default_checkpoint",
     "default_model_factory",
     "format_summary",
@@ -317,8 +319,11 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
          spec: str = DEFAULT_FACTORY_SPEC, in_memory: _InMemoryModel | None = None,
          notes: Sequence[str] = ()) -> RunOutcome:
     hub = hub or {}
-    store = ResultsStore(config.results_dir)
+    # rank 0 writes the one store; the other ranks their shard stores, sent to rank 0
+    store = open_local_store(config.results_dir, ctx)
+    main = store if ctx.is_main else None
     try:
+        collect_leftovers(ctx, main, store, config.results_dir)
         if in_memory is not None:
             ckpts = [CheckpointRef(name=in_memory.name, path="", sha256=in_memory.digest)]
         else:
@@ -334,15 +339,17 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
             if c.sha256 not in seen:  # the same file under two names is evaluated once
                 seen.add(c.sha256)
                 unique.append((p, c))
-        for job in jobs:
-            job.fingerprints = sample_fingerprints(job.samples, store)
+        if ctx.is_main:  # the other ranks fingerprint only the samples they predict
+            for job in jobs:
+                job.fingerprints = sample_fingerprints(job.samples, store)
         model_descriptions: dict[str, dict[str, Any]] = {}
 
         results: list[TaskResult] = []
         n_pred = n_cached = n_failed_now = 0
         t_model = t_predict = 0.0
         engine_info: dict[str, dict[str, Any]] = {}
-        with Progress(config.progress if ctx.is_main else False) as progress:
+        with Progress(config.progress, interval=config.progress_interval,
+                      ctx=ctx) as progress:
             for path, ckpt in unique:
                 model: Any = None
                 model_error: str | None = None
@@ -363,24 +370,38 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                                       "epoc_digest": None})
                         if model is not None:
                             store.put_model_settings(mkey, desc)
+                if in_memory is None:  # the description (part of the key) is rank 0's
+                    desc = ctx.broadcast_object(desc if ctx.is_main else None)
                 model_descriptions[ckpt.name] = desc
                 # Every job's misses first, then one prediction pass for all of them
                 # (executor.predict_jobs: the jobs' requests share forwards), then scoring.
                 plans: list[tuple[_Job, PredictionKey, str, list[Sample], list[str]]] = []
+                # Rank 0 finds what its store lacks; every rank predicts its share of that.
+                todo: list[list[int]] = []
                 for job in jobs:
                     jsettings, shash = settings_hash(job.settings["task"], config.precision, desc)
                     store.put_settings(shash, jsettings)
+                    if not ctx.is_main:
+                        continue
                     key = job.key(ckpt.sha256, shash)
-                    mine = [job.samples[i] for i in shard_indices(len(job.samples), ctx.rank,
-                                                                  ctx.world_size)]
                     fps = job.fingerprints
                     done = store.stored_ids(key, fps)
-                    n_cached += sum(s.sample_id in done for s in mine)
+                    n_cached += sum(s.sample_id in done for s in job.samples)
                     if not config.retry_failed:
                         # a recorded permanent failure counts as done; transient ones (out of
                         # memory, a timed-out resource) are tried again
                         done |= set(store.get_failures(key, fps, transient=False))
-                    misses = [s for s in mine if s.sample_id not in done]
+                    todo.append([i for i, s in enumerate(job.samples) if s.sample_id not in done])
+                todo = ctx.broadcast_object(todo if ctx.is_main else None)
+                totals = {job.label: len(idx) for job, idx in zip(jobs, todo)}
+                for job, idx in zip(jobs, todo):
+                    _, shash = settings_hash(job.settings["task"], config.precision, desc)
+                    key = job.key(ckpt.sha256, shash)
+                    misses = [job.samples[idx[i]]
+                              for i in shard_indices(len(idx), ctx.rank, ctx.world_size)]
+                    if not ctx.is_main:
+                        job.fingerprints.update(sample_fingerprints(
+                            [s for s in misses if s.sample_id not in job.fingerprints], store))
                     local_errors: list[str] = []
                     if misses and model is None and model_error is None:
                         model, model_error, dt = _load_model(factory, path, ckpt, device, config)
@@ -398,8 +419,9 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                     plans.append((job, key, shash, misses, local_errors))
                 if model is not None:
                     works = [JobWork(job.plugin, key, misses, job.fingerprints, job.label,
-                                     progress.bar(f"{Path(ckpt.name).name} {job.label}",
-                                                  len(misses)).advance)
+                                     progress.bar(f"{job.label} [{Path(ckpt.name).name}]",
+                                                  len(misses), totals[job.label],
+                                                  f"{ckpt.sha256[:16]}/{job.label}").advance)
                              for job, key, _, misses, _ in plans if misses]
                     t_pred = time.perf_counter()
                     engine_info[ckpt.name] = configure_engine(
@@ -411,6 +433,8 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                     t_predict += time.perf_counter() - t_pred
                     n_pred += sum(w.n_ok for w in works)
                     n_failed_now += sum(w.n_bad for w in works)
+                if ctx.distributed:  # every rank's predictions into rank 0's store
+                    forward_rows(ctx, main, [] if ctx.is_main else [store])
                 for job, key, shash, _misses, local_errors in plans:
                     fps = job.fingerprints
                     gathered = ctx.all_gather_object(local_errors)  # also a barrier
@@ -613,22 +637,22 @@ def _fmt(v: float, unit: str) -> str:
     return f"{v:.2f}" if unit == "%" else f"{v:.4g}"
 
 
-def _short_name(name: str, width: int = 48) -> str:
-    """``name`` shortened in the middle, always keeping the file name:
-    ``"runs/exp_long/…/step_12000.pth"``."""
-    if len(name) <= width:
-        return name
-    head, sep, tail = name.replace("\\", "/").rpartition("/")
-    if not sep or len(tail) + 2 >= width:
-        keep = max(width - 1, 2)
-        return name[: keep // 2] + "…" + name[len(name) - (keep - keep // 2):]
-    room = width - len(tail) - 2  # "…/"
-    return head[:room] + "…/" + tail
+def checkpoint_labels(doc: RunDocument) -> dict[str, str]:
+    """``{checkpoint name: label}`` for display: the shortest trailing part of the path that
+    tells the run's checkpoints apart, and the first 8 hex digits of the sha256
+    (``"remotesam_tiny.safetensors (3f2a1b4c)"``), as the leaderboard, radar and report label
+    their rows. The full path stays in the run document."""
+    from remotesam.bench.leaderboard import checkpoint_label, short_names
+
+    display = short_names(r.checkpoint.name for r in doc.results)
+    return {r.checkpoint.name: checkpoint_label(r, display[r.checkpoint.name], doc.provenance)
+            for r in doc.results}
 
 
 def format_summary(doc: RunDocument) -> Any:
     """A rich ``Table`` of the run: one row per result, primary metric first, failures counted,
-    context (synthetic data, ``--limit`` subset) named; checkpoint names keep their file name."""
+    context (synthetic data, ``--limit`` subset) named; checkpoints by :func:`checkpoint_labels`
+    (file name and short hash, never a cut path)."""
     from rich.table import Table
 
     table = Table(title=f"run {doc.run_id}", show_lines=False)
@@ -636,6 +660,7 @@ def format_summary(doc: RunDocument) -> Any:
                 "primary", "other metrics"):
         table.add_column(col, justify="right" if col in ("evaluated", "failed") else "left",
                          no_wrap=col != "other metrics")
+    labels = checkpoint_labels(doc)
     for r in doc.results:
         prim = [(n, m) for n, m in r.metrics.items() if m.primary]
         rest = [(n, m) for n, m in r.metrics.items() if not m.primary]
@@ -645,7 +670,7 @@ def format_summary(doc: RunDocument) -> Any:
             ptxt += f" [{_fmt(lo, prim[0][1].unit)}, {_fmt(hi, prim[0][1].unit)}]"
         context = [c for c, on in (("synthetic", getattr(r, "synthetic", False)),
                                    ("subset", r.n_evaluated + r.n_failed < r.n_total)) if on]
-        table.add_row(_short_name(r.checkpoint.name), r.task, r.dataset, r.split,
+        table.add_row(labels[r.checkpoint.name], r.task, r.dataset, r.split,
                       f"{r.n_evaluated}/{r.n_evaluated + r.n_failed}"
                       + (f" (of {r.n_total})" if r.n_total != r.n_evaluated + r.n_failed else ""),
                       str(r.n_failed), ", ".join(context) or "-", ptxt,
