@@ -30,6 +30,7 @@ import dataclasses
 import datetime as _dt
 import math
 import os
+import socket
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -313,6 +314,13 @@ def subset_warnings(jobs: Sequence[_Job]) -> list[str]:
             for j in jobs if j.subset]
 
 
+def _same_inputs(misses: Sequence[Sample], main_fps: Sequence[str],
+                 own: Mapping[str, str]) -> tuple[list[Sample], list[str]]:
+    """``(samples whose input fingerprint here equals rank 0's, ids of the others)``."""
+    keep = [s for s, fp in zip(misses, main_fps) if own.get(s.sample_id) == fp]
+    return keep, [s.sample_id for s, fp in zip(misses, main_fps) if own.get(s.sample_id) != fp]
+
+
 def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_paths: list[Path],
          jobs: list[_Job], errors: list[str], ctx: DistContext, device: str,
          t_start: float, hub: Mapping[Path, Any] | None = None,
@@ -377,7 +385,7 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                 # (executor.predict_jobs: the jobs' requests share forwards), then scoring.
                 plans: list[tuple[_Job, PredictionKey, str, list[Sample], list[str]]] = []
                 # Rank 0 finds what its store lacks; every rank predicts its share of that.
-                todo: list[list[int]] = []
+                todo: list[tuple[list[int], list[str]]] = []
                 for job in jobs:
                     jsettings, shash = settings_hash(job.settings["task"], config.precision, desc)
                     store.put_settings(shash, jsettings)
@@ -391,18 +399,29 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                         # a recorded permanent failure counts as done; transient ones (out of
                         # memory, a timed-out resource) are tried again
                         done |= set(store.get_failures(key, fps, transient=False))
-                    todo.append([i for i, s in enumerate(job.samples) if s.sample_id not in done])
+                    idx = [i for i, s in enumerate(job.samples) if s.sample_id not in done]
+                    todo.append((idx, [fps.get(job.samples[i].sample_id, "") for i in idx]
+                                 if ctx.distributed else []))
                 todo = ctx.broadcast_object(todo if ctx.is_main else None)
-                totals = {job.label: len(idx) for job, idx in zip(jobs, todo)}
-                for job, idx in zip(jobs, todo):
+                totals = {job.label: len(idx) for job, (idx, _) in zip(jobs, todo)}
+                for job, (idx, main_fps) in zip(jobs, todo):
                     _, shash = settings_hash(job.settings["task"], config.precision, desc)
                     key = job.key(ckpt.sha256, shash)
-                    misses = [job.samples[idx[i]]
-                              for i in shard_indices(len(idx), ctx.rank, ctx.world_size)]
+                    mine = list(shard_indices(len(idx), ctx.rank, ctx.world_size))
+                    misses = [job.samples[idx[i]] for i in mine]
+                    local_errors: list[str] = []
                     if not ctx.is_main:
                         job.fingerprints.update(sample_fingerprints(
                             [s for s in misses if s.sample_id not in job.fingerprints], store))
-                    local_errors: list[str] = []
+                        misses, other = _same_inputs(misses, [main_fps[i] for i in mine],
+                                                     job.fingerprints)
+                        if other:
+                            local_errors.append(
+                                f"rank {ctx.rank} on {socket.gethostname()} reads other bytes "
+                                f"than rank 0 for {len(other)} sample(s) of {job.label} "
+                                f"(first: {other[0]}): the dataset differs between nodes; give "
+                                "every node the same data (a shared file system or identical "
+                                "copies) and run again")
                     if misses and model is None and model_error is None:
                         model, model_error, dt = _load_model(factory, path, ckpt, device, config)
                         t_model += dt
