@@ -147,6 +147,7 @@ def test_two_nodes_with_their_own_results_dirs_equal_one_process(two_datasets, s
     doc1 = RunDocument.load(tmp_path / "one" / "runs" / "single.json")
     doc2 = RunDocument.load(tmp_path / "n0" / "runs" / "pair.json")
     assert doc2.provenance["world_size"] == 2
+    assert doc2.provenance["n_predicted_now"] == N + 9 - 1  # the job's count, both nodes
     assert bs.metrics_of(doc2) == bs.metrics_of(doc1)
     for r1, r2 in zip(doc1.results, doc2.results):
         assert r1.per_sample == r2.per_sample and r1.failures == r2.failures
@@ -189,6 +190,8 @@ def test_node_killed_mid_run_then_resumed_with_another_world_size_predicts_nothi
     assert done_before + again == N + 9 - 1  # every sample predicted exactly once in all
     doc = RunDocument.load(tmp_path / "n0" / "runs" / "resumed.json")
     assert doc.provenance["world_size"] == 3
+    assert doc.provenance["n_predicted_now"] == again
+    assert doc.provenance["n_cached"] == done_before
     assert bs.metrics_of(doc) == bs.metrics_of(RunDocument.load(
         tmp_path / "one" / "runs" / "single.json"))
     assert not (tmp_path / "n1" / "shards" / "rank-1.sqlite").exists()  # merged, removed

@@ -474,6 +474,8 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                     except PluginError as e:
                         errors.append(f"checkpoint {ckpt.name}: {e}")
                 del model
+        # the job's counts (each rank predicted its share); rank 0 counted the cached ones
+        job_pred, job_failed = map(sum, zip(*ctx.all_gather_object((n_pred, n_failed_now))))
         if not ctx.is_main:
             return RunOutcome(None, None, errors, n_pred, n_cached)
         wall = time.perf_counter() - t_start
@@ -495,14 +497,15 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
             "n_total": n_total,
             "n_evaluated": n_eval,
             "n_failed": sum(r.n_failed for r in results),
-            "n_predicted_now": n_pred,
+            "n_predicted_now": job_pred,
+            "n_failed_now": job_failed,
             "n_cached": n_cached,
             "wall_time_s": wall,
             "model_load_s": t_model,
             "predict_s": t_predict,
             "engine": engine_info,
             "samples_per_s": (n_eval / wall) if wall > 0 else None,
-            "predicted_per_s": (n_pred / wall) if wall > 0 else None,
+            "predicted_per_s": (job_pred / wall) if wall > 0 else None,
             "hub_checkpoints": [r.provenance() for r in hub.values()],
             "errors": errors,
         })
