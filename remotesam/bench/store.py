@@ -15,8 +15,9 @@ per-sample failures, each marked transient (retried by the next run) or permanen
 A store written by a newer remotesam-bench (a higher schema version) is refused untouched.
 
 Concurrency: WAL journal, a busy timeout and ``BEGIN IMMEDIATE`` write transactions make it safe
-for several processes (two runs, or the ranks of one ``torchrun``) to write at once on a local
-file system. Each batch is one transaction: after a crash the store holds whole batches only.
+for several processes of one host (two runs) to write at once on a local file system. The ranks
+of a ``torchrun`` job do not share it: rank 0 writes it, every other rank its own shard store
+(:mod:`remotesam.bench.shards`), so no file is written from two hosts. Each batch is one transaction: after a crash the store holds whole batches only.
 ``synchronous=NORMAL`` in WAL mode survives any process crash; only an OS crash or power loss
 may drop the last transactions (never corrupt the database).
 """
