@@ -298,7 +298,11 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     """Register ``merge`` on the ``remotesam-bench`` parser."""
     p = sub.add_parser(
         "merge", help="combine the results directories of separate jobs (stores, run documents)",
-        description=__doc__.split("\n\n")[1] if __doc__ else None)
+        description="Put the predictions, failures and settings of every DIR (its "
+        "store.sqlite and the shard stores left in its shards/) and its run documents into "
+        "--out. The same prediction in several inputs is one; the same cache key with another "
+        "prediction or input fingerprint, or one run id naming two different documents, is "
+        "refused naming both sources, and nothing is written.")
     p.add_argument("dirs", nargs="+", metavar="DIR", help="results directories to merge")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="the results directory to merge into (created if missing; what it "
