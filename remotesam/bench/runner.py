@@ -1,10 +1,12 @@
 """The runner: checkpoints x tasks x datasets, cached, resumable, sharded, failure-isolated.
 
 For each checkpoint (identified by the sha256 of its file) the model is loaded once, and only if
-some prediction is missing from the store. For each (task, dataset) the samples are read,
-sharded by index across ``torchrun`` ranks, looked up in the store (a stored prediction counts
-only while the sample's input fingerprint, :func:`sample_fingerprints`, is unchanged), and the
-misses predicted in batches; every batch is committed to the store as soon as it exists. A batch
+some prediction is missing from the store. For each (task, dataset) the samples are read and
+looked up in the store (a stored prediction counts only while the sample's input fingerprint,
+:func:`sample_fingerprints`, is unchanged); the misses are sharded by index across ``torchrun``
+ranks and predicted in batches; every batch is committed as soon as it exists (rank 0 to the
+store, the other ranks to their shard stores, sent to rank 0 after each checkpoint:
+:mod:`remotesam.bench.shards`). A batch
 that raises is retried one sample at a time; a sample that still raises is recorded as failed and
 the run goes on. Rank 0 then scores from the store (so an interrupted-and-resumed run scores
 exactly the same JSON as an uninterrupted one) and the run document is written to
