@@ -51,6 +51,12 @@ from remotesam.bench.kit import (
     sample_dataset_classes,
 )
 
+from ._satin_multilabel import (
+    AIDMultiLabelAdapter,
+    MLRSNetAdapter,
+    MultiSceneCleanAdapter,
+    UCMMultiLabelAdapter,
+)
 from .det import DIORDetectionAdapter, DOTADetectionAdapter
 from .metrics.multilabel import multilabel_confusion, multilabel_metrics, per_sample_multilabel
 
@@ -106,6 +112,10 @@ class MultiLabelClassificationTask(TaskPlugin):
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {
         "dior": DIORMultiLabelAdapter,
         "dotav2": DOTAMultiLabelAdapter,
+        "ucm_multilabel": UCMMultiLabelAdapter,
+        "aid_multilabel": AIDMultiLabelAdapter,
+        "multiscene": MultiSceneCleanAdapter,
+        "mlrsnet": MLRSNetAdapter,
     }
     default_dataset: ClassVar[str] = "dior"
 
