@@ -56,6 +56,12 @@ from remotesam.bench.kit import (
     require_dir,
     require_file,
 )
+from remotesam.classes import (
+    AID_MULTILABEL_CLASSES,
+    MLRSNET_CLASSES,
+    MULTISCENE_CLASSES,
+    UCM_MULTILABEL_CLASSES,
+)
 
 __all__ = [
     "AID_MULTILABEL_CLASSES",
@@ -69,25 +75,6 @@ __all__ = [
     "read_label_table",
 ]
 
-#: UC Merced multi-label classes (Chaudhuri et al.), SATIN spelling, release column order.
-UCM_MULTILABEL_CLASSES: tuple[str, ...] = (
-    "airplane", "bare soil", "buildings", "cars", "chaparral", "court", "dock", "field", "grass",
-    "mobile home", "pavement", "sand", "sea", "ship", "tanks", "trees", "water",
-)  # fmt: skip
-
-#: AID multi-label classes (Hua et al.): the same 17 as UC Merced multi-label.
-AID_MULTILABEL_CLASSES: tuple[str, ...] = UCM_MULTILABEL_CLASSES
-
-#: MultiScene(-Clean) scene classes, SATIN spelling, official order.
-MULTISCENE_CLASSES: tuple[str, ...] = (
-    "apron", "baseball field", "basketball field", "beach", "bridge", "cemetery", "commercial",
-    "farmland", "woodland", "golf course", "greenhouse", "helipad", "lake or pond", "oil field",
-    "orchard", "parking lot", "park", "pier", "port", "quarry", "railway", "residential",
-    "river", "roundabout", "runway", "soccer", "solar panel", "sparse shrub", "stadium",
-    "storage tank", "tennis court", "train station", "wastewater plant", "wind turbine",
-    "works", "sea",
-)  # fmt: skip
-
 #: Other spellings of MultiScene classes found in readers of the release.
 _MULTISCENE_ALIASES = {
     "basktball field": "basketball field",
@@ -98,20 +85,6 @@ _MULTISCENE_ALIASES = {
     "wastewater": "wastewater plant",
     "storage tanks": "storage tank",
 }
-
-#: MLRSNet labels, released spelling and column order (``Labels/<category>.csv`` header).
-MLRSNET_CLASSES: tuple[str, ...] = (
-    "airplane", "airport", "bare soil", "baseball diamond", "basketball court", "beach",
-    "bridge", "buildings", "cars", "chaparral", "cloud", "containers", "crosswalk",
-    "dense residential area", "desert", "dock", "factory", "field", "football field", "forest",
-    "freeway", "golf course", "grass", "greenhouse", "gully", "habor", "intersection", "island",
-    "lake", "mobile home", "mountain", "overpass", "park", "parking lot", "parkway", "pavement",
-    "railway", "railway station", "river", "road", "roundabout", "runway", "sand", "sea",
-    "ships", "snow", "snowberg", "sparse residential area", "stadium", "swimming pool", "tanks",
-    "tennis court", "terrace", "track", "trail", "transmission tower", "trees", "water",
-    "wetland", "wind turbine",
-)  # fmt: skip
-
 
 def _key(name: str) -> str:
     return " ".join(str(name).lower().replace("-", " ").replace("_", " ").split())

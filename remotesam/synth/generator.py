@@ -18,6 +18,9 @@ DATASETS.md)::
     <out>/UCM_captions/Images/N.tif, UCM_captions/dataset.json                         [cap]
     <out>/Counting/test/DIOR/Images/NNNNN.png, .../Annotation/test_IMG_CT.json        [cnt]
     <out>/Counting/test/DOTAv2/Images/PNNNN.png, .../Annotation/test_IMG_CT.json      [cnt, DOTA names]
+    <out>/iSAID_patches/val/images/PNNNN.png, .../instancesonly_filtered_val.json     [det]
+    <out>/UCMerced_LandUse/LandUse_Multilabeled.txt, AID_multilabel/, MultiScene-Clean/,
+    <out>/MLRSNet/                                        SATIN multi-label sets       [mlc]
 
 Splits: object scenes ``train`` / ``val`` / ``test`` (the benchmark formats hold the test
 scenes, under the split name each official evaluation uses: ``val`` for iSAID and DOTA, whose
@@ -39,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from .expressions import caption_scene, referring_expressions
+from .paper_sets import write_paper_sets
 from .scene import Scene, render_landuse_scene, render_object_scene
 from .vocab import (
     COUNT_NAMES,
@@ -66,7 +70,8 @@ __all__ = ["GENERATOR_VERSION", "SynthError", "SynthManifest", "generate"]
 #: Bumped whenever the same seed can produce different bytes.
 #: 2: the REFER train/val "{category} in the image" refs cover every word of the captioning
 #: vocabulary (synonyms as positives, never-drawn things as negatives), 4 negatives per image.
-GENERATOR_VERSION = 2
+#: 3: also iSAID detection patches and the SATIN multi-label sets (the other files unchanged).
+GENERATOR_VERSION = 3
 
 MANIFEST = "manifest.json"
 _SPLITS = ("train", "val", "test")
@@ -530,6 +535,10 @@ def generate(
     counts["ucm_caption_images"] = len(cap_images)
     counts["object_scenes"] = len(obj_items)
 
+    # ---- iSAID detection patches (det) and SATIN multi-label sets (mlc) -----------------------
+    extra_files, extra_datasets = write_paper_sets(out, tests, lu_items["test"], counts)
+    files += extra_files
+
     manifest = SynthManifest(
         root=out,
         seed=seed,
@@ -550,6 +559,8 @@ def generate(
         },
         files={p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(set(files))},
     )
+    for task, entries in extra_datasets.items():
+        manifest.datasets.setdefault(task, {}).update(entries)
     write_json(out / MANIFEST, manifest.to_dict(), indent=1)
     return manifest
 
