@@ -22,6 +22,10 @@ PROTOCOLS 2.3, so the standard iSAID benchmark protocol is reproduced):
 * Classes: the 15 iSAID classes under RemoteSAM's names (:data:`remotesam.classes.ISAID_CLASSES`,
   the official SEG.py order and prompts); json categories are mapped **by name** (the released
   ``iSAID_train.json`` and ``iSAID_val.json`` number categories differently).
+* The devkit numbers annotations from 0; ``COCOeval`` records a match as the matched
+  annotation's id, so run on the devkit json itself it can never count annotation 0 as found
+  (a pycocotools quirk). The ground truth reaches COCO here numbered from 1, so that one object
+  of the set is scored like every other (tested against ``COCOeval`` on the json with ids + 1).
 * Images without any object stay in the evaluation (their detections are false positives), as
   ``COCOeval`` over the json counts them.
 
