@@ -308,3 +308,11 @@ def test_published_rows_sit_beside_the_default_split() -> None:
         "Falcon": 33.85, "RemoteSAM": 34.41}  # fmt: skip
     assert {r.model: r.value for r in obb} == {"Falcon": 28.83, "RemoteSAM": 34.58}
     assert {r.source for r in hbb} == {"Table 12"} and {r.source for r in obb} == {"Table 13"}
+
+
+def test_harness_scores_the_synth_set(isaid_root: Path, tmp_path: Path) -> None:
+    from plugin_support import run_harness_tiny
+
+    res = run_harness_tiny(tmp_path, "det.isaid", isaid_root, limit=2)
+    assert res.dataset == "isaid" and res.split == "val"
+    assert set(res.metrics) >= {"mAP50", "mAP50_obb"}

@@ -262,3 +262,13 @@ def test_published_fig7_rows() -> None:
     assert [r.value for r in table.lookup("mlc", "UC_Merced_LandUse_MultiLabel", "all", "acc",
                                           ["RemoteSAM"], protocol="unstated")] == [69.0]
     assert set(UCM_MULTILABEL_CLASSES) >= {"bare soil", "mobile home"}
+
+
+@pytest.mark.parametrize("name", ["mlrsnet"])
+def test_harness_scores_the_synth_set(synth_root: Path, tmp_path: Path, name: str) -> None:
+    from plugin_support import run_harness_tiny
+
+    root = _copy(synth_root, tmp_path, SETS[name][0])
+    res = run_harness_tiny(tmp_path, f"mlc.{name}", root, limit=2)
+    assert res.dataset == name and res.split == "all"
+    assert 0.0 <= res.metrics["accuracy"].value <= 100.0
