@@ -78,11 +78,15 @@ from remotesam.bench.kit.masks import rle_counts
 from remotesam.classes import RRSISD_CLASSES
 
 from ._refer import SENTENCE_FIELDS, ReferData, load_refer, refer_gt_mask
+from ._refsegrs import RefSegRSAdapter
+from ._risbench import RISBenchAdapter
 from .metrics.segmentation import REF_THRESHOLDS, per_expression_iou, referring_metrics
 
 __all__ = [
     "RRSISD_CLASSES",
+    "RISBenchAdapter",
     "RRSISDAdapter",
+    "RefSegRSAdapter",
     "ReferringSegmentationTask",
     "RemoteSAM270KAdapter",
 ]
@@ -284,11 +288,14 @@ class ReferringSegmentationTask(TaskPlugin):
 
     name: ClassVar[str] = "ref"
     version: ClassVar[int] = 2
-    description: ClassVar[str] = "referring expression segmentation (RRSIS-D / RemoteSAM-270K, REFER format)"
+    description: ClassVar[str] = ("referring expression segmentation (RRSIS-D / RemoteSAM-270K in "
+                                   "REFER format; RISBench / RefSegRS phrase lists)")
     metrics: ClassVar[tuple[MetricSpec, ...]] = _metric_specs()
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {
         "rrsisd": RRSISDAdapter,
         "remotesam270k": RemoteSAM270KAdapter,
+        "risbench": RISBenchAdapter,
+        "refsegrs": RefSegRSAdapter,
     }
     default_dataset: ClassVar[str] = "rrsisd"
     _SCORE_OPTIONS: ClassVar[frozenset[str]] = frozenset({"eval_size"})

@@ -75,6 +75,14 @@ from remotesam.bench.kit import (
 )
 from remotesam.classes import ISAID_CLASSES, ISAID_PALETTE, POTSDAM_CLASSES
 
+from ._openvocab_seg import (
+    OPENVOCAB_ENCODINGS,
+    DeepGlobeLandCoverAdapter,
+    DeepGlobeRoadAdapter,
+    UDD5Adapter,
+    mmseg_metrics,
+    read_openvocab_label,
+)
 from .metrics.segmentation import (
     fast_hist,
     per_class_f1_std,
@@ -191,6 +199,8 @@ def read_label(target: Mapping[str, Any], size: int | None = None) -> np.ndarray
         DatasetError: unreadable file, unknown colour or label value (naming file and value).
     """
     path = Path(target["label_path"])
+    if target["encoding"] in OPENVOCAB_ENCODINGS:  # DeepGlobe release masks (_openvocab_seg)
+        return read_openvocab_label(target, size)
     if target["encoding"] == "rgb_palette":
         rgb = _read_png(path, rgb=True)
         # Map (and validate) at full resolution, then resize: identical to the official
@@ -456,6 +466,9 @@ class SemanticSegmentationTask(TaskPlugin):
         "potsdam": PotsdamAdapter,
         "vaihingen": VaihingenAdapter,
         "label_png": LabelPNGAdapter,
+        "udd5": UDD5Adapter,
+        "deepglobe": DeepGlobeRoadAdapter,
+        "deepglobe_landcover": DeepGlobeLandCoverAdapter,
     }
     default_dataset: ClassVar[str] = "isaid"
     OFFICIAL_TEMPLATE: ClassVar[str] = "{} in the image."
@@ -564,7 +577,10 @@ class SemanticSegmentationTask(TaskPlugin):
             correct[k] = np.trace(h)
             valid[k] = h.sum()
         m = semantic_metrics(hist)
-        names = ["background", *classes]
+        protocol = samples[0].target.get("protocol")
+        if samples[0].target.get("miou") == "mmseg":  # open-vocabulary sets (_openvocab_seg)
+            m.update(mmseg_metrics(hist))
+        names = [str(samples[0].target.get("background_name", "background")), *classes]
         tables = {
             "per_class": [
                 {
@@ -588,6 +604,8 @@ class SemanticSegmentationTask(TaskPlugin):
             "confusion_matrix": {"classes": names, "rows_are": "label", "matrix": hist.tolist()},
             "eval_size": self.eval_size,
         }
+        if protocol:
+            tables["protocol"] = protocol
         return Scores(
             metrics={key: 100.0 * v for key, v in m.items()},
             per_sample_ratio={"aAcc": (100.0 * correct, valid)},
