@@ -174,7 +174,8 @@ class PhraseListAdapter(DatasetAdapter):
         """One sample per line of the split's phrase file, in file order.
 
         ``sample_id``: the image index (``"<idx>:<k>"`` for the k-th repeat of an index).
-        ``target``: ``mask_rle`` (compressed COCO RLE at the original size), ``size``
+        ``target``: ``label_path`` (the mask file), ``mask_rle`` (compressed COCO RLE at the
+        original size, the mask file's foreground), ``size``
         ``[H, W]``, ``bbox_xyxy`` None, ``category`` None (these sets name no category).
         ``meta``: ``sentence``, ``index``, ``line``, ``file_name``, ``split``.
 
@@ -206,6 +207,7 @@ class PhraseListAdapter(DatasetAdapter):
                 m = read_binary_mask(mask_path, self.foreground, self.threshold)
                 cache.clear()  # consecutive lines of one index share the decoded target
                 cache[pl.index] = {
+                    "label_path": str(mask_path),
                     "mask_rle": mask_to_rle(m),
                     "size": [int(m.shape[0]), int(m.shape[1])],
                     "bbox_xyxy": None,
