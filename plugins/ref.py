@@ -39,6 +39,9 @@ Deviations from the official code, all deliberate:
 * ``refs(unc).p`` is read with a restricted unpickler (plain data only), never ``pickle.load``.
 * An image whose size differs from its ``instances.json`` entry fails that sample with a clear
   message (the official loader would silently compare masks of different sizes or crash).
+* RISBench and RefSegRS come in LGCE's phrase-list layout (images + binary masks +
+  ``output_phrase_<split>.txt``), read by :mod:`remotesam_plugins._risbench` and
+  :mod:`remotesam_plugins._refsegrs` (test split by default; the metrics are this task's).
 * Images listed by the refs but absent raise :class:`DatasetError` in ``samples()`` (the
   official loader fails on the first one mid-run); so does a ``file_name`` pointing outside
   the image folder (absolute, or with ``..``).

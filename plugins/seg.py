@@ -38,6 +38,13 @@ Deviations from the official code, all deliberate:
   / ``label_png`` adapters read single-channel label PNGs in the mmsegmentation layout with a
   ``classes`` option; their mIoU keeps the official formula (background = "no class prompted
   fired"), and labels listed as ignored are left out of the confusion matrix.
+* UDD5 and DeepGlobe (Table 2's "unseen datasets") follow SegEarth-OV's open-vocabulary
+  protocol, where the paper's competitors come from (:mod:`remotesam_plugins._openvocab_seg`):
+  UDD5 val, DeepGlobe road extraction (1,530-image test split; land cover as the alternative
+  dataset ``deepglobe_landcover``), the background class ("other" / "background" /
+  "unknown") scored, and ``mIoU`` / ``mPA`` as mmsegmentation's ``IoUMetric`` computes them
+  (a class absent from label and prediction is left out of the mean instead of counting 0).
+  The protocol's name is written to the run document (``tables.protocol``).
 * No per-sample arrays exist for the confusion-matrix metrics (they are not decomposable per
   image); ``aAcc`` has a per-sample ratio.
 """
@@ -459,7 +466,8 @@ class SemanticSegmentationTask(TaskPlugin):
 
     name: ClassVar[str] = "seg"
     version: ClassVar[int] = 1
-    description: ClassVar[str] = "semantic segmentation (iSAID colour masks; Potsdam/Vaihingen-style label PNGs)"
+    description: ClassVar[str] = ("semantic segmentation (iSAID colour masks; Potsdam/Vaihingen-style "
+                                   "label PNGs; UDD5 / DeepGlobe, SegEarth-OV protocol)")
     metrics: ClassVar[tuple[MetricSpec, ...]] = _metric_specs()
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {
         "isaid": ISAIDAdapter,
