@@ -37,6 +37,12 @@ class absent from both label and prediction**, ignored label 255 left out; ``mPA
 ``mAcc``. The ``seg`` task's ``eval_size`` (896, RemoteSAM's evaluation size) applies;
 SegEarth-OV scores at the original resolution (``--task-opt seg.eval_size`` changes it for all
 datasets of a run). The protocol's name is written into the run document (``tables.protocol``).
+
+Options (``--dataset-opt seg.udd5.KEY=VALUE``): ``img_dir`` / ``ann_dir`` (folders),
+``unknown_colour`` (colour-coded labels: ``error`` or ``background``), ``miou`` (``mmseg``,
+default, or ``official``: RemoteSAM ``SEG.py``'s formula, an absent class counting 0); the
+split with ``--split`` (UDD5 ``train``; DeepGlobe road ``train`` / ``valid`` folders of the
+release).
 """
 
 from __future__ import annotations
@@ -163,7 +169,8 @@ class _OpenVocabAdapter(DatasetAdapter):
     """Pairs images and label files by stem; subclasses say where and how labels read."""
 
     background_name: ClassVar[str] = "background"
-    _OPTIONS: ClassVar[frozenset[str]] = frozenset({"img_dir", "ann_dir", "unknown_colour"})
+    _OPTIONS: ClassVar[frozenset[str]] = frozenset(
+        {"img_dir", "ann_dir", "unknown_colour", "miou"})
 
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
@@ -172,6 +179,11 @@ class _OpenVocabAdapter(DatasetAdapter):
         if self.unknown_colour not in ("error", "background"):
             raise DatasetError(f"{self.name}: option unknown_colour must be 'error' or "
                                f"'background', got {self.unknown_colour!r}")
+        self.miou = str(self.options.get("miou", "mmseg"))
+        if self.miou not in ("mmseg", "official"):
+            raise DatasetError(f"{self.name}: option miou must be 'mmseg' (SegEarth-OV's "
+                               f"IoUMetric, default) or 'official' (RemoteSAM SEG.py: a class "
+                               f"absent from label and prediction counts 0), got {self.miou!r}")
         img, ann = self._locate()
         self.img_dir = Path(self.options.get("img_dir", img))
         self.ann_dir = Path(self.options.get("ann_dir", ann))
@@ -206,7 +218,7 @@ class _OpenVocabAdapter(DatasetAdapter):
     def _sample(self, stem: str, image: Path, label: Path, target: dict[str, Any]) -> Sample:
         target.update({"label_path": str(label), "classes": list(self.classes),
                        "background_name": self.background_name, "protocol": SEGEARTH_OV,
-                       "miou": "mmseg"})
+                       "miou": self.miou})
         return Sample(sample_id=stem, image=image, target=target,
                       meta={"label_file": label.name})
 

@@ -191,3 +191,23 @@ def test_landcover_unknown_colour_names_the_file(tmp_path: Path) -> None:
     (d / "1_mask.png").write_bytes(b"not a png")
     with pytest.raises(DatasetError, match=r"1_mask\.png is unreadable"):
         read_label(s.target)
+
+
+def test_miou_option_official_formula(synth_root: Path) -> None:
+    from remotesam_plugins.metrics.segmentation import semantic_metrics
+
+    samples = DeepGlobeLandCoverAdapter(synth_root / "DeepGlobe_LandCover",
+                                        miou="official").samples()
+    classes = list(DeepGlobeLandCoverAdapter.classes)
+    preds = [read_label(s.target) for s in samples]  # perfect; agriculture/barren absent
+    scores = SemanticSegmentationTask({"eval_size": 64}).score(
+        samples, [_as_prediction(p, classes) for p in preds])
+    hist = np.asarray(scores.tables["confusion_matrix"]["matrix"])
+    assert scores.metrics["mIoU"] == pytest.approx(100 * semantic_metrics(hist)["mIoU"])
+    assert scores.metrics["mIoU"] < 100.0  # absent classes count 0 under the official rule
+    mm = SemanticSegmentationTask({"eval_size": 64}).score(
+        DeepGlobeLandCoverAdapter(synth_root / "DeepGlobe_LandCover").samples(),
+        [_as_prediction(p, classes) for p in preds])
+    assert mm.metrics["mIoU"] == pytest.approx(100.0)  # mmseg leaves them out
+    with pytest.raises(DatasetError, match="option miou"):
+        UDD5Adapter(synth_root / "UDD5", miou="fg")
