@@ -406,7 +406,7 @@ class MultiSceneCleanAdapter(_MultiLabelReleaseAdapter):
         licence="MIT (as SATIN lists it)",
         split="all",
         size=14000,
-        layout=("Tra.csv", "Test.csv", "images"),
+        layout=("Tra.csv", "Test.csv", "images/*.jpg"),
         how_to_get="download MultiScene-Clean from the MultiScene release and unpack it as "
         "MultiScene-Clean/ (label tables beside images/)",
         counts={},
@@ -475,7 +475,7 @@ class MLRSNetAdapter(_MultiLabelReleaseAdapter):
         licence="CC BY 4.0 (Mendeley Data release)",
         split="all",
         size=109161,
-        layout=("Labels/*.csv", "Images"),
+        layout=("Labels/*.csv", "Images/*/*.jpg"),
         how_to_get="download MLRSNet (Mendeley Data), unpack the per-category image archives "
         "into Images/<category>/ beside Labels/",
         counts={"Labels/*.csv": 46},
