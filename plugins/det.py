@@ -297,7 +297,7 @@ class DetectionTask(TaskPlugin):
 
     name: ClassVar[str] = "det"
     version: ClassVar[int] = 2
-    description: ClassVar[str] = "object detection (DIOR COCO json, DOTA-v2 labels): COCO AP50 per class"
+    description: ClassVar[str] = "object detection (DIOR, DOTA-v2, iSAID): COCO AP50 per class"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("mAP50", primary=True, official=True,
                    description="mean over classes of the per-class COCO AP50 (hbb), paper Table 12"),

@@ -100,7 +100,7 @@ class MultiLabelClassificationTask(TaskPlugin):
 
     name: ClassVar[str] = "mlc"
     version: ClassVar[int] = 1
-    description: ClassVar[str] = "multi-label classification (DIOR, DOTA-v2): label-wise accuracy"
+    description: ClassVar[str] = "multi-label classification (DIOR, DOTA-v2, SATIN sets): label-wise accuracy"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("accuracy", primary=True, official=True,
                    description="(TP+TN)/all over every image-class pair (official, paper Table 6)"),
