@@ -19,6 +19,10 @@ from rsb_toy.data import write_dataset
 from remotesam.bench.results import RunDocument, latest_run, list_runs
 from remotesam.bench.store import ResultsStore
 
+#: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
+#: (tests/test_bench_runner.py::test_limit_task_options_and_cache_key)
+pytestmark = pytest.mark.filterwarnings("ignore:evaluated .* a subset:UserWarning")
+
 N = 24
 
 

@@ -14,6 +14,10 @@ from remotesam.bench.cli import build_parser, main
 from remotesam.bench.config import ConfigError, config_values, option_actions
 from remotesam.bench.results import RunDocument
 
+#: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
+#: (tests/test_bench_runner.py::test_limit_task_options_and_cache_key)
+pytestmark = pytest.mark.filterwarnings("ignore:evaluated .* a subset:UserWarning")
+
 
 @pytest.fixture(scope="module")
 def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:

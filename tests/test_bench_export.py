@@ -21,6 +21,10 @@ from remotesam.bench.export import export_runs, load_result, read_jsonl, rescore
 from remotesam.bench.registry import Registry
 from remotesam.bench.runner import RunConfig, run
 
+#: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
+#: (tests/test_bench_runner.py::test_limit_task_options_and_cache_key)
+pytestmark = pytest.mark.filterwarnings("ignore:evaluated .* a subset:UserWarning")
+
 
 def _assert_same_metrics(scores, result):
     for name, mv in result.metrics.items():

@@ -26,6 +26,10 @@ from remotesam.bench.registry import Registry
 from remotesam.bench.runner import RunConfig, load_model_factory, run
 from remotesam.bench.store import ResultsStore
 
+#: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
+#: (tests/test_bench_runner.py::test_limit_task_options_and_cache_key)
+pytestmark = pytest.mark.filterwarnings("ignore:evaluated .* a subset:UserWarning")
+
 N = 8
 
 

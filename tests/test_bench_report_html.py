@@ -30,6 +30,10 @@ from remotesam.bench.report.painters import painter_for
 from remotesam.bench.report.thumbs import ThumbnailCache
 from remotesam.bench.runner import RunConfig, run
 
+#: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
+#: (tests/test_bench_runner.py::test_limit_task_options_and_cache_key)
+pytestmark = pytest.mark.filterwarnings("ignore:evaluated .* a subset:UserWarning")
+
 
 @pytest.fixture
 def toy_sweep(tmp_path):

@@ -25,6 +25,10 @@ from remotesam.bench.results import RunDocument, latest_run
 from remotesam.bench.runner import RunConfig, resolve_checkpoints, run, score_run, sha256_file
 from remotesam.bench.store import PredictionKey, ResultsStore
 
+#: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
+#: (tests/test_bench_runner.py::test_limit_task_options_and_cache_key)
+pytestmark = pytest.mark.filterwarnings("ignore:evaluated .* a subset:UserWarning")
+
 N = 20
 
 

@@ -18,6 +18,10 @@ from remotesam.bench.embedded import ensure_embedded_benchmark
 from remotesam.bench.runner import RunConfig, default_checkpoint, run
 from remotesam.checkpoint import load_checkpoint
 
+#: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
+#: (tests/test_bench_runner.py::test_limit_task_options_and_cache_key)
+pytestmark = pytest.mark.filterwarnings("ignore:evaluated .* a subset:UserWarning")
+
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = REPO / "results" / "baseline.json"
 

@@ -18,6 +18,10 @@ import remotesam
 from remotesam.checkpoint import load_checkpoint, read_state_dict
 from remotesam.hub import HubError, HubUri, parse_hf_uri, resolve_hf_uri
 
+#: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
+#: (tests/test_bench_runner.py::test_limit_task_options_and_cache_key)
+pytestmark = pytest.mark.filterwarnings("ignore:evaluated .* a subset:UserWarning")
+
 REPO = "1e12Leon/RemoteSAM"
 FILE = "remotesam_tiny.safetensors"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

@@ -27,6 +27,10 @@ from remotesam.bench.runner import RunConfig, run
 from remotesam.bench.store import ResultsStore
 from remotesam.predictor import RemoteSAM
 
+#: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
+#: (tests/test_bench_runner.py::test_limit_task_options_and_cache_key)
+pytestmark = pytest.mark.filterwarnings("ignore:evaluated .* a subset:UserWarning")
+
 TASKS = ("det", "mlc", "mcc", "seg", "cnt", "ref", "vg", "cap")
 NET = 48
 TINY = Path(__file__).resolve().parents[1] / "remotesam" / "checkpoints" / "remotesam_tiny.safetensors"

@@ -28,6 +28,10 @@ from remotesam.train.cli import main as train_main
 from remotesam.train.data import _augment
 from remotesam.train.loss import segmentation_loss
 
+#: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
+#: (tests/test_bench_runner.py::test_limit_task_options_and_cache_key)
+pytestmark = pytest.mark.filterwarnings("ignore:evaluated .* a subset:UserWarning")
+
 # the tiny config at 64 px, no stochastic layers: fast and exactly reproducible
 FAST = {"img_size": 64, "drop_path_rate": 0.0, "text_dropout": 0.0, "arc_dropout": 0.0}
 
