@@ -9,11 +9,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from PIL import Image
+from remotesam_plugins.det import DetectionTask
 
 import remotesam.bench.kit as kit
 from remotesam import classes as C
 from remotesam.bench.api import DatasetError
-from remotesam_plugins.det import DetectionTask
 
 
 def test_check_options() -> None:

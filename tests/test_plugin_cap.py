@@ -16,9 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from plugin_support import check_plugin_tiny
-
-from remotesam.bench.api import DatasetError, Sample
-from remotesam.types import Caption, Detections
 from remotesam_plugins.cap import POTENTIAL_CLASSES, CaptioningTask, UCMCaptionsAdapter
 from remotesam_plugins.metrics.captioning import (
     cider,
@@ -27,6 +24,9 @@ from remotesam_plugins.metrics.captioning import (
     pycocoevalcap_scores,
     simple_tokenize,
 )
+
+from remotesam.bench.api import DatasetError, Sample
+from remotesam.types import Caption, Detections
 
 needs_java = pytest.mark.skipif(not java_available(), reason="no Java runtime (PTB tokenizer / METEOR)")
 

@@ -15,9 +15,6 @@ import numpy as np
 import pytest
 from PIL import Image
 from plugin_support import check_plugin_tiny
-
-from remotesam.bench.api import DatasetError, Sample
-from remotesam.types import Counts
 from remotesam_plugins._detection_common import DIOR_PRIOR_AREAS, DOTA_PRIOR_AREAS
 from remotesam_plugins.cnt import (
     CountingTask,
@@ -26,6 +23,9 @@ from remotesam_plugins.cnt import (
     map_class_name,
 )
 from remotesam_plugins.metrics.counting import counting_metrics, filter_by_prior_area
+
+from remotesam.bench.api import DatasetError, Sample
+from remotesam.types import Counts
 
 REAL_IMAGES = [
     "IMG_CT_016_DIOR_25156_13931_ori.png",

@@ -20,9 +20,6 @@ import numpy as np
 import pytest
 from PIL import Image
 from plugin_support import check_plugin_tiny
-
-from remotesam.bench.api import DatasetError, Sample
-from remotesam.types import Detections
 from remotesam_plugins._detection_common import (
     DIOR_CLASSES,
     DOTA_CLASSES,
@@ -36,6 +33,9 @@ from remotesam_plugins.metrics.detection import (
     polygon_iou_matrix,
     xyxy_to_polygon,
 )
+
+from remotesam.bench.api import DatasetError, Sample
+from remotesam.types import Detections
 
 RECON_JSON = "DIOR_00001_coco_RECONSTRUCTED.json"
 

@@ -21,10 +21,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
-from remotesam.bench.api import DatasetError
-from remotesam.bench.kit import image_files, is_regular_file, member_path, read_text, regular_files
-from remotesam.classes import DIOR_CLASSES, UCM_FOLDER_NAMES
 from remotesam_plugins._refer import read_refer_pickle
 from remotesam_plugins.cap import UCMCaptionsAdapter
 from remotesam_plugins.cnt import DIORCountingAdapter
@@ -32,6 +28,10 @@ from remotesam_plugins.det import DIORDetectionAdapter, DOTADetectionAdapter
 from remotesam_plugins.mcc import UCMercedAdapter
 from remotesam_plugins.ref import RRSISDAdapter
 from remotesam_plugins.vg import DIORRSVGAdapter
+
+from remotesam.bench.api import DatasetError
+from remotesam.bench.kit import image_files, is_regular_file, member_path, read_text, regular_files
+from remotesam.classes import DIOR_CLASSES, UCM_FOLDER_NAMES
 
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="os.mkfifo is not available on this system")
 

@@ -13,11 +13,6 @@ import numpy as np
 import pytest
 from PIL import Image
 from plugin_support import run_harness_tiny
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
-from sklearn.metrics import confusion_matrix as sk_confusion
-
-from remotesam.bench.api import DatasetError, Sample
-from remotesam.types import MultiClassResult
 from remotesam_plugins.mcc import UCM_CLASSES, UCM_FOLDERS, SceneClassificationTask, UCMercedAdapter
 from remotesam_plugins.metrics.classification import (
     confusion_matrix,
@@ -25,6 +20,11 @@ from remotesam_plugins.metrics.classification import (
     per_class_accuracy,
     scores_to_labels,
 )
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+from sklearn.metrics import confusion_matrix as sk_confusion
+
+from remotesam.bench.api import DatasetError, Sample
+from remotesam.types import MultiClassResult
 
 
 class FakeMCCModel:

@@ -15,10 +15,6 @@ import numpy as np
 import pytest
 from PIL import Image
 from plugin_support import check_plugin_tiny
-from sklearn.metrics import accuracy_score, average_precision_score, f1_score, hamming_loss
-
-from remotesam.bench.api import DatasetError
-from remotesam.types import MultiLabelResult
 from remotesam_plugins._detection_common import DIOR_CLASSES, DOTA_CLASSES
 from remotesam_plugins.metrics.multilabel import (
     binary_average_precision,
@@ -32,6 +28,10 @@ from remotesam_plugins.mlc import (
     DOTAMultiLabelAdapter,
     MultiLabelClassificationTask,
 )
+from sklearn.metrics import accuracy_score, average_precision_score, f1_score, hamming_loss
+
+from remotesam.bench.api import DatasetError
+from remotesam.types import MultiLabelResult
 
 
 @pytest.fixture

@@ -16,10 +16,6 @@ import numpy as np
 import pytest
 from PIL import Image
 from plugin_support import run_harness_tiny
-
-from remotesam.bench.api import DatasetError, Sample
-from remotesam.bench.kit import masks as kit_masks
-from remotesam.types import ReferringMask
 from remotesam_plugins._refer import read_refer_pickle
 from remotesam_plugins.metrics.segmentation import inter_union, referring_metrics
 from remotesam_plugins.ref import (
@@ -28,6 +24,10 @@ from remotesam_plugins.ref import (
     RemoteSAM270KAdapter,
     RRSISDAdapter,
 )
+
+from remotesam.bench.api import DatasetError, Sample
+from remotesam.bench.kit import masks as kit_masks
+from remotesam.types import ReferringMask
 
 # --------------------------------------------------------------------------------------------
 # fixtures

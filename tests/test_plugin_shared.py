@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from remotesam_plugins._coco import read_coco
+from remotesam_plugins.metrics._stats import f1_per_class, nanmean
 from sklearn.metrics import f1_score
 
 from remotesam import classes as C
 from remotesam.bench.api import DatasetError
-from remotesam_plugins._coco import read_coco
-from remotesam_plugins.metrics._stats import f1_per_class, nanmean
 
 
 def test_class_vocabularies() -> None:

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 from plugin_support import run_harness_tiny
+from remotesam_plugins.metrics.grounding import box_iou, box_iou_pairs, grounding_metrics
+from remotesam_plugins.vg import DIORRSVGAdapter, VisualGroundingTask, read_split_file
 
 from remotesam.bench.api import DatasetError, Sample
 from remotesam.types import Grounding
-from remotesam_plugins.metrics.grounding import box_iou, box_iou_pairs, grounding_metrics
-from remotesam_plugins.vg import DIORRSVGAdapter, VisualGroundingTask, read_split_file
 
 
 class FakeVGModel:
