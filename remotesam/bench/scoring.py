@@ -18,8 +18,9 @@ from remotesam.bench.results import CheckpointRef, MetricValue, TaskResult
 
 def _bootstrap(per_sample: np.ndarray | None = None,
                ratio: tuple[np.ndarray, np.ndarray] | None = None,
-               unit: str = "", bounds: tuple[float | None, float | None] = (None, None),
+               unit: str = "", bounds: tuple[float | None, float | None] | None = None,
                ) -> tuple[float, float] | None:
+    """The 95% interval stored as ``ci95``, clipped to ``bounds`` (default: by ``unit``)."""
     try:
         from remotesam.bench.stats import sample_ci
     except ImportError:
@@ -33,7 +34,7 @@ def _bootstrap(per_sample: np.ndarray | None = None,
         return None
     # a bounded metric (a percentage, an error >= 0) stays in its range: a Student t interval at
     # small n may overshoot it
-    return clip_interval(lo, hi, bounds)
+    return clip_interval(lo, hi, metric_bounds(unit) if bounds is None else bounds)
 
 
 def _bounds(m: Any) -> tuple[float | None, float | None]:
