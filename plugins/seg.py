@@ -34,14 +34,17 @@ Deviations from the official code, all deliberate:
   (``val/Semantic_masks/images``) or the script's ``<split>/masks`` layout.
 * The shipped ``SEG.py`` cannot run (PIL ``Image`` never imported) and ``SEG.sh`` has a broken line
   continuation; nothing of that is reproduced.
-* Potsdam / Vaihingen / UDD5 / DeepGlobe have no official code: the ``potsdam`` / ``vaihingen``
-  / ``label_png`` adapters read single-channel label PNGs in the mmsegmentation layout with a
+* Potsdam / Vaihingen / UDD5 / DeepGlobe have no official code: the ``potsdam`` /
+  ``label_png`` adapters read single-channel label PNGs in the mmsegmentation layout with a
   ``classes`` option; their mIoU keeps the official formula (background = "no class prompted
   fired"), and labels listed as ignored are left out of the confusion matrix.
-* UDD5 and DeepGlobe (Table 2's "unseen datasets") follow SegEarth-OV's open-vocabulary
-  protocol, where the paper's competitors come from (:mod:`remotesam_plugins._openvocab_seg`):
-  UDD5 val, DeepGlobe road extraction (1,530-image test split; land cover as the alternative
-  dataset ``deepglobe_landcover``), the background class ("other" / "background" /
+* Vaihingen, UDD5 and DeepGlobe (Table 2's "unseen datasets") follow SegEarth-OV's
+  open-vocabulary protocol, where the paper's competitors come from
+  (:mod:`remotesam_plugins._openvocab_seg`): Vaihingen = mmseg's ``ISPRSDataset`` val folder
+  (398 crops; impervious surface .. car prompted, clutter the background class, 0 ignored;
+  ``--dataset-opt seg.vaihingen.protocol=isprs6`` keeps the former six-prompt reading), UDD5
+  val, DeepGlobe road extraction (1,530-image test split; land cover as the alternative
+  dataset ``deepglobe_landcover``), the background class ("clutter" / "other" / "background" /
   "unknown") scored, and ``mIoU`` / ``mPA`` as mmsegmentation's ``IoUMetric`` computes them
   (a class absent from label and prediction is left out of the mean instead of counting 0).
   The protocol's name is written to the run document (``tables.protocol``).
@@ -87,6 +90,7 @@ from ._openvocab_seg import (
     DeepGlobeLandCoverAdapter,
     DeepGlobeRoadAdapter,
     UDD5Adapter,
+    VaihingenAdapter,
     mmseg_metrics,
     read_openvocab_label,
 )
@@ -435,13 +439,6 @@ class PotsdamAdapter(LabelPNGAdapter):
     default_ignore_values: ClassVar[tuple[int, ...]] = (0, 255)
 
 
-class VaihingenAdapter(PotsdamAdapter):
-    """ISPRS Vaihingen, same label convention as :class:`PotsdamAdapter` (paper: mIoU %, Table 2)."""
-
-    name: ClassVar[str] = "vaihingen"
-    default_subdir: ClassVar[str] = "vaihingen"
-
-
 # --------------------------------------------------------------------------------------------
 # Task
 # --------------------------------------------------------------------------------------------
@@ -466,8 +463,8 @@ class SemanticSegmentationTask(TaskPlugin):
 
     name: ClassVar[str] = "seg"
     version: ClassVar[int] = 1
-    description: ClassVar[str] = ("semantic segmentation (iSAID colour masks; Potsdam/Vaihingen-style "
-                                   "label PNGs; UDD5 / DeepGlobe, SegEarth-OV protocol)")
+    description: ClassVar[str] = ("semantic segmentation (iSAID colour masks; Potsdam-style label "
+                                   "PNGs; Vaihingen / UDD5 / DeepGlobe, SegEarth-OV protocol)")
     metrics: ClassVar[tuple[MetricSpec, ...]] = _metric_specs()
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {
         "isaid": ISAIDAdapter,

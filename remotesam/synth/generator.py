@@ -18,7 +18,8 @@ DATASETS.md)::
     <out>/UCM_captions/Images/N.tif, UCM_captions/dataset.json                         [cap]
     <out>/Counting/test/DIOR/Images/NNNNN.png, .../Annotation/test_IMG_CT.json        [cnt]
     <out>/Counting/test/DOTAv2/Images/PNNNN.png, .../Annotation/test_IMG_CT.json      [cnt, DOTA names]
-    <out>/RefSegRS/..., RISBench/..., UDD5/val/..., DeepGlobe/test/..., DeepGlobe_LandCover/train/...
+    <out>/RefSegRS/..., RISBench/..., UDD5/val/..., DeepGlobe/test/..., DeepGlobe_LandCover/train/...,
+    <out>/vaihingen/{img_dir,ann_dir}/val/...
                                                           [ref, seg; see remotesam.synth.refseg_sets]
     <out>/iSAID_patches/val/images/PNNNN.png, .../instancesonly_filtered_val.json     [det]
     <out>/UCMerced_LandUse/LandUse_Multilabeled.txt, AID_multilabel/, MultiScene-Clean/,
@@ -77,7 +78,9 @@ __all__ = ["GENERATOR_VERSION", "SynthError", "SynthManifest", "generate"]
 #: files of version 2 are unchanged.
 #: 4: adds iSAID detection patches and the SATIN multi-label sets
 #: (:mod:`remotesam.synth.paper_sets`); the files of version 3 are unchanged.
-GENERATOR_VERSION = 4
+#: 5: adds Vaihingen in mmsegmentation's converted layout (``vaihingen/{img_dir,ann_dir}/val``);
+#: the files of version 4 are unchanged.
+GENERATOR_VERSION = 5
 
 MANIFEST = "manifest.json"
 _SPLITS = ("train", "val", "test")
