@@ -341,7 +341,7 @@ class LabelPNGAdapter(DatasetAdapter):
 
     Options: ``classes`` (list or comma-separated names, in label-value order; for
     ``label_png`` required, or read from ``<root>/classes.txt``, one name per line, which also
-    overrides the Potsdam/Vaihingen defaults), ``value_offset`` (int), ``ignore_values`` (list/comma-separated ints),
+    overrides the Potsdam defaults), ``value_offset`` (int), ``ignore_values`` (list/comma-separated ints),
     ``background_value`` (int), ``img_dir``, ``ann_dir`` (override the folders).
     """
 

@@ -94,6 +94,8 @@ def test_synth_layout_is_mmseg_converter_output(synth_root: Path) -> None:
     values = set(np.unique(np.concatenate([_raw(p).ravel() for p in labels])).tolist())
     assert values <= set(range(7)) and {0, 2, 6} <= values  # boundary, building, clutter
     assert Image.open(labels[0]).mode == "L"
+    for pattern in VaihingenAdapter.info.layout:  # what ``DatasetInfo`` promises is there
+        assert list(root.glob(pattern)), pattern
 
 
 @pytest.mark.parametrize("eval_size", [64, 896])
@@ -197,3 +199,12 @@ def test_colour_label_and_broken_files_name_the_file(tmp_path: Path) -> None:
         VaihingenAdapter(root).samples()
     with pytest.raises(DatasetError, match=r"vaihingen image folder"):
         VaihingenAdapter(tmp_path / "nothing")
+
+
+def test_table2_rows_sit_beside_the_default_split() -> None:
+    from remotesam.bench.published import load_published
+
+    rows = load_published().lookup("seg", "vaihingen", VaihingenAdapter.info.split, "mIoU")
+    values = {r.model: r.value for r in rows}
+    assert values["RemoteSAM"] == 46.0 and values["SegEarth-OV"] == 29.1 and len(values) == 8
+    assert all("cls_vaihingen.txt" in r.note for r in rows)
