@@ -20,11 +20,13 @@ so the protocol here is SegEarth-OV's, read off its configs (``configs/cfg_udd5.
   (low-confidence pixels become clutter) and it is scored. Here the five other classes are
   prompted and clutter is the background class ("no prompted class fired"), as UDD5's
   "other"; SegEarth-OV also queries the word "clutter", RemoteSAM's rule needs no query for
-  the background. Labels 7..254 are an error naming the file. The option ``protocol``
-  (``segearth_ov`` default, or ``isprs6``) keeps the former reading: the six ISPRS classes
-  all prompted (clutter included, values 1..6, 0 and 255 ignored), plus a background class
-  that no label holds, scored with RemoteSAM ``SEG.py``'s formula (an absent class counts 0;
-  so that background IoU is always 0 and caps mIoU at 6/7).
+  the background. Labels 7..254 are an error naming the file. The option ``protocol``:
+  ``segearth_ov`` (default, as above); ``segearth_ov_queries`` (SegEarth-OV's six queries
+  exactly: clutter prompted too, and pixels where no class fires count as clutter, its
+  ``bg_idx``; the unused "none" class is left out by mmseg's rule); ``isprs6`` (the former
+  reading: the six ISPRS classes all prompted, values 1..6, 0 and 255 ignored, plus a
+  background class that no label holds, scored with RemoteSAM ``SEG.py``'s formula, where an
+  absent class counts 0, so that background IoU is always 0 and caps mIoU at 6/7).
 
 * **UDD5** (``udd5``; Chen et al., PRCV 2018, https://github.com/MarcWong/UDD): split ``val``
   (``UDD5/val/src`` + ``UDD5/val/gt``); ground truth = single-channel label PNGs with values
@@ -406,6 +408,7 @@ class VaihingenAdapter(_OpenVocabAdapter):
 
     Options: ``protocol`` (``"segearth_ov"`` default: impervious surface, building, low
     vegetation, tree, car prompted, clutter = scored background, 0 / 255 ignored, mmseg mIoU;
+    ``"segearth_ov_queries"``: clutter prompted as well and also given to unfired pixels;
     ``"isprs6"``: all six ISPRS classes prompted, an extra background class scored, RemoteSAM
     ``SEG.py`` mIoU), ``miou`` (``mmseg`` / ``official``; default follows ``protocol``),
     ``img_dir``, ``ann_dir``. Other label conventions: the ``label_png`` dataset.
@@ -417,7 +420,7 @@ class VaihingenAdapter(_OpenVocabAdapter):
     default_subdir: ClassVar[str] = "vaihingen"
     classes: ClassVar[tuple[str, ...]] = VAIHINGEN_CLASSES
     background_name: ClassVar[str] = "clutter"
-    protocols: ClassVar[tuple[str, ...]] = ("segearth_ov", "isprs6")
+    protocols: ClassVar[tuple[str, ...]] = ("segearth_ov", "segearth_ov_queries", "isprs6")
     _OPTIONS: ClassVar[frozenset[str]] = frozenset({"img_dir", "ann_dir", "miou", "protocol"})
     layout: ClassVar[str] = (
         "<root>/                                (e.g. vaihingen, mmseg's converter output)\n"
@@ -446,15 +449,17 @@ class VaihingenAdapter(_OpenVocabAdapter):
         protocol = str(options.get("protocol", "segearth_ov"))
         if protocol not in self.protocols:
             raise DatasetError(f"vaihingen: option protocol must be 'segearth_ov' (SegEarth-OV, "
-                               f"default) or 'isprs6' (six ISPRS classes prompted, extra "
-                               f"background class), got {protocol!r}")
+                               f"default), 'segearth_ov_queries' (its six queries, clutter "
+                               f"also where none fires) or 'isprs6' (six ISPRS classes "
+                               f"prompted, extra background class), got {protocol!r}")
         if protocol == "isprs6":
             options.setdefault("miou", "official")
         super().__init__(root, split, **options)
         self.protocol = protocol
-        if protocol == "isprs6":
+        if protocol != "segearth_ov":
             self.classes = POTSDAM_CLASSES  # type: ignore[misc]
-            self.background_name = "background"  # type: ignore[misc]
+            self.background_name = ("background" if protocol == "isprs6"  # type: ignore[misc]
+                                    else "none fired (scored as clutter)")
 
     def _locate(self) -> tuple[Path, Path]:
         return self.root / "img_dir" / self.split, self.root / "ann_dir" / self.split
@@ -462,9 +467,11 @@ class VaihingenAdapter(_OpenVocabAdapter):
     def samples(self) -> list[Sample]:
         """One sample per ``ann_dir/<split>/*.png`` (sorted), its image ``img_dir/<split>/``
         with the same name; ``sample_id`` = the crop name."""
-        if self.protocol == "isprs6":
+        if self.protocol != "segearth_ov":
             target: dict[str, Any] = {"encoding": "index", "value_offset": 1,
                                       "ignore_values": [0, 255], "background_value": None}
+            if self.protocol == "segearth_ov_queries":
+                target["unfired_as"] = len(POTSDAM_CLASSES)  # clutter, SegEarth-OV's bg_idx
         else:
             target = {"encoding": "index", "value_offset": 1, "ignore_values": [0, 255],
                       "background_value": len(VAIHINGEN_CLASSES) + 1}

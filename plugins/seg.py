@@ -42,7 +42,8 @@ Deviations from the official code, all deliberate:
   open-vocabulary protocol, where the paper's competitors come from
   (:mod:`remotesam_plugins._openvocab_seg`): Vaihingen = mmseg's ``ISPRSDataset`` val folder
   (398 crops; impervious surface .. car prompted, clutter the background class, 0 ignored;
-  ``--dataset-opt seg.vaihingen.protocol=isprs6`` keeps the former six-prompt reading), UDD5
+  ``protocol=segearth_ov_queries`` prompts clutter too and scores unfired pixels as clutter,
+  the target's ``unfired_as``; ``protocol=isprs6`` keeps the former six-prompt reading), UDD5
   val, DeepGlobe road extraction (1,530-image test split; land cover as the alternative
   dataset ``deepglobe_landcover``), the background class ("clutter" / "other" / "background" /
   "unknown") scored, and ``mIoU`` / ``mPA`` as mmsegmentation's ``IoUMetric`` computes them
@@ -341,7 +342,8 @@ class LabelPNGAdapter(DatasetAdapter):
 
     Options: ``classes`` (list or comma-separated names, in label-value order; for
     ``label_png`` required, or read from ``<root>/classes.txt``, one name per line, which also
-    overrides the Potsdam defaults), ``value_offset`` (int), ``ignore_values`` (list/comma-separated ints),
+    overrides the Potsdam defaults), ``value_offset`` (int), ``ignore_values``
+    (list/comma-separated ints),
     ``background_value`` (int), ``img_dir``, ``ann_dir`` (override the folders).
     """
 
@@ -575,6 +577,9 @@ class SemanticSegmentationTask(TaskPlugin):
                 pred = merge_class_masks(np.stack([rle_to_mask(m) for m in masks]))
             except (KeyError, TypeError, ValueError) as exc:
                 raise ValueError(f"prediction for sample {s.sample_id}: bad 'masks_net' RLE ({exc})") from None
+            unfired = s.target.get("unfired_as")  # a prompted class that also takes "none fired"
+            if unfired is not None:
+                pred = np.where(pred == 0, int(unfired), pred)
             pred = resize_nearest(pred, self.eval_size)
             gt = read_label(s.target, self.eval_size)
             h = fast_hist(gt, pred, n)

@@ -146,6 +146,18 @@ def test_protocol_option_switches_to_six_prompts(synth_root: Path) -> None:
     noisy = _predictions(labels, 6, seed=1)
     sc = task.score(mm, [_as_prediction(p, list(POTSDAM_CLASSES)) for p in noisy])
     assert sc.metrics["mIoU"] == pytest.approx(_mmseg(_hist(labels, noisy, 7, 64))["mIoU"])
+    # SegEarth-OV's six queries: clutter prompted, and "none fired" scored as clutter
+    q = VaihingenAdapter(root, protocol="segearth_ov_queries").samples()
+    assert q[0].target["classes"] == list(POTSDAM_CLASSES)
+    for s, lab in zip(q, labels):
+        np.testing.assert_array_equal(read_label(s.target), lab)
+    noisy = _predictions(labels, 6, seed=2)  # holds 0 = no class fired
+    assert any((p == 0).any() for p in noisy)
+    sc = task.score(q, [_as_prediction(p, list(POTSDAM_CLASSES)) for p in noisy])
+    as_clutter = [np.where(p == 0, 6, p) - 1 for p in noisy]
+    six = _hist([np.where(lab < 0, -1, lab - 1) for lab in labels], as_clutter, 6, 64)
+    assert sc.metrics["mIoU"] == pytest.approx(_mmseg(six)["mIoU"], abs=1e-9)
+    assert sc.metrics["mPA"] == pytest.approx(_mmseg(six)["mPA"], abs=1e-9)
     with pytest.raises(DatasetError, match=r"option protocol must be 'segearth_ov'"):
         VaihingenAdapter(root, protocol="potsdam")
     with pytest.raises(DatasetError, match=r"unknown_colour"):

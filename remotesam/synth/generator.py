@@ -18,8 +18,8 @@ DATASETS.md)::
     <out>/UCM_captions/Images/N.tif, UCM_captions/dataset.json                         [cap]
     <out>/Counting/test/DIOR/Images/NNNNN.png, .../Annotation/test_IMG_CT.json        [cnt]
     <out>/Counting/test/DOTAv2/Images/PNNNN.png, .../Annotation/test_IMG_CT.json      [cnt, DOTA names]
-    <out>/RefSegRS/..., RISBench/..., UDD5/val/..., DeepGlobe/test/..., DeepGlobe_LandCover/train/...,
-    <out>/vaihingen/{img_dir,ann_dir}/val/...
+    <out>/RefSegRS/..., RISBench/..., UDD5/val/..., DeepGlobe/test/...,
+    <out>/DeepGlobe_LandCover/train/..., vaihingen/{img_dir,ann_dir}/val/...
                                                           [ref, seg; see remotesam.synth.refseg_sets]
     <out>/iSAID_patches/val/images/PNNNN.png, .../instancesonly_filtered_val.json     [det]
     <out>/UCMerced_LandUse/LandUse_Multilabeled.txt, AID_multilabel/, MultiScene-Clean/,

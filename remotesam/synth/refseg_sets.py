@@ -20,7 +20,8 @@ Vaihingen as mmsegmentation's converter writes it (one crop per scene, named lik
 converter's ``<area>_<x0>_<y0>_<x1>_<y1>.png``; the scene's RGB stands in for the real IRRG):
 1 impervious surface = roads and parking lots, 2 building, 3 low vegetation = agricultural
 fields, 4 tree, 5 car = cars and trucks, 6 clutter = the rest, 0 = a one-pixel ring around
-each building (the eroded boundaries of ISPRS's ``noBoundary`` ground truth). DeepGlobe's masks are written with small
+each building (the eroded boundaries of ISPRS's ``noBoundary`` ground truth).
+DeepGlobe's masks are written with small
 deterministic deviations from pure 0 / 255 (its README: values "may not be pure 0 and 255";
 readers binarise at 128). Nothing here draws from the scenes' random streams, so the other
 formats' bytes do not change.
