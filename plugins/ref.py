@@ -61,6 +61,7 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.bench.datainfo import DatasetInfo
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
@@ -77,6 +78,7 @@ from remotesam.bench.kit import (
 from remotesam.bench.kit.masks import rle_counts
 from remotesam.classes import RRSISD_CLASSES
 
+from ._datasets import DATASET_INFO
 from ._refer import SENTENCE_FIELDS, ReferData, load_refer, refer_gt_mask
 from .metrics.segmentation import REF_THRESHOLDS, per_expression_iou, referring_metrics
 
@@ -187,6 +189,7 @@ class RRSISDAdapter(_ReferAdapter):
     """
 
     name: ClassVar[str] = "rrsisd"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["rrsisd"]
     default_subdir: ClassVar[str] = "."
     classes: ClassVar[tuple[str, ...]] = RRSISD_CLASSES
     layout: ClassVar[str] = (
@@ -218,6 +221,7 @@ class RemoteSAM270KAdapter(_ReferAdapter):
     """
 
     name: ClassVar[str] = "remotesam270k"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["remotesam270k"]
     default_subdir: ClassVar[str] = "RemoteSAM-270K"
     classes: ClassVar[tuple[str, ...]] = ()
     layout: ClassVar[str] = (
