@@ -14,7 +14,8 @@ glob must match at least the official number of files, each ``checksums`` file m
 sha256; then the adapter is constructed (it validates its own layout). A data root written by
 ``remotesam-bench synth`` (``manifest.json``) is checked against the manifest's sha256 instead of
 the official counts. Status per dataset: ``complete``, ``incomplete`` (something there, something
-wrong or short), ``missing`` (nothing there), ``undescribed`` (no ``info``; adapter check only).
+wrong or short), ``missing`` (nothing there), ``undescribed`` (no ``info``; adapter check only),
+``absent (optional)`` (a training set or a generic adapter not named in ``--tasks``).
 Exit 0 when every requested dataset is complete, else 2 with one line naming the first problem.
 """
 
@@ -212,7 +213,7 @@ class DatasetCheck:
 
     @property
     def ok(self) -> bool:
-        return self.status.startswith("complete") or self.status == "undescribed"
+        return self.status.startswith(("complete", "absent")) or self.status == "undescribed"
 
     def first_problem(self) -> str:
         """One line: the first missing or wrong file and what to do."""
@@ -256,8 +257,9 @@ def check_dataset(entry: DatasetEntry, data_root: str | Path,
         data_root: the folder passed as ``--data-root`` to ``run``.
         manifest: a synth ``manifest.json`` (dict) when the data root is synthetic: its sha256
             replace the official counts and checksums.
-        required: an undescribed dataset (a generic adapter without ``info``) whose folder is
-            absent is a failure only when required (named explicitly as ``task.dataset``).
+        required: when False, an absent dataset folder is reported as ``absent (optional)``
+            and not as a failure (generic adapters without ``info`` and training sets, unless
+            named explicitly as ``task.dataset``).
 
     Returns:
         A :class:`DatasetCheck` whose ``items`` list every check made, in order.
@@ -268,10 +270,10 @@ def check_dataset(entry: DatasetEntry, data_root: str | Path,
     title = info.title if info is not None else entry.dataset
     how = info.how_to_get if info is not None else ""
     chk = DatasetCheck(entry.key, title, root, "missing", how_to_get=how)
-    if not root.is_dir() and info is None and not required:
-        chk.items.append(CheckItem("dataset folder", "a folder (optional: generic adapter)",
-                                   "not found", True, str(root)))
-        chk.status = "undescribed"
+    if not root.is_dir() and not required:
+        chk.items.append(CheckItem("dataset folder", "a folder (optional here)", "not found",
+                                   True, str(root)))
+        chk.status = "absent (optional)"
         return chk
     if not root.is_dir():
         chk.items.append(CheckItem("dataset folder", "a folder", "not found", False, str(root)))
@@ -335,8 +337,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
                          "datasets (see `remotesam-bench data list` for each one's sub-folder)")
     manifest = _synth_manifest(data_root)
     named = {p.strip() for p in (args.tasks or "").split(",") if "." in p}
-    checks = [check_dataset(e, data_root, manifest, required=e.key in named)
-              for e in dataset_entries(args.tasks)]
+    checks = [check_dataset(e, data_root, manifest, required=e.key in named or (
+        e.info is not None and e.info.split != "train")) for e in dataset_entries(args.tasks)]
     if args.format == "json":
         print(json.dumps([{
             "dataset": c.key, "title": c.title, "root": str(c.root), "status": c.status,
