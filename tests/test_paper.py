@@ -1,0 +1,103 @@
+"""``remotesam-bench paper``: the paper's evaluation as a suite, its tables and Fig. 1."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from remotesam.bench.cli import main
+from remotesam.bench.paper import (
+    FIG1_AXES,
+    FIG1_VALUES,
+    paper_pairs,
+    paper_tables,
+    render_latex,
+    save_fig1_radar,
+)
+from remotesam.synth import generate
+
+
+def test_tables_cover_the_papers_tables_in_order() -> None:
+    names = [t.name for t in paper_tables()]
+    for n in range(2, 14):
+        assert f"Table {n}" in names
+    assert names.index("Table 2") < names.index("Table 13")
+    t3 = next(t for t in paper_tables() if t.name == "Table 3")
+    assert {m for *_, m in t3.columns} == {"oIoU", "mIoU"}
+    t4 = next(t for t in paper_tables() if t.name == "Table 4")
+    assert ("seg", "potsdam", "test", "mF1") in t4.columns
+    keys = {f"{p.task}.{p.dataset}" for p in paper_pairs()}
+    assert {"seg.vaihingen", "ref.rrsisd", "det.dotav2", "cap.ucm_captions"} <= keys
+    assert len(FIG1_AXES) == 8 and all(len(v) == 8 for v in FIG1_VALUES.values())
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("synth")
+    generate(root, seed=1, n_images=2, image_size=64, n_train=0, n_val=0)
+    return root
+
+
+def test_dry_run_states_samples_prompts_time_and_unavailable_pairs(
+        tiny_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["paper", "--data-root", str(tiny_root), "--results-dir", str(tmp_path),
+                 "--dry-run", "--ms-per-prompt", "10"]) == 0
+    out = capsys.readouterr().out
+    plan = json.loads((tmp_path / "paper" / "plan.json").read_text())
+    ok = [p for p in plan if p["status"] == "ok"]
+    n_p = sum(p["image_prompts"] for p in ok)
+    assert f"{sum(p['samples'] for p in ok):,} samples, {n_p:,} image-prompts" in out
+    assert f"about {n_p * 10 / 1000:,.0f} s" in out
+    assert any(p["status"] != "ok" for p in plan) or len(plan) >= 20
+    for p in plan:
+        if p["status"] != "ok":
+            assert f"{p['task']}.{p['dataset']}" in out and p["status"] in out
+    seg = {p["dataset"]: p for p in plan if p["task"] == "seg"}
+    assert seg["potsdam"]["status"] == "ok" and seg["potsdam"]["image_prompts"] == 2 * 6
+
+
+def test_full_suite_writes_every_table_and_the_radar(
+        tiny_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["paper", "--data-root", str(tiny_root), "--results-dir", str(tmp_path),
+                 "--device", "cpu"]) == 0
+    out = tmp_path / "paper"
+    for t in paper_tables():
+        slug = t.name.lower().replace(". ", "_").replace(" ", "_")
+        md = (out / f"{slug}.md").read_text()
+        assert "| RemoteSAM |" in md and "**ours" in md
+        assert (out / f"{slug}.tex").read_text().startswith("\\begin{table}")
+    t6 = (out / "table_6.md").read_text()
+    ours = next(ln for ln in t6.splitlines() if ln.startswith("| **ours"))
+    assert ours.count("n/a") == 0  # DIOR and DOTA multi-label both ran
+    assert Image.open(out / "fig1_radar.png").size[0] > 300
+
+
+def test_radar_states_its_scale(tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    for scale in ("common", "per-axis"):
+        p = save_fig1_radar([50.0] * 8, tmp_path / f"{scale}.png", scale)
+        assert p.is_file()
+    from remotesam.bench.errors import InputError
+
+    with pytest.raises(InputError, match="per-axis"):
+        save_fig1_radar(None, tmp_path / "x.png", "log")
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None,
+                    reason="pdflatex is not installed (apt-get install texlive-latex-recommended)")
+def test_latex_tables_compile_without_overfull_boxes(tmp_path: Path) -> None:
+    body = "\n".join(render_latex(t) for t in paper_tables())
+    doc = ("\\documentclass{article}\n\\usepackage{graphicx}\n\\begin{document}\n" + body
+           + "\n\\end{document}\n")
+    (tmp_path / "t.tex").write_text(doc)
+    subprocess.run(["pdflatex", "-interaction=nonstopmode", "t.tex"], cwd=tmp_path,
+                   capture_output=True, timeout=120, check=False)
+    log = (tmp_path / "t.log").read_text(errors="replace")
+    assert "Overfull \\hbox" not in log and (tmp_path / "t.pdf").is_file()
