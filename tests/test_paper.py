@@ -64,12 +64,14 @@ def test_dry_run_states_samples_prompts_time_and_unavailable_pairs(
 def test_full_suite_writes_every_table_and_the_radar(
         tiny_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["paper", "--data-root", str(tiny_root), "--results-dir", str(tmp_path),
-                 "--device", "cpu"]) == 0
+                 "--device", "cpu", "--tasks", "mlc,seg.potsdam"]) == 0
     out = tmp_path / "paper"
     for t in paper_tables():
         slug = t.name.lower().replace(". ", "_").replace(" ", "_")
         md = (out / f"{slug}.md").read_text()
         assert "| RemoteSAM |" in md and "**ours" in md
+        if t.name not in ("Table 4", "Table 6"):
+            assert "not selected" in md
         assert (out / f"{slug}.tex").read_text().startswith("\\begin{table}")
     t6 = (out / "table_6.md").read_text()
     ours = next(ln for ln in t6.splitlines() if ln.startswith("| **ours"))
@@ -101,3 +103,35 @@ def test_latex_tables_compile_without_overfull_boxes(tmp_path: Path) -> None:
                    capture_output=True, timeout=120, check=False)
     log = (tmp_path / "t.log").read_text(errors="replace")
     assert "Overfull \\hbox" not in log and (tmp_path / "t.pdf").is_file()
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None,
+                    reason="pdflatex is not installed (apt-get install texlive-latex-recommended)")
+@pytest.mark.parametrize("n_tasks", [1, 3, 8])
+def test_leaderboard_latex_fits_the_line_width(tmp_path: Path, n_tasks: int) -> None:
+    """The leaderboard's LaTeX at 1, 3 and 8 task columns groups, with published rows and notes,
+    compiles without an overfull box (scaled down when wider, notes in a ragged parbox)."""
+    from run_support import make_run, result
+
+    from remotesam.bench.leaderboard import build_leaderboard
+
+    runs = [make_run("/experiments/very_long_directory_name/ckpt_a.pth", run_id="r1"),
+            make_run("/experiments/another_long_directory/ckpt_b.pth", run_id="r2", seed=3)]
+    extra = [("seg", "isaid", "mIoU"), ("det", "dior", "mAP50"), ("mlc", "dior", "accuracy"),
+             ("mcc", "ucmerced", "accuracy"), ("cap", "ucm_captions", "CIDEr")]
+    for run in runs:
+        run.results = run.results[:min(n_tasks, 3)]
+        for task, ds, metric in extra[:max(0, n_tasks - 3)]:
+            run.results.append(result(run.results[0].checkpoint, task, ds,
+                                      {metric: (55.5, True, True, "%")}))
+        run.results[0].n_evaluated = 10  # a subset note under the table
+    body = build_leaderboard(runs, published=True, metrics="all").to_latex(
+        caption="All tasks")
+    doc = ("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{booktabs}\n"
+           "\\usepackage{graphicx}\n\\begin{document}\n" + body + "\\end{document}\n")
+    (tmp_path / "t.tex").write_text(doc, encoding="utf-8")
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    log = (tmp_path / "t.log").read_text(errors="replace")
+    assert "Overfull \\hbox" not in log, log[-3000:]

@@ -77,7 +77,7 @@ class PaperPair:
     dataset: str
     split: str  # the paper's split
     tables: list[str] = field(default_factory=list)
-    status: str = "ok"  # ok | no adapter | data missing | error
+    status: str = "ok"  # ok | no adapter | data missing | error | not selected
     reason: str = ""
     root: str = ""
     samples: int = 0
@@ -333,6 +333,11 @@ def _cmd_paper(args: argparse.Namespace) -> int:
     if not data_root.is_dir():
         raise InputError(f"--data-root {data_root}: not a folder")
     pairs = paper_plan(data_root)
+    if args.tasks:
+        wanted = {t.strip() for t in args.tasks.split(",") if t.strip()}
+        for p in pairs:
+            if p.status == "ok" and not ({p.task, p.key} & wanted):
+                p.status, p.reason = "not selected", f"not in --tasks {args.tasks}"
     ok = [p for p in pairs if p.status == "ok"]
     n_s = sum(p.samples for p in ok)
     n_p = sum(p.image_prompts for p in ok)
@@ -398,6 +403,8 @@ def add_subcommand(sub: Any) -> argparse.ArgumentParser:
                    help="data root (default: the embedded procedural benchmark)")
     p.add_argument("--results-dir", default="results", metavar="DIR")
     p.add_argument("--device", default="auto")
+    p.add_argument("--tasks", default=None, help="run only these pairs (task or task.dataset, "
+                   "comma-separated); the others are listed as not selected")
     p.add_argument("--dry-run", action="store_true", help="print the plan and estimate only")
     p.add_argument("--ms-per-prompt", type=float, default=DEFAULT_MS_PER_PROMPT,
                    help="cost per image-prompt for the estimate (default %(default)s ms: the "
