@@ -135,3 +135,22 @@ def test_leaderboard_latex_fits_the_line_width(tmp_path: Path, n_tasks: int) -> 
     assert proc.returncode == 0, proc.stdout[-3000:]
     log = (tmp_path / "t.log").read_text(errors="replace")
     assert "Overfull \\hbox" not in log, log[-3000:]
+
+
+def test_leaderboard_radar_states_and_applies_its_scale() -> None:
+    from run_support import make_run
+
+    from remotesam.bench.radar import build_radar, radar_axes
+
+    runs = [make_run("a", run_id="r1"), make_run("b", quality=0.8, run_id="r2", seed=2)]
+    common = build_radar(runs, scale="common")
+    pct = [a for a in radar_axes(common) if a.column.unit == "%"]
+    assert pct and all((a.lo, a.hi) == (0.0, 100.0) for a in pct)
+    assert any(t.get_text().startswith("Scale: common") for t in common.texts)
+    per = build_radar(runs, scale="per-axis")
+    assert any((a.lo, a.hi) != (0.0, 100.0) for a in radar_axes(per) if a.column.unit == "%")
+    assert any(t.get_text().startswith("Scale: per axis") for t in per.texts)
+    default = build_radar(runs)
+    assert any(t.get_text().startswith("Scale: ") for t in default.texts)
+    with pytest.raises(ValueError, match="scale"):
+        build_radar(runs, scale="log")
