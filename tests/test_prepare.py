@@ -22,6 +22,7 @@ from remotesam.bench.prepare import (
     clip_polygon_to_rect,
     dior_xml_to_coco,
     parse_dota_labels,
+    prepare_dior,
     prepare_dota,
     split_dota_image,
     split_windows,
@@ -213,3 +214,66 @@ def test_dota_prepare_resumes_and_is_idempotent(real_data: Path, tmp_path: Path,
     from remotesam_plugins.det import DOTADetectionAdapter
 
     assert len(DOTADetectionAdapter(out / "DOTAv2_patches").samples()) == 2
+
+
+def test_prepare_on_the_procedural_benchmark_written_in_released_form(tmp_path: Path) -> None:
+    """The synth benchmark's DIOR boxes written as DIOR VOC XML (HBB folder) and its DOTA
+    scenes as full images with headed labelTxt: prepared, the adapters read the same boxes
+    and polygons as from the synth's own converted files."""
+    from remotesam.synth import generate
+    from remotesam_plugins.det import DIORDetectionAdapter, DOTADetectionAdapter
+
+    syn = tmp_path / "synth"
+    generate(syn, seed=5, n_images=3, image_size=96, n_train=0, n_val=0)
+    coco = json.loads((syn / "DIORcoco" / "Annotations" / "DIOR_test.json").read_text())
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    rel = tmp_path / "DIOR"
+    ann = rel / "Annotations" / "Horizontal Bounding Boxes"
+    ann.mkdir(parents=True)
+    (rel / "JPEGImages-test").mkdir()
+    (rel / "ImageSets" / "Main").mkdir(parents=True)
+    stems = []
+    for im in coco["images"]:
+        stem = Path(im["file_name"]).stem
+        stems.append(stem)
+        shutil.copy(syn / "DIORcoco" / "JPEGImages" / im["file_name"], rel / "JPEGImages-test")
+        objs = "".join(
+            f"<object><name>{names[a['category_id']]}</name><bndbox><xmin>{a['bbox'][0]}</xmin>"
+            f"<ymin>{a['bbox'][1]}</ymin><xmax>{a['bbox'][0] + a['bbox'][2]}</xmax>"
+            f"<ymax>{a['bbox'][1] + a['bbox'][3]}</ymax></bndbox></object>"
+            for a in coco["annotations"] if a["image_id"] == im["id"])
+        (ann / f"{stem}.xml").write_text(
+            f"<annotation><filename>{im['file_name']}</filename><size><width>{im['width']}"
+            f"</width><height>{im['height']}</height><depth>3</depth></size>{objs}</annotation>")
+    (rel / "ImageSets" / "Main" / "test.txt").write_text("".join(s + "\n" for s in stems))
+    out = tmp_path / "root"
+    prepare_dior(rel, out, progress=lambda s: None)
+
+    def boxes(samples: list) -> dict:
+        return {s.sample_id: (s.target["labels"], s.target["bbox_xyxy"]) for s in samples}
+
+    assert boxes(DIORDetectionAdapter(out / "DIORcoco").samples()) == boxes(
+        DIORDetectionAdapter(syn / "DIORcoco").samples())
+
+    dota = tmp_path / "DOTA" / "val"
+    (dota / "images").mkdir(parents=True)
+    (dota / "labelTxt").mkdir()
+    patches = syn / "DOTAv2_patches" / "val"
+    for p in sorted((patches / "images").glob("*.png")):
+        stem = p.stem.split("__")[0]
+        shutil.copy(p, dota / "images" / f"{stem}.png")
+        (dota / "labelTxt" / f"{stem}.txt").write_text(
+            "imagesource:GoogleEarth\ngsd:null\n" + (patches / "annfiles" / f"{p.stem}.txt")
+            .read_text())
+    prepare_dota(dota, out, progress=lambda s: None)
+    ours = DOTADetectionAdapter(out / "DOTAv2_patches").samples()
+    ref = DOTADetectionAdapter(patches.parent).samples()
+    assert [s.sample_id for s in ours] == [s.sample_id for s in ref]
+    for a, b in zip(ours, ref, strict=True):
+        assert a.target["labels"] == b.target["labels"]
+        assert np.array_equal(np.asarray(a.target["polygons"]), np.asarray(b.target["polygons"]))
+        img = cv2.imread(str(a.image))
+        assert img.shape == (1024, 1024, 3)  # padded as the devkit pads
+        small = cv2.imread(str(b.image))
+        assert np.array_equal(img[:small.shape[0], :small.shape[1]], small)
+        assert not img[small.shape[0]:].any()
