@@ -82,6 +82,7 @@ class PaperPair:
     root: str = ""
     samples: int = 0
     image_prompts: int = 0
+    our_split: str = ""  # the split we evaluate (the adapter's official default)
 
     @property
     def key(self) -> str:
@@ -176,6 +177,7 @@ def paper_plan(data_root: str | Path) -> list[PaperPair]:
             continue
         root = Path(data_root) / adapter.default_subdir
         p.root = str(root)
+        p.our_split = adapter.default_split
         if not root.is_dir():
             p.status, p.reason = "data missing", f"{root} not found (see `remotesam-bench data list`)"
             continue
@@ -328,10 +330,12 @@ def _cmd_paper(args: argparse.Namespace) -> int:
     from remotesam.bench.embedded import ensure_embedded_benchmark
 
     results = Path(args.results_dir)
-    synthetic = args.data_root is None
+    from remotesam.bench.plan import is_synthetic_data
+
     data_root = Path(args.data_root) if args.data_root else ensure_embedded_benchmark(results)
     if not data_root.is_dir():
         raise InputError(f"--data-root {data_root}: not a folder")
+    synthetic = is_synthetic_data(data_root)
     pairs = paper_plan(data_root)
     if args.tasks:
         wanted = {t.strip() for t in args.tasks.split(",") if t.strip()}
@@ -379,6 +383,11 @@ def _cmd_paper(args: argparse.Namespace) -> int:
         absent = sorted({f"{task}.{ds}" for task, ds, _, _ in t.columns
                          if f"{task}.{ds}" in missing})
         t.notes += [f"not run: {k} ({missing[k]})" for k in absent]
+        for p in pairs:
+            if (p.status == "ok" and p.our_split and p.our_split != p.split
+                    and t.name in p.tables):
+                t.notes.append(f"ours: {p.key} on split {p.our_split!r}; the paper's rows: "
+                               f"{p.split!r}")
         if synthetic:
             t.notes.append("our row: procedural benchmark, not comparable with the paper's rows")
         slug = t.name.lower().replace(". ", "_").replace(" ", "_")
