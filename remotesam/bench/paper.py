@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -287,6 +288,7 @@ def save_fig1_radar(ours: Sequence[float | None] | None, out: str | Path, scale:
     ax = fig.add_subplot(111, polar=True)
     ax.set_xticks(ang)
     ax.set_xticklabels([a[0] for a in FIG1_AXES], fontsize=9)
+    ax.tick_params(axis="x", pad=14)
     ax.set_ylim(0, 1)
     ax.set_yticks([0.25, 0.5, 0.75, 1.0])
     ax.set_yticklabels([])
@@ -321,8 +323,10 @@ def _our_values(document: Any, tables: list[PaperTable]) -> dict[tuple[str, str,
     out: dict[tuple[str, str, str], float] = {}
     for res in document.results:
         for name, mv in res.metrics.items():
-            out[(res.task, pub.canonical_dataset(res.dataset),
-                 pub.canonical_metric(res.task, name))] = float(mv.value)
+            v = float(mv.value)
+            if math.isfinite(v):  # undefined metrics (no ground truth of a kind) stay n/a
+                out[(res.task, pub.canonical_dataset(res.dataset),
+                     pub.canonical_metric(res.task, name))] = v
     return out
 
 
@@ -374,6 +378,7 @@ def _cmd_paper(args: argparse.Namespace) -> int:
             print(f"run document: {outcome.path}")
     pub = _published()
     missing = {p.key: f"{p.status}: {p.reason}" for p in pairs if p.status != "ok"}
+    ran = {p.key for p in pairs if p.status == "ok"}
     md = [f"# The RemoteSAM paper's tables, {label}\n"]
     for t in paper_tables():
         for i, (task, ds, _, metric) in enumerate(t.columns):
@@ -383,6 +388,9 @@ def _cmd_paper(args: argparse.Namespace) -> int:
         absent = sorted({f"{task}.{ds}" for task, ds, _, _ in t.columns
                          if f"{task}.{ds}" in missing})
         t.notes += [f"not run: {k} ({missing[k]})" for k in absent]
+        undefined = sorted({f"{task}.{ds} {m}" for i, (task, ds, _, m) in enumerate(t.columns)
+                            if i not in t.ours and f"{task}.{ds}" in ran})
+        t.notes += [f"ours: {u} undefined on this data (n/a)" for u in undefined]
         for p in pairs:
             if (p.status == "ok" and p.our_split and p.our_split != p.split
                     and t.name in p.tables):
