@@ -2,8 +2,8 @@
 
 A mirror is listed only when its repository, revision (commit) and file checksums are known for
 certain; each file is downloaded with ``huggingface_hub.hf_hub_download`` at the pinned
-revision (through the local hub cache, so ``HF_HUB_OFFLINE=1`` serves a cached copy and fails
-clearly otherwise), its sha256 checked, and copied to ``DIR`` under the adapter's layout.
+revision (through the local hub cache of :mod:`remotesam.hub`, the one ``hf://`` checkpoints
+use, so ``HF_HUB_OFFLINE=1`` serves a cached copy and fails clearly otherwise), its sha256 checked, and copied to ``DIR`` under the adapter's layout.
 Datasets without a certain mirror get the adapter's ``how_to_get`` (manual download steps).
 No dataset of the built-in tasks has a pinned mirror yet: RemoteSAM-270K is on the Hub
 (``1e12Leon/RemoteSAM_270K``) but no revision and checksums are pinned here.
@@ -70,8 +70,12 @@ def fetch_mirror(mirror: Mirror, out: str | Path, cache_dir: str | Path | None =
             file whose sha256 differs from the pinned one.
     """
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
 
+    from remotesam.hub import _offline, hub_cache_dir
+
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else hub_cache_dir()
+    local_only = _offline()
     dst = Path(out) / mirror.subdir
     for rel, digest in mirror.files.items():
         target = dst / rel
@@ -80,13 +84,13 @@ def fetch_mirror(mirror: Mirror, out: str | Path, cache_dir: str | Path | None =
             continue
         try:
             cached = hf_hub_download(mirror.repo_id, rel, revision=mirror.revision,
-                                     repo_type=mirror.repo_type,
-                                     cache_dir=None if cache_dir is None else str(cache_dir))
-        except LocalEntryNotFoundError:
+                                     repo_type=mirror.repo_type, cache_dir=str(cache),
+                                     local_files_only=local_only)
+        except (LocalEntryNotFoundError, OfflineModeIsEnabled):
+            why = "HF_HUB_OFFLINE is set" if local_only else "the Hub could not be reached"
             raise InputError(
                 f"hf://{mirror.repo_id}/{rel}@{mirror.revision[:12]}: not in the local hub cache "
-                "and the Hub is not reachable (HF_HUB_OFFLINE is set or no network); connect "
-                "and run again, or download it by hand") from None
+                f"{cache} and {why}; connect and run again, or download it by hand") from None
         except Exception as e:
             raise InputError(f"hf://{mirror.repo_id}/{rel}@{mirror.revision[:12]}: {e}") from None
         got = _sha256(Path(cached))
