@@ -22,6 +22,9 @@ DATASETS.md)::
     <out>/Counting/test/DOTAv2/Images/PNNNN.png, .../Annotation/test_IMG_CT.json      [cnt, DOTA names]
     <out>/RefSegRS/..., RISBench/..., UDD5/val/..., DeepGlobe/test/..., DeepGlobe_LandCover/train/...
                                                           [ref, seg; see remotesam.synth.refseg_sets]
+    <out>/iSAID_patches/val/images/PNNNN.png, .../instancesonly_filtered_val.json     [det]
+    <out>/UCMerced_LandUse/LandUse_Multilabeled.txt, AID_multilabel/, MultiScene-Clean/,
+    <out>/MLRSNet/                   SATIN multi-label sets [mlc; see remotesam.synth.paper_sets]
 
 Splits: object scenes ``train`` / ``val`` / ``test`` (the benchmark formats hold the test
 scenes, under the split name each official evaluation uses: ``val`` for iSAID and DOTA, whose
@@ -44,6 +47,7 @@ import numpy as np
 
 from .expressions import caption_scene, referring_expressions
 from .isprs import write_isprs
+from .paper_sets import write_paper_sets
 from .refseg_sets import write_refseg_sets
 from .scene import Scene, render_landuse_scene, render_object_scene
 from .vocab import (
@@ -75,7 +79,9 @@ __all__ = ["GENERATOR_VERSION", "SynthError", "SynthManifest", "generate"]
 #: 3: adds RISBench, RefSegRS, UDD5 and DeepGlobe (:mod:`remotesam.synth.refseg_sets`) and
 #: ISPRS Potsdam / Vaihingen label PNGs (:mod:`remotesam.synth.isprs`); the files of
 #: version 2 are unchanged.
-GENERATOR_VERSION = 3
+#: 4: adds iSAID detection patches and the SATIN multi-label sets
+#: (:mod:`remotesam.synth.paper_sets`); the files of version 3 are unchanged.
+GENERATOR_VERSION = 4
 
 MANIFEST = "manifest.json"
 _SPLITS = ("train", "val", "test")
@@ -548,6 +554,10 @@ def generate(
     counts["ucm_caption_images"] = len(cap_images)
     counts["object_scenes"] = len(obj_items)
 
+    # ---- iSAID detection patches (det) and SATIN multi-label sets (mlc) -----------------------
+    paper_files, paper_datasets = write_paper_sets(out, tests, lu_items["test"], counts)
+    files += paper_files
+
     manifest = SynthManifest(
         root=out,
         seed=seed,
@@ -568,8 +578,8 @@ def generate(
         },
         files={p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(set(files))},
     )
-    for task, entries in extra_datasets.items():
-        manifest.datasets[task].update(entries)
+    for task, entries in [*extra_datasets.items(), *paper_datasets.items()]:
+        manifest.datasets.setdefault(task, {}).update(entries)
     write_json(out / MANIFEST, manifest.to_dict(), indent=1)
     return manifest
 
