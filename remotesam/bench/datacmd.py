@@ -150,11 +150,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
 # -- check --------------------------------------------------------------------------------------
 
 
-def glob_files(root: Path, pattern: str) -> list[Path]:
+def glob_files(root: Path, pattern: str, folders: bool = False) -> list[Path]:
     """Files under ``root`` matching a relative glob (``*`` within one path component).
 
     Brackets and parentheses in the pattern are literal (``refs(unc).p``); only ``*`` and
-    ``?`` are wildcards. Sorted.
+    ``?`` are wildcards. With ``folders``, non-empty folders match too (a layout entry may name
+    a folder, ``images_test``). Sorted.
     """
     parts = [p for p in pattern.replace("\\", "/").split("/") if p]
     level = [root]
@@ -164,7 +165,7 @@ def glob_files(root: Path, pattern: str) -> list[Path]:
         for d in level:
             if not any(c in part for c in "*?"):
                 p = d / part
-                if (p.is_file() if last else p.is_dir()):
+                if (p.is_file() or (folders and _nonempty_dir(p)) if last else p.is_dir()):
                     nxt.append(p)
                 continue
             regex = fnmatch.translate(part.replace("[", "[[]"))
@@ -172,12 +173,20 @@ def glob_files(root: Path, pattern: str) -> list[Path]:
                 with os.scandir(d) as it:
                     for ent in it:
                         if re.match(regex, ent.name) and (
-                                ent.is_file() if last else ent.is_dir()):
+                                ent.is_file() or (folders and _nonempty_dir(Path(ent.path)))
+                                if last else ent.is_dir()):
                             nxt.append(Path(ent.path))
             except OSError:
                 continue
         level = nxt
     return sorted(level)
+
+
+def _nonempty_dir(path: Path) -> bool:
+    try:
+        return path.is_dir() and any(path.iterdir())
+    except OSError:
+        return False
 
 
 def _sha256(path: Path) -> str:
@@ -286,10 +295,10 @@ def check_dataset(entry: DatasetEntry, data_root: str | Path,
     any_found = False
     for pattern in info.layout:
         alts = [a.strip() for a in pattern.split("|") if a.strip()]
-        hits = next((h for h in (glob_files(root, a) for a in alts) if h), [])
+        hits = next((h for h in (glob_files(root, a, folders=True) for a in alts) if h), [])
         any_found |= bool(hits)
-        chk.items.append(CheckItem(f"layout {pattern}", "at least 1 file", f"{len(hits)} file(s)",
-                                   bool(hits), str(root / alts[0])))
+        chk.items.append(CheckItem(f"layout {pattern}", "at least 1 file (or non-empty folder)",
+                                   f"{len(hits)} match(es)", bool(hits), str(root / alts[0])))
     synthetic = False
     if manifest is not None:
         files = manifest.get("files") or {}
