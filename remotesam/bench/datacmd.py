@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ from typing import Any
 
 from remotesam.bench.api import DatasetAdapter, DatasetError, TaskPlugin
 from remotesam.bench.datainfo import DatasetInfo
-from remotesam.bench.errors import EXIT_INPUT, EXIT_OK, InputError
+from remotesam.bench.errors import EXIT_INPUT, EXIT_OK, BenchError, InputError
 
 __all__ = [
     "CheckItem",
@@ -72,7 +73,8 @@ def dataset_entries(tasks: str | None = None) -> list[DatasetEntry]:
             ``task.dataset`` names.
 
     Raises:
-        InputError: an unknown task or dataset, or a task plugin that does not load.
+        InputError: an unknown task or dataset, or a named task plugin that does not load
+            (with every task, a plugin that does not load is left out with a note on stderr).
     """
     from remotesam.bench.registry import Registry
 
@@ -87,7 +89,14 @@ def dataset_entries(tasks: str | None = None) -> list[DatasetEntry]:
             wanted.append((name, d or None))
     out: list[DatasetEntry] = []
     for name, ds in wanted:
-        plugin: type[TaskPlugin] = reg.get(name)
+        try:
+            plugin: type[TaskPlugin] = reg.get(name)
+        except BenchError as e:
+            if tasks not in (None, "all"):
+                raise
+            print(f"remotesam-bench: note: task {name!r} does not load, its datasets are left "
+                  f"out ({str(e).splitlines()[0]})", file=sys.stderr)
+            continue
         if ds is not None and ds not in plugin.datasets:
             raise InputError(f"--tasks {name}.{ds}: task {name!r} has no dataset {ds!r}; it has "
                              f"{', '.join(plugin.datasets)}")
@@ -368,8 +377,6 @@ def _cmd_check(args: argparse.Namespace) -> int:
     bad = [c for c in checks if not c.ok]
     summary = ", ".join(f"{c.key}: {c.status}" for c in checks)
     if bad:
-        import sys
-
         print(f"remotesam-bench: data check: {bad[0].first_problem()}", file=sys.stderr)
         if args.format != "json":
             print(f"summary: {summary}")

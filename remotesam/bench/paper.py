@@ -204,10 +204,24 @@ def _fmt(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.2f}"
 
 
+def _titles() -> dict[tuple[str, str], str]:
+    """(task, dataset) -> the adapter's ``info.title`` (installed tasks that load)."""
+    from remotesam.bench.datacmd import dataset_entries
+    from remotesam.bench.errors import BenchError
+
+    try:
+        return {(e.task, e.dataset): e.info.title for e in dataset_entries(None)
+                if e.info is not None}
+    except BenchError:
+        return {}
+
+
 def _header(t: PaperTable) -> list[str]:
     from remotesam.bench.leaderboard import dataset_display_name
 
-    return [f"{dataset_display_name(ds)} {m}" for _, ds, _, m in t.columns]
+    titles = _titles()
+    return [f"{titles.get((task, ds)) or dataset_display_name(ds)} {m}"
+            for task, ds, _, m in t.columns]
 
 
 def render_markdown(t: PaperTable, ours_label: str = "ours") -> str:
