@@ -80,6 +80,8 @@ from remotesam.bench.datainfo import DatasetInfo
 from remotesam.bench.kit import check_options, image_files, require_dir, resize_nearest
 from remotesam.classes import POTSDAM_CLASSES
 
+from ._datasets import DATASET_INFO
+
 __all__ = [
     "DEEPGLOBE_LC_CLASSES",
     "DEEPGLOBE_LC_PALETTE",
@@ -428,22 +430,7 @@ class VaihingenAdapter(_OpenVocabAdapter):
         "  ann_dir/<split>/<same name>.png ...  (0 ignored, 1 impervious surface .. 5 car, "
         "6 clutter)\n"
     )
-    info: ClassVar[DatasetInfo] = DatasetInfo(
-        title="Vaihingen",
-        source=("ISPRS 2D Semantic Labeling Contest - Vaihingen, "
-                "https://www.isprs.org/education/benchmarks/UrbanSemLab/; val split as "
-                "mmsegmentation's tools/dataset_converters/vaihingen.py cuts it (17 areas, "
-                "398 crops of 512x512), the split SegEarth-OV scores (configs/cfg_vaihingen.py)"),
-        licence="ISPRS benchmark terms (research use, data on request)",
-        split="val",
-        size=398,
-        layout=("img_dir/val/*.png", "ann_dir/val/*.png"),
-        how_to_get=("Request ISPRS_semantic_labeling_Vaihingen.zip and "
-                    "ISPRS_semantic_labeling_Vaihingen_ground_truth_eroded_COMPLETE.zip from "
-                    "ISPRS, run mmsegmentation's tools/dataset_converters/vaihingen.py on the "
-                    "folder holding them (-o <data-root>/vaihingen), pass --data-root."),
-        counts={"img_dir/val/*.png": 398, "ann_dir/val/*.png": 398},
-    )
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["vaihingen"]  # val, 398 crops
 
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         protocol = str(options.get("protocol", "segearth_ov"))

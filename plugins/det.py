@@ -88,6 +88,7 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.bench.datainfo import DatasetInfo
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
@@ -102,6 +103,7 @@ from remotesam.bench.kit import (
     sample_dataset_classes,
 )
 
+from ._datasets import DATASET_INFO
 from ._detection_common import (
     DIOR_CLASSES,
     DOTA_CLASSES,
@@ -135,6 +137,7 @@ class DIORDetectionAdapter(DatasetAdapter):
     """
 
     name: ClassVar[str] = "dior"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["dior"]
     splits: ClassVar[tuple[str, ...]] = ("test", "trainval", "train", "val")
     default_split: ClassVar[str] = "test"
     default_subdir: ClassVar[str] = "DIORcoco"
@@ -209,6 +212,7 @@ class DOTADetectionAdapter(DatasetAdapter):
     """
 
     name: ClassVar[str] = "dotav2"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["dotav2"]
     splits: ClassVar[tuple[str, ...]] = ("val", "train")
     default_split: ClassVar[str] = "val"
     default_subdir: ClassVar[str] = "DOTAv2_patches"

@@ -92,7 +92,7 @@ def test_synth_layout_is_mmseg_converter_output(synth_root: Path) -> None:
     assert len(labels) == 6 and [p.name for p in labels] == [p.name for p in images]
     assert labels[0].name == "area1_0_0_64_64.png"
     values = set(np.unique(np.concatenate([_raw(p).ravel() for p in labels])).tolist())
-    assert values <= set(range(7)) and {0, 2, 6} <= values  # boundary, building, clutter
+    assert values <= set(range(7)) and {2, 6} <= values  # building, clutter
     assert Image.open(labels[0]).mode == "L"
     for pattern in VaihingenAdapter.info.layout:  # what ``DatasetInfo`` promises is there
         assert list(root.glob(pattern)), pattern
@@ -193,9 +193,10 @@ def test_hostile_label_values_name_the_file(tmp_path: Path, value: int) -> None:
                                            rf"\[{value}\] are neither"):
         read_label(s.target)
     ok = lab.copy()
-    ok[1, 2] = 255  # ignored, as after mmseg's reduce_zero_label
+    ok[1, 2], ok[0, 0], ok[3, 3] = 255, 0, 1  # 0 and 255 ignored, as after reduce_zero_label
     Image.fromarray(ok).save(tmp_path / "v" / "ann_dir" / "val" / "a.png")
-    assert read_label(s.target)[1, 2] == -1
+    got = read_label(s.target)
+    assert got[1, 2] == got[0, 0] == -1 and got[3, 3] == 1 and got[2, 2] == 0  # clutter = bg
 
 
 def test_colour_label_and_broken_files_name_the_file(tmp_path: Path) -> None:

@@ -1,5 +1,4 @@
-"""RISBench, RefSegRS, UDD5, DeepGlobe and Vaihingen in their release formats, from the object
-scenes.
+"""RISBench, RefSegRS, UDD5 and DeepGlobe in their release formats, from the object scenes.
 
 Written by :func:`write_refseg_sets` (one hook in :func:`remotesam.synth.generate`)::
 
@@ -8,20 +7,13 @@ Written by :func:`write_refseg_sets` (one hook in :func:`remotesam.synth.generat
     <out>/UDD5/val/src/<name>.JPG, UDD5/val/gt/<name>.png (0 vegetation .. 4 other)         [seg]
     <out>/DeepGlobe/test/<id>_sat.jpg, <id>_mask.png (RGB, road white)                       [seg]
     <out>/DeepGlobe_LandCover/train/<id>_sat.jpg, <id>_mask.png (RGB land-cover palette)     [seg]
-    <out>/vaihingen/img_dir/val/<area>_0_0_<S>_<S>.png, ann_dir/val/<same>.png (0..6)      [seg]
 
 Referring sets: one line "<idx> <expression>" per expression (the REFER expressions of the same
 scenes, at most :data:`_PER_SCENE` per test scene and 1 per train/val scene, to keep the sets
 small), ``idx`` counting from 1 across the three splits. Semantic sets: the first
 :data:`_SEG_SCENES` test scenes; UDD5 vegetation = trees, building = buildings, road = roads,
 vehicle = cars and trucks, other = the rest; DeepGlobe road = the road region; land cover:
-water, forest (trees), urban (buildings, roads and land objects), rangeland (the rest).
-Vaihingen as mmsegmentation's converter writes it (one crop per scene, named like the
-converter's ``<area>_<x0>_<y0>_<x1>_<y1>.png``; the scene's RGB stands in for the real IRRG):
-1 impervious surface = roads and parking lots, 2 building, 3 low vegetation = agricultural
-fields, 4 tree, 5 car = cars and trucks, 6 clutter = the rest, 0 = a one-pixel ring around
-each building (the eroded boundaries of ISPRS's ``noBoundary`` ground truth).
-DeepGlobe's masks are written with small
+water, forest (trees), urban (buildings, roads and land objects), rangeland (the rest). DeepGlobe's masks are written with small
 deterministic deviations from pure 0 / 255 (its README: values "may not be pure 0 and 255";
 readers binarise at 128). Nothing here draws from the scenes' random streams, so the other
 formats' bytes do not change.
@@ -47,7 +39,6 @@ _PER_SCENE = 2
 _SEG_SCENES = 24
 _SPLITS = ("train", "val", "test")
 _UDD5_OTHER = 4
-_VAIHINGEN_CLUTTER = 6
 _LC = {"urban": (0, 255, 255), "rangeland": (255, 0, 255), "forest": (0, 255, 0),
        "water": (0, 0, 255)}
 
@@ -83,7 +74,7 @@ def write_refseg_sets(out: Path, items: Sequence[Any], expressions: dict[int, li
         expressions: image id -> ``[(object index, expression)]`` (the REFER expressions).
         seed: the benchmark seed (DeepGlobe's mask deviations are drawn from it).
         counts: filled with ``risbench_<split>`` / ``refsegrs_<split>`` line counts and
-            ``udd5_images`` / ``deepglobe_images`` / ``vaihingen_images``.
+            ``udd5_images`` / ``deepglobe_images``.
 
     Returns:
         The files written, and manifest ``datasets`` entries (task -> name -> path).
@@ -146,24 +137,10 @@ def write_refseg_sets(out: Path, items: Sequence[Any], expressions: dict[int, li
                                  sc.image))
         files.append(write_image(out / "DeepGlobe_LandCover" / "train" / f"{stem}_mask.png",
                                  _jitter(lc, rng)))
-        # Vaihingen (mmseg converter values): later classes painted over earlier ones
-        vh = np.full(shape, _VAIHINGEN_CLUTTER, np.uint8)
-        paved = road | sc.regions.get("parkinglot", none)
-        for value, region in ((1, paved), (2, building),
-                              (3, sc.regions.get("agricultural", none)), (4, tree),
-                              (5, vehicles)):
-            vh[region] = value
-        b8 = building.astype(np.uint8)
-        ring = cv2.dilate(b8, np.ones((3, 3), np.uint8)).astype(bool) & ~building
-        vh[ring] = 0
-        crop = f"area{k}_0_0_{shape[1]}_{shape[0]}"
-        files.append(write_image(out / "vaihingen" / "img_dir" / "val" / f"{crop}.png", sc.image))
-        files.append(_write_gray(out / "vaihingen" / "ann_dir" / "val" / f"{crop}.png", vh))
     counts["udd5_images"] = counts["deepglobe_images"] = len(tests)
-    counts["vaihingen_images"] = len(tests)
     datasets = {
         "ref": {"risbench": "RISBench", "refsegrs": "RefSegRS"},
         "seg": {"udd5": "UDD5/val", "deepglobe": "DeepGlobe/test",
-                "deepglobe_landcover": "DeepGlobe_LandCover/train", "vaihingen": "vaihingen"},
+                "deepglobe_landcover": "DeepGlobe_LandCover/train"},
     }
     return files, datasets
