@@ -462,6 +462,9 @@ class VaihingenAdapter(_OpenVocabAdapter):
         else:
             target = {"encoding": "index", "value_offset": 1, "ignore_values": [0, 255],
                       "background_value": len(VAIHINGEN_CLASSES) + 1}
+        target["label_hint"] = ("Vaihingen labels must be mmsegmentation's converter output "
+                                "(tools/dataset_converters/vaihingen.py: 0 boundary, 1 impervious "
+                                "surface .. 6 clutter); convert the ISPRS colour GT with it")
         out = []
         for stem, img, lab in self._pairs(".png", ".png"):
             smp = self._sample(stem, img, lab, dict(target))

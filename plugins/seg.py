@@ -238,8 +238,9 @@ def read_label(target: Mapping[str, Any], size: int | None = None) -> np.ndarray
         vals = np.unique(raw[bad])[:10].tolist()
         raise DatasetError(
             f"{path}: label value(s) {vals} are neither a class value ({offset}..{offset + k - 1} for "
-            f"{k} classes), an ignored value {ignore} nor the background value {bg}; check the "
-            "dataset options classes / value_offset / ignore_values / background_value"
+            f"{k} classes), an ignored value {ignore} nor the background value {bg}; "
+            + str(target.get("label_hint", "check the dataset options classes / value_offset / "
+                                           "ignore_values / background_value"))
         )
     out = np.where(is_bg, 0, out)
     out = np.where(ign, -1, out)
