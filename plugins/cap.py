@@ -30,7 +30,7 @@ Deviations, deliberate:
   keyed by file name, so both entries' references belong to one image, scored once. The same
   here by default (one sample with the references of every entry, in file order; id = the first
   ``imgid``), with a :class:`~remotesam.bench.api.DatasetWarning` giving the count; the dataset
-  option ``duplicate_images=error`` refuses such a file instead.
+  option ``duplicates=error`` refuses such a file instead.
 * The PTB tokenizer runs from a temporary directory instead of writing into the installed
   ``pycocoevalcap`` package (same jar, flags and punctuation removal; tested equal).
 
@@ -114,7 +114,7 @@ UCM_CLASSES: tuple[str, ...] = UCM_FOLDER_NAMES
 class UCMCaptionsAdapter(DatasetAdapter):
     """UCM-captions: ``dataset.json`` (Karpathy style) + ``Images/N.tif``.
 
-    Options: ``ann_file`` (the json), ``image_dir``, ``duplicate_images`` (``merge``: official,
+    Options: ``ann_file`` (the json), ``image_dir``, ``duplicates`` (``merge``: official,
     default, an image listed under several ``imgid``s is one sample with all their references;
     ``error``: refuse the file).
 
@@ -134,15 +134,15 @@ class UCMCaptionsAdapter(DatasetAdapter):
         "                          \"sentences\": [{\"raw\": ...}, ...]}, ...]})\n"
         "  Images/1.tif ... Images/2100.tif\n"
     )
-    _OPTIONS: ClassVar[frozenset[str]] = frozenset({"ann_file", "image_dir", "duplicate_images"})
+    _OPTIONS: ClassVar[frozenset[str]] = frozenset({"ann_file", "image_dir", "duplicates"})
 
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
         check_options(type(self).__name__, self.options, self._OPTIONS)
-        self.duplicate_images = str(self.options.get("duplicate_images", "merge"))
-        if self.duplicate_images not in ("merge", "error"):
-            raise DatasetError(f"{self.name}: option duplicate_images must be merge (official) "
-                               f"or error, got {self.duplicate_images!r}")
+        self.duplicates = str(self.options.get("duplicates", "merge"))
+        if self.duplicates not in ("merge", "error"):
+            raise DatasetError(f"{self.name}: option duplicates must be merge (official) "
+                               f"or error, got {self.duplicates!r}")
         self.ann_file = option_path(self.options, "ann_file", self.root / "dataset.json")
         self.image_dir = option_path(self.options, "image_dir", self.root / "Images")
         require_file(self.ann_file, "UCM-captions dataset.json", self.layout)
@@ -194,10 +194,10 @@ class UCMCaptionsAdapter(DatasetAdapter):
                 raise DatasetError(f"{where}.filename = {fn!r} is not a string")
             image = member_path(self.image_dir, fn, f"{where}.filename")
             if fn in by_file:
-                if self.duplicate_images == "error":
+                if self.duplicates == "error":
                     raise DatasetError(
                         f"{where}.filename = {fn!r} is listed again (already under imgid "
-                        f"{by_file[fn].meta['imgid']}); drop the option duplicate_images=error "
+                        f"{by_file[fn].meta['imgid']}); drop the option duplicates=error "
                         "to merge the references as the official code does")
                 by_file[fn].target["references"].extend(refs)
                 merged[fn] = merged.get(fn, 0) + 1
@@ -222,7 +222,7 @@ class UCMCaptionsAdapter(DatasetAdapter):
                 f"({sum(merged.values())} extra entries, e.g. {next(iter(merged))!r}): their "
                 "references are merged into one sample each, as the official code keys its "
                 "references by file name; --dataset-opt "
-                f"cap.{self.name}.duplicate_images=error refuses such a file",
+                f"cap.{self.name}.duplicates=error refuses such a file",
                 DatasetWarning, stacklevel=2)
         return out
 

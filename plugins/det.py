@@ -48,6 +48,11 @@ Deviations and additions, all deliberate:
   coordinate are :class:`DatasetError` naming file and line (the official loader never reads
   the difficulty and would carry NaN boxes into scoring). Degenerate (zero-area) polygons are
   kept, as officially: they can only be missed.
+* DIOR json, a ``file_name`` under two image ids: the official code evaluates every image id
+  (each with its own annotations and its own predictions), so does the harness by default; the
+  repeat's sample id is ``"<file_name>#<image id>"`` and a
+  :class:`~remotesam.bench.api.DatasetWarning` gives the count. Dataset option
+  ``duplicates=error`` (``--dataset-opt det.dior.duplicates=error``) refuses the file.
 * DIOR json: NaN, infinite or negative-size ``bbox``, ``iscrowd`` other than 0/1, NaN or
   negative ``area``, non-integer ids and sizes are :class:`DatasetError` naming file and
   field (``COCOeval`` would silently score them); so is a ``file_name`` that points outside
@@ -73,6 +78,7 @@ when the predictor was built with an EPOC model, DOTA without), ``coco_backend``
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -82,6 +88,7 @@ import numpy as np
 from remotesam.bench.api import (
     DatasetAdapter,
     DatasetError,
+    DatasetWarning,
     MetricSpec,
     Prediction,
     Sample,
@@ -124,7 +131,9 @@ __all__ = ["DIORDetectionAdapter", "DOTADetectionAdapter", "DetectionTask", "par
 class DIORDetectionAdapter(DatasetAdapter):
     """DIOR in RemoteSAM's COCO json (``Annotations/DIOR_<split>.json`` + ``JPEGImages/``).
 
-    Options: ``ann_file`` (path of the COCO json), ``image_dir``.
+    Options: ``ann_file`` (path of the COCO json), ``image_dir``, ``duplicates`` (``keep``:
+    official, a ``file_name`` under two image ids is evaluated once per id, with a warning;
+    ``error``: refuse the file).
 
     ``Sample.target``: ``bbox_xyxy`` ``(n, 4)`` list (absolute pixels, COCO xywh converted),
     ``labels`` (class names), ``difficult`` (all 0), ``iscrowd`` (0/1 per object, the json's),
@@ -143,11 +152,15 @@ class DIORDetectionAdapter(DatasetAdapter):
         "  Annotations/DIOR_test.json   (COCO json; categories named as the 20 DIOR classes)\n"
         "  JPEGImages/11726.jpg ...\n"
     )
-    _OPTIONS: ClassVar[frozenset[str]] = frozenset({"ann_file", "image_dir"})
+    _OPTIONS: ClassVar[frozenset[str]] = frozenset({"ann_file", "image_dir", "duplicates"})
 
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
         check_options(type(self).__name__, self.options, self._OPTIONS)
+        self.duplicates = str(self.options.get("duplicates", "keep")).lower()
+        if self.duplicates not in ("keep", "error"):
+            raise DatasetError(f"{self.name}: option duplicates={self.options['duplicates']!r}; "
+                               "expected 'keep' (official: evaluate every image id) or 'error'")
         self.ann_file = option_path(self.options, "ann_file", self.root / "Annotations" / f"DIOR_{self.split}.json")
         self.image_dir = option_path(self.options, "image_dir", self.root / "JPEGImages")
         require_file(self.ann_file, f"{self.name} annotation file", self.layout)
@@ -162,19 +175,27 @@ class DIORDetectionAdapter(DatasetAdapter):
         """
         coco = read_coco_detection_json(self.ann_file, self.classes)
         out: list[Sample] = []
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
+        repeated: list[str] = []
         for im in coco.images:
             iid = im["id"]
             if iid not in coco.boxes:
                 continue
             fn = im["file_name"]
+            sid = fn
             if fn in seen:
-                raise DatasetError(f"{self.ann_file}: file_name {fn!r} appears for two image ids")
-            seen.add(fn)
+                if self.duplicates == "error":
+                    raise DatasetError(
+                        f"{self.ann_file}: file_name {fn!r} appears for two image ids "
+                        f"({seen[fn]} and {iid}); drop the option duplicates=error to evaluate "
+                        "each image id as the official code does")
+                repeated.append(fn)
+                sid = f"{fn}#{iid}"
+            seen.setdefault(fn, iid)
             image = member_path(self.image_dir, fn, f"{self.ann_file}: images[] id {iid} file_name")
             out.append(
                 Sample(
-                    sample_id=fn,
+                    sample_id=sid,
                     image=image,
                     target={
                         "bbox_xyxy": coco.boxes[iid].tolist(),
@@ -190,6 +211,13 @@ class DIORDetectionAdapter(DatasetAdapter):
         if not out:
             raise DatasetError(f"{self.ann_file}: no image has any annotation; nothing to evaluate")
         check_images_exist((Path(s.image) for s in out), f"{self.name} ({self.image_dir})", self.layout)
+        if repeated:
+            warnings.warn(
+                f"{self.ann_file}: {len(repeated)} image entr(y/ies) repeat a file_name under "
+                f"another image id (e.g. {repeated[0]!r}); each image id is evaluated with its "
+                "own annotations, as the official code does; --dataset-opt "
+                f"<task>.{self.name}.duplicates=error refuses such a file",
+                DatasetWarning, stacklevel=2)
         return out
 
 

@@ -277,7 +277,7 @@ def test_image_listed_twice_is_merged_as_the_official_gts(ucm_root: Path) -> Non
     """Official ``CAP.py`` keys ``gts`` by file name: an image listed under two ``imgid``s is one
     image whose references are both entries' sentences. The harness scores the same (one
     sample, merged references, CIDEr on the filename-keyed dicts) and warns with the count;
-    ``duplicate_images=error`` refuses instead."""
+    ``duplicates=error`` refuses instead."""
     from remotesam.bench.api import DatasetWarning
 
     p = ucm_root / "dataset.json"
@@ -310,6 +310,6 @@ def test_image_listed_twice_is_merged_as_the_official_gts(ucm_root: Path) -> Non
     want, _ = cider(python_ptb_tokenize(gts), python_ptb_tokenize(res))
     assert sc.metrics["CIDEr"] == pytest.approx(100 * want, abs=1e-9)
     with pytest.raises(DatasetError, match=r"images\[\d+\]\.filename = '\d+\.tif' is listed again"):
-        UCMCaptionsAdapter(ucm_root, duplicate_images="error").samples()
-    with pytest.raises(DatasetError, match="duplicate_images must be merge"):
-        UCMCaptionsAdapter(ucm_root, duplicate_images="keep")
+        UCMCaptionsAdapter(ucm_root, duplicates="error").samples()
+    with pytest.raises(DatasetError, match="duplicates must be merge"):
+        UCMCaptionsAdapter(ucm_root, duplicates="keep")
