@@ -44,6 +44,9 @@ Deviations from the official code, all deliberate:
 * ``refs(unc).p`` is read with a restricted unpickler (plain data only), never ``pickle.load``.
 * An image whose size differs from its ``instances.json`` entry fails that sample with a clear
   message (the official loader would silently compare masks of different sizes or crash).
+* RISBench and RefSegRS come in LGCE's phrase-list layout (images + binary masks +
+  ``output_phrase_<split>.txt``), read by :mod:`remotesam_plugins._risbench` and
+  :mod:`remotesam_plugins._refsegrs` (test split by default; the metrics are this task's).
 * Images listed by the refs but absent raise :class:`DatasetError` in ``samples()`` (the
   official loader fails on the first one mid-run); so does a ``file_name`` pointing outside
   the image folder (absolute, or with ``..``).
@@ -85,11 +88,15 @@ from remotesam.bench.kit.masks import rle_counts
 from remotesam.classes import RRSISD_CLASSES
 
 from ._refer import SENTENCE_FIELDS, ReferData, load_refer, refer_gt_mask
+from ._refsegrs import RefSegRSAdapter
+from ._risbench import RISBenchAdapter
 from .metrics.segmentation import REF_THRESHOLDS, per_expression_iou, referring_metrics
 
 __all__ = [
     "RRSISD_CLASSES",
+    "RISBenchAdapter",
     "RRSISDAdapter",
+    "RefSegRSAdapter",
     "ReferringSegmentationTask",
     "RemoteSAM270KAdapter",
 ]
@@ -306,11 +313,14 @@ class ReferringSegmentationTask(TaskPlugin):
 
     name: ClassVar[str] = "ref"
     version: ClassVar[int] = 2
-    description: ClassVar[str] = "referring expression segmentation (RRSIS-D / RemoteSAM-270K, REFER format)"
+    description: ClassVar[str] = ("referring expression segmentation (RRSIS-D / RemoteSAM-270K in "
+                                   "REFER format; RISBench / RefSegRS phrase lists)")
     metrics: ClassVar[tuple[MetricSpec, ...]] = _metric_specs()
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {
         "rrsisd": RRSISDAdapter,
         "remotesam270k": RemoteSAM270KAdapter,
+        "risbench": RISBenchAdapter,
+        "refsegrs": RefSegRSAdapter,
     }
     default_dataset: ClassVar[str] = "rrsisd"
     _SCORE_OPTIONS: ClassVar[frozenset[str]] = frozenset({"eval_size"})

@@ -42,6 +42,13 @@ Deviations from the official code, all deliberate:
   / ``label_png`` adapters read single-channel label PNGs in the mmsegmentation layout with a
   ``classes`` option; their mIoU keeps the official formula (background = "no class prompted
   fired"), and labels listed as ignored are left out of the confusion matrix.
+* UDD5 and DeepGlobe (Table 2's "unseen datasets") follow SegEarth-OV's open-vocabulary
+  protocol, where the paper's competitors come from (:mod:`remotesam_plugins._openvocab_seg`):
+  UDD5 val, DeepGlobe road extraction (1,530-image test split; land cover as the alternative
+  dataset ``deepglobe_landcover``), the background class ("other" / "background" /
+  "unknown") scored, and ``mIoU`` / ``mPA`` as mmsegmentation's ``IoUMetric`` computes them
+  (a class absent from label and prediction is left out of the mean instead of counting 0).
+  The protocol's name is written to the run document (``tables.protocol``).
 * No per-sample arrays exist for the confusion-matrix metrics (they are not decomposable per
   image); ``aAcc`` has a per-sample ratio.
 """
@@ -79,6 +86,14 @@ from remotesam.bench.kit import (
 )
 from remotesam.classes import ISAID_CLASSES, ISAID_PALETTE, POTSDAM_CLASSES
 
+from ._openvocab_seg import (
+    OPENVOCAB_ENCODINGS,
+    DeepGlobeLandCoverAdapter,
+    DeepGlobeRoadAdapter,
+    UDD5Adapter,
+    mmseg_metrics,
+    read_openvocab_label,
+)
 from .metrics.segmentation import (
     fast_hist,
     per_class_f1_std,
@@ -193,6 +208,8 @@ def read_label(target: Mapping[str, Any], size: int | None = None) -> np.ndarray
         DatasetError: unreadable file, unknown colour or label value (naming file and value).
     """
     path = Path(target["label_path"])
+    if target["encoding"] in OPENVOCAB_ENCODINGS:  # DeepGlobe release masks (_openvocab_seg)
+        return read_openvocab_label(target, size)
     if target["encoding"] == "rgb_palette":
         rgb = _read_png(path, rgb=True)
         # Map (and validate) at full resolution, then resize: identical to the official
@@ -452,13 +469,17 @@ class SemanticSegmentationTask(TaskPlugin):
 
     name: ClassVar[str] = "seg"
     version: ClassVar[int] = 1
-    description: ClassVar[str] = "semantic segmentation (iSAID colour masks; Potsdam/Vaihingen-style label PNGs)"
+    description: ClassVar[str] = ("semantic segmentation (iSAID colour masks; Potsdam/Vaihingen-style "
+                                   "label PNGs; UDD5 / DeepGlobe, SegEarth-OV protocol)")
     metrics: ClassVar[tuple[MetricSpec, ...]] = _metric_specs()
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {
         "isaid": ISAIDAdapter,
         "potsdam": PotsdamAdapter,
         "vaihingen": VaihingenAdapter,
         "label_png": LabelPNGAdapter,
+        "udd5": UDD5Adapter,
+        "deepglobe": DeepGlobeRoadAdapter,
+        "deepglobe_landcover": DeepGlobeLandCoverAdapter,
     }
     default_dataset: ClassVar[str] = "isaid"
     OFFICIAL_TEMPLATE: ClassVar[str] = "{} in the image."
@@ -567,7 +588,10 @@ class SemanticSegmentationTask(TaskPlugin):
             correct[k] = np.trace(h)
             valid[k] = h.sum()
         m = semantic_metrics(hist)
-        names = ["background", *classes]
+        protocol = samples[0].target.get("protocol")
+        if samples[0].target.get("miou") == "mmseg":  # open-vocabulary sets (_openvocab_seg)
+            m.update(mmseg_metrics(hist))
+        names = [str(samples[0].target.get("background_name", "background")), *classes]
         tables = {
             "per_class": [
                 {
@@ -591,6 +615,8 @@ class SemanticSegmentationTask(TaskPlugin):
             "confusion_matrix": {"classes": names, "rows_are": "label", "matrix": hist.tolist()},
             "eval_size": self.eval_size,
         }
+        if protocol:
+            tables["protocol"] = protocol
         return Scores(
             metrics={key: 100.0 * v for key, v in m.items()},
             per_sample_ratio={"aAcc": (100.0 * correct, valid)},

@@ -12,6 +12,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from remotesam.cpu import prefer_passive_waiting
+
+# Before anything imports torch (its OpenMP runtime reads the policy once, at load).
+prefer_passive_waiting()
+
 __version__ = "0.1.0"
 
 __all__ = [

@@ -62,6 +62,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from remotesam.cpu import cap_torch_threads
 from remotesam.image import ImageInput, load_image, normalize, resize_image
 
 __all__ = ["OUTPUTS", "Answer", "Engine", "NonFiniteOutputError", "Request",
@@ -708,7 +709,7 @@ class Engine:
         look = max(2, int(lookahead) if lookahead else 2 * self.batch_size)
         pin = self.device.type == "cuda"
         threaded = (self.device.type != "cpu") if self.forward_thread is None else self.forward_thread
-        n_threads = torch.get_num_threads()
+        n_threads = cap_torch_threads() if self.device.type == "cpu" else torch.get_num_threads()
         init_worker_thread(n_threads)  # fix the caller's count before the helpers set theirs
         tune_host_allocator()
         stop = threading.Event()

@@ -18,6 +18,8 @@ DATASETS.md)::
     <out>/UCM_captions/Images/N.tif, UCM_captions/dataset.json                         [cap]
     <out>/Counting/test/DIOR/Images/NNNNN.png, .../Annotation/test_IMG_CT.json        [cnt]
     <out>/Counting/test/DOTAv2/Images/PNNNN.png, .../Annotation/test_IMG_CT.json      [cnt, DOTA names]
+    <out>/RefSegRS/..., RISBench/..., UDD5/val/..., DeepGlobe/test/..., DeepGlobe_LandCover/train/...
+                                                          [ref, seg; see remotesam.synth.refseg_sets]
 
 Splits: object scenes ``train`` / ``val`` / ``test`` (the benchmark formats hold the test
 scenes, under the split name each official evaluation uses: ``val`` for iSAID and DOTA, whose
@@ -39,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from .expressions import caption_scene, referring_expressions
+from .refseg_sets import write_refseg_sets
 from .scene import Scene, render_landuse_scene, render_object_scene
 from .vocab import (
     COUNT_NAMES,
@@ -66,7 +69,9 @@ __all__ = ["GENERATOR_VERSION", "SynthError", "SynthManifest", "generate"]
 #: Bumped whenever the same seed can produce different bytes.
 #: 2: the REFER train/val "{category} in the image" refs cover every word of the captioning
 #: vocabulary (synonyms as positives, never-drawn things as negatives), 4 negatives per image.
-GENERATOR_VERSION = 2
+#: 3: adds RISBench, RefSegRS, UDD5 and DeepGlobe (:mod:`remotesam.synth.refseg_sets`); the
+#: files of version 2 are unchanged.
+GENERATOR_VERSION = 3
 
 MANIFEST = "manifest.json"
 _SPLITS = ("train", "val", "test")
@@ -507,6 +512,10 @@ def generate(
     files += _write_counting(out, "DOTAv2", [(f"P{k:04d}.png", it) for k, it in enumerate(tests, start=1)],
                              _DOTA_COUNT_NOUNS.get, counts, "count_questions_dota")
 
+    # ---- RISBench, RefSegRS (ref), UDD5, DeepGlobe (seg) ----------------------------------
+    extra_files, extra_datasets = write_refseg_sets(out, obj_items, expressions, seed, counts)
+    files += extra_files
+
     # ---- UC Merced (mcc) and UCM-captions (cap) --------------------------------------------
     cap_images = []
     sent_id = 0
@@ -550,6 +559,8 @@ def generate(
         },
         files={p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(set(files))},
     )
+    for task, entries in extra_datasets.items():
+        manifest.datasets[task].update(entries)
     write_json(out / MANIFEST, manifest.to_dict(), indent=1)
     return manifest
 
