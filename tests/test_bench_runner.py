@@ -311,6 +311,7 @@ def test_sample_fingerprints_cover_image_bytes_target_and_meta(tmp_path):
         assert sample_fingerprints([Sample("s", a)], store) == first
 
 
+@pytest.mark.filterwarnings("ignore::remotesam.bench.runner.PrecisionWarning")
 def test_limit_task_options_and_cache_key(env):
     out = _run(env, limit=5)
     res = out.document.results[0]
@@ -436,6 +437,7 @@ def test_bad_input_raises_clear_error(env, kw, expected):
         assert isinstance(e.value, UnknownTaskError)
 
 
+@pytest.mark.filterwarnings("ignore::remotesam.bench.runner.PrecisionWarning")
 def test_precision_rule_is_one_function_used_by_runner_and_predictor(env):
     import torch
 
