@@ -74,6 +74,7 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.bench.datainfo import DatasetInfo
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
@@ -88,6 +89,7 @@ from remotesam.bench.kit import (
 )
 from remotesam.classes import CAPTION_POTENTIAL_CLASSES, UCM_FOLDER_NAMES
 
+from ._datasets import DATASET_INFO
 from ._detection_common import stable_seed
 from .metrics.captioning import (
     METEOR_UNAVAILABLE,
@@ -124,6 +126,7 @@ class UCMCaptionsAdapter(DatasetAdapter):
     """
 
     name: ClassVar[str] = "ucm_captions"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["ucm_captions"]
     splits: ClassVar[tuple[str, ...]] = ("test", "val", "train")
     default_split: ClassVar[str] = "test"
     default_subdir: ClassVar[str] = "UCM_captions"

@@ -96,6 +96,7 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.bench.datainfo import DatasetInfo
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
@@ -110,6 +111,7 @@ from remotesam.bench.kit import (
     sample_dataset_classes,
 )
 
+from ._datasets import DATASET_INFO
 from ._detection_common import (
     DIOR_CLASSES,
     DOTA_CLASSES,
@@ -117,6 +119,7 @@ from ._detection_common import (
     read_coco_detection_json,
     read_dota_label_file,
 )
+from ._isaid_det import ISAID_DET_MAX_DETS, ISAIDDetectionAdapter
 from .metrics._stats import nanmean
 from .metrics.detection import (
     COCO_BACKENDS,
@@ -168,6 +171,7 @@ class DIORDetectionAdapter(DatasetAdapter):
     """
 
     name: ClassVar[str] = "dior"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["dior"]
     splits: ClassVar[tuple[str, ...]] = ("test", "trainval", "train", "val")
     default_split: ClassVar[str] = "test"
     default_subdir: ClassVar[str] = "DIORcoco"
@@ -261,6 +265,7 @@ class DOTADetectionAdapter(DatasetAdapter):
     """
 
     name: ClassVar[str] = "dotav2"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["dotav2"]
     splits: ClassVar[tuple[str, ...]] = ("val", "train")
     default_split: ClassVar[str] = "val"
     default_subdir: ClassVar[str] = "DOTAv2_patches"
@@ -349,7 +354,7 @@ class DetectionTask(TaskPlugin):
 
     name: ClassVar[str] = "det"
     version: ClassVar[int] = 2
-    description: ClassVar[str] = "object detection (DIOR COCO json, DOTA-v2 labels): COCO AP50 per class"
+    description: ClassVar[str] = "object detection (DIOR, DOTA-v2, iSAID): COCO AP50 per class"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("mAP50", primary=True, official=True,
                    description="mean over classes of the per-class COCO AP50 (hbb), paper Table 12"),
@@ -362,6 +367,7 @@ class DetectionTask(TaskPlugin):
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {
         "dior": DIORDetectionAdapter,
         "dotav2": DOTADetectionAdapter,
+        "isaid": ISAIDDetectionAdapter,
     }
     default_dataset: ClassVar[str] = "dior"
     _OPTIONS: ClassVar[frozenset[str]] = frozenset(
@@ -370,7 +376,8 @@ class DetectionTask(TaskPlugin):
     _EPOC_OFFICIAL: ClassVar[Mapping[str, bool]] = {"dior": True, "dotav2": False}
     #: Detections per image each dataset's protocol keeps: COCO's 100 for DIOR (``COCOeval``),
     #: no limit for DOTA (the DOTA devkit evaluation has none). Unknown datasets: COCO's 100.
-    _MAX_DETS_OFFICIAL: ClassVar[Mapping[str, int | None]] = {"dior": COCO_MAX_DETS, "dotav2": None}
+    _MAX_DETS_OFFICIAL: ClassVar[Mapping[str, int | None]] = {
+        "dior": COCO_MAX_DETS, "dotav2": None, "isaid": ISAID_DET_MAX_DETS}
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)

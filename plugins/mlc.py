@@ -51,6 +51,12 @@ from remotesam.bench.kit import (
     sample_dataset_classes,
 )
 
+from ._satin_multilabel import (
+    AIDMultiLabelAdapter,
+    MLRSNetAdapter,
+    MultiSceneCleanAdapter,
+    UCMMultiLabelAdapter,
+)
 from .det import DIORDetectionAdapter, DOTADetectionAdapter
 from .metrics.multilabel import multilabel_confusion, multilabel_metrics, per_sample_multilabel
 
@@ -94,7 +100,7 @@ class MultiLabelClassificationTask(TaskPlugin):
 
     name: ClassVar[str] = "mlc"
     version: ClassVar[int] = 1
-    description: ClassVar[str] = "multi-label classification (DIOR, DOTA-v2): label-wise accuracy"
+    description: ClassVar[str] = "multi-label classification (DIOR, DOTA-v2, SATIN sets): label-wise accuracy"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("accuracy", primary=True, official=True,
                    description="(TP+TN)/all over every image-class pair (official, paper Table 6)"),
@@ -106,6 +112,10 @@ class MultiLabelClassificationTask(TaskPlugin):
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {
         "dior": DIORMultiLabelAdapter,
         "dotav2": DOTAMultiLabelAdapter,
+        "ucm_multilabel": UCMMultiLabelAdapter,
+        "aid_multilabel": AIDMultiLabelAdapter,
+        "multiscene": MultiSceneCleanAdapter,
+        "mlrsnet": MLRSNetAdapter,
     }
     default_dataset: ClassVar[str] = "dior"
 

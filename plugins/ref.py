@@ -71,6 +71,7 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.bench.datainfo import DatasetInfo
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
@@ -87,6 +88,7 @@ from remotesam.bench.kit import (
 from remotesam.bench.kit.masks import rle_counts
 from remotesam.classes import RRSISD_CLASSES
 
+from ._datasets import DATASET_INFO
 from ._refer import SENTENCE_FIELDS, ReferData, load_refer, refer_gt_mask
 from ._refsegrs import RefSegRSAdapter
 from ._risbench import RISBenchAdapter
@@ -216,6 +218,7 @@ class RRSISDAdapter(_ReferAdapter):
     """
 
     name: ClassVar[str] = "rrsisd"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["rrsisd"]
     default_subdir: ClassVar[str] = "."
     classes: ClassVar[tuple[str, ...]] = RRSISD_CLASSES
     layout: ClassVar[str] = (
@@ -247,6 +250,7 @@ class RemoteSAM270KAdapter(_ReferAdapter):
     """
 
     name: ClassVar[str] = "remotesam270k"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["remotesam270k"]
     default_subdir: ClassVar[str] = "RemoteSAM-270K"
     classes: ClassVar[tuple[str, ...]] = ()
     layout: ClassVar[str] = (

@@ -70,6 +70,7 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.bench.datainfo import DatasetInfo
 from remotesam.bench.kit import (
     as_str_list,
     check_images_exist,
@@ -86,6 +87,7 @@ from remotesam.bench.kit import (
 )
 from remotesam.classes import ISAID_CLASSES, ISAID_PALETTE, POTSDAM_CLASSES
 
+from ._datasets import DATASET_INFO
 from ._openvocab_seg import (
     OPENVOCAB_ENCODINGS,
     DeepGlobeLandCoverAdapter,
@@ -271,6 +273,7 @@ class ISAIDAdapter(DatasetAdapter):
     """
 
     name: ClassVar[str] = "isaid"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["isaid"]
     splits: ClassVar[tuple[str, ...]] = ("val", "train", "test")
     default_split: ClassVar[str] = "val"
     default_subdir: ClassVar[str] = "iSAID"
@@ -432,6 +435,7 @@ class PotsdamAdapter(LabelPNGAdapter):
     order, 0 = ignored boundary). No official RemoteSAM code exists (paper: mF1 %, Table 4)."""
 
     name: ClassVar[str] = "potsdam"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["potsdam"]
     default_subdir: ClassVar[str] = "potsdam"
     classes: ClassVar[tuple[str, ...]] = POTSDAM_CLASSES
     default_value_offset: ClassVar[int] = 1
@@ -442,6 +446,7 @@ class VaihingenAdapter(PotsdamAdapter):
     """ISPRS Vaihingen, same label convention as :class:`PotsdamAdapter` (paper: mIoU %, Table 2)."""
 
     name: ClassVar[str] = "vaihingen"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["vaihingen"]
     default_subdir: ClassVar[str] = "vaihingen"
 
 

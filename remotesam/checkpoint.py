@@ -46,6 +46,7 @@ __all__ = [
     "infer_config",
     "load_checkpoint",
     "read_state_dict",
+    "safetensors_metadata",
     "save_checkpoint",
     "save_official",
 ]
@@ -78,6 +79,23 @@ def _looks_like_safetensors(head: bytes, size: int) -> bool:
         return False
     (n,) = struct.unpack("<Q", head[:8])
     return 2 <= n <= size - 8 and head[8:9] == b"{"
+
+
+def safetensors_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file (string keys and values), read with
+    ``safetensors.safe_open`` (only the header, never the tensors).
+
+    ``{}`` when the file is missing, is not safetensors, is corrupt or has no metadata: the
+    callers (sweep step, report captions) fall back to the file name.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata()
+    except (SafetensorError, OSError, ValueError):
+        return {}
+    return dict(meta) if isinstance(meta, dict) else {}
 
 
 def _torch_load(path: Path, map_location: str | torch.device) -> Any:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 __all__ = [
+    "AID_MULTILABEL_CLASSES",
     "CAPTION_POTENTIAL_CLASSES",
     "DIOR_CLASSES",
     "DIOR_PRIOR_AREAS",
@@ -35,11 +36,14 @@ __all__ = [
     "ISAID_CLASSES",
     "ISAID_DEVKIT_NAMES",
     "ISAID_PALETTE",
+    "MLRSNET_CLASSES",
+    "MULTISCENE_CLASSES",
     "POTSDAM_CLASSES",
     "RRSISD_CLASSES",
     "UCM_CLASSES",
     "UCM_FOLDERS",
     "UCM_FOLDER_NAMES",
+    "UCM_MULTILABEL_CLASSES",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -149,6 +153,42 @@ CAPTION_POTENTIAL_CLASSES: tuple[str, ...] = (
     "beach", "boat", "tree", "grass", "water", "trail", "park", "bush", "golffield", "house",
     "airport", "people", "overpass", "baseballfield", "swimming-pool", "bunker", "building",
     "harbor", "residential", "sand", "stadium", "intersection",
+)  # fmt: skip
+
+# --------------------------------------------------------------------------------------------
+# SATIN multi-label sets (paper Fig. 7)
+# --------------------------------------------------------------------------------------------
+
+#: UC Merced multi-label classes (Chaudhuri et al.), SATIN spelling, release column order.
+UCM_MULTILABEL_CLASSES: tuple[str, ...] = (
+    "airplane", "bare soil", "buildings", "cars", "chaparral", "court", "dock", "field", "grass",
+    "mobile home", "pavement", "sand", "sea", "ship", "tanks", "trees", "water",
+)  # fmt: skip
+
+#: AID multi-label classes (Hua et al.): the same 17 as UC Merced multi-label.
+AID_MULTILABEL_CLASSES: tuple[str, ...] = UCM_MULTILABEL_CLASSES
+
+#: MultiScene(-Clean) scene classes, SATIN spelling, official order.
+MULTISCENE_CLASSES: tuple[str, ...] = (
+    "apron", "baseball field", "basketball field", "beach", "bridge", "cemetery", "commercial",
+    "farmland", "woodland", "golf course", "greenhouse", "helipad", "lake or pond", "oil field",
+    "orchard", "parking lot", "park", "pier", "port", "quarry", "railway", "residential",
+    "river", "roundabout", "runway", "soccer", "solar panel", "sparse shrub", "stadium",
+    "storage tank", "tennis court", "train station", "wastewater plant", "wind turbine",
+    "works", "sea",
+)  # fmt: skip
+
+#: MLRSNet labels, released spelling and column order (``Labels/<category>.csv`` header).
+MLRSNET_CLASSES: tuple[str, ...] = (
+    "airplane", "airport", "bare soil", "baseball diamond", "basketball court", "beach",
+    "bridge", "buildings", "cars", "chaparral", "cloud", "containers", "crosswalk",
+    "dense residential area", "desert", "dock", "factory", "field", "football field", "forest",
+    "freeway", "golf course", "grass", "greenhouse", "gully", "habor", "intersection", "island",
+    "lake", "mobile home", "mountain", "overpass", "park", "parking lot", "parkway", "pavement",
+    "railway", "railway station", "river", "road", "roundabout", "runway", "sand", "sea",
+    "ships", "snow", "snowberg", "sparse residential area", "stadium", "swimming pool", "tanks",
+    "tennis court", "terrace", "track", "trail", "transmission tower", "trees", "water",
+    "wetland", "wind turbine",
 )  # fmt: skip
 
 # --------------------------------------------------------------------------------------------

@@ -321,7 +321,8 @@ def test_wilson_newcombe_and_t_match_reference_values():
     lo, hi = wilson_interval(3, 6)
     assert (lo, hi) == (pytest.approx(0.18762, abs=1e-5), pytest.approx(0.81238, abs=1e-5))
     assert wilson_interval(5, 5)[1] == 1.0 and math.isnan(wilson_interval(0, 0)[0])
-    scipy_stats = pytest.importorskip("scipy.stats")
+    import scipy.stats as scipy_stats
+
     for df, q in itertools.product((1, 2, 3, 5, 9, 19, 60, 250), (0.9, 0.975, 0.995)):
         assert t_quantile(q, df) == pytest.approx(scipy_stats.t.ppf(q, df), rel=1e-6)
     a = np.array([1] * 13 + [0] * 9, dtype=float)
@@ -330,6 +331,64 @@ def test_wilson_newcombe_and_t_match_reference_values():
     assert -1 <= lo < a.mean() - b.mean() < hi <= 1
     lo, hi = newcombe_paired_interval(np.ones(5), np.ones(5))  # 5 of 5 both: |diff| <= 0.43
     assert (lo, hi) == (pytest.approx(-wilson_interval(0, 5)[1]), pytest.approx(0.43448, abs=1e-5))
+
+
+def _paired_from_table(n11: int, n10: int, n01: int, n00: int) -> tuple[np.ndarray, np.ndarray]:
+    """0/1 outcomes (current, baseline) of a paired 2x2 table: ``n10`` hit only now."""
+    cur = np.array([1] * (n11 + n10) + [0] * (n01 + n00), dtype=float)
+    base = np.array([1] * n11 + [0] * n10 + [1] * n01 + [0] * n00, dtype=float)
+    return cur, base
+
+
+# Newcombe's square-and-add interval (method 10) with the continuity-corrected phi, worked
+# by hand from the R references (contingencytables::Newcombe_square_and_add_CI_paired_2x2,
+# biostatUZH::confIntPairedProportion) at alpha = 0.05: table (n11, n10, n01, n00) -> (L, U).
+NEWCOMBE_R = {
+    (1, 1, 7, 12): (-0.5069202267, -0.0255591242),   # Bentur et al. 2009 (the R example)
+    (59, 6, 16, 80): (-0.1186211956, -0.0046251139),  # Cavo et al. 2012 (the R example)
+    (7, 0, 0, 8): (-0.1173753318, 0.1173753318),  # a run against itself: A > n/2
+    (10, 0, 0, 10): (-0.0897566594, 0.0897566594),
+    (18, 0, 0, 2): (-0.1570716413, 0.1570716413),
+    (13, 0, 4, 5): (-0.3536824284, 0.0038332118),
+    (8, 5, 4, 5): (-0.2192292669, 0.3011398369),  # 0 <= A <= n/2: phi = 0
+    (17, 1, 0, 2): (-0.1172111347, 0.2302118162),
+    (40, 2, 3, 5): (-0.1260844107, 0.0839104622),
+    (3, 1, 2, 0): (-0.5965431491, 0.3556484467),  # A < 0: phi = A / sqrt(margins)
+    (0, 4, 3, 0): (-0.4990832709, 0.6835602895),
+    (5, 0, 0, 0): (-0.4344824648, 0.4344824648),  # a margin is 0: phi = 0
+}
+
+
+@pytest.mark.parametrize("table", sorted(NEWCOMBE_R))
+def test_newcombe_paired_interval_matches_the_r_references(table):
+    lo, hi = newcombe_paired_interval(*_paired_from_table(*table))
+    assert (lo, hi) == (pytest.approx(NEWCOMBE_R[table][0], abs=1e-9),
+                        pytest.approx(NEWCOMBE_R[table][1], abs=1e-9))
+
+
+def test_run_gated_against_itself_shows_the_reference_interval():
+    """15 samples, 7 hits in both runs: +-11.7 points (the uncorrected phi gave +-1.4)."""
+    cur, base = _paired_from_table(7, 0, 0, 8)
+    lo, hi = paired_difference_interval(100 * cur, 100 * base)
+    assert (lo, hi) == (pytest.approx(-11.73753, abs=1e-4), pytest.approx(11.73753, abs=1e-4))
+    assert paired_test(cur, base) == (1.0, "exact McNemar")
+
+
+def test_exact_methods_agree_with_scipy():
+    import scipy.stats as scipy_stats
+
+    for worse, better in ((5, 0), (3, 4), (12, 2), (0, 6), (40, 31)):
+        ref = scipy_stats.binomtest(worse, worse + better, 0.5, alternative="greater").pvalue
+        assert exact_mcnemar_pvalue(worse, better) == pytest.approx(ref, rel=1e-12)
+    rng = np.random.default_rng(3)
+    for n in (6, 11):
+        base = rng.normal(size=n)
+        cur = base - rng.normal(0.2, 0.5, size=n)
+        ref = scipy_stats.permutation_test(
+            (cur, base), lambda x, y, axis: y.mean(axis=axis) - x.mean(axis=axis),
+            permutation_type="samples", alternative="greater", n_resamples=np.inf,
+            vectorized=True).pvalue
+        assert paired_permutation_pvalue(cur, base) == pytest.approx(ref)
 
 
 def test_exact_tests_agree_with_brute_force_enumeration():

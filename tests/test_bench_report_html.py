@@ -101,6 +101,37 @@ def test_compare_names_unknown_checkpoints(toy_sweep):
     assert "B = <b>step_2000.json" in text
 
 
+def test_hostile_strings_are_escaped_once_and_inert(toy_sweep):
+    """Names, tables and titles from runs and plugins go through the templates' escaping."""
+    from remotesam.bench.results import MetricValue
+
+    tmp, doc, registry = toy_sweep
+    evil = '<script>alert(1)</script>"><img src=x onerror=alert(2)>&amp;'
+    for res in doc.results:
+        res.tables = {evil: [{evil: evil, "n": 1.5}], "kv " + evil: {evil: evil},
+                      "grid": [[evil, 1]], "text": evil}
+        res.metrics[evil] = MetricValue(12.5, unit="%", ci95=(10.0, 15.0))
+    text, _ = render_report([doc], tmp / "results", gallery_k=1, registry=registry,
+                            title=evil)
+    assert text.count("<script") == 1 and "<img src=x" not in text
+    from html.parser import HTMLParser
+
+    found: list[tuple[str, dict]] = []
+
+    class Tags(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            found.append((tag, dict(attrs)))
+
+    Tags().feed(text)
+    assert [t for t, _ in found].count("script") == 1
+    assert not [a for _, a in found if "onerror" in a]  # the attribute stays text
+    assert not [a for t, a in found if t == "img" and a.get("src") == "x"]
+    assert any(a.get("title", "").startswith("toy/blobs <script>") for _, a in found)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "&amp;amp;" in text  # escaped once: the literal "&amp;" shows as typed
+    assert "&amp;amp;amp;" not in text
+
+
 def test_cli_report(toy_sweep, monkeypatch, capsys):
     from remotesam.bench import reports_cli
     from remotesam.bench.cli import main

@@ -17,6 +17,7 @@ from remotesam.checkpoint import (
     infer_config,
     load_checkpoint,
     read_state_dict,
+    safetensors_metadata,
     save_checkpoint,
     save_official,
 )
@@ -267,6 +268,22 @@ def test_corrupt_safetensors(tmp_path, tiny):
     p.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match=r"c\.safetensors"):
         load_checkpoint(p)
+
+
+def test_safetensors_metadata_reads_the_header_and_tolerates_bad_files(tmp_path, tiny):
+    p = save_checkpoint(tiny, tmp_path / "m.safetensors", metadata={"step": "42"})
+    meta = safetensors_metadata(p)
+    assert meta["step"] == "42" and json.loads(meta["remotesam_config"])["name"] == "remotesam_tiny"
+    plain = tmp_path / "plain.safetensors"
+    save_file({"w": torch.zeros(2)}, str(plain))
+    assert safetensors_metadata(plain) == {}
+    data = p.read_bytes()
+    for name, content in [("trunc.safetensors", data[:6]), ("header.safetensors", data[:40]),
+                          ("text.safetensors", b"not a safetensors file at all"),
+                          ("huge.safetensors", (2**62).to_bytes(8, "little") + b"{}")]:
+        (tmp_path / name).write_bytes(content)
+        assert safetensors_metadata(tmp_path / name) == {}, name
+    assert safetensors_metadata(tmp_path / "missing.safetensors") == {}
 
 
 def test_legacy_torch_format_and_error_type(tmp_path, tiny, image, reference_logits):

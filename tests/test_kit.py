@@ -134,6 +134,9 @@ def test_masks_round_trip_resize_and_iou() -> None:
     assert kit.rle_inter_union(rle, kit.mask_to_rle(other)) == (inter, union)
     assert kit.mask_iou(m, kit.mask_to_rle(other)) == pytest.approx(inter / union)
     assert np.isnan(kit.mask_iou(np.zeros((4, 4)), np.zeros((4, 4))))
+    assert kit.mask_iou(np.zeros((4, 4)), np.ones((4, 4))) == 0.0
+    with pytest.raises(ValueError, match="sizes differ"):
+        kit.mask_iou(np.zeros((4, 4)), np.zeros((4, 5)))
     with pytest.raises(ValueError, match="2-D mask"):
         kit.mask_to_rle(np.zeros((2, 2, 2)))
     poly = kit.segmentation_to_rle([[1, 1, 6, 1, 6, 6, 1, 6]], 8, 8, "ann.json, annotations[0]")

@@ -105,7 +105,9 @@ def test_every_written_file_is_read_by_the_real_adapters(synth_root: Path) -> No
                     used.add(Path(getattr(a, attr)).resolve())
     for required in ("ref.rrsisd", "seg.isaid", "det.dior", "det.dotav2", "vg.dior_rsvg", "mlc.dior",
                      "mcc.ucmerced", "cap.ucm_captions", "cnt.dior", "cnt.dotav2", "ref.risbench",
-                     "ref.refsegrs", "seg.udd5", "seg.deepglobe", "seg.deepglobe_landcover"):
+                     "ref.refsegrs", "seg.udd5", "seg.deepglobe", "seg.deepglobe_landcover",
+                     "det.isaid", "mlc.ucm_multilabel", "mlc.aid_multilabel", "mlc.multiscene",
+                     "mlc.mlrsnet"):
         assert required in read, f"{required} did not read the synthetic output"
     written = [p for p in synth_root.rglob("*") if p.is_file() and p.suffix in IMAGE_SUFFIXES | {".json", ".p"}
                and p.name != "manifest.json"]

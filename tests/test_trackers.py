@@ -82,6 +82,13 @@ def read_wandb_offline(wandb_dir: Path) -> tuple[dict[str, Any], list[dict[str, 
         elif kind == "history":
             rows.append({(i.key or "/".join(i.nested_key)): json.loads(i.value_json)
                          for i in rec.history.item})
+        elif kind == "config":
+            info.setdefault("config_updates", {}).update(
+                {i.key: json.loads(i.value_json) for i in rec.config.update})
+        elif kind == "artifact":
+            info.setdefault("artifacts", []).append(
+                {"name": rec.artifact.name, "type": rec.artifact.type,
+                 "files": {c.path: (c.digest, c.size) for c in rec.artifact.manifest.contents}})
     return info, rows
 
 
@@ -91,8 +98,9 @@ def test_parse_log_to() -> None:
     assert parse_log_to(["wandb:proj", "TensorBoard"]) == [TrackerSpec("wandb", "proj"),
                                                            TrackerSpec("tensorboard", None)]
     assert parse_log_to([]) == [] and parse_log_to(None) == []
-    with pytest.raises(TrackerError, match="unknown tracker 'mlflow'"):
-        parse_log_to(["mlflow"])
+    assert parse_log_to(["mlflow:file:/tmp/x"]) == [TrackerSpec("mlflow", "file:/tmp/x")]
+    with pytest.raises(TrackerError, match="unknown tracker 'neptune'"):
+        parse_log_to(["neptune"])
     with pytest.raises(TrackerError, match="named twice"):
         parse_log_to(["wandb,wandb:x"])
 
@@ -170,7 +178,7 @@ def test_sweep_logs_every_metric_per_checkpoint_to_tensorboard_and_wandb(
             assert row[tag] == pytest.approx(by_step[row["_step"]], rel=1e-6, abs=1e-6), tag
 
 
-@pytest.mark.parametrize("kind", ["tensorboard", "wandb"])
+@pytest.mark.parametrize("kind", ["tensorboard", "wandb", "mlflow"])
 def test_missing_extra_is_a_clear_error_before_any_work(
         kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -180,3 +188,77 @@ def test_missing_extra_is_a_clear_error_before_any_work(
     assert code == 2
     assert f"optional extra '{kind}'" in err and f"pip install 'remotesam-bench[{kind}]'" in err
     assert not (tmp_path / "r").exists()  # nothing was written: it failed before the run
+
+
+def _md5_b64(path: Path) -> str:
+    import base64
+    import hashlib
+
+    return base64.b64encode(hashlib.md5(path.read_bytes()).digest()).decode()
+
+
+@pytest.mark.slow
+def test_per_sample_tables_report_and_leaderboard_to_wandb_and_mlflow(
+        synth_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("mlflow", reason="the optional extra remotesam-bench[mlflow] is not "
+                        "installed (pip install 'remotesam-bench[mlflow]')")
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb_dir"))
+    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb_data"))
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    results = tmp_path / "results"
+    code = main(["run", "--tasks", "cnt,mcc", "--limit", "2", "--data-root", str(synth_root),
+                 "--results-dir", str(results), "--device", "cpu", "--no-progress",
+                 "--no-report", "--run-id", "tables", "--tracker-rows", "1",
+                 "--log-to", "wandb,mlflow"])
+    assert code == 0, capsys.readouterr().err
+    doc = RunDocument.load(results / "runs" / "tables.json")
+    files = {n: results / "runs" / f"tables.{n}"
+             for n in ("report.html", "leaderboard.md", "leaderboard.html")}
+    assert all(p.is_file() for p in files.values())
+    first_id = {f"{r.task}.{r.dataset}": r.per_sample[next(iter(r.per_sample))]["sample_ids"][0]
+                for r in doc.results}
+
+    # W&B: its files under $WANDB_DIR, not the results directory
+    assert not (results / "wandb").exists()
+    info, rows = read_wandb_offline(tmp_path / "wandb_dir" / "wandb")
+    run_dir = next((tmp_path / "wandb_dir" / "wandb").glob("offline-run-*"))
+    for task, sid in first_id.items():
+        ref = rows[0][f"samples/{task}/path"]
+        assert rows[0][f"samples/{task}/nrows"] == 1  # capped by --tracker-rows
+        table = json.loads((run_dir / "files" / ref).read_text())
+        assert table["columns"][:5] == ["sample_id", "image", "target", "prediction", "error"]
+        assert [row[0] for row in table["data"]] == [sid]
+        assert table["data"][0][3] is not None  # the stored prediction, as JSON
+    (report,) = [a for a in info["artifacts"] if a["type"] == "report"]
+    assert report["name"] == "remotesam-bench-tables"
+    assert report["files"] == {p.name: (_md5_b64(p), p.stat().st_size) for p in files.values()}
+    params = info["config_updates"]
+    assert "sha256" in params["model"] and params["n_failed"] == 0
+    assert params["data"].startswith("synthetic")
+
+    # MLflow: the file store under the results directory, read back with MlflowClient
+    client = MlflowClient(tracking_uri=(results / "mlruns").resolve().as_uri())
+    exp = client.get_experiment_by_name("remotesam-bench")
+    (run,) = client.search_runs([exp.experiment_id])
+    assert run.info.run_name == "tables" and run.info.status == "FINISHED"
+    for r in doc.results:
+        for name, m in r.metrics.items():
+            assert run.data.metrics[f"{r.task}.{r.dataset}/{name}"] == pytest.approx(
+                m.value, rel=1e-9, abs=1e-12)
+    assert run.data.params["n_evaluated"] == str(sum(r.n_evaluated for r in doc.results))
+    assert "sha256" in run.data.params["model"] and run.data.params["n_failed"] == "0"
+    assert run.data.params["option.limit"] == "2"
+    arts = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
+    assert arts == {f"reports/tables.{n}" for n in files}
+    for task, sid in first_id.items():
+        local = client.download_artifacts(run.info.run_id, f"samples/{task}.json",
+                                          str(tmp_path / "dl"))
+        table = json.loads(Path(local).read_text())
+        assert [row[0] for row in table["data"]] == [sid]

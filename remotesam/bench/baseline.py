@@ -481,12 +481,22 @@ def select_checkpoint(run: RunDocument, checkpoint: str | None) -> list[TaskResu
         shas = {r.checkpoint.sha256 for r in chosen}
         if len(shas) > 1:
             raise GateError(f"--checkpoint {checkpoint!r} matches {len(shas)} checkpoints of run "
-                            f"{run.run_id}: {sorted({r.checkpoint.name for r in chosen})}; "
+                            f"{run.run_id}: {checkpoint_display(chosen)}; "
                             "give more of the path or a sha256 prefix")
         if chosen:
             return chosen
-    names = sorted({f"{r.checkpoint.name} ({r.checkpoint.sha256[:8]})" for r in run.results})
-    raise GateError(f"run {run.run_id} has no checkpoint {checkpoint!r}; it has: {names}")
+    raise GateError(f"run {run.run_id} has no checkpoint {checkpoint!r}; it has: "
+                    f"{checkpoint_display(run.results)}")
+
+
+def checkpoint_display(results: list[TaskResult]) -> list[str]:
+    """The checkpoints of ``results`` as messages show them: the shortest trailing part of the
+    path that tells them apart and the first 8 hex digits of the sha256, sorted (the full
+    paths stay in the run document)."""
+    from remotesam.bench.leaderboard import short_names
+
+    short = short_names(r.checkpoint.name for r in results)
+    return sorted({f"{short[r.checkpoint.name]} ({r.checkpoint.sha256[:8]})" for r in results})
 
 
 def _portable_name(name: str) -> str:

@@ -9,12 +9,14 @@ Subcommands::
                            [--precision fp32|bf16|fp16] [--task-opt det.score_thr=0.3 ...]
                            [--dataset-opt vg.dior_rsvg.allow_partial=true ...]
                            [--results-dir results] [--no-report]
-                           [--config run.yaml] [--log-to tensorboard[:DIR],wandb[:PROJECT]]
+                           [--config run.yaml] [--progress-interval SECONDS]
+                           [--log-to tensorboard[:DIR],wandb[:PROJECT],mlflow[:URI]]
                            (no --tasks: all; no --ckpt: the bundled tiny checkpoint; no
                            --data-root: the embedded procedural benchmark)
     remotesam-bench score  [--run RUN_ID|PATH] [--results-dir results] [--data-root DIR]
     remotesam-bench leaderboard | radar | gate | baseline     (reports, when installed)
     remotesam-bench synth                                    (the embedded benchmark)
+    remotesam-bench merge  DIR... --out DIR      (results directories of separate jobs)
     remotesam-bench --version
 
 ``python -m remotesam.bench ...`` is the same program (use it with ``torchrun``).
@@ -97,6 +99,27 @@ def _batch_size(text: str) -> int | str:
     return "auto" if str(text).strip().lower() == "auto" else _positive_int(text)
 
 
+def _seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds (a number >= 0), got {text!r}"
+                                         ) from None
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"expected seconds (a number >= 0), got {text!r}")
+    return v
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -170,15 +193,16 @@ def _console(stderr: bool = False) -> Any:
 
 
 def _print_outcome(outcome: Any, warnings_shown: bool = False) -> None:
-    from remotesam.bench.runner import format_summary
+    from remotesam.bench.runner import checkpoint_labels, format_summary
 
     if outcome.document is None:
         return
     console = _console()
     console.print(format_summary(outcome.document))
+    labels = checkpoint_labels(outcome.document)
     for r in outcome.document.results:
         if r.failures:
-            console.print(f"[yellow]{r.task}.{r.dataset} ({r.checkpoint.name}): "
+            console.print(f"[yellow]{r.task}.{r.dataset} ({labels[r.checkpoint.name]}): "
                           f"{r.n_failed} sample(s) failed[/yellow]")
             for f in r.failures[:5]:
                 console.print(f"  {f['sample_id']}: {f['error']}", markup=False)
@@ -228,6 +252,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         task_options=_task_options(args.task_opt),
         dataset_options=_dataset_options(args.dataset_opt), results_dir=args.results_dir,
         run_id=args.run_id, progress=False if args.no_progress else None,
+        progress_interval=args.progress_interval,
         retry_failed=args.retry_failed, options=options,
         compile=bool(getattr(args, "compile", False)),
         channels_last=bool(getattr(args, "channels_last", False)))
@@ -240,10 +265,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         doc = outcome.document
         save_config(options, runs_dir(args.results_dir) / f"{doc.run_id}.config.yaml")
         if trackers:
+            files = _tracker_files(doc, Path(args.results_dir)) if doc.results else []
             opened = open_trackers(trackers, base_dir=args.results_dir, name=doc.run_id,
                                    config={"run_id": doc.run_id, **options})
             try:
-                log_run_document(doc, opened)
+                log_run_document(doc, opened, results_dir=args.results_dir,
+                                 max_rows=args.tracker_rows, files=files)
             finally:
                 for t in opened:
                     t.close()
@@ -258,6 +285,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if outcome.document is not None and outcome.document.results and not args.no_report:
         _report(outcome.document, Path(args.results_dir))
     return EXIT_ERROR if outcome.errors else EXIT_OK
+
+
+def _tracker_files(document: Any, results_dir: Path) -> list[Path]:
+    """The run's leaderboard (markdown, HTML) and HTML report beside its run document, for the
+    trackers' artefacts: ``runs/<run_id>.leaderboard.md|.html``, ``runs/<run_id>.report.html``.
+    A report that cannot be built is left out with a note (the metrics are logged anyway)."""
+    from remotesam.bench.leaderboard import build_leaderboard
+    from remotesam.bench.report.html import leaderboard_page
+    from remotesam.bench.results import runs_dir
+    from remotesam.fileio import write_text_atomic
+
+    base = runs_dir(results_dir) / document.run_id
+    board = build_leaderboard([document])
+    files = [write_text_atomic(Path(f"{base}.leaderboard.md"), board.render("md")),
+             write_text_atomic(Path(f"{base}.leaderboard.html"), leaderboard_page(board))]
+    try:
+        from remotesam.bench.report import write_report
+
+        path, _ = write_report([document], results_dir, Path(f"{base}.report.html"))
+        files.append(path)
+    except (BenchError, ValueError, OSError) as e:
+        _console(stderr=True).print(f"note: the HTML report was not logged ({e})", markup=False)
+    return files
 
 
 def _report(document: Any, results_dir: Path) -> None:
@@ -400,7 +450,13 @@ def build_parser(addons: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default="results", metavar="DIR",
                    help="where store.sqlite and runs/ live (default: ./results)")
     p.add_argument("--run-id", help="id of the run document (default: timestamp)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars and no progress lines")
+    p.add_argument("--progress-interval", type=_seconds, default=None, metavar="SECONDS",
+                   help="when stderr is not a terminal (a log), one progress line per task "
+                   "every SECONDS (done/total, samples and image-prompts per second, ETA) and "
+                   "each task's time at the end; default $REMOTESAM_PROGRESS_INTERVAL or 30; "
+                   "0: none")
     p.add_argument("--no-report", action="store_true",
                    help="do not print the leaderboard or write radar.png after the run")
     p.add_argument("--log-samples", action="store_true",
@@ -416,11 +472,17 @@ def build_parser(addons: bool = True) -> argparse.ArgumentParser:
                    "names, dashes or underscores); command-line flags override it. The "
                    "resolved options are saved as <results-dir>/runs/<run_id>.config.yaml")
     p.add_argument("--log-to", action="append", default=[],
-                   metavar="tensorboard[:DIR],wandb[:PROJECT]",
+                   metavar="tensorboard[:DIR],wandb[:PROJECT],mlflow[:URI]",
                    help="log every metric per checkpoint (step: the training step of a "
-                   "checkpoint, else its index) to TensorBoard (default DIR "
-                   "<results-dir>/tensorboard/<run_id>) and/or Weights & Biases (extras "
-                   "remotesam-bench[tensorboard], remotesam-bench[wandb])")
+                   "checkpoint, else its index), the run's parameters, per-sample tables and "
+                   "the HTML report and leaderboard to TensorBoard (default DIR "
+                   "<results-dir>/tensorboard/<run_id>), Weights & Biases ($WANDB_DIR or "
+                   "<results-dir>) and/or MLflow (default URI $MLFLOW_TRACKING_URI or the file "
+                   "store <results-dir>/mlruns); extras remotesam-bench[tensorboard], "
+                   "[wandb], [mlflow]")
+    p.add_argument("--tracker-rows", type=_non_negative_int, default=1000, metavar="N",
+                   help="rows of each per-sample table sent to --log-to trackers (default "
+                   "1000 per checkpoint, task and dataset; 0: no tables)")
     p.set_defaults(func=_cmd_run, _run_parser=p)
 
     p = sub.add_parser("score", help="re-score stored predictions without a model",
@@ -441,6 +503,9 @@ def build_parser(addons: bool = True) -> argparse.ArgumentParser:
         _add_optional(sub, "remotesam.bench.reports_cli", "add_subcommands")
         _add_optional(sub, "remotesam.synth.cli", "add_subcommand")
         _add_optional(sub, "remotesam.bench.newtask", "add_subcommand")
+        _add_optional(sub, "remotesam.bench.datacmd", "add_subcommand")
+        _add_optional(sub, "remotesam.bench.paper", "add_subcommand")
+        _add_optional(sub, "remotesam.bench.merge", "add_subcommand")
     return parser
 
 

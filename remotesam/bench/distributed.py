@@ -1,13 +1,16 @@
 """Data-parallel evaluation under ``torchrun``.
 
-``torchrun --nproc_per_node N -m remotesam.bench run ...`` starts N copies of the same command;
-each reads ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` from the environment. Samples are sharded by
-index (``rank::world_size``), every rank writes its predictions to the shared results store, and
-rank 0 scores once. Because the cache is keyed by sample id, never by rank, a run resumed with a
-different number of processes reuses everything already stored.
+``torchrun --nproc_per_node N -m remotesam.bench run ...`` starts N copies of the same command
+(on one node or several); each reads ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` from the environment.
+Rank 0 looks up which samples its store already holds and hands the rest out by index
+(``rank::world_size`` of the misses); every other rank writes its predictions to a shard store of
+its own in its own ``--results-dir`` and sends them to rank 0 over the process group, which
+writes them into the one store and scores once (:mod:`remotesam.bench.shards`). No SQLite file
+is ever written by two hosts, so each node may have its own (node-local) results directory.
+Because the cache is keyed by sample id, never by rank, a run resumed with a different number of
+processes reuses everything already stored.
 
-Backends: ``gloo`` on CPU, ``nccl`` on CUDA. The results directory must be on a file system all
-ranks share (one node: any local disk).
+Backends: ``gloo`` on CPU, ``nccl`` on CUDA.
 """
 
 from __future__ import annotations
@@ -66,6 +69,16 @@ class DistContext:
 
         out: list[Any] = [None] * self.world_size
         dist.all_gather_object(out, obj)
+        return out
+
+    def gather_object(self, obj: Any) -> list[Any] | None:
+        """Every rank's ``obj`` on rank 0, in rank order (None on the other ranks)."""
+        if not self.distributed:
+            return [obj]
+        import torch.distributed as dist
+
+        out: list[Any] | None = [None] * self.world_size if self.is_main else None
+        dist.gather_object(obj, out, dst=0)
         return out
 
     def broadcast_object(self, obj: Any) -> Any:

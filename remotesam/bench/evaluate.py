@@ -242,7 +242,7 @@ def evaluate(
         opened = open_trackers(trackers, base_dir=results_dir, name=doc.run_id,
                                config={"run_id": doc.run_id, **config.to_json()})
         try:
-            log_run_document(doc, opened)
+            log_run_document(doc, opened, results_dir=results_dir)
         finally:
             for t in opened:
                 t.close()

@@ -67,7 +67,8 @@ class JobWork:
         misses: the samples to predict, in order.
         fingerprints: the job's input fingerprints (stored with each prediction).
         label: for messages (``task.dataset/split``).
-        advance: called with the number of samples finished (a progress bar).
+        advance: called with the number of samples finished (a progress bar); where the
+            plugin states requests, with their image-prompts too: ``advance(n, items)``.
     """
 
     plugin: TaskPlugin
@@ -75,7 +76,7 @@ class JobWork:
     misses: Sequence[Sample]
     fingerprints: dict[str, str]
     label: str = ""
-    advance: Callable[[int], None] | None = None
+    advance: Callable[[int, int], None] | None = None
     n_ok: int = 0
     n_bad: int = 0
     ok: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -135,9 +136,11 @@ def _image_error(image: Any, e: BaseException) -> BaseException:
 
 def _stream(works: Sequence[tuple[TaskPlugin, Sequence[Sample]]], engine: Any,
             digests: dict[str, str] | None = None, reduce_workers: int = 2,
+            prompt_counts: list[list[int]] | None = None,
             ) -> Iterator[tuple[int, int, dict[str, Any] | BaseException]]:
     """``(work index, sample index, encoded prediction or exception)`` for every sample, as
-    they finish (works interleaved as their images come through)."""
+    they finish (works interleaved as their images come through). ``prompt_counts``, when
+    given, receives each sample's number of image-prompts (``[work][sample]``, for progress)."""
     from remotesam.engine import Request
 
     digests = digests or {}
@@ -158,6 +161,8 @@ def _stream(works: Sequence[tuple[TaskPlugin, Sequence[Sample]]], engine: Any,
                 e.error = exc
                 continue
             e.requests = list(reqs)
+            if prompt_counts is not None:
+                prompt_counts[w][i] = sum(len(r.prompts) for r in reqs)
             e.answers = [None] * len(reqs)
             e.remaining = len(reqs)
             for j, r in enumerate(reqs):
@@ -311,6 +316,8 @@ def predict_jobs(works: Sequence[JobWork], model: Any, store: ResultsStore, batc
                     if isinstance(s.image, str | os.PathLike)})
     digests = store.cached_sha256_many(paths) if paths else {}
     last = time.monotonic()
+    prompts = [[0] * len(w.misses) for w in streamed]
+    unreported = [0] * len(streamed)
 
     def flush(w: JobWork) -> None:
         if w.ok:
@@ -322,13 +329,16 @@ def predict_jobs(works: Sequence[JobWork], model: Any, store: ResultsStore, batc
         w.n_bad += len(w.bad)
         w.ok, w.bad = [], []
         if w.advance is not None and n:
-            w.advance(n)
+            wi = streamed.index(w)
+            items, unreported[wi] = unreported[wi], 0
+            w.advance(n, items)
 
     stream = _stream([(w.plugin, w.misses) for w in streamed], model.engine, digests,
-                     reduce_workers)
+                     reduce_workers, prompts)
     try:
         for wi, i, res in stream:
             w = streamed[wi]
+            unreported[wi] += prompts[wi][i]
             sid = w.misses[i].sample_id
             if isinstance(res, BaseException):
                 if not isinstance(res, Exception):

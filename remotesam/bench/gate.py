@@ -83,6 +83,7 @@ from remotesam.bench.baseline import (
     GroupKey,
     SampleSet,
     Tolerance,
+    checkpoint_display,
     checkpoints_of,
     group_label,
     portable_names,
@@ -457,7 +458,7 @@ def compare(
     results = select_checkpoint(run, checkpoint)
     names_needed = any(m.checkpoint is None for m in baseline.metrics)
     if names_needed and len(checkpoints_of(results)) > 1:
-        names = sorted({f"{r.checkpoint.name} ({r.checkpoint.sha256[:8]})" for r in results})
+        names = checkpoint_display(results)
         raise GateError(f"run {run.run_id} holds {len(names)} checkpoints {names} and the "
                         "baseline does not say which to judge; pass --checkpoint NAME")
     index: dict[GroupKey, TaskResult] = {}

@@ -323,8 +323,10 @@ class Leaderboard:
         Columns are grouped by (task, dataset, split) under ``\\multicolumn`` headers with
         ``\\cmidrule``; best values are ``\\textbf``, second best ``\\underline``; missing or
         undefined values are ``--``; context flags are ``\\textsuperscript`` letters explained
-        in the notes under the table; published rows follow a ``\\midrule``. Tables with more
-        than 10 value columns are scaled to the line width (needs ``\\usepackage{graphicx}``).
+        in the notes under the table; published rows follow a ``\\midrule``. The tabular is
+        scaled down to ``\\linewidth`` when it is wider (never up; needs
+        ``\\usepackage{graphicx}``), and the notes are a left-aligned ``\\parbox`` of the line
+        width, so the table fits the text width at any number of tasks.
         """
         marks = {f: f"\\textsuperscript{{{FLAG_LETTERS[f]}}}" for f in FLAG_MARKS}
         frame = self._text_frame("\\textbf{{{}}}", " {{\\scriptsize [{}, {}]}}",
@@ -355,9 +357,8 @@ class Leaderboard:
         else:
             caption = _latex_escape(caption)
         lines += [f"\\caption{{{caption}}}", f"\\label{{{label}}}"]
-        scale = n > 10
-        if scale:
-            lines.append("\\resizebox{\\linewidth}{!}{%")
+        # scaled down only: inside \resizebox, \width is the tabular's natural width
+        lines.append("\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%")
         lines += [f"\\begin{{tabular}}{{l{'r' * n}}}", "\\toprule",
                   " & ".join(head1) + " \\\\", " ".join(rules), " & ".join(head2) + " \\\\",
                   "\\midrule"]
@@ -369,12 +370,12 @@ class Leaderboard:
                 first_pub = False
             values = [str(v) for v in frame.iloc[i].tolist()]
             lines.append(" & ".join(values) + " \\\\")
-        lines += ["\\bottomrule", "\\end{tabular}" + ("}" if scale else "")]
+        lines += ["\\bottomrule", "\\end{tabular}}"]
         notes = self._footnotes()
         if notes:
-            lines.append("\\par\\smallskip\\footnotesize")
+            lines.append("\\par\\smallskip\\parbox{\\linewidth}{\\raggedright\\footnotesize")
             notes = [_latex_escape(t).replace("--", "-{}-") for t in notes]  # --limit, not "–limit"
-            lines += [t + "\\\\" for t in notes[:-1]] + [notes[-1]]
+            lines += [t + "\\\\" for t in notes[:-1]] + [notes[-1] + "}"]
         lines.append("\\end{table}")
         return "\n".join(lines) + "\n"
 

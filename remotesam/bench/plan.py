@@ -67,7 +67,11 @@ class RunConfig:
             (``--dataset-opt``), e.g. ``{"vg.dior_rsvg": {"allow_partial": True}}``.
         results_dir: where ``store.sqlite`` and ``runs/`` live.
         run_id: the run document's id (default: a UTC timestamp plus random suffix).
-        progress: progress bars: None = when stderr is a terminal.
+        progress: progress bars: None = when stderr is a terminal (else progress lines every
+            ``progress_interval`` seconds); False: neither.
+        progress_interval: seconds between progress lines when stderr is not a terminal
+            (None: ``$REMOTESAM_PROGRESS_INTERVAL``, else 30; 0: no lines), see
+            :mod:`remotesam.bench.progress`.
         retry_failed: predict again the samples whose failure a previous run recorded
             (by default they stay failed, so a fully cached rerun never loads the model).
         compile: ``torch.compile`` the network (``--compile``).
@@ -91,6 +95,7 @@ class RunConfig:
     results_dir: str | Path = "results"
     run_id: str | None = None
     progress: bool | None = None
+    progress_interval: float | None = None
     retry_failed: bool = False
     options: dict[str, Any] = field(default_factory=dict)
     compile: bool = False
@@ -483,6 +488,9 @@ def _check_config(config: RunConfig) -> tuple[str, str]:
         raise InputError(f"--limit {config.limit!r}: expected an integer >= 1")
     if config.run_id is not None:
         check_run_id(config.run_id)
+    from remotesam.bench.progress import progress_interval
+
+    progress_interval(config.progress_interval)  # a bad value fails before any work
     device = _resolve_device(config.device)
     try:
         precision = resolve_precision(config.precision, device)

@@ -1,10 +1,12 @@
 """The runner: checkpoints x tasks x datasets, cached, resumable, sharded, failure-isolated.
 
 For each checkpoint (identified by the sha256 of its file) the model is loaded once, and only if
-some prediction is missing from the store. For each (task, dataset) the samples are read,
-sharded by index across ``torchrun`` ranks, looked up in the store (a stored prediction counts
-only while the sample's input fingerprint, :func:`sample_fingerprints`, is unchanged), and the
-misses predicted in batches; every batch is committed to the store as soon as it exists. A batch
+some prediction is missing from the store. For each (task, dataset) the samples are read and
+looked up in the store (a stored prediction counts only while the sample's input fingerprint,
+:func:`sample_fingerprints`, is unchanged); the misses are sharded by index across ``torchrun``
+ranks and predicted in batches; every batch is committed as soon as it exists (rank 0 to the
+store, the other ranks to their shard stores, sent to rank 0 after each checkpoint:
+:mod:`remotesam.bench.shards`). A batch
 that raises is retried one sample at a time; a sample that still raises is recorded as failed and
 the run goes on. Rank 0 then scores from the store (so an interrupted-and-resumed run scores
 exactly the same JSON as an uninterrupted one) and the run document is written to
@@ -30,6 +32,7 @@ import dataclasses
 import datetime as _dt
 import math
 import os
+import socket
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -72,6 +75,7 @@ from remotesam.bench.provenance import _new_run_id, _provenance
 from remotesam.bench.registry import Registry
 from remotesam.bench.results import CheckpointRef, RunDocument, TaskResult, runs_dir
 from remotesam.bench.scoring import _score
+from remotesam.bench.shards import collect_leftovers, forward_rows, open_local_store
 from remotesam.bench.store import PredictionKey, ResultsStore
 from remotesam.precision import drift_note
 
@@ -83,6 +87,7 @@ __all__ = [
     "RunOutcome",
     "SubsetWarning",
     "check_run_id",
+    "checkpoint_labels",
     "default_checkpoint",
     "default_model_factory",
     "format_summary",
@@ -321,14 +326,24 @@ def subset_warnings(jobs: Sequence[_Job]) -> list[str]:
             for j in jobs if j.subset]
 
 
+def _same_inputs(misses: Sequence[Sample], main_fps: Sequence[str],
+                 own: Mapping[str, str]) -> tuple[list[Sample], list[str]]:
+    """``(samples whose input fingerprint here equals rank 0's, ids of the others)``."""
+    keep = [s for s, fp in zip(misses, main_fps) if own.get(s.sample_id) == fp]
+    return keep, [s.sample_id for s, fp in zip(misses, main_fps) if own.get(s.sample_id) != fp]
+
+
 def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_paths: list[Path],
          jobs: list[_Job], errors: list[str], ctx: DistContext, device: str,
          t_start: float, hub: Mapping[Path, Any] | None = None,
          spec: str = DEFAULT_FACTORY_SPEC, in_memory: _InMemoryModel | None = None,
          notes: Sequence[str] = ()) -> RunOutcome:
     hub = hub or {}
-    store = ResultsStore(config.results_dir)
+    # rank 0 writes the one store; the other ranks their shard stores, sent to rank 0
+    store = open_local_store(config.results_dir, ctx)
+    main = store if ctx.is_main else None
     try:
+        collect_leftovers(ctx, main, store, config.results_dir)
         if in_memory is not None:
             ckpts = [CheckpointRef(name=in_memory.name, path="", sha256=in_memory.digest)]
         else:
@@ -344,15 +359,17 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
             if c.sha256 not in seen:  # the same file under two names is evaluated once
                 seen.add(c.sha256)
                 unique.append((p, c))
-        for job in jobs:
-            job.fingerprints = sample_fingerprints(job.samples, store)
+        if ctx.is_main:  # the other ranks fingerprint only the samples they predict
+            for job in jobs:
+                job.fingerprints = sample_fingerprints(job.samples, store)
         model_descriptions: dict[str, dict[str, Any]] = {}
 
         results: list[TaskResult] = []
         n_pred = n_cached = n_failed_now = 0
         t_model = t_predict = 0.0
         engine_info: dict[str, dict[str, Any]] = {}
-        with Progress(config.progress if ctx.is_main else False) as progress:
+        with Progress(config.progress, interval=config.progress_interval,
+                      ctx=ctx) as progress:
             for path, ckpt in unique:
                 model: Any = None
                 model_error: str | None = None
@@ -373,25 +390,50 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                                       "epoc_digest": None})
                         if model is not None:
                             store.put_model_settings(mkey, desc)
+                if in_memory is None:  # the description (part of the key) is rank 0's
+                    desc = ctx.broadcast_object(desc if ctx.is_main else None)
                 model_descriptions[ckpt.name] = desc
                 # Every job's misses first, then one prediction pass for all of them
                 # (executor.predict_jobs: the jobs' requests share forwards), then scoring.
                 plans: list[tuple[_Job, PredictionKey, str, list[Sample], list[str]]] = []
+                # Rank 0 finds what its store lacks; every rank predicts its share of that.
+                todo: list[tuple[list[int], list[str]]] = []
                 for job in jobs:
                     jsettings, shash = settings_hash(job.settings["task"], config.precision, desc)
                     store.put_settings(shash, jsettings)
+                    if not ctx.is_main:
+                        continue
                     key = job.key(ckpt.sha256, shash)
-                    mine = [job.samples[i] for i in shard_indices(len(job.samples), ctx.rank,
-                                                                  ctx.world_size)]
                     fps = job.fingerprints
                     done = store.stored_ids(key, fps)
-                    n_cached += sum(s.sample_id in done for s in mine)
+                    n_cached += sum(s.sample_id in done for s in job.samples)
                     if not config.retry_failed:
                         # a recorded permanent failure counts as done; transient ones (out of
                         # memory, a timed-out resource) are tried again
                         done |= set(store.get_failures(key, fps, transient=False))
-                    misses = [s for s in mine if s.sample_id not in done]
+                    idx = [i for i, s in enumerate(job.samples) if s.sample_id not in done]
+                    todo.append((idx, [fps.get(job.samples[i].sample_id, "") for i in idx]
+                                 if ctx.distributed else []))
+                todo = ctx.broadcast_object(todo if ctx.is_main else None)
+                totals = {job.label: len(idx) for job, (idx, _) in zip(jobs, todo)}
+                for job, (idx, main_fps) in zip(jobs, todo):
+                    _, shash = settings_hash(job.settings["task"], config.precision, desc)
+                    key = job.key(ckpt.sha256, shash)
+                    mine = list(shard_indices(len(idx), ctx.rank, ctx.world_size))
+                    misses = [job.samples[idx[i]] for i in mine]
                     local_errors: list[str] = []
+                    if not ctx.is_main:
+                        job.fingerprints.update(sample_fingerprints(
+                            [s for s in misses if s.sample_id not in job.fingerprints], store))
+                        misses, other = _same_inputs(misses, [main_fps[i] for i in mine],
+                                                     job.fingerprints)
+                        if other:
+                            local_errors.append(
+                                f"rank {ctx.rank} on {socket.gethostname()} reads other bytes "
+                                f"than rank 0 for {len(other)} sample(s) of {job.label} "
+                                f"(first: {other[0]}): the dataset differs between nodes; give "
+                                "every node the same data (a shared file system or identical "
+                                "copies) and run again")
                     if misses and model is None and model_error is None:
                         model, model_error, dt = _load_model(factory, path, ckpt, device, config)
                         t_model += dt
@@ -408,8 +450,9 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                     plans.append((job, key, shash, misses, local_errors))
                 if model is not None:
                     works = [JobWork(job.plugin, key, misses, job.fingerprints, job.label,
-                                     progress.bar(f"{Path(ckpt.name).name} {job.label}",
-                                                  len(misses)).advance)
+                                     progress.bar(f"{job.label} [{Path(ckpt.name).name}]",
+                                                  len(misses), totals[job.label],
+                                                  f"{ckpt.sha256[:16]}/{job.label}").advance)
                              for job, key, _, misses, _ in plans if misses]
                     t_pred = time.perf_counter()
                     engine_info[ckpt.name] = configure_engine(
@@ -421,6 +464,8 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                     t_predict += time.perf_counter() - t_pred
                     n_pred += sum(w.n_ok for w in works)
                     n_failed_now += sum(w.n_bad for w in works)
+                if ctx.distributed:  # every rank's predictions into rank 0's store
+                    forward_rows(ctx, main, [] if ctx.is_main else [store])
                 for job, key, shash, _misses, local_errors in plans:
                     fps = job.fingerprints
                     gathered = ctx.all_gather_object(local_errors)  # also a barrier
@@ -441,6 +486,8 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
                     except PluginError as e:
                         errors.append(f"checkpoint {ckpt.name}: {e}")
                 del model
+        # the job's counts (each rank predicted its share); rank 0 counted the cached ones
+        job_pred, job_failed = map(sum, zip(*ctx.all_gather_object((n_pred, n_failed_now))))
         if not ctx.is_main:
             return RunOutcome(None, None, errors, n_pred, n_cached)
         wall = time.perf_counter() - t_start
@@ -462,14 +509,15 @@ def _run(config: RunConfig, registry: Registry, factory: ModelFactory, ckpt_path
             "n_total": n_total,
             "n_evaluated": n_eval,
             "n_failed": sum(r.n_failed for r in results),
-            "n_predicted_now": n_pred,
+            "n_predicted_now": job_pred,
+            "n_failed_now": job_failed,
             "n_cached": n_cached,
             "wall_time_s": wall,
             "model_load_s": t_model,
             "predict_s": t_predict,
             "engine": engine_info,
             "samples_per_s": (n_eval / wall) if wall > 0 else None,
-            "predicted_per_s": (n_pred / wall) if wall > 0 else None,
+            "predicted_per_s": (job_pred / wall) if wall > 0 else None,
             "hub_checkpoints": [r.provenance() for r in hub.values()],
             "errors": errors,
         })
@@ -623,22 +671,22 @@ def _fmt(v: float, unit: str) -> str:
     return f"{v:.2f}" if unit == "%" else f"{v:.4g}"
 
 
-def _short_name(name: str, width: int = 48) -> str:
-    """``name`` shortened in the middle, always keeping the file name:
-    ``"runs/exp_long/…/step_12000.pth"``."""
-    if len(name) <= width:
-        return name
-    head, sep, tail = name.replace("\\", "/").rpartition("/")
-    if not sep or len(tail) + 2 >= width:
-        keep = max(width - 1, 2)
-        return name[: keep // 2] + "…" + name[len(name) - (keep - keep // 2):]
-    room = width - len(tail) - 2  # "…/"
-    return head[:room] + "…/" + tail
+def checkpoint_labels(doc: RunDocument) -> dict[str, str]:
+    """``{checkpoint name: label}`` for display: the shortest trailing part of the path that
+    tells the run's checkpoints apart, and the first 8 hex digits of the sha256
+    (``"remotesam_tiny.safetensors (3f2a1b4c)"``), as the leaderboard, radar and report label
+    their rows. The full path stays in the run document."""
+    from remotesam.bench.leaderboard import checkpoint_label, short_names
+
+    display = short_names(r.checkpoint.name for r in doc.results)
+    return {r.checkpoint.name: checkpoint_label(r, display[r.checkpoint.name], doc.provenance)
+            for r in doc.results}
 
 
 def format_summary(doc: RunDocument) -> Any:
     """A rich ``Table`` of the run: one row per result, primary metric first, failures counted,
-    context (synthetic data, ``--limit`` subset) named; checkpoint names keep their file name."""
+    context (synthetic data, ``--limit`` subset) named; checkpoints by :func:`checkpoint_labels`
+    (file name and short hash, never a cut path)."""
     from rich.table import Table
 
     table = Table(title=f"run {doc.run_id}", show_lines=False)
@@ -646,6 +694,7 @@ def format_summary(doc: RunDocument) -> Any:
                 "primary", "other metrics"):
         table.add_column(col, justify="right" if col in ("evaluated", "failed") else "left",
                          no_wrap=col != "other metrics")
+    labels = checkpoint_labels(doc)
     for r in doc.results:
         prim = [(n, m) for n, m in r.metrics.items() if m.primary]
         rest = [(n, m) for n, m in r.metrics.items() if not m.primary]
@@ -655,7 +704,7 @@ def format_summary(doc: RunDocument) -> Any:
             ptxt += f" [{_fmt(lo, prim[0][1].unit)}, {_fmt(hi, prim[0][1].unit)}]"
         context = [c for c, on in (("synthetic", getattr(r, "synthetic", False)),
                                    ("subset", r.n_evaluated + r.n_failed < r.n_total)) if on]
-        table.add_row(_short_name(r.checkpoint.name), r.task, r.dataset, r.split,
+        table.add_row(labels[r.checkpoint.name], r.task, r.dataset, r.split,
                       f"{r.n_evaluated}/{r.n_evaluated + r.n_failed}"
                       + (f" (of {r.n_total})" if r.n_total != r.n_evaluated + r.n_failed else ""),
                       str(r.n_failed), ", ".join(context) or "-", ptxt,

@@ -15,8 +15,9 @@ per-sample failures, each marked transient (retried by the next run) or permanen
 A store written by a newer remotesam-bench (a higher schema version) is refused untouched.
 
 Concurrency: WAL journal, a busy timeout and ``BEGIN IMMEDIATE`` write transactions make it safe
-for several processes (two runs, or the ranks of one ``torchrun``) to write at once on a local
-file system. Each batch is one transaction: after a crash the store holds whole batches only.
+for several processes of one host (two runs) to write at once on a local file system. The ranks
+of a ``torchrun`` job do not share it: rank 0 writes it, every other rank its own shard store
+(:mod:`remotesam.bench.shards`), so no file is written from two hosts. Each batch is one transaction: after a crash the store holds whole batches only.
 ``synchronous=NORMAL`` in WAL mode survives any process crash; only an OS crash or power loss
 may drop the last transactions (never corrupt the database).
 """
@@ -37,7 +38,8 @@ from typing import Any
 
 from remotesam.bench.errors import StoreError
 
-__all__ = ["STORE_FILENAME", "PredictionKey", "ResultsStore", "file_stat_key"]
+__all__ = ["FAILURE_COLUMNS", "PREDICTION_COLUMNS", "STORE_FILENAME", "PredictionKey",
+           "ResultsStore", "RowBatch", "file_stat_key"]
 
 STORE_FILENAME = "store.sqlite"
 #: 2: ``input_hash`` (the sample's input fingerprint) on predictions and failures.
@@ -46,6 +48,9 @@ STORE_FILENAME = "store.sqlite"
 _SCHEMA_VERSION = 3
 
 _KEY_COLUMNS = ("ckpt_sha256", "task", "task_version", "dataset", "split", "settings_hash")
+#: The columns of a stored prediction / failure row, as :class:`RowBatch` carries them.
+PREDICTION_COLUMNS = (*_KEY_COLUMNS, "sample_id", "prediction", "created", "input_hash")
+FAILURE_COLUMNS = (*_KEY_COLUMNS, "sample_id", "error", "created", "input_hash", "transient")
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -95,6 +100,22 @@ def file_stat_key(path: str | Path) -> tuple[int, int, int, int, int] | None:
     if not stat.S_ISREG(st.st_mode) or not st.st_ctime_ns:
         return None
     return tuple(int(getattr(st, f)) for f in _STAT_FIELDS)  # type: ignore[return-value]
+
+
+@dataclass
+class RowBatch:
+    """Raw rows of a store, moved to another store as they are (see
+    :meth:`ResultsStore.take_rows`): predictions and failures as tuples in
+    :data:`PREDICTION_COLUMNS` / :data:`FAILURE_COLUMNS` order, ``settings`` and
+    ``model_settings`` as ``(hash or key, JSON text)``."""
+
+    predictions: list[tuple[Any, ...]]
+    failures: list[tuple[Any, ...]]
+    settings: list[tuple[str, str]]
+    model_settings: list[tuple[str, str]]
+
+    def __len__(self) -> int:
+        return len(self.predictions) + len(self.failures)
 
 
 @dataclass(frozen=True)
@@ -187,6 +208,9 @@ class ResultsStore:
 
     Args:
         results_dir: the results directory (created if missing).
+        filename: the database's file name in it (default ``store.sqlite``; the shard store
+            of a ``torchrun`` rank is ``shards/rank-<k>.sqlite``, see
+            :mod:`remotesam.bench.shards`).
         readonly: open an existing store for reading only (``score`` on a read-only copy).
         timeout_s: how long a writer waits for another writer's lock.
 
@@ -196,9 +220,9 @@ class ResultsStore:
     """
 
     def __init__(self, results_dir: str | Path, *, readonly: bool = False,
-                 timeout_s: float = 60.0) -> None:
+                 timeout_s: float = 60.0, filename: str = STORE_FILENAME) -> None:
         self.results_dir = Path(results_dir)
-        self.path = self.results_dir / STORE_FILENAME
+        self.path = self.results_dir / filename
         self.readonly = readonly
         self._has_file_hashes = self._has_transient = True
         try:
@@ -454,6 +478,78 @@ class ResultsStore:
                 c.execute("INSERT OR REPLACE INTO model_settings VALUES (?, ?)", (model_key, text))
 
         self._guarded(do)
+
+    # -- moving rows between stores -------------------------------------------------------------
+
+    def take_rows(self, max_bytes: int = 8 << 20, *, settings: bool = True) -> RowBatch:
+        """Up to about ``max_bytes`` of stored predictions and failures (at least one row when
+        any is stored), in key order, with every settings row when ``settings``. Nothing is
+        removed: :meth:`forget_rows` does that once the rows are safe elsewhere."""
+        def do() -> RowBatch:
+            c = self._conn
+            preds: list[tuple[Any, ...]] = []
+            size = 0
+            for row in c.execute(f"SELECT {', '.join(PREDICTION_COLUMNS)} FROM predictions"):
+                if preds and size + len(row[7]) > max_bytes:
+                    break
+                preds.append(tuple(row))
+                size += len(row[7]) + 200
+            fails: list[tuple[Any, ...]] = []
+            if size < max_bytes:
+                cols = FAILURE_COLUMNS if self._has_transient else (*FAILURE_COLUMNS[:-1], "0")
+                for row in c.execute(f"SELECT {', '.join(cols)} FROM failures"):
+                    if (preds or fails) and size + len(row[7]) > max_bytes:
+                        break
+                    fails.append(tuple(row))
+                    size += len(row[7]) + 200
+            sets = c.execute("SELECT settings_hash, settings FROM settings").fetchall() \
+                if settings else []
+            tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            models = (c.execute("SELECT model_key, settings FROM model_settings").fetchall()
+                      if settings and "model_settings" in tables else [])
+            return RowBatch(preds, fails, [tuple(r) for r in sets], [tuple(r) for r in models])
+
+        return self._guarded(do)
+
+    def forget_rows(self, batch: RowBatch) -> None:
+        """Delete the predictions and failures of ``batch`` (by key) from this store."""
+        if not len(batch):
+            return
+        where = " AND ".join(f"{c}=?" for c in (*_KEY_COLUMNS, "sample_id"))
+
+        def do() -> None:
+            with self._write() as c:
+                c.executemany(f"DELETE FROM predictions WHERE {where}",
+                              [r[:7] for r in batch.predictions])
+                c.executemany(f"DELETE FROM failures WHERE {where}",
+                              [r[:7] for r in batch.failures])
+
+        self._guarded(do)
+
+    def put_rows(self, batch: RowBatch) -> None:
+        """Write ``batch`` into this store in one transaction: a prediction replaces the same
+        key's prediction and clears its failure (as :meth:`put_predictions`); a failure is kept
+        only where no prediction is stored; settings rows already present are kept."""
+        where = " AND ".join(f"{c}=?" for c in (*_KEY_COLUMNS, "sample_id"))
+
+        def do() -> None:
+            with self._write() as c:
+                c.executemany(f"INSERT OR REPLACE INTO predictions ({', '.join(PREDICTION_COLUMNS)})"
+                              f" VALUES ({','.join('?' * len(PREDICTION_COLUMNS))})",
+                              batch.predictions)
+                c.executemany(f"DELETE FROM failures WHERE {where}",
+                              [r[:7] for r in batch.predictions])
+                c.executemany(
+                    f"INSERT OR REPLACE INTO failures ({', '.join(FAILURE_COLUMNS)}) "
+                    f"SELECT {','.join('?' * len(FAILURE_COLUMNS))} "
+                    f"WHERE NOT EXISTS (SELECT 1 FROM predictions WHERE {where})",
+                    [(*r, *r[:7]) for r in batch.failures])
+                c.executemany("INSERT OR IGNORE INTO settings VALUES (?, ?)", batch.settings)
+                c.executemany("INSERT OR IGNORE INTO model_settings VALUES (?, ?)",
+                              batch.model_settings)
+
+        if len(batch) or batch.settings or batch.model_settings:
+            self._guarded(do)
 
     # -- file hashes ---------------------------------------------------------------------------
 

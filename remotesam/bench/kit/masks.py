@@ -137,10 +137,12 @@ def resize_nearest(arr: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     if a.shape == (out_h, out_w):
         return a
     if a.dtype == np.uint8:
-        return np.asarray(Image.fromarray(a, mode="L").resize((out_w, out_h), Image.NEAREST))
+        img = Image.fromarray(a, mode="L")
+        return np.asarray(img.resize((out_w, out_h), Image.Resampling.NEAREST))
     if a.size and (a.min() < -(2**31) or a.max() >= 2**31):
         raise ValueError("resize_nearest: values do not fit in int32")
-    out = Image.fromarray(a.astype(np.int32), mode="I").resize((out_w, out_h), Image.NEAREST)
+    out = Image.fromarray(a.astype(np.int32), mode="I").resize((out_w, out_h),
+                                                              Image.Resampling.NEAREST)
     return np.asarray(out).astype(a.dtype, copy=False)
 
 
@@ -155,7 +157,7 @@ def nearest_index_map(n_in: int, n_out: int) -> np.ndarray:
     from PIL import Image
 
     idx = Image.fromarray(np.arange(n_in, dtype=np.int32)[None, :], mode="I")
-    out = np.asarray(idx.resize((n_out, 1), Image.NEAREST))[0].astype(np.int64)
+    out = np.asarray(idx.resize((n_out, 1), Image.Resampling.NEAREST))[0].astype(np.int64)
     out.setflags(write=False)
     return out
 
@@ -165,7 +167,9 @@ def rle_counts(rle: Mapping[str, Any]) -> np.ndarray:
 
     Vectorised decoder of pycocotools' string format (6-bit chars, 5 value bits, continuation
     bit 0x20, sign bit 0x10 on the last char, runs after the second coded as deltas of the run
-    two before).
+    two before). pycocotools decodes this string only inside its C extension (``_frString``
+    is private and its ``RLEs`` do not expose the runs), so the runs are read here; used to
+    check a prediction's RLE and to resize one without decoding it.
 
     Raises:
         ValueError: malformed string, or run lengths that do not sum to ``h * w``.
@@ -275,10 +279,13 @@ def mask_iou(a: np.ndarray | Mapping[str, Any], b: np.ndarray | Mapping[str, Any
         ``inter / union``; ``nan`` when both masks are empty (IoU is undefined there: decide
         in the metric whether that counts as 0, 1 or is skipped, and document it).
     """
-    ra = mask_to_rle(a) if isinstance(a, np.ndarray) else a
-    rb = mask_to_rle(b) if isinstance(b, np.ndarray) else b
-    inter, union = rle_inter_union(ra, rb)
-    return inter / union if union else float("nan")
+    ra = _coco_rle(mask_to_rle(a) if isinstance(a, np.ndarray) else a)
+    rb = _coco_rle(mask_to_rle(b) if isinstance(b, np.ndarray) else b)
+    if ra["size"] != rb["size"]:
+        raise ValueError(f"mask_iou: sizes differ {ra['size']} vs {rb['size']}")
+    if not mask_utils.area(ra) and not mask_utils.area(rb):
+        return float("nan")  # pycocotools says 0 here
+    return float(mask_utils.iou([ra], [rb], [0])[0, 0])
 
 
 def _coco_rle(rle: Mapping[str, Any]) -> dict[str, Any]:

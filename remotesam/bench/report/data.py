@@ -315,23 +315,14 @@ def checkpoint_step(name: str, metadata: Mapping[str, Any] | None = None,
 
 def checkpoint_metadata(path: str) -> dict[str, Any]:
     """The ``__metadata__`` of a safetensors file's header (``{}`` for other files or when it
-    cannot be read); only the header is read, never the tensors."""
-    import json
-    import struct
+    cannot be read); only the header is read, never the tensors. ``step``, ``global_step``
+    and ``epoch`` become floats (left out when they are not numbers)."""
+    from remotesam.checkpoint import safetensors_metadata
 
     if not str(path).endswith(".safetensors"):
         return {}
-    try:
-        with open(path, "rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            if n > 100_000_000:
-                return {}
-            header = json.loads(f.read(n))
-        meta = header.get("__metadata__") or {}
-    except (OSError, ValueError, struct.error, AttributeError):
-        return {}
     out: dict[str, Any] = {}
-    for k, v in meta.items():
+    for k, v in safetensors_metadata(path).items():
         try:
             out[k] = float(v) if k in ("step", "global_step", "epoch") else v
         except (TypeError, ValueError):
