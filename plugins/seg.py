@@ -22,9 +22,13 @@ Deviations from the official code, all deliberate:
 
 * Evaluation size = ``eval_size`` option (default 896); predictions made at another network size
   S are nearest-resized to it.
-* Unknown mask colours: the official ``change_label`` silently maps them to background. Here they
-  raise :class:`DatasetError` naming the file and the colour (the sample fails in ``predict``),
-  unless the dataset option ``unknown_colour="background"`` restores the official behaviour.
+* Unknown mask colours: the official ``change_label`` silently maps them to background, and so
+  does the default here (``unknown_colour="background"``). The dataset option
+  ``unknown_colour="error"`` (``--dataset-opt seg.isaid.unknown_colour=error``) instead raises
+  :class:`DatasetError` naming the file and the colour (the sample fails in ``predict``).
+* Colour masks are decoded as the official code decodes them, ``Image.open(p).convert("RGB")``,
+  whatever their PIL mode: a 16-bit greyscale mask is clipped to 0..255 by PIL (and then maps to
+  background unless a grey level is a palette colour).
 * The image of a mask is ``<stem without _instance_color_RGB>.png``; the official code uses
   ``stem[0:5] + ".png"``, which is the same for whole iSAID scenes (``P0003``) but wrong for
   devkit patches (``P0003_0_800_0_800``).
@@ -133,7 +137,7 @@ def colour_to_label(
     rgb: np.ndarray,
     palette: Sequence[Sequence[int]],
     *,
-    unknown: str = "error",
+    unknown: str = "background",
     where: str = "mask",
 ) -> np.ndarray:
     """Map an RGB colour mask to class indices (official ``change_label``).
@@ -141,7 +145,7 @@ def colour_to_label(
     Args:
         rgb: ``(H, W, 3)`` uint8.
         palette: K colours; colour k -> label ``k + 1``; black ``(0, 0, 0)`` -> 0.
-        unknown: ``"error"`` (raise) or ``"background"`` (official: map to 0).
+        unknown: ``"background"`` (official, default: map to 0) or ``"error"`` (raise).
         where: file name for the error message.
 
     Returns:
@@ -180,9 +184,7 @@ def _read_png(path: Path, rgb: bool) -> np.ndarray:
     try:
         with Image.open(path) as im:
             im.load()
-            if rgb:
-                if im.mode not in ("RGB", "RGBA", "P"):
-                    raise DatasetError(f"{path}: colour mask has PIL mode {im.mode}, expected RGB")
+            if rgb:  # the official decoding, whatever the mode (16-bit grey: clipped by PIL)
                 return np.asarray(im.convert("RGB"))
             if im.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L"):
                 raise DatasetError(
@@ -219,7 +221,7 @@ def read_label(target: Mapping[str, Any], size: int | None = None) -> np.ndarray
         rgb = _read_png(path, rgb=True)
         # Map (and validate) at full resolution, then resize: identical to the official
         # resize-then-map for nearest resizing, and no unknown colour can hide between samples.
-        label = colour_to_label(rgb, target["palette"], unknown=target.get("unknown_colour", "error"), where=str(path))
+        label = colour_to_label(rgb, target["palette"], unknown=target.get("unknown_colour", "background"), where=str(path))
         out = label.astype(np.int64)
         return resize_nearest(out, size) if size is not None else out
     raw = _read_png(path, rgb=False).astype(np.int64)
@@ -272,7 +274,8 @@ class ISAIDAdapter(DatasetAdapter):
     """iSAID semantic masks (``Pxxxx_instance_color_RGB.png``) and their images (``Pxxxx.png``).
 
     Options: ``image_dir``, ``mask_dir`` (override the locations), ``unknown_colour``
-    (``"error"`` default, or ``"background"`` = official silent mapping).
+    (``"background"`` default = the official silent mapping, or ``"error"``: a colour outside the
+    palette fails the sample, naming the file and the colour).
     """
 
     name: ClassVar[str] = "isaid"
@@ -292,7 +295,7 @@ class ISAIDAdapter(DatasetAdapter):
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
         check_options("isaid", self.options, self._OPTIONS)
-        self.unknown_colour = str(self.options.get("unknown_colour", "error"))
+        self.unknown_colour = str(self.options.get("unknown_colour", "background"))
         if self.unknown_colour not in ("error", "background"):
             raise DatasetError(f"isaid: option unknown_colour must be 'error' or 'background', got {self.unknown_colour!r}")
         base = self.root / self.split

@@ -43,6 +43,7 @@ import pandas as pd
 from remotesam.bench.published import PublishedResult, PublishedTable, load_published
 from remotesam.bench.results import MetricValue, RunDocument, TaskResult
 from remotesam.bench.stats import metric_ci
+from remotesam.precision import drift_note
 
 __all__ = [
     "FORMATS",
@@ -448,6 +449,19 @@ def checkpoint_label(result: TaskResult, display_name: str | None = None,
     return f"{label} [{', '.join(extra)}]" if extra else label
 
 
+def row_precisions(runs: Iterable[RunDocument]) -> dict[str, str]:
+    """Row label -> the precision its run recorded (``"fp32"`` when none)."""
+    runs = list(runs)
+    display = short_names(r.checkpoint.name for run in runs for r in run.results)
+    out: dict[str, str] = {}
+    for run in runs:
+        p = run.provenance.get("precision")
+        for res in run.results:
+            label = checkpoint_label(res, display[res.checkpoint.name], run.provenance)
+            out[label] = p if isinstance(p, str) and p else "fp32"
+    return out
+
+
 def collect_results(runs: Iterable[RunDocument],
                     ) -> tuple[dict[str, dict[tuple[str, str, str], TaskResult]], list[Column]]:
     """Newest result per (checkpoint, task, dataset, split), and every column seen.
@@ -558,6 +572,7 @@ def build_leaderboard(
                          f"metrics in these runs: {sorted({c.metric for c in all_columns})}")
     cells: dict[tuple[str, str], Cell] = {}
     notes: list[str] = []
+    precisions = row_precisions(runs)
     for row, results in by_row.items():
         for col in columns:
             res = results.get((col.task, col.dataset, col.split))
@@ -577,6 +592,8 @@ def build_leaderboard(
                    f"{r.task}/{r.dataset}:{r.split}" for r in results.values() if is_subset(r)]
         if subsets:
             notes.append(f"{row}: subset (--limit), samples selected: " + ", ".join(subsets))
+        if (drift := drift_note(precisions.get(row, "fp32"))) is not None:
+            notes.append(f"{row}: {drift}")
         for res in results.values():
             where = f"{res.task}/{res.dataset}:{res.split}"
             if res.n_failed:
