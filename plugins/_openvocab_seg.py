@@ -1,11 +1,32 @@
-"""UDD5 and DeepGlobe as open-vocabulary semantic segmentation for the ``seg`` task (private).
+"""Vaihingen, UDD5 and DeepGlobe as open-vocabulary semantic segmentation for ``seg`` (private).
 
 The RemoteSAM paper's Table 2 ("unseen datasets": Vaihingen, UDD5, DeepGlobe) takes its
 open-vocabulary competitors (MaskCLIP, SCLIP, GEM, ClearCLIP, SegEarth-OV) from SegEarth-OV
 (Li et al., CVPR 2025, https://github.com/likyoo/SegEarth-OV) and states no protocol of its own,
 so the protocol here is SegEarth-OV's, read off its configs (``configs/cfg_udd5.py``,
-``cfg_deepglobe_road.py``, ``cls_udd5.txt``, ``cls_roadval.txt``, ``cls_deepglobe.txt``,
-``custom_datasets.py``):
+``cfg_deepglobe_road.py``, ``cfg_vaihingen.py``, ``cls_udd5.txt``, ``cls_roadval.txt``,
+``cls_deepglobe.txt``, ``cls_vaihingen.txt``, ``custom_datasets.py``) and mmsegmentation's
+``ISPRSDataset`` / ``tools/dataset_converters/vaihingen.py``:
+
+* **Vaihingen** (``vaihingen``; ISPRS 2D Semantic Labeling Contest): mmseg's ``ISPRSDataset``
+  on ``vaihingen/img_dir/val`` + ``vaihingen/ann_dir/val`` (``cfg_vaihingen.py``), i.e. the
+  17 val areas of mmseg's converter cut into 512x512 crops (398 images; the converter's
+  ``<area>_<x0>_<y0>_<x1>_<y1>.png`` names), images and labels ``.png``. Label files hold
+  the converter's values 0 eroded boundary / unknown colour, 1 impervious surface,
+  2 building, 3 low vegetation, 4 tree, 5 car, 6 clutter; ``ISPRSDataset`` sets
+  ``reduce_zero_label=True`` (0 -> 255 ignored, v -> v - 1; a stored 255 stays ignored).
+  SegEarth-OV's queries (``cls_vaihingen.txt``) are ``impervious surface, building,
+  low vegetation, tree, car, clutter`` with ``bg_idx=5``: clutter is the background class
+  (low-confidence pixels become clutter) and it is scored. Here the five other classes are
+  prompted and clutter is the background class ("no prompted class fired"), as UDD5's
+  "other"; SegEarth-OV also queries the word "clutter", RemoteSAM's rule needs no query for
+  the background. Labels 7..254 are an error naming the file. The option ``protocol``:
+  ``segearth_ov`` (default, as above); ``segearth_ov_queries`` (SegEarth-OV's six queries
+  exactly: clutter prompted too, and pixels where no class fires count as clutter, its
+  ``bg_idx``; the unused "none" class is left out by mmseg's rule); ``isprs6`` (the former
+  reading: the six ISPRS classes all prompted, values 1..6, 0 and 255 ignored, plus a
+  background class that no label holds, scored with RemoteSAM ``SEG.py``'s formula, where an
+  absent class counts 0, so that background IoU is always 0 and caps mIoU at 6/7).
 
 * **UDD5** (``udd5``; Chen et al., PRCV 2018, https://github.com/MarcWong/UDD): split ``val``
   (``UDD5/val/src`` + ``UDD5/val/gt``); ground truth = single-channel label PNGs with values
@@ -39,6 +60,7 @@ SegEarth-OV scores at the original resolution (``--task-opt seg.eval_size`` chan
 datasets of a run). The protocol's name is written into the run document (``tables.protocol``).
 
 Options (``--dataset-opt seg.udd5.KEY=VALUE``): ``img_dir`` / ``ann_dir`` (folders),
+``protocol`` (Vaihingen only: ``segearth_ov`` or ``isprs6``, above),
 ``unknown_colour`` (colour-coded labels: ``error`` or ``background``), ``miou`` (``mmseg``,
 default, or ``official``: RemoteSAM ``SEG.py``'s formula, an absent class counting 0); the
 split with ``--split`` (UDD5 ``train``; DeepGlobe road ``train`` / ``valid`` folders of the
@@ -56,6 +78,9 @@ import numpy as np
 from remotesam.bench.api import DatasetAdapter, DatasetError, Sample
 from remotesam.bench.datainfo import DatasetInfo
 from remotesam.bench.kit import check_options, image_files, require_dir, resize_nearest
+from remotesam.classes import POTSDAM_CLASSES
+
+from ._datasets import DATASET_INFO
 
 __all__ = [
     "DEEPGLOBE_LC_CLASSES",
@@ -65,9 +90,11 @@ __all__ = [
     "SEGEARTH_OV",
     "UDD5_CLASSES",
     "UDD5_PALETTE",
+    "VAIHINGEN_CLASSES",
     "DeepGlobeLandCoverAdapter",
     "DeepGlobeRoadAdapter",
     "UDD5Adapter",
+    "VaihingenAdapter",
     "mmseg_metrics",
     "read_openvocab_label",
 ]
@@ -82,6 +109,8 @@ UDD5_CLASSES: tuple[str, ...] = ("vegetation", "building", "road", "vehicle")
 UDD5_PALETTE: tuple[tuple[int, int, int], ...] = (
     (107, 142, 35), (102, 102, 156), (128, 64, 128), (0, 0, 142),
 )
+#: Vaihingen classes prompted (mmseg label values 1..5; 6 = clutter, the background class).
+VAIHINGEN_CLASSES: tuple[str, ...] = POTSDAM_CLASSES[:5]
 DEEPGLOBE_ROAD_CLASSES: tuple[str, ...] = ("road",)
 #: DeepGlobe land cover classes (SegEarth-OV ``cls_deepglobe.txt`` order); unknown = background.
 DEEPGLOBE_LC_CLASSES: tuple[str, ...] = (
@@ -368,3 +397,78 @@ class DeepGlobeLandCoverAdapter(_OpenVocabAdapter):
                 "unknown_colour": self.unknown_colour})
             for stem, img, lab in self._pairs("_mask.png", "_sat.jpg")
         ]
+
+
+#: Protocol tag of Vaihingen's ``protocol=isprs6`` option.
+ISPRS6 = ("ISPRS six classes (impervious surface .. clutter) all prompted, label values 1..6, "
+          "0/255 ignored, an unlabelled background class scored, RemoteSAM SEG.py mIoU")
+
+
+class VaihingenAdapter(_OpenVocabAdapter):
+    """ISPRS Vaihingen in mmsegmentation's converted layout, SegEarth-OV's protocol (module
+    docstring): ``img_dir/<split>/*.png`` + ``ann_dir/<split>/*.png`` (converter values 0..6).
+
+    Options: ``protocol`` (``"segearth_ov"`` default: impervious surface, building, low
+    vegetation, tree, car prompted, clutter = scored background, 0 / 255 ignored, mmseg mIoU;
+    ``"segearth_ov_queries"``: clutter prompted as well and also given to unfired pixels;
+    ``"isprs6"``: all six ISPRS classes prompted, an extra background class scored, RemoteSAM
+    ``SEG.py`` mIoU), ``miou`` (``mmseg`` / ``official``; default follows ``protocol``),
+    ``img_dir``, ``ann_dir``. Other label conventions: the ``label_png`` dataset.
+    """
+
+    name: ClassVar[str] = "vaihingen"
+    splits: ClassVar[tuple[str, ...]] = ("val", "train")
+    default_split: ClassVar[str] = "val"
+    default_subdir: ClassVar[str] = "vaihingen"
+    classes: ClassVar[tuple[str, ...]] = VAIHINGEN_CLASSES
+    background_name: ClassVar[str] = "clutter"
+    protocols: ClassVar[tuple[str, ...]] = ("segearth_ov", "segearth_ov_queries", "isprs6")
+    _OPTIONS: ClassVar[frozenset[str]] = frozenset({"img_dir", "ann_dir", "miou", "protocol"})
+    layout: ClassVar[str] = (
+        "<root>/                                (e.g. vaihingen, mmseg's converter output)\n"
+        "  img_dir/<split>/<area>_<x0>_<y0>_<x1>_<y1>.png ...   (512x512 IRRG crops)\n"
+        "  ann_dir/<split>/<same name>.png ...  (0 ignored, 1 impervious surface .. 5 car, "
+        "6 clutter)\n"
+    )
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["vaihingen"]  # val, 398 crops
+
+    def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
+        protocol = str(options.get("protocol", "segearth_ov"))
+        if protocol not in self.protocols:
+            raise DatasetError(f"vaihingen: option protocol must be 'segearth_ov' (SegEarth-OV, "
+                               f"default), 'segearth_ov_queries' (its six queries, clutter "
+                               f"also where none fires) or 'isprs6' (six ISPRS classes "
+                               f"prompted, extra background class), got {protocol!r}")
+        if protocol == "isprs6":
+            options.setdefault("miou", "official")
+        super().__init__(root, split, **options)
+        self.protocol = protocol
+        if protocol != "segearth_ov":
+            self.classes = POTSDAM_CLASSES  # type: ignore[misc]
+            self.background_name = ("background" if protocol == "isprs6"  # type: ignore[misc]
+                                    else "none fired (scored as clutter)")
+
+    def _locate(self) -> tuple[Path, Path]:
+        return self.root / "img_dir" / self.split, self.root / "ann_dir" / self.split
+
+    def samples(self) -> list[Sample]:
+        """One sample per ``ann_dir/<split>/*.png`` (sorted), its image ``img_dir/<split>/``
+        with the same name; ``sample_id`` = the crop name."""
+        if self.protocol != "segearth_ov":
+            target: dict[str, Any] = {"encoding": "index", "value_offset": 1,
+                                      "ignore_values": [0, 255], "background_value": None}
+            if self.protocol == "segearth_ov_queries":
+                target["unfired_as"] = len(POTSDAM_CLASSES)  # clutter, SegEarth-OV's bg_idx
+        else:
+            target = {"encoding": "index", "value_offset": 1, "ignore_values": [0, 255],
+                      "background_value": len(VAIHINGEN_CLASSES) + 1}
+        target["label_hint"] = ("Vaihingen labels must be mmsegmentation's converter output "
+                                "(tools/dataset_converters/vaihingen.py: 0 boundary, 1 impervious "
+                                "surface .. 6 clutter); convert the ISPRS colour GT with it")
+        out = []
+        for stem, img, lab in self._pairs(".png", ".png"):
+            smp = self._sample(stem, img, lab, dict(target))
+            if self.protocol == "isprs6":
+                smp.target["protocol"] = ISPRS6
+            out.append(smp)
+        return out

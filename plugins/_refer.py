@@ -345,6 +345,9 @@ class ReferData:
     refs: list[ReferRef]
     categories: dict[int, str] = field(default_factory=dict)
     splits_found: tuple[str, ...] = ()
+    #: sentences whose ``sent_id`` an earlier sentence of the split already has (kept and
+    #: evaluated, as the official ``ReferDataset``; ``duplicates="error"`` refuses them).
+    n_duplicate_sent_ids: int = 0
 
 
 def _int_field(obj: Mapping[str, Any], key: str, where: str) -> int:
@@ -373,6 +376,7 @@ def load_refer(
     *,
     require_sentences: bool = True,
     sentence_field: str = "raw",
+    duplicates: str = "keep",
 ) -> ReferData:
     """Read a REFER dataset (``refs(unc).p`` + ``instances.json``), RRSIS-D flavour.
 
@@ -391,6 +395,9 @@ def load_refer(
         sentence_field: ``"raw"`` (official evaluation: ``ReferDataset`` feeds ``el['raw']``)
             or ``"sent"`` (the REFER-normalised text the training loader reads); when a
             sentence lacks that field the other one is used.
+        duplicates: ``"keep"`` (official: the evaluation walks every sentence of every ref, so
+            a repeated ``sent_id`` is evaluated again; counted in
+            ``ReferData.n_duplicate_sent_ids``) or ``"error"`` (raise on the repeat).
 
     Raises:
         DatasetError: naming the file, the ref index and the field.
@@ -432,6 +439,7 @@ def load_refer(
     refs: list[ReferRef] = []
     splits_found: set[str] = set()
     seen_sent: set[int] = set()
+    n_dup = 0
     for r_idx, ref in enumerate(refs_raw):
         where = f"{refs_path}: ref #{r_idx}"
         if not isinstance(ref, dict):
@@ -460,7 +468,11 @@ def load_refer(
                 )
             sent_id = _int_field(s, "sent_id", s_where) if "sent_id" in s else ref_id * 1000 + s_idx
             if sent_id in seen_sent:
-                raise DatasetError(f"{s_where}: duplicate sent_id {sent_id}")
+                if duplicates == "error":
+                    raise DatasetError(
+                        f"{s_where}: duplicate sent_id {sent_id} (refused by the option "
+                        "duplicates=error; by default it is evaluated, as the official code does)")
+                n_dup += 1
             seen_sent.add(sent_id)
             sentences.append((sent_id, text))
         if ann_id not in anns:
@@ -501,7 +513,8 @@ def load_refer(
                 bbox=None if not isinstance(bbox, list) else tuple(float(v) for v in bbox),
             )
         )
-    return ReferData(refs=refs, categories=categories, splits_found=tuple(sorted(splits_found)))
+    return ReferData(refs=refs, categories=categories, splits_found=tuple(sorted(splits_found)),
+                     n_duplicate_sent_ids=n_dup)
 
 
 def refer_gt_mask(ref: ReferRef, where: str) -> dict[str, Any]:

@@ -26,6 +26,11 @@ Deviations, deliberate:
 * ``filename`` must name a file inside ``Images/``: an absolute path or a ``..`` component
   (``../../etc/passwd``) is a :class:`DatasetError` naming the entry (the official
   ``os.path.join`` would read whatever it points at).
+* An image listed twice (one ``filename`` under two ``imgid``s): the official ``gts`` dict is
+  keyed by file name, so both entries' references belong to one image, scored once. The same
+  here by default (one sample with the references of every entry, in file order; id = the first
+  ``imgid``), with a :class:`~remotesam.bench.api.DatasetWarning` giving the count; the dataset
+  option ``duplicates=error`` refuses such a file instead.
 * The PTB tokenizer runs from a temporary directory instead of writing into the installed
   ``pycocoevalcap`` package (same jar, flags and punctuation removal; tested equal).
 
@@ -52,6 +57,7 @@ System requirement for the official numbers: a Java runtime >= 8 (PTB tokenizer,
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -61,12 +67,14 @@ import numpy as np
 from remotesam.bench.api import (
     DatasetAdapter,
     DatasetError,
+    DatasetWarning,
     MetricSpec,
     Prediction,
     Sample,
     Scores,
     TaskPlugin,
 )
+from remotesam.bench.datainfo import DatasetInfo
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
@@ -81,6 +89,7 @@ from remotesam.bench.kit import (
 )
 from remotesam.classes import CAPTION_POTENTIAL_CLASSES, UCM_FOLDER_NAMES
 
+from ._datasets import DATASET_INFO
 from ._detection_common import stable_seed
 from .metrics.captioning import (
     METEOR_UNAVAILABLE,
@@ -107,14 +116,17 @@ UCM_CLASSES: tuple[str, ...] = UCM_FOLDER_NAMES
 class UCMCaptionsAdapter(DatasetAdapter):
     """UCM-captions: ``dataset.json`` (Karpathy style) + ``Images/N.tif``.
 
-    Options: ``ann_file`` (the json), ``image_dir``.
+    Options: ``ann_file`` (the json), ``image_dir``, ``duplicates`` (``merge``: official,
+    default, an image listed under several ``imgid``s is one sample with all their references;
+    ``error``: refuse the file).
 
-    ``Sample``: ``sample_id`` = ``imgid`` as str; ``target["references"]`` = the ``raw``
+    ``Sample``: ``sample_id`` = ``imgid`` as str (the first one of a merged image); ``target["references"]`` = the ``raw``
     sentences; ``meta``: ``filename``, ``imgid``, ``scene`` (UC Merced class from the file
     number, None when the name is not ``N.tif``).
     """
 
     name: ClassVar[str] = "ucm_captions"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["ucm_captions"]
     splits: ClassVar[tuple[str, ...]] = ("test", "val", "train")
     default_split: ClassVar[str] = "test"
     default_subdir: ClassVar[str] = "UCM_captions"
@@ -125,11 +137,15 @@ class UCMCaptionsAdapter(DatasetAdapter):
         "                          \"sentences\": [{\"raw\": ...}, ...]}, ...]})\n"
         "  Images/1.tif ... Images/2100.tif\n"
     )
-    _OPTIONS: ClassVar[frozenset[str]] = frozenset({"ann_file", "image_dir"})
+    _OPTIONS: ClassVar[frozenset[str]] = frozenset({"ann_file", "image_dir", "duplicates"})
 
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
         check_options(type(self).__name__, self.options, self._OPTIONS)
+        self.duplicates = str(self.options.get("duplicates", "merge"))
+        if self.duplicates not in ("merge", "error"):
+            raise DatasetError(f"{self.name}: option duplicates must be merge (official) "
+                               f"or error, got {self.duplicates!r}")
         self.ann_file = option_path(self.options, "ann_file", self.root / "dataset.json")
         self.image_dir = option_path(self.options, "image_dir", self.root / "Images")
         require_file(self.ann_file, "UCM-captions dataset.json", self.layout)
@@ -148,6 +164,8 @@ class UCMCaptionsAdapter(DatasetAdapter):
             raise DatasetError(f"{self.ann_file}: expected an object with an 'images' list (Karpathy format)")
         out: list[Sample] = []
         seen: set[int] = set()
+        by_file: dict[str, Sample] = {}
+        merged: dict[str, int] = {}  # filename -> extra entries merged into its sample
         splits_found: set[str] = set()
         for i, im in enumerate(data["images"]):
             where = f"{self.ann_file}: images[{i}]"
@@ -178,6 +196,15 @@ class UCMCaptionsAdapter(DatasetAdapter):
             if not isinstance(fn, str):
                 raise DatasetError(f"{where}.filename = {fn!r} is not a string")
             image = member_path(self.image_dir, fn, f"{where}.filename")
+            if fn in by_file:
+                if self.duplicates == "error":
+                    raise DatasetError(
+                        f"{where}.filename = {fn!r} is listed again (already under imgid "
+                        f"{by_file[fn].meta['imgid']}); drop the option duplicates=error "
+                        "to merge the references as the official code does")
+                by_file[fn].target["references"].extend(refs)
+                merged[fn] = merged.get(fn, 0) + 1
+                continue
             out.append(
                 Sample(
                     sample_id=str(imgid),
@@ -186,11 +213,20 @@ class UCMCaptionsAdapter(DatasetAdapter):
                     meta={"filename": fn, "imgid": imgid, "scene": _scene_of(fn)},
                 )
             )
+            by_file[fn] = out[-1]
         if not out:
             raise DatasetError(
                 f"{self.ann_file}: no entry with split {self.split!r}; splits present: {sorted(splits_found)}"
             )
         check_images_exist((Path(s.image) for s in out), f"{self.name} ({self.image_dir})", self.layout)
+        if merged:
+            warnings.warn(
+                f"{self.ann_file}: {len(merged)} image file(s) listed under more than one imgid "
+                f"({sum(merged.values())} extra entries, e.g. {next(iter(merged))!r}): their "
+                "references are merged into one sample each, as the official code keys its "
+                "references by file name; --dataset-opt "
+                f"cap.{self.name}.duplicates=error refuses such a file",
+                DatasetWarning, stacklevel=2)
         return out
 
 

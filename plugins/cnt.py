@@ -54,6 +54,7 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.bench.datainfo import DatasetInfo
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
@@ -66,6 +67,7 @@ from remotesam.bench.kit import (
     require_file,
 )
 
+from ._datasets import DATASET_INFO
 from ._detection_common import (
     COUNTING_NAME_ALIASES,
     DIOR_CLASSES,
@@ -195,6 +197,7 @@ class DIORCountingAdapter(_CountingAdapter):
     """DIOR counting questions (Falcon IMG_CT format); DIOR prior areas."""
 
     name: ClassVar[str] = "dior"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["count_dior"]
     default_subdir: ClassVar[str] = "Counting/test/DIOR"
     classes: ClassVar[tuple[str, ...]] = DIOR_CLASSES
     priors: ClassVar[Mapping[str, float]] = DIOR_PRIOR_AREAS
@@ -209,6 +212,7 @@ class DOTACountingAdapter(_CountingAdapter):
     """DOTA-v2 counting questions (same format); DOTA prior areas, 17 classes."""
 
     name: ClassVar[str] = "dotav2"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["count_dotav2"]
     default_subdir: ClassVar[str] = "Counting/test/DOTAv2"
     classes: ClassVar[tuple[str, ...]] = DOTA_COUNT_CLASSES
     priors: ClassVar[Mapping[str, float]] = DOTA_PRIOR_AREAS

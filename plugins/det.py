@@ -48,6 +48,11 @@ Deviations and additions, all deliberate:
   coordinate are :class:`DatasetError` naming file and line (the official loader never reads
   the difficulty and would carry NaN boxes into scoring). Degenerate (zero-area) polygons are
   kept, as officially: they can only be missed.
+* DIOR json, a ``file_name`` under two image ids: the official code evaluates every image id
+  (each with its own annotations and its own predictions), so does the harness by default; the
+  repeat's sample id is ``"<file_name>#<image id>"`` and a
+  :class:`~remotesam.bench.api.DatasetWarning` gives the count. Dataset option
+  ``duplicates=error`` (``--dataset-opt det.dior.duplicates=error``) refuses the file.
 * DIOR json: NaN, infinite or negative-size ``bbox``, ``iscrowd`` other than 0/1, NaN or
   negative ``area``, non-integer ids and sizes are :class:`DatasetError` naming file and
   field (``COCOeval`` would silently score them); so is a ``file_name`` that points outside
@@ -73,7 +78,9 @@ when the predictor was built with an EPOC model, DOTA without), ``coco_backend``
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -82,12 +89,14 @@ import numpy as np
 from remotesam.bench.api import (
     DatasetAdapter,
     DatasetError,
+    DatasetWarning,
     MetricSpec,
     Prediction,
     Sample,
     Scores,
     TaskPlugin,
 )
+from remotesam.bench.datainfo import DatasetInfo
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
@@ -102,6 +111,7 @@ from remotesam.bench.kit import (
     sample_dataset_classes,
 )
 
+from ._datasets import DATASET_INFO
 from ._detection_common import (
     DIOR_CLASSES,
     DOTA_CLASSES,
@@ -115,6 +125,7 @@ from .metrics.detection import (
     COCO_BACKENDS,
     COCO_MAX_DETS,
     coco_bbox_ap,
+    coco_bbox_inputs,
     polygon_ap,
     polygon_to_xyxy,
 )
@@ -122,10 +133,35 @@ from .metrics.detection import (
 __all__ = ["DIORDetectionAdapter", "DOTADetectionAdapter", "DetectionTask", "parse_bool_option"]
 
 
+@dataclass
+class _ScoreInputs:
+    """What :meth:`DetectionTask.score` evaluates, image ids as scored (dicts keyed by them)."""
+
+    classes: tuple[str, ...]
+    ids: list[int]
+    max_dets: int | None
+    gt_boxes: dict[int, np.ndarray]
+    gt_polys: dict[int, np.ndarray]
+    gt_labels: dict[int, np.ndarray]
+    gt_ignore: dict[int, np.ndarray]
+    gt_crowd: dict[int, np.ndarray]
+    gt_area: dict[int, np.ndarray]
+    have_polys: bool
+    have_obb_pred: bool
+    hb: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]
+    ob: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]
+    di: np.ndarray
+    xywh: np.ndarray
+    ds: np.ndarray
+    dl: np.ndarray
+
+
 class DIORDetectionAdapter(DatasetAdapter):
     """DIOR in RemoteSAM's COCO json (``Annotations/DIOR_<split>.json`` + ``JPEGImages/``).
 
-    Options: ``ann_file`` (path of the COCO json), ``image_dir``.
+    Options: ``ann_file`` (path of the COCO json), ``image_dir``, ``duplicates`` (``keep``:
+    official, a ``file_name`` under two image ids is evaluated once per id, with a warning;
+    ``error``: refuse the file).
 
     ``Sample.target``: ``bbox_xyxy`` ``(n, 4)`` list (absolute pixels, COCO xywh converted),
     ``labels`` (class names), ``difficult`` (all 0), ``iscrowd`` (0/1 per object, the json's),
@@ -135,6 +171,7 @@ class DIORDetectionAdapter(DatasetAdapter):
     """
 
     name: ClassVar[str] = "dior"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["dior"]
     splits: ClassVar[tuple[str, ...]] = ("test", "trainval", "train", "val")
     default_split: ClassVar[str] = "test"
     default_subdir: ClassVar[str] = "DIORcoco"
@@ -144,11 +181,15 @@ class DIORDetectionAdapter(DatasetAdapter):
         "  Annotations/DIOR_test.json   (COCO json; categories named as the 20 DIOR classes)\n"
         "  JPEGImages/11726.jpg ...\n"
     )
-    _OPTIONS: ClassVar[frozenset[str]] = frozenset({"ann_file", "image_dir"})
+    _OPTIONS: ClassVar[frozenset[str]] = frozenset({"ann_file", "image_dir", "duplicates"})
 
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
         check_options(type(self).__name__, self.options, self._OPTIONS)
+        self.duplicates = str(self.options.get("duplicates", "keep")).lower()
+        if self.duplicates not in ("keep", "error"):
+            raise DatasetError(f"{self.name}: option duplicates={self.options['duplicates']!r}; "
+                               "expected 'keep' (official: evaluate every image id) or 'error'")
         self.ann_file = option_path(self.options, "ann_file", self.root / "Annotations" / f"DIOR_{self.split}.json")
         self.image_dir = option_path(self.options, "image_dir", self.root / "JPEGImages")
         require_file(self.ann_file, f"{self.name} annotation file", self.layout)
@@ -163,19 +204,27 @@ class DIORDetectionAdapter(DatasetAdapter):
         """
         coco = read_coco_detection_json(self.ann_file, self.classes)
         out: list[Sample] = []
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
+        repeated: list[str] = []
         for im in coco.images:
             iid = im["id"]
             if iid not in coco.boxes:
                 continue
             fn = im["file_name"]
+            sid = fn
             if fn in seen:
-                raise DatasetError(f"{self.ann_file}: file_name {fn!r} appears for two image ids")
-            seen.add(fn)
+                if self.duplicates == "error":
+                    raise DatasetError(
+                        f"{self.ann_file}: file_name {fn!r} appears for two image ids "
+                        f"({seen[fn]} and {iid}); drop the option duplicates=error to evaluate "
+                        "each image id as the official code does")
+                repeated.append(fn)
+                sid = f"{fn}#{iid}"
+            seen.setdefault(fn, iid)
             image = member_path(self.image_dir, fn, f"{self.ann_file}: images[] id {iid} file_name")
             out.append(
                 Sample(
-                    sample_id=fn,
+                    sample_id=sid,
                     image=image,
                     target={
                         "bbox_xyxy": coco.boxes[iid].tolist(),
@@ -191,6 +240,13 @@ class DIORDetectionAdapter(DatasetAdapter):
         if not out:
             raise DatasetError(f"{self.ann_file}: no image has any annotation; nothing to evaluate")
         check_images_exist((Path(s.image) for s in out), f"{self.name} ({self.image_dir})", self.layout)
+        if repeated:
+            warnings.warn(
+                f"{self.ann_file}: {len(repeated)} image entr(y/ies) repeat a file_name under "
+                f"another image id (e.g. {repeated[0]!r}); each image id is evaluated with its "
+                "own annotations, as the official code does; --dataset-opt "
+                f"<task>.{self.name}.duplicates=error refuses such a file",
+                DatasetWarning, stacklevel=2)
         return out
 
 
@@ -209,6 +265,7 @@ class DOTADetectionAdapter(DatasetAdapter):
     """
 
     name: ClassVar[str] = "dotav2"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["dotav2"]
     splits: ClassVar[tuple[str, ...]] = ("val", "train")
     default_split: ClassVar[str] = "val"
     default_subdir: ClassVar[str] = "DOTAv2_patches"
@@ -435,15 +492,8 @@ class DetectionTask(TaskPlugin):
             pred[bt] = _boxes_json(det.boxes, det.scores, det.labels, det.classnames)
         return pred
 
-    def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
-        """COCO AP (percent). ``tables``: ``per_class`` rows (AP50/AP/AP75/n_gt, and
-        ``AP50_obb`` where computed), ``coco_stats`` (the 12 summarize() numbers over all
-        classes), ``notes``. No per-sample arrays: AP is not decomposable per image."""
-        check_score_lengths(samples, predictions)
-        notes: dict[str, str] = {}
-        if not samples:
-            nan = float("nan")
-            return Scores(metrics={m.name: nan for m in self.metrics}, tables={"notes": {"empty": "no sample"}})
+    def _inputs(self, samples: Sequence[Sample], predictions: Sequence[Prediction],
+                notes: dict[str, str]) -> _ScoreInputs:
         classes = self._classes(samples[0])
         index = {c: k for k, c in enumerate(classes)}
         ids = self._image_ids(samples, notes)
@@ -487,12 +537,31 @@ class DetectionTask(TaskPlugin):
                 ob.append((iid, *self._pred_arrays(s, p["obb"], 8, index)))
             else:
                 have_obb_pred = False
-        if "hbb" not in predictions[0] and "obb" in predictions[0]:
+        if predictions and "hbb" not in predictions[0] and "obb" in predictions[0]:
             notes["hbb"] = "box_type=obb: HBB metrics use the horizontal envelopes of the predicted polygons"
         di, db, ds, dl = _flatten(hb, 4)
         # the official writer truncates: [int(x1), int(y1), int(x2 - x1), int(y2 - y1)]
         xywh = np.stack([np.trunc(db[:, 0]), np.trunc(db[:, 1]), np.trunc(db[:, 2] - db[:, 0]),
                          np.trunc(db[:, 3] - db[:, 1])], 1) if len(db) else np.zeros((0, 4))  # fmt: skip
+        return _ScoreInputs(classes, ids, max_dets, gt_boxes, gt_polys, gt_labels, gt_ignore,
+                            gt_crowd, gt_area, have_polys, have_obb_pred, hb, ob, di, xywh, ds,
+                            dl)
+
+    def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
+        """COCO AP (percent). ``tables``: ``per_class`` rows (AP50/AP/AP75/n_gt, and
+        ``AP50_obb`` where computed), ``coco_stats`` (the 12 summarize() numbers over all
+        classes), ``notes``. No per-sample arrays: AP is not decomposable per image."""
+        check_score_lengths(samples, predictions)
+        notes: dict[str, str] = {}
+        if not samples:
+            nan = float("nan")
+            return Scores(metrics={m.name: nan for m in self.metrics}, tables={"notes": {"empty": "no sample"}})
+        x = self._inputs(samples, predictions, notes)
+        classes, ids, max_dets = x.classes, x.ids, x.max_dets
+        gt_boxes, gt_labels, gt_ignore, gt_crowd = x.gt_boxes, x.gt_labels, x.gt_ignore, x.gt_crowd
+        gt_polys, gt_area, have_polys, have_obb_pred, ob = (x.gt_polys, x.gt_area, x.have_polys,
+                                                            x.have_obb_pred, x.ob)
+        di, xywh, ds, dl = x.di, x.xywh, x.ds, x.dl
         res = coco_bbox_ap(ids, gt_boxes, gt_labels, di, xywh, ds, dl, classes,
                            gt_ignore=gt_ignore if self.difficult == "ignore" else None,
                            gt_crowd=gt_crowd, gt_area=gt_area or None, max_dets=max_dets,
@@ -532,6 +601,36 @@ class DetectionTask(TaskPlugin):
             },
             sample_ids=[s.sample_id for s in samples],
         )
+
+    def coco_export(self, samples: Sequence[Sample], predictions: Sequence[Prediction]
+                    ) -> dict[str, Any]:
+        """Exactly what :meth:`score` hands to ``COCOeval`` for the HBB metrics, as COCO data.
+
+        Returns:
+            ``{"gt": COCO ground-truth dict, "results": [{"image_id", "category_id", "bbox"
+            [x, y, w, h] (the official int()-truncated values), "score"}], "classes": [...],
+            "max_dets": int, "plain_cocoeval": bool, "notes": {...}}``. Category id = class
+            index + 1; image ids are the ones scored (the dataset's own, else 1..n in sample
+            order). ``COCOeval(gt, results, "bbox")`` with ``params.maxDets = [1, 10,
+            max_dets]`` gives ``mAP50 = 100 * stats[1]`` (the mean of the per-class AP50 over
+            classes with ground truth) and ``mAP = 100 * stats[0]``, unless ``plain_cocoeval``
+            is False (``difficult=ignore``: the ignore flag is a harness extension).
+        """
+        check_score_lengths(samples, predictions)
+        notes: dict[str, str] = {}
+        x = self._inputs(samples, predictions, notes)
+        gt, dets, max_dets = coco_bbox_inputs(
+            x.ids, x.gt_boxes, x.gt_labels, x.di, x.xywh, x.ds, x.dl, x.classes,
+            gt_ignore=x.gt_ignore if self.difficult == "ignore" else None,
+            gt_crowd=x.gt_crowd, gt_area=x.gt_area or None, max_dets=x.max_dets)
+        for d in dets:  # the official writer's ints (the values scored are these integers)
+            d["bbox"] = [int(v) for v in d["bbox"]]
+        plain = not any(a.get("_difficult_ignore") for a in gt["annotations"])
+        if not plain:
+            notes["difficult"] = ("difficult=ignore: objects marked _difficult_ignore are ignore "
+                                  "regions, which plain COCOeval does not know")
+        return {"gt": gt, "results": dets, "classes": list(x.classes), "max_dets": max_dets,
+                "plain_cocoeval": plain, "notes": notes}
 
     def _max_dets_for(self, sample: Sample) -> int | None:
         if self.max_dets != "auto":

@@ -45,9 +45,11 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.bench.datainfo import DatasetInfo
 from remotesam.bench.kit import check_options, check_score_lengths, image_files, load_image
 from remotesam.classes import UCM_CLASSES, UCM_FOLDERS
 
+from ._datasets import DATASET_INFO
 from .metrics.classification import (
     confusion_matrix,
     multiclass_metrics,
@@ -65,6 +67,7 @@ class UCMercedAdapter(DatasetAdapter):
     """
 
     name: ClassVar[str] = "ucmerced"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["ucmerced"]
     splits: ClassVar[tuple[str, ...]] = ("all", "test")
     default_split: ClassVar[str] = "all"
     default_subdir: ClassVar[str] = "UCMerced_LandUse"

@@ -36,6 +36,11 @@ Deviations from the official code, all deliberate:
   the official *training* loader ``All_Dataset`` reads; not the official evaluation). A
   sentence lacking the chosen field falls back to the other one (the official loader would
   raise ``KeyError``).
+* A ``sent_id`` that appears twice in the split (``refs(unc).p`` edited or merged by hand): the
+  official evaluation walks every sentence of every ref, so both are evaluated; the same here
+  by default, with a :class:`~remotesam.bench.api.DatasetWarning` giving the count (a repeat
+  inside one ref gets the sample id ``"<ref_id>:<sent_id>#<index in the ref>"``). The dataset
+  option ``duplicates=error`` (``--dataset-opt ref.rrsisd.duplicates=error``) refuses the file.
 * ``refs(unc).p`` is read with a restricted unpickler (plain data only), never ``pickle.load``.
 * An image whose size differs from its ``instances.json`` entry fails that sample with a clear
   message (the official loader would silently compare masks of different sizes or crash).
@@ -49,6 +54,7 @@ Deviations from the official code, all deliberate:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -58,12 +64,14 @@ import numpy as np
 from remotesam.bench.api import (
     DatasetAdapter,
     DatasetError,
+    DatasetWarning,
     MetricSpec,
     Prediction,
     Sample,
     Scores,
     TaskPlugin,
 )
+from remotesam.bench.datainfo import DatasetInfo
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
@@ -80,6 +88,7 @@ from remotesam.bench.kit import (
 from remotesam.bench.kit.masks import rle_counts
 from remotesam.classes import RRSISD_CLASSES
 
+from ._datasets import DATASET_INFO
 from ._refer import SENTENCE_FIELDS, ReferData, load_refer, refer_gt_mask
 from ._refsegrs import RefSegRSAdapter
 from ._risbench import RISBenchAdapter
@@ -102,7 +111,7 @@ class _ReferAdapter(DatasetAdapter):
     default_split: ClassVar[str] = "test"
     _refs_names: ClassVar[tuple[str, ...]] = ("refs(unc).p",)
     _OPTIONS: ClassVar[frozenset[str]] = frozenset(
-        {"refs_file", "instances_file", "image_dir", "sentence_field"}
+        {"refs_file", "instances_file", "image_dir", "sentence_field", "duplicates"}
     )
 
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
@@ -114,6 +123,10 @@ class _ReferAdapter(DatasetAdapter):
                 f"{self.name}: option sentence_field={self.options['sentence_field']!r}; expected "
                 "'raw' (official: the text ReferDataset feeds the model) or 'sent'"
             )
+        self.duplicates = str(self.options.get("duplicates", "keep")).lower()
+        if self.duplicates not in ("keep", "error"):
+            raise DatasetError(f"{self.name}: option duplicates={self.options['duplicates']!r}; "
+                               "expected 'keep' (official: evaluate every sentence) or 'error'")
         self.refs_path, self.instances_path, self.image_dir = self._locate()
         require_file(self.refs_path, f"{self.name} refs file", self.layout)
         require_file(self.instances_path, f"{self.name} instances file", self.layout)
@@ -129,7 +142,7 @@ class _ReferAdapter(DatasetAdapter):
     def read(self) -> ReferData:
         """The parsed refs of this split (see :func:`remotesam_plugins._refer.load_refer`)."""
         data = load_refer(self.refs_path, self.instances_path, self.split,
-                          sentence_field=self.sentence_field)
+                          sentence_field=self.sentence_field, duplicates=self.duplicates)
         if not data.refs:
             raise DatasetError(
                 f"{self.name}: no ref of split {self.split!r} in {self.refs_path}; splits present: "
@@ -149,7 +162,14 @@ class _ReferAdapter(DatasetAdapter):
             DatasetError: malformed files (naming file, ref and field) or absent images.
         """
         data = self.read()
+        if data.n_duplicate_sent_ids:
+            warnings.warn(
+                f"{self.refs_path}: {data.n_duplicate_sent_ids} sentence(s) of split "
+                f"{self.split!r} repeat a sent_id; each is evaluated, as the official code "
+                f"does; --dataset-opt ref.{self.name}.duplicates=error refuses such a file",
+                DatasetWarning, stacklevel=2)
         out: list[Sample] = []
+        ids: set[str] = set()
         for ref in data.refs:
             where = f"{self.instances_path}: annotation id {ref.ann_id}"
             rle = refer_gt_mask(ref, where)
@@ -163,10 +183,14 @@ class _ReferAdapter(DatasetAdapter):
                 "category": cat,
             }
             image = member_path(self.image_dir, ref.file_name, f"{self.refs_path}: ref {ref.ref_id} file_name")
-            for sent_id, text in ref.sentences:
+            for k, (sent_id, text) in enumerate(ref.sentences):
+                sid = f"{ref.ref_id}:{sent_id}"
+                if sid in ids:  # a sent_id repeated inside one ref
+                    sid = f"{sid}#{k}"
+                ids.add(sid)
                 out.append(
                     Sample(
-                        sample_id=f"{ref.ref_id}:{sent_id}",
+                        sample_id=sid,
                         image=image,
                         target=target,
                         meta={
@@ -194,6 +218,7 @@ class RRSISDAdapter(_ReferAdapter):
     """
 
     name: ClassVar[str] = "rrsisd"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["rrsisd"]
     default_subdir: ClassVar[str] = "."
     classes: ClassVar[tuple[str, ...]] = RRSISD_CLASSES
     layout: ClassVar[str] = (
@@ -225,6 +250,7 @@ class RemoteSAM270KAdapter(_ReferAdapter):
     """
 
     name: ClassVar[str] = "remotesam270k"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["remotesam270k"]
     default_subdir: ClassVar[str] = "RemoteSAM-270K"
     classes: ClassVar[tuple[str, ...]] = ()
     layout: ClassVar[str] = (

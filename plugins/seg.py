@@ -22,9 +22,13 @@ Deviations from the official code, all deliberate:
 
 * Evaluation size = ``eval_size`` option (default 896); predictions made at another network size
   S are nearest-resized to it.
-* Unknown mask colours: the official ``change_label`` silently maps them to background. Here they
-  raise :class:`DatasetError` naming the file and the colour (the sample fails in ``predict``),
-  unless the dataset option ``unknown_colour="background"`` restores the official behaviour.
+* Unknown mask colours: the official ``change_label`` silently maps them to background, and so
+  does the default here (``unknown_colour="background"``). The dataset option
+  ``unknown_colour="error"`` (``--dataset-opt seg.isaid.unknown_colour=error``) instead raises
+  :class:`DatasetError` naming the file and the colour (the sample fails in ``predict``).
+* Colour masks are decoded as the official code decodes them, ``Image.open(p).convert("RGB")``,
+  whatever their PIL mode: a 16-bit greyscale mask is clipped to 0..255 by PIL (and then maps to
+  background unless a grey level is a palette colour).
 * The image of a mask is ``<stem without _instance_color_RGB>.png``; the official code uses
   ``stem[0:5] + ".png"``, which is the same for whole iSAID scenes (``P0003``) but wrong for
   devkit patches (``P0003_0_800_0_800``).
@@ -34,14 +38,18 @@ Deviations from the official code, all deliberate:
   (``val/Semantic_masks/images``) or the script's ``<split>/masks`` layout.
 * The shipped ``SEG.py`` cannot run (PIL ``Image`` never imported) and ``SEG.sh`` has a broken line
   continuation; nothing of that is reproduced.
-* Potsdam / Vaihingen / UDD5 / DeepGlobe have no official code: the ``potsdam`` / ``vaihingen``
-  / ``label_png`` adapters read single-channel label PNGs in the mmsegmentation layout with a
+* Potsdam / Vaihingen / UDD5 / DeepGlobe have no official code: the ``potsdam`` /
+  ``label_png`` adapters read single-channel label PNGs in the mmsegmentation layout with a
   ``classes`` option; their mIoU keeps the official formula (background = "no class prompted
   fired"), and labels listed as ignored are left out of the confusion matrix.
-* UDD5 and DeepGlobe (Table 2's "unseen datasets") follow SegEarth-OV's open-vocabulary
-  protocol, where the paper's competitors come from (:mod:`remotesam_plugins._openvocab_seg`):
-  UDD5 val, DeepGlobe road extraction (1,530-image test split; land cover as the alternative
-  dataset ``deepglobe_landcover``), the background class ("other" / "background" /
+* Vaihingen, UDD5 and DeepGlobe (Table 2's "unseen datasets") follow SegEarth-OV's
+  open-vocabulary protocol, where the paper's competitors come from
+  (:mod:`remotesam_plugins._openvocab_seg`): Vaihingen = mmseg's ``ISPRSDataset`` val folder
+  (398 crops; impervious surface .. car prompted, clutter the background class, 0 ignored;
+  ``protocol=segearth_ov_queries`` prompts clutter too and scores unfired pixels as clutter,
+  the target's ``unfired_as``; ``protocol=isprs6`` keeps the former six-prompt reading), UDD5
+  val, DeepGlobe road extraction (1,530-image test split; land cover as the alternative
+  dataset ``deepglobe_landcover``), the background class ("clutter" / "other" / "background" /
   "unknown") scored, and ``mIoU`` / ``mPA`` as mmsegmentation's ``IoUMetric`` computes them
   (a class absent from label and prediction is left out of the mean instead of counting 0).
   The protocol's name is written to the run document (``tables.protocol``).
@@ -66,6 +74,7 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.bench.datainfo import DatasetInfo
 from remotesam.bench.kit import (
     as_str_list,
     check_images_exist,
@@ -82,11 +91,13 @@ from remotesam.bench.kit import (
 )
 from remotesam.classes import ISAID_CLASSES, ISAID_PALETTE, POTSDAM_CLASSES
 
+from ._datasets import DATASET_INFO
 from ._openvocab_seg import (
     OPENVOCAB_ENCODINGS,
     DeepGlobeLandCoverAdapter,
     DeepGlobeRoadAdapter,
     UDD5Adapter,
+    VaihingenAdapter,
     mmseg_metrics,
     read_openvocab_label,
 )
@@ -126,7 +137,7 @@ def colour_to_label(
     rgb: np.ndarray,
     palette: Sequence[Sequence[int]],
     *,
-    unknown: str = "error",
+    unknown: str = "background",
     where: str = "mask",
 ) -> np.ndarray:
     """Map an RGB colour mask to class indices (official ``change_label``).
@@ -134,7 +145,7 @@ def colour_to_label(
     Args:
         rgb: ``(H, W, 3)`` uint8.
         palette: K colours; colour k -> label ``k + 1``; black ``(0, 0, 0)`` -> 0.
-        unknown: ``"error"`` (raise) or ``"background"`` (official: map to 0).
+        unknown: ``"background"`` (official, default: map to 0) or ``"error"`` (raise).
         where: file name for the error message.
 
     Returns:
@@ -173,9 +184,7 @@ def _read_png(path: Path, rgb: bool) -> np.ndarray:
     try:
         with Image.open(path) as im:
             im.load()
-            if rgb:
-                if im.mode not in ("RGB", "RGBA", "P"):
-                    raise DatasetError(f"{path}: colour mask has PIL mode {im.mode}, expected RGB")
+            if rgb:  # the official decoding, whatever the mode (16-bit grey: clipped by PIL)
                 return np.asarray(im.convert("RGB"))
             if im.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L"):
                 raise DatasetError(
@@ -212,7 +221,7 @@ def read_label(target: Mapping[str, Any], size: int | None = None) -> np.ndarray
         rgb = _read_png(path, rgb=True)
         # Map (and validate) at full resolution, then resize: identical to the official
         # resize-then-map for nearest resizing, and no unknown colour can hide between samples.
-        label = colour_to_label(rgb, target["palette"], unknown=target.get("unknown_colour", "error"), where=str(path))
+        label = colour_to_label(rgb, target["palette"], unknown=target.get("unknown_colour", "background"), where=str(path))
         out = label.astype(np.int64)
         return resize_nearest(out, size) if size is not None else out
     raw = _read_png(path, rgb=False).astype(np.int64)
@@ -231,8 +240,9 @@ def read_label(target: Mapping[str, Any], size: int | None = None) -> np.ndarray
         vals = np.unique(raw[bad])[:10].tolist()
         raise DatasetError(
             f"{path}: label value(s) {vals} are neither a class value ({offset}..{offset + k - 1} for "
-            f"{k} classes), an ignored value {ignore} nor the background value {bg}; check the "
-            "dataset options classes / value_offset / ignore_values / background_value"
+            f"{k} classes), an ignored value {ignore} nor the background value {bg}; "
+            + str(target.get("label_hint", "check the dataset options classes / value_offset / "
+                                           "ignore_values / background_value"))
         )
     out = np.where(is_bg, 0, out)
     out = np.where(ign, -1, out)
@@ -264,10 +274,12 @@ class ISAIDAdapter(DatasetAdapter):
     """iSAID semantic masks (``Pxxxx_instance_color_RGB.png``) and their images (``Pxxxx.png``).
 
     Options: ``image_dir``, ``mask_dir`` (override the locations), ``unknown_colour``
-    (``"error"`` default, or ``"background"`` = official silent mapping).
+    (``"background"`` default = the official silent mapping, or ``"error"``: a colour outside the
+    palette fails the sample, naming the file and the colour).
     """
 
     name: ClassVar[str] = "isaid"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["isaid"]
     splits: ClassVar[tuple[str, ...]] = ("val", "train", "test")
     default_split: ClassVar[str] = "val"
     default_subdir: ClassVar[str] = "iSAID"
@@ -283,7 +295,7 @@ class ISAIDAdapter(DatasetAdapter):
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
         check_options("isaid", self.options, self._OPTIONS)
-        self.unknown_colour = str(self.options.get("unknown_colour", "error"))
+        self.unknown_colour = str(self.options.get("unknown_colour", "background"))
         if self.unknown_colour not in ("error", "background"):
             raise DatasetError(f"isaid: option unknown_colour must be 'error' or 'background', got {self.unknown_colour!r}")
         base = self.root / self.split
@@ -337,7 +349,8 @@ class LabelPNGAdapter(DatasetAdapter):
 
     Options: ``classes`` (list or comma-separated names, in label-value order; for
     ``label_png`` required, or read from ``<root>/classes.txt``, one name per line, which also
-    overrides the Potsdam/Vaihingen defaults), ``value_offset`` (int), ``ignore_values`` (list/comma-separated ints),
+    overrides the Potsdam defaults), ``value_offset`` (int), ``ignore_values``
+    (list/comma-separated ints),
     ``background_value`` (int), ``img_dir``, ``ann_dir`` (override the folders).
     """
 
@@ -429,17 +442,11 @@ class PotsdamAdapter(LabelPNGAdapter):
     order, 0 = ignored boundary). No official RemoteSAM code exists (paper: mF1 %, Table 4)."""
 
     name: ClassVar[str] = "potsdam"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["potsdam"]
     default_subdir: ClassVar[str] = "potsdam"
     classes: ClassVar[tuple[str, ...]] = POTSDAM_CLASSES
     default_value_offset: ClassVar[int] = 1
     default_ignore_values: ClassVar[tuple[int, ...]] = (0, 255)
-
-
-class VaihingenAdapter(PotsdamAdapter):
-    """ISPRS Vaihingen, same label convention as :class:`PotsdamAdapter` (paper: mIoU %, Table 2)."""
-
-    name: ClassVar[str] = "vaihingen"
-    default_subdir: ClassVar[str] = "vaihingen"
 
 
 # --------------------------------------------------------------------------------------------
@@ -466,8 +473,8 @@ class SemanticSegmentationTask(TaskPlugin):
 
     name: ClassVar[str] = "seg"
     version: ClassVar[int] = 1
-    description: ClassVar[str] = ("semantic segmentation (iSAID colour masks; Potsdam/Vaihingen-style "
-                                   "label PNGs; UDD5 / DeepGlobe, SegEarth-OV protocol)")
+    description: ClassVar[str] = ("semantic segmentation (iSAID colour masks; Potsdam-style label "
+                                   "PNGs; Vaihingen / UDD5 / DeepGlobe, SegEarth-OV protocol)")
     metrics: ClassVar[tuple[MetricSpec, ...]] = _metric_specs()
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {
         "isaid": ISAIDAdapter,
@@ -578,6 +585,9 @@ class SemanticSegmentationTask(TaskPlugin):
                 pred = merge_class_masks(np.stack([rle_to_mask(m) for m in masks]))
             except (KeyError, TypeError, ValueError) as exc:
                 raise ValueError(f"prediction for sample {s.sample_id}: bad 'masks_net' RLE ({exc})") from None
+            unfired = s.target.get("unfired_as")  # a prompted class that also takes "none fired"
+            if unfired is not None:
+                pred = np.where(pred == 0, int(unfired), pred)
             pred = resize_nearest(pred, self.eval_size)
             gt = read_label(s.target, self.eval_size)
             h = fast_hist(gt, pred, n)

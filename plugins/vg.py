@@ -50,6 +50,7 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.bench.datainfo import DatasetInfo
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
@@ -63,6 +64,7 @@ from remotesam.bench.kit import (
 )
 from remotesam.classes import DIOR_RSVG_CLASSES
 
+from ._datasets import DATASET_INFO
 from .metrics.grounding import VG_THRESHOLDS, box_iou_pairs, grounding_metrics
 
 __all__ = ["DIOR_CLASSES_RSVG", "DIORRSVGAdapter", "VisualGroundingTask", "read_rsvg_objects", "read_split_file"]
@@ -167,6 +169,7 @@ class DIORRSVGAdapter(DatasetAdapter):
     """
 
     name: ClassVar[str] = "dior_rsvg"
+    info: ClassVar[DatasetInfo | None] = DATASET_INFO["dior_rsvg"]
     splits: ClassVar[tuple[str, ...]] = ("test", "val", "train")
     default_split: ClassVar[str] = "test"
     default_subdir: ClassVar[str] = "RSVG"

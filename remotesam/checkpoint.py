@@ -389,6 +389,18 @@ def load_state_dict_strict(
     return model
 
 
+def _check_finite(sd: Mapping[str, Tensor], source: str) -> None:
+    """Refuse weights holding NaN or inf (a diverged run, a corrupt file): every prediction of
+    such a model would be garbage. Names the first such tensor in file order."""
+    for key, t in sd.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            n = int((~torch.isfinite(t)).sum())
+            raise CheckpointError(
+                f"{source}: tensor {key!r} holds {n} non-finite value(s) (NaN or inf) of "
+                f"{t.numel()}; the weights are broken (a diverged training run or a corrupt "
+                "file): evaluate another checkpoint")
+
+
 def load_checkpoint(
     path: str | os.PathLike[str],
     config: RemoteSAMConfig | str | None = None,
@@ -413,7 +425,8 @@ def load_checkpoint(
         remotesam.hub.HubError: an ``hf://`` URI that is malformed or cannot be fetched
             (offline and not cached, unknown repository, revision or file).
         CheckpointError: not a checkpoint, refused pickle, wrong architecture (the message
-            lists the first missing / unexpected / mis-shaped keys and their counts).
+            lists the first missing / unexpected / mis-shaped keys and their counts), or a
+            weight tensor holding NaN or inf (the message names the first one).
         KeyError: ``config`` names no registered config.
     """
     sd, recorded = _read(path, map_location)
@@ -433,7 +446,9 @@ def load_checkpoint(
     transient = _nonpersistent_buffers(model)
     model = model.to_empty(device=map_location)
     _materialise_nonpersistent(transient, map_location)
-    model.load_state_dict({k: v for k, v in sd.items() if k in expected}, strict=True)
+    loaded = {k: v for k, v in sd.items() if k in expected}
+    _check_finite(loaded, source)
+    model.load_state_dict(loaded, strict=True)
     model.ignored_checkpoint_keys = tuple(ignored)
     if ignored:
         logger.info("%s: ignored %d BERT-version key(s): %s", source, len(ignored), ignored)

@@ -65,8 +65,9 @@ from torch import nn
 from remotesam.cpu import cap_torch_threads
 from remotesam.image import ImageInput, load_image, normalize, resize_image
 
-__all__ = ["OUTPUTS", "Answer", "Engine", "Request", "init_worker_thread", "nearest_index",
-           "resolve_engine_precision", "tune_host_allocator"]
+__all__ = ["OUTPUTS", "Answer", "Engine", "NonFiniteOutputError", "Request",
+           "init_worker_thread", "nearest_index", "resolve_engine_precision",
+           "tune_host_allocator"]
 
 #: The dense outputs a request may ask for (see the module docstring).
 OUTPUTS: frozenset[str] = frozenset({"mask_net", "prob_net", "mask", "prob", "pooled"})
@@ -153,6 +154,10 @@ def nearest_index(out_size: int, in_size: int) -> np.ndarray:
     scale = np.float32(in_size) / np.float32(out_size)
     src = np.floor(np.arange(out_size, dtype=np.float32) * scale).astype(np.intp)
     return np.minimum(src, in_size - 1)
+
+
+class NonFiniteOutputError(RuntimeError):
+    """The network returned NaN or inf for a request: that request fails (permanently)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -555,6 +560,8 @@ class Engine:
         done: list[_Image] = []
         kept = [it for i, it in enumerate(batch.items) if i not in batch.dropped]
         logits = batch.logits
+        if logits is not None and kept:
+            kept, logits = self._drop_non_finite(kept, logits)
         with torch.inference_mode():
             fg = prob = None
             if logits is not None and kept:
@@ -637,6 +644,26 @@ class Engine:
                 gap = p.sum(dim=2, dtype=torch.float64).sum(dim=1) / float(s * s)
                 put("gmp", gmp)
                 put("gap", gap)
+
+    @staticmethod
+    def _drop_non_finite(kept: list[tuple[_Image, int]], logits: torch.Tensor
+                         ) -> tuple[list[tuple[_Image, int]], torch.Tensor]:
+        """Fail the images whose logits hold NaN or inf (a broken model, an fp16 overflow):
+        their masks and scores would be garbage scored as real predictions. One reduction per
+        batch; the rest of the batch goes on."""
+        with torch.inference_mode():
+            bad = ~torch.isfinite(logits).flatten(1).all(1)
+            if not bool(bad.any()):
+                return kept, logits
+            flags = bad.tolist()
+        for (im, k), is_bad in zip(kept, flags):
+            if is_bad and im.error is None:
+                im.error = NonFiniteOutputError(
+                    f"the model returned non-finite values (NaN or inf) for the prompt "
+                    f"{im.prompts[k]!r}: its logits cannot be scored (broken weights, or an "
+                    "overflow in reduced precision: try --precision fp32)")
+        good = [i for i, f in enumerate(flags) if not f]
+        return [kept[i] for i in good], logits[good]
 
     def _answer_of(self, im: _Image) -> Answer:
         a = im.arrays

@@ -10,16 +10,23 @@ Conversion rules of :func:`load_image` (documented choices, each tested):
 
 * **RGB uint8**: used as is. Arrays are assumed RGB; OpenCV users must convert BGR to RGB first.
 * **Alpha** (RGBA, LA, PA, 4-channel arrays): the alpha channel is dropped, not composited.
-* **Grayscale** (PIL ``L``/``1``/``I;16``, 2-D arrays, 1-channel arrays): replicated to 3 channels.
+* **Grayscale** (PIL ``L``/``1``, 2-D arrays, 1-channel arrays): replicated to 3 channels.
   Palette images are expanded to RGB; CMYK/YCbCr/LAB/HSV are converted by PIL.
-* **16-bit** (16-bit TIFF/PNG files, ``uint16`` arrays): converted to 8 bits by keeping the high
-  byte (``v >> 8``). That is what PIL does for 16-bit RGB files and what ``cv2.imread``'s
-  default mode (used by the official README) does, so a 16-bit file gives the same result
-  whichever way it is read. Data that uses only 11 or 12 of the 16 bits comes out dark: stretch
-  it yourself and pass a uint8 array.
-* **Rejected** with an error: float or signed-integer arrays and float images (PIL ``F``)
-  (the value range is ambiguous), 32-bit images with values outside 0..65535, arrays that are
-  not 2-D or 3-D, channel counts other than 1, 3 or 4, empty images, missing or unreadable files.
+* **High bit depth, default** ``high_depth="clip"``: exactly what the official evaluation loaders
+  do (``Image.open(p).convert("RGB")``). PIL's conversion of a 16- or 32-bit greyscale image
+  (modes ``I;16``, ``I;16B``, ``I;16L``, ``I``, ``F``) **clips** each value to 0..255 (``F``
+  truncates towards zero first; NaN becomes 0), so a 16-bit value 1000 becomes 255, not 3.
+  16-bit *RGB* files are decoded by PIL itself to their high byte (``v >> 8``). ``uint16``
+  arrays follow the same rules as the same data in a file: a greyscale array (2-D or 1
+  channel) is clipped, a 3- or 4-channel array keeps its high byte.
+* ``high_depth="high_byte"`` (the behaviour before the official rule was the default; what
+  ``cv2.imread``'s default mode does): every 16-bit image or array keeps its high byte, 32-bit
+  integer images with values in 0..65535 likewise, float images are rejected. Data that uses
+  only 11 or 12 of the 16 bits comes out dark either way: stretch it yourself and pass a uint8
+  array.
+* **Rejected** with an error: float or signed-integer arrays (the value range is ambiguous),
+  arrays that are not 2-D or 3-D, channel counts other than 1, 3 or 4, empty images, missing or
+  unreadable files.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 __all__ = [
+    "HIGH_DEPTH_RULES",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "ImageInput",
@@ -45,6 +53,9 @@ __all__ = [
 
 #: Anything :func:`load_image` accepts.
 ImageInput = np.ndarray | Image.Image | str | os.PathLike
+
+#: Rules for 16- and 32-bit images (see the module docstring); the first is the default.
+HIGH_DEPTH_RULES = ("clip", "high_byte")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -63,17 +74,28 @@ def _lut(mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
     return table
 
 
-def _from_16bit(a: np.ndarray) -> np.ndarray:
+def _from_16bit(a: np.ndarray, high_depth: str) -> np.ndarray:
+    grey = a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 1)
+    if high_depth == "clip" and grey:
+        return np.minimum(a, 255).astype(np.uint8)  # PIL I;16 -> RGB
     return (a >> 8).astype(np.uint8)
 
 
-def _array_to_rgb(a: np.ndarray, what: str) -> np.ndarray:
+def _check_rule(high_depth: str) -> None:
+    if high_depth not in HIGH_DEPTH_RULES:
+        raise ValueError(
+            f"high_depth must be one of {', '.join(HIGH_DEPTH_RULES)}; got {high_depth!r}"
+        )
+
+
+def _array_to_rgb(a: np.ndarray, what: str, high_depth: str = "clip") -> np.ndarray:
     if a.dtype == np.uint16:
-        a = _from_16bit(a)
+        a = _from_16bit(a, high_depth)
     elif a.dtype != np.uint8:
         raise TypeError(
-            f"{what} has dtype {a.dtype}; expected uint8 RGB values 0..255 (or uint16, reduced to "
-            "8 bits by v >> 8). Scale the data to 0..255 and cast with .astype(np.uint8)"
+            f"{what} has dtype {a.dtype}; expected uint8 RGB values 0..255 (or uint16: see "
+            "remotesam.image for the 16-bit rules). Scale the data to 0..255 and cast with "
+            ".astype(np.uint8)"
         )
     if a.ndim == 2:
         a = a[:, :, None]
@@ -102,14 +124,21 @@ def _array_to_rgb(a: np.ndarray, what: str) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def _pil_to_rgb(im: Image.Image, what: str) -> np.ndarray:
+def _pil_to_rgb(im: Image.Image, what: str, high_depth: str = "clip") -> np.ndarray:
     mode = im.mode
     if mode == "RGB":
         return _array_to_rgb(np.asarray(im), what)
     if mode in ("RGBA", "RGBX", "RGBa"):
         return _array_to_rgb(np.asarray(im.convert("RGBA"))[:, :, :3], what)
+    if high_depth == "clip" and (mode.startswith("I;16") or mode in ("I", "F")):
+        # The official loaders' Image.open(p).convert("RGB"), reproduced by calling it.
+        try:
+            rgb = im.convert("RGB")
+        except (ValueError, OSError) as e:
+            raise ValueError(f"{what} has PIL mode {mode!r}, which PIL cannot convert: {e}") from e
+        return _array_to_rgb(np.asarray(rgb), what)
     if mode.startswith("I;16"):
-        return _array_to_rgb(np.asarray(im).astype(np.uint16), what)
+        return _array_to_rgb(np.asarray(im).astype(np.uint16), what, high_depth)
     if mode == "I":
         a = np.asarray(im)
         if a.size and (a.min() < 0 or a.max() > 65535):
@@ -117,11 +146,12 @@ def _pil_to_rgb(im: Image.Image, what: str) -> np.ndarray:
                 f"{what} is a 32-bit integer image with values in [{a.min()}, {a.max()}]; only 8- and "
                 "16-bit images are supported. Scale it to 0..255 and pass a uint8 array"
             )
-        return _array_to_rgb(a.astype(np.uint16), what)
+        return _array_to_rgb(a.astype(np.uint16), what, high_depth)
     if mode == "F":
         raise TypeError(
-            f"{what} is a floating-point image (PIL mode 'F'); its value range is ambiguous. "
-            "Scale it to 0..255 and pass a uint8 array"
+            f"{what} is a floating-point image (PIL mode 'F'); with high_depth='high_byte' its "
+            "value range is ambiguous. Scale it to 0..255 and pass a uint8 array, or use the "
+            "default high_depth='clip' (PIL's own conversion, as the official loaders)"
         )
     # 1, L, LA, P, PA, CMYK, YCbCr, LAB, HSV, La: PIL's own conversion (alpha dropped, gray
     # replicated, palette expanded).
@@ -132,7 +162,7 @@ def _pil_to_rgb(im: Image.Image, what: str) -> np.ndarray:
     return _array_to_rgb(np.asarray(rgb), what)
 
 
-def load_image(image: ImageInput) -> np.ndarray:
+def load_image(image: ImageInput, *, high_depth: str = "clip") -> np.ndarray:
     """Load an image as an RGB array.
 
     Args:
@@ -140,6 +170,8 @@ def load_image(image: ImageInput) -> np.ndarray:
             array of dtype uint8 (or uint16), a ``PIL.Image.Image``, or a path (``str`` or
             ``os.PathLike``) to any image file PIL can read (JPEG, PNG, TIFF, ...). See the module
             docstring for the conversion rules.
+        high_depth: ``"clip"`` (default: PIL's ``convert("RGB")``, what the official loaders
+            do) or ``"high_byte"`` (keep the high byte of 16-bit data), see the module docstring.
 
     Returns:
         ``(H, W, 3)`` uint8 C-contiguous RGB array (a new array for non-array inputs; an array
@@ -152,10 +184,13 @@ def load_image(image: ImageInput) -> np.ndarray:
             empty image.
         TypeError: unsupported input type, or a dtype/mode with an ambiguous value range.
     """
+    _check_rule(high_depth)
     if isinstance(image, np.ndarray):
-        return _array_to_rgb(image, "image array")
+        return _array_to_rgb(image, "image array", high_depth)
     if isinstance(image, Image.Image):
-        return _pil_to_rgb(image, f"PIL image (mode {image.mode!r}, size {image.size})")
+        return _pil_to_rgb(
+            image, f"PIL image (mode {image.mode!r}, size {image.size})", high_depth
+        )
     if isinstance(image, (str, os.PathLike)):
         path = Path(image)
         if not path.exists():
@@ -165,7 +200,9 @@ def load_image(image: ImageInput) -> np.ndarray:
         try:
             with Image.open(path) as im:
                 im.load()
-                return _pil_to_rgb(im, f"image file {str(path)!r} (mode {im.mode!r})")
+                return _pil_to_rgb(
+                    im, f"image file {str(path)!r} (mode {im.mode!r})", high_depth
+                )
         except UnidentifiedImageError:
             raise ValueError(
                 f"cannot read {str(path)!r} as an image: PIL does not recognise its format "

@@ -8,6 +8,7 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
@@ -148,3 +149,107 @@ def test_run_log_samples_writes_the_export(tmp_path, tmp_path_factory):
     assert len(read_jsonl(files[0])) == 6
     assert (tmp_path / "results" / "samples" / "manifest.json").is_file()
     assert "per-sample files" in proc.stdout
+
+
+def _cocoeval(gt_file: Path, results_file: Path, max_dets: list[int] | None) -> list[float]:
+    """Plain pycocotools, as a user would run it on the exported files: the 12 stats, then
+    the mean valid precision at the last maxDets (the sidecar's rule for mAP)."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(gt_file))
+        ev = COCOeval(gt, gt.loadRes(str(results_file)), "bbox")
+        if max_dets is not None:
+            ev.params.maxDets = list(max_dets)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    prec = ev.eval["precision"][:, :, :, 0, -1]
+    return [float(v) for v in ev.stats] + [float(prec[prec > -1].mean())]
+
+
+def _check_sidecar(files: list[Path], res) -> dict:
+    stem = f"{res.task}.{res.dataset}.{res.split}"
+    by_name = {p.name: p for p in files}
+    side = json.loads(by_name[f"{stem}.coco_eval.json"].read_text())
+    assert side["iouType"] == "bbox"
+    results = by_name[f"{stem}.coco_results.json"]
+    dets = json.loads(results.read_text())
+    assert dets and all(isinstance(v, int) for d in dets for v in d["bbox"])  # int() boxes
+    stats = _cocoeval(by_name[side["ground_truth"]], results, side["params"]["maxDets"])
+    assert 100 * stats[1] == pytest.approx(res.metrics["mAP50"].value, abs=1e-9)
+    assert 100 * stats[-1] == pytest.approx(res.metrics["mAP"].value, abs=1e-9)
+    assert side["harness_metrics"]["mAP50"] == res.metrics["mAP50"].value
+    return {"side": side, "results": results, "stats": stats}
+
+
+@pytest.mark.slow
+def test_exported_coco_files_give_the_run_number_with_pycocotools(tmp_path):
+    """DIOR layout of the procedural benchmark, the bundled checkpoint: COCOeval on the exported
+    results (official int() boxes) + the exported ground truth, or + the dataset's own
+    DIOR_test.json, with the sidecar's settings, gives the run's mAP50 and mAP."""
+    from remotesam.bench.embedded import ensure_embedded_benchmark
+
+    data = ensure_embedded_benchmark(tmp_path)
+    out = run(RunConfig(tasks=["det.dior"], data_root=data, limit=6, results_dir=tmp_path,
+                        device="cpu", progress=False))
+    assert not out.errors
+    files = export_runs([out.document], tmp_path, tmp_path / "export")
+    (res,) = out.document.results
+    got = _check_sidecar(files, res)
+    side = got["side"]
+    assert side["params"]["maxDets"] == [1, 10, 100]
+    # a --limit subset: the dataset's whole json would count the other images' objects
+    assert side["dataset_ground_truth"] is None
+    # the dataset's own json cut to the evaluated images (its own image and category ids)
+    ann = json.loads((data / "DIORcoco" / "Annotations" / "DIOR_test.json").read_text())
+    assert side["category_ids"] == {c["name"]: c["id"] for c in ann["categories"]}
+    ids = {im["id"] for im in json.loads(
+        (got["results"].parent / side["ground_truth"]).read_text())["images"]}
+    ann["images"] = [im for im in ann["images"] if im["id"] in ids]
+    ann["annotations"] = [a for a in ann["annotations"] if a["image_id"] in ids]
+    own = tmp_path / "DIOR_test_subset.json"
+    own.write_text(json.dumps(ann))
+    stats = _cocoeval(own, got["results"], side["params"]["maxDets"])
+    assert 100 * stats[1] == pytest.approx(res.metrics["mAP50"].value, abs=1e-9)
+
+
+@pytest.mark.realdata
+def test_exported_dota_coco_files_state_the_uncapped_max_dets(real_data, tmp_path):
+    """DOTA keeps every detection: on a real patch with 263 small vehicles, plain COCOeval with
+    its default maxDets=100 gives another number; the sidecar's maxDets gives the run's."""
+    from remotesam.types import Detections
+    from remotesam_plugins.det import DOTADetectionAdapter
+
+    root = real_data / "dota" / "split_patch"
+    (s,) = DOTADetectionAdapter(root).samples()
+    classes = tuple(DOTADetectionAdapter.classes)
+    rng = np.random.default_rng(0)
+    labels = s.target["labels"]
+    boxes = np.asarray(s.target["bbox_xyxy"], np.float64) + rng.uniform(0, 0.9, (len(labels), 4))
+
+    class Echo:  # returns the ground truth, jittered, with random scores
+        def detection(self, image, classnames, box_type="hbb", epoc=None):
+            return Detections(classnames=tuple(classnames), box_type="hbb", boxes=boxes,
+                              scores=rng.uniform(0.3, 1.0, len(labels)),
+                              labels=np.array([classnames.index(c) for c in labels]))
+
+    ckpt = tmp_path / "echo.ckpt"
+    ckpt.write_bytes(b"echo")
+    out = run(RunConfig(tasks=["det.dotav2"], checkpoints=[str(ckpt)],
+                        dataset_roots={"det.dotav2": root}, results_dir=tmp_path / "r",
+                        device="cpu", progress=False),
+              model_factory=lambda p, **kw: Echo())
+    assert not out.errors, out.errors
+    files = export_runs([out.document], tmp_path / "r", tmp_path / "export")
+    (res,) = out.document.results
+    got = _check_sidecar(files, res)
+    md = got["side"]["params"]["maxDets"][-1]
+    assert md >= len(labels) > 100 and set(got["side"]["category_ids"]) == set(classes)
+    capped = _cocoeval(Path(files[0]).parent / got["side"]["ground_truth"], got["results"], None)
+    assert abs(100 * capped[1] - res.metrics["mAP50"].value) > 1.0
+    assert got["side"]["dataset_ground_truth"] is None

@@ -911,3 +911,43 @@ def test_junit_parses_when_names_hold_control_characters(tmp_path):
 
     junit = error_junit("bad file \x1b[0m\udcff.json")
     assert "bad file \\x1b[0m\\udcff.json" in ET.fromstring(junit).find(".//error").get("message")
+
+
+def test_a_result_without_per_sample_values_is_matched_by_its_sample_ids(tmp_path):
+    """A task without per-sample metrics (det: AP is not decomposable) records the ids it
+    evaluated on the result itself, so a same-size but different sample set is not comparable
+    (it used to pass as comparable, matched by count)."""
+    def det_run(ids: list[str], value: float = 40.0) -> RunDocument:
+        res = _result(_ckpt(), "det", "dior", {"mAP50": (value, True, True, "%")}, n=len(ids))
+        res.sample_ids = list(ids)
+        return RunDocument(run_id="r", created="2026-01-01T00:00:00", results=[res])
+
+    ids = [f"{i:05d}.jpg" for i in range(8)]
+    write_baseline(det_run(ids), tmp_path / "b.json")
+    base = Baseline.load(tmp_path / "b.json")
+    assert base.samples[(None, "det", "dior", "test")].evaluated_ids == ids
+    assert compare(det_run(ids, 40.0), base).exit_code == 0
+    other = det_run([f"{i:05d}.jpg" for i in range(4, 12)])  # 8 samples, 4 in common
+    rep = compare(other, base)
+    assert rep.exit_code == 2 and "in common 4" in _row(rep, "mAP50").note
+    # the run document keeps the ids
+    doc = RunDocument.from_json(other.to_json())
+    assert doc.results[0].sample_ids == other.results[0].sample_ids
+
+
+def test_every_scored_result_records_its_sample_ids(tmp_path):
+    from remotesam.bench.api import Sample
+    from remotesam.bench.plan import _Job
+    from remotesam.bench.scoring import _score
+    from remotesam_plugins.det import DetectionTask
+
+    samples = [Sample(sample_id=f"{i}.jpg", image=f"{i}.jpg",
+                      target={"bbox_xyxy": [[0, 0, 4, 4]], "labels": ["airplane"]},
+                      meta={"dataset": "dior", "image_id": i}) for i in (3, 1, 2)]
+    preds = {s.sample_id: {"hbb": {"boxes": [[0, 0, 4, 4]], "scores": [0.9],
+                                   "labels": ["airplane"]}, "size": [8, 8]}
+             for s in samples[:2]}
+    job = _Job("det", DetectionTask(), "dior", "test", tmp_path, samples, 3, {}, "h")
+    res = _score(job, _ckpt(), preds, {samples[2].sample_id: "OSError: broken"})
+    assert res.sample_ids == ["3.jpg", "1.jpg"] and res.n_failed == 1
+    assert not res.per_sample and not res.per_sample_ratio  # det: nothing else holds the ids

@@ -650,3 +650,19 @@ def test_interval_of_a_non_negative_metric_is_clipped_at_its_bound():
     assert "[-" not in board.to_markdown()
     again = RunDocument.from_json(run.to_json())  # the bounds travel with the document
     assert again.results[2].metrics["mae"].lower == 0.0
+
+
+def test_a_bf16_row_carries_a_precision_note_in_every_format():
+    """A reduced-precision row is not an fp32 number: one note line says so and points to the
+    measured drift (docs/SCALING.md); an fp32 row gets none."""
+    fp32 = make_run("ckpt_a", 0.90, created="2026-01-01T00:00:00", seed=1)
+    half = make_run("ckpt_a", 0.80, created="2026-01-03T00:00:00", seed=1)
+    half.provenance["precision"] = "bf16"
+    board = build_leaderboard([fp32, half])
+    row = next(r for r in board.rows if r.endswith("[bf16]"))
+    drift = [n for n in board.notes if "autocast" in n]
+    assert len(drift) == 1 and drift[0].startswith(f"{row}: bf16 autocast")
+    assert "docs/SCALING.md" in drift[0]
+    for text in (board.to_markdown(), board.to_html()):  # CSV: numbers only, label [bf16]
+        assert "bf16 autocast: the numbers are not fp32" in text
+    assert not [n for n in build_leaderboard([fp32]).notes if "autocast" in n]

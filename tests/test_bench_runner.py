@@ -315,6 +315,7 @@ def test_sample_fingerprints_cover_image_bytes_target_and_meta(tmp_path):
         assert sample_fingerprints([Sample("s", a)], store) == first
 
 
+@pytest.mark.filterwarnings("ignore::remotesam.bench.runner.PrecisionWarning")
 def test_limit_task_options_and_cache_key(env):
     out = _run(env, limit=5)
     res = out.document.results[0]
@@ -440,6 +441,7 @@ def test_bad_input_raises_clear_error(env, kw, expected):
         assert isinstance(e.value, UnknownTaskError)
 
 
+@pytest.mark.filterwarnings("ignore::remotesam.bench.runner.PrecisionWarning")
 def test_precision_rule_is_one_function_used_by_runner_and_predictor(env):
     import torch
 
@@ -595,3 +597,21 @@ def test_default_checkpoint_is_resolved_or_clearly_missing(tmp_path, monkeypatch
     ck.parent.mkdir(parents=True)
     ck.write_bytes(b"x")
     assert default_checkpoint() == ck.resolve()
+
+
+def test_a_bf16_run_warns_and_its_document_says_so(tmp_path):
+    """A reduced-precision run is not an fp32 run: a PrecisionWarning at once, and the same
+    line in the run document's provenance warnings (where reports read it)."""
+    write_dataset(tmp_path / "data" / "toy_blobs", n=4, seed=1)
+    ckpt = bs.write_checkpoint(tmp_path / "c.json", gain=1.0, bias=0.4)
+    cfg = RunConfig(tasks=["toy"], checkpoints=[str(ckpt)], data_root=tmp_path / "data",
+                    results_dir=tmp_path / "r", device="cpu", progress=False,
+                    precision="bf16")
+    with pytest.warns(runner_mod.PrecisionWarning, match="bf16 autocast: the numbers are not"):
+        out = run(cfg, registry=Registry(bs.toy_entry_points()),
+                  model_factory=lambda p, **kw: load(p))
+    assert any("docs/SCALING.md" in w for w in out.document.provenance["warnings"])
+    fp32 = run(RunConfig(tasks=["toy"], checkpoints=[str(ckpt)], data_root=tmp_path / "data",
+                         results_dir=tmp_path / "r", device="cpu", progress=False),
+               registry=Registry(bs.toy_entry_points()), model_factory=lambda p, **kw: load(p))
+    assert not any("autocast" in w for w in fp32.document.provenance["warnings"])

@@ -45,6 +45,126 @@ HARD = [
 ]  # fmt: skip
 
 
+#: Classes where the pure-Python tokenizer once differed from the jar (emoji, stand-alone
+#: clitics, URLs, fractions, currency, curly quotes, Unicode dashes and symbols), with the
+#: jar's output (pycocoevalcap's PTBTokenizer, stanford-corenlp-3.4.1, Java 17) recorded here
+#: so that machines without Java test them too.
+UNICODE_CLASSES = [
+    ('A plane 😀 on the runway.', 'a plane on the runway'),
+    ('Two ships 🚢🚢 in the harbour', 'two ships in the harbour'),
+    ('emoji at end 👍', 'emoji at end'),
+    ("The car 's roof is red.", "the car 's roof is red"),
+    ("the building ' s roof", 'the building s roof'),
+    ("the ship 's", "the ship 's"),
+    ('visit http://example.com/a?b=c&d=e for details',
+     'visit http://example.com/a?b=c&d=e for details'),
+    ('see https://www.usgs.gov/ now.', 'see https://www.usgs.gov/ now'),
+    ('www.example.com is a site', 'www.example.com is a site'),
+    ('mail me at foo@bar.com please', 'mail me at foo@bar.com please'),
+    ('½ of the field and ¼ of the road', '1/2 of the field and 1/4 of the road'),
+    ('3 1/2 miles', '3\xa01/2 miles'),
+    ('1/2 of the lake', '1/2 of the lake'),
+    ('£5 and €10 and ¥20 and $5.50', '# 5 and $ 10 and ¥ 20 and $ 5.50'),
+    ('it costs 5¢ or US$10', 'it costs 5 cents or us$ 10'),
+    ('“curly quotes” and ‘single curly’ here', 'curly quotes and single curly here'),
+    ('the harbour’s boats', "the harbour 's boats"),
+    ('don’t stop', "do n't stop"),
+    ('It’s a plane.', "it 's a plane"),
+    ('“Hello,” she said.', 'hello she said'),
+    ('a word—dash and en–dash', 'a word dash and en dash'),
+    ('ellipsis… here', 'ellipsis here'),
+    ('ﬁne ligature', 'ﬁne ligature'),
+    ('word--dash and a--b', 'word dash and a b'),
+    ('3 ½ miles and 2 1/4 km', '3 1/2 miles and 2\xa01/4 km'),
+    ('½', '1/2'),
+    ('1/2', '1/2'),
+    ('the 1/2 way', 'the 1/2 way'),
+    ('x 3/4 y', 'x 3/4 y'),
+    ('¾ ⅓ ⅔ ⅛ ⅜', '3/4 1/3 2/3 ⅛ ⅜'),
+    ('¢5 and 5 ¢ and ¢', 'cents 5 and 5 cents and cents'),
+    ('£ 5 and £', '# 5 and #'),
+    ('€ and ¥ and ₹5 and ₩3 and ฿3', '$ and ¥ and 5 and 3 and ฿ 3'),
+    ('$ 5', '$ 5'),
+    ('US$ 10 A$5 C$5 HK$5 S$5', 'us$ 10 a$ 5 c$ 5 hk$ 5 s$ 5'),
+    ('© 2020 ™ ® → ★ • § ± × µ ° ∞ ≈ ≠ ≤', '© 2020 ™ ® → ★ • § ± × µ ° ∞ ≈ ≠ ≤'),
+    ('中文 字 and العربية and русский', '中文 字 and العربية and русский'),
+    ('see http://x.com.', 'see http://x.com'),
+    ('see http://x.com/path, then', 'see http://x.com/path then'),
+    ("the car 'S roof", "the car 's roof"),
+    ("you 're right and we 'll see and he 'd go and I 'm here and they 've",
+     "you 're right and we 'll see and he 'd go and i 'm here and they 've"),
+    ("is n't it", "is n't it"),
+    ("do n't", "do n't"),
+    ("' s", 's'),
+    ("'s", "'s"),
+    ("the dog's", "the dog 's"),
+    ('🏠house', 'house'),
+    ('house🏠', 'house'),
+    ('a🙂b', 'a b'),
+    ('—', ''),
+    ('–', ''),
+    ('…', ''),
+    ('“', ''),
+    ('the ‘ word ’', 'the word'),
+    ('There are 2 ½ planes near the “big” hangar 😀.', 'there are 2 1/2 planes near the big hangar'),
+    ('It’s the harbour’s best view — really…', "it 's the harbour 's best view really"),
+    ("The plane ’s wing, the car 's door and 'S", "the plane 's wing the car 's door and 's"),
+    ('Visit https://example.org/x_y?q=1&r=2, or http://a.b/c.',
+     'visit https://example.org/x_y?q=1&r=2 or http://a.b/c'),
+    ('Costs £3.50, €2, ¥100 and 20¢ today!', 'costs # 3.50 $ 2 ¥ 100 and 20 cents today'),
+    ('3 1/2 and 10 3/4 and 2 1/2km', '3\xa01/2 and 10\xa03/4 and 2\xa01/2 km'),
+    ("I 'm sure you 're right 'til then", "i 'm sure you 're right 'til then"),
+    ("the dog's 's", "the dog 's 's"),
+    ("'sup", 'sup'),
+    ('He said ‘hi’ and “bye”.', 'he said hi and bye'),
+    ('a—b–c', 'a b c'),
+    ('A ✈ plane✈ and ⛵boats', 'a ✈ plane ✈ and ⛵ boats'),
+    ('temperatures of 30°C and 5²', 'temperatures of 30 ° c and 5 ²'),
+    ('a • list § 3', 'a • list § 3'),
+    ('(https://x.org)', '-lrb- https://x.org -rrb-'),
+    ('"https://x.org"', 'https://x.org'),
+    ('don’t can’t won’t isn’t', "do n't ca n't wo n't is n't"),
+    ('1–2 and 1—2', '1 2 and 1 2'),
+    ("'til then", "'til then"),
+    ("'em all", "'em all"),
+    ("'cause why", "'cause why"),
+    ("'tis fine", "'t is fine"),
+    ("'twas here", "'t was here"),
+    ("'n' roll", "'n' roll"),
+    ("'round here", 'round here'),
+    ("'bout time", 'bout time'),
+    ("'kay", 'kay'),
+    ("'ello", 'ello'),
+    ('1/2km here', '1/2km here'),
+    ('a 1/2km', 'a 1/2km'),
+    ('3 1/2.', '3\xa01/2'),
+    ('3 1/2, 4', '3\xa01/2 4'),
+    ('3 1/2-inch', '3\xa01/2 inch'),
+    ('3 ½km', '3 1/2 km'),
+    ("'90s music", "'90s music"),
+    ("the 'S' shape", "the 's shape"),
+    ('a₠b 5₠ ₠5 ₠', 'a $ b 5 $ $ 5 $'),
+    ('a₡b 5₡ ₡5 ₡', 'a b 5 5'),
+    ('a₤b 5₤ ₤5 ₤', 'a ₤ b 5 ₤ ₤ 5 ₤'),
+    ('a₩b 5₩ ₩5 ₩', 'a b 5 5'),
+    ('a€b 5€ €5 €', 'a $ b 5 $ $ 5 $'),
+    ('a₹b 5₹ ₹5 ₹', 'a b 5 5'),
+    ('a☀b 5☀ ☀5 ☀', 'a ☀ b 5 ☀ ☀ 5 ☀'),
+    ('a✈b 5✈ ✈5 ✈', 'a ✈ b 5 ✈ ✈ 5 ✈'),
+    ('a❤️b 5❤️ ❤️5 ❤️', 'a ❤ b 5 ❤ ❤ 5 ❤'),
+    ('a👨\u200d👩b 5👨\u200d👩 👨\u200d👩5 👨\u200d👩', 'a b 5 5'),
+    ('a🇺🇸b 5🇺🇸 🇺🇸5 🇺🇸', 'a b 5 5'),
+    ('a🏽b 5🏽 🏽5 🏽', 'a b 5 5'),
+    ('a®b 5® ®5 ®', 'a ® b 5 ® ® 5 ®'),
+    ('a★b 5★ ★5 ★', 'a ★ b 5 ★ ★ 5 ★'),
+    ('a×b 5× ×5 ×', 'a × b 5 × × 5 ×'),
+    ('a≈b 5≈ ≈5 ≈', 'a ≈ b 5 ≈ ≈ 5 ≈'),
+    ('a¦b 5¦ ¦5 ¦', 'a ¦ b 5 ¦ ¦ 5 ¦'),
+    ('a¯b 5¯ ¯5 ¯', 'a ¯ b 5 ¯ ¯ 5 ¯'),
+    ('a¼b 5¼ ¼5 ¼', 'a 1/4 b 5 1/4 1/4 5 1/4'),
+]  # fmt: skip
+
+
 def _references(real_data: Path) -> dict[str, list[str]]:
     d = json.loads((real_data / "ucm_captions" / "dataset.json").read_text(encoding="utf-8"))
     return {str(i["imgid"]): [s["raw"] for s in i["sentences"]] for i in d["images"]}
@@ -171,3 +291,25 @@ def test_a_run_without_java_records_cider_as_not_official(monkeypatch: pytest.Mo
     with_jar = _score(job(CaptioningTask({"tokenizer": "python", "meteor": "false"})), ckpt,
                       by_id, {}, "missing")
     assert with_jar.metrics["CIDEr"].official is False
+
+
+def test_python_tokenizer_matches_recorded_jar_output_on_unicode_classes() -> None:
+    """Jar-free: the outputs recorded from the PTB jar (see :data:`UNICODE_CLASSES`)."""
+    got = python_ptb_tokenize({i: [text] for i, (text, _) in enumerate(UNICODE_CLASSES)})
+    bad = [(text, want, got[i][0]) for i, (text, want) in enumerate(UNICODE_CLASSES)
+           if got[i][0] != want]
+    assert not bad, bad[:5]
+
+
+@pytest.mark.java
+@needs_java
+def test_python_tokenizer_matches_the_jar_on_unicode_classes() -> None:
+    """The same strings through the jar itself (pycocoevalcap's PTBTokenizer, called directly):
+    the recorded outputs are still the jar's, and the Python tokenizer agrees on every one."""
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    texts = {i: [{"caption": t}] for i, (t, _) in enumerate(UNICODE_CLASSES)}
+    jar = PTBTokenizer().tokenize(texts)
+    assert [jar[i][0] for i in range(len(UNICODE_CLASSES))] == [w for _, w in UNICODE_CLASSES]
+    ours = python_ptb_tokenize({i: [t] for i, (t, _) in enumerate(UNICODE_CLASSES)})
+    assert ours == {i: v for i, v in jar.items()}

@@ -270,3 +270,46 @@ class _CaptioningNoMeteor(CaptioningTask):
 def test_end_to_end_tiny_model(ucm_root: Path) -> None:
     """predict + score via check_task_plugin with the tiny random model on a real test image."""
     check_plugin_tiny(_CaptioningNoMeteor, ucm_root)
+
+
+@pytest.mark.realdata
+def test_image_listed_twice_is_merged_as_the_official_gts(ucm_root: Path) -> None:
+    """Official ``CAP.py`` keys ``gts`` by file name: an image listed under two ``imgid``s is one
+    image whose references are both entries' sentences. The harness scores the same (one
+    sample, merged references, CIDEr on the filename-keyed dicts) and warns with the count;
+    ``duplicates=error`` refuses instead."""
+    from remotesam.bench.api import DatasetWarning
+
+    p = ucm_root / "dataset.json"
+    d = json.loads(p.read_text())
+    test = [im for im in d["images"] if im["split"] == "test"]
+    dup = dict(test[3], imgid=max(im["imgid"] for im in d["images"]) + 1,
+               sentences=[{"raw": "A plane parked beside a long runway ."},
+                          {"raw": "Two white planes are on the grey apron ."}])
+    d["images"].append(dup)
+    p.write_text(json.dumps(d))
+    with pytest.warns(DatasetWarning, match=r"1 image file\(s\) listed under more than one imgid"):
+        samples = UCMCaptionsAdapter(ucm_root).samples()
+    assert len(samples) == len(test)
+    merged = next(s for s in samples if s.meta["filename"] == dup["filename"])
+    assert merged.target["references"] == [s["raw"] for s in test[3]["sentences"]] + [
+        s["raw"] for s in dup["sentences"]]
+    assert merged.sample_id == str(test[3]["imgid"])
+    # CIDEr against the official dict construction (gts keyed by filename, references merged)
+    gts: dict[str, list[str]] = {}
+    for im in d["images"]:
+        if im["split"] == "test":
+            gts.setdefault(im["filename"], []).extend(s["raw"] for s in im["sentences"])
+    rng = np.random.default_rng(3)
+    preds = [{"caption": samples[int(rng.integers(len(samples)))].target["references"][0],
+              "seed": 0} for _ in samples]
+    res = {s.meta["filename"]: [pr["caption"] for pr in [q]] for s, q in zip(samples, preds)}
+    sc = CaptioningTask({"meteor": "false", "java": "false"}).score(samples, preds)
+    from remotesam_plugins.metrics.captioning import python_ptb_tokenize
+
+    want, _ = cider(python_ptb_tokenize(gts), python_ptb_tokenize(res))
+    assert sc.metrics["CIDEr"] == pytest.approx(100 * want, abs=1e-9)
+    with pytest.raises(DatasetError, match=r"images\[\d+\]\.filename = '\d+\.tif' is listed again"):
+        UCMCaptionsAdapter(ucm_root, duplicates="error").samples()
+    with pytest.raises(DatasetError, match="duplicates must be merge"):
+        UCMCaptionsAdapter(ucm_root, duplicates="keep")

@@ -674,3 +674,37 @@ def test_dior_keeps_the_coco_cap_of_100(tmp_path: Path) -> None:
     for bad in ("0", "-3", "many"):
         with pytest.raises(ValueError, match="max_dets"):
             DetectionTask({"max_dets": bad})
+
+
+def test_file_name_under_two_image_ids_is_evaluated_per_id_as_cocoeval(tmp_path: Path) -> None:
+    """Official DET.py walks the json's image ids: a file listed under two ids is two images,
+    each with its own annotations (pycocotools COCOeval on the original json). The harness
+    evaluates the same, warns with the count; ``duplicates=error`` refuses the file."""
+    from remotesam.bench.api import DatasetWarning
+    from remotesam_plugins.mlc import DIORMultiLabelAdapter
+
+    cats = [(k + 1, c) for k, c in enumerate(DIOR_CLASSES)]
+    images = [(5, "a.jpg"), (9, "a.jpg"), (12, "c.jpg")]
+    anns = [(5, 1, [10, 10, 40, 40]), (9, 14, [100, 100, 40, 40]), (12, 14, [50, 50, 20, 20])]
+    root = _write_dior(tmp_path, _coco(images, anns, cats))
+    with pytest.warns(DatasetWarning, match=r"1 image entr\(y/ies\) repeat a file_name"):
+        samples = DIORDetectionAdapter(root).samples()
+    assert [s.sample_id for s in samples] == ["a.jpg", "a.jpg#9", "c.jpg"]
+    assert [s.meta["image_id"] for s in samples] == [5, 9, 12]
+    assert samples[0].image == samples[1].image
+    # the same predictions for the same file under both ids, as the official loop makes them
+    both = [("airplane", [10, 10, 50, 50], 0.8), ("ship", [100, 100, 140, 140], 0.6)]
+    preds = [_hbb_pred(both), _hbb_pred(both), _hbb_pred([("ship", [50, 50, 70, 70], 0.9)])]
+    ours = DetectionTask().score(samples, preds)
+    ref = _cocoeval_map50_on_file(root / "Annotations" / "DIOR_test.json",
+                                  _official_dets(samples, preds, {c: k for k, c in cats}))
+    assert ours.metrics["mAP50"] == pytest.approx(ref, abs=1e-9)
+    with pytest.warns(DatasetWarning):
+        ml = DIORMultiLabelAdapter(root).samples()
+    assert [(s.sample_id, s.target["labels"]) for s in ml] == [
+        ("a.jpg", ["airplane"]), ("a.jpg#9", ["ship"]), ("c.jpg", ["ship"])]
+    with pytest.raises(DatasetError, match=r"file_name 'a\.jpg' appears for two image ids "
+                                           r"\(5 and 9\); drop the option duplicates=error"):
+        DIORDetectionAdapter(root, duplicates="error").samples()
+    with pytest.raises(DatasetError, match="option duplicates='drop'"):
+        DIORDetectionAdapter(root, duplicates="drop")

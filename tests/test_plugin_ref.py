@@ -468,3 +468,26 @@ def test_python2_pickle_strings(tmp_path: Path) -> None:
     assert read_refer_pickle(p) == ["abc", "x"]
     p.write_bytes(b"\x80\x02]q\x00U\x02\xe9\xe9q\x01a.")
     assert read_refer_pickle(p) == ["\xe9\xe9"]
+
+
+def test_duplicate_sent_id_is_evaluated_as_the_official_refer_dataset(tmp_path: Path) -> None:
+    """The official evaluation (``ReferDataset``) walks every sentence of every ref, so a
+    repeated ``sent_id`` is evaluated again: as many samples as sentences, one warning with the
+    count; ``duplicates=error`` refuses the file."""
+    from remotesam.bench.api import DatasetWarning
+
+    r1, r2 = _ref(1, sents=2), _ref(2, sents=1)
+    r1["sentences"][1]["sent_id"] = 100  # twice inside ref 1
+    r2["sentences"][0]["sent_id"] = 100  # and once more in ref 2
+    _write_refer(tmp_path, [r1, r2], _inst([1, 2]), ["00001.jpg", "00002.jpg"])
+    with pytest.warns(DatasetWarning, match=r"2 sentence\(s\) of split 'test' repeat a sent_id"):
+        samples = RRSISDAdapter(tmp_path).samples()
+    n_official = sum(len(r["sentences"]) for r in (r1, r2))
+    assert len(samples) == n_official == 3
+    assert [s.sample_id for s in samples] == ["1:100", "1:100#1", "2:100"]
+    assert [s.meta["sentence"] for s in samples] == ["object 1 s0", "object 1 s1", "object 2 s0"]
+    with pytest.raises(DatasetError, match=r"duplicate sent_id 100 \(refused by the option "
+                                           r"duplicates=error"):
+        RRSISDAdapter(tmp_path, duplicates="error").samples()
+    with pytest.raises(DatasetError, match="option duplicates='merge'"):
+        RRSISDAdapter(tmp_path, duplicates="merge")

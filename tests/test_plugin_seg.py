@@ -14,6 +14,12 @@ import numpy as np
 import pytest
 from PIL import Image
 from plugin_support import run_harness_tiny
+from sklearn.metrics import confusion_matrix as sk_confusion
+from sklearn.metrics import f1_score, jaccard_score
+
+from remotesam.bench.api import DatasetError
+from remotesam.bench.kit import masks as kit_masks
+from remotesam.types import SemanticMasks
 from remotesam_plugins.metrics.segmentation import (
     fast_hist,
     per_class_iou_official,
@@ -30,12 +36,6 @@ from remotesam_plugins.seg import (
     colour_to_label,
     merge_class_masks,
 )
-from sklearn.metrics import confusion_matrix as sk_confusion
-from sklearn.metrics import f1_score, jaccard_score
-
-from remotesam.bench.api import DatasetError
-from remotesam.bench.kit import masks as kit_masks
-from remotesam.types import SemanticMasks
 
 
 class FakeSegModel:
@@ -93,11 +93,11 @@ def isaid_root(real_data: Path, tmp_path: Path) -> tuple[Path, np.ndarray]:
 def test_seg_helpers_equal_official_golden(reference_dir: Path) -> None:
     g = np.load(reference_dir / "postprocess_golden.npz")
     r = json.loads(str(g["results_json"]))["seg"]
-    # change_label: unknown colours -> 0 in the official code (our opt-in "background" mode)
-    lab = colour_to_label(g["seg_label_rgb"], ISAID_PALETTE[:3], unknown="background")
+    # change_label: unknown colours -> 0 in the official code, and by default here
+    lab = colour_to_label(g["seg_label_rgb"], ISAID_PALETTE[:3])
     np.testing.assert_array_equal(lab, g["seg_label"])
     with pytest.raises(DatasetError, match=r"outside the class palette: \(255, 255, 255\)"):
-        colour_to_label(g["seg_label_rgb"], ISAID_PALETTE[:3], where="golden")
+        colour_to_label(g["seg_label_rgb"], ISAID_PALETTE[:3], unknown="error", where="golden")
     merged = merge_class_masks(g["seg_pred_bin"][:, 0])
     np.testing.assert_array_equal(merged, g["seg_merged"][0])
     hist = fast_hist(g["seg_label"], merged, 4)
@@ -181,19 +181,47 @@ def test_isaid_score_matches_independent_confusion(isaid_root: tuple[Path, np.nd
 
 
 @pytest.mark.realdata
-def test_isaid_unknown_colour_fails_the_sample(isaid_root: tuple[Path, np.ndarray]) -> None:
+def test_isaid_unknown_colour_official_by_default(isaid_root: tuple[Path, np.ndarray]) -> None:
+    """Official ``change_label`` maps a colour outside the palette to background (0): the
+    default; ``unknown_colour="error"`` fails the sample instead."""
+    from remotesam_plugins.seg import read_label
+
     root, label = isaid_root
     mask_path = root / "val" / "Semantic_masks" / "images" / "P0998_instance_color_RGB.png"
     rgb = _colour(label)
     rgb[7, 11] = (12, 34, 56)
     Image.fromarray(rgb).save(mask_path)
     samples = ISAIDAdapter(root).samples()
-    with pytest.raises(DatasetError, match=r"P0998_instance_color_RGB\.png: 1 pixel\(s\) .*\(12, 34, 56\) \(first at row 7, column 11\)"):
-        SemanticSegmentationTask().predict(FakeSegModel([label]), samples)
-    # official behaviour on request: unknown colour -> background
-    samples = ISAIDAdapter(root, unknown_colour="background").samples()
+    official = label.copy()
+    official[7, 11] = 0
+    np.testing.assert_array_equal(read_label(samples[0].target), official)
     preds = SemanticSegmentationTask().predict(FakeSegModel([label]), samples)
     assert len(preds) == 1
+    samples = ISAIDAdapter(root, unknown_colour="error").samples()
+    with pytest.raises(DatasetError, match=r"P0998_instance_color_RGB\.png: 1 pixel\(s\) .*\(12, 34, 56\) \(first at row 7, column 11\)"):
+        SemanticSegmentationTask().predict(FakeSegModel([label]), samples)
+
+
+@pytest.mark.realdata
+def test_isaid_16bit_grey_colour_mask_read_as_pil_convert_rgb(
+    isaid_root: tuple[Path, np.ndarray],
+) -> None:
+    """A 16-bit greyscale colour mask: the official ``Image.open(p).convert("RGB")`` clips to
+    0..255 (PIL), so grey levels 0 and 1000 become (0, 0, 0) and (255, 255, 255): background.
+    It is scored, not refused, and no pixel keeps a high byte (1000 >> 8 = 3)."""
+    from remotesam_plugins.seg import read_label
+
+    root, label = isaid_root
+    mask_path = root / "val" / "Semantic_masks" / "images" / "P0998_instance_color_RGB.png"
+    grey = np.where(label > 0, 1000, 0).astype(np.uint16)
+    Image.fromarray(grey).save(mask_path)
+    with Image.open(mask_path) as im:
+        assert im.mode == "I;16"
+        official_rgb = np.asarray(im.convert("RGB"))
+    samples = ISAIDAdapter(root).samples()
+    got = read_label(samples[0].target)
+    np.testing.assert_array_equal(got, colour_to_label(official_rgb, ISAID_PALETTE))
+    assert not got.any()
 
 
 def test_isaid_script_layout_and_errors(tmp_path: Path) -> None:

@@ -94,7 +94,16 @@ def test_array_conversions() -> None:
     assert np.array_equal(load_image(gray), np.repeat(gray[..., None], 3, axis=2))
     assert np.array_equal(load_image(gray[..., None]), np.repeat(gray[..., None], 3, axis=2))
     a16 = rng.integers(0, 65536, (5, 7, 3), dtype=np.uint16)
-    assert np.array_equal(load_image(a16), (a16 >> 8).astype(np.uint8))
+    assert np.array_equal(load_image(a16), (a16 >> 8).astype(np.uint8))  # as PIL reads RGB16
+    g16 = a16[..., 0]
+    # a greyscale 16-bit array: what PIL's convert("RGB") gives for the same data (clipped)
+    want = np.asarray(Image.fromarray(g16).convert("RGB"))
+    assert np.array_equal(load_image(g16), want)
+    assert np.array_equal(load_image(g16[..., None]), want)
+    hb = load_image(g16, high_depth="high_byte")
+    assert np.array_equal(hb, np.repeat((g16[..., None] >> 8).astype(np.uint8), 3, axis=2))
+    with pytest.raises(ValueError, match="high_depth must be one of clip, high_byte"):
+        load_image(g16, high_depth="stretch")
     assert load_image(np.asfortranarray(rgb)).flags.c_contiguous
 
 
@@ -113,7 +122,8 @@ def test_pil_conversions() -> None:
     cmyk = Image.fromarray(rgb).convert("CMYK")
     assert load_image(cmyk).shape == (6, 4, 3)
     i32 = Image.fromarray(np.array([[0, 256], [65535, 512]], dtype=np.int32), "I")
-    assert load_image(i32)[..., 0].tolist() == [[0, 1], [255, 2]]
+    assert load_image(i32)[..., 0].tolist() == [[0, 255], [255, 255]]  # PIL clips
+    assert load_image(i32, high_depth="high_byte")[..., 0].tolist() == [[0, 1], [255, 2]]
 
 
 def test_16bit_files(tmp_path: Path) -> None:
@@ -130,7 +140,52 @@ def test_16bit_files(tmp_path: Path) -> None:
             assert np.array_equal(out, ref)
         g = tmp_path / f"gray16.{ext}"
         assert cv2.imwrite(str(g), a16[..., 0])
-        assert np.array_equal(load_image(g), np.repeat((a16[..., :1] >> 8).astype(np.uint8), 3, axis=2))
+        with Image.open(g) as im:  # the official loaders' decoding
+            assert np.array_equal(load_image(g), np.asarray(im.convert("RGB")))
+        high = load_image(g, high_depth="high_byte")
+        assert np.array_equal(high, np.repeat((a16[..., :1] >> 8).astype(np.uint8), 3, axis=2))
+
+
+def _high_depth_files(tmp_path: Path) -> list[Path]:
+    """One file per PIL high-depth greyscale mode, values spanning every clipping edge."""
+    g = np.array([[0, 1, 100, 254, 255, 256, 300, 1000, 4095, 65535]], dtype=np.uint16)
+    out = []
+    p = tmp_path / "I16.png"
+    Image.fromarray(g).save(p)  # mode I;16
+    out.append(p)
+    p = tmp_path / "I16B.tif"
+    Image.frombytes("I;16B", (g.shape[1], 1), g.astype(">u2").tobytes()).save(p)
+    out.append(p)
+    p = tmp_path / "I.tif"
+    Image.fromarray(np.array([[-7, 0, 99, 255, 256, 70000, -70000]], dtype=np.int32)).save(p)
+    out.append(p)
+    p = tmp_path / "F.tif"
+    f = np.array([[-0.7, 0.6, 1.0, 99.9, 100.5, 254.99, 255.5, 1e6, np.nan]], dtype=np.float32)
+    Image.fromarray(f).save(p)
+    out.append(p)
+    return out
+
+
+def test_high_depth_greyscale_matches_pil_convert_rgb(tmp_path: Path) -> None:
+    """Official loaders: ``Image.open(p).convert("RGB")`` (PIL clips; it never keeps the high
+    byte). Each mode's file gives exactly PIL's array, from a path, a PIL image and the kit."""
+    from remotesam.bench.kit import load_image as kit_load
+
+    modes = []
+    for p in _high_depth_files(tmp_path):
+        with Image.open(p) as im:
+            modes.append(im.mode)
+            want = np.asarray(im.convert("RGB"))
+            assert np.array_equal(load_image(im), want), p.name
+        assert np.array_equal(load_image(p), want), p.name
+        assert np.array_equal(kit_load(p), want), p.name
+        assert want.max() <= 255 and want.dtype == np.uint8
+    assert modes == ["I;16", "I;16B", "I", "F"]
+    # the old rule is an option: 16-bit keeps its high byte (1000 -> 3, not 255)
+    i16 = tmp_path / "I16.png"
+    assert load_image(i16)[0, 7, 0] == 255
+    assert load_image(i16, high_depth="high_byte")[0, 7, 0] == 3
+    assert kit_load(i16, high_depth="high_byte")[0, 7, 0] == 3
 
 
 def test_grayscale_and_rgba_files(tmp_path: Path) -> None:
@@ -178,10 +233,10 @@ def test_bad_files(tmp_path: Path) -> None:
     f32 = tmp_path / "float.tif"
     Image.fromarray(np.ones((3, 3), np.float32), "F").save(f32)
     with pytest.raises(TypeError, match=r"floating-point image \(PIL mode 'F'\)"):
-        load_image(f32)
+        load_image(f32, high_depth="high_byte")
     big = Image.fromarray(np.array([[0, 70000]], dtype=np.int32), "I")
     with pytest.raises(ValueError, match=r"32-bit integer image with values in \[0, 70000\]"):
-        load_image(big)
+        load_image(big, high_depth="high_byte")
     truncated = tmp_path / "trunc.png"
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(truncated)
     truncated.write_bytes(truncated.read_bytes()[:60])

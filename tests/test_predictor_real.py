@@ -132,10 +132,14 @@ def test_16bit_tiff_and_grayscale_inputs(model: RemoteSAM, real_data: Path, tmp_
     rgb = load_image(_img(real_data, "ucmerced/Images/airplane/airplane00.tif"))
     p16 = tmp_path / "airplane16.tif"
     Image.fromarray(rgb[..., 0].astype(np.uint16) << 8).save(p16)  # 16-bit grayscale TIFF
-    gray = np.repeat(rgb[..., :1], 3, axis=2)
+    with Image.open(p16) as im:  # the official loaders' decoding: PIL clips to 255
+        official = np.asarray(im.convert("RGB"))
     a = model.referring_seg(p16, "the airplane")
-    b = model.referring_seg(gray, "the airplane")
-    np.testing.assert_array_equal(a.prob, b.prob)  # v << 8 >> 8 == v: same image
+    b = model.referring_seg(official, "the airplane")
+    np.testing.assert_array_equal(a.prob, b.prob)
+    gray = np.repeat(rgb[..., :1], 3, axis=2)  # the high-byte rule, on request: v << 8 >> 8 == v
+    hb = model.referring_seg(load_image(p16, high_depth="high_byte"), "the airplane")
+    np.testing.assert_array_equal(hb.prob, model.referring_seg(gray, "the airplane").prob)
 
 
 @pytest.mark.slow

@@ -87,3 +87,32 @@ def test_protocol_field_is_validated(tmp_path: Path) -> None:
     p.write_text(json.dumps({"schema": "remotesam-bench/published/1", "results": [{**rec, "protocol": 3}]}))
     with pytest.raises(ValueError, match=r"results\[0\]\.protocol is 3"):
         load_published(p)
+
+
+def test_no_two_published_model_names_collapse_into_one() -> None:
+    """Every published name (and alias) resolves to itself: ``CMPC+`` is not ``CMPC``."""
+    table = load_published()
+    names = table.model_names()
+    assert "CMPC" in names and "CMPC+" in names
+    for name in names:
+        assert table.canonical_model(name) == name, name
+        for variant in (name.lower(), name.upper(), name.replace("-", " ")):
+            assert table.canonical_model(variant) == name, (variant, name)
+    for model, info in table.models.items():
+        for alias in (info.get("aliases") or []) if isinstance(info, dict) else []:
+            assert table.canonical_model(alias) == model, alias
+    # the RRSIS-D oIoU of CMPC+ is its own (Table 9: 70.13), not CMPC's 69.22
+    recs = table.lookup("ref", "rrsisd", "test", "oIoU", ["CMPC+"])
+    assert [r.value for r in recs] == [70.13]
+    assert [r.value for r in table.lookup("ref", "rrsisd", "test", "oIoU", ["CMPC"])] == [69.22]
+
+
+def test_a_published_file_whose_names_collide_is_refused(tmp_path: Path) -> None:
+    doc = json.loads(
+        (Path(__file__).parents[1] / "remotesam" / "data" / "published.json").read_text("utf-8")
+    )
+    doc["models"]["CMPC"]["aliases"] = ["cmpc+"]
+    p = tmp_path / "pub.json"
+    p.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"'cmpc\+'.*'CMPC'.*'CMPC\+'|'cmpc\+'.*'CMPC\+'.*'CMPC'"):
+        load_published(p)

@@ -107,7 +107,7 @@ def test_every_written_file_is_read_by_the_real_adapters(synth_root: Path) -> No
                      "mcc.ucmerced", "cap.ucm_captions", "cnt.dior", "cnt.dotav2", "ref.risbench",
                      "ref.refsegrs", "seg.udd5", "seg.deepglobe", "seg.deepglobe_landcover",
                      "det.isaid", "mlc.ucm_multilabel", "mlc.aid_multilabel", "mlc.multiscene",
-                     "mlc.mlrsnet"):
+                     "mlc.mlrsnet", "seg.vaihingen"):
         assert required in read, f"{required} did not read the synthetic output"
     written = [p for p in synth_root.rglob("*") if p.is_file() and p.suffix in IMAGE_SUFFIXES | {".json", ".p"}
                and p.name != "manifest.json"]

@@ -28,15 +28,26 @@ clitics split (``don't`` -> ``do n't``, ``can't`` -> ``ca n't``, ``it's`` -> ``i
 and *kept* (pycocoevalcap's removal list has them in upper case, after lower-casing, so they
 survive there too); hyphenated words, ``and/or``, ``2.5``, ``1,000``, ``12:30``, acronyms
 (``u.s.``, ``a.m.``) and common abbreviations (``etc.``, ``mr.``, ``no.`` before a number) kept
-whole; ``&``, ``%``, ``$`` as tokens of their own. Not reproduced: the jar's rarer rules
-(British spellings are not rewritten by the jar either; Unicode fraction and currency
-normalisation, ``'n'`` / ``y'`` splitting, URLs and e-mail addresses).
+whole; ``&``, ``%``, ``$`` as tokens of their own. Also what the jar does to non-ASCII text:
+characters it cannot tokenise are deleted (emoji and everything outside the Basic Multilingual
+Plane, variation selectors, zero-width joiners, most currency signs such as ``₹ ₩ ₽``), a word
+around one split there; curly quotes read as straight ones (``harbour’s`` -> ``harbour 's``),
+em and en dashes as ``--``, ``…`` as ``...``; other Unicode symbols are tokens of their own
+(``© → ★ ± ² ¥ ฿``); currency normalised (``£`` -> ``#``, ``€`` -> ``$``, ``¢`` -> ``cents``,
+``us$`` / ``hk$`` one token) and vulgar fractions written out (``½`` -> ``1/2``); a number
+followed by a fraction is one token joined by a no-break space (``3 1/2`` -> ``3\xa01/2``);
+stand-alone clitics (``'s``, ``'re``) and ``'til``, ``'em``, ``'cause``, ``'n'``, ``'90s``
+stay whole, ``'tis`` -> ``'t is``; ``http(s)://`` URLs stay whole. Not reproduced: the jar's
+rarer rules (British spellings are not rewritten by the jar either; ``ftp:`` and ``mailto:``
+addresses, a clitic glued to a hyphenated word such as ``'s-hertogenbosch``).
 
 Agreement with the jar, measured (``tests/test_cap_nojava.py``): on the 155 real UCM-captions
 reference sentences in ``data/real/ucm_captions`` the token sequences are identical for
 155/155 (100.0 %), so BLEU-1..4, ROUGE-L, CIDEr and CIDEr-D on them differ by exactly 0 (each
 image's first reference scored as the candidate against the other four); on a hand-written
-set of 34 hard cases (clitics, quotes, brackets, abbreviations, numbers, ellipses) 34/34 agree.
+set of 34 hard cases (clitics, quotes, brackets, abbreviations, numbers, ellipses) 34/34 agree,
+and on 109 strings of the non-ASCII classes above (emoji, stand-alone clitics, URLs, fractions,
+currency, curly quotes, dashes, symbols) 109/109 agree (86 differed before these rules).
 :func:`simple_tokenize` is an older, cruder Java-free approximation (alphanumeric words only;
 2 of the 155 real sentences differ from the jar: hyphenated words are split), kept for
 ``tokenizer=simple``.
@@ -173,12 +184,65 @@ _PTB_ACRONYM = re.compile(r"^(?:[a-z]\.){2,}$")
 _PTB_INNER = re.compile(r"(?<!\d)([,:;])|([,:;])(?!\d)")
 
 
+#: Characters the jar (PTBLexer 3.4.1) cannot tokenise and deletes (a word around one is split
+#: there): characters outside the Basic Multilingual Plane (emoji, flags, skin tones), emoji
+#: variation selectors and joiners, and the currency signs its lexer does not know.
+_PTB_DELETED = re.compile(
+    "[\U00010000-\U0010FFFF\uFE0E\uFE0F\u200D\u20A1-\u20A3\u20A5-\u20AB\u20AD-\u20BF]+")
+#: Unicode punctuation the jar reads as its ASCII form: curly quotes, dashes, the ellipsis.
+_PTB_UNICODE_PUNCT = {"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'",
+                      "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"',
+                      "\u2014": " -- ", "\u2013": " -- ", "\u2026": " ... "}
+_PTB_UNICODE_PUNCT_RE = re.compile("[" + "".join(_PTB_UNICODE_PUNCT) + "]")
+#: Symbols the jar writes differently (currency normalisation, vulgar fractions).
+_PTB_SYMBOL_MAP = {"\u00a3": "#", "\u20ac": "$", "\u20a0": "$", "\u00a4": "$",
+                   "\u00a2": "cents", "\u00bd": "1/2", "\u00bc": "1/4", "\u00be": "3/4",
+                   "\u2153": "1/3", "\u2154": "2/3"}
+
+
+def _symbol_class() -> str:
+    """A regex character class of the non-ASCII BMP characters the jar makes a token of their
+    own: Unicode symbols (``Sm Sc Sk So``: ``€ ¥ ฿ © ™ → ★ ± × ☀ ✈``...), "other numbers"
+    (``No``: ``² ¼``) and ``• § ¶ † ‡ ‰``. Deleted characters are removed before."""
+    import unicodedata
+
+    keep = set("\u2022\u00a7\u00b6\u2020\u2021\u2030")
+    chars = [chr(c) for c in range(0x80, 0x10000) if not 0xD800 <= c <= 0xDFFF
+             and (unicodedata.category(chr(c)) in ("Sm", "Sc", "Sk", "So", "No")
+                  or chr(c) in keep)]
+    ranges: list[str] = []
+    start = prev = ord(chars[0])
+    for c in [*map(ord, chars[1:]), -1]:
+        if c != prev + 1:
+            ranges.append(re.escape(chr(start)) + ("-" + re.escape(chr(prev)) if prev > start
+                                                     else ""))
+            start = c
+        prev = c
+    return "[" + "".join(ranges) + "]"
+
+
+#: Symbols that are a token of their own: ``& % $ °``, a currency prefix (``us$``, ``hk$``),
+#: and every non-ASCII symbol (:func:`_symbol_class`).
+_PTB_SYMBOL = re.compile(r"((?<![a-z])[a-z]{1,3}\$|[&%$°]|" + _symbol_class() + ")")
+_PTB_URL = re.compile(r"^https?://\S+$")
+_PTB_LONE_CLITIC = re.compile(r"^'(s|m|re|ve|ll|d)(?![a-z])")
+_PTB_FRACTION = re.compile(r"^\d+/\d+")
+#: Words the jar keeps with their leading apostrophe (``'til``, ``'90s``) or splits after it.
+_PTB_APOS_WORD = re.compile(r"^('til|'em|'cause|'n'|'\d+s|'tis|'twas)(?=[.,;:!?\"]*$)")
+
+
+def _ptb_symbol(tok: str) -> bool:
+    return bool(tok) and _PTB_SYMBOL.fullmatch(tok) is not None
+
+
 def _ptb_word(word: str) -> list[str]:
     """Tokens of a chunk whose leading/trailing punctuation is already split off."""
     out: list[str] = []
-    for part in re.split(r"([&%$°])", word):
-        if part in ("&", "%", "$", "°"):
-            out.append(part)
+    for part in _PTB_SYMBOL.split(word):
+        if not part:
+            continue
+        if _ptb_symbol(part):
+            out.append(_PTB_SYMBOL_MAP.get(part, part))
             continue
         for piece in _PTB_INNER.split(part):
             if not piece:
@@ -201,13 +265,29 @@ def _ptb_keeps_period(chunk: str, next_chunk: str) -> bool:
 def python_ptb_sentence(text: str) -> list[str]:
     """PTB-style tokens of one sentence, lower-cased, punctuation tokens still present
     (quotes as ``````/``''``, brackets as ``-lrb-``...); see the module docstring."""
+    text = _PTB_DELETED.sub(" ", text)
+    text = _PTB_UNICODE_PUNCT_RE.sub(lambda m: _PTB_UNICODE_PUNCT[m.group()], text)
+    text = re.sub(r"(?<=[^\s-])--+(?=[^\s-])", " -- ", text)  # "word--dash": split
     chunks = text.lower().split()
     tokens: list[str] = []
     for i, chunk in enumerate(chunks):
         nxt = chunks[i + 1] if i + 1 < len(chunks) else ""
+        frac = _PTB_FRACTION.match(chunk)
+        if frac and i and chunks[i - 1].isdigit() and tokens and tokens[-1] == chunks[i - 1]:
+            tokens[-1] += "\u00a0" + frac.group()  # "3 1/2": one token, a no-break space
+            chunk = chunk[frac.end():]
+            if not chunk:
+                continue
+        if apos := _PTB_APOS_WORD.match(chunk):
+            word = apos.group(1)
+            tokens += ["'t", word[2:]] if word in ("'tis", "'twas") else [word]
+            tokens += [{'"': "''"}.get(c, c) for c in chunk[apos.end():]]
+            continue
         lead: list[str] = []
         trail: list[str] = []
         while chunk:  # leading punctuation
+            if _PTB_LONE_CLITIC.match(chunk):  # a stand-alone "'s", "'re"...: a token
+                break
             if chunk.startswith(("...", "--")):
                 n = 3 if chunk[0] == "." else 2
                 lead.append(chunk[:n])
@@ -244,6 +324,9 @@ def python_ptb_sentence(text: str) -> list[str]:
                 chunk = chunk[:-1]
             else:
                 break
+        if _PTB_URL.match(chunk):  # a URL stays whole
+            tokens += [*lead, chunk, *trail]
+            continue
         tokens += lead + (_ptb_word(chunk) if chunk else []) + trail
     return tokens
 

@@ -35,6 +35,7 @@ __all__ = [
     "COCO_MAX_DETS",
     "APResult",
     "coco_bbox_ap",
+    "coco_bbox_inputs",
     "polygon_ap",
     "polygon_iou_matrix",
 ]
@@ -105,6 +106,7 @@ def _coco_gt_dict(
     num_classes: int,
     gt_crowd: dict[int, np.ndarray] | None = None,
     gt_area: dict[int, np.ndarray] | None = None,
+    names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     anns = []
     aid = 1
@@ -130,7 +132,8 @@ def _coco_gt_dict(
     return {
         "images": [{"id": int(i)} for i in image_ids],
         "annotations": anns,
-        "categories": [{"id": k + 1, "name": str(k + 1)} for k in range(num_classes)],
+        "categories": [{"id": k + 1, "name": str(names[k]) if names else str(k + 1)}
+                       for k in range(num_classes)],
     }
 
 
@@ -192,17 +195,9 @@ def coco_bbox_ap(
             "use coco_backend=pycocotools or difficult=keep"
         )
     K = len(classes)
-    image_ids = sorted(int(i) for i in image_ids)
-    gt = _coco_gt_dict(image_ids, gt_boxes, gt_labels, gt_ignore, K, gt_crowd, gt_area)
-    if max_dets is None:
-        max_dets = _uncapped(det_image_ids)
-    elif int(max_dets) < 1:
-        raise ValueError(f"max_dets must be >= 1 or None, got {max_dets!r}")
-    dets = [
-        {"image_id": int(det_image_ids[i]), "category_id": int(det_labels[i]) + 1,
-         "bbox": [float(v) for v in det_boxes_xywh[i]], "score": float(det_scores[i])}
-        for i in range(len(det_scores))
-    ]  # fmt: skip
+    gt, dets, max_dets = coco_bbox_inputs(
+        image_ids, gt_boxes, gt_labels, det_image_ids, det_boxes_xywh, det_scores, det_labels,
+        classes, gt_ignore=gt_ignore, gt_crowd=gt_crowd, gt_area=gt_area, max_dets=max_dets)
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink):
         if backend == "pycocotools":
@@ -225,6 +220,46 @@ def coco_bbox_ap(
         overall_ap50=_mean_valid(precision[0, :, :, a_all, m_last]),
         stats=[float(s) for s in E.get("stats", [])],
     )  # fmt: skip
+
+
+def coco_bbox_inputs(
+    image_ids: Sequence[int],
+    gt_boxes: dict[int, np.ndarray],
+    gt_labels: dict[int, np.ndarray],
+    det_image_ids: np.ndarray,
+    det_boxes_xywh: np.ndarray,
+    det_scores: np.ndarray,
+    det_labels: np.ndarray,
+    classes: Sequence[str],
+    *,
+    gt_ignore: dict[int, np.ndarray] | None = None,
+    gt_crowd: dict[int, np.ndarray] | None = None,
+    gt_area: dict[int, np.ndarray] | None = None,
+    max_dets: int | None = COCO_MAX_DETS,
+) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
+    """The COCO ground truth, results and per-image limit that :func:`coco_bbox_ap` evaluates
+    (arguments as there).
+
+    Returns:
+        ``(gt, dets, max_dets)``: a COCO ground-truth dict (category id = class index + 1,
+        named; an ignored object carries ``"_difficult_ignore": 1``, which plain ``COCOeval``
+        does not read), the results list (``bbox`` ``[x, y, w, h]`` floats as given), and the
+        ``maxDets`` that cuts what the harness cuts (``None`` resolved to a limit that cuts
+        nothing).
+    """
+    image_ids = sorted(int(i) for i in image_ids)
+    gt = _coco_gt_dict(image_ids, gt_boxes, gt_labels, gt_ignore, len(classes), gt_crowd,
+                       gt_area, names=classes)
+    if max_dets is None:
+        max_dets = _uncapped(det_image_ids)
+    elif int(max_dets) < 1:
+        raise ValueError(f"max_dets must be >= 1 or None, got {max_dets!r}")
+    dets = [
+        {"image_id": int(det_image_ids[i]), "category_id": int(det_labels[i]) + 1,
+         "bbox": [float(v) for v in det_boxes_xywh[i]], "score": float(det_scores[i])}
+        for i in range(len(det_scores))
+    ]  # fmt: skip
+    return gt, dets, int(max_dets)
 
 
 def _run_pycocotools(gt: dict[str, Any], dets: list[dict[str, Any]], max_dets: int) -> dict[str, Any]:

@@ -41,6 +41,7 @@ __all__ = [
     "DatasetAdapter",
     "DatasetError",
     "DatasetInfo",
+    "DatasetWarning",
     "MetricSpec",
     "Prediction",
     "Sample",
@@ -62,6 +63,12 @@ class DatasetError(Exception):
     The message names the file (and line or field), what was found, what was expected and what
     to do; for a missing dataset it shows the expected directory layout.
     """
+
+
+class DatasetWarning(UserWarning):
+    """A dataset is read as the official code reads it, but holds something a user must know
+    about (an image listed twice, duplicate ids): the message says what, how many and which
+    option refuses it instead. The CLI prints it as one ``remotesam-bench: warning:`` line."""
 
 
 @dataclass(frozen=True)

@@ -506,6 +506,8 @@ def build_parser(addons: bool = True) -> argparse.ArgumentParser:
         _add_optional(sub, "remotesam.bench.reports_cli", "add_subcommands")
         _add_optional(sub, "remotesam.synth.cli", "add_subcommand")
         _add_optional(sub, "remotesam.bench.newtask", "add_subcommand")
+        _add_optional(sub, "remotesam.bench.datacmd", "add_subcommand")
+        _add_optional(sub, "remotesam.bench.paper", "add_subcommand")
         _add_optional(sub, "remotesam.bench.merge", "add_subcommand")
     return parser
 

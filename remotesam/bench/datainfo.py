@@ -25,7 +25,7 @@ class DatasetInfo:
         split: the official evaluation split the adapter reads by default (``"test"``).
         size: number of samples of that split in the official release (``None`` if unknown).
         layout: required paths relative to the dataset root, glob patterns allowed
-            (``"JPEGImages/*.jpg"``); a pattern must match at least one file.
+            (``"JPEGImages/*.jpg"``); a pattern must match at least one file (or non-empty folder).
         how_to_get: the steps from the owners' release to this layout, e.g. the
             ``remotesam-bench data prepare ...`` command that converts it.
         checksums: relative path -> sha256 (hex) of annotation files pinned to a release.

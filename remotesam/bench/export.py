@@ -13,6 +13,9 @@ Layout of ``DIR``::
     <run_id>/<ckpt>-<sha8>/<task>.<dataset>.<split>.jsonl
     <run_id>/<ckpt>-<sha8>/<task>.<dataset>.<split>.coco_results.json   (box predictions)
 
+    <run_id>/<ckpt>-<sha8>/<task>.<dataset>.<split>.coco_gt.json        (the scored ground truth)
+    <run_id>/<ckpt>-<sha8>/<task>.<dataset>.<split>.coco_eval.json      (how to reproduce it)
+
 One JSONL line per sample of the run's selection (``--limit`` subsets stay subsets)::
 
     {"sample_id": str, "image": str (path), "target": {...}, "meta": {...},
@@ -27,6 +30,20 @@ w, h] (absolute pixels, float), "score"}`` for the horizontal boxes (the envelop
 ones when only those exist); image ids are the dataset's own (``meta["image_id"]``) or the
 1-based sample order, category ids those of the dataset's COCO json when it has one, else the
 1-based position in the plugin's class list (both maps are in the manifest).
+
+For a task whose plugin scores boxes with ``COCOeval`` (it has a ``coco_export(samples,
+predictions)`` method, as ``det``), the results file holds exactly what the harness scored:
+the official ``int()``-truncated ``[x, y, w, h]`` boxes, the image ids it scored; beside it
+``coco_gt.json`` is the ground truth it scored (same category ids) and ``coco_eval.json`` says
+how to get the harness's number with plain pycocotools: ``iouType``, ``params.maxDets`` (DOTA
+keeps every detection, so its limit is set above the largest per-image count, not COCO's
+100), the category map, which ``stats`` entry is which metric and the run's value::
+
+    gt = COCO("det.dior.test.coco_gt.json")   # or the dataset's own json for DIOR
+    ev = COCOeval(gt, gt.loadRes("det.dior.test.coco_results.json"), "bbox")
+    ev.params.maxDets = [1, 10, 100]          # coco_eval.json "params"
+    ev.evaluate(); ev.accumulate(); ev.summarize()
+    100 * ev.stats[1]                         # == the run's mAP50
 
 Samples are read again with the plugin's dataset adapter, from the data roots, splits and
 options recorded in the run document's provenance; a stored prediction is only used while its
@@ -83,6 +100,7 @@ class LoadedResult:
         records: one per sample of the run's selection, in dataset order.
         category_ids: class name -> COCO category id (the dataset's own when it has a COCO
             json, else 1-based class order).
+        ann_file: the dataset's COCO annotation file, when its adapter has one.
     """
 
     run: RunDocument
@@ -91,6 +109,7 @@ class LoadedResult:
     classes: tuple[str, ...]
     records: list[SampleRecord]
     category_ids: dict[str, int] = field(default_factory=dict)
+    ann_file: Path | None = None
 
     @property
     def predicted(self) -> list[SampleRecord]:
@@ -183,19 +202,19 @@ def load_result(run: RunDocument, result: TaskResult, results_dir: str | Path, *
     adapter_cls = plugin.datasets[result.dataset]
     classes = tuple(getattr(adapter_cls, "classes", ()) or ())
     ds_opts = (cfg_src.get("dataset_options", {}) or {}).get(f"{result.task}.{result.dataset}", {})
+    ann = _ann_file(job, ds_opts)
     return LoadedResult(run, result, plugin, classes, records,
-                        _category_ids(job, classes, records, ds_opts))
+                        _category_ids(classes, records, ann), ann)
 
 
-def _category_ids(job: Any, classes: Sequence[str], records: Sequence[SampleRecord],
-                  dataset_options: Mapping[str, Any]) -> dict[str, int]:
+def _category_ids(classes: Sequence[str], records: Sequence[SampleRecord],
+                  ann: Path | None) -> dict[str, int]:
     names = list(classes)
     for r in records:  # classes seen in targets or predictions but not in the adapter's list
         for name in list(r.sample.target.get("labels", []) or []):
             if isinstance(name, str) and name not in names:
                 names.append(name)
     ids = {c: k + 1 for k, c in enumerate(names)}
-    ann = _ann_file(job, dataset_options)
     if ann is not None:
         try:
             doc = json.loads(Path(ann).read_text(encoding="utf-8"))
@@ -285,6 +304,80 @@ def coco_results(loaded: LoadedResult) -> list[dict[str, Any]] | None:
     return out if any_boxes else None
 
 
+def scored_coco(loaded: LoadedResult) -> dict[str, Any] | None:
+    """What the plugin scored with ``COCOeval``, as COCO files, or None when the plugin does
+    not score with it (no ``coco_export`` method, or no prediction).
+
+    Returns:
+        the plugin's ``coco_export`` dict with category ids mapped to ``loaded.category_ids``
+        (the dataset json's ids where it has one) in both ``gt`` and ``results``.
+    """
+    export = getattr(loaded.plugin, "coco_export", None)
+    recs = loaded.predicted
+    if export is None or not recs:
+        return None
+    out = dict(export([r.sample for r in recs], [r.prediction for r in recs]))
+    classes = list(out["classes"])
+    for name in classes:
+        loaded.category_ids.setdefault(name, len(loaded.category_ids) + 1)
+    remap = {k + 1: loaded.category_ids[c] for k, c in enumerate(classes)}
+    gt = dict(out["gt"])
+    gt["categories"] = [{"id": remap[k + 1], "name": c} for k, c in enumerate(classes)]
+    gt["annotations"] = [dict(a, category_id=remap[a["category_id"]]) for a in gt["annotations"]]
+    out["gt"] = gt
+    out["results"] = [dict(d, category_id=remap[d["category_id"]]) for d in out["results"]]
+    return out
+
+
+def _coco_eval_sidecar(loaded: LoadedResult, scored: Mapping[str, Any], stem: str
+                       ) -> dict[str, Any]:
+    res = loaded.result
+    md = int(scored["max_dets"])
+    metrics = {k: (None if not math.isfinite(m.value) else m.value)
+               for k, m in res.metrics.items() if k in ("mAP50", "mAP")}
+    ann = loaded.ann_file
+    scored_ids = {im["id"] for im in scored["gt"]["images"]}
+    same_ids = ann is not None and _annotated_image_ids(ann) == scored_ids
+    return {
+        "schema": "remotesam-bench/coco-eval/1",
+        "what": f"{res.task}/{res.dataset}:{res.split}, checkpoint {res.checkpoint.name}",
+        "ground_truth": f"{stem}.coco_gt.json",
+        # the dataset's own json scores the same only when every annotated image was scored
+        # under its own id (not a --limit subset, no failed sample, image_ids=dataset)
+        "dataset_ground_truth": str(ann) if same_ids else None,
+        "results": f"{stem}.coco_results.json",
+        "iouType": "bbox",
+        "params": {"maxDets": [1, 10, md], "catIds": "all (default)",
+                   "areaRng": "default (only the 'all' range is reported)"},
+        "max_dets_note": ("COCO's 100 detections per image" if md == 100 else
+                          f"{md} = at least the largest number of detections in one image: "
+                          "the harness keeps every detection (DOTA protocol), so COCO's default "
+                          "100 would cut some"),
+        "category_ids": {c: loaded.category_ids[c] for c in scored["classes"]},
+        "stats": {"mAP50": "100 * COCOeval.stats[1] (mean of the per-class AP50 over classes "
+                           "with ground truth)",
+                  "mAP": ("100 * the mean of COCOeval.eval['precision'][:, :, :, 0, -1] over its "
+                          "entries > -1 (equal to 100 * stats[0] when maxDets[-1] is 100; "
+                          "summarize() reads maxDets=100 for stats[0])")},
+        "harness_metrics": metrics,
+        "reproducible_with_plain_cocoeval": bool(scored["plain_cocoeval"]),
+        "notes": dict(scored.get("notes", {})),
+        "python": ("from pycocotools.coco import COCO; from pycocotools.cocoeval import "
+                   f"COCOeval; gt = COCO('{stem}.coco_gt.json'); ev = COCOeval(gt, "
+                   f"gt.loadRes('{stem}.coco_results.json'), 'bbox'); "
+                   f"ev.params.maxDets = [1, 10, {md}]; ev.evaluate(); ev.accumulate(); "
+                   "ev.summarize(); print(100 * ev.stats[1])"),
+    }
+
+
+def _annotated_image_ids(ann: Path) -> set[Any] | None:
+    try:
+        doc = json.loads(Path(ann).read_text(encoding="utf-8"))
+        return {a["image_id"] for a in doc["annotations"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _context(result: TaskResult) -> dict[str, Any]:
     from remotesam.bench.leaderboard import is_subset, is_synthetic
 
@@ -333,10 +426,17 @@ def export_runs(runs: Iterable[RunDocument], results_dir: str | Path, out: str |
                 folder = out / _slug(run.run_id) / checkpoint_folder(res)
                 stem = f"{_slug(res.task)}.{_slug(res.dataset)}.{_slug(res.split)}"
                 files = {"jsonl": _write_jsonl(folder / f"{stem}.jsonl", loaded)}
-                coco = coco_results(loaded)
+                scored = scored_coco(loaded)
+                coco = scored["results"] if scored is not None else coco_results(loaded)
                 if coco is not None:
                     files["coco_results"] = _write_text(folder / f"{stem}.coco_results.json",
                                                         _dumps(coco))
+                if scored is not None:
+                    files["coco_gt"] = _write_text(folder / f"{stem}.coco_gt.json",
+                                                   _dumps(scored["gt"]))
+                    files["coco_eval"] = _write_text(
+                        folder / f"{stem}.coco_eval.json",
+                        json.dumps(_coco_eval_sidecar(loaded, scored, stem), indent=1))
                 written += list(files.values())
                 entry["results"].append({
                     "checkpoint": dataclasses.asdict(res.checkpoint), "task": res.task,

@@ -43,6 +43,7 @@ import pandas as pd
 from remotesam.bench.published import PublishedResult, PublishedTable, load_published
 from remotesam.bench.results import MetricValue, RunDocument, TaskResult
 from remotesam.bench.stats import metric_ci
+from remotesam.precision import drift_note
 
 __all__ = [
     "FORMATS",
@@ -322,8 +323,10 @@ class Leaderboard:
         Columns are grouped by (task, dataset, split) under ``\\multicolumn`` headers with
         ``\\cmidrule``; best values are ``\\textbf``, second best ``\\underline``; missing or
         undefined values are ``--``; context flags are ``\\textsuperscript`` letters explained
-        in the notes under the table; published rows follow a ``\\midrule``. Tables with more
-        than 10 value columns are scaled to the line width (needs ``\\usepackage{graphicx}``).
+        in the notes under the table; published rows follow a ``\\midrule``. The tabular is
+        scaled down to ``\\linewidth`` when it is wider (never up; needs
+        ``\\usepackage{graphicx}``), and the notes are a left-aligned ``\\parbox`` of the line
+        width, so the table fits the text width at any number of tasks.
         """
         marks = {f: f"\\textsuperscript{{{FLAG_LETTERS[f]}}}" for f in FLAG_MARKS}
         frame = self._text_frame("\\textbf{{{}}}", " {{\\scriptsize [{}, {}]}}",
@@ -354,9 +357,8 @@ class Leaderboard:
         else:
             caption = _latex_escape(caption)
         lines += [f"\\caption{{{caption}}}", f"\\label{{{label}}}"]
-        scale = n > 10
-        if scale:
-            lines.append("\\resizebox{\\linewidth}{!}{%")
+        # scaled down only: inside \resizebox, \width is the tabular's natural width
+        lines.append("\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%")
         lines += [f"\\begin{{tabular}}{{l{'r' * n}}}", "\\toprule",
                   " & ".join(head1) + " \\\\", " ".join(rules), " & ".join(head2) + " \\\\",
                   "\\midrule"]
@@ -368,12 +370,12 @@ class Leaderboard:
                 first_pub = False
             values = [str(v) for v in frame.iloc[i].tolist()]
             lines.append(" & ".join(values) + " \\\\")
-        lines += ["\\bottomrule", "\\end{tabular}" + ("}" if scale else "")]
+        lines += ["\\bottomrule", "\\end{tabular}}"]
         notes = self._footnotes()
         if notes:
-            lines.append("\\par\\smallskip\\footnotesize")
+            lines.append("\\par\\smallskip\\parbox{\\linewidth}{\\raggedright\\footnotesize")
             notes = [_latex_escape(t).replace("--", "-{}-") for t in notes]  # --limit, not "–limit"
-            lines += [t + "\\\\" for t in notes[:-1]] + [notes[-1]]
+            lines += [t + "\\\\" for t in notes[:-1]] + [notes[-1] + "}"]
         lines.append("\\end{table}")
         return "\n".join(lines) + "\n"
 
@@ -445,6 +447,19 @@ def checkpoint_label(result: TaskResult, display_name: str | None = None,
     if isinstance(precision, str) and precision not in ("", "fp32"):
         extra.append(precision)
     return f"{label} [{', '.join(extra)}]" if extra else label
+
+
+def row_precisions(runs: Iterable[RunDocument]) -> dict[str, str]:
+    """Row label -> the precision its run recorded (``"fp32"`` when none)."""
+    runs = list(runs)
+    display = short_names(r.checkpoint.name for run in runs for r in run.results)
+    out: dict[str, str] = {}
+    for run in runs:
+        p = run.provenance.get("precision")
+        for res in run.results:
+            label = checkpoint_label(res, display[res.checkpoint.name], run.provenance)
+            out[label] = p if isinstance(p, str) and p else "fp32"
+    return out
 
 
 def collect_results(runs: Iterable[RunDocument],
@@ -561,6 +576,7 @@ def build_leaderboard(
                          f"metrics in these runs: {sorted({c.metric for c in all_columns})}")
     cells: dict[tuple[str, str], Cell] = {}
     notes: list[str] = []
+    precisions = row_precisions(runs)
     for row, results in by_row.items():
         for col in columns:
             res = results.get((col.task, col.dataset, col.split))
@@ -580,6 +596,8 @@ def build_leaderboard(
                    f"{r.task}/{r.dataset}:{r.split}" for r in results.values() if is_subset(r)]
         if subsets:
             notes.append(f"{row}: subset (--limit), samples selected: " + ", ".join(subsets))
+        if (drift := drift_note(precisions.get(row, "fp32"))) is not None:
+            notes.append(f"{row}: {drift}")
         for res in results.values():
             where = f"{res.task}/{res.dataset}:{res.split}"
             if res.n_failed:

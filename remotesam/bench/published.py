@@ -36,6 +36,7 @@ __all__ = [
     "PublishedResult",
     "PublishedTable",
     "load_published",
+    "normalise_model_name",
     "normalise_name",
 ]
 
@@ -50,6 +51,12 @@ _REQUIRED = {"model": str, "task": str, "dataset": str, "split": str, "metric": 
 def normalise_name(name: str) -> str:
     """Lower-case ``name`` and drop everything but letters and digits (``"Acc@0.5"`` -> ``"acc05"``)."""
     return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def normalise_model_name(name: str) -> str:
+    """Lower-case a model name and drop spaces, ``-``, ``_`` and ``.`` only: the other marks
+    tell models apart (``"CMPC+"`` is not ``"CMPC"``; ``"Qwen-VL-chat"`` is ``"qwen vl chat"``)."""
+    return re.sub(r"[\s\-_.]", "", name.lower())
 
 
 @dataclass(frozen=True)
@@ -103,12 +110,25 @@ class PublishedTable:
                 for a in [canon, *aliases]:
                     self._metric_norm[(task, normalise_name(a))] = canon
         self._model_norm: dict[str, str] = {}
+        spelled: dict[str, str] = {}  # normalised -> the name or alias that gave it
+
+        def add(name: str, model: str) -> None:
+            key = normalise_model_name(name)
+            other = self._model_norm.setdefault(key, model)
+            if other != model:
+                raise ValueError(
+                    f"model name {name!r} of {model!r} "
+                    f"and {spelled[key]!r} of {other!r} are the same after normalisation "
+                    f"({key!r}); rename one or drop the alias"
+                )
+            spelled.setdefault(key, name)
+
         for r in self.results:
-            self._model_norm.setdefault(normalise_name(r.model), r.model)
+            add(r.model, r.model)
         for model, info in self.models.items():
-            self._model_norm.setdefault(normalise_name(model), model)
+            add(model, model)
             for a in (info.get("aliases") or []) if isinstance(info, dict) else []:
-                self._model_norm.setdefault(normalise_name(str(a)), model)
+                add(str(a), model)
         self._index: dict[tuple[str, str, str, str, str], list[PublishedResult]] = {}
         for r in self.results:
             key = (r.task, self.canonical_dataset(r.dataset), r.split,
@@ -126,9 +146,10 @@ class PublishedTable:
         return normalise_name(self._metric_norm.get((task, n), n))
 
     def canonical_model(self, name: str) -> str | None:
-        """The file's model name for ``name`` or one of its aliases (case and punctuation
-        ignored: ``"qwen-vl-chat"`` -> ``"Qwen-VL-Chat"``); ``None`` when unknown."""
-        return self._model_norm.get(normalise_name(name))
+        """The file's model name for ``name`` or one of its aliases (case, spaces, ``-``, ``_``
+        and ``.`` ignored: ``"qwen-vl-chat"`` -> ``"Qwen-VL-Chat"``; ``"CMPC+"`` stays
+        ``"CMPC+"``); ``None`` when unknown."""
+        return self._model_norm.get(normalise_model_name(name))
 
     def lookup(self, task: str, dataset: str, split: str, metric: str,
                models: Iterable[str] | None = None, *,
@@ -180,6 +201,13 @@ def _parse(doc: Any, source: str) -> PublishedTable:
             higher_is_better=rec["higher_is_better"], source=rec["source"],
             note=str(rec.get("note", "")), protocol=_protocol(rec, f"{source}: results[{i}]"),
         ))
+    try:
+        return _table(doc, results)
+    except ValueError as e:
+        raise ValueError(f"{source}: {e}") from None
+
+
+def _table(doc: dict[str, Any], results: list[PublishedResult]) -> PublishedTable:
     return PublishedTable(
         results=results,
         models=dict(doc.get("models", {})),

@@ -13,7 +13,9 @@ unit (as in the paper). The range is chosen from the values drawn on that axis:
 * several values: zoomed to a round interval around them (four equal steps of 1, 2, 2.5 or 5
   times a power of ten), so differences between models stay visible.
 
-``zoom=True``/``False`` forces either. Lower-is-better axes (``MAE``) are inverted, so outward
+``zoom=True``/``False`` forces either; ``scale="common"`` (every axis from 0, percentages
+0-100, so shapes compare across axes) or ``scale="per-axis"`` (``--scale``) names the choice,
+and a line under the chart always states the scale drawn. Lower-is-better axes (``MAE``) are inverted, so outward
 always means better, and marked ``↓``. Axis titles name the task, the dataset and the metric
 (``"Detection"`` over ``"DIOR · mAP50"``). The figure carries the chosen axes as ``fig.remotesam_axes``
 (a list of :class:`RadarAxis`); :func:`radar_axes` returns them.
@@ -55,7 +57,8 @@ from remotesam.bench.leaderboard import (
 from remotesam.bench.published import PublishedTable
 from remotesam.bench.results import RunDocument
 
-__all__ = ["FIG1_MODELS", "FORMATS", "MAX_ANNOTATED", "MIN_AXES", "RadarAxis", "axis_label",
+__all__ = ["FIG1_MODELS", "FORMATS", "MAX_ANNOTATED", "MIN_AXES", "SCALES", "RadarAxis",
+           "axis_label",
            "build_radar", "radar_axes", "radar_from_leaderboard", "save_radar"]
 
 #: Vertices are labelled with values by default up to this many checkpoints.
@@ -66,6 +69,9 @@ MIN_AXES = 3
 
 #: The models of the paper's Fig. 1 radar.
 FIG1_MODELS = ("RemoteSAM", "Falcon", "GeoChat", "LHRS-Bot", "RingMo", "CroBIM")
+
+#: Axis scales of :func:`radar_from_leaderboard` (``--scale``).
+SCALES = ("common", "per-axis")
 
 #: File formats :func:`save_radar` writes.
 FORMATS = ("png", "svg", "pdf")
@@ -200,16 +206,26 @@ def _context_lines(board: Leaderboard, published_requested: bool) -> list[str]:
 
 def radar_from_leaderboard(board: Leaderboard, *, title: str | None = None,
                            annotate: bool | None = None, zoom: bool | None = None,
-                           published_requested: bool = False) -> Figure:
+                           published_requested: bool = False, scale: str | None = None,
+                           ) -> Figure:
     """Draw a radar from a built :class:`~remotesam.bench.leaderboard.Leaderboard`.
 
     Returns a ``matplotlib.figure.Figure`` with one polar ``Axes`` whose ``lines`` are one
     ``Line2D`` per row, labelled with the row label (checkpoints solid, published rows dashed),
     and ``fig.remotesam_axes`` (see :class:`RadarAxis`).
 
+    ``scale``: ``"common"`` (every axis zero-based, 0-100 for percentages: shapes compare
+    across axes), ``"per-axis"`` (every axis zoomed to its own range) or ``None`` (``zoom``
+    decides, by default per axis when it holds several values). A line under the chart says
+    which scale was drawn.
+
     Raises:
-        ValueError: fewer than :data:`MIN_AXES` columns.
+        ValueError: fewer than :data:`MIN_AXES` columns, or an unknown ``scale``.
     """
+    if scale is not None:
+        if scale not in SCALES:
+            raise ValueError(f"radar: scale {scale!r}; expected one of {', '.join(SCALES)}")
+        zoom = scale == "per-axis"
     cols = board.columns
     if len(cols) < MIN_AXES:
         shown = ", ".join(c.label for c in cols) or "none"
@@ -227,6 +243,13 @@ def radar_from_leaderboard(board: Leaderboard, *, title: str | None = None,
         axes.append(RadarAxis(c, axis_label(c), lo, hi, ticks, not c.higher_is_better))
 
     context = _context_lines(board, published_requested)
+    if all(a.lo == 0.0 and a.hi == 100.0 for a in axes if a.column.unit == "%") and all(
+            a.lo == 0.0 for a in axes):
+        context.insert(0, "Scale: common, every axis from 0 (percentages 0-100); "
+                          "ticks on each spoke.")
+    else:
+        context.insert(0, "Scale: per axis, each axis has its own range (ticks on each spoke); "
+                          "compare values, not shapes (--scale common: every axis from 0).")
     fig = Figure(figsize=(8.5, 9.0 + 0.2 * len(context)))
     canvas = FigureCanvasAgg(fig)
     bottom = 0.2 + 0.02 * len(context)
@@ -325,6 +348,7 @@ def build_radar(
     title: str | None = None,
     annotate: bool | None = None,
     zoom: bool | None = None,
+    scale: str | None = None,
 ) -> Figure:
     """Radar chart of run documents (see the module docstring).
 
@@ -341,6 +365,8 @@ def build_radar(
             most :data:`MAX_ANNOTATED` checkpoints; more would be unreadable).
         zoom: force zoomed (True) or zero-based (False) axis ranges; default: zoom when an
             axis holds several distinct values.
+        scale: ``"common"`` or ``"per-axis"`` (overrides ``zoom``); see
+            :func:`radar_from_leaderboard`. The figure states the scale it drew.
 
     Raises:
         ValueError: no results, fewer than :data:`MIN_AXES` axes, or
@@ -351,7 +377,7 @@ def build_radar(
         published_models=list(published_models or FIG1_MODELS), published_table=published_table,
     )
     return radar_from_leaderboard(board, title=title, annotate=annotate, zoom=zoom,
-                                  published_requested=published)
+                                  published_requested=published, scale=scale)
 
 
 def save_radar(fig: Figure, out: str | Path, dpi: int = 150,

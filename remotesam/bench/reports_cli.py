@@ -153,7 +153,8 @@ def _radar(args: argparse.Namespace) -> int:
     runs = resolve_runs(args.run, args.results_dir)
     fig = build_radar(runs, metrics=args.metrics, tasks=_csv_list(args.tasks),
                       published=args.published or bool(args.published_models),
-                      published_models=_csv_list(args.published_models), title=args.title)
+                      published_models=_csv_list(args.published_models), title=args.title,
+                      scale=args.scale)
     for p in save_radar(fig, args.out):
         print(f"wrote {p}", file=sys.stderr)
     context = [t.get_text() for t in fig.texts if t.get_text() != (args.title or "")]
@@ -351,6 +352,10 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
                    help="axes: primary (default), official, all, or metric names")
     p.add_argument("--tasks", metavar="T1,T2", help="only these tasks")
     p.add_argument("--title", help="figure title")
+    p.add_argument("--scale", choices=("common", "per-axis"), default=None,
+                   help="common: every axis from 0 (percentages 0-100); per-axis: each axis "
+                        "zoomed to its own labelled range; default: per axis where it holds "
+                        "several values. The figure states the scale.")
     _published_opts(p, "the models of the paper's Fig. 1")
     p.set_defaults(func=_radar)
 

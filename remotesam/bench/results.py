@@ -16,6 +16,7 @@ JSON layout (``schema = "remotesam-bench/run/1"``)::
                   "settings_hash": str,
                   "n_total": int, "n_evaluated": int, "n_failed": int,
                   "synthetic": bool, "subset": bool,
+                  "sample_ids": [str, ...],     # the evaluated samples, in scoring order
                   "failures": [{"sample_id": str, "error": str,
                                 "kind": "transient" | "permanent" | "missing"}, ...],
                   "metrics": {name: MetricValue, ...},
@@ -86,7 +87,9 @@ class TaskResult:
     ``n_evaluated + n_failed < n_total`` exactly when ``limit`` selected a subset (``subset``);
     ``synthetic`` is True when the data is the procedural embedded benchmark (its numbers are
     never comparable with published ones). Documents written before these fields existed read
-    back with ``synthetic=False`` and ``subset`` derived from the counts.
+    back with ``synthetic=False`` and ``subset`` derived from the counts. ``sample_ids`` lists
+    the evaluated samples (every task, also those without per-sample values, so two sample sets
+    of the same size are told apart); None in documents written before it existed.
     """
 
     checkpoint: CheckpointRef
@@ -105,6 +108,7 @@ class TaskResult:
     per_sample_ratio: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     synthetic: bool = False
     subset: bool = False
+    sample_ids: list[str] | None = None
 
     @property
     def key(self) -> tuple[str, str, str, str]:

@@ -77,10 +77,12 @@ from remotesam.bench.results import CheckpointRef, RunDocument, TaskResult, runs
 from remotesam.bench.scoring import _score
 from remotesam.bench.shards import collect_leftovers, forward_rows, open_local_store
 from remotesam.bench.store import PredictionKey, ResultsStore
+from remotesam.precision import drift_note
 
 __all__ = [
     "CHECKPOINT_SUFFIXES",
     "ModelFactory",
+    "PrecisionWarning",
     "RunConfig",
     "RunOutcome",
     "SubsetWarning",
@@ -291,10 +293,14 @@ def run(config: RunConfig, *, registry: Registry | None = None,
     ctx, device = init_distributed(device)
     try:
         notes = subset_warnings(jobs)
+        categories: list[type[Warning]] = [SubsetWarning] * len(notes)
+        if (note := drift_note(config.precision)) is not None:
+            notes.append(f"precision {config.precision}: {note}")
+            categories.append(PrecisionWarning)
         if ctx.is_main:
-            for note in notes:
+            for note, category in zip(notes, categories):
                 if on_warning is None:
-                    warnings.warn(note, SubsetWarning, stacklevel=2)
+                    warnings.warn(note, category, stacklevel=2)
                 else:
                     on_warning(note)
         outcome = _run(config, registry, factory, ckpt_paths, jobs, errors, ctx, device,
@@ -307,6 +313,10 @@ def run(config: RunConfig, *, registry: Registry | None = None,
 
 class SubsetWarning(UserWarning):
     """``limit`` evaluates part of a dataset: the numbers are not comparable with full runs."""
+
+
+class PrecisionWarning(UserWarning):
+    """A reduced precision (bf16, fp16): the numbers drift from fp32's (docs/SCALING.md)."""
 
 
 def subset_warnings(jobs: Sequence[_Job]) -> list[str]:

@@ -63,7 +63,8 @@ def _score(job: _Job, ckpt: CheckpointRef, preds: Mapping[str, dict[str, Any]],
     result = TaskResult(checkpoint=ckpt, task=job.task, task_version=int(plugin.version),
                         dataset=job.dataset, split=job.split, settings_hash=settings_hash or job.settings_hash,
                         n_total=job.n_total, n_evaluated=len(ok), n_failed=len(failed),
-                        failures=failed, synthetic=job.synthetic, subset=job.subset)
+                        failures=failed, synthetic=job.synthetic, subset=job.subset,
+                        sample_ids=[s.sample_id for s in ok])
     specs = {m.name: m for m in plugin.metrics}
     if not ok:
         for name, m in specs.items():

@@ -13,6 +13,8 @@ DATASETS.md)::
     <out>/DOTAv2_patches/val/annfiles/PNNNN__1__0___0.txt    header-less DOTA labels
     <out>/iSAID/val/images/PNNNN.png                      iSAID images                 [seg]
     <out>/iSAID/val/masks/PNNNN_instance_color_RGB.png    iSAID colour masks
+    <out>/potsdam/{img_dir,ann_dir}/val/2_13_K_0_S_S.png   ISPRS Potsdam labels 1..6  [seg]
+    <out>/vaihingen/{img_dir,ann_dir}/val/area1_K_0_S_S.png ISPRS Vaihingen labels     [seg]
     <out>/RSVG/JPEGImages/NNNNN.jpg, RSVG/Annotations/NNNNN.xml, RSVG/{train,val,test}.txt   [vg]
     <out>/UCMerced_LandUse/Images/<class>/<class>NN.tif   land-use test scenes         [mcc]
     <out>/UCM_captions/Images/N.tif, UCM_captions/dataset.json                         [cap]
@@ -44,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from .expressions import caption_scene, referring_expressions
+from .isprs import write_isprs
 from .paper_sets import write_paper_sets
 from .refseg_sets import write_refseg_sets
 from .scene import Scene, render_landuse_scene, render_object_scene
@@ -73,8 +76,9 @@ __all__ = ["GENERATOR_VERSION", "SynthError", "SynthManifest", "generate"]
 #: Bumped whenever the same seed can produce different bytes.
 #: 2: the REFER train/val "{category} in the image" refs cover every word of the captioning
 #: vocabulary (synonyms as positives, never-drawn things as negatives), 4 negatives per image.
-#: 3: adds RISBench, RefSegRS, UDD5 and DeepGlobe (:mod:`remotesam.synth.refseg_sets`); the
-#: files of version 2 are unchanged.
+#: 3: adds RISBench, RefSegRS, UDD5 and DeepGlobe (:mod:`remotesam.synth.refseg_sets`) and
+#: ISPRS Potsdam / Vaihingen label PNGs (:mod:`remotesam.synth.isprs`); the files of
+#: version 2 are unchanged.
 #: 4: adds iSAID detection patches and the SATIN multi-label sets
 #: (:mod:`remotesam.synth.paper_sets`); the files of version 3 are unchanged.
 GENERATOR_VERSION = 4
@@ -489,6 +493,11 @@ def generate(
         files.append(write_image(out / "iSAID" / "val" / "masks" / f"{stem}_instance_color_RGB.png", sem))
     counts["isaid_images"] = len(tests)
 
+    # ---- ISPRS Potsdam / Vaihingen label PNGs (seg) ------------------------------------------
+    files += write_isprs(out / "potsdam", [(f"2_13_{k}_0_{S}_{S}", it.scene) for k, it in enumerate(tests)])
+    files += write_isprs(out / "vaihingen", [(f"area1_{k}_0_{S}_{S}", it.scene) for k, it in enumerate(tests)])
+    counts["isprs_images"] = len(tests)
+
     # ---- DIOR-RSVG (vg) -------------------------------------------------------------------
     split_idx: dict[str, list[int]] = {s: [] for s in _SPLITS}
     gidx = 0
@@ -558,7 +567,7 @@ def generate(
         counts=counts,
         datasets={
             "ref": {"rrsisd": "rrsisd", "images": "images/rrsisd/JPEGImages"},
-            "seg": {"isaid": "iSAID/val"},
+            "seg": {"isaid": "iSAID/val", "potsdam": "potsdam", "vaihingen": "vaihingen"},
             "det": {"dior": "DIORcoco", "dota": "DOTAv2_patches/val"},
             "mlc": {"dior": "DIORcoco", "dota": "DOTAv2_patches/val"},
             "vg": {"rsvg": "RSVG"},

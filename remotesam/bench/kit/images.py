@@ -31,10 +31,13 @@ def image_size(path: Path) -> tuple[int, int]:
     return int(h), int(w)
 
 
-def load_image(path: str | Path) -> np.ndarray:
+def load_image(path: str | Path, *, high_depth: str = "clip") -> np.ndarray:
     """Load an image as ``(H, W, 3)`` uint8 RGB (alpha dropped, greyscale expanded).
 
-    Decoding follows :func:`remotesam.image.load_image` (the model's own loader).
+    Decoding follows :func:`remotesam.image.load_image` (the model's own loader): by default
+    (``high_depth="clip"``) exactly the official loaders' ``Image.open(p).convert("RGB")``, so
+    16- and 32-bit greyscale images are clipped to 0..255; ``high_depth="high_byte"`` keeps the
+    high byte of 16-bit data instead.
 
     Raises:
         DatasetError: missing, truncated or undecodable file.
@@ -45,7 +48,7 @@ def load_image(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise DatasetError(f"image {path} not found (listed by the annotations but absent)")
     try:
-        arr = np.asarray(_load(path))
+        arr = np.asarray(_load(path, high_depth=high_depth))
     except (OSError, ValueError, TypeError) as exc:
         raise DatasetError(f"image {path} is unreadable: {exc}") from None
     if arr.ndim == 2:
