@@ -195,12 +195,15 @@ def test_precision_is_applied_to_an_in_memory_remotesam(synth_root: Path,
                                                         tmp_path: Path) -> None:
     model = remotesam.RemoteSAM.from_checkpoint(BUNDLED, device="cpu")
     kw = {"tasks": "cnt", "data_root": synth_root, "limit": 1, "progress": False}
-    doc = evaluate(model, precision="bf16", results_dir=tmp_path / "a", **kw)
+    with pytest.warns(Warning, match="precision bf16"):  # bf16 on purpose
+        doc = evaluate(model, precision="bf16", results_dir=tmp_path / "a", **kw)
     assert doc is not None
     assert doc.provenance["config"]["precision"] == "bf16"
     assert model.precision == "fp32" and model.engine.autocast_dtype is None  # left as it was
-    ref = evaluate(remotesam.RemoteSAM.from_checkpoint(BUNDLED, device="cpu", precision="bf16"),
-                   results_dir=tmp_path / "b", **kw)
+    with pytest.warns(Warning, match="precision bf16"):
+        ref = evaluate(remotesam.RemoteSAM.from_checkpoint(BUNDLED, device="cpu",
+                                                           precision="bf16"),
+                       results_dir=tmp_path / "b", **kw)
     assert ref is not None and _values(doc) == _values(ref)
     own = evaluate(model, results_dir=tmp_path / "c", **kw)  # no precision: the model's own
     assert own is not None and own.provenance["config"]["precision"] == "fp32"
