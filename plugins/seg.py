@@ -65,7 +65,6 @@ from remotesam.bench.kit import (
     check_options,
     check_score_lengths,
     image_files,
-    load_image,
     mask_to_rle,
     positive_int_option,
     read_text,
@@ -471,41 +470,6 @@ class SemanticSegmentationTask(TaskPlugin):
     def settings(self) -> dict[str, Any]:
         """Only the prompt template changes predictions."""
         return {"template": self.template}
-
-    def predict(self, model: Any, samples: Sequence[Sample]) -> list[Prediction]:
-        """``model.semantic_seg(image, classes, template)`` per sample.
-
-        The ground truth is read first so that an unreadable or malformed label fails this
-        sample (with the file and the colour/value) instead of the whole scoring step.
-
-        Returns:
-            ``{"classes": [...], "net_size": [S, S], "masks_net": [RLE of label_map_net == k+1
-            for each class k]}`` (disjoint masks; the merged map is recovered exactly).
-        """
-        from remotesam.bench.executor import predict_with_requests, uses_engine
-
-        if uses_engine(model):  # a RemoteSAM: the same engine path as the harness
-            return predict_with_requests(self, model, samples)
-        out: list[Prediction] = []
-        for s in samples:
-            image = load_image(s.image)
-            gt = read_label(s.target)
-            if gt.shape != image.shape[:2]:
-                raise DatasetError(
-                    f"{s.target['label_path']}: label size {gt.shape[0]}x{gt.shape[1]} differs from image "
-                    f"{s.image} size {image.shape[0]}x{image.shape[1]} (HxW)"
-                )
-            classes = list(s.target["classes"])
-            res = model.semantic_seg(image, classes, template=self.template)
-            lm = np.asarray(res.label_map_net)
-            out.append(
-                {
-                    "classes": classes,
-                    "net_size": [int(lm.shape[0]), int(lm.shape[1])],
-                    "masks_net": [mask_to_rle(lm == k + 1) for k in range(len(classes))],
-                }
-            )
-        return out
 
     def requests(self, s: Sample) -> list[Any]:
         """One request: the class prompts (``template``), masks at the network size only."""

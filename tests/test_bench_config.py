@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from remotesam.bench.cli import build_parser, main
-from remotesam.bench.config import ConfigError, config_values, option_actions
-from remotesam.bench.results import RunDocument
+from remotesam.bench.cli.config_file import ConfigError, config_values, option_actions
+from remotesam.bench.records.results import RunDocument
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ from rsb_toy.data import write_dataset
 from rsb_toy.fakemodel import load
 
 from remotesam.bench.errors import InputError
-from remotesam.bench.export import export_runs, load_result, read_jsonl, rescore_jsonl
-from remotesam.bench.registry import Registry
-from remotesam.bench.runner import RunConfig, run
+from remotesam.bench.reports.export import export_runs, load_result, read_jsonl, rescore_jsonl
+from remotesam.bench.api.registry import Registry
+from remotesam.bench.run import RunConfig, run
 
 
 def _assert_same_metrics(scores, result):
@@ -95,7 +95,7 @@ def test_export_errors_are_clear(toy_run, tmp_path):
 
 
 def test_cli_export(toy_run, monkeypatch, capsys):
-    from remotesam.bench import reports_cli
+    from remotesam.bench.cli import reports as reports_cli
     from remotesam.bench.cli import main
 
     tmp, _, registry = toy_run
@@ -111,7 +111,7 @@ def test_cli_export(toy_run, monkeypatch, capsys):
 @pytest.mark.slow
 def test_export_round_trips_every_builtin_plugin(tmp_path):
     """The bundled checkpoint on 3 samples of every task of the embedded benchmark."""
-    from remotesam.bench.embedded import ensure_embedded_benchmark
+    from remotesam.bench.run.embedded import ensure_embedded_benchmark
 
     data = ensure_embedded_benchmark(tmp_path)
     tasks = ["ref", "seg", "det", "vg", "mlc", "mcc", "cnt"]  # cap needs java for scoring

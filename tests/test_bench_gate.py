@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from remotesam.bench import reports_cli
+from remotesam.bench.cli import reports as reports_cli
 from remotesam.bench.gate import (
     BASELINE_SCHEMA,
     N_FAILED,
@@ -27,11 +27,11 @@ from remotesam.bench.gate import (
     write_baseline,
 )
 from remotesam.bench.pytest_plugin import check_gate, remotesam_gate  # noqa: F401 (the fixture, as installed by the pytest11 entry point)
-from remotesam.bench.registry import Registry
-from remotesam.bench.results import CheckpointRef, MetricValue, RunDocument, TaskResult
-from remotesam.bench.runner import RunConfig
-from remotesam.bench.runner import run as run_bench
-from remotesam.bench.stats import (
+from remotesam.bench.api.registry import Registry
+from remotesam.bench.records.results import CheckpointRef, MetricValue, RunDocument, TaskResult
+from remotesam.bench.run import RunConfig
+from remotesam.bench.run import run as run_bench
+from remotesam.bench.records.stats import (
     exact_mcnemar_pvalue,
     largest_single_sample_effect,
     metric_ci,
@@ -379,7 +379,7 @@ def test_intervals_are_chosen_by_kind_and_sample_size():
 
 def test_misses_only_interval_is_in_the_metric_unit():
     """0 of 4 hits on a metric in percent: the interval is (0, 48.99) %, not (0, 0.49)."""
-    from remotesam.bench.scoring import _bootstrap
+    from remotesam.bench.run.scoring import _bootstrap
 
     zeros = np.zeros(4)
     upper = wilson_interval(0, 4)[1]
@@ -395,7 +395,7 @@ def test_misses_only_interval_is_in_the_metric_unit():
 
 def test_interval_of_a_percentage_stays_within_0_and_100():
     """mlc label-wise accuracy on 4 images (85, 95, 100, 95 %): Student t overshoots 100."""
-    from remotesam.bench.scoring import _bootstrap
+    from remotesam.bench.run.scoring import _bootstrap
 
     vals = np.array([85.0, 95.0, 100.0, 95.0])
     assert sample_ci(per_sample=vals)[1] > 100.0  # the raw t interval, unit-agnostic
@@ -801,7 +801,7 @@ def test_pytest_plugin_marker_in_a_users_suite(pytester, tmp_path, monkeypatch):
 def test_pytest_fixture_evaluates_the_bundled_checkpoint_and_gates_it(
         tmp_path, remotesam_gate):  # noqa: F811 (fixture)
     """A user's CI job as one pytest step: evaluate a few samples, gate them."""
-    from remotesam.bench.evaluate import evaluate
+    from remotesam.bench.run import evaluate
 
     work = tmp_path / "results"
     doc = evaluate(tasks="mcc", limit=3, results_dir=work, device="cpu", progress=False)

@@ -22,13 +22,13 @@ from rsb_toy.data import write_dataset
 from rsb_toy.fakemodel import load
 
 from remotesam.bench.api import Sample
-from remotesam.bench.export import SampleRecord
-from remotesam.bench.registry import Registry
-from remotesam.bench.report import render_report, write_report
-from remotesam.bench.report.data import checkpoint_step, image_ap50, order_checkpoints
-from remotesam.bench.report.painters import painter_for
-from remotesam.bench.report.thumbs import ThumbnailCache
-from remotesam.bench.runner import RunConfig, run
+from remotesam.bench.reports.export import SampleRecord
+from remotesam.bench.api.registry import Registry
+from remotesam.bench.reports.html import render_report, write_report
+from remotesam.bench.reports.html.data import checkpoint_step, image_ap50, order_checkpoints
+from remotesam.bench.reports.html.painters import painter_for
+from remotesam.bench.reports.html.thumbs import ThumbnailCache
+from remotesam.bench.run import RunConfig, run
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def test_compare_names_unknown_checkpoints(toy_sweep):
 
 
 def test_cli_report(toy_sweep, monkeypatch, capsys):
-    from remotesam.bench import reports_cli
+    from remotesam.bench.cli import reports as reports_cli
     from remotesam.bench.cli import main
 
     tmp, _, registry = toy_sweep
@@ -126,7 +126,7 @@ def test_sweep_step_from_safetensors_metadata(tmp_path):
     import torch
     from safetensors.torch import save_file
 
-    from remotesam.bench.report.data import checkpoint_metadata
+    from remotesam.bench.reports.html.data import checkpoint_metadata
 
     path = tmp_path / "final.safetensors"
     save_file({"w": torch.zeros(2)}, str(path), metadata={"global_step": "1500"})
@@ -255,7 +255,7 @@ def test_report_in_headless_chromium(toy_sweep):
 @pytest.mark.slow
 def test_report_of_every_builtin_task_in_headless_chromium(tmp_path):
     """The bundled checkpoint on 4 samples of every task of the embedded benchmark."""
-    from remotesam.bench.embedded import ensure_embedded_benchmark
+    from remotesam.bench.run.embedded import ensure_embedded_benchmark
 
     data = ensure_embedded_benchmark(tmp_path)
     out = run(RunConfig(tasks=["all"], data_root=data, limit=4, results_dir=tmp_path,

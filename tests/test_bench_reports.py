@@ -17,11 +17,11 @@ import pytest
 from PIL import Image
 from run_support import make_run, reports_cli_main
 
-from remotesam.bench.leaderboard import build_leaderboard
-from remotesam.bench.published import load_published, normalise_name
-from remotesam.bench.radar import axis_label, build_radar, radar_axes, save_radar
-from remotesam.bench.results import RunDocument
-from remotesam.bench.stats import bootstrap_ci, metric_ci, paired_bootstrap_pvalue
+from remotesam.bench.reports.leaderboard import build_leaderboard
+from remotesam.bench.records.published import load_published, normalise_name
+from remotesam.bench.reports.radar import axis_label, build_radar, radar_axes, save_radar
+from remotesam.bench.records.results import RunDocument
+from remotesam.bench.records.stats import bootstrap_ci, metric_ci, paired_bootstrap_pvalue
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from rsb_toy.data import write_dataset
 from rsb_toy.fakemodel import load
 
 from remotesam.bench.cli import main
-from remotesam.bench.registry import Registry
-from remotesam.bench.runner import RunConfig, run
+from remotesam.bench.api.registry import Registry
+from remotesam.bench.run import RunConfig, run
 
 
 @pytest.fixture

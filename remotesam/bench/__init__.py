@@ -6,6 +6,6 @@ Python API::
     doc = evaluate("checkpoint.pth", tasks="ref,det", data_root="/data/eo", limit=100)
 """
 
-from remotesam.bench.evaluate import EvaluationError, evaluate
+from remotesam.bench.run import EvaluationError, evaluate
 
 __all__ = ["EvaluationError", "evaluate"]
