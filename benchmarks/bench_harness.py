@@ -50,7 +50,7 @@ class _Timer:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from remotesam.checkpoint import save_checkpoint
-    from remotesam.model import create_model
+    from remotesam.models import create_model
     from remotesam.synth.generator import generate
 
     root = tmp_path_factory.mktemp("harness")

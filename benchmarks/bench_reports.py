@@ -32,10 +32,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from remotesam.bench.reports.leaderboard import build_leaderboard
-from remotesam.bench.reports.radar import build_radar, save_radar
 from remotesam.bench.records.results import CheckpointRef, MetricValue, RunDocument, TaskResult
 from remotesam.bench.records.stats import bootstrap_ci, paired_test
+from remotesam.bench.reports.leaderboard import build_leaderboard
+from remotesam.bench.reports.radar import build_radar, save_radar
 
 N = 10_000
 TASKS = [("ref", "rrsisd"), ("seg", "isaid"), ("det", "dior"), ("vg", "dior_rsvg"),

@@ -230,7 +230,7 @@ def test_sigkill_and_resume_with_the_tiny_remotesam(work, site, monkeypatch):
     from remotesam.bench.api.registry import Registry
     from remotesam.bench.run import RunConfig, run
     from remotesam.checkpoint import save_checkpoint
-    from remotesam.model import create_model
+    from remotesam.models import create_model
 
     torch.manual_seed(0)
     save_checkpoint(create_model("remotesam_tiny", img_size=64), work / "tiny.safetensors")

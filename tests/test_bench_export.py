@@ -16,9 +16,9 @@ import bench_support as bs
 from rsb_toy.data import write_dataset
 from rsb_toy.fakemodel import load
 
+from remotesam.bench.api.registry import Registry
 from remotesam.bench.errors import InputError
 from remotesam.bench.reports.export import export_runs, load_result, read_jsonl, rescore_jsonl
-from remotesam.bench.api.registry import Registry
 from remotesam.bench.run import RunConfig, run
 
 
@@ -95,8 +95,8 @@ def test_export_errors_are_clear(toy_run, tmp_path):
 
 
 def test_cli_export(toy_run, monkeypatch, capsys):
-    from remotesam.bench.cli import reports as reports_cli
     from remotesam.bench.cli import main
+    from remotesam.bench.cli import reports as reports_cli
 
     tmp, _, registry = toy_run
     monkeypatch.setattr(reports_cli, "_registry", lambda: registry)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from remotesam.bench.api.registry import Registry
 from remotesam.bench.cli import reports as reports_cli
 from remotesam.bench.gate import (
     BASELINE_SCHEMA,
@@ -27,10 +28,7 @@ from remotesam.bench.gate import (
     write_baseline,
 )
 from remotesam.bench.pytest_plugin import check_gate, remotesam_gate  # noqa: F401 (the fixture, as installed by the pytest11 entry point)
-from remotesam.bench.api.registry import Registry
 from remotesam.bench.records.results import CheckpointRef, MetricValue, RunDocument, TaskResult
-from remotesam.bench.run import RunConfig
-from remotesam.bench.run import run as run_bench
 from remotesam.bench.records.stats import (
     exact_mcnemar_pvalue,
     largest_single_sample_effect,
@@ -43,6 +41,8 @@ from remotesam.bench.records.stats import (
     t_quantile,
     wilson_interval,
 )
+from remotesam.bench.run import RunConfig
+from remotesam.bench.run import run as run_bench
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "fixtures"))

@@ -25,12 +25,12 @@ import bench_support as bs
 from rsb_toy.data import write_dataset
 from rsb_toy.fakemodel import load
 
-from remotesam.bench.run import embedded as embedded_mod
-from remotesam.bench.errors import InputError, StoreError
 from remotesam.bench.api.registry import Registry
+from remotesam.bench.errors import InputError, StoreError
 from remotesam.bench.records.results import RunDocument, RunsDirWarning, latest_run, list_runs
-from remotesam.bench.run import RunConfig, resolve_checkpoints, run, score_run
 from remotesam.bench.records.store import ResultsStore
+from remotesam.bench.run import RunConfig, resolve_checkpoints, run, score_run
+from remotesam.bench.run import embedded as embedded_mod
 
 N = 6
 

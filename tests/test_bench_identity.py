@@ -21,10 +21,10 @@ import bench_support as bs
 from rsb_toy.data import write_dataset
 from rsb_toy.fakemodel import load
 
-from remotesam.bench.records import identity
 from remotesam.bench.api.registry import Registry
-from remotesam.bench.run import RunConfig, load_model_factory, run
+from remotesam.bench.records import identity
 from remotesam.bench.records.store import ResultsStore
+from remotesam.bench.run import RunConfig, load_model_factory, run
 
 N = 8
 

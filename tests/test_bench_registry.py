@@ -17,8 +17,8 @@ from rsb_toy.fakemodel import FakeModel
 from rsb_toy.toy import BlobsDataset, ToyCountTask
 
 from remotesam.bench.api import MetricSpec, Scores, TaskPlugin
-from remotesam.bench.errors import PluginError, UnknownTaskError
 from remotesam.bench.api.registry import ENTRY_POINT_GROUP, Registry, validate_plugin_class
+from remotesam.bench.errors import PluginError, UnknownTaskError
 from remotesam.testing import PluginConformanceError, check_task_plugin
 
 

@@ -19,8 +19,8 @@ import bench_support as bs
 from rsb_toy.data import write_dataset
 from rsb_toy.fakemodel import load
 
-from remotesam.bench.cli import main
 from remotesam.bench.api.registry import Registry
+from remotesam.bench.cli import main
 from remotesam.bench.run import RunConfig, run
 
 

@@ -18,12 +18,12 @@ from rsb_toy.data import write_dataset
 from rsb_toy.fakemodel import load
 from rsb_toy.toy import ToyCountTask
 
-from remotesam.bench.errors import InputError, StoreError, UnknownTaskError
 from remotesam.bench.api.registry import Registry
-from remotesam.bench.records.results import RunDocument, latest_run
+from remotesam.bench.errors import InputError, StoreError, UnknownTaskError
 from remotesam.bench.records.identity import sha256_file
-from remotesam.bench.run import RunConfig, resolve_checkpoints, run, score_run
+from remotesam.bench.records.results import RunDocument, latest_run
 from remotesam.bench.records.store import PredictionKey, ResultsStore
+from remotesam.bench.run import RunConfig, resolve_checkpoints, run, score_run
 
 N = 20
 

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from remotesam.bench.api import Sample
 from remotesam_plugins.cap import CaptioningTask
 from remotesam_plugins.metrics.captioning import (
     METEOR_UNAVAILABLE,
@@ -24,8 +26,6 @@ from remotesam_plugins.metrics.captioning import (
     pycocoevalcap_scores,
     python_ptb_tokenize,
 )
-
-from remotesam.bench.api import Sample
 
 needs_java = pytest.mark.skipif(not java_available(), reason="no Java runtime (PTB tokenizer)")
 
@@ -151,7 +151,6 @@ def test_a_run_without_java_records_cider_as_not_official(monkeypatch: pytest.Mo
     """The harness records a metric scored with a deviation as not official, whatever its
     MetricSpec says, and keeps the reason in the notes."""
     import remotesam_plugins.cap as cap
-
     from remotesam.bench.records.results import CheckpointRef
     from remotesam.bench.run.jobs import Job
     from remotesam.bench.run.scoring import score_job

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from remotesam.bench.api import Sample
-from remotesam.bench.records.identity import sample_fingerprints
 from remotesam.bench.api.registry import Registry
+from remotesam.bench.records.identity import sample_fingerprints
 from remotesam.bench.run import RunConfig, run
 from remotesam.testing import PluginConformanceError, check_task_plugin
 

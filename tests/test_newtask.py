@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from remotesam.bench.api.registry import Registry
 from remotesam.bench.cli import main
 from remotesam.bench.cli.newtask import skeleton_names, write_skeleton
-from remotesam.bench.api.registry import Registry
 from remotesam.bench.run import RunConfig, run
 from remotesam.testing import check_task_plugin
 

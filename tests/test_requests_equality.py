@@ -24,8 +24,8 @@ import pytest
 import torch
 
 from remotesam.bench.api.registry import Registry
-from remotesam.bench.run import RunConfig, run
 from remotesam.bench.records.store import ResultsStore
+from remotesam.bench.run import RunConfig, run
 from remotesam.predictor import RemoteSAM
 
 TASKS = ("det", "mlc", "mcc", "seg", "cnt", "ref", "vg", "cap")

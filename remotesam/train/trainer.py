@@ -444,7 +444,8 @@ def train(config: TrainConfig) -> TrainResult:
         remotesam.train.data.TrainDataError: missing or corrupt REFER files or images.
     """
     from remotesam.checkpoint import read_state_dict
-    from remotesam.model import create_model, get_config
+    from remotesam.model import get_config
+    from remotesam.models import create_model
     from remotesam.text import Tokenizer
 
     cfg = config

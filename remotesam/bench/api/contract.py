@@ -28,6 +28,7 @@ import inspect
 import json
 import numbers
 from collections.abc import Mapping, Sequence
+from pathlib import PurePath
 from typing import Any
 
 import numpy as np
@@ -47,11 +48,14 @@ __all__ = [
 
 
 def json_default(obj: Any) -> Any:
-    """``json.dumps(default=...)`` for numpy scalars and arrays (stored as numbers and lists)."""
+    """``json.dumps(default=...)`` of the harness: numpy scalars and arrays become numbers and
+    lists, paths strings (predictions, score tables, per-sample exports)."""
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
         return obj.tolist()
+    if isinstance(obj, PurePath):
+        return str(obj)
     raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
 
 

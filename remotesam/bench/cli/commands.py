@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import math
 import sys
 import warnings
 from collections.abc import Sequence
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from remotesam.bench.api import DatasetError
 from remotesam.bench.errors import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, BenchError, InputError
+from remotesam.precision import PRECISIONS
 
 if TYPE_CHECKING:
     from remotesam.bench.records.results import RunDocument
@@ -174,9 +174,9 @@ def _console(stderr: bool = False) -> Any:
 
 
 def _fmt(v: float, unit: str) -> str:
-    if not math.isfinite(v):
-        return "n/a"
-    return f"{v:.2f}" if unit == "%" else f"{v:.4g}"
+    from remotesam.bench.records.results import format_metric
+
+    return format_metric(v, unit, nan="n/a", inf="n/a")
 
 
 def _short_name(name: str, width: int = 48) -> str:
@@ -314,20 +314,11 @@ def _report(document: Any, results_dir: Path) -> None:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from remotesam.bench.records.results import RunDocument, latest_run, runs_dir
+    from remotesam.bench.records.results import find_run
     from remotesam.bench.run import score_run
 
     try:
-        if args.run is None:
-            source = latest_run(args.results_dir)
-        else:
-            p = Path(args.run)
-            if not p.is_file():
-                p = runs_dir(args.results_dir) / f"{args.run}.json"
-            if not p.is_file():
-                raise InputError(f"--run {args.run!r}: neither a file nor a run id in "
-                                 f"{runs_dir(args.results_dir)}")
-            source = RunDocument.load(p)
+        source = find_run(args.run, args.results_dir)
     except (FileNotFoundError, ValueError) as e:
         raise InputError(str(e)) from e
     outcome = score_run(source, results_dir=args.results_dir, data_root=args.data_root,
@@ -420,7 +411,7 @@ def build_parser(addons: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true", help="torch.compile the network")
     p.add_argument("--channels-last", action="store_true",
                    help="channels_last (NHWC) memory format for the network (GPUs)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+    p.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
                    help="fp16 needs CUDA")
     p.add_argument("--task-opt", action="append", default=[], metavar="TASK.KEY=VALUE",
                    help="a task setting (part of the cache key); value parsed as JSON if it "

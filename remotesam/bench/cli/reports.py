@@ -28,60 +28,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from remotesam.bench.errors import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION  # noqa: F401
-from remotesam.bench.records.results import RunDocument, latest_run, list_runs, runs_dir
+from remotesam.bench.records.results import (
+    find_run,
+    resolve_run,
+    resolve_runs,
+)
 
-__all__ = ["add_subcommands", "resolve_run", "resolve_runs"]
+__all__ = ["add_subcommands"]
 
 
 class _UserError(Exception):
     """Bad input from the command line; printed as ``error: ...`` with exit code 2."""
-
-
-def resolve_run(spec: str, results_dir: str | Path) -> RunDocument:
-    """A run document from a path (an existing file) or a run id under ``<results_dir>/runs``.
-
-    The id is looked up as ``<results_dir>/runs/<id>.json``, then among the documents' own
-    ``run_id`` fields; a unique prefix is accepted. Raises ``ValueError`` listing the ids found.
-    """
-    p = Path(spec)
-    if p.is_file():
-        return RunDocument.load(p)
-    folder = runs_dir(results_dir)
-    exact = folder / f"{spec}.json"
-    if exact.is_file():
-        return RunDocument.load(exact)
-    docs = list_runs(results_dir) if folder.is_dir() else []
-    ids = [d.run_id for d in docs]
-    for candidates in ([d for d in docs if d.run_id == spec],
-                       [d for d in docs if d.run_id.startswith(spec)]):
-        if len(candidates) == 1:
-            return candidates[0]
-        if len(candidates) > 1:
-            raise ValueError(f"run id prefix {spec!r} is ambiguous in {folder}: "
-                             f"{[d.run_id for d in candidates]}")
-    raise ValueError(f"--run {spec!r} is neither a file nor a run id in {folder}; "
-                     + (f"run ids there (oldest first): {ids[-10:]}" if ids else
-                        "that folder holds no run documents (run `remotesam-bench run` first)"))
-
-
-def resolve_runs(specs: list[str] | None, results_dir: str | Path) -> list[RunDocument]:
-    """The runs named by ``specs`` (in order), or every run in ``results_dir`` (oldest first)."""
-    if specs:
-        return [resolve_run(s, results_dir) for s in specs]
-    docs = list_runs(results_dir)
-    if not docs:
-        raise ValueError(f"no run documents in {runs_dir(results_dir)}; run `remotesam-bench run`"
-                         " first or pass --results-dir / --run")
-    return docs
-
-
-def _one_run(spec: str | None, results_dir: str) -> RunDocument:
-    if spec:
-        return resolve_run(spec, results_dir)
-    try:
-        return latest_run(results_dir)
-    except FileNotFoundError as e:
-        raise ValueError(str(e)) from e
 
 
 def _csv_list(text: str | None) -> list[str] | None:
@@ -176,7 +133,7 @@ def _gate(args: argparse.Namespace) -> int:
         mode = "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "none"
     try:
         baseline = Baseline.load(args.baseline)
-        run = _one_run(args.run, args.results_dir)
+        run = find_run(args.run, args.results_dir)
         report = compare(run, baseline, checkpoint=args.checkpoint, alpha=args.alpha,
                          n_perm=args.n_perm, baseline_path=str(args.baseline),
                          intersection=args.intersection, tasks=_csv_list(args.tasks))
@@ -234,7 +191,7 @@ def _append_step_summary(markdown: str) -> None:
 def _baseline(args: argparse.Namespace) -> int:
     from remotesam.bench.gate import write_baseline
 
-    run = _one_run(args.run, args.results_dir)
+    run = find_run(args.run, args.results_dir)
     base = write_baseline(run, args.out, default_abs_tol=args.abs_tol,
                           default_rel_tol=args.rel_tol, hard_factor=args.hard_factor,
                           checkpoint=args.checkpoint, tasks=_csv_list(args.tasks),
@@ -265,7 +222,7 @@ def _export(args: argparse.Namespace) -> int:
     from remotesam.bench.reports.export import export_runs
 
     runs = ([resolve_run(s, args.results_dir) for s in args.run] if args.run
-            else [_one_run(None, args.results_dir)])
+            else [find_run(None, args.results_dir)])
     try:
         files = export_runs(runs, args.results_dir, args.out, registry=_registry(),
                             tasks=_csv_list(args.tasks), data_root=args.data_root)

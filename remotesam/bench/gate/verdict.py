@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from remotesam.bench.gate.baseline import N_FAILED, SampleSet
 from remotesam.bench.errors import EXIT_ERROR, EXIT_PASS, EXIT_REGRESSION
+from remotesam.bench.gate.baseline import N_FAILED, SampleSet
+from remotesam.bench.records.results import format_metric
 
 __all__ = ["EXIT_ERROR", "EXIT_PASS", "EXIT_REGRESSION", "GateReport", "GateRow",
            "GroupContext", "error_annotation", "error_junit", "error_markdown", "fmt_value"]
@@ -423,11 +424,6 @@ def _md_cell(s: str) -> str:
 
 
 def fmt_value(v: float, unit: str, signed: bool = False) -> str:
-    if isinstance(v, float) and not math.isfinite(v):
-        return "" if math.isnan(v) else str(v)
-    if unit == "samples":
-        return f"{v:+.0f}" if signed else f"{v:.0f}"
-    s = f"{v:+.2f}" if signed else f"{v:.2f}"
-    if unit != "%":
-        s = f"{v:+.4g}" if signed else f"{v:.4g}"
-    return s
+    """A value of the gate's tables (:func:`remotesam.bench.records.results.format_metric`;
+    an undefined one is left blank)."""
+    return format_metric(v, unit, signed=signed, nan="")

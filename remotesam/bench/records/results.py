@@ -44,8 +44,12 @@ __all__ = [
     "RunDocument",
     "RunsDirWarning",
     "TaskResult",
+    "find_run",
+    "format_metric",
     "latest_run",
     "list_runs",
+    "resolve_run",
+    "resolve_runs",
     "runs_dir",
 ]
 
@@ -59,6 +63,29 @@ class CheckpointRef:
     name: str
     path: str
     sha256: str
+
+
+def format_metric(v: float, unit: str, *, signed: bool = False, nan: str = "n/a",
+                  inf: str | None = None, percent: str = ".2f", general: str = ".4g") -> str:
+    """A metric value as text, the one number formatter of tables, reports and the gate.
+
+    Args:
+        v: the value.
+        unit: ``"%"`` (format ``percent``), ``"samples"`` (a whole number) or anything else
+            (format ``general``).
+        signed: always show the sign (a difference).
+        nan: the text of NaN (an undefined metric).
+        inf: the text of an infinite value (default: ``str(v)``, ``"inf"`` / ``"-inf"``).
+        percent, general: the format specs of percentages and of other units.
+    """
+    if not math.isfinite(v):
+        if math.isnan(v):
+            return nan
+        return str(v) if inf is None else inf
+    sign = "+" if signed else ""
+    if unit == "samples":
+        return f"{v:{sign}.0f}"
+    return f"{v:{sign}{percent if unit == '%' else general}}"
 
 
 @dataclass
@@ -231,3 +258,55 @@ def latest_run(results_dir: str | Path) -> RunDocument:
             "or pass --results-dir"
         )
     return docs[-1]
+
+
+def resolve_run(spec: str, results_dir: str | Path) -> RunDocument:
+    """A run document from a path (an existing file) or a run id under ``<results_dir>/runs``.
+
+    The id is looked up as ``<results_dir>/runs/<id>.json``, then among the documents' own
+    ``run_id`` fields; a unique prefix is accepted. Raises ``ValueError`` listing the ids found.
+    """
+    p = Path(spec)
+    if p.is_file():
+        return RunDocument.load(p)
+    folder = runs_dir(results_dir)
+    exact = folder / f"{spec}.json"
+    if exact.is_file():
+        return RunDocument.load(exact)
+    docs = list_runs(results_dir) if folder.is_dir() else []
+    ids = [d.run_id for d in docs]
+    for candidates in ([d for d in docs if d.run_id == spec],
+                       [d for d in docs if d.run_id.startswith(spec)]):
+        if len(candidates) == 1:
+            return candidates[0]
+        if len(candidates) > 1:
+            raise ValueError(f"run id prefix {spec!r} is ambiguous in {folder}: "
+                             f"{[d.run_id for d in candidates]}")
+    raise ValueError(f"--run {spec!r} is neither a file nor a run id in {folder}; "
+                     + (f"run ids there (oldest first): {ids[-10:]}" if ids else
+                        "that folder holds no run documents (run `remotesam-bench run` first)"))
+
+
+def resolve_runs(specs: list[str] | None, results_dir: str | Path) -> list[RunDocument]:
+    """The runs named by ``specs`` (in order), or every run in ``results_dir`` (oldest first)."""
+    if specs:
+        return [resolve_run(s, results_dir) for s in specs]
+    docs = list_runs(results_dir)
+    if not docs:
+        raise ValueError(f"no run documents in {runs_dir(results_dir)}; run `remotesam-bench run`"
+                         " first or pass --results-dir / --run")
+    return docs
+
+
+def find_run(spec: str | None, results_dir: str | Path) -> RunDocument:
+    """The run named by ``spec`` (:func:`resolve_run`), or the latest run in ``results_dir``.
+
+    Raises:
+        ValueError: no such run (the message lists the ids found), or no run at all.
+    """
+    if spec:
+        return resolve_run(spec, results_dir)
+    try:
+        return latest_run(results_dir)
+    except FileNotFoundError as e:
+        raise ValueError(str(e)) from e

@@ -48,12 +48,10 @@ __all__ = [
     "binary_scale",
     "bootstrap_ci",
     "exact_mcnemar_pvalue",
-    "is_binary",
     "largest_single_sample_effect",
     "mean_t_interval",
     "metric_ci",
     "newcombe_paired_interval",
-    "paired_bootstrap_pvalue",
     "paired_difference_interval",
     "paired_permutation_pvalue",
     "paired_test",
@@ -168,74 +166,6 @@ def bootstrap_ci(
     return (float(lo), float(hi))
 
 
-def paired_bootstrap_pvalue(
-    a: Sequence[float] | np.ndarray | Ratio,
-    b: Sequence[float] | np.ndarray | Ratio,
-    *,
-    higher_is_better: bool = True,
-    n_boot: int = 1000,
-    seed: int = 0,
-) -> float:
-    """One-sided paired bootstrap p-value that ``a`` (current) is worse than ``b`` (baseline).
-
-    ``a`` and ``b`` hold values of the *same samples in the same order* (align them by sample
-    id first). Each is either a ``(n,)`` array of per-sample values (mean metric) or a pair
-    ``(num, den)`` of ``(n,)`` arrays (ratio metric); both must be of the same kind.
-
-    The observed worsening is ``d = b_stat - a_stat`` (``a_stat - b_stat`` when lower is
-    better). The samples are resampled ``n_boot`` times with the same indices for ``a`` and ``b``
-    and ``d*`` recomputed; the p-value is ``(1 + #{d* <= 0}) / (1 + n_boot)``: the share of
-    resamples in which the current run is *not* worse. A small p (< 0.05) means the drop is
-    consistent across samples, not the luck of a few. If ``d <= 0`` (no worsening) the result is
-    1.0.
-
-    Returns:
-        p in ``(0, 1]``; NaN when there are fewer than 2 samples or NaN values.
-
-    Raises:
-        ValueError: mixed kinds, misaligned lengths or bad ``n_boot``.
-    """
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-    a_is_ratio = isinstance(a, (tuple, list)) and len(a) == 2 and np.ndim(a[0]) == 1
-    b_is_ratio = isinstance(b, (tuple, list)) and len(b) == 2 and np.ndim(b[0]) == 1
-    if a_is_ratio != b_is_ratio:
-        raise ValueError("paired_bootstrap_pvalue: a and b must both be per-sample arrays or "
-                         "both (num, den) pairs")
-    if a_is_ratio:
-        a_num, a_den = _check_inputs(None, a)  # type: ignore[arg-type]
-        b_num, b_den = _check_inputs(None, b)  # type: ignore[arg-type]
-        cols = [a_num, a_den, b_num, b_den]  # dens are never None for ratio inputs
-    else:
-        cols = [_as_1d(a, "a"), _as_1d(b, "b")]  # type: ignore[arg-type]
-    n = cols[0].shape[0]
-    if any(c.shape[0] != n for c in cols):
-        raise ValueError(
-            f"paired_bootstrap_pvalue: a and b must hold the same samples; got lengths "
-            f"{[c.shape[0] for c in cols]}"
-        )
-    if n < 2 or any(np.isnan(c).any() for c in cols):
-        return float("nan")
-
-    def worsening(sums: Sequence[np.ndarray | float]) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if a_is_ratio:
-                a_stat = np.asarray(sums[0]) / np.asarray(sums[1])
-                b_stat = np.asarray(sums[2]) / np.asarray(sums[3])
-            else:
-                a_stat = np.asarray(sums[0]) / n
-                b_stat = np.asarray(sums[1]) / n
-        return (b_stat - a_stat) if higher_is_better else (a_stat - b_stat)
-
-    observed = worsening([float(c.sum()) for c in cols])
-    if not np.isfinite(observed) or observed <= 0:
-        return 1.0
-    d = worsening(_resampled_stats(cols, n_boot, seed))
-    d = d[np.isfinite(d)]
-    not_worse = int(np.count_nonzero(d <= 0)) + (n_boot - d.size)
-    return float((1 + not_worse) / (1 + n_boot))
-
-
 # --------------------------------------------------------------------------------------------
 # small-sample intervals and exact tests
 
@@ -310,11 +240,6 @@ def binary_scale(*arrays: Sequence[float] | np.ndarray) -> float | None:
     if len(levels) == 1 and next(iter(levels)) in _HIT_VALUES:
         return float(next(iter(levels)))
     return None
-
-
-def is_binary(values: Sequence[float] | np.ndarray) -> bool:
-    """True when every value is 0 or 1 (or 0 or 100: a hit in percent); False when empty."""
-    return binary_scale(values) is not None
 
 
 def wilson_interval(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:

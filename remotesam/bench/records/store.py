@@ -428,11 +428,6 @@ class ResultsStore:
 
         self._guarded(do)
 
-    def get_settings(self, settings_hash: str) -> dict[str, Any] | None:
-        row = self._guarded(lambda: self._conn.execute(
-            "SELECT settings FROM settings WHERE settings_hash=?", (settings_hash,)).fetchone())
-        return None if row is None else json.loads(row[0])
-
     # -- model settings ----------------------------------------------------------------------
 
     def get_model_settings(self, model_key: str) -> dict[str, Any] | None:

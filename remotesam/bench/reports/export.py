@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from remotesam.bench.api import Sample, Scores, TaskPlugin
+from remotesam.bench.api.contract import json_default
 from remotesam.bench.errors import InputError
 from remotesam.bench.records.results import RunDocument, TaskResult
 from remotesam.fileio import write_text_atomic
@@ -221,20 +222,8 @@ def _norm(name: str) -> str:
 # ----------------------------------------------------------------------------- writing
 
 
-def _json_default(obj: Any) -> Any:
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
-
-
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, default=_json_default, allow_nan=True, ensure_ascii=False)
+    return json.dumps(obj, default=json_default, allow_nan=True, ensure_ascii=False)
 
 
 def _slug(text: str) -> str:

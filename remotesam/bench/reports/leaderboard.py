@@ -41,7 +41,7 @@ from typing import Any
 import pandas as pd
 
 from remotesam.bench.records.published import PublishedResult, PublishedTable, load_published
-from remotesam.bench.records.results import MetricValue, RunDocument, TaskResult
+from remotesam.bench.records.results import MetricValue, RunDocument, TaskResult, format_metric
 from remotesam.bench.records.stats import metric_ci
 
 __all__ = [
@@ -219,10 +219,9 @@ class Leaderboard:
         return self.second is not None and bool(self.second.at[row, label])
 
     # ----- formatting -------------------------------------------------------------------
-    def _fmt(self, col: Column, v: float) -> str:
-        if not math.isfinite(v):
-            return "n/a" if math.isnan(v) else str(v)
-        return f"{v:.2f}" if col.unit == "%" else f"{v:.3f}"
+    def fmt(self, col: Column, v: float) -> str:
+        """A value of column ``col`` as the tables show it."""
+        return format_metric(v, col.unit, general=".3f")
 
     def _text_frame(self, bold: str, ci_fmt: str, dagger: str,
                     escape: Callable[[str], str], marks: Mapping[str, str] = FLAG_MARKS,
@@ -235,7 +234,7 @@ class Leaderboard:
                 if cell is None:
                     out.append(missing)
                     continue
-                s = self._fmt(col, cell.value)
+                s = self.fmt(col, cell.value)
                 if not math.isfinite(cell.value):
                     s = missing or s
                 if cell.source and not cell.source.startswith("Table"):
@@ -246,7 +245,7 @@ class Leaderboard:
                     s = second.format(s)
                 s += "".join(marks[f] for f in cell.flags)
                 if self.show_ci and cell.ci95 is not None:
-                    s += ci_fmt.format(self._fmt(col, cell.ci95[0]), self._fmt(col, cell.ci95[1]))
+                    s += ci_fmt.format(self.fmt(col, cell.ci95[0]), self.fmt(col, cell.ci95[1]))
                 out.append(s)
             data[escape(col.label)] = out
         return pd.DataFrame({"checkpoint": [escape(r) for r in self.rows], **data})

@@ -45,6 +45,8 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
+from remotesam.bench.records.published import PublishedTable
+from remotesam.bench.records.results import RunDocument, format_metric
 from remotesam.bench.reports.leaderboard import (
     Column,
     Leaderboard,
@@ -52,8 +54,6 @@ from remotesam.bench.reports.leaderboard import (
     dataset_display_name,
     task_display_name,
 )
-from remotesam.bench.records.published import PublishedTable
-from remotesam.bench.records.results import RunDocument
 
 __all__ = ["FIG1_MODELS", "FORMATS", "MAX_ANNOTATED", "MIN_AXES", "RadarAxis", "axis_label",
            "build_radar", "radar_axes", "radar_from_leaderboard", "save_radar"]
@@ -157,9 +157,7 @@ def _axis_range(col: Column, values: np.ndarray, zoom: bool | None) -> tuple[flo
 
 
 def _fmt(col: Column, v: float) -> str:
-    if col.unit == "%":
-        return f"{v:.1f}"
-    return f"{v:.3g}"
+    return format_metric(v, col.unit, nan="nan", percent=".1f", general=".3g")
 
 
 def _tick_fmt(v: float, step: float) -> str:

@@ -48,8 +48,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from remotesam.bench.reports.html.pages import MAX_GALLERY_K, MAX_THUMBNAILS, ReportStats, render_report
 from remotesam.bench.records.results import RunDocument
+from remotesam.bench.reports.html.pages import (
+    MAX_GALLERY_K,
+    MAX_THUMBNAILS,
+    ReportStats,
+    render_report,
+)
 from remotesam.fileio import write_text_atomic
 
 __all__ = ["MAX_GALLERY_K", "MAX_THUMBNAILS", "ReportStats", "render_report", "write_report"]

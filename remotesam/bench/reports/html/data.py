@@ -170,12 +170,6 @@ def _ap(tp: np.ndarray, n_gt: int) -> float:
     return float(np.sum((r[idx + 1] - r[idx]) * p[idx + 1]))
 
 
-def image_ap50(record: SampleRecord) -> float | None:
-    """Class-averaged AP50 (percent) of one image; None for an image without ground truth."""
-    m = match_boxes(record)
-    return None if m is None else _image_ap50(m)
-
-
 def _image_ap50(m: tuple[np.ndarray, np.ndarray, list[str], dict[str, int]]) -> float | None:
     _, tp, labels, n_gt = m
     if not n_gt:

@@ -13,7 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from remotesam.bench.records.results import RunDocument, TaskResult, format_metric
 from remotesam.bench.reports.export import LoadedResult, SampleRecord, load_result
+from remotesam.bench.reports.html import data as rdata
+from remotesam.bench.reports.html.painters import plugin_context
+from remotesam.bench.reports.html.svg import Series, line_chart
+from remotesam.bench.reports.html.thumbs import ThumbnailCache
 from remotesam.bench.reports.leaderboard import (
     FLAG_LETTERS,
     Leaderboard,
@@ -23,11 +28,6 @@ from remotesam.bench.reports.leaderboard import (
     is_synthetic,
     task_display_name,
 )
-from remotesam.bench.reports.html import data as rdata
-from remotesam.bench.reports.html.painters import plugin_context
-from remotesam.bench.reports.html.svg import Series, line_chart
-from remotesam.bench.reports.html.thumbs import ThumbnailCache
-from remotesam.bench.records.results import RunDocument, TaskResult
 
 __all__ = ["MAX_GALLERY_K", "MAX_THUMBNAILS", "ReportStats", "leaderboard_html",
            "leaderboard_page", "radar_svg", "render_report"]
@@ -151,11 +151,9 @@ def _num(v: Any, unit: str = "%") -> str:
         return "–"
     if not isinstance(v, (int, float)) or isinstance(v, bool):
         return esc(str(v))
-    if not math.isfinite(v):
-        return "n/a"
-    if isinstance(v, int):
+    if isinstance(v, int) and math.isfinite(v):
         return str(v)
-    return f"{v:.2f}" if unit == "%" else f"{v:.4g}"
+    return format_metric(v, unit, inf="n/a")
 
 
 # ----------------------------------------------------------------------------- leaderboard
@@ -181,10 +179,10 @@ def leaderboard_html(board: Leaderboard, table_id: str = "leaderboard") -> str:
             cls = ("best" if board.best.at[row, c.label] else
                    "second" if board.is_second(row, c.label) else "")
             v = cell.value
-            text = board._fmt(c, v)
+            text = board.fmt(c, v)
             if cell.ci95 is not None:
-                text += (f' <small class="ci">[{board._fmt(c, cell.ci95[0])}, '
-                         f'{board._fmt(c, cell.ci95[1])}]</small>')
+                text += (f' <small class="ci">[{board.fmt(c, cell.ci95[0])}, '
+                         f'{board.fmt(c, cell.ci95[1])}]</small>')
             title = cell.context() or (f"{cell.source}" + (f"; {cell.note}" if cell.note else ""))
             tds.append(f'<td class="{cls}" data-v="{v if math.isfinite(v) else ""}" '
                        f'title="{esc(title)}">{text}{_flags_html(cell.flags)}</td>')
@@ -551,8 +549,8 @@ def render_report(runs: Sequence[RunDocument], results_dir: str | Path, *, galle
                   max_thumbnails: int = MAX_THUMBNAILS, cache: bool = True,
                   title: str | None = None) -> tuple[str, ReportStats]:
     """The report as one HTML string, and what went into it (see the package docstring)."""
-    from remotesam.bench.reports.leaderboard import collect_results
     from remotesam.bench.api.registry import Registry
+    from remotesam.bench.reports.leaderboard import collect_results
 
     runs = list(runs)
     if gallery_k < 0:
