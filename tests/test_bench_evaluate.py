@@ -1,5 +1,5 @@
-"""``remotesam.bench.run.evaluate``: a checkpoint path, a RemoteSAM or a bare network, as a user (or a
-training loop) calls it; in-memory models are cached by their weights digest."""
+"""``remotesam.bench.evaluate``: a checkpoint path, a RemoteSAM or a bare network, as a user (or
+a training loop) calls it; in-memory models are cached by their weights digest."""
 
 from __future__ import annotations
 

@@ -20,7 +20,8 @@ spec, requested precision, package version) the first time the model is loaded, 
 again whenever the model is loaded later.
 
 File digests are cached in the store and reused only while a file's (device, inode, size,
-mtime, ctime) are unchanged; see :meth:`~remotesam.bench.records.store.ResultsStore.cached_sha256_many`.
+mtime, ctime) are unchanged; see
+:meth:`~remotesam.bench.records.store.ResultsStore.cached_sha256_many`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 ``(checkpoint sha256, task, task version, dataset, split, settings hash, sample id)``, so that a
 run that was killed (SIGKILL included) and started again recomputes nothing already written, and
 ``remotesam-bench score`` can re-score without a model. Each prediction also carries the
-*input fingerprint* of its sample (:func:`remotesam.bench.run.runner.sample_fingerprints`: the
+*input fingerprint* of its sample (:func:`remotesam.bench.records.identity.sample_fingerprints`: the
 image's bytes, target and meta): a stored prediction is only reused, and only scored, while the
 sample's fingerprint is unchanged, so regenerating or editing a dataset in place never returns
 stale predictions under the same sample ids. It also caches file hashes (checkpoints, images,

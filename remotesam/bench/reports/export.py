@@ -125,8 +125,8 @@ def load_result(run: RunDocument, result: TaskResult, results_dir: str | Path, *
         results_dir: the results directory holding ``store.sqlite``.
         registry: task registry (default: installed entry points).
         data_root, dataset_roots: override the data locations recorded in the run.
-        store: an open :class:`~remotesam.bench.records.store.ResultsStore` to reuse (default: opened
-            read-only here and closed again).
+        store: an open :class:`~remotesam.bench.records.store.ResultsStore` to reuse
+            (default: opened read-only here and closed again).
 
     Raises:
         InputError: the task is unknown, the dataset missing or unreadable (the message names

@@ -1,7 +1,7 @@
 """Leaderboards: checkpoints x (task, dataset, metric) tables from run documents.
 
-:func:`build_leaderboard` pivots the :class:`~remotesam.bench.records.results.TaskResult` records of one
-or more run documents with pandas: one row per checkpoint (``"name (sha256[:8])"``), one column
+:func:`build_leaderboard` pivots the :class:`~remotesam.bench.records.results.TaskResult` records
+of one or more run documents with pandas: one row per checkpoint (``"name (sha256[:8])"``), one column
 per (task, dataset, split, metric), each task's primary metric first, then its other metrics in
 the order the task reports them. When the same checkpoint was scored on the same (task,
 dataset, split) in several runs, the newest run wins.
@@ -10,7 +10,8 @@ The best value of each column is marked (bold), direction-aware (``MAE`` is best
 over every row shown, published reference rows included. Optional:
 
 * 95% bootstrap confidence intervals (``ci=True``): the run's ``ci95`` when the runner stored
-  one, else computed from the stored per-sample values (:func:`remotesam.bench.records.stats.metric_ci`);
+  one, else computed from the stored per-sample values
+  (:func:`remotesam.bench.records.stats.metric_ci`);
 * published reference rows (``published=True``): RemoteSAM and the models it was compared with,
   from ``remotesam/data/published.json``, on the columns where the paper has a number
   (``"RemoteSAM [paper]"``). Values that appear only in the paper's Fig. 1 are marked with a

@@ -163,7 +163,7 @@ def evaluate(
             errors (the document is saved first); ``"warn"`` logs them and returns the document.
         **options: further run settings: ``dataset_roots``, ``split``, ``task_options``,
             ``dataset_options``, ``run_id``, ``progress``, ``retry_failed``
-            (see :class:`remotesam.bench.run.runner.RunConfig`).
+            (see :class:`remotesam.bench.run.config.RunConfig`).
 
     Returns:
         The :class:`~remotesam.bench.records.results.RunDocument` (rank 0; None on other ranks of a

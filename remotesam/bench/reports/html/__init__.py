@@ -10,13 +10,15 @@ What it holds:
 
 * a sortable leaderboard (95% intervals, best bold and second underlined, flags for synthetic
   data, ``--limit`` subsets and failed samples, the paper's numbers where comparable) and the
-  radar chart (inline SVG), as :mod:`remotesam.bench.reports.leaderboard` / :mod:`~remotesam.bench.reports.radar`;
+  radar chart (inline SVG), as :mod:`remotesam.bench.reports.leaderboard` /
+  :mod:`~remotesam.bench.reports.radar`;
 * per task/dataset and checkpoint: the metrics with their context, the plugin's tables
   (``Scores.tables``: AP / IoU per class ...), a confusion matrix for single-label
   classification, precision-recall curves for box predictions
   (:mod:`remotesam.bench.reports.html.data`), and a **failure gallery**: the ``K`` worst samples by
   the task's per-sample value and ``K`` random ones (seeded), drawn with ground truth vs
-  prediction (:mod:`remotesam.bench.reports.html.painters`), and the failed samples with their errors;
+  prediction (:mod:`remotesam.bench.reports.html.painters`), and the failed samples with their
+  errors;
 * a **checkpoint comparison** (``--compare A B``, or automatically when the selection holds
   exactly two checkpoints): per task the paired per-sample differences, their mean with a
   bootstrap interval, how many samples got better or worse, and the samples that changed most

@@ -1,7 +1,8 @@
 """Thumbnails with overlays, made once and cached on disk.
 
 A thumbnail is the sample's image scaled to :data:`THUMB_SIZE` pixels on its longer side
-(down with bilinear filtering, up -- for small images, at most 8x -- with nearest), with the painter's overlay (:mod:`remotesam.bench.reports.html.painters`), stored as JPEG
+(down with bilinear filtering, up -- for small images, at most 8x -- with nearest), with the
+painter's overlay (:mod:`remotesam.bench.reports.html.painters`), stored as JPEG
 (quality 82) under ``<results>/report_cache/thumbs/<key>.jpg`` beside ``<key>.json`` (the
 caption lines). The key is the sha256 of the image file's bytes, the thumbnail size, the painter
 kind and version, and the target and prediction drawn, so a changed image, prediction or painter
