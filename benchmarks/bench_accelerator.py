@@ -113,8 +113,8 @@ def factory(path: Any, *, device: str = "cpu", precision: str = "fp32", batch_si
 def measure(data: Path, tasks: list[str], results_dir: Path, batch_size: int = BATCH
             ) -> dict[str, Any]:
     """One run of ``tasks`` on ``data`` with the simulated accelerator; the busy fraction."""
-    from remotesam.bench import store as store_mod
-    from remotesam.bench.runner import RunConfig, run
+    from remotesam.bench.records import store as store_mod
+    from remotesam.bench.run import RunConfig, run
 
     last = {"t": 0.0, "n": 0}
     original = store_mod.ResultsStore.put_predictions

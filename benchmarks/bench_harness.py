@@ -1,11 +1,11 @@
 """Harness overhead: the share of a run's wall time not spent in the network's forward passes.
 
-A full ``remotesam.bench.runner.run`` (registry, dataset reading, cache look-ups, per-batch
+A full ``remotesam.bench.run.runner.run`` (registry, dataset reading, cache look-ups, per-batch
 SQLite commits, scoring, bootstrap intervals, provenance, run document) on the tiny RemoteSAM
 network and the procedural benchmark written by ``remotesam.synth``. The network's ``forward``
 is timed with hooks; the rest of the wall time is split into
 
-* ``predict_other``: inside the prediction pass (``remotesam.bench.executor.predict_jobs``: the
+* ``predict_other``: inside the prediction pass (``remotesam.bench.run.executor.predict_jobs``: the
   engine's prefetch, batching and dense post-processing, the plugins' ``reduce``, store
   commits) but outside ``net.forward``; with the engine these overlap the forwards, so this is
   the prediction wall time not covered by forwards;
@@ -50,7 +50,7 @@ class _Timer:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from remotesam.checkpoint import save_checkpoint
-    from remotesam.model import create_model
+    from remotesam.models import create_model
     from remotesam.synth.generator import generate
 
     root = tmp_path_factory.mktemp("harness")
@@ -63,11 +63,11 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_harness_overhead(benchmark: Any, setup: dict[str, Any]) -> None:
     import torch
 
-    from remotesam.bench.registry import Registry
-    from remotesam.bench.runner import RunConfig, default_model_factory, run
+    from remotesam.bench.api.registry import Registry
+    from remotesam.bench.run import RunConfig, default_model_factory, run
 
     torch.set_num_threads(1)
-    from remotesam.bench import runner as runner_mod
+    from remotesam.bench.run import runner as runner_mod
 
     registry = Registry()
     timer = _Timer()

@@ -26,9 +26,9 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from remotesam.model import create_model
 from remotesam.model.network import build_text_encoder
 from remotesam.model.parity import fill_parity
+from remotesam.models import create_model
 
 PARITY_IDS = [101, 1996, 13297, 2006, 1996, 2157, 102] + [0] * 13
 ROUNDS = int(os.environ.get("REMOTESAM_BENCH_ROUNDS", "1"))

@@ -31,7 +31,7 @@ CLASSES = ["airplane", "airport", "baseballfield", "basketballcourt", "bridge", 
 
 @pytest.fixture(scope="module")
 def net() -> torch.nn.Module:
-    from remotesam.model import create_model
+    from remotesam.models import create_model
 
     torch.manual_seed(0)
     return create_model("remotesam_tiny").eval()

@@ -32,10 +32,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from remotesam.bench.leaderboard import build_leaderboard
-from remotesam.bench.radar import build_radar, save_radar
-from remotesam.bench.results import CheckpointRef, MetricValue, RunDocument, TaskResult
-from remotesam.bench.stats import bootstrap_ci, paired_test
+from remotesam.bench.records.results import CheckpointRef, MetricValue, RunDocument, TaskResult
+from remotesam.bench.records.stats import bootstrap_ci, paired_test
+from remotesam.bench.reports.leaderboard import build_leaderboard
+from remotesam.bench.reports.radar import build_radar, save_radar
 
 N = 10_000
 TASKS = [("ref", "rrsisd"), ("seg", "isaid"), ("det", "dior"), ("vg", "dior_rsvg"),
@@ -175,7 +175,7 @@ class _StandInDetector:
 
 @pytest.fixture(scope="module")
 def det_run_2000(tmp_path_factory):
-    from remotesam.bench.runner import RunConfig, run
+    from remotesam.bench.run import RunConfig, run
 
     tmp = tmp_path_factory.mktemp("report2000")
     _write_dior(tmp / "data" / "DIORcoco", N_REPORT)
@@ -191,7 +191,7 @@ def det_run_2000(tmp_path_factory):
 
 @pytest.mark.parametrize("cache", ["cold", "warm"])
 def test_html_report_2000_samples(benchmark, det_run_2000, cache):
-    from remotesam.bench.report import write_report
+    from remotesam.bench.reports.html import write_report
 
     tmp, doc = det_run_2000
     thumbs = tmp / "results" / "report_cache"

@@ -43,8 +43,8 @@ def _rss() -> int:
 
 def rehearse(n_images: int, work: Path, data: Path | None = None) -> dict[str, Any]:
     """Write (or reuse) the data, run det with the simulated accelerator, measure."""
-    from remotesam.bench.leaderboard import build_leaderboard
-    from remotesam.bench.runner import score_run
+    from remotesam.bench.reports.leaderboard import build_leaderboard
+    from remotesam.bench.run import score_run
 
     if data is None:
         data = work / f"synth800-n{n_images}"
@@ -81,7 +81,7 @@ def rehearse(n_images: int, work: Path, data: Path | None = None) -> dict[str, A
     during = [r for t, r in samples if t_ready <= t <= t_end]
     q = max(1, len(during) // 4)
     store_bytes = sum(p.stat().st_size for p in results.glob("store.sqlite*"))
-    from remotesam.bench.results import RunDocument, runs_dir
+    from remotesam.bench.records.results import RunDocument, runs_dir
 
     doc_path = sorted(runs_dir(results).glob("*.json"))[-1]
     doc = RunDocument.load(doc_path)

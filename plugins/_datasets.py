@@ -8,7 +8,7 @@ relative to the adapter's root; ``a | b`` means either path satisfies the entry.
 
 from __future__ import annotations
 
-from remotesam.bench.datainfo import DatasetInfo
+from remotesam.bench.api.datainfo import DatasetInfo
 
 __all__ = ["DATASET_INFO"]
 

@@ -45,7 +45,7 @@ import cv2
 import numpy as np
 
 from remotesam.bench.api import DatasetAdapter, DatasetError, Sample
-from remotesam.bench.datainfo import DatasetInfo
+from remotesam.bench.api.datainfo import DatasetInfo
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,

@@ -76,7 +76,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from remotesam.bench.api import DatasetAdapter, DatasetError, Sample
-from remotesam.bench.datainfo import DatasetInfo
+from remotesam.bench.api.datainfo import DatasetInfo
 from remotesam.bench.kit import check_options, image_files, require_dir, resize_nearest
 from remotesam.classes import POTSDAM_CLASSES
 
@@ -150,7 +150,7 @@ def read_openvocab_label(target: Mapping[str, Any], size: int | None = None) -> 
     Returns:
         ``(H, W)`` int64 (nearest-resized to ``size x size`` when given).
     """
-    from .seg import colour_to_label
+    from ._labels import colour_to_label
 
     path = Path(target["label_path"])
     with _open(path) as im:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from remotesam.bench.datainfo import DatasetInfo
+from remotesam.bench.api.datainfo import DatasetInfo
 
 from ._phrase_refer import PhraseListAdapter
 

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from remotesam.bench.api import DatasetAdapter, DatasetError, Sample
-from remotesam.bench.datainfo import DatasetInfo
+from remotesam.bench.api.datainfo import DatasetInfo
 from remotesam.bench.kit import (
     IMAGE_EXTENSIONS,
     check_images_exist,

@@ -74,12 +74,11 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
-from remotesam.bench.datainfo import DatasetInfo
+from remotesam.bench.api.datainfo import DatasetInfo
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
     check_score_lengths,
-    load_image,
     member_path,
     option_path,
     parse_bool_option,
@@ -311,24 +310,6 @@ class CaptioningTask(TaskPlugin):
     def sample_seed(self, sample: Sample) -> int:
         """The caption seed of a sample: sha256 of ``"<seed option>:<sample_id>"``, 31 bits."""
         return stable_seed(sample.sample_id, self.seed)
-
-    def predict(self, model: Any, samples: Sequence[Sample]) -> list[Prediction]:
-        """``model.captioning(image, POTENTIAL_CLASSES, region_split, seed=<per sample>)``.
-
-        Returns ``{"caption": str, "seed": int}``.
-        """
-        from remotesam.bench.executor import predict_with_requests, uses_engine
-
-        if uses_engine(model):  # a RemoteSAM: the same engine path as the harness
-            return predict_with_requests(self, model, samples)
-        out: list[Prediction] = []
-        for s in samples:
-            image = load_image(s.image)
-            seed = self.sample_seed(s)
-            res = model.captioning(image, list(POTENTIAL_CLASSES), region_split=self.region_split,
-                                   seed=seed, epoc=self.epoc)  # fmt: skip
-            out.append({"caption": str(res.text), "seed": seed})
-        return out
 
     def requests(self, s: Sample) -> list[Any]:
         """One request: the potential-class prompts, masks and probabilities at the original

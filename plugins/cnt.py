@@ -54,12 +54,11 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
-from remotesam.bench.datainfo import DatasetInfo
+from remotesam.bench.api.datainfo import DatasetInfo
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
     check_score_lengths,
-    load_image,
     option_path,
     parse_bool_option,
     read_json,
@@ -255,26 +254,6 @@ class CountingTask(TaskPlugin):
     def settings(self) -> dict[str, Any]:
         """Prediction settings: ``epoc`` and ``area_factor``."""
         return {"area_factor": self.area_factor, "epoc": "auto" if self.epoc is None else self.epoc}
-
-    def predict(self, model: Any, samples: Sequence[Sample]) -> list[Prediction]:
-        """``model.counting(image, [class], prior_areas={class: prior}, area_factor, epoc,
-        epoc_threshold=0.15)`` per question.
-
-        Returns ``{"count": int, "class": name}``.
-        """
-        from remotesam.bench.executor import predict_with_requests, uses_engine
-
-        if uses_engine(model):  # a RemoteSAM: the same engine path as the harness
-            return predict_with_requests(self, model, samples)
-        out: list[Prediction] = []
-        for s in samples:
-            image = load_image(s.image)
-            cls = str(s.target["class"])
-            res = model.counting(image, [cls], prior_areas={cls: float(s.meta["prior_area"])},
-                                 area_factor=self.area_factor, epoc=self.epoc,
-                                 epoc_threshold=EPOC_THRESHOLD_COUNTING)  # fmt: skip
-            out.append({"count": int(res.counts.get(cls, 0)), "class": cls})
-        return out
 
     def requests(self, s: Sample) -> list[Any]:
         """One request: the question's class prompt, mask and probability at the original size

@@ -96,13 +96,12 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
-from remotesam.bench.datainfo import DatasetInfo
+from remotesam.bench.api.datainfo import DatasetInfo
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
     check_score_lengths,
     image_files,
-    load_image,
     member_path,
     option_path,
     parse_bool_option,
@@ -427,36 +426,6 @@ class DetectionTask(TaskPlugin):
         # auto: official DIOR ran with EPOC -> use it when the predictor has an EPOC model
         # (None = the predictor's own default); official DOTA ran without.
         return None if self._EPOC_OFFICIAL.get(str(sample.meta.get("dataset")), False) else False
-
-    def predict(self, model: Any, samples: Sequence[Sample]) -> list[Prediction]:
-        """``model.detection(image, classes, box_type, epoc)`` per image.
-
-        Returns ``{"hbb": {"boxes": [[x1,y1,x2,y2]...], "scores": [...], "labels": [names]},
-        "obb": {... 8-value polygons ...}}`` with the keys the ``box_type`` option asks for,
-        plus ``"size": [H, W]``.
-        """
-        from remotesam.bench.executor import predict_with_requests, uses_engine
-
-        if uses_engine(model):  # a RemoteSAM: the same engine path as the harness
-            return predict_with_requests(self, model, samples)
-        out: list[Prediction] = []
-        types = ("hbb", "obb") if self.box_type == "both" else (self.box_type,)
-        for s in samples:
-            image = load_image(s.image)
-            h, w = int(image.shape[0]), int(image.shape[1])
-            mw, mh = s.meta.get("width"), s.meta.get("height")
-            if mw is not None and mh is not None and (int(mh), int(mw)) != (h, w):
-                raise DatasetError(
-                    f"image {s.image}: size {h}x{w} (HxW) differs from the annotation's "
-                    f"{int(mh)}x{int(mw)} (sample {s.sample_id})"
-                )
-            classes = self._classes(s)
-            pred: dict[str, Any] = {"size": [h, w]}
-            for bt in types:
-                det = model.detection(image, list(classes), box_type=bt, epoc=self._epoc_for(s))
-                pred[bt] = _boxes_json(det.boxes, det.scores, det.labels, det.classnames)
-            out.append(pred)
-        return out
 
     def requests(self, sample: Sample) -> list[Any]:
         """One request: the dataset's class prompts, masks and probabilities at the original size

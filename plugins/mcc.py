@@ -39,14 +39,14 @@ import numpy as np
 from remotesam.bench.api import (
     DatasetAdapter,
     DatasetError,
+    DatasetInfo,
     MetricSpec,
     Prediction,
     Sample,
     Scores,
     TaskPlugin,
 )
-from remotesam.bench.datainfo import DatasetInfo
-from remotesam.bench.kit import check_options, check_score_lengths, image_files, load_image
+from remotesam.bench.kit import check_options, check_score_lengths, image_files
 from remotesam.classes import UCM_CLASSES, UCM_FOLDERS
 
 from ._datasets import DATASET_INFO
@@ -132,22 +132,6 @@ class SceneClassificationTask(TaskPlugin):
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
         check_options("mcc task", self.options, error=ValueError, kind="task")
-
-    def predict(self, model: Any, samples: Sequence[Sample]) -> list[Prediction]:
-        """``{"classes": [...], "scores": [K floats], "label": str | None}`` per sample."""
-        from remotesam.bench.executor import predict_with_requests, uses_engine
-
-        if uses_engine(model):  # a RemoteSAM: the same engine path as the harness
-            return predict_with_requests(self, model, samples)
-        out: list[Prediction] = []
-        for s in samples:
-            image = load_image(s.image)
-            res = model.multi_class_cls(image, list(UCM_CLASSES))
-            scores = np.asarray(res.scores, dtype=np.float64).reshape(-1)
-            if scores.shape[0] != len(UCM_CLASSES):
-                raise ValueError(f"multi_class_cls returned {scores.shape[0]} scores for {len(UCM_CLASSES)} classes")
-            out.append({"classes": list(UCM_CLASSES), "scores": scores.tolist(), "label": res.label})
-        return out
 
     def requests(self, sample: Sample) -> list[Any]:
         """One request: the 21 UC Merced class prompts, pooled scores only."""

@@ -47,7 +47,6 @@ from remotesam.bench.api import (
 from remotesam.bench.kit import (
     check_options,
     check_score_lengths,
-    load_image,
     sample_dataset_classes,
 )
 
@@ -125,26 +124,6 @@ class MultiLabelClassificationTask(TaskPlugin):
 
     def _classes(self, s: Sample) -> tuple[str, ...]:
         return sample_dataset_classes(self, s)
-
-    def predict(self, model: Any, samples: Sequence[Sample]) -> list[Prediction]:
-        """``model.multi_label_cls(image, classes)`` per image.
-
-        Returns ``{"classnames": [...K], "scores": [...K floats], "labels": [selected names]}``.
-        """
-        from remotesam.bench.executor import predict_with_requests, uses_engine
-
-        if uses_engine(model):  # a RemoteSAM: the same engine path as the harness
-            return predict_with_requests(self, model, samples)
-        out: list[Prediction] = []
-        for s in samples:
-            image = load_image(s.image)
-            res = model.multi_label_cls(image, list(self._classes(s)))
-            out.append({
-                "classnames": list(res.classnames),
-                "scores": [float(v) for v in np.asarray(res.scores, dtype=np.float64).reshape(-1)],
-                "labels": list(res.labels),
-            })  # fmt: skip
-        return out
 
     def requests(self, s: Sample) -> list[Any]:
         """One request: the dataset's class prompts, pooled scores only (GMP and GAP)."""

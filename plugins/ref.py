@@ -71,12 +71,11 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
-from remotesam.bench.datainfo import DatasetInfo
+from remotesam.bench.api.datainfo import DatasetInfo
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
     check_score_lengths,
-    load_image,
     mask_to_rle,
     member_path,
     positive_int_option,
@@ -337,33 +336,6 @@ class ReferringSegmentationTask(TaskPlugin):
     def settings(self) -> dict[str, Any]:
         """No option changes a prediction (``eval_size`` only affects scoring)."""
         return {}
-
-    def predict(self, model: Any, samples: Sequence[Sample]) -> list[Prediction]:
-        """``model.referring_seg(image, sentence)`` per sample.
-
-        Returns ``{"mask": RLE at the original size, "mask_net": RLE at the network size}``.
-
-        Raises:
-            DatasetError: unreadable image, or an image whose size differs from the annotation.
-        """
-        from remotesam.bench.executor import predict_with_requests, uses_engine
-
-        if uses_engine(model):  # a RemoteSAM: the same engine path as the harness
-            return predict_with_requests(self, model, samples)
-        out: list[Prediction] = []
-        for s in samples:
-            image = load_image(s.image)
-            h, w = (int(v) for v in s.target["size"])
-            if image.shape[:2] != (h, w):
-                raise DatasetError(
-                    f"image {s.image}: size {image.shape[0]}x{image.shape[1]} (HxW) differs from "
-                    f"the annotation's {h}x{w} (sample {s.sample_id})"
-                )
-            res = model.referring_seg(image, str(s.meta["sentence"]))
-            if res.mask.shape != (h, w):
-                raise ValueError(f"referring_seg returned a {res.mask.shape} mask for a {h}x{w} image")
-            out.append({"mask": mask_to_rle(res.mask), "mask_net": mask_to_rle(res.mask_net)})
-        return out
 
     def requests(self, s: Sample) -> list[Any]:
         """One request: the expression, masks at the original and the network size only."""

@@ -74,14 +74,13 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
-from remotesam.bench.datainfo import DatasetInfo
+from remotesam.bench.api.datainfo import DatasetInfo
 from remotesam.bench.kit import (
     as_str_list,
     check_images_exist,
     check_options,
     check_score_lengths,
     image_files,
-    load_image,
     mask_to_rle,
     positive_int_option,
     read_text,
@@ -92,6 +91,7 @@ from remotesam.bench.kit import (
 from remotesam.classes import ISAID_CLASSES, ISAID_PALETTE, POTSDAM_CLASSES
 
 from ._datasets import DATASET_INFO
+from ._labels import colour_to_label
 from ._openvocab_seg import (
     OPENVOCAB_ENCODINGS,
     DeepGlobeLandCoverAdapter,
@@ -131,51 +131,6 @@ _SEG_MASK_SUFFIX = "_instance_color_RGB"
 # --------------------------------------------------------------------------------------------
 # Label decoding
 # --------------------------------------------------------------------------------------------
-
-
-def colour_to_label(
-    rgb: np.ndarray,
-    palette: Sequence[Sequence[int]],
-    *,
-    unknown: str = "background",
-    where: str = "mask",
-) -> np.ndarray:
-    """Map an RGB colour mask to class indices (official ``change_label``).
-
-    Args:
-        rgb: ``(H, W, 3)`` uint8.
-        palette: K colours; colour k -> label ``k + 1``; black ``(0, 0, 0)`` -> 0.
-        unknown: ``"background"`` (official, default: map to 0) or ``"error"`` (raise).
-        where: file name for the error message.
-
-    Returns:
-        ``(H, W)`` uint8 labels in ``[0, K]``.
-
-    Raises:
-        DatasetError: a colour outside the palette when ``unknown == "error"``.
-    """
-    a = np.asarray(rgb)
-    if a.ndim != 3 or a.shape[2] < 3:
-        raise DatasetError(f"{where}: expected an RGB colour mask, got array shape {a.shape}")
-    a = a[:, :, :3].astype(np.int32)
-    keys = (a[:, :, 0] << 16) | (a[:, :, 1] << 8) | a[:, :, 2]
-    pal = np.asarray([(r << 16) | (g << 8) | b for r, g, b in palette] + [0], dtype=np.int32)
-    values = np.asarray([*list(range(1, len(palette) + 1)), 0], dtype=np.uint8)
-    order = np.argsort(pal, kind="stable")
-    spal, svals = pal[order], values[order]
-    idx = np.clip(np.searchsorted(spal, keys), 0, len(spal) - 1)
-    found = spal[idx] == keys
-    if not found.all() and unknown != "background":
-        ys, xs = np.nonzero(~found)
-        colours = np.unique(a[ys, xs].reshape(-1, 3), axis=0)
-        shown = ", ".join(str(tuple(int(v) for v in c)) for c in colours[:5])
-        raise DatasetError(
-            f"{where}: {ys.size} pixel(s) have colour(s) outside the class palette: {shown} "
-            f"(first at row {int(ys[0])}, column {int(xs[0])}). Expected background (0, 0, 0) or "
-            "one of the dataset's class colours; pass unknown_colour='background' to map them "
-            "to background as the official code does."
-        )
-    return np.where(found, svals[idx], 0).astype(np.uint8)
 
 
 def _read_png(path: Path, rgb: bool) -> np.ndarray:
@@ -499,41 +454,6 @@ class SemanticSegmentationTask(TaskPlugin):
     def settings(self) -> dict[str, Any]:
         """Only the prompt template changes predictions."""
         return {"template": self.template}
-
-    def predict(self, model: Any, samples: Sequence[Sample]) -> list[Prediction]:
-        """``model.semantic_seg(image, classes, template)`` per sample.
-
-        The ground truth is read first so that an unreadable or malformed label fails this
-        sample (with the file and the colour/value) instead of the whole scoring step.
-
-        Returns:
-            ``{"classes": [...], "net_size": [S, S], "masks_net": [RLE of label_map_net == k+1
-            for each class k]}`` (disjoint masks; the merged map is recovered exactly).
-        """
-        from remotesam.bench.executor import predict_with_requests, uses_engine
-
-        if uses_engine(model):  # a RemoteSAM: the same engine path as the harness
-            return predict_with_requests(self, model, samples)
-        out: list[Prediction] = []
-        for s in samples:
-            image = load_image(s.image)
-            gt = read_label(s.target)
-            if gt.shape != image.shape[:2]:
-                raise DatasetError(
-                    f"{s.target['label_path']}: label size {gt.shape[0]}x{gt.shape[1]} differs from image "
-                    f"{s.image} size {image.shape[0]}x{image.shape[1]} (HxW)"
-                )
-            classes = list(s.target["classes"])
-            res = model.semantic_seg(image, classes, template=self.template)
-            lm = np.asarray(res.label_map_net)
-            out.append(
-                {
-                    "classes": classes,
-                    "net_size": [int(lm.shape[0]), int(lm.shape[1])],
-                    "masks_net": [mask_to_rle(lm == k + 1) for k in range(len(classes))],
-                }
-            )
-        return out
 
     def requests(self, s: Sample) -> list[Any]:
         """One request: the class prompts (``template``), masks at the network size only."""

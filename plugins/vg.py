@@ -50,12 +50,11 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
-from remotesam.bench.datainfo import DatasetInfo
+from remotesam.bench.api.datainfo import DatasetInfo
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
     check_score_lengths,
-    load_image,
     member_path,
     read_text,
     regular_files,
@@ -259,28 +258,6 @@ class VisualGroundingTask(TaskPlugin):
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
         check_options("vg task", self.options, error=ValueError, kind="task")
-
-    def predict(self, model: Any, samples: Sequence[Sample]) -> list[Prediction]:
-        """``{"box": [x1, y1, x2, y2] | None, "score": float | None}`` per sample."""
-        from remotesam.bench.executor import predict_with_requests, uses_engine
-
-        if uses_engine(model):  # a RemoteSAM: the same engine path as the harness
-            return predict_with_requests(self, model, samples)
-        out: list[Prediction] = []
-        for s in samples:
-            image = load_image(s.image)
-            res = model.visual_grounding(image, str(s.meta["description"]))
-            if res.box is None:
-                out.append({"box": None, "score": None})
-            else:
-                score = float(res.score)
-                out.append(
-                    {
-                        "box": [float(v) for v in np.asarray(res.box, dtype=np.float64).reshape(4)],
-                        "score": None if math.isnan(score) else score,
-                    }
-                )
-        return out
 
     def requests(self, s: Sample) -> list[Any]:
         """One request: the description, mask and probability at the original size."""

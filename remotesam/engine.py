@@ -72,10 +72,6 @@ __all__ = ["OUTPUTS", "Answer", "Engine", "NonFiniteOutputError", "Request",
 #: The dense outputs a request may ask for (see the module docstring).
 OUTPUTS: frozenset[str] = frozenset({"mask_net", "prob_net", "mask", "prob", "pooled"})
 
-#: ``precision`` name -> autocast dtype (None: plain fp32).
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16,
-                                             "fp16": torch.float16}
-
 T = TypeVar("T")
 
 
@@ -86,9 +82,9 @@ def resolve_engine_precision(precision: str, device: torch.device) -> torch.dtyp
         ValueError: unknown name, or ``"fp16"`` on a device other than CUDA (fp16 on CPU is
             hundreds of times slower than fp32 and is never used).
     """
-    from remotesam.precision import resolve_precision
+    from remotesam.precision import autocast_dtype, resolve_precision
 
-    return PRECISIONS[resolve_precision(precision, device)]
+    return autocast_dtype(resolve_precision(precision, device))
 
 
 def init_worker_thread(n_threads: int = 1) -> None:

@@ -179,7 +179,7 @@ def parse_hf_uri(uri: str) -> HubUri:
     return HubUri(f"{owner}/{name}", filename, revision)
 
 
-def _offline() -> bool:
+def hub_offline() -> bool:
     env = os.environ.get("HF_HUB_OFFLINE")
     if env is not None:
         return env.strip().lower() in _TRUE
@@ -243,7 +243,7 @@ def resolve_hf_uri(uri: str, *, cache_dir: str | os.PathLike[str] | None = None,
     u = parse_hf_uri(uri)
     revision = u.revision or DEFAULT_REVISION
     cache = Path(cache_dir).expanduser() if cache_dir is not None else hub_cache_dir()
-    local_only = _offline() if offline is None else bool(offline)
+    local_only = hub_offline() if offline is None else bool(offline)
     try:
         from huggingface_hub import errors as hf_errors
         from huggingface_hub import hf_hub_download

@@ -67,7 +67,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RemoteSAM"]
 
-_PRECISIONS = ("fp32", "bf16", "fp16")
 _BOX_TYPES = ("hbb", "obb")
 _REGION_SPLITS = (4, 9)
 

@@ -49,13 +49,13 @@ def check_task_plugin(cls: type, *, dataset_root: str | Path | None = None, mode
 
     With ``dataset_root`` and ``model`` as well: ``predict`` on the first ``n_samples`` and
     ``score`` on its predictions as the store gives them back. Predictions, settings and scores
-    are judged by :mod:`remotesam.bench.contract`, the same functions the registry and the
+    are judged by :mod:`remotesam.bench.api.contract`, the same functions the registry and the
     runner use, so a plugin that passes here is accepted by ``remotesam-bench run``.
 
     Raises:
         PluginConformanceError: listing every problem found.
     """
-    from remotesam.bench.contract import settings_problems, validate_plugin_class
+    from remotesam.bench.api.contract import settings_problems, validate_plugin_class
 
     problems = [f"class: {p}" for p in validate_plugin_class(cls)]
     if problems:
@@ -76,7 +76,7 @@ def check_task_plugin(cls: type, *, dataset_root: str | Path | None = None, mode
 
 def _check_data_and_model(plugin: Any, root: Path, model: Any, dataset: str, n: int,
                           ) -> list[str]:
-    from remotesam.bench.contract import encode_predictions, scores_problems
+    from remotesam.bench.api.contract import encode_predictions, scores_problems
     from remotesam.bench.errors import PluginError
 
     problems: list[str] = []
@@ -123,7 +123,7 @@ def _check_sample_images(samples: list[Any], n: int) -> list[str]:
     named one in ``images``) are existing files (or in-memory arrays); the first ``n`` samples'
     input fingerprints (every image's bytes, target, meta) can be computed."""
     from remotesam.bench.api import Sample
-    from remotesam.bench.identity import sample_fingerprints
+    from remotesam.bench.records.identity import sample_fingerprints
 
     problems: list[str] = []
     for s in samples:

@@ -4,7 +4,7 @@
   network (seeded, CPU);
 * :func:`check_plugin_tiny`: ``remotesam.testing.check_task_plugin`` (predict + score) of a
   plugin class with that predictor on one sample;
-* :func:`run_harness_tiny`: a whole run through the harness (``remotesam.bench.runner``) with the
+* :func:`run_harness_tiny`: a whole run through the harness (``remotesam.bench.run``) with the
   tiny model saved as a checkpoint; returns the one task result.
 
 Our own modules are imported plainly: an import error in them fails the calling test.
@@ -40,11 +40,11 @@ def run_harness_tiny(
     """Run ``task`` (``"<task>.<dataset>"``) through the harness with a random-init tiny model.
 
     The checkpoint and the results go under ``tmp_path``; asserts the run had no task-level
-    error and returns its only :class:`remotesam.bench.results` task result.
+    error and returns its only :class:`remotesam.bench.records.results` task result.
     """
     torch = pytest.importorskip("torch")
     from remotesam import create_model, save_checkpoint
-    from remotesam.bench import runner
+    from remotesam.bench import run as runner
 
     torch.manual_seed(0)
     ckpt = save_checkpoint(create_model("remotesam_tiny"), tmp_path / "ckpt" / "tiny.safetensors")

@@ -8,7 +8,7 @@ import hashlib
 
 import numpy as np
 
-from remotesam.bench.results import CheckpointRef, MetricValue, RunDocument, TaskResult
+from remotesam.bench.records.results import CheckpointRef, MetricValue, RunDocument, TaskResult
 
 N = 60
 IDS = [f"img{i:03d}" for i in range(N)]
@@ -61,7 +61,7 @@ def reports_cli_main(argv: list[str]) -> int:
     """Run one reports subcommand (leaderboard, radar, gate, baseline, ...) as the CLI does."""
     import argparse
 
-    from remotesam.bench import reports_cli
+    from remotesam.bench.cli import reports as reports_cli
 
     parser = argparse.ArgumentParser(prog="remotesam-bench")
     reports_cli.add_subcommands(parser.add_subparsers(dest="command", required=True))

@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
 import bench_support as bs
 from rsb_toy.data import write_dataset
 
-from remotesam.bench.results import RunDocument, latest_run, list_runs
-from remotesam.bench.store import ResultsStore
+from remotesam.bench.records.results import RunDocument, latest_run, list_runs
+from remotesam.bench.records.store import ResultsStore
 
 #: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
 #: (tests/test_bench_runner.py::test_limit_task_options_and_cache_key)
@@ -231,10 +231,10 @@ def test_sigkill_and_resume_with_the_tiny_remotesam(work, site, monkeypatch):
     import torch
     from rsb_toy.fakemodel import load_tiny
 
-    from remotesam.bench.registry import Registry
-    from remotesam.bench.runner import RunConfig, run
+    from remotesam.bench.api.registry import Registry
+    from remotesam.bench.run import RunConfig, run
     from remotesam.checkpoint import save_checkpoint
-    from remotesam.model import create_model
+    from remotesam.models import create_model
 
     torch.manual_seed(0)
     save_checkpoint(create_model("remotesam_tiny", img_size=64), work / "tiny.safetensors")

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from remotesam.bench.cli import build_parser, main
-from remotesam.bench.config import ConfigError, config_values, option_actions
-from remotesam.bench.results import RunDocument
+from remotesam.bench.cli.config_file import ConfigError, config_values, option_actions
+from remotesam.bench.records.results import RunDocument
 
 #: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
 #: (tests/test_bench_runner.py::test_limit_task_options_and_cache_key)

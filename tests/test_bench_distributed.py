@@ -15,9 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
 import bench_support as bs
 from rsb_toy.data import write_dataset
 
-from remotesam.bench.distributed import shard_indices
-from remotesam.bench.results import RunDocument
-from remotesam.bench.store import ResultsStore
+from remotesam.bench.records.results import RunDocument
+from remotesam.bench.records.store import ResultsStore
+from remotesam.bench.run.distributed import shard_indices
 
 N = 23  # odd on purpose: the shards differ in size
 

@@ -1,5 +1,5 @@
-"""``remotesam.bench.evaluate``: a checkpoint path, a RemoteSAM or a bare network, as a user (or a
-training loop) calls it; in-memory models are cached by their weights digest."""
+"""``remotesam.bench.evaluate``: a checkpoint path, a RemoteSAM or a bare network, as a user (or
+a training loop) calls it; in-memory models are cached by their weights digest."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import remotesam
 from remotesam.bench import EvaluationError, evaluate
 from remotesam.bench.cli import main
 from remotesam.bench.errors import InputError
-from remotesam.bench.identity import model_digest
-from remotesam.bench.results import RunDocument
+from remotesam.bench.records.identity import model_digest
+from remotesam.bench.records.results import RunDocument
 from remotesam.checkpoint import load_checkpoint
 
 #: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
@@ -117,7 +117,7 @@ def test_errors_raise_after_saving_or_warn(synth_root: Path, tmp_path: Path,
     doc = info.value.document
     assert doc is not None and doc.results[0].n_failed == 1
     assert (tmp_path / "r" / "runs" / f"{doc.run_id}.json").is_file()
-    with caplog.at_level("WARNING", logger="remotesam.bench.evaluate"):
+    with caplog.at_level("WARNING", logger="remotesam.bench.run.evaluate"):
         warned = evaluate(bad, on_error="warn", **kw)
     assert warned is not None and "loading the model failed" in caplog.text
 

@@ -17,10 +17,10 @@ import bench_support as bs
 from rsb_toy.data import write_dataset
 from rsb_toy.fakemodel import load
 
+from remotesam.bench.api.registry import Registry
 from remotesam.bench.errors import InputError
-from remotesam.bench.export import export_runs, load_result, read_jsonl, rescore_jsonl
-from remotesam.bench.registry import Registry
-from remotesam.bench.runner import RunConfig, run
+from remotesam.bench.reports.export import export_runs, load_result, read_jsonl, rescore_jsonl
+from remotesam.bench.run import RunConfig, run
 
 #: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
 #: (tests/test_bench_runner.py::test_limit_task_options_and_cache_key)
@@ -100,8 +100,8 @@ def test_export_errors_are_clear(toy_run, tmp_path):
 
 
 def test_cli_export(toy_run, monkeypatch, capsys):
-    from remotesam.bench import reports_cli
     from remotesam.bench.cli import main
+    from remotesam.bench.cli import reports as reports_cli
 
     tmp, _, registry = toy_run
     monkeypatch.setattr(reports_cli, "_registry", lambda: registry)
@@ -116,7 +116,7 @@ def test_cli_export(toy_run, monkeypatch, capsys):
 @pytest.mark.slow
 def test_export_round_trips_every_builtin_plugin(tmp_path):
     """The bundled checkpoint on 3 samples of every task of the embedded benchmark."""
-    from remotesam.bench.embedded import ensure_embedded_benchmark
+    from remotesam.bench.run.embedded import ensure_embedded_benchmark
 
     data = ensure_embedded_benchmark(tmp_path)
     tasks = ["ref", "seg", "det", "vg", "mlc", "mcc", "cnt"]  # cap needs java for scoring
@@ -192,7 +192,7 @@ def test_exported_coco_files_give_the_run_number_with_pycocotools(tmp_path):
     """DIOR layout of the procedural benchmark, the bundled checkpoint: COCOeval on the exported
     results (official int() boxes) + the exported ground truth, or + the dataset's own
     DIOR_test.json, with the sidecar's settings, gives the run's mAP50 and mAP."""
-    from remotesam.bench.embedded import ensure_embedded_benchmark
+    from remotesam.bench.run.embedded import ensure_embedded_benchmark
 
     data = ensure_embedded_benchmark(tmp_path)
     out = run(RunConfig(tasks=["det.dior"], data_root=data, limit=6, results_dir=tmp_path,
@@ -222,8 +222,9 @@ def test_exported_coco_files_give_the_run_number_with_pycocotools(tmp_path):
 def test_exported_dota_coco_files_state_the_uncapped_max_dets(real_data, tmp_path):
     """DOTA keeps every detection: on a real patch with 263 small vehicles, plain COCOeval with
     its default maxDets=100 gives another number; the sidecar's maxDets gives the run's."""
-    from remotesam.types import Detections
     from remotesam_plugins.det import DOTADetectionAdapter
+
+    from remotesam.types import Detections
 
     root = real_data / "dota" / "split_patch"
     (s,) = DOTADetectionAdapter(root).samples()

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from remotesam.bench import reports_cli
+from remotesam.bench.api.registry import Registry
+from remotesam.bench.cli import reports as reports_cli
 from remotesam.bench.gate import (
     BASELINE_SCHEMA,
     N_FAILED,
@@ -28,11 +29,8 @@ from remotesam.bench.gate import (
     write_baseline,
 )
 from remotesam.bench.pytest_plugin import check_gate, remotesam_gate  # noqa: F401 (the fixture, as installed by the pytest11 entry point)
-from remotesam.bench.registry import Registry
-from remotesam.bench.results import CheckpointRef, MetricValue, RunDocument, TaskResult
-from remotesam.bench.runner import RunConfig
-from remotesam.bench.runner import run as run_bench
-from remotesam.bench.stats import (
+from remotesam.bench.records.results import CheckpointRef, MetricValue, RunDocument, TaskResult
+from remotesam.bench.records.stats import (
     exact_mcnemar_pvalue,
     largest_single_sample_effect,
     metric_ci,
@@ -44,6 +42,8 @@ from remotesam.bench.stats import (
     t_quantile,
     wilson_interval,
 )
+from remotesam.bench.run import RunConfig
+from remotesam.bench.run import run as run_bench
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "fixtures"))
@@ -439,7 +439,7 @@ def test_intervals_are_chosen_by_kind_and_sample_size():
 
 def test_misses_only_interval_is_in_the_metric_unit():
     """0 of 4 hits on a metric in percent: the interval is (0, 48.99) %, not (0, 0.49)."""
-    from remotesam.bench.scoring import _bootstrap
+    from remotesam.bench.run.scoring import _bootstrap
 
     zeros = np.zeros(4)
     upper = wilson_interval(0, 4)[1]
@@ -455,7 +455,7 @@ def test_misses_only_interval_is_in_the_metric_unit():
 
 def test_interval_of_a_percentage_stays_within_0_and_100():
     """mlc label-wise accuracy on 4 images (85, 95, 100, 95 %): Student t overshoots 100."""
-    from remotesam.bench.scoring import _bootstrap
+    from remotesam.bench.run.scoring import _bootstrap
 
     vals = np.array([85.0, 95.0, 100.0, 95.0])
     assert sample_ci(per_sample=vals)[1] > 100.0  # the raw t interval, unit-agnostic
@@ -718,7 +718,7 @@ def test_ci_outputs_junit_annotations_and_step_summary(tmp_path, capsys, monkeyp
                           dataset="dior", run_id="broken")
     broken.results[0].synthetic = True  # the embedded procedural benchmark
     broken.save(tmp_path / "res" / "runs" / "broken.json")
-    monkeypatch.setattr(reports_cli, "_one_run", lambda spec, results_dir: broken)
+    monkeypatch.setattr(reports_cli, "find_run", lambda spec, results_dir: broken)
     summary = tmp_path / "step_summary.md"
     summary.write_text("# earlier step\n")
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
@@ -861,7 +861,7 @@ def test_pytest_plugin_marker_in_a_users_suite(pytester, tmp_path, monkeypatch):
 def test_pytest_fixture_evaluates_the_bundled_checkpoint_and_gates_it(
         tmp_path, remotesam_gate):  # noqa: F811 (fixture)
     """A user's CI job as one pytest step: evaluate a few samples, gate them."""
-    from remotesam.bench.evaluate import evaluate
+    from remotesam.bench.run import evaluate
 
     work = tmp_path / "results"
     doc = evaluate(tasks="mcc", limit=3, results_dir=work, device="cpu", progress=False)
@@ -907,7 +907,7 @@ def test_junit_parses_when_names_hold_control_characters(tmp_path):
         assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]", text)
         (tmp_path / "g.xml").write_text(text, encoding="utf-8")
         ET.parse(tmp_path / "g.xml")
-    from remotesam.bench.gate_report import error_junit
+    from remotesam.bench.gate.verdict import error_junit
 
     junit = error_junit("bad file \x1b[0m\udcff.json")
     assert "bad file \\x1b[0m\\udcff.json" in ET.fromstring(junit).find(".//error").get("message")
@@ -936,10 +936,11 @@ def test_a_result_without_per_sample_values_is_matched_by_its_sample_ids(tmp_pat
 
 
 def test_every_scored_result_records_its_sample_ids(tmp_path):
-    from remotesam.bench.api import Sample
-    from remotesam.bench.plan import _Job
-    from remotesam.bench.scoring import _score
     from remotesam_plugins.det import DetectionTask
+
+    from remotesam.bench.api import Sample
+    from remotesam.bench.run.jobs import Job
+    from remotesam.bench.run.scoring import score_job
 
     samples = [Sample(sample_id=f"{i}.jpg", image=f"{i}.jpg",
                       target={"bbox_xyxy": [[0, 0, 4, 4]], "labels": ["airplane"]},
@@ -947,7 +948,7 @@ def test_every_scored_result_records_its_sample_ids(tmp_path):
     preds = {s.sample_id: {"hbb": {"boxes": [[0, 0, 4, 4]], "scores": [0.9],
                                    "labels": ["airplane"]}, "size": [8, 8]}
              for s in samples[:2]}
-    job = _Job("det", DetectionTask(), "dior", "test", tmp_path, samples, 3, {}, "h")
-    res = _score(job, _ckpt(), preds, {samples[2].sample_id: "OSError: broken"})
+    job = Job("det", DetectionTask(), "dior", "test", tmp_path, samples, 3, {}, "h")
+    res = score_job(job, _ckpt(), preds, {samples[2].sample_id: "OSError: broken"})
     assert res.sample_ids == ["3.jpg", "1.jpg"] and res.n_failed == 1
     assert not res.per_sample and not res.per_sample_ratio  # det: nothing else holds the ids

@@ -25,12 +25,12 @@ import bench_support as bs
 from rsb_toy.data import write_dataset
 from rsb_toy.fakemodel import load
 
-from remotesam.bench import embedded as embedded_mod
+from remotesam.bench.api.registry import Registry
 from remotesam.bench.errors import InputError, StoreError
-from remotesam.bench.registry import Registry
-from remotesam.bench.results import RunDocument, RunsDirWarning, latest_run, list_runs
-from remotesam.bench.runner import RunConfig, resolve_checkpoints, run, score_run
-from remotesam.bench.store import ResultsStore
+from remotesam.bench.records.results import RunDocument, RunsDirWarning, latest_run, list_runs
+from remotesam.bench.records.store import ResultsStore
+from remotesam.bench.run import RunConfig, resolve_checkpoints, run, score_run
+from remotesam.bench.run import embedded as embedded_mod
 
 N = 6
 
@@ -242,9 +242,9 @@ def test_score_works_on_a_read_only_copy_of_a_results_dir(env, tmp_path):
         import sys
         sys.path.insert(0, {str(Path(__file__).resolve().parent / "fixtures")!r})
         import bench_support as bs
-        from remotesam.bench.registry import Registry
-        from remotesam.bench.results import RunDocument
-        from remotesam.bench.runner import score_run
+        from remotesam.bench.api.registry import Registry
+        from remotesam.bench.records.results import RunDocument
+        from remotesam.bench.run import score_run
         src = RunDocument.load({str(copy / "runs" / "orig.json")!r})
         reg = Registry(bs.toy_entry_points())
         a = score_run(src, results_dir={str(copy)!r}, registry=reg, data_root={str(env["data"])!r})
@@ -279,7 +279,7 @@ def test_read_only_store_on_an_unwritable_dir_uses_immutable_mode(env, monkeypat
     """The same path in process: ``os.access`` reports the folder unwritable (as on a read-only
     mount), so the store must open without creating its ``-shm`` and lock files."""
     _run(env)
-    import remotesam.bench.store as store_mod
+    import remotesam.bench.records.store as store_mod
 
     monkeypatch.setattr(store_mod.os, "access", lambda p, mode: mode != os.W_OK)
     opened = []
@@ -336,7 +336,7 @@ def _corrupt_one_prediction(results: Path) -> str:
 
 # issue 19 item 15
 def test_unreadable_stored_prediction_is_predicted_again_by_run(env):
-    from remotesam.bench.store import StoreWarning
+    from remotesam.bench.records.store import StoreWarning
 
     first = _run(env)
     sid = _corrupt_one_prediction(env["results"])
@@ -354,7 +354,7 @@ def test_unreadable_stored_prediction_is_predicted_again_by_run(env):
 
 
 def _key(r):
-    from remotesam.bench.store import PredictionKey
+    from remotesam.bench.records.store import PredictionKey
 
     return PredictionKey(r.checkpoint.sha256, r.task, r.task_version, r.dataset, r.split,
                          r.settings_hash)
@@ -362,7 +362,7 @@ def _key(r):
 
 # issue 19 item 15
 def test_unreadable_stored_prediction_is_a_failed_sample_in_score(env):
-    from remotesam.bench.store import StoreWarning
+    from remotesam.bench.records.store import StoreWarning
 
     src = _run(env).document
     sid = _corrupt_one_prediction(env["results"])

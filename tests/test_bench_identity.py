@@ -21,10 +21,10 @@ import bench_support as bs
 from rsb_toy.data import write_dataset
 from rsb_toy.fakemodel import load
 
-from remotesam.bench import identity
-from remotesam.bench.registry import Registry
-from remotesam.bench.runner import RunConfig, load_model_factory, run
-from remotesam.bench.store import ResultsStore
+from remotesam.bench.api.registry import Registry
+from remotesam.bench.records import identity
+from remotesam.bench.records.store import ResultsStore
+from remotesam.bench.run import RunConfig, load_model_factory, run
 
 #: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
 #: (tests/test_bench_runner.py::test_limit_task_options_and_cache_key)
@@ -230,7 +230,7 @@ def test_cached_hash_key_includes_inode_and_ctime(tmp_path):
 
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory):
-    from remotesam.bench.embedded import ensure_embedded_benchmark
+    from remotesam.bench.run.embedded import ensure_embedded_benchmark
 
     results = tmp_path_factory.mktemp("shared-results")
     return results, ensure_embedded_benchmark(results)
@@ -260,7 +260,7 @@ def test_reference_factory_never_reuses_the_trained_models_answers(embedded, tmp
 def test_in_memory_model_is_identified_by_its_weights(embedded):
     import torch
 
-    from remotesam.bench.runner import default_checkpoint
+    from remotesam.bench.run import default_checkpoint
     from remotesam.predictor import RemoteSAM
 
     results, data = embedded
@@ -328,7 +328,7 @@ def small_synth(tmp_path_factory):
 
 def _cli_metrics(data: Path, results: Path, tasks: str, capsys) -> tuple[int, dict, str]:
     from remotesam.bench.cli import main
-    from remotesam.bench.results import RunDocument
+    from remotesam.bench.records.results import RunDocument
 
     code = main(["run", "--tasks", tasks, "--data-root", str(data), "--results-dir",
                  str(results), "--device", "cpu", "--no-progress", "--no-report",

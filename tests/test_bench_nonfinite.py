@@ -13,8 +13,8 @@ from safetensors.torch import save_file
 
 import remotesam
 from remotesam.bench.cli import main
-from remotesam.bench.evaluate import evaluate
-from remotesam.bench.runner import default_checkpoint
+from remotesam.bench.run.evaluate import evaluate
+from remotesam.bench.run.runner import default_checkpoint
 from remotesam.checkpoint import CheckpointError, load_checkpoint
 from remotesam.engine import NonFiniteOutputError
 
@@ -55,7 +55,7 @@ def test_checkpoint_with_nan_weights_is_an_input_error_before_any_prediction(
     assert rc == 2, err
     assert "nan.safetensors" in err and key in err and "non-finite" in err
     assert "Traceback" not in err
-    from remotesam.bench.store import ResultsStore
+    from remotesam.bench.records.store import ResultsStore
 
     with ResultsStore(tmp_path / "r", readonly=True) as store:
         assert store.count_predictions() == 0

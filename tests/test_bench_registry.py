@@ -17,8 +17,8 @@ from rsb_toy.fakemodel import FakeModel
 from rsb_toy.toy import BlobsDataset, ToyCountTask
 
 from remotesam.bench.api import MetricSpec, Scores, TaskPlugin
+from remotesam.bench.api.registry import ENTRY_POINT_GROUP, Registry, validate_plugin_class
 from remotesam.bench.errors import PluginError, UnknownTaskError
-from remotesam.bench.registry import ENTRY_POINT_GROUP, Registry, validate_plugin_class
 from remotesam.testing import PluginConformanceError, check_task_plugin
 
 
@@ -192,7 +192,7 @@ def test_check_task_plugin_reports_violations(cls, expected, blobs):
 ])
 def test_runner_and_check_task_plugin_apply_the_same_contract(cls, expected, blobs, tmp_path):
     """What check_task_plugin refuses, the runner refuses too, in the same words."""
-    from remotesam.bench.runner import RunConfig, run
+    from remotesam.bench.run import RunConfig, run
 
     class OneTask(Registry):
         def get(self, name):

@@ -17,11 +17,11 @@ import pytest
 from PIL import Image
 from run_support import make_run, reports_cli_main
 
-from remotesam.bench.leaderboard import build_leaderboard
-from remotesam.bench.published import load_published, normalise_name
-from remotesam.bench.radar import axis_label, build_radar, radar_axes, save_radar
-from remotesam.bench.results import RunDocument
-from remotesam.bench.stats import bootstrap_ci, metric_ci, paired_permutation_pvalue
+from remotesam.bench.records.published import load_published, normalise_name
+from remotesam.bench.records.results import RunDocument
+from remotesam.bench.records.stats import bootstrap_ci, metric_ci, paired_permutation_pvalue
+from remotesam.bench.reports.leaderboard import build_leaderboard
+from remotesam.bench.reports.radar import axis_label, build_radar, radar_axes, save_radar
 
 
 @pytest.fixture
@@ -626,8 +626,8 @@ def test_leaderboard_refuses_fewer_than_one_bootstrap_resample(tmp_path, capsys,
 # issue 19 item 20
 def test_interval_of_a_non_negative_metric_is_clipped_at_its_bound():
     from remotesam.bench.api import MetricSpec
-    from remotesam.bench.registry import Registry
-    from remotesam.bench.results import MetricValue
+    from remotesam.bench.api.registry import Registry
+    from remotesam.bench.records.results import MetricValue
 
     specs = {m.name: m for m in Registry().get("cnt").metrics}
     assert specs["mae"].bounds() == (0.0, None) and specs["rmse"].bounds() == (0.0, None)

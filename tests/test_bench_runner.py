@@ -18,12 +18,13 @@ from rsb_toy.data import write_dataset
 from rsb_toy.fakemodel import load
 from rsb_toy.toy import ToyCountTask
 
-from remotesam.bench import runner as runner_mod
+from remotesam.bench.api.registry import Registry
 from remotesam.bench.errors import InputError, StoreError, UnknownTaskError
-from remotesam.bench.registry import Registry
-from remotesam.bench.results import RunDocument, latest_run
-from remotesam.bench.runner import RunConfig, resolve_checkpoints, run, score_run, sha256_file
-from remotesam.bench.store import PredictionKey, ResultsStore
+from remotesam.bench.records.identity import sha256_file
+from remotesam.bench.records.results import RunDocument, latest_run
+from remotesam.bench.records.store import PredictionKey, ResultsStore
+from remotesam.bench.run import RunConfig, resolve_checkpoints, run, score_run
+from remotesam.bench.run.runner import PrecisionWarning
 
 #: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
 #: (tests/test_bench_runner.py::test_limit_task_options_and_cache_key)
@@ -231,7 +232,7 @@ def test_store_of_schema_1_is_migrated_and_its_unfingerprinted_rows_recomputed(e
     res = env["tmp"] / "results"
     res.mkdir()
     conn = sqlite3.connect(res / "store.sqlite")
-    from remotesam.bench.store import _DDL
+    from remotesam.bench.records.store import _DDL
 
     schema_1 = _DDL.replace(" input_hash TEXT,", "")  # the tables as version 1 wrote them
     assert "input_hash" not in schema_1
@@ -289,7 +290,7 @@ def test_store_of_schema_2_is_migrated_old_failures_permanent_stale_hashes_dropp
 
 def test_sample_fingerprints_cover_image_bytes_target_and_meta(tmp_path):
     from remotesam.bench.api import Sample
-    from remotesam.bench.runner import sample_fingerprints
+    from remotesam.bench.records.identity import sample_fingerprints
 
     a = tmp_path / "a" / "x.png"
     a.parent.mkdir()
@@ -315,7 +316,7 @@ def test_sample_fingerprints_cover_image_bytes_target_and_meta(tmp_path):
         assert sample_fingerprints([Sample("s", a)], store) == first
 
 
-@pytest.mark.filterwarnings("ignore::remotesam.bench.runner.PrecisionWarning")
+@pytest.mark.filterwarnings("ignore::remotesam.bench.run.runner.PrecisionWarning")
 def test_limit_task_options_and_cache_key(env):
     out = _run(env, limit=5)
     res = out.document.results[0]
@@ -331,7 +332,7 @@ def test_limit_task_options_and_cache_key(env):
 
 
 def test_subset_and_synthetic_context_is_recorded_and_warned(env):
-    from remotesam.bench.runner import SubsetWarning
+    from remotesam.bench.run import SubsetWarning
 
     with pytest.warns(SubsetWarning, match=r"evaluated 5 of 20 samples of toy\.blobs/test: a "
                                            r"subset; its numbers are not comparable"):
@@ -441,7 +442,7 @@ def test_bad_input_raises_clear_error(env, kw, expected):
         assert isinstance(e.value, UnknownTaskError)
 
 
-@pytest.mark.filterwarnings("ignore::remotesam.bench.runner.PrecisionWarning")
+@pytest.mark.filterwarnings("ignore::remotesam.bench.run.runner.PrecisionWarning")
 def test_precision_rule_is_one_function_used_by_runner_and_predictor(env):
     import torch
 
@@ -468,7 +469,7 @@ def test_precision_rule_is_one_function_used_by_runner_and_predictor(env):
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(),
                     reason="needs a CUDA device: fp16 is only offered there")
 def test_fp16_on_cuda_predicts_every_sample(tmp_path):
-    from remotesam.bench.embedded import ensure_embedded_benchmark
+    from remotesam.bench.run.embedded import ensure_embedded_benchmark
 
     data = ensure_embedded_benchmark(tmp_path)
     out = run(RunConfig(tasks=["mcc"], limit=4, data_root=data, results_dir=tmp_path,
@@ -570,13 +571,17 @@ def test_bootstrap_interval_brackets_the_metric(env):
     res = _run(env).document.results[0]
     ci = res.metrics["acc"].ci95
     if ci is None:
-        pytest.skip("remotesam.bench.stats (bootstrap) not available")
+        pytest.skip("remotesam.bench.records.stats (bootstrap) not available")
     vals = np.asarray(res.per_sample["acc"]["values"])
     assert ci[0] <= vals.mean() <= ci[1]
 
 
 def test_module_exports():
-    assert set(runner_mod.__all__) >= {"RunConfig", "run", "score_run", "default_checkpoint"}
+    import importlib
+
+    face = importlib.import_module("remotesam.bench.run")
+    assert set(face.__all__) >= {"RunConfig", "run", "score_run", "default_checkpoint",
+                                 "evaluate", "evaluate_config"}
 
 
 def test_progress_bars_render_when_forced(env, capsys):
@@ -588,7 +593,7 @@ def test_progress_bars_render_when_forced(env, capsys):
 
 def test_default_checkpoint_is_resolved_or_clearly_missing(tmp_path, monkeypatch):
     import remotesam
-    from remotesam.bench.runner import default_checkpoint
+    from remotesam.bench.run import default_checkpoint
 
     monkeypatch.setattr(remotesam, "__file__", str(tmp_path / "remotesam" / "__init__.py"))
     with pytest.raises(InputError, match="pass --ckpt"):
@@ -607,7 +612,7 @@ def test_a_bf16_run_warns_and_its_document_says_so(tmp_path):
     cfg = RunConfig(tasks=["toy"], checkpoints=[str(ckpt)], data_root=tmp_path / "data",
                     results_dir=tmp_path / "r", device="cpu", progress=False,
                     precision="bf16")
-    with pytest.warns(runner_mod.PrecisionWarning, match="bf16 autocast: the numbers are not"):
+    with pytest.warns(PrecisionWarning, match="bf16 autocast: the numbers are not"):
         out = run(cfg, registry=Registry(bs.toy_entry_points()),
                   model_factory=lambda p, **kw: load(p))
     assert any("docs/SCALING.md" in w for w in out.document.provenance["warnings"])

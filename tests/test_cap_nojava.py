@@ -272,23 +272,23 @@ def test_a_run_without_java_records_cider_as_not_official(monkeypatch: pytest.Mo
     MetricSpec says, and keeps the reason in the notes."""
     import remotesam_plugins.cap as cap
 
-    from remotesam.bench.plan import _Job
-    from remotesam.bench.results import CheckpointRef
-    from remotesam.bench.scoring import _score
+    from remotesam.bench.records.results import CheckpointRef
+    from remotesam.bench.run.jobs import Job
+    from remotesam.bench.run.scoring import score_job
 
     samples, preds = _samples()
     ckpt = CheckpointRef("ckpt", "ckpt", "0" * 64)
 
-    def job(plugin: CaptioningTask) -> _Job:
-        return _Job("cap", plugin, "ucm_captions", "test", Path("."), list(samples),
+    def job(plugin: CaptioningTask) -> Job:
+        return Job("cap", plugin, "ucm_captions", "test", Path("."), list(samples),
                     len(samples), {}, "h")
 
     by_id = {s.sample_id: p for s, p in zip(samples, preds)}
     monkeypatch.setattr(cap, "java_available", lambda: False)
-    result = _score(job(CaptioningTask()), ckpt, by_id, {}, "missing")
+    result = score_job(job(CaptioningTask()), ckpt, by_id, {}, "missing")
     assert result.metrics["CIDEr"].official is False
     assert result.tables["notes"]["CIDEr"].startswith("deviation: computed on tokenizer=python")
-    with_jar = _score(job(CaptioningTask({"tokenizer": "python", "meteor": "false"})), ckpt,
+    with_jar = score_job(job(CaptioningTask({"tokenizer": "python", "meteor": "false"})), ckpt,
                       by_id, {}, "missing")
     assert with_jar.metrics["CIDEr"].official is False
 

@@ -12,13 +12,13 @@ import pytest
 from rich.console import Console
 from run_support import make_run
 
-from remotesam.bench.baseline import select_checkpoint
+from remotesam.bench.cli.commands import checkpoint_labels, format_summary
 from remotesam.bench.gate import GateError
-from remotesam.bench.leaderboard import build_leaderboard
-from remotesam.bench.radar import build_radar
-from remotesam.bench.report import write_report
-from remotesam.bench.results import CheckpointRef, RunDocument
-from remotesam.bench.runner import checkpoint_labels, format_summary
+from remotesam.bench.gate.baseline import select_checkpoint
+from remotesam.bench.records.results import CheckpointRef, RunDocument
+from remotesam.bench.reports.html import write_report
+from remotesam.bench.reports.leaderboard import build_leaderboard
+from remotesam.bench.reports.radar import build_radar
 
 DEEP = os.sep + os.path.join("opt", "conda", "envs", "evaluation-environment", "lib",
                              "python3.11", "site-packages", "remotesam", "checkpoints",

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from remotesam.bench.cli import main
-from remotesam.bench.datacmd import dataset_entries, glob_files
-from remotesam.bench.datafetch import MIRRORS, Mirror, fetch_mirror
+from remotesam.bench.data.check import dataset_entries, glob_files
+from remotesam.bench.data.fetch import MIRRORS, Mirror, fetch_mirror
 from remotesam.bench.errors import InputError
 from remotesam.synth import generate
 

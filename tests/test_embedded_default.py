@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from remotesam.bench.embedded import ensure_embedded_benchmark
-from remotesam.bench.runner import RunConfig, default_checkpoint, run
+from remotesam.bench.run import RunConfig, default_checkpoint, run
+from remotesam.bench.run.embedded import ensure_embedded_benchmark
 from remotesam.checkpoint import load_checkpoint
 
 #: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere

@@ -195,7 +195,7 @@ def test_channels_last_on_the_bundled_network_stays_within_tolerance() -> None:
 def test_identical_unreadable_files_each_fail_under_their_own_name(tmp_path: Path) -> None:
     """Files with the same bytes are read once; each sample's error still names its own file."""
     from remotesam.bench.api import DatasetError, Sample
-    from remotesam.bench.executor import _stream
+    from remotesam.bench.run.executor import _stream
 
     class OnePrompt:
         name = "one"

@@ -161,7 +161,7 @@ def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_bench_run_with_a_hub_checkpoint_records_commit_and_sha256(
         hub: Path, synth_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from remotesam.bench.cli import main
-    from remotesam.bench.results import RunDocument
+    from remotesam.bench.records.results import RunDocument
 
     uri = f"hf://{REPO}/{FILE}@v0"
     results = tmp_path / "results"

@@ -16,9 +16,9 @@ from rsb_toy.data import write_dataset
 from run_support import make_run
 
 from remotesam.bench.cli import main
-from remotesam.bench.merge import merge_results
-from remotesam.bench.results import RunDocument
-from remotesam.bench.store import PredictionKey, ResultsStore
+from remotesam.bench.records.results import RunDocument
+from remotesam.bench.records.store import PredictionKey, ResultsStore
+from remotesam.bench.run.merge import merge_results
 
 KEY = PredictionKey("ab" * 32, "toy", 2, "blobs", "test", "cd" * 8)
 

@@ -15,8 +15,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from remotesam.model import create_model
 from remotesam.model.parity import fill_parity, hash_uniform
+from remotesam.models import create_model
 
 pytestmark = [pytest.mark.parity]
 

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from remotesam.bench.api import Sample
-from remotesam.bench.identity import sample_fingerprints
-from remotesam.bench.registry import Registry
-from remotesam.bench.runner import RunConfig, run
+from remotesam.bench.api.registry import Registry
+from remotesam.bench.records.identity import sample_fingerprints
+from remotesam.bench.run import RunConfig, run
 from remotesam.testing import PluginConformanceError, check_task_plugin
 
 # A bitemporal plugin: the share of pixels that changed between "t1" and "t2".

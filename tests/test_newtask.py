@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from remotesam.bench.api.registry import Registry
 from remotesam.bench.cli import main
-from remotesam.bench.newtask import skeleton_names, write_skeleton
-from remotesam.bench.registry import Registry
-from remotesam.bench.runner import RunConfig, run
+from remotesam.bench.cli.newtask import skeleton_names, write_skeleton
+from remotesam.bench.run import RunConfig, run
 from remotesam.testing import check_task_plugin
 
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from remotesam.bench.cli import main
-from remotesam.bench.paper import (
+from remotesam.bench.cli.paper import (
     FIG1_AXES,
     FIG1_VALUES,
     paper_pairs,
@@ -116,7 +116,7 @@ def test_leaderboard_latex_fits_the_line_width(tmp_path: Path, n_tasks: int) -> 
     compiles without an overfull box (scaled down when wider, notes in a ragged parbox)."""
     from run_support import make_run, result
 
-    from remotesam.bench.leaderboard import build_leaderboard
+    from remotesam.bench.reports.leaderboard import build_leaderboard
 
     runs = [make_run("/experiments/very_long_directory_name/ckpt_a.pth", run_id="r1"),
             make_run("/experiments/another_long_directory/ckpt_b.pth", run_id="r2", seed=3)]
@@ -143,7 +143,7 @@ def test_leaderboard_latex_fits_the_line_width(tmp_path: Path, n_tasks: int) -> 
 def test_leaderboard_radar_states_and_applies_its_scale() -> None:
     from run_support import make_run
 
-    from remotesam.bench.radar import build_radar, radar_axes
+    from remotesam.bench.reports.radar import build_radar, radar_axes
 
     runs = [make_run("a", run_id="r1"), make_run("b", quality=0.8, run_id="r2", seed=2)]
     common = build_radar(runs, scale="common")

@@ -680,8 +680,9 @@ def test_file_name_under_two_image_ids_is_evaluated_per_id_as_cocoeval(tmp_path:
     """Official DET.py walks the json's image ids: a file listed under two ids is two images,
     each with its own annotations (pycocotools COCOeval on the original json). The harness
     evaluates the same, warns with the count; ``duplicates=error`` refuses the file."""
-    from remotesam.bench.api import DatasetWarning
     from remotesam_plugins.mlc import DIORMultiLabelAdapter
+
+    from remotesam.bench.api import DatasetWarning
 
     cats = [(k + 1, c) for k, c in enumerate(DIOR_CLASSES)]
     images = [(5, "a.jpg"), (9, "a.jpg"), (12, "c.jpg")]

@@ -14,12 +14,6 @@ import numpy as np
 import pytest
 from PIL import Image
 from plugin_support import run_harness_tiny
-from sklearn.metrics import confusion_matrix as sk_confusion
-from sklearn.metrics import f1_score, jaccard_score
-
-from remotesam.bench.api import DatasetError
-from remotesam.bench.kit import masks as kit_masks
-from remotesam.types import SemanticMasks
 from remotesam_plugins.metrics.segmentation import (
     fast_hist,
     per_class_iou_official,
@@ -36,6 +30,12 @@ from remotesam_plugins.seg import (
     colour_to_label,
     merge_class_masks,
 )
+from sklearn.metrics import confusion_matrix as sk_confusion
+from sklearn.metrics import f1_score, jaccard_score
+
+from remotesam.bench.api import DatasetError
+from remotesam.bench.kit import masks as kit_masks
+from remotesam.types import SemanticMasks
 
 
 class FakeSegModel:

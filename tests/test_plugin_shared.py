@@ -1,21 +1,15 @@
-"""Tests of the private helpers shared by the built-in plugins (``remotesam_plugins._coco``,
-``remotesam_plugins.metrics._stats``) and of the class vocabularies in :mod:`remotesam.classes`.
+"""Tests of the private helpers shared by the built-in plugins
+(``remotesam_plugins.metrics._stats``) and of the class vocabularies in :mod:`remotesam.classes`.
 
 The public helpers for plugin authors (:mod:`remotesam.bench.kit`) are tested in test_kit.py."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
-import pytest
-from remotesam_plugins._coco import read_coco
 from remotesam_plugins.metrics._stats import f1_per_class, nanmean
 from sklearn.metrics import f1_score
 
 from remotesam import classes as C
-from remotesam.bench.api import DatasetError
 
 
 def test_class_vocabularies() -> None:
@@ -44,15 +38,3 @@ def test_stats_helpers() -> None:
     cm = np.bincount(4 * t + p, minlength=16).reshape(4, 4)
     np.testing.assert_allclose(f1_per_class(cm), f1_score(t, p, average=None), rtol=1e-12)
     assert np.isnan(f1_per_class(np.array([[3, 0], [0, 0]]))[1])
-
-
-def test_read_coco(tmp_path: Path) -> None:
-    p = tmp_path / "ann.json"
-    p.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.png"}], "annotations": [], "categories": []}))
-    assert read_coco(p)["images"][0]["file_name"] == "a.png"
-    p.write_text(json.dumps({"images": [{"id": 1}], "annotations": [], "categories": []}))
-    with pytest.raises(DatasetError, match=r"ann\.json: images\[0\]\.file_name missing"):
-        read_coco(p)
-    p.write_text(json.dumps({"images": []}))
-    with pytest.raises(DatasetError, match="field 'annotations' missing or not a list"):
-        read_coco(p)

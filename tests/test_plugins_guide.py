@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from remotesam.bench.newtask import render_template
+from remotesam.bench.cli.newtask import render_template
 from remotesam.testing import check_task_plugin
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "PLUGINS.md"
@@ -48,7 +48,7 @@ def test_guide_code_is_the_new_task_skeleton() -> None:
         joined = "\n\n\n".join(code for _, code in parts)
         assert joined == render_template(tmpl, "change").rstrip("\n"), (
             f"docs/PLUGINS.md blocks of {tmpl} differ from the template; regenerate the guide's "
-            "code from remotesam/bench/templates")
+            "code from remotesam/bench/cli/templates")
 
 
 def test_guide_snippets_run() -> None:
@@ -66,7 +66,7 @@ class _BrightRoofs:
 
 
 def test_guide_task_module_works(tmp_path: Path, monkeypatch) -> None:
-    from remotesam.bench.newtask import write_skeleton
+    from remotesam.bench.cli.newtask import write_skeleton
 
     sk = write_skeleton("change", tmp_path / "pkg", check_name=False)
     skeleton, _ = _blocks()

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.realdata
 
 @pytest.fixture(scope="module")
 def net(real_data: Path) -> torch.nn.Module:
-    from remotesam.model import create_model
+    from remotesam.models import create_model
 
     torch.manual_seed(0)
     net = create_model("remotesam_tiny").eval()

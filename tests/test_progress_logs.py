@@ -19,7 +19,7 @@ import bench_support as bs
 from rsb_toy.data import write_dataset
 
 from remotesam.bench.errors import InputError
-from remotesam.bench.progress import Progress, format_duration, progress_interval
+from remotesam.bench.run.progress import Progress, format_duration, progress_interval
 
 LINE = re.compile(r"^remotesam-bench: progress (\S+) \[(\S+)\]: (\d+)/(\d+) \(([\d.]+)%\), "
                   r"([\d.]+) samples/s(?:, ([\d.]+) image-prompts/s)?, elapsed \d+:\d\d:\d\d, "

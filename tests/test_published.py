@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from remotesam.bench.published import OFFICIAL_PROTOCOL, load_published
+from remotesam.bench.records.published import OFFICIAL_PROTOCOL, load_published
 
 
 def _builtin_tasks() -> dict[str, type]:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from remotesam.checkpoint import save_checkpoint
-from remotesam.model import create_model
+from remotesam.models import create_model
 from remotesam.testing import constant_background_model, constant_foreground_model
 
 

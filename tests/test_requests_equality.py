@@ -1,9 +1,10 @@
-"""Request-based prediction equals the sequential path (the predictor's task methods), per task.
+"""The executor's request path equals the contract's derived path (:meth:`TaskPlugin.predict`'s
+default: each request answered by the engine, one after the other), per task.
 
 * A batch-invariant network (logits computed per item, elementwise) through the whole harness
   (all eight tasks in one run, requests shared across tasks, batches across images): every
-  stored prediction equals the one ``plugin.predict`` gives by calling the predictor's task
-  methods one sample after the other.
+  stored prediction equals the one ``TaskPlugin.predict`` derives from ``requests`` and
+  ``reduce`` one sample after the other.
 * The bundled tiny checkpoint at ``batch_size=1`` (the same batch composition on both paths):
   identical predictions for every task. At other batch sizes the logits of a real network on
   CPU may change in their last bits with the batch composition (measured <= 2e-5 on the tiny
@@ -22,9 +23,9 @@ from typing import Any
 import pytest
 import torch
 
-from remotesam.bench.registry import Registry
-from remotesam.bench.runner import RunConfig, run
-from remotesam.bench.store import ResultsStore
+from remotesam.bench.api.registry import Registry
+from remotesam.bench.records.store import ResultsStore
+from remotesam.bench.run import RunConfig, run
 from remotesam.predictor import RemoteSAM
 
 #: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
@@ -65,18 +66,6 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-class _Calls:
-    """The predictor without its engine: plugins fall back to the task methods (sequential)."""
-
-    def __init__(self, model: RemoteSAM) -> None:
-        self._model = model
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "engine":
-            raise AttributeError(name)
-        return getattr(self._model, name)
-
-
 def _samples(registry: Registry, task: str, data: Path, limit: int | None) -> tuple[Any, list]:
     plugin = registry.get(task)()
     adapter = plugin.datasets[plugin.default_dataset]
@@ -87,7 +76,7 @@ def _samples(registry: Registry, task: str, data: Path, limit: int | None) -> tu
 def _sequential(registry: Registry, model: RemoteSAM, data: Path, task: str,
                 limit: int | None) -> dict[str, Any]:
     plugin, samples = _samples(registry, task, data, limit)
-    preds = plugin.predict(_Calls(model), samples)
+    preds = plugin.predict(model, samples)
     return {s.sample_id: json.loads(json.dumps(p)) for s, p in zip(samples, preds)}
 
 
@@ -147,14 +136,14 @@ def test_det_mlc_cnt_share_their_forwards(data: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("task", TASKS)
 def test_tiny_checkpoint_identical_at_the_same_batch_composition(data: Path, task: str) -> None:
-    from remotesam.bench.executor import predict_with_requests
+    from remotesam.bench.run.executor import predict_with_requests
 
     torch.set_num_threads(1)
     registry = Registry()
     model = RemoteSAM.from_checkpoint(TINY, batch_size=1)
     plugin, samples = _samples(registry, task, data, 1)
     got = json.loads(json.dumps(predict_with_requests(plugin, model, samples)))
-    want = json.loads(json.dumps(plugin.predict(_Calls(model), samples)))
+    want = json.loads(json.dumps(plugin.predict(model, samples)))
     assert got == want
 
 

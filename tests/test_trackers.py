@@ -16,8 +16,8 @@ import torch
 
 import remotesam
 from remotesam.bench.cli import main
-from remotesam.bench.results import RunDocument
-from remotesam.bench.trackers import (
+from remotesam.bench.records.results import RunDocument
+from remotesam.bench.records.trackers import (
     TrackerError,
     TrackerSpec,
     checkpoint_steps,

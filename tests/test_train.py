@@ -210,8 +210,8 @@ def _read_tensorboard(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
 @pytest.mark.slow
 def test_eval_every_logs_benchmark_metrics_to_tensorboard(data_root: Path, tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    from remotesam.bench.results import RunDocument
-    from remotesam.bench.trackers import step_from_checkpoint
+    from remotesam.bench.records.results import RunDocument
+    from remotesam.bench.records.trackers import step_from_checkpoint
 
     out, tb = tmp_path / "run", tmp_path / "tb"
     overrides = [x for k, v in FAST.items() for x in ("--model-override", f"{k}={v}")]

@@ -22,6 +22,7 @@ __all__ = [
     "PluginError",
     "StoreError",
     "UnknownTaskError",
+    "error_text",
     "is_transient",
 ]
 
@@ -89,3 +90,9 @@ def is_transient(e: BaseException) -> bool:
     if isinstance(e, OSError):
         return e.errno in _TRANSIENT_ERRNOS
     return False
+
+
+def error_text(e: BaseException) -> str:
+    """The text stored for a failed sample: ``"Type: message"``, cut at 2,000 characters."""
+    text = f"{type(e).__name__}: {e}"
+    return text if len(text) <= 2000 else text[:2000] + " ..."

@@ -18,8 +18,8 @@ limited evaluation itself and gates it::
         pass  # the marker runs the same check before the test body
 
 ``run`` is a run document path, a results folder (its newest run is used), a
-:class:`~remotesam.bench.results.RunDocument`, or None to evaluate with
-:func:`remotesam.bench.evaluate.evaluate` (``tasks``, ``limit``, ``ckpt`` (checkpoint paths,
+:class:`~remotesam.bench.records.results.RunDocument`, or None to evaluate with
+:func:`remotesam.bench.run.evaluate.evaluate` (``tasks``, ``limit``, ``ckpt`` (checkpoint paths,
 default the bundled one) or ``model`` (an in-memory ``RemoteSAM`` or network, e.g. in a
 training test), ``data_root`` (default the embedded benchmark), ``device``...; results go to
 ``results_dir``, by default a folder shared by the tests of the session so the embedded
@@ -44,7 +44,7 @@ import pytest
 
 if TYPE_CHECKING:
     from remotesam.bench.gate import Baseline, GateReport
-    from remotesam.bench.results import RunDocument
+    from remotesam.bench.records.results import RunDocument
 
 __all__ = ["check_gate", "remotesam_gate"]
 
@@ -62,10 +62,10 @@ def _names(value: str | Sequence[str] | None) -> list[str]:
 def _evaluate(model: Any, *, tasks: str | Sequence[str] | None, limit: int | None,
               data_root: str | Path | None, results_dir: str | Path, device: str,
               batch_size: int, precision: str) -> RunDocument:
-    """:func:`remotesam.bench.evaluate.evaluate`, failing the test (not erroring) when the run
+    """:func:`remotesam.bench.run.evaluate.evaluate`, failing the test (not erroring) when the run
     cannot start or reports errors."""
     from remotesam.bench.errors import BenchError
-    from remotesam.bench.evaluate import evaluate
+    from remotesam.bench.run import evaluate
 
     try:
         doc = evaluate(model, tasks=_names(tasks) or "all", data_root=data_root, limit=limit,
@@ -95,7 +95,7 @@ def check_gate(run: str | Path | RunDocument | None = None,
         The :class:`~remotesam.bench.gate.GateReport` when every gated metric passed.
     """
     from remotesam.bench.gate import Baseline, GateError, compare
-    from remotesam.bench.results import RunDocument, latest_run
+    from remotesam.bench.records.results import RunDocument, latest_run
 
     if baseline is None:
         pytest.fail("remotesam gate: give baseline= (a baseline file written by "

@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g = p.add_argument_group("benchmark evaluation and trackers")
     g.add_argument("--eval-every", type=int, metavar="N",
-                   help="evaluate the network on the benchmark every N steps (remotesam.bench.evaluate)")
+                   help="evaluate the network on the benchmark every N steps "
+                        "(remotesam.bench.run.evaluate)")
     g.add_argument("--eval-tasks", default=",".join(d.eval_tasks), metavar="T[,T...]",
                    help="benchmark tasks to evaluate, as remotesam-bench run --tasks (default: %(default)s)")
     g.add_argument("--eval-limit", type=int, metavar="K", help="only the first K samples of each dataset")

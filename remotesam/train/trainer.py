@@ -20,13 +20,13 @@ Outputs in ``output_dir``: ``last.safetensors`` (+ ``last.json``, our format, vi
 object per logged step / validation / evaluation), ``config.json``.
 
 Benchmark evaluation while training: with ``eval_every=N`` the network is evaluated every ``N``
-steps by :func:`remotesam.bench.evaluate` on ``eval_tasks`` (any benchmark task, e.g. ``ref``
+steps by :func:`remotesam.bench.run.evaluate` on ``eval_tasks`` (any benchmark task, e.g. ``ref``
 and ``det``) of ``eval_data_root`` (default: the training data root, which for the procedural
 benchmark holds every task), the first ``eval_limit`` samples of each dataset; the in-memory
 network is identified by its weights digest, predictions are cached in ``eval_results_dir``
 (default ``output_dir/eval``, one run document per evaluation). The metrics go to ``log.jsonl``
 as ``eval/TASK.DATASET/METRIC`` and, with ``log_to`` (``tensorboard[:DIR]``, ``wandb[:PROJECT]``,
-see :mod:`remotesam.bench.trackers`), to the trackers at the training step, beside
+see :mod:`remotesam.bench.records.trackers`), to the trackers at the training step, beside
 ``train/loss``, ``train/lr`` and ``val/oIoU``, ``val/mIoU``. Saved safetensors weights record the
 step in their metadata (``step``), which ``remotesam-bench run --log-to`` uses as the x axis.
 """
@@ -170,7 +170,7 @@ class TrainConfig:
                 raise TrainError(f"eval_tasks must name at least one task (e.g. ref,det), got {self.eval_tasks!r}")
             if self.eval_data_root is None and self.data_root is None:
                 raise TrainError("eval_every needs the benchmark's data root: give eval_data_root (--eval-data-root DIR)")
-        from remotesam.bench.trackers import TrackerError, parse_log_to
+        from remotesam.bench.records.trackers import TrackerError, parse_log_to
 
         try:
             parse_log_to(self.log_to)
@@ -416,7 +416,7 @@ def _benchmark(model: nn.Module, cfg: TrainConfig, step: int, out: Path) -> dict
     metrics ``{"eval/TASK.DATASET/METRIC": value}``, the others None)."""
     from remotesam.bench import evaluate
     from remotesam.bench.errors import BenchError
-    from remotesam.bench.trackers import document_metrics
+    from remotesam.bench.records.trackers import document_metrics
 
     net = model.module if hasattr(model, "module") else model
     try:
@@ -444,7 +444,8 @@ def train(config: TrainConfig) -> TrainResult:
         remotesam.train.data.TrainDataError: missing or corrupt REFER files or images.
     """
     from remotesam.checkpoint import read_state_dict
-    from remotesam.model import create_model, get_config
+    from remotesam.model import get_config
+    from remotesam.models import create_model
     from remotesam.text import Tokenizer
 
     cfg = config
@@ -454,7 +455,7 @@ def train(config: TrainConfig) -> TrainResult:
     refs_file, inst_file, image_dir = _data_paths(cfg)
     if cfg.eval_every is not None:  # bad task names or a missing dataset fail now, not at step N
         from remotesam.bench.errors import BenchError
-        from remotesam.bench.evaluate import check_evaluation
+        from remotesam.bench.run import check_evaluation
 
         try:
             check_evaluation(cfg.eval_tasks, cfg.eval_data_root or cfg.data_root)
@@ -549,7 +550,7 @@ def _train(cfg: TrainConfig, info: DistInfo, records: list, val_records: list, i
         (out / "config.json").write_text(json.dumps({"train": cfg.to_dict(), "model": net_cfg.to_dict()}, indent=1, sort_keys=True) + "\n")
     trackers: list[Any] = []
     if cfg.log_to and info.is_main:
-        from remotesam.bench.trackers import TrackerError, open_trackers, parse_log_to
+        from remotesam.bench.records.trackers import TrackerError, open_trackers, parse_log_to
 
         try:
             trackers = open_trackers(parse_log_to(cfg.log_to), base_dir=out, name=out.resolve().name,
