@@ -153,8 +153,9 @@ def evaluate(
             benchmark (written once under ``results_dir/embedded``).
         limit: only the first ``limit`` samples of each dataset (a subset: reports say so).
         results_dir: the prediction cache and ``runs/``.
-        device, batch_size, precision: for checkpoints (an in-memory model keeps its own device;
-            a wrapped ``nn.Module`` uses ``precision`` as autocast).
+        device: for checkpoints (an in-memory model keeps its own device).
+        batch_size: for checkpoints.
+        precision: for checkpoints (a wrapped ``nn.Module`` uses ``precision`` as autocast).
         model_name: the name of an in-memory model in the run document (default: its class).
         model_factory: ``factory(path, *, device, precision, batch_size)`` or
             ``"module:function"`` to load checkpoints (as ``--model-factory``).
