@@ -93,7 +93,8 @@ def _metrics_table(task: type[TaskPlugin]) -> list[str]:
     lines = ["| metric | unit | higher is better | primary | official | description |",
              "|---|---|---|---|---|---|"]
     for m in task.metrics:
-        lines.append(f"| `{m.name}` | {_cell(m.unit or '-')} | {'yes' if m.higher_is_better else 'no'}"
+        higher = "yes" if m.higher_is_better else "no"
+        lines.append(f"| `{m.name}` | {_cell(m.unit or '-')} | {higher}"
                      f" | {'yes' if m.primary else ''} | {'yes' if m.official else 'no'}"
                      f" | {_cell(m.description)} |")
     return [*lines, ""]
