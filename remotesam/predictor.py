@@ -304,7 +304,9 @@ class RemoteSAM:
                 fetched through huggingface_hub's cache (``HF_HUB_OFFLINE=1``: cache only).
             config: a config name or :class:`~remotesam.model.RemoteSAMConfig`; inferred from the
                 weights when ``None``.
-            device, precision, **kwargs: as for :class:`RemoteSAM`.
+            device: as for :class:`RemoteSAM`.
+            precision: as for :class:`RemoteSAM`.
+            **kwargs: as for :class:`RemoteSAM`.
 
         Raises:
             FileNotFoundError: ``path`` does not exist.
@@ -452,7 +454,7 @@ class RemoteSAM:
 
         Raises:
             TypeError/ValueError: empty or non-str class names, duplicate names, bad template,
-            bad image.
+                bad image.
         """
         names = _check_classnames(classnames)
         ans = self.engine.answer(Request(image, tuple(prompt(n, template) for n in names),
@@ -601,13 +603,14 @@ class RemoteSAM:
     ) -> Counts:
         """Count objects per class = number of detected (horizontal) boxes.
 
+        Arguments not listed below are as for :meth:`detection`.
+
         Args:
             prior_areas: optional per-class prior box area in pixels (the official CNT protocol's
                 ``prior_area_info``); a box counts only if ``(x2-x1)*(y2-y1) > prior *
                 area_factor``. Every queried class must have a prior when this is given.
             area_factor: official 0.8.
             epoc_threshold: official 0.15 for counting.
-            Other arguments as for :meth:`detection`.
 
         Returns:
             :class:`~remotesam.types.Counts`.

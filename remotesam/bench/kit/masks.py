@@ -64,7 +64,8 @@ def segmentation_to_rle(seg: Any, height: int, width: int, where: str) -> dict[s
 
     Args:
         seg: the field's value.
-        height, width: image size, needed for polygons and checked against RLE sizes.
+        height: image height, needed for polygons and checked against RLE sizes.
+        width: image width, as ``height``.
         where: "file, field" text for error messages.
 
     Raises:

@@ -174,7 +174,8 @@ def evaluate(
             benchmark (written once under ``results_dir/embedded``).
         limit: only the first ``limit`` samples of each dataset (a subset: reports say so).
         results_dir: the prediction cache and ``runs/``.
-        device, batch_size: for checkpoints (an in-memory model keeps its own device).
+        device: for checkpoints (an in-memory model keeps its own device).
+        batch_size: for checkpoints.
         precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA). ``None``: fp32 for checkpoints
             and a wrapped ``nn.Module``, a :class:`remotesam.RemoteSAM`'s own precision; given,
             a ``RemoteSAM`` is evaluated at it (through a second predictor over the same
