@@ -67,6 +67,7 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.bench.api.predictions import CaptionPrediction, PredictionFormatError
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
@@ -300,7 +301,7 @@ class CaptioningTask(TaskPlugin):
             epoc_area_ratio=DEFAULTS["epoc_area_ratio"], conf_threshold=DEFAULTS["conf_threshold"],
             nms_iou=DEFAULTS["nms_iou"], remove_inner=True)
         res = rd.caption(dets, names, ans.hw, self.region_split, seeded_chooser(seed))
-        return {"caption": str(res.text), "seed": seed}
+        return CaptionPrediction(str(res.text), seed).encode()
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """All caption metrics x100 on the scored samples (IDF from their references).
@@ -322,9 +323,10 @@ class CaptioningTask(TaskPlugin):
         gts: dict[str, list[str]] = {}
         res: dict[str, list[str]] = {}
         for s, p in zip(samples, predictions):
-            cap = p.get("caption")
-            if not isinstance(cap, str):
-                raise ValueError(f"prediction for sample {s.sample_id}: 'caption' is not a string; re-run predict")
+            try:
+                cap = CaptionPrediction.decode(p).caption
+            except PredictionFormatError as e:
+                raise ValueError(f"prediction for sample {s.sample_id}: {e}") from None
             gts[s.sample_id] = list(s.target["references"])
             res[s.sample_id] = [cap]
         tokenizer, meteor = self.scoring_setup()

@@ -54,6 +54,7 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.bench.api.predictions import CountPrediction, PredictionFormatError
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
@@ -276,15 +277,16 @@ class CountingTask(TaskPlugin):
             epoc_threshold=EPOC_THRESHOLD_COUNTING, epoc_area_ratio=DEFAULTS["epoc_area_ratio"],
             conf_threshold=DEFAULTS["conf_threshold"], nms_iou=DEFAULTS["nms_iou"], remove_inner=True)
         res = rd.counts(dets, (cls,), {cls: prior}, self.area_factor)
-        return {"count": int(res.counts.get(cls, 0)), "class": cls}
+        return CountPrediction(int(res.counts.get(cls, 0)), cls).encode()
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """``accuracy`` in percent, ``mae`` / ``rmse`` in objects. ``per_sample``: accuracy
         (0/100 hits) and mae (absolute errors). ``tables``: per-class accuracy / MAE / n."""
         check_score_lengths(samples, predictions)
         try:
-            pred = np.array([int(p["count"]) for p in predictions], dtype=np.int64)
-        except (KeyError, TypeError, ValueError) as e:
+            pred = np.array([CountPrediction.decode(p).count for p in predictions],
+                            dtype=np.int64)
+        except PredictionFormatError as e:
             raise ValueError(f"a prediction has no integer 'count' ({e!r}); re-run predict") from None
         gt = np.array([int(s.target["count"]) for s in samples], dtype=np.int64)
         m = counting_metrics(pred, gt)

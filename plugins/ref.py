@@ -61,6 +61,7 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.bench.api.predictions import MaskPrediction
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
@@ -317,7 +318,7 @@ class ReferringSegmentationTask(TaskPlugin):
                 f"image {s.image}: size {ans.hw[0]}x{ans.hw[1]} (HxW) differs from "
                 f"the annotation's {h}x{w} (sample {s.sample_id})"
             )
-        return {"mask": mask_to_rle(ans.mask[0]), "mask_net": mask_to_rle(ans.mask_net[0])}
+        return MaskPrediction(mask_to_rle(ans.mask[0]), mask_to_rle(ans.mask_net[0])).encode()
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """Official metrics at ``eval_size`` plus ``*_orig`` at the original size (percent).

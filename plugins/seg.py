@@ -59,6 +59,7 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.bench.api.predictions import ClassMasks
 from remotesam.bench.kit import (
     as_str_list,
     check_images_exist,
@@ -494,11 +495,8 @@ class SemanticSegmentationTask(TaskPlugin):
             )
         classes = list(s.target["classes"])
         lm = rd.label_map_net(ans)
-        return {
-            "classes": classes,
-            "net_size": [int(lm.shape[0]), int(lm.shape[1])],
-            "masks_net": [mask_to_rle(lm == k + 1) for k in range(len(classes))],
-        }
+        return ClassMasks(tuple(classes), (int(lm.shape[0]), int(lm.shape[1])),
+                          tuple(mask_to_rle(lm == k + 1) for k in range(len(classes)))).encode()
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """Dataset confusion matrix at ``eval_size`` -> official mIoU/mPA and the extras (percent)."""

@@ -29,7 +29,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -43,7 +43,9 @@ __all__ = [
     "DatasetAdapter",
     "DatasetError",
     "DatasetInfo",
+    "EngineLike",
     "MetricSpec",
+    "ModelLike",
     "Prediction",
     "Sample",
     "Scores",
@@ -55,6 +57,33 @@ __all__ = [
 #: ``{"size": [h, w], "counts": str}``). It must round-trip through ``json.dumps``/``loads``
 #: unchanged, so stored predictions can be re-scored without the model.
 Prediction = dict[str, Any]
+
+
+class EngineLike(Protocol):
+    """What the contract calls on a model's engine (:class:`remotesam.engine.Engine`)."""
+
+    def resolve_boundary(self, flag: bool | None) -> bool:
+        """Whether a request's ``boundary`` flag (None: the engine's default) asks for the EPOC
+        boundary map with this engine."""
+        ...
+
+    def answer(self, request: Request) -> Answer:
+        """The dense outputs of one request, computed in the calling thread."""
+        ...
+
+
+@runtime_checkable
+class ModelLike(Protocol):
+    """The model handed to :meth:`TaskPlugin.predict` (a :class:`remotesam.RemoteSAM`, or any
+    object with an ``engine``): the contract's default ``predict`` calls ``model.engine``'s
+    :meth:`~EngineLike.resolve_boundary` and :meth:`~EngineLike.answer` only. A plugin that
+    implements ``predict`` itself may call the predictor's task methods (``referring``,
+    ``detection``, ...); those are the predictor's API, not the contract's."""
+
+    @property
+    def engine(self) -> EngineLike:
+        """The engine that answers requests."""
+        ...
 
 
 class DatasetError(Exception):
@@ -247,7 +276,7 @@ class TaskPlugin(abc.ABC):
         """Prediction settings (JSON-serialisable) that go into the cache key."""
         return dict(sorted(self.options.items()))
 
-    def predict(self, model: Any, samples: Sequence[Sample]) -> list[Prediction]:
+    def predict(self, model: ModelLike, samples: Sequence[Sample]) -> list[Prediction]:
         """Predict a batch. ``model`` is a :class:`remotesam.RemoteSAM`.
 
         Returns one JSON-serialisable prediction per sample, in order. May raise for a bad
