@@ -115,6 +115,7 @@ class UCMCaptionsAdapter(DatasetAdapter):
     """
 
     name: ClassVar[str] = "ucm_captions"
+    title: ClassVar[str] = "UCM-Captions"
     splits: ClassVar[tuple[str, ...]] = ("test", "val", "train")
     default_split: ClassVar[str] = "test"
     default_subdir: ClassVar[str] = "UCM_captions"
@@ -205,6 +206,7 @@ class CaptioningTask(TaskPlugin):
     """Rule-based captioning from detections: official CIDEr (corpus IDF, x100) and the COCO metrics."""
 
     name: ClassVar[str] = "cap"
+    title: ClassVar[str] = "Captioning"
     version: ClassVar[int] = 1
     description: ClassVar[str] = "zero-shot captioning (UCM-captions): CIDEr x100"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (

@@ -195,6 +195,7 @@ class DIORCountingAdapter(_CountingAdapter):
     """DIOR counting questions (Falcon IMG_CT format); DIOR prior areas."""
 
     name: ClassVar[str] = "dior"
+    title: ClassVar[str] = "DIOR"
     default_subdir: ClassVar[str] = "Counting/test/DIOR"
     classes: ClassVar[tuple[str, ...]] = DIOR_CLASSES
     priors: ClassVar[Mapping[str, float]] = DIOR_PRIOR_AREAS
@@ -209,6 +210,7 @@ class DOTACountingAdapter(_CountingAdapter):
     """DOTA-v2 counting questions (same format); DOTA prior areas, 17 classes."""
 
     name: ClassVar[str] = "dotav2"
+    title: ClassVar[str] = "DOTA-v2"
     default_subdir: ClassVar[str] = "Counting/test/DOTAv2"
     classes: ClassVar[tuple[str, ...]] = DOTA_COUNT_CLASSES
     priors: ClassVar[Mapping[str, float]] = DOTA_PRIOR_AREAS
@@ -223,6 +225,7 @@ class CountingTask(TaskPlugin):
     """Object counting by detection: official exact-match accuracy, plus MAE and RMSE."""
 
     name: ClassVar[str] = "cnt"
+    title: ClassVar[str] = "Counting"
     version: ClassVar[int] = 1
     description: ClassVar[str] = "object counting (Falcon-style questions on DIOR / DOTA): exact-match accuracy"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (

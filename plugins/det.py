@@ -134,6 +134,7 @@ class DIORDetectionAdapter(DatasetAdapter):
     """
 
     name: ClassVar[str] = "dior"
+    title: ClassVar[str] = "DIOR"
     splits: ClassVar[tuple[str, ...]] = ("test", "trainval", "train", "val")
     default_split: ClassVar[str] = "test"
     default_subdir: ClassVar[str] = "DIORcoco"
@@ -208,6 +209,7 @@ class DOTADetectionAdapter(DatasetAdapter):
     """
 
     name: ClassVar[str] = "dotav2"
+    title: ClassVar[str] = "DOTA-v2"
     splits: ClassVar[tuple[str, ...]] = ("val", "train")
     default_split: ClassVar[str] = "val"
     default_subdir: ClassVar[str] = "DOTAv2_patches"
@@ -282,6 +284,7 @@ class DetectionTask(TaskPlugin):
     """Object detection by mask-to-box (M2B): per-class COCO AP50 and their mean (official)."""
 
     name: ClassVar[str] = "det"
+    title: ClassVar[str] = "Detection"
     version: ClassVar[int] = 2
     description: ClassVar[str] = "object detection (DIOR COCO json, DOTA-v2 labels): COCO AP50 per class"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (

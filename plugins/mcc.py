@@ -66,6 +66,7 @@ class UCMercedAdapter(DatasetAdapter):
     """
 
     name: ClassVar[str] = "ucmerced"
+    title: ClassVar[str] = "UCM"
     splits: ClassVar[tuple[str, ...]] = ("all", "test")
     default_split: ClassVar[str] = "all"
     default_subdir: ClassVar[str] = "UCMerced_LandUse"
@@ -116,6 +117,7 @@ class SceneClassificationTask(TaskPlugin):
     """Scene classification: top-1 accuracy of the argmax over class scores (official)."""
 
     name: ClassVar[str] = "mcc"
+    title: ClassVar[str] = "Scene cls."
     version: ClassVar[int] = 1
     description: ClassVar[str] = "scene (multi-class) classification (UC Merced LandUse)"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (

@@ -93,6 +93,7 @@ class MultiLabelClassificationTask(TaskPlugin):
     """Multi-label classification: official label-wise accuracy plus F1 / mAP / exact match."""
 
     name: ClassVar[str] = "mlc"
+    title: ClassVar[str] = "Multi-label cls."
     version: ClassVar[int] = 1
     description: ClassVar[str] = "multi-label classification (DIOR, DOTA-v2): label-wise accuracy"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (

@@ -187,6 +187,7 @@ class RRSISDAdapter(_ReferAdapter):
     """
 
     name: ClassVar[str] = "rrsisd"
+    title: ClassVar[str] = "RRSIS-D"
     default_subdir: ClassVar[str] = "."
     classes: ClassVar[tuple[str, ...]] = RRSISD_CLASSES
     layout: ClassVar[str] = (
@@ -218,6 +219,7 @@ class RemoteSAM270KAdapter(_ReferAdapter):
     """
 
     name: ClassVar[str] = "remotesam270k"
+    title: ClassVar[str] = "RemoteSAM-270K"
     default_subdir: ClassVar[str] = "RemoteSAM-270K"
     classes: ClassVar[tuple[str, ...]] = ()
     layout: ClassVar[str] = (
@@ -283,6 +285,7 @@ class ReferringSegmentationTask(TaskPlugin):
     """
 
     name: ClassVar[str] = "ref"
+    title: ClassVar[str] = "Referring seg."
     version: ClassVar[int] = 2
     description: ClassVar[str] = "referring expression segmentation (RRSIS-D / RemoteSAM-270K, REFER format)"
     metrics: ClassVar[tuple[MetricSpec, ...]] = _metric_specs()

@@ -251,6 +251,7 @@ class ISAIDAdapter(DatasetAdapter):
     """
 
     name: ClassVar[str] = "isaid"
+    title: ClassVar[str] = "iSAID"
     splits: ClassVar[tuple[str, ...]] = ("val", "train", "test")
     default_split: ClassVar[str] = "val"
     default_subdir: ClassVar[str] = "iSAID"
@@ -412,6 +413,7 @@ class PotsdamAdapter(LabelPNGAdapter):
     order, 0 = ignored boundary). No official RemoteSAM code exists (paper: mF1 %, Table 4)."""
 
     name: ClassVar[str] = "potsdam"
+    title: ClassVar[str] = "Potsdam"
     default_subdir: ClassVar[str] = "potsdam"
     classes: ClassVar[tuple[str, ...]] = POTSDAM_CLASSES
     default_value_offset: ClassVar[int] = 1
@@ -422,6 +424,7 @@ class VaihingenAdapter(PotsdamAdapter):
     """ISPRS Vaihingen, same label convention as :class:`PotsdamAdapter` (paper: mIoU %, Table 2)."""
 
     name: ClassVar[str] = "vaihingen"
+    title: ClassVar[str] = "Vaihingen"
     default_subdir: ClassVar[str] = "vaihingen"
 
 
@@ -448,6 +451,7 @@ class SemanticSegmentationTask(TaskPlugin):
     """
 
     name: ClassVar[str] = "seg"
+    title: ClassVar[str] = "Semantic seg."
     version: ClassVar[int] = 1
     description: ClassVar[str] = "semantic segmentation (iSAID colour masks; Potsdam/Vaihingen-style label PNGs)"
     metrics: ClassVar[tuple[MetricSpec, ...]] = _metric_specs()

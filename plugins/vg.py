@@ -167,6 +167,7 @@ class DIORRSVGAdapter(DatasetAdapter):
     """
 
     name: ClassVar[str] = "dior_rsvg"
+    title: ClassVar[str] = "DIOR-RSVG"
     splits: ClassVar[tuple[str, ...]] = ("test", "val", "train")
     default_split: ClassVar[str] = "test"
     default_subdir: ClassVar[str] = "RSVG"
@@ -239,6 +240,7 @@ class VisualGroundingTask(TaskPlugin):
     """Visual grounding: Acc@0.5..0.9 and mean IoU of the union box (official, bug fixed)."""
 
     name: ClassVar[str] = "vg"
+    title: ClassVar[str] = "Visual grounding"
     version: ClassVar[int] = 1
     description: ClassVar[str] = "visual grounding (DIOR-RSVG): box from the referring mask"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (

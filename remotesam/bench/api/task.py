@@ -223,10 +223,13 @@ class DatasetAdapter(abc.ABC):
         classes: official class names, in official order.
         info: provenance, official split and size, and the files the adapter reads
             (:class:`~remotesam.bench.api.datainfo.DatasetInfo`); ``None`` when undescribed.
+        title: display name in tables, radar and report when ``info`` is None (``info.title``
+            wins); empty: the dataset key (see :meth:`display_title`).
     """
 
     name: ClassVar[str]
     info: ClassVar[DatasetInfo | None] = None
+    title: ClassVar[str] = ""
     splits: ClassVar[tuple[str, ...]] = ("test",)
     default_split: ClassVar[str] = "test"
     default_subdir: ClassVar[str] = ""
@@ -246,12 +249,26 @@ class DatasetAdapter(abc.ABC):
     def samples(self) -> list[Sample]:
         """All samples of the split, in a deterministic order, with unique ``sample_id``."""
 
+    @classmethod
+    def display_title(cls, key: str | None = None) -> str:
+        """The dataset's display name: ``info.title``, else the class attribute ``title``, else
+        ``key`` (the dataset key the task registers the adapter under), else ``name``."""
+        info = getattr(cls, "info", None)
+        if isinstance(info, DatasetInfo) and info.title:
+            return str(info.title)
+        title = getattr(cls, "title", "")
+        if isinstance(title, str) and title:
+            return title
+        return key or str(getattr(cls, "name", cls.__name__))
+
 
 class TaskPlugin(abc.ABC):
     """A downstream task: datasets, prediction and metrics.
 
     Class attributes (validated when the plugin is loaded):
         name: short task key used on the command line (``"det"``).
+        title: display name in tables, radar and report (``"Detection"``); defaults to
+            ``name``.
         version: bump whenever stored predictions or scores could change (part of the cache key).
         description: one line for ``remotesam-bench list``.
         metrics: the metrics reported; exactly one is ``primary``.
@@ -263,14 +280,36 @@ class TaskPlugin(abc.ABC):
     """
 
     name: ClassVar[str]
+    title: ClassVar[str]
     version: ClassVar[int]
     description: ClassVar[str] = ""
     metrics: ClassVar[tuple[MetricSpec, ...]]
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]]
     default_dataset: ClassVar[str]
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A class that sets ``name`` but no ``title`` of its own is titled by its name."""
+        super().__init_subclass__(**kwargs)
+        if "title" not in cls.__dict__ and "name" in cls.__dict__:
+            cls.title = str(cls.name)
+
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = dict(options or {})
+
+    @classmethod
+    def display_title(cls) -> str:
+        """The task's display name: ``title``, else ``name``."""
+        title = getattr(cls, "title", "")
+        return title if isinstance(title, str) and title else str(getattr(cls, "name", ""))
+
+    @classmethod
+    def dataset_title(cls, dataset: str) -> str:
+        """The display name of the task's dataset ``dataset``
+        (:meth:`DatasetAdapter.display_title`; the key for a dataset the task does not have)."""
+        adapter = dict(getattr(cls, "datasets", {}) or {}).get(dataset)
+        if isinstance(adapter, type) and issubclass(adapter, DatasetAdapter):
+            return adapter.display_title(dataset)
+        return dataset
 
     def settings(self) -> dict[str, Any]:
         """Prediction settings (JSON-serialisable) that go into the cache key."""

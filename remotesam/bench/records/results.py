@@ -108,8 +108,10 @@ class TaskResult:
     ``n_evaluated`` scored, ``n_failed`` without a prediction (listed in ``failures``), so
     ``n_evaluated + n_failed < n_total`` exactly when ``limit`` selected a subset (``subset``);
     ``synthetic`` is True when the data is the procedural embedded benchmark (its numbers are
-    never comparable with published ones). Documents written before these fields existed read
-    back with ``synthetic=False`` and ``subset`` derived from the counts.
+    never comparable with published ones). ``task_title`` / ``dataset_title``: the display
+    names the plugin gave the task and dataset when the run was made (reports show them
+    without the plugin installed). Documents written before these fields existed read back with
+    ``synthetic=False``, ``subset`` derived from the counts and empty titles.
     """
 
     checkpoint: CheckpointRef
@@ -128,6 +130,8 @@ class TaskResult:
     per_sample_ratio: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     synthetic: bool = False
     subset: bool = False
+    task_title: str = ""
+    dataset_title: str = ""
 
     @property
     def key(self) -> tuple[str, str, str, str]:

@@ -23,10 +23,9 @@ from remotesam.bench.reports.leaderboard import (
     FLAG_LETTERS,
     Leaderboard,
     build_leaderboard,
-    dataset_display_name,
     is_subset,
     is_synthetic,
-    task_display_name,
+    result_titles,
 )
 
 __all__ = ["MAX_GALLERY_K", "MAX_THUMBNAILS", "ReportStats", "leaderboard_html",
@@ -162,8 +161,8 @@ def _num(v: Any, unit: str = "%") -> str:
 def leaderboard_html(board: Leaderboard, table_id: str = "leaderboard") -> str:
     """A sortable ``<table class="sortable leaderboard">``: best bold, second underlined,
     context flags, 95% intervals; notes below."""
-    head = "".join(f"<th title=\"{esc(c.label)}\">{esc(task_display_name(c.task))}<br>"
-                   f"{esc(dataset_display_name(c.dataset))}"
+    head = "".join(f"<th title=\"{esc(c.label)}\">{esc(c.task_name)}<br>"
+                   f"{esc(c.dataset_name)}"
                    f"{'' if c.split == 'test' else ' (' + esc(c.split) + ')'}<br>"
                    f"{esc(c.metric)}{'' if c.higher_is_better else ' ↓'}</th>"
                    for c in board.columns)
@@ -394,8 +393,9 @@ def _slug(text: str) -> str:
 def _task_section(key: tuple[str, str, str], entries: Sequence[_Entry], k: int, seed: int,
                   thumbs: ThumbnailCache, budget: _Budget, stats: ReportStats) -> str:
     task, ds, split = key
-    out = [f'<section id="task-{_slug("-".join(key))}"><h2>{esc(task_display_name(task))} · '
-           f"{esc(dataset_display_name(ds))} <small>({esc(task)}/{esc(ds)}:{esc(split)})</small>"
+    tname, dname = result_titles(entries[0].result) if entries else (task, ds)
+    out = [f'<section id="task-{_slug("-".join(key))}"><h2>{esc(tname)} · '
+           f"{esc(dname)} <small>({esc(task)}/{esc(ds)}:{esc(split)})</small>"
            "</h2>"]
     for e in entries:
         res = e.result
@@ -447,7 +447,7 @@ def _compare_html(a: str, b: str, groups: Mapping[tuple[str, str, str], list[_En
     summary = []
     blocks = []
     rng = np.random.default_rng(seed)
-    for key, entries in groups.items():
+    for entries in groups.values():
         ea = next((e for e in entries if e.row == a), None)
         eb = next((e for e in entries if e.row == b), None)
         if ea is None or eb is None or ea.measure is None or eb.measure is None:
@@ -464,7 +464,7 @@ def _compare_html(a: str, b: str, groups: Mapping[tuple[str, str, str], list[_En
         worse = int((sign * d < 0).sum())
         dropped = len(set(ma.values) ^ set(mb.values))
         cls = "pos" if sign * d.mean() > 0 else "neg" if sign * d.mean() < 0 else ""
-        label = f"{task_display_name(key[0])} · {dataset_display_name(key[1])}"
+        label = " · ".join(result_titles(ea.result))
         summary.append(f"<tr><td>{esc(label)}</td><td>{esc(ma.name)}</td><td>{len(common)}"
                        f"{f' ({dropped} unpaired left out)' if dropped else ''}</td>"
                        f"<td>{np.mean([ma.values[s] for s in common]):.3g}</td>"
