@@ -75,6 +75,7 @@ from remotesam.bench.api import (
     TaskPlugin,
 )
 from remotesam.bench.api.datainfo import DatasetInfo
+from remotesam.bench.api.predictions import CaptionPrediction, PredictionFormatError
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
@@ -126,6 +127,7 @@ class UCMCaptionsAdapter(DatasetAdapter):
 
     name: ClassVar[str] = "ucm_captions"
     info: ClassVar[DatasetInfo | None] = DATASET_INFO["ucm_captions"]
+    title: ClassVar[str] = "UCM-Captions"
     splits: ClassVar[tuple[str, ...]] = ("test", "val", "train")
     default_split: ClassVar[str] = "test"
     default_subdir: ClassVar[str] = "UCM_captions"
@@ -240,6 +242,7 @@ class CaptioningTask(TaskPlugin):
     """Rule-based captioning from detections: official CIDEr (corpus IDF, x100) and the COCO metrics."""
 
     name: ClassVar[str] = "cap"
+    title: ClassVar[str] = "Captioning"
     version: ClassVar[int] = 1
     description: ClassVar[str] = "zero-shot captioning (UCM-captions): CIDEr x100"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
@@ -336,7 +339,7 @@ class CaptioningTask(TaskPlugin):
             epoc_area_ratio=DEFAULTS["epoc_area_ratio"], conf_threshold=DEFAULTS["conf_threshold"],
             nms_iou=DEFAULTS["nms_iou"], remove_inner=True)
         res = rd.caption(dets, names, ans.hw, self.region_split, seeded_chooser(seed))
-        return {"caption": str(res.text), "seed": seed}
+        return CaptionPrediction(str(res.text), seed).encode()
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """All caption metrics x100 on the scored samples (IDF from their references).
@@ -358,9 +361,10 @@ class CaptioningTask(TaskPlugin):
         gts: dict[str, list[str]] = {}
         res: dict[str, list[str]] = {}
         for s, p in zip(samples, predictions):
-            cap = p.get("caption")
-            if not isinstance(cap, str):
-                raise ValueError(f"prediction for sample {s.sample_id}: 'caption' is not a string; re-run predict")
+            try:
+                cap = CaptionPrediction.decode(p).caption
+            except PredictionFormatError as e:
+                raise ValueError(f"prediction for sample {s.sample_id}: {e}") from None
             gts[s.sample_id] = list(s.target["references"])
             res[s.sample_id] = [cap]
         tokenizer, meteor = self.scoring_setup()

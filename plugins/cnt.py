@@ -55,6 +55,7 @@ from remotesam.bench.api import (
     TaskPlugin,
 )
 from remotesam.bench.api.datainfo import DatasetInfo
+from remotesam.bench.api.predictions import CountPrediction, PredictionFormatError
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
@@ -197,6 +198,7 @@ class DIORCountingAdapter(_CountingAdapter):
 
     name: ClassVar[str] = "dior"
     info: ClassVar[DatasetInfo | None] = DATASET_INFO["count_dior"]
+    title: ClassVar[str] = "DIOR"
     default_subdir: ClassVar[str] = "Counting/test/DIOR"
     classes: ClassVar[tuple[str, ...]] = DIOR_CLASSES
     priors: ClassVar[Mapping[str, float]] = DIOR_PRIOR_AREAS
@@ -212,6 +214,7 @@ class DOTACountingAdapter(_CountingAdapter):
 
     name: ClassVar[str] = "dotav2"
     info: ClassVar[DatasetInfo | None] = DATASET_INFO["count_dotav2"]
+    title: ClassVar[str] = "DOTA-v2"
     default_subdir: ClassVar[str] = "Counting/test/DOTAv2"
     classes: ClassVar[tuple[str, ...]] = DOTA_COUNT_CLASSES
     priors: ClassVar[Mapping[str, float]] = DOTA_PRIOR_AREAS
@@ -226,6 +229,7 @@ class CountingTask(TaskPlugin):
     """Object counting by detection: official exact-match accuracy, plus MAE and RMSE."""
 
     name: ClassVar[str] = "cnt"
+    title: ClassVar[str] = "Counting"
     version: ClassVar[int] = 1
     description: ClassVar[str] = "object counting (Falcon-style questions on DIOR / DOTA): exact-match accuracy"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
@@ -280,15 +284,16 @@ class CountingTask(TaskPlugin):
             epoc_threshold=EPOC_THRESHOLD_COUNTING, epoc_area_ratio=DEFAULTS["epoc_area_ratio"],
             conf_threshold=DEFAULTS["conf_threshold"], nms_iou=DEFAULTS["nms_iou"], remove_inner=True)
         res = rd.counts(dets, (cls,), {cls: prior}, self.area_factor)
-        return {"count": int(res.counts.get(cls, 0)), "class": cls}
+        return CountPrediction(int(res.counts.get(cls, 0)), cls).encode()
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """``accuracy`` in percent, ``mae`` / ``rmse`` in objects. ``per_sample``: accuracy
         (0/100 hits) and mae (absolute errors). ``tables``: per-class accuracy / MAE / n."""
         check_score_lengths(samples, predictions)
         try:
-            pred = np.array([int(p["count"]) for p in predictions], dtype=np.int64)
-        except (KeyError, TypeError, ValueError) as e:
+            pred = np.array([CountPrediction.decode(p).count for p in predictions],
+                            dtype=np.int64)
+        except PredictionFormatError as e:
             raise ValueError(f"a prediction has no integer 'count' ({e!r}); re-run predict") from None
         gt = np.array([int(s.target["count"]) for s in samples], dtype=np.int64)
         m = counting_metrics(pred, gt)

@@ -97,6 +97,7 @@ from remotesam.bench.api import (
     TaskPlugin,
 )
 from remotesam.bench.api.datainfo import DatasetInfo
+from remotesam.bench.api.predictions import BoxesPrediction, Detections, PredictionFormatError
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
@@ -171,6 +172,7 @@ class DIORDetectionAdapter(DatasetAdapter):
 
     name: ClassVar[str] = "dior"
     info: ClassVar[DatasetInfo | None] = DATASET_INFO["dior"]
+    title: ClassVar[str] = "DIOR"
     splits: ClassVar[tuple[str, ...]] = ("test", "trainval", "train", "val")
     default_split: ClassVar[str] = "test"
     default_subdir: ClassVar[str] = "DIORcoco"
@@ -265,6 +267,7 @@ class DOTADetectionAdapter(DatasetAdapter):
 
     name: ClassVar[str] = "dotav2"
     info: ClassVar[DatasetInfo | None] = DATASET_INFO["dotav2"]
+    title: ClassVar[str] = "DOTA-v2"
     splits: ClassVar[tuple[str, ...]] = ("val", "train")
     default_split: ClassVar[str] = "val"
     default_subdir: ClassVar[str] = "DOTAv2_patches"
@@ -335,23 +338,11 @@ class DOTADetectionAdapter(DatasetAdapter):
         return out
 
 
-def _float_list(v: np.ndarray) -> list[float]:
-    return [float(x) for x in np.asarray(v, dtype=np.float64).reshape(-1)]
-
-
-def _boxes_json(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
-    b = np.asarray(boxes, dtype=np.float64)
-    return {
-        "boxes": [_float_list(r) for r in b],
-        "scores": _float_list(scores),
-        "labels": [classes[int(k)] for k in np.asarray(labels).reshape(-1)],
-    }
-
-
 class DetectionTask(TaskPlugin):
     """Object detection by mask-to-box (M2B): per-class COCO AP50 and their mean (official)."""
 
     name: ClassVar[str] = "det"
+    title: ClassVar[str] = "Detection"
     version: ClassVar[int] = 2
     description: ClassVar[str] = "object detection (DIOR, DOTA-v2, iSAID): COCO AP50 per class"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
@@ -451,15 +442,15 @@ class DetectionTask(TaskPlugin):
                 f"{int(mh)}x{int(mw)} (sample {sample.sample_id})"
             )
         classes = tuple(self._classes(sample))
-        pred: dict[str, Any] = {"size": [h, w]}
+        parts: dict[str, Detections] = {}
         for bt in (("hbb", "obb") if self.box_type == "both" else (self.box_type,)):
             det = rd.detections(
                 ans, classes, bt, use_boundary=ans.boundary is not None,
                 epoc_threshold=DEFAULTS["epoc_threshold_detection"],
                 epoc_area_ratio=DEFAULTS["epoc_area_ratio"], conf_threshold=DEFAULTS["conf_threshold"],
                 nms_iou=DEFAULTS["nms_iou"], remove_inner=DEFAULTS["remove_inner"])
-            pred[bt] = _boxes_json(det.boxes, det.scores, det.labels, det.classnames)
-        return pred
+            parts[bt] = Detections.from_arrays(det.boxes, det.scores, det.labels, det.classnames)
+        return BoxesPrediction((h, w), **parts).encode()
 
     def _inputs(self, samples: Sequence[Sample], predictions: Sequence[Prediction],
                 notes: dict[str, str]) -> _ScoreInputs:
@@ -495,15 +486,13 @@ class DetectionTask(TaskPlugin):
                 gt_area[iid] = np.asarray(s.target["area"], dtype=np.float64).reshape(-1)
             if len(gt_crowd[iid]) != len(labels) or (iid in gt_area and len(gt_area[iid]) != len(labels)):
                 raise ValueError(f"sample {s.sample_id}: iscrowd/area lengths differ from the labels'")
-            if "hbb" in p:
-                hb.append((iid, *self._pred_arrays(s, p["hbb"], 4, index)))
-            elif "obb" in p:
-                b, sc, lb = self._pred_arrays(s, p["obb"], 8, index)
-                hb.append((iid, polygon_to_xyxy(b), sc, lb))
-            else:
-                raise ValueError(f"prediction for sample {s.sample_id}: no 'hbb' or 'obb' field (stale cache?)")
-            if "obb" in p:
-                ob.append((iid, *self._pred_arrays(s, p["obb"], 8, index)))
+            try:
+                pred = BoxesPrediction.decode(p)
+            except PredictionFormatError as e:
+                raise ValueError(f"prediction for sample {s.sample_id}: {e}") from None
+            hb.append((iid, *self._pred_arrays(s, pred.horizontal(), index)))
+            if pred.obb is not None:
+                ob.append((iid, *self._pred_arrays(s, pred.obb, index)))
             else:
                 have_obb_pred = False
         if predictions and "hbb" not in predictions[0] and "obb" in predictions[0]:
@@ -621,20 +610,16 @@ class DetectionTask(TaskPlugin):
 
     @staticmethod
     def _pred_arrays(
-        s: Sample, part: Mapping[str, Any], width: int, index: Mapping[str, int]
+        s: Sample, part: Detections, index: Mapping[str, int]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         try:
-            b = np.asarray(part["boxes"], dtype=np.float64).reshape(-1, width)
-            sc = np.asarray(part["scores"], dtype=np.float64).reshape(-1)
-            lb = np.array([index[c] for c in part["labels"]], dtype=np.int64)
-        except (KeyError, TypeError, ValueError) as e:
+            lb = np.array([index[c] for c in part.labels], dtype=np.int64)
+        except KeyError as e:
             raise ValueError(
                 f"prediction for sample {s.sample_id}: malformed boxes ({e!r}); expected boxes "
-                f"(n, {width}), scores (n,), labels (n,) of known classes; re-run predict"
+                f"(n, {part.boxes.shape[1]}), scores (n,), labels (n,) of known classes; re-run predict"
             ) from None
-        if not (len(b) == len(sc) == len(lb)):
-            raise ValueError(f"prediction for sample {s.sample_id}: boxes/scores/labels lengths differ")
-        return b, sc, lb
+        return part.boxes, part.scores, lb
 
 
 def _flatten(

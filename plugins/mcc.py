@@ -46,6 +46,7 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.bench.api.predictions import PredictionFormatError, SceneLabel
 from remotesam.bench.kit import check_options, check_score_lengths, image_files
 from remotesam.classes import UCM_CLASSES, UCM_FOLDERS
 
@@ -68,6 +69,7 @@ class UCMercedAdapter(DatasetAdapter):
 
     name: ClassVar[str] = "ucmerced"
     info: ClassVar[DatasetInfo | None] = DATASET_INFO["ucmerced"]
+    title: ClassVar[str] = "UCM"
     splits: ClassVar[tuple[str, ...]] = ("all", "test")
     default_split: ClassVar[str] = "all"
     default_subdir: ClassVar[str] = "UCMerced_LandUse"
@@ -118,6 +120,7 @@ class SceneClassificationTask(TaskPlugin):
     """Scene classification: top-1 accuracy of the argmax over class scores (official)."""
 
     name: ClassVar[str] = "mcc"
+    title: ClassVar[str] = "Scene cls."
     version: ClassVar[int] = 1
     description: ClassVar[str] = "scene (multi-class) classification (UC Merced LandUse)"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
@@ -148,7 +151,7 @@ class SceneClassificationTask(TaskPlugin):
         (ans,) = answers
         res = rd.multi_class(ans, tuple(UCM_CLASSES), DEFAULTS["mcc_factor"], DEFAULTS["mcc_floor"])
         scores = np.asarray(res.scores, dtype=np.float64).reshape(-1)
-        return {"classes": list(UCM_CLASSES), "scores": scores.tolist(), "label": res.label}
+        return SceneLabel(tuple(UCM_CLASSES), tuple(scores.tolist()), res.label).encode()
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """Metrics in percent; per-sample 0/100 hits for ``accuracy`` and ``accuracy_floor``."""
@@ -158,11 +161,14 @@ class SceneClassificationTask(TaskPlugin):
         scores = np.zeros((len(samples), k))
         floor_hit = np.zeros(len(samples))
         for i, (s, p) in enumerate(zip(samples, predictions)):
-            sc = p.get("scores")
-            if not isinstance(sc, list) or len(sc) != k:
+            try:
+                pred = SceneLabel.decode(p)
+            except PredictionFormatError as e:
+                raise ValueError(f"prediction for sample {s.sample_id}: {e}") from None
+            if len(pred.scores) != k:
                 raise ValueError(f"prediction for sample {s.sample_id}: 'scores' must be a list of {k} numbers")
-            scores[i] = np.asarray(sc, dtype=np.float64)
-            floor_hit[i] = float(p.get("label") == s.target["label"])
+            scores[i] = np.asarray(pred.scores, dtype=np.float64)
+            floor_hit[i] = float(pred.label == s.target["label"])
         y_pred = scores_to_labels(scores) if len(samples) else np.zeros(0, np.int64)
         cm = confusion_matrix(y_true, y_pred, k)
         m = multiclass_metrics(cm)

@@ -44,6 +44,7 @@ from remotesam.bench.api import (
     Scores,
     TaskPlugin,
 )
+from remotesam.bench.api.predictions import MultiLabels
 from remotesam.bench.kit import (
     check_options,
     check_score_lengths,
@@ -98,6 +99,7 @@ class MultiLabelClassificationTask(TaskPlugin):
     """Multi-label classification: official label-wise accuracy plus F1 / mAP / exact match."""
 
     name: ClassVar[str] = "mlc"
+    title: ClassVar[str] = "Multi-label cls."
     version: ClassVar[int] = 1
     description: ClassVar[str] = "multi-label classification (DIOR, DOTA-v2, SATIN sets): label-wise accuracy"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
@@ -140,11 +142,9 @@ class MultiLabelClassificationTask(TaskPlugin):
         (ans,) = answers
         res = rd.multi_label(ans, tuple(self._classes(s)), DEFAULTS["mlc_factor"],
                              DEFAULTS["mlc_threshold"])
-        return {
-            "classnames": list(res.classnames),
-            "scores": [float(v) for v in np.asarray(res.scores, dtype=np.float64).reshape(-1)],
-            "labels": list(res.labels),
-        }
+        scores = np.asarray(res.scores, dtype=np.float64).reshape(-1)
+        return MultiLabels(tuple(res.classnames), tuple(float(v) for v in scores),
+                           tuple(res.labels)).encode()
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """Metrics in percent; ``per_sample`` accuracy / exact_match, ``per_sample_ratio``
@@ -162,13 +162,10 @@ class MultiLabelClassificationTask(TaskPlugin):
         for i, (s, p) in enumerate(zip(samples, predictions)):
             try:
                 y_true[i, [index[c] for c in s.target["labels"]]] = True
-                names = list(p["classnames"])
-                sc = np.asarray(p["scores"], dtype=np.float64).reshape(-1)
-                if len(sc) != len(names):
-                    raise ValueError("scores and classnames differ in length")
-                for c, v in zip(names, sc):
+                pred = MultiLabels.decode(p)
+                for c, v in zip(pred.classnames, pred.scores):
                     y_score[i, index[c]] = v
-                y_pred[i, [index[c] for c in p["labels"]]] = True
+                y_pred[i, [index[c] for c in pred.labels]] = True
             except (KeyError, TypeError, ValueError) as e:
                 raise ValueError(
                     f"sample {s.sample_id}: malformed ground truth or prediction ({e!r}); classes "

@@ -72,6 +72,7 @@ from remotesam.bench.api import (
     TaskPlugin,
 )
 from remotesam.bench.api.datainfo import DatasetInfo
+from remotesam.bench.api.predictions import MaskPrediction
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
@@ -218,6 +219,7 @@ class RRSISDAdapter(_ReferAdapter):
 
     name: ClassVar[str] = "rrsisd"
     info: ClassVar[DatasetInfo | None] = DATASET_INFO["rrsisd"]
+    title: ClassVar[str] = "RRSIS-D"
     default_subdir: ClassVar[str] = "."
     classes: ClassVar[tuple[str, ...]] = RRSISD_CLASSES
     layout: ClassVar[str] = (
@@ -250,6 +252,7 @@ class RemoteSAM270KAdapter(_ReferAdapter):
 
     name: ClassVar[str] = "remotesam270k"
     info: ClassVar[DatasetInfo | None] = DATASET_INFO["remotesam270k"]
+    title: ClassVar[str] = "RemoteSAM-270K"
     default_subdir: ClassVar[str] = "RemoteSAM-270K"
     classes: ClassVar[tuple[str, ...]] = ()
     layout: ClassVar[str] = (
@@ -315,6 +318,7 @@ class ReferringSegmentationTask(TaskPlugin):
     """
 
     name: ClassVar[str] = "ref"
+    title: ClassVar[str] = "Referring seg."
     version: ClassVar[int] = 2
     description: ClassVar[str] = ("referring expression segmentation (RRSIS-D / RemoteSAM-270K in "
                                    "REFER format; RISBench / RefSegRS phrase lists)")
@@ -353,7 +357,7 @@ class ReferringSegmentationTask(TaskPlugin):
                 f"image {s.image}: size {ans.hw[0]}x{ans.hw[1]} (HxW) differs from "
                 f"the annotation's {h}x{w} (sample {s.sample_id})"
             )
-        return {"mask": mask_to_rle(ans.mask[0]), "mask_net": mask_to_rle(ans.mask_net[0])}
+        return MaskPrediction(mask_to_rle(ans.mask[0]), mask_to_rle(ans.mask_net[0])).encode()
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """Official metrics at ``eval_size`` plus ``*_orig`` at the original size (percent).

@@ -75,6 +75,7 @@ from remotesam.bench.api import (
     TaskPlugin,
 )
 from remotesam.bench.api.datainfo import DatasetInfo
+from remotesam.bench.api.predictions import ClassMasks
 from remotesam.bench.kit import (
     as_str_list,
     check_images_exist,
@@ -235,6 +236,7 @@ class ISAIDAdapter(DatasetAdapter):
 
     name: ClassVar[str] = "isaid"
     info: ClassVar[DatasetInfo | None] = DATASET_INFO["isaid"]
+    title: ClassVar[str] = "iSAID"
     splits: ClassVar[tuple[str, ...]] = ("val", "train", "test")
     default_split: ClassVar[str] = "val"
     default_subdir: ClassVar[str] = "iSAID"
@@ -398,6 +400,7 @@ class PotsdamAdapter(LabelPNGAdapter):
 
     name: ClassVar[str] = "potsdam"
     info: ClassVar[DatasetInfo | None] = DATASET_INFO["potsdam"]
+    title: ClassVar[str] = "Potsdam"
     default_subdir: ClassVar[str] = "potsdam"
     classes: ClassVar[tuple[str, ...]] = POTSDAM_CLASSES
     default_value_offset: ClassVar[int] = 1
@@ -427,6 +430,7 @@ class SemanticSegmentationTask(TaskPlugin):
     """
 
     name: ClassVar[str] = "seg"
+    title: ClassVar[str] = "Semantic seg."
     version: ClassVar[int] = 1
     description: ClassVar[str] = ("semantic segmentation (iSAID colour masks; Potsdam-style label "
                                    "PNGs; Vaihingen / UDD5 / DeepGlobe, SegEarth-OV protocol)")
@@ -478,11 +482,8 @@ class SemanticSegmentationTask(TaskPlugin):
             )
         classes = list(s.target["classes"])
         lm = rd.label_map_net(ans)
-        return {
-            "classes": classes,
-            "net_size": [int(lm.shape[0]), int(lm.shape[1])],
-            "masks_net": [mask_to_rle(lm == k + 1) for k in range(len(classes))],
-        }
+        return ClassMasks(tuple(classes), (int(lm.shape[0]), int(lm.shape[1])),
+                          tuple(mask_to_rle(lm == k + 1) for k in range(len(classes)))).encode()
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """Dataset confusion matrix at ``eval_size`` -> official mIoU/mPA and the extras (percent)."""

@@ -51,6 +51,7 @@ from remotesam.bench.api import (
     TaskPlugin,
 )
 from remotesam.bench.api.datainfo import DatasetInfo
+from remotesam.bench.api.predictions import BoxPrediction, PredictionFormatError
 from remotesam.bench.kit import (
     check_images_exist,
     check_options,
@@ -169,6 +170,7 @@ class DIORRSVGAdapter(DatasetAdapter):
 
     name: ClassVar[str] = "dior_rsvg"
     info: ClassVar[DatasetInfo | None] = DATASET_INFO["dior_rsvg"]
+    title: ClassVar[str] = "DIOR-RSVG"
     splits: ClassVar[tuple[str, ...]] = ("test", "val", "train")
     default_split: ClassVar[str] = "test"
     default_subdir: ClassVar[str] = "RSVG"
@@ -241,6 +243,7 @@ class VisualGroundingTask(TaskPlugin):
     """Visual grounding: Acc@0.5..0.9 and mean IoU of the union box (official, bug fixed)."""
 
     name: ClassVar[str] = "vg"
+    title: ClassVar[str] = "Visual grounding"
     version: ClassVar[int] = 1
     description: ClassVar[str] = "visual grounding (DIOR-RSVG): box from the referring mask"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
@@ -271,11 +274,7 @@ class VisualGroundingTask(TaskPlugin):
 
         (ans,) = answers
         res = rd.grounding(ans, conf_threshold=0.01, remove_inner=True)
-        if res.box is None:
-            return {"box": None, "score": None}
-        score = float(res.score)
-        return {"box": [float(v) for v in np.asarray(res.box, dtype=np.float64).reshape(4)],
-                "score": None if math.isnan(score) else score}
+        return BoxPrediction.from_array(res.box, None if res.box is None else res.score).encode()
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """Metrics in percent; ``per_sample``: IoU (%) for ``mIoU``, 0/100 hits for ``Acc@t``,
@@ -286,10 +285,11 @@ class VisualGroundingTask(TaskPlugin):
         gt = np.zeros((n, 4))
         for k, (s, p) in enumerate(zip(samples, predictions)):
             gt[k] = np.asarray(s.target["bbox_xyxy"], dtype=np.float64)
-            box = p.get("box")
+            try:
+                box = BoxPrediction.decode(p).box
+            except PredictionFormatError as e:
+                raise ValueError(f"prediction for sample {s.sample_id}: {e}") from None
             if box is not None:
-                if not isinstance(box, list | tuple) or len(box) != 4:
-                    raise ValueError(f"prediction for sample {s.sample_id}: 'box' must be [x1, y1, x2, y2] or null")
                 pred[k] = np.asarray(box, dtype=np.float64)
         no_box = np.isnan(pred).any(axis=1)
         iou = box_iou_pairs(np.where(no_box[:, None], 0.0, pred), gt)

@@ -26,6 +26,7 @@ from remotesam.bench.api.registry import Registry
 from remotesam.bench.reports.export import SampleRecord
 from remotesam.bench.reports.html import render_report, write_report
 from remotesam.bench.reports.html.data import checkpoint_step, order_checkpoints
+from remotesam.bench.reports.html.pages import leaderboard_html
 from remotesam.bench.reports.html.painters import painter_for
 from remotesam.bench.reports.html.thumbs import ThumbnailCache
 from remotesam.bench.run import RunConfig, run
@@ -67,6 +68,29 @@ def test_report_is_self_contained_with_gallery_comparison_and_sweep(toy_sweep):
     assert stats2.drawn == 0 and stats2.cache_hits == stats2.thumbnails
     assert again == text  # deterministic
     assert list((tmp / "results" / "report_cache" / "thumbs").glob("*.jpg"))
+
+
+def test_third_party_titles_in_leaderboard_radar_and_report(toy_sweep):
+    """A third-party task and dataset appear under the titles their plugin gives, recorded in
+    the run document, so reports of the stored run need no plugin; without titles, the keys."""
+    from remotesam.bench.records.results import RunDocument
+    from remotesam.bench.reports.leaderboard import build_leaderboard
+    from remotesam.bench.reports.radar import axis_label
+
+    tmp, doc, registry = toy_sweep
+    assert {(r.task_title, r.dataset_title) for r in doc.results} == {("Toy counting",
+                                                                       "Toy Blobs")}
+    stored = RunDocument.from_json(doc.to_json())  # as read back from <results>/runs
+    board = build_leaderboard([stored], metrics="primary")
+    assert "Toy counting<br>Toy Blobs" in leaderboard_html(board)
+    assert "Toy counting (Toy Blobs)" in board.to_latex()
+    assert axis_label(board.columns[0]).startswith("Toy counting\nToy Blobs · mae")
+    text, _ = render_report([stored], tmp / "results", gallery_k=1, registry=registry)
+    assert "<h2>Toy counting · Toy Blobs <small>(toy/blobs:test)" in text
+    for r in stored.results:  # a run document of an older version: no titles, the keys
+        r.task_title = r.dataset_title = ""
+    board = build_leaderboard([stored], metrics="primary")
+    assert "toy<br>blobs" in leaderboard_html(board)
 
 
 def test_report_caps_thumbnails_and_says_so(toy_sweep):

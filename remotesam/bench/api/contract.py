@@ -91,6 +91,8 @@ def validate_plugin_class(obj: object, name: str | None = None) -> list[str]:
         problems.append(f"class attribute 'version' must be an int >= 0, got {version!r}")
     if not isinstance(getattr(cls, "description", ""), str):
         problems.append("class attribute 'description' must be a str")
+    if not isinstance(getattr(cls, "title", ""), str):
+        problems.append("class attribute 'title' (the display name) must be a str")
     metrics = getattr(cls, "metrics", None)
     if not isinstance(metrics, (tuple, list)) or not metrics:
         problems.append(f"class attribute 'metrics' must be a non-empty tuple of MetricSpec, got {metrics!r}")

@@ -145,6 +145,16 @@ class Registry:
         self._loaded[name] = obj
         return obj
 
+    def titles(self, task: str, dataset: str) -> tuple[str, str]:
+        """``(task title, dataset title)``: the display names the installed plugin ``task``
+        gives itself and its dataset ``dataset``; the keys when the plugin is not installed or
+        does not load (never raises)."""
+        try:
+            plugin = self.get(task)
+        except Exception:  # not installed or broken: shown by its keys
+            return task, dataset
+        return plugin.display_title(), plugin.dataset_title(dataset)
+
     def resolve(self, spec: str | Iterable[str]) -> list[str]:
         """Expand a task list (``"det,vg"``, ``["det", "vg"]`` or ``"all"``) to known names.
 

@@ -29,7 +29,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -44,7 +44,9 @@ __all__ = [
     "DatasetError",
     "DatasetInfo",
     "DatasetWarning",
+    "EngineLike",
     "MetricSpec",
+    "ModelLike",
     "Prediction",
     "Sample",
     "Scores",
@@ -58,6 +60,33 @@ __all__ = [
 #: ``{"size": [h, w], "counts": str}``). It must round-trip through ``json.dumps``/``loads``
 #: unchanged, so stored predictions can be re-scored without the model.
 Prediction = dict[str, Any]
+
+
+class EngineLike(Protocol):
+    """What the contract calls on a model's engine (:class:`remotesam.engine.Engine`)."""
+
+    def resolve_boundary(self, flag: bool | None) -> bool:
+        """Whether a request's ``boundary`` flag (None: the engine's default) asks for the EPOC
+        boundary map with this engine."""
+        ...
+
+    def answer(self, request: Request) -> Answer:
+        """The dense outputs of one request, computed in the calling thread."""
+        ...
+
+
+@runtime_checkable
+class ModelLike(Protocol):
+    """The model handed to :meth:`TaskPlugin.predict` (a :class:`remotesam.RemoteSAM`, or any
+    object with an ``engine``): the contract's default ``predict`` calls ``model.engine``'s
+    :meth:`~EngineLike.resolve_boundary` and :meth:`~EngineLike.answer` only. A plugin that
+    implements ``predict`` itself may call the predictor's task methods (``referring``,
+    ``detection``, ...); those are the predictor's API, not the contract's."""
+
+    @property
+    def engine(self) -> EngineLike:
+        """The engine that answers requests."""
+        ...
 
 
 class DatasetError(Exception):
@@ -231,10 +260,13 @@ class DatasetAdapter(abc.ABC):
         classes: official class names, in official order.
         info: provenance, official split and size, and the files the adapter reads
             (:class:`~remotesam.bench.api.datainfo.DatasetInfo`); ``None`` when undescribed.
+        title: display name in tables, radar and report when ``info`` is None (``info.title``
+            wins); empty: the dataset key (see :meth:`display_title`).
     """
 
     name: ClassVar[str]
     info: ClassVar[DatasetInfo | None] = None
+    title: ClassVar[str] = ""
     splits: ClassVar[tuple[str, ...]] = ("test",)
     default_split: ClassVar[str] = "test"
     default_subdir: ClassVar[str] = ""
@@ -254,12 +286,26 @@ class DatasetAdapter(abc.ABC):
     def samples(self) -> list[Sample]:
         """All samples of the split, in a deterministic order, with unique ``sample_id``."""
 
+    @classmethod
+    def display_title(cls, key: str | None = None) -> str:
+        """The dataset's display name: ``info.title``, else the class attribute ``title``, else
+        ``key`` (the dataset key the task registers the adapter under), else ``name``."""
+        info = getattr(cls, "info", None)
+        if isinstance(info, DatasetInfo) and info.title:
+            return str(info.title)
+        title = getattr(cls, "title", "")
+        if isinstance(title, str) and title:
+            return title
+        return key or str(getattr(cls, "name", cls.__name__))
+
 
 class TaskPlugin(abc.ABC):
     """A downstream task: datasets, prediction and metrics.
 
     Class attributes (validated when the plugin is loaded):
         name: short task key used on the command line (``"det"``).
+        title: display name in tables, radar and report (``"Detection"``); defaults to
+            ``name``.
         version: bump whenever stored predictions or scores could change (part of the cache key).
         description: one line for ``remotesam-bench list``.
         metrics: the metrics reported; exactly one is ``primary``.
@@ -271,20 +317,42 @@ class TaskPlugin(abc.ABC):
     """
 
     name: ClassVar[str]
+    title: ClassVar[str]
     version: ClassVar[int]
     description: ClassVar[str] = ""
     metrics: ClassVar[tuple[MetricSpec, ...]]
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]]
     default_dataset: ClassVar[str]
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A class that sets ``name`` but no ``title`` of its own is titled by its name."""
+        super().__init_subclass__(**kwargs)
+        if "title" not in cls.__dict__ and "name" in cls.__dict__:
+            cls.title = str(cls.name)
+
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = dict(options or {})
+
+    @classmethod
+    def display_title(cls) -> str:
+        """The task's display name: ``title``, else ``name``."""
+        title = getattr(cls, "title", "")
+        return title if isinstance(title, str) and title else str(getattr(cls, "name", ""))
+
+    @classmethod
+    def dataset_title(cls, dataset: str) -> str:
+        """The display name of the task's dataset ``dataset``
+        (:meth:`DatasetAdapter.display_title`; the key for a dataset the task does not have)."""
+        adapter = dict(getattr(cls, "datasets", {}) or {}).get(dataset)
+        if isinstance(adapter, type) and issubclass(adapter, DatasetAdapter):
+            return adapter.display_title(dataset)
+        return dataset
 
     def settings(self) -> dict[str, Any]:
         """Prediction settings (JSON-serialisable) that go into the cache key."""
         return dict(sorted(self.options.items()))
 
-    def predict(self, model: Any, samples: Sequence[Sample]) -> list[Prediction]:
+    def predict(self, model: ModelLike, samples: Sequence[Sample]) -> list[Prediction]:
         """Predict a batch. ``model`` is a :class:`remotesam.RemoteSAM`.
 
         Returns one JSON-serialisable prediction per sample, in order. May raise for a bad

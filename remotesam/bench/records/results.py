@@ -115,10 +115,12 @@ class TaskResult:
     ``n_evaluated`` scored, ``n_failed`` without a prediction (listed in ``failures``), so
     ``n_evaluated + n_failed < n_total`` exactly when ``limit`` selected a subset (``subset``);
     ``synthetic`` is True when the data is the procedural embedded benchmark (its numbers are
-    never comparable with published ones). Documents written before these fields existed read
-    back with ``synthetic=False`` and ``subset`` derived from the counts. ``sample_ids`` lists
-    the evaluated samples (every task, also those without per-sample values, so two sample sets
-    of the same size are told apart); None in documents written before it existed.
+    never comparable with published ones). ``sample_ids`` lists the evaluated samples (every
+    task, also those without per-sample values, so two sample sets of the same size are told
+    apart); None in documents written before it existed. ``task_title`` / ``dataset_title``:
+    the display names the plugin gave the task and dataset when the run was made (reports show
+    them without the plugin installed). Documents written before these fields existed read back
+    with ``synthetic=False``, ``subset`` derived from the counts and empty titles.
     """
 
     checkpoint: CheckpointRef
@@ -138,6 +140,8 @@ class TaskResult:
     synthetic: bool = False
     subset: bool = False
     sample_ids: list[str] | None = None
+    task_title: str = ""
+    dataset_title: str = ""
 
     @property
     def key(self) -> tuple[str, str, str, str]:

@@ -59,7 +59,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from remotesam.bench.api import Sample, Scores, TaskPlugin
+from remotesam.bench.api import BoxesPrediction, Sample, Scores, TaskPlugin, decode_prediction
 from remotesam.bench.api.contract import json_default
 from remotesam.bench.errors import InputError
 from remotesam.bench.records.results import RunDocument, TaskResult
@@ -92,15 +92,13 @@ def _dumps(obj: Any) -> str:
 
 
 def _box_parts(pred: Mapping[str, Any]) -> tuple[list[list[float]], list[float], list[str]] | None:
-    """Horizontal boxes of a box prediction (``hbb``, else the envelopes of ``obb``)."""
-    for kind in ("hbb", "obb"):
-        part = pred.get(kind)
-        if isinstance(part, Mapping) and "boxes" in part:
-            boxes = [list(map(float, b)) for b in part["boxes"]]
-            if kind == "obb":
-                boxes = [[min(b[0::2]), min(b[1::2]), max(b[0::2]), max(b[1::2])] for b in boxes]
-            return boxes, [float(s) for s in part.get("scores", [])], list(part.get("labels", []))
-    return None
+    """Horizontal boxes of a box prediction (``hbb``, else the envelopes of ``obb``; see
+    :class:`~remotesam.bench.api.BoxesPrediction`); None for any other prediction."""
+    typed = decode_prediction(pred)
+    if not isinstance(typed, BoxesPrediction):
+        return None
+    part = typed.horizontal()
+    return part.boxes.tolist(), part.scores.tolist(), list(part.labels)
 
 
 def coco_results(loaded: LoadedResult) -> list[dict[str, Any]] | None:

@@ -33,6 +33,7 @@ best in bold and second best underlined, ``--`` for missing values).
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -41,6 +42,7 @@ from typing import Any
 
 import pandas as pd
 
+from remotesam.bench.api.registry import Registry
 from remotesam.bench.records.published import PublishedResult, PublishedTable, load_published
 from remotesam.bench.records.results import (
     MetricValue,
@@ -62,6 +64,7 @@ __all__ = [
     "dataset_display_name",
     "is_subset",
     "is_synthetic",
+    "result_titles",
     "select_columns",
     "task_display_name",
 ]
@@ -73,30 +76,36 @@ FORMATS = {"md": "md", "markdown": "md", "csv": "csv", "html": "html", "latex": 
 PUBLISHED_SUFFIX = " [paper]"
 _DAGGER = "†"
 
-#: Display names of the built-in tasks and datasets (reports, radar, LaTeX); other names are
-#: shown as they are.
-TASK_NAMES = {"ref": "Referring seg.", "seg": "Semantic seg.", "det": "Detection",
-              "vg": "Visual grounding", "mlc": "Multi-label cls.", "mcc": "Scene cls.",
-              "cap": "Captioning", "cnt": "Counting"}
-DATASET_NAMES = {"rrsisd": "RRSIS-D", "remotesam270k": "RemoteSAM-270K", "risbench": "RISBench",
-                 "refsegrs": "RefSegRS", "isaid": "iSAID", "potsdam": "Potsdam",
-                 "vaihingen": "Vaihingen", "udd5": "UDD5", "deepglobe": "DeepGlobe",
-                 "dior": "DIOR", "dota": "DOTA", "dotav2": "DOTA-v2", "dior_rsvg": "DIOR-RSVG",
-                 "ucmerced": "UCM", "ucm_captions": "UCM-Captions"}
-
 #: Context markers (plain text, HTML/LaTeX render them as superscripts).
 FLAG_MARKS = {"synthetic": "ˢ", "subset": "ᵖ", "failed": "ᶠ"}
 FLAG_LETTERS = {"synthetic": "s", "subset": "p", "failed": "f"}
 
 
-def task_display_name(task: str) -> str:
-    """``"det"`` -> ``"Detection"`` (unknown tasks: the key itself)."""
-    return TASK_NAMES.get(task, task)
+@functools.lru_cache(maxsize=1)
+def _registry() -> Registry:
+    return Registry()
 
 
-def dataset_display_name(dataset: str) -> str:
-    """``"dior_rsvg"`` -> ``"DIOR-RSVG"`` (unknown datasets: the key itself)."""
-    return DATASET_NAMES.get(dataset, dataset)
+def result_titles(result: TaskResult) -> tuple[str, str]:
+    """``(task title, dataset title)`` of a result: the display names the plugin gave when the
+    run was made (stored in the run document), else those of the installed plugin
+    (:meth:`~remotesam.bench.api.registry.Registry.titles`), else the keys."""
+    if result.task_title and result.dataset_title:
+        return result.task_title, result.dataset_title
+    task, ds = _registry().titles(result.task, result.dataset)
+    return result.task_title or task, result.dataset_title or ds
+
+
+def task_display_name(task: str, title: str = "") -> str:
+    """The display name of ``task``: ``title`` when given (a result's or a column's), else the
+    installed plugin's title, else the key."""
+    return title or _registry().titles(task, "")[0]
+
+
+def dataset_display_name(dataset: str, title: str = "", task: str = "") -> str:
+    """The display name of ``dataset`` of ``task``: ``title`` when given, else the installed
+    plugin's title for it, else the key."""
+    return title or (_registry().titles(task, dataset)[1] if task else dataset)
 
 
 def is_synthetic(result: TaskResult) -> bool:
@@ -122,6 +131,18 @@ class Column:
     primary: bool = False
     unit: str = "%"
     official: bool = True
+    task_title: str = field(default="", compare=False)
+    dataset_title: str = field(default="", compare=False)
+
+    @property
+    def task_name(self) -> str:
+        """The task's display name (its ``title``; the key when none is known)."""
+        return self.task_title or self.task
+
+    @property
+    def dataset_name(self) -> str:
+        """The dataset's display name (its ``title``; the key when none is known)."""
+        return self.dataset_title or self.dataset
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -339,8 +360,10 @@ class Leaderboard:
                                  "$^\\dagger$", _latex_escape, marks=marks,
                                  second="\\underline{{{}}}", missing="--")
         groups: list[tuple[tuple[str, str, str], int]] = []
+        names: dict[tuple[str, str, str], tuple[str, str]] = {}
         for col in self.columns:
             g = (col.task, col.dataset, col.split)
+            names.setdefault(g, (col.task_name, col.dataset_name))
             if groups and groups[-1][0] == g:
                 groups[-1] = (g, groups[-1][1] + 1)
             else:
@@ -348,7 +371,8 @@ class Leaderboard:
         n = len(self.columns)
         head1, rules, pos = ["Model"], [], 2
         for (task, ds, split), width in groups:
-            name = f"{task_display_name(task)} ({dataset_display_name(ds)}"
+            tname, dname = names[(task, ds, split)]
+            name = f"{tname} ({dname}"
             name += ")" if split == "test" else f", {split})"
             head1.append(f"\\multicolumn{{{width}}}{{c}}{{{_latex_escape(name)}}}")
             rules.append(f"\\cmidrule(lr){{{pos}-{pos + width - 1}}}")
@@ -475,9 +499,10 @@ def collect_results(runs: Iterable[RunDocument],
 
 
 def _column(res: TaskResult, name: str, mv: MetricValue) -> Column:
+    task_title, dataset_title = result_titles(res)
     return Column(task=res.task, dataset=res.dataset, split=res.split, metric=name,
                   higher_is_better=mv.higher_is_better, primary=mv.primary, unit=mv.unit,
-                  official=mv.official)
+                  official=mv.official, task_title=task_title, dataset_title=dataset_title)
 
 
 def select_columns(columns: Sequence[Column], metrics: str | Sequence[str] = "all",

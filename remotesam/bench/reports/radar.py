@@ -53,8 +53,6 @@ from remotesam.bench.reports.leaderboard import (
     Column,
     Leaderboard,
     build_leaderboard,
-    dataset_display_name,
-    task_display_name,
 )
 
 __all__ = ["FIG1_MODELS", "FORMATS", "MAX_ANNOTATED", "MIN_AXES", "SCALES", "RadarAxis",
@@ -109,11 +107,11 @@ class RadarAxis:
 def axis_label(col: Column) -> str:
     """``"Task\\nDataset · metric"``; ``(split)`` after the dataset when it is not ``test``;
     ``↓`` when lower is better."""
-    ds = dataset_display_name(col.dataset)
+    ds = col.dataset_name
     if col.split != "test":
         ds += f" ({col.split})"
     arrow = " ↓" if not col.higher_is_better else ""
-    return f"{task_display_name(col.task)}\n{ds} · {col.metric}{arrow}"
+    return f"{col.task_name}\n{ds} · {col.metric}{arrow}"
 
 
 def _nice_step(raw: float) -> float:

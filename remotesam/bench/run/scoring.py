@@ -66,7 +66,9 @@ def score_job(job: Job, ckpt: CheckpointRef, preds: Mapping[str, dict[str, Any]]
                         dataset=job.dataset, split=job.split, settings_hash=settings_hash or job.settings_hash,
                         n_total=job.n_total, n_evaluated=len(ok), n_failed=len(failed),
                         failures=failed, synthetic=job.synthetic, subset=job.subset,
-                        sample_ids=[s.sample_id for s in ok])
+                        sample_ids=[s.sample_id for s in ok],
+                        task_title=plugin.display_title(),
+                        dataset_title=plugin.dataset_title(job.dataset))
     specs = {m.name: m for m in plugin.metrics}
     if not ok:
         for name, m in specs.items():

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from remotesam.bench.api import BoxesPrediction, SceneLabel, decode_prediction
 from remotesam.bench.reports.export import LoadedResult, SampleRecord
 
 __all__ = ["Measure", "PRCurve", "checkpoint_step", "confusion", "pr_curves", "sample_measure"]
@@ -87,26 +88,12 @@ def box_prediction(pred: Mapping[str, Any] | None,
                    ) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray | None] | None:
     """``(boxes_xyxy (n, 4), scores (n,), labels, polygons (n, 8) | None)`` of a box
     prediction (``hbb`` and/or ``obb`` parts); None when ``pred`` holds no boxes."""
-    if not isinstance(pred, Mapping):
+    typed = decode_prediction(pred)
+    if not isinstance(typed, BoxesPrediction):
         return None
-    polys = None
-    part: Any
-    obb = pred.get("obb")
-    if isinstance(obb, Mapping) and "boxes" in obb:
-        polys = np.asarray(obb["boxes"], dtype=np.float64).reshape(-1, 8)
-    hbb = pred.get("hbb")
-    if isinstance(hbb, Mapping) and "boxes" in hbb:
-        part = hbb
-        boxes = np.asarray(hbb["boxes"], dtype=np.float64).reshape(-1, 4)
-    elif polys is not None:
-        part = obb
-        boxes = np.stack([polys[:, 0::2].min(1), polys[:, 1::2].min(1), polys[:, 0::2].max(1),
-                          polys[:, 1::2].max(1)], 1) if len(polys) else np.zeros((0, 4))
-    else:
-        return None
-    scores = np.asarray(part.get("scores", []), dtype=np.float64).reshape(-1)
-    labels = [str(v) for v in part.get("labels", [])]
-    return boxes, scores, labels, polys if part is obb else None
+    part = typed.horizontal()
+    polys = typed.obb.boxes if typed.hbb is None and typed.obb is not None else None
+    return part.boxes, part.scores, list(part.labels), polys
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -242,15 +229,12 @@ def pr_curves(loaded: LoadedResult) -> list[PRCurve]:
 
 def predicted_label(pred: Mapping[str, Any] | None) -> str | None:
     """The single label of a classification prediction (``label``, else the top score)."""
-    if not isinstance(pred, Mapping):
+    typed = decode_prediction(pred)
+    if not isinstance(typed, SceneLabel):
         return None
-    if isinstance(pred.get("label"), str):
-        return pred["label"]
-    classes = pred.get("classes") or pred.get("classnames")
-    scores = pred.get("scores")
-    if classes and scores and len(classes) == len(scores):
-        return str(classes[int(np.argmax(np.asarray(scores, dtype=np.float64)))])
-    return None
+    if typed.label is not None:
+        return typed.label
+    return typed.top() if typed.classes else None
 
 
 def confusion(loaded: LoadedResult) -> tuple[list[str], np.ndarray] | None:

@@ -29,10 +29,9 @@ from remotesam.bench.reports.leaderboard import (
     FLAG_LETTERS,
     Leaderboard,
     build_leaderboard,
-    dataset_display_name,
     is_subset,
     is_synthetic,
-    task_display_name,
+    result_titles,
 )
 
 __all__ = ["MAX_GALLERY_K", "MAX_THUMBNAILS", "ReportStats", "leaderboard_html",
@@ -229,8 +228,8 @@ def _leaderboard_view(board: Leaderboard, table_id: str) -> dict[str, Any]:
                                             + (f"; {cell.note}" if cell.note else "")),
                 "flags": list(cell.flags)})
         rows.append({"name": row, "published": row in published, "cells": cells})
-    columns = [{"label": c.label, "task": task_display_name(c.task),
-                "dataset": dataset_display_name(c.dataset), "split": c.split,
+    columns = [{"label": c.label, "task": c.task_name,
+                "dataset": c.dataset_name, "split": c.split,
                 "metric": c.metric, "lower": not c.higher_is_better} for c in board.columns]
     return {"id": table_id, "columns": columns, "rows": rows, "notes": board._footnotes()}
 
@@ -431,8 +430,9 @@ def _task_view(key: tuple[str, str, str], entries: Sequence[_Entry], k: int, see
                       "n_failed": res.n_failed, "metrics": _metrics_view(res), "error": e.error,
                       "details": details,
                       "gallery": _gallery_view(e, k, seed, thumbs, budget, stats)})
-    return {"id": f"task-{_slug('-'.join(key))}", "task_name": task_display_name(task),
-            "dataset_name": dataset_display_name(ds), "task": task, "dataset": ds,
+    tname, dname = result_titles(entries[0].result) if entries else (task, ds)
+    return {"id": f"task-{_slug('-'.join(key))}", "task_name": tname,
+            "dataset_name": dname, "task": task, "dataset": ds,
             "split": split, "entries": views}
 
 
@@ -458,7 +458,7 @@ def _compare_view(a: str, b: str, groups: Mapping[tuple[str, str, str], list[_En
     rows = []
     blocks = []
     rng = np.random.default_rng(seed)
-    for key, entries in groups.items():
+    for entries in groups.values():
         ea = next((e for e in entries if e.row == a), None)
         eb = next((e for e in entries if e.row == b), None)
         if ea is None or eb is None or ea.measure is None or eb.measure is None:
@@ -471,7 +471,7 @@ def _compare_view(a: str, b: str, groups: Mapping[tuple[str, str, str], list[_En
         boots = rng.integers(0, len(d), size=(2000, len(d)))
         lo, hi = np.percentile(d[boots].mean(axis=1), [2.5, 97.5])
         sign = 1 if ma.higher_is_better else -1
-        label = f"{task_display_name(key[0])} · {dataset_display_name(key[1])}"
+        label = " · ".join(result_titles(ea.result))
         rows.append({
             "label": label, "measure": ma.name, "n": len(common),
             "unpaired": len(set(ma.values) ^ set(mb.values)),

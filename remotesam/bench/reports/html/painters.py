@@ -7,9 +7,10 @@ green outlines, predictions in warm colours (translucent fills for masks, boxes 
 ``label score``); coordinates are the dataset's absolute pixels (xyxy boxes, 8-value polygons,
 COCO RLE masks at the original size), multiplied by ``scale``.
 
-:func:`painter_for` picks the painter from the *keys of the prediction* (``mask``,
-``masks_net``, ``hbb``/``obb``, ``box``, ``count``, ``caption``, ``labels``, ``label``), so
-a third-party plugin with the same prediction shapes gets the same pictures.
+:func:`painter_for` picks the painter from the prediction's type
+(:mod:`remotesam.bench.api.predictions`, chosen by the keys ``masks_net``, ``mask``,
+``hbb``/``obb``, ``box``, ``count``, ``caption``, ``labels``, ``label``), so a third-party
+plugin that stores the same types gets the same pictures.
 """
 
 from __future__ import annotations
@@ -22,7 +23,20 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from remotesam.bench.api import Sample
+from remotesam.bench.api import (
+    BoxesPrediction,
+    BoxPrediction,
+    CaptionPrediction,
+    ClassMasks,
+    CountPrediction,
+    MaskPrediction,
+    MultiLabels,
+    Sample,
+    SceneLabel,
+    TypedPrediction,
+    decode_prediction,
+)
+from remotesam.bench.api.predictions import prediction_kind
 
 __all__ = ["PAINTER_VERSION", "Painter", "painter_for"]
 
@@ -101,8 +115,7 @@ def _label(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str,
 def paint_mask(image: Image.Image, sample: Sample, pred: Mapping[str, Any], scale: float,
                ctx: Mapping[str, Any]) -> tuple[Image.Image, list[str]]:
     """Binary mask (referring segmentation): prediction filled, ground truth outlined."""
-    if isinstance(pred.get("mask"), Mapping):
-        image = _overlay(image, _decode(pred["mask"]), PRED, 0.55)
+    image = _overlay(image, _decode(MaskPrediction.decode(pred).mask), PRED, 0.55)
     gt = sample.target.get("mask_rle")
     if isinstance(gt, Mapping):
         image = _outline(image, _decode(gt), GT)
@@ -114,10 +127,11 @@ def paint_mask(image: Image.Image, sample: Sample, pred: Mapping[str, Any], scal
 def paint_semantic(image: Image.Image, sample: Sample, pred: Mapping[str, Any], scale: float,
                    ctx: Mapping[str, Any]) -> tuple[Image.Image, list[str]]:
     """Semantic segmentation: two panels, ground truth | prediction, one colour per class."""
-    classes = list(pred.get("classes") or sample.target.get("classes") or [])
+    typed = ClassMasks.decode(pred)
+    classes = list(typed.classes or sample.target.get("classes") or [])
     w, h = image.size
     pred_map = np.zeros((h, w), dtype=np.int64)
-    for k, rle in enumerate(pred.get("masks_net", [])):
+    for k, rle in enumerate(typed.masks_net):
         pred_map[_fit(_decode(rle), (w, h))] = k + 1
     gt_map = None
     reader = ctx.get("read_label")
@@ -193,13 +207,13 @@ def paint_grounding(image: Image.Image, sample: Sample, pred: Mapping[str, Any],
     gt = sample.target.get("bbox_xyxy")
     if gt:
         draw.rectangle([float(v) * scale for v in gt], outline=GT, width=2)
-    box = pred.get("box")
+    typed = BoxPrediction.decode(pred)
+    box, score = typed.box, typed.score
     lines = []
     if box:
         draw.rectangle([float(v) * scale for v in box], outline=PRED, width=2)
-        score = pred.get("score")
         _label(draw, (box[0] * scale, box[1] * scale),
-               "pred" + (f" {score:.2f}" if isinstance(score, (int, float)) else ""), PRED)
+               "pred" + (f" {score:.2f}" if score is not None else ""), PRED)
     else:
         lines.append("no box predicted")
     text = sample.meta.get("description") or sample.meta.get("sentence")
@@ -209,8 +223,9 @@ def paint_grounding(image: Image.Image, sample: Sample, pred: Mapping[str, Any],
 def paint_count(image: Image.Image, sample: Sample, pred: Mapping[str, Any], scale: float,
                 ctx: Mapping[str, Any]) -> tuple[Image.Image, list[str]]:
     """Counting: ground truth and predicted count written on the image."""
-    gt, n = sample.target.get("count"), pred.get("count")
-    cls = pred.get("class") or sample.target.get("class") or ""
+    typed = CountPrediction.decode(pred)
+    gt, n = sample.target.get("count"), typed.count
+    cls = typed.cls or sample.target.get("class") or ""
     draw = ImageDraw.Draw(image)
     _label(draw, (2, 14), f"{cls}: gt {gt} / pred {n}", PRED if gt != n else GT)
     return image, [f"class {cls}: ground truth {gt}, predicted {n}"]
@@ -220,7 +235,8 @@ def paint_caption(image: Image.Image, sample: Sample, pred: Mapping[str, Any], s
                   ctx: Mapping[str, Any]) -> tuple[Image.Image, list[str]]:
     """Captioning: the image as is; the caption and the references go beside it."""
     refs = [str(r) for r in sample.target.get("references", [])]
-    return image, [f"caption: {pred.get('caption', '')}"] + [f"reference: {r}" for r in refs[:5]]
+    caption = CaptionPrediction.decode(pred).caption
+    return image, [f"caption: {caption}"] + [f"reference: {r}" for r in refs[:5]]
 
 
 def paint_labels(image: Image.Image, sample: Sample, pred: Mapping[str, Any], scale: float,
@@ -228,13 +244,18 @@ def paint_labels(image: Image.Image, sample: Sample, pred: Mapping[str, Any], sc
     """Classification (multi-label or scene): labels beside the image, top scores listed."""
     from remotesam.bench.reports.html.data import predicted_label
 
+    typed = decode_prediction(pred)
     gt = sample.target.get("labels", sample.target.get("label"))
     gt_text = ", ".join(gt) if isinstance(gt, list) else str(gt)
-    pl = pred.get("labels") if isinstance(pred.get("labels"), list) else predicted_label(pred)
+    pl: list[str] | str | None
+    if isinstance(typed, MultiLabels):
+        pl, classes, scores = list(typed.labels), typed.classnames, typed.scores
+    else:
+        pl = predicted_label(pred)
+        classes, scores = (typed.classes, typed.scores) if isinstance(typed, SceneLabel) else (
+            (), ())
     pl_text = ", ".join(pl) if isinstance(pl, list) else str(pl)
     lines = [f"ground truth: {gt_text}", f"predicted: {pl_text}"]
-    classes = pred.get("classes") or pred.get("classnames")
-    scores = pred.get("scores")
     if classes and scores and len(classes) == len(scores):
         top = np.argsort(-np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf),
                          kind="stable")[:3]
@@ -251,20 +272,22 @@ def paint_plain(image: Image.Image, sample: Sample, pred: Mapping[str, Any], sca
     return image, [f"prediction keys: {', '.join(sorted(pred))}"]
 
 
-_BY_KEY: tuple[tuple[str, Painter], ...] = (
-    ("masks_net", paint_semantic), ("mask", paint_mask), ("hbb", paint_boxes),
-    ("obb", paint_boxes), ("box", paint_grounding), ("count", paint_count),
-    ("caption", paint_caption), ("labels", paint_labels), ("label", paint_labels),
-)
+_BY_TYPE: dict[type[TypedPrediction], Painter] = {
+    ClassMasks: paint_semantic, MaskPrediction: paint_mask, BoxesPrediction: paint_boxes,
+    BoxPrediction: paint_grounding, CountPrediction: paint_count,
+    CaptionPrediction: paint_caption, MultiLabels: paint_labels, SceneLabel: paint_labels,
+}
 
 
 def painter_for(pred: Mapping[str, Any] | None) -> tuple[str, Painter]:
-    """``(kind, painter)`` for a prediction, by its keys (see the module docstring)."""
-    if isinstance(pred, Mapping):
-        for key, painter in _BY_KEY:
-            if key in pred:
-                return key, painter
-    return "plain", paint_plain
+    """``(kind, painter)`` for a prediction: its kind as
+    :func:`~remotesam.bench.api.predictions.prediction_kind` decodes it (the key that marks
+    it); ``"plain"`` for a prediction of no known kind or with malformed fields."""
+    found = prediction_kind(pred)
+    if found is None:
+        return "plain", paint_plain
+    key, typed = found
+    return key, _BY_TYPE[type(typed)]
 
 
 def plugin_context(plugin: Any, classes: Sequence[str]) -> dict[str, Any]:
