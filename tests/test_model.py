@@ -13,13 +13,13 @@ import torch
 from remotesam.model import (
     RemoteSAMConfig,
     RemoteSAMNet,
-    create_model,
     get_config,
     list_models,
     register_model,
 )
 from remotesam.model.cim import CrossScaleInteraction
 from remotesam.model.decoder import rotate_kernels, rotation_matrix
+from remotesam.models import create_model
 
 # "the airplane on the right" and two other prompts, [CLS] ... [SEP] padded to 20 (from the
 # golden fixture and bert-base-uncased ids).
