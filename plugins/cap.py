@@ -120,8 +120,8 @@ class UCMCaptionsAdapter(DatasetAdapter):
     classes: ClassVar[tuple[str, ...]] = POTENTIAL_CLASSES
     layout: ClassVar[str] = (
         "<root>/                 (e.g. refer/data/UCM_captions)\n"
-        "  dataset.json          ({\"images\": [{\"filename\": \"1.tif\", \"imgid\": 0, \"split\": ...,\n"
-        "                          \"sentences\": [{\"raw\": ...}, ...]}, ...]})\n"
+        '  dataset.json          ({"images": [{"filename": "1.tif", "imgid": 0, "split": ...,\n'
+        '                          "sentences": [{"raw": ...}, ...]}, ...]})\n'
         "  Images/1.tif ... Images/2100.tif\n"
     )
     _OPTIONS: ClassVar[frozenset[str]] = frozenset({"ann_file", "image_dir"})
@@ -144,7 +144,9 @@ class UCMCaptionsAdapter(DatasetAdapter):
         """
         data = read_json(self.ann_file, "UCM-captions dataset.json")
         if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-            raise DatasetError(f"{self.ann_file}: expected an object with an 'images' list (Karpathy format)")
+            raise DatasetError(
+                f"{self.ann_file}: expected an object with an 'images' list (Karpathy format)"
+            )
         out: list[Sample] = []
         seen: set[int] = set()
         splits_found: set[str] = set()
@@ -187,9 +189,12 @@ class UCMCaptionsAdapter(DatasetAdapter):
             )
         if not out:
             raise DatasetError(
-                f"{self.ann_file}: no entry with split {self.split!r}; splits present: {sorted(splits_found)}"
+                f"{self.ann_file}: no entry with split {self.split!r}; splits present: "
+                f"{sorted(splits_found)}"
             )
-        check_images_exist((Path(s.image) for s in out), f"{self.name} ({self.image_dir})", self.layout)
+        check_images_exist(
+            (Path(s.image) for s in out), f"{self.name} ({self.image_dir})", self.layout
+        )
         return out
 
 
@@ -201,22 +206,27 @@ def _scene_of(filename: str) -> str | None:
 
 
 class CaptioningTask(TaskPlugin):
-    """Rule-based captioning from detections: official CIDEr (corpus IDF, x100) and the COCO metrics."""
+    """Rule-based captioning from detections: official CIDEr (corpus IDF, x100) and the COCO
+    metrics."""
 
     name: ClassVar[str] = "cap"
     version: ClassVar[int] = 1
     description: ClassVar[str] = "zero-shot captioning (UCM-captions): CIDEr x100"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("CIDEr", primary=True, unit="", official=True,
-                   description="CIDEr x100, PTB tokens, IDF from the references (official, Table 11)"),
-        MetricSpec("CIDEr_D", unit="", official=False, description="COCO CIDEr-D x100 (pycocoevalcap)"),
+                   description="CIDEr x100, PTB tokens, IDF from the references (official, Table "
+                               "11)"),
+        MetricSpec("CIDEr_D", unit="", official=False, description="COCO CIDEr-D x100 "
+                                                                   "(pycocoevalcap)"),
         MetricSpec("BLEU_1", unit="", official=False, description="BLEU-1 x100 (pycocoevalcap)"),
         MetricSpec("BLEU_2", unit="", official=False, description="BLEU-2 x100 (pycocoevalcap)"),
         MetricSpec("BLEU_3", unit="", official=False, description="BLEU-3 x100 (pycocoevalcap)"),
         MetricSpec("BLEU_4", unit="", official=False, description="BLEU-4 x100 (pycocoevalcap)"),
-        MetricSpec("METEOR", unit="", official=False, description="METEOR x100 (pycocoevalcap, Java; NaN without Java)"),
+        MetricSpec("METEOR", unit="", official=False, description="METEOR x100 (pycocoevalcap, "
+                                                                  "Java; NaN without Java)"),
         MetricSpec("ROUGE_L", unit="", official=False, description="ROUGE-L x100 (pycocoevalcap)"),
-        MetricSpec("SPICE", unit="", official=False, description="not computed (needs a CoreNLP download): NaN"),
+        MetricSpec("SPICE", unit="", official=False, description="not computed (needs a CoreNLP "
+                                                                 "download): NaN"),
     )  # fmt: skip
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {"ucm_captions": UCMCaptionsAdapter}
     default_dataset: ClassVar[str] = "ucm_captions"
@@ -232,8 +242,12 @@ class CaptioningTask(TaskPlugin):
         except (TypeError, ValueError):
             raise ValueError("cap task: options region_split and seed must be integers") from None
         if self.region_split not in (4, 9):
-            raise ValueError(f"cap task: region_split must be 4 (official) or 9, got {self.region_split}")
-        self.epoc = parse_bool_option("cap", "epoc", self.options.get("epoc", False), allow_auto=True)
+            raise ValueError(
+                f"cap task: region_split must be 4 (official) or 9, got {self.region_split}"
+            )
+        self.epoc = parse_bool_option(
+            "cap", "epoc", self.options.get("epoc", False), allow_auto=True
+        )
         self.tokenizer = str(self.options.get("tokenizer", "auto")).lower()
         if self.tokenizer not in ("auto", "ptb", "python", "simple"):
             raise ValueError(f"cap task: tokenizer must be auto, ptb (official, Java), python or "
@@ -268,8 +282,8 @@ class CaptioningTask(TaskPlugin):
 
     def settings(self) -> dict[str, Any]:
         """Prediction settings: ``region_split``, ``seed``, ``epoc``."""
-        return {"epoc": "auto" if self.epoc is None else self.epoc, "region_split": self.region_split,
-                "seed": self.seed}  # fmt: skip
+        return {"epoc": "auto" if self.epoc is None else self.epoc,
+                "region_split": self.region_split, "seed": self.seed}  # fmt: skip
 
     def sample_seed(self, sample: Sample) -> int:
         """The caption seed of a sample: sha256 of ``"<seed option>:<sample_id>"``, 31 bits."""
@@ -318,22 +332,34 @@ class CaptioningTask(TaskPlugin):
         check_score_lengths(samples, predictions)
         notes = {"SPICE": SPICE_UNAVAILABLE}
         if not samples:
-            return Scores(metrics={m.name: float("nan") for m in self.metrics}, tables={"notes": notes})
+            return Scores(
+                metrics={m.name: float("nan") for m in self.metrics}, tables={"notes": notes}
+            )
         gts: dict[str, list[str]] = {}
         res: dict[str, list[str]] = {}
         for s, p in zip(samples, predictions):
             cap = p.get("caption")
             if not isinstance(cap, str):
-                raise ValueError(f"prediction for sample {s.sample_id}: 'caption' is not a string; re-run predict")
+                raise ValueError(
+                    f"prediction for sample {s.sample_id}: 'caption' is not a string; re-run "
+                    "predict"
+                )
             gts[s.sample_id] = list(s.target["references"])
             res[s.sample_id] = [cap]
         tokenizer, meteor = self.scoring_setup()
-        tok = {"ptb": ptb_tokenize, "python": python_ptb_tokenize, "simple": simple_tokenize}[tokenizer]
+        tok = {"ptb": ptb_tokenize, "python": python_ptb_tokenize, "simple": simple_tokenize}[
+            tokenizer
+        ]
         if tokenizer != "ptb":
-            notes["tokenizer"] = (PYTHON_TOKENIZER_NOTE if tokenizer == "python" else
-                                  "tokenizer=simple: Java-free tokenisation, numbers are not official")
+            notes["tokenizer"] = (
+                PYTHON_TOKENIZER_NOTE
+                if tokenizer == "python"
+                else "tokenizer=simple: Java-free tokenisation, numbers are not official"
+            )
             for name in ("CIDEr", "CIDEr_D", "BLEU_1", "BLEU_2", "BLEU_3", "BLEU_4", "ROUGE_L"):
-                notes[name] = f"deviation: computed on tokenizer={tokenizer} tokens, not the PTB jar's"
+                notes[name] = (
+                    f"deviation: computed on tokenizer={tokenizer} tokens, not the PTB jar's"
+                )
         g_t, r_t = tok(gts), tok(res)
         both = cider_variants(g_t, r_t, variants=("cider", "cider-d"))
         c, c_each = both["cider"]

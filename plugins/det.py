@@ -147,7 +147,9 @@ class DIORDetectionAdapter(DatasetAdapter):
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
         check_options(type(self).__name__, self.options, self._OPTIONS)
-        self.ann_file = option_path(self.options, "ann_file", self.root / "Annotations" / f"DIOR_{self.split}.json")
+        self.ann_file = option_path(
+            self.options, "ann_file", self.root / "Annotations" / f"DIOR_{self.split}.json"
+        )
         self.image_dir = option_path(self.options, "image_dir", self.root / "JPEGImages")
         require_file(self.ann_file, f"{self.name} annotation file", self.layout)
         require_dir(self.image_dir, f"{self.name} image folder", self.layout)
@@ -188,7 +190,9 @@ class DIORDetectionAdapter(DatasetAdapter):
             )
         if not out:
             raise DatasetError(f"{self.ann_file}: no image has any annotation; nothing to evaluate")
-        check_images_exist((Path(s.image) for s in out), f"{self.name} ({self.image_dir})", self.layout)
+        check_images_exist(
+            (Path(s.image) for s in out), f"{self.name} ({self.image_dir})", self.layout
+        )
         return out
 
 
@@ -250,7 +254,9 @@ class DOTADetectionAdapter(DatasetAdapter):
         """
         images = image_files(self.image_dir)
         if not images:
-            raise DatasetError(f"{self.name}: no image in {self.image_dir}\nExpected layout:\n{self.layout}")
+            raise DatasetError(
+                f"{self.name}: no image in {self.image_dir}\nExpected layout:\n{self.layout}"
+            )
         out: list[Sample] = []
         for img in images:
             lab = self.label_dir / f"{img.stem}.txt"
@@ -281,7 +287,9 @@ def _float_list(v: np.ndarray) -> list[float]:
     return [float(x) for x in np.asarray(v, dtype=np.float64).reshape(-1)]
 
 
-def _boxes_json(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
+def _boxes_json(
+    boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, classes: Sequence[str]
+) -> dict[str, Any]:
     b = np.asarray(boxes, dtype=np.float64)
     return {
         "boxes": [_float_list(r) for r in b],
@@ -295,15 +303,19 @@ class DetectionTask(TaskPlugin):
 
     name: ClassVar[str] = "det"
     version: ClassVar[int] = 2
-    description: ClassVar[str] = "object detection (DIOR COCO json, DOTA-v2 labels): COCO AP50 per class"
+    description: ClassVar[str] = (
+        "object detection (DIOR COCO json, DOTA-v2 labels): COCO AP50 per class"
+    )
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("mAP50", primary=True, official=True,
-                   description="mean over classes of the per-class COCO AP50 (hbb), paper Table 12"),
+                   description="mean over classes of the per-class COCO AP50 (hbb), "
+                               "paper Table 12"),
         MetricSpec("mAP", official=False,
                    description="COCO mAP@[.5:.95] (hbb), printed by summarize() but not reported"),
         MetricSpec("mAP75", official=False, description="COCO AP at IoU 0.75 (hbb)"),
         MetricSpec("mAP50_obb", official=False,
-                   description="AP50 with oriented-polygon IoU, COCO protocol (paper Table 13; no official code)"),
+                   description="AP50 with oriented-polygon IoU, COCO protocol (paper Table 13; no "
+                               "official code)"),
     )  # fmt: skip
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {
         "dior": DIORDetectionAdapter,
@@ -323,14 +335,23 @@ class DetectionTask(TaskPlugin):
         check_options("det task", self.options, self._OPTIONS, error=ValueError)
         self.box_type = str(self.options.get("box_type", "hbb")).lower()
         if self.box_type not in ("hbb", "obb", "both"):
-            raise ValueError(f"det task: option box_type={self.box_type!r}; expected hbb, obb or both")
-        self.epoc = parse_bool_option("det", "epoc", self.options.get("epoc", "auto"), allow_auto=True)
+            raise ValueError(
+                f"det task: option box_type={self.box_type!r}; expected hbb, obb or both"
+            )
+        self.epoc = parse_bool_option(
+            "det", "epoc", self.options.get("epoc", "auto"), allow_auto=True
+        )
         self.coco_backend = str(self.options.get("coco_backend", "pycocotools")).lower()
         if self.coco_backend not in COCO_BACKENDS:
-            raise ValueError(f"det task: option coco_backend={self.coco_backend!r}; expected one of {COCO_BACKENDS}")
+            raise ValueError(
+                f"det task: option coco_backend={self.coco_backend!r}; expected one of "
+                f"{COCO_BACKENDS}"
+            )
         self.difficult = str(self.options.get("difficult", "keep")).lower()
         if self.difficult not in ("keep", "ignore"):
-            raise ValueError(f"det task: option difficult={self.difficult!r}; expected keep or ignore")
+            raise ValueError(
+                f"det task: option difficult={self.difficult!r}; expected keep or ignore"
+            )
         if self.difficult == "ignore" and self.coco_backend != "pycocotools":
             raise ValueError("det task: difficult=ignore needs coco_backend=pycocotools")
         md = str(self.options.get("max_dets", "auto")).strip().lower()
@@ -344,7 +365,8 @@ class DetectionTask(TaskPlugin):
                 self.max_dets = 0
             if self.max_dets < 1:
                 raise ValueError(
-                    f"det task: option max_dets={self.options['max_dets']!r}; expected auto, none or "
+                    f"det task: option max_dets={self.options['max_dets']!r}; expected auto, none "
+                    "or "
                     "a positive integer"
                 )
         self.image_ids = str(self.options.get("image_ids", "dataset")).lower()
@@ -394,10 +416,16 @@ class DetectionTask(TaskPlugin):
         pred: dict[str, Any] = {"size": [h, w]}
         for bt in (("hbb", "obb") if self.box_type == "both" else (self.box_type,)):
             det = rd.detections(
-                ans, classes, bt, use_boundary=ans.boundary is not None,
+                ans,
+                classes,
+                bt,
+                use_boundary=ans.boundary is not None,
                 epoc_threshold=DEFAULTS["epoc_threshold_detection"],
-                epoc_area_ratio=DEFAULTS["epoc_area_ratio"], conf_threshold=DEFAULTS["conf_threshold"],
-                nms_iou=DEFAULTS["nms_iou"], remove_inner=DEFAULTS["remove_inner"])
+                epoc_area_ratio=DEFAULTS["epoc_area_ratio"],
+                conf_threshold=DEFAULTS["conf_threshold"],
+                nms_iou=DEFAULTS["nms_iou"],
+                remove_inner=DEFAULTS["remove_inner"],
+            )
             pred[bt] = _boxes_json(det.boxes, det.scores, det.labels, det.classnames)
         return pred
 
@@ -409,7 +437,10 @@ class DetectionTask(TaskPlugin):
         notes: dict[str, str] = {}
         if not samples:
             nan = float("nan")
-            return Scores(metrics={m.name: nan for m in self.metrics}, tables={"notes": {"empty": "no sample"}})
+            return Scores(
+                metrics={m.name: nan for m in self.metrics},
+                tables={"notes": {"empty": "no sample"}},
+            )
         classes = self._classes(samples[0])
         index = {c: k for k, c in enumerate(classes)}
         ids = self._image_ids(samples, notes)
@@ -429,43 +460,62 @@ class DetectionTask(TaskPlugin):
             try:
                 gt_labels[iid] = np.array([index[c] for c in labels], dtype=np.int64)
             except KeyError as e:
-                raise ValueError(f"sample {s.sample_id}: ground-truth class {e.args[0]!r} not in {list(classes)}") from None
-            gt_boxes[iid] = np.asarray(s.target.get("bbox_xyxy", []), dtype=np.float64).reshape(-1, 4)
+                raise ValueError(
+                    f"sample {s.sample_id}: ground-truth class {e.args[0]!r} not in {list(classes)}"
+                ) from None
+            gt_boxes[iid] = np.asarray(s.target.get("bbox_xyxy", []), dtype=np.float64).reshape(
+                -1, 4
+            )
             if "polygons" in s.target:
                 gt_polys[iid] = np.asarray(s.target["polygons"], dtype=np.float64).reshape(-1, 8)
             else:
                 have_polys = False
             diff = np.asarray(s.target.get("difficult", [0] * len(labels)), dtype=np.int64)
-            gt_ignore[iid] = diff >= 1 if self.difficult == "ignore" else np.zeros(len(labels), bool)
-            gt_crowd[iid] = np.asarray(s.target.get("iscrowd", [0] * len(labels)), dtype=bool).reshape(-1)
+            gt_ignore[iid] = (
+                diff >= 1 if self.difficult == "ignore" else np.zeros(len(labels), bool)
+            )
+            gt_crowd[iid] = np.asarray(
+                s.target.get("iscrowd", [0] * len(labels)), dtype=bool
+            ).reshape(-1)
             if "area" in s.target:
                 gt_area[iid] = np.asarray(s.target["area"], dtype=np.float64).reshape(-1)
-            if len(gt_crowd[iid]) != len(labels) or (iid in gt_area and len(gt_area[iid]) != len(labels)):
-                raise ValueError(f"sample {s.sample_id}: iscrowd/area lengths differ from the labels'")
+            if len(gt_crowd[iid]) != len(labels) or (
+                iid in gt_area and len(gt_area[iid]) != len(labels)
+            ):
+                raise ValueError(
+                    f"sample {s.sample_id}: iscrowd/area lengths differ from the labels'"
+                )
             if "hbb" in p:
                 hb.append((iid, *self._pred_arrays(s, p["hbb"], 4, index)))
             elif "obb" in p:
                 b, sc, lb = self._pred_arrays(s, p["obb"], 8, index)
                 hb.append((iid, polygon_to_xyxy(b), sc, lb))
             else:
-                raise ValueError(f"prediction for sample {s.sample_id}: no 'hbb' or 'obb' field (stale cache?)")
+                raise ValueError(
+                    f"prediction for sample {s.sample_id}: no 'hbb' or 'obb' field (stale cache?)"
+                )
             if "obb" in p:
                 ob.append((iid, *self._pred_arrays(s, p["obb"], 8, index)))
             else:
                 have_obb_pred = False
         if "hbb" not in predictions[0] and "obb" in predictions[0]:
-            notes["hbb"] = "box_type=obb: HBB metrics use the horizontal envelopes of the predicted polygons"
+            notes["hbb"] = (
+                "box_type=obb: HBB metrics use the horizontal envelopes of the predicted polygons"
+            )
         di, db, ds, dl = _flatten(hb, 4)
         # the official writer truncates: [int(x1), int(y1), int(x2 - x1), int(y2 - y1)]
         xywh = np.stack([np.trunc(db[:, 0]), np.trunc(db[:, 1]), np.trunc(db[:, 2] - db[:, 0]),
-                         np.trunc(db[:, 3] - db[:, 1])], 1) if len(db) else np.zeros((0, 4))  # fmt: skip
+                         np.trunc(db[:, 3] - db[:, 1])], 1) \
+            if len(db) else np.zeros((0, 4))  # fmt: skip
         res = coco_bbox_ap(ids, gt_boxes, gt_labels, di, xywh, ds, dl, classes,
                            gt_ignore=gt_ignore if self.difficult == "ignore" else None,
                            gt_crowd=gt_crowd, gt_area=gt_area or None, max_dets=max_dets,
                            backend=self.coco_backend)  # fmt: skip
         n_crowd = int(sum(int(v.sum()) for v in gt_crowd.values()))
         if n_crowd:
-            notes["iscrowd"] = f"{n_crowd} iscrowd=1 object(s) scored as COCO crowd regions (ignored)"
+            notes["iscrowd"] = (
+                f"{n_crowd} iscrowd=1 object(s) scored as COCO crowd regions (ignored)"
+            )
         rows = res.table()
         obb_value = float("nan")
         if have_obb_pred and have_polys:
@@ -477,9 +527,13 @@ class DetectionTask(TaskPlugin):
             for r, v in zip(rows, ores.ap50):
                 r["AP50_obb"] = None if np.isnan(v) else round(float(v) * 100.0, 6)
         elif not have_polys:
-            notes["mAP50_obb"] = "the dataset has no oriented ground truth (DIOR COCO json is HBB only)"
+            notes["mAP50_obb"] = (
+                "the dataset has no oriented ground truth (DIOR COCO json is HBB only)"
+            )
         else:
-            notes["mAP50_obb"] = "predictions have no OBBs: run with --task-opt box_type=obb or both"
+            notes["mAP50_obb"] = (
+                "predictions have no OBBs: run with --task-opt box_type=obb or both"
+            )
         metrics = {
             "mAP50": 100.0 * res.mean_ap50,
             "mAP": 100.0 * res.overall_ap,
@@ -511,10 +565,15 @@ class DetectionTask(TaskPlugin):
         n = len(samples)
         if self.image_ids == "dataset":
             own = [s.meta.get("image_id") for s in samples]
-            if all(isinstance(v, int) and not isinstance(v, bool) for v in own) and len(set(own)) == n:
+            if (
+                all(isinstance(v, int) and not isinstance(v, bool) for v in own)
+                and len(set(own)) == n
+            ):
                 return [int(v) for v in own]  # type: ignore[arg-type]
             if any(v is not None for v in own):
-                notes["image_ids"] = "dataset image ids missing or repeated: images numbered 1..n in sample order"
+                notes["image_ids"] = (
+                    "dataset image ids missing or repeated: images numbered 1..n in sample order"
+                )
         return list(range(1, n + 1))
 
     @staticmethod
@@ -531,7 +590,9 @@ class DetectionTask(TaskPlugin):
                 f"(n, {width}), scores (n,), labels (n,) of known classes; re-run predict"
             ) from None
         if not (len(b) == len(sc) == len(lb)):
-            raise ValueError(f"prediction for sample {s.sample_id}: boxes/scores/labels lengths differ")
+            raise ValueError(
+                f"prediction for sample {s.sample_id}: boxes/scores/labels lengths differ"
+            )
         return b, sc, lb
 
 

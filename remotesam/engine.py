@@ -122,7 +122,12 @@ def tune_host_allocator() -> bool:
         return _allocator_tuned
     _allocator_tuned = False
     # the spellings of remotesam.bench.kit.options' booleans (this layer does not import it)
-    if os.environ.get("REMOTESAM_MALLOC_TUNING", "1").strip().lower() in ("0", "false", "no", "off"):
+    if os.environ.get("REMOTESAM_MALLOC_TUNING", "1").strip().lower() in (
+        "0",
+        "false",
+        "no",
+        "off",
+    ):
         return _allocator_tuned
     try:
         import ctypes
@@ -176,7 +181,9 @@ class Request:
             raise TypeError(f"Request.prompts must be a tuple of str, got {self.prompts!r}")
         object.__setattr__(self, "prompts", tuple(self.prompts))
         if not self.prompts or not all(isinstance(p, str) for p in self.prompts):
-            raise ValueError(f"Request.prompts must be a non-empty tuple of str, got {self.prompts!r}")
+            raise ValueError(
+                f"Request.prompts must be a non-empty tuple of str, got {self.prompts!r}"
+            )
         outs = frozenset(self.outputs)
         if not outs or not outs <= OUTPUTS:
             raise ValueError(f"Request.outputs must be a non-empty subset of {sorted(OUTPUTS)}, "
@@ -460,7 +467,9 @@ class Engine:
         batch.mask = mask.to(self.device, non_blocking=True)
         return batch
 
-    def _text_features(self, sentences: Sequence[str], ids: torch.Tensor, mask: torch.Tensor) -> Any:
+    def _text_features(
+        self, sentences: Sequence[str], ids: torch.Tensor, mask: torch.Tensor
+    ) -> Any:
         parts = []
         for i, s in enumerate(sentences):
             feats = self._text_cache.get(s)
@@ -486,8 +495,12 @@ class Engine:
             else:
                 logits = self._call(x, ids, mask)
         if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (b, 2, s, s):
-            found = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-            raise RuntimeError(f"the network returned {found}; expected logits of shape ({b}, 2, {s}, {s})")
+            found = (
+                tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+            )
+            raise RuntimeError(
+                f"the network returned {found}; expected logits of shape ({b}, 2, {s}, {s})"
+            )
         self.stats["forward_calls"] += 1
         self.stats["items"] += b
         return logits.float()
@@ -676,7 +689,9 @@ class Engine:
         """
         look = max(2, int(lookahead) if lookahead else 2 * self.batch_size)
         pin = self.device.type == "cuda"
-        threaded = (self.device.type != "cpu") if self.forward_thread is None else self.forward_thread
+        threaded = (
+            (self.device.type != "cpu") if self.forward_thread is None else self.forward_thread
+        )
         n_threads = torch.get_num_threads()
         init_worker_thread(n_threads)  # fix the caller's count before the helpers set theirs
         tune_host_allocator()
@@ -718,7 +733,9 @@ class Engine:
             try:
                 for seq, (token, req) in enumerate(requests):
                     if not isinstance(req, Request):
-                        raise TypeError(f"Engine.run expects (token, Request) pairs, got {type(req).__name__}")
+                        raise TypeError(
+                            f"Engine.run expects (token, Request) pairs, got {type(req).__name__}"
+                        )
                     if not put(futures, pool.submit(prepared, _Image(seq, token, req))):
                         return
             except BaseException as e:  # the caller's iterable raised
@@ -840,5 +857,6 @@ def _cat(parts: list[Any]) -> Any:
     if isinstance(first, Mapping):
         return {k: _cat([p[k] for p in parts]) for k in first}
     raise TypeError(
-        f"net.encode_text returned {type(first).__name__}; expected a tensor, tuple or dict of tensors"
+        f"net.encode_text returned {type(first).__name__}; expected a tensor, tuple or dict of "
+        "tensors"
     )

@@ -122,7 +122,8 @@ def detections(ans: Answer, names: tuple[str, ...], box_type: str = "hbb", *,
 
 def grounding(ans: Answer, *, conf_threshold: float = 0.01, remove_inner: bool = True,
               k: int = 0) -> Grounding:
-    """Union of prompt ``k``'s mask-to-box boxes (no EPOC, no NMS, official VG); needs mask, prob."""
+    """Union of prompt ``k``'s mask-to-box boxes (no EPOC, no NMS, official VG); needs mask,
+    prob."""
     from remotesam.postprocess import masks_to_boxes
 
     _need(ans, "mask", "prob")
@@ -174,7 +175,9 @@ def caption(dets: Detections, names: Sequence[str], hw: tuple[int, int], region_
     from remotesam.postprocess import build_caption
 
     pred = {
-        name: np.column_stack([dets.boxes[dets.labels == k], dets.scores[dets.labels == k]]).tolist()
+        name: np.column_stack(
+            [dets.boxes[dets.labels == k], dets.scores[dets.labels == k]]
+        ).tolist()
         for k, name in enumerate(names)
     }
     text = build_caption(pred, (int(hw[0]), int(hw[1])), region_split, choose)

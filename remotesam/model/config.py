@@ -141,7 +141,11 @@ class RemoteSAMConfig:
             raise bad("depths", self.depths, "need positive integers")
         for i, (w, h) in enumerate(zip(self.stage_widths, self.num_heads)):
             if h < 1 or w % h:
-                raise bad("num_heads", self.num_heads, f"stage {i} width {w} must be divisible by its heads")
+                raise bad(
+                    "num_heads",
+                    self.num_heads,
+                    f"stage {i} width {w} must be divisible by its heads",
+                )
         for i, (w, h) in enumerate(zip(self.stage_widths, self.num_heads_fusion)):
             if h < 1 or w % h:
                 raise bad(

@@ -142,7 +142,9 @@ def shifted_window_mask(hp: int, wp: int, ws: int, shift: int, device: torch.dev
             cnt += 1
     win = img.view(hp // ws, ws, wp // ws, ws).permute(0, 2, 1, 3).reshape(-1, ws * ws)
     diff = win.unsqueeze(1) - win.unsqueeze(2)
-    return torch.where(diff != 0, torch.tensor(-100.0, device=device), torch.tensor(0.0, device=device))
+    return torch.where(
+        diff != 0, torch.tensor(-100.0, device=device), torch.tensor(0.0, device=device)
+    )
 
 
 class PatchMerging(nn.Module):
@@ -186,12 +188,17 @@ class SpatialImageLanguageAttention(nn.Module):
         self.value_channels = value_channels
         self.num_heads = num_heads
         self.f_key = nn.Sequential(nn.Conv1d(l_in, key_channels, 1))
-        self.f_query = nn.Sequential(nn.Conv1d(v_in, key_channels, 1), nn.InstanceNorm1d(key_channels))
+        self.f_query = nn.Sequential(
+            nn.Conv1d(v_in, key_channels, 1), nn.InstanceNorm1d(key_channels)
+        )
         self.f_value = nn.Sequential(nn.Conv1d(l_in, value_channels, 1))
-        self.W = nn.Sequential(nn.Conv1d(value_channels, out_channels, 1), nn.InstanceNorm1d(out_channels))
+        self.W = nn.Sequential(
+            nn.Conv1d(value_channels, out_channels, 1), nn.InstanceNorm1d(out_channels)
+        )
 
     def forward(self, x: Tensor, l_tokens: Tensor, l_mask: Tensor) -> Tensor:
-        """x (B,HW,Cv), l_tokens (B,L,Cl) channels-last words, l_mask (B,L,1) float -> (B,HW,Cout)."""
+        """x (B,HW,Cv), l_tokens (B,L,Cl) channels-last words, l_mask (B,L,1) float ->
+        (B,HW,Cout)."""
         b, hw, _ = x.shape
         nh = self.num_heads
         query = _instance_norm_tokens(_conv1d_as_linear(self.f_query[0], x))  # (B,HW,K)

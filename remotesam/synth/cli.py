@@ -27,17 +27,45 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
         "Merced folders, UCM-captions, counting json) under --out, which then serves as "
         "--data-root of 'remotesam-bench run' and of 'remotesam-train'. Same seed, same bytes.",
     )
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory (empty, new, or a previous synth output)")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="output directory (empty, new, or a previous synth output)",
+    )
     # parsed by us (not type=int) so that a bad seed gets the generator's clear message
     p.add_argument("--seed", default="0", metavar="S", help="non-negative integer seed (default 0)")
-    p.add_argument("--n-images", default="48", metavar="N", help="test-split object scenes (default 48)")
-    p.add_argument("--image-size", default="256", metavar="PX", help="image side in pixels (default 256)")
-    p.add_argument("--n-train", default=None, metavar="N", help="train-split object scenes (default: n-images // 4; e.g. 400 to train a model)")
-    p.add_argument("--n-val", default=None, metavar="N", help="val-split object scenes (default: n-images // 16, at least 2)")
-    p.add_argument("--landuse-per-class", default=None, metavar="N",
-                   help="UC Merced-style test scenes per class, 21 classes (default: n-images // 24, at least 1)")
-    p.add_argument("--object-scale", default="1.0", metavar="F",
-                   help="multiply every object size (0.5..3, default 1.0; larger = easier for a tiny model)")
+    p.add_argument(
+        "--n-images", default="48", metavar="N", help="test-split object scenes (default 48)"
+    )
+    p.add_argument(
+        "--image-size", default="256", metavar="PX", help="image side in pixels (default 256)"
+    )
+    p.add_argument(
+        "--n-train",
+        default=None,
+        metavar="N",
+        help="train-split object scenes (default: n-images // 4; e.g. 400 to train a model)",
+    )
+    p.add_argument(
+        "--n-val",
+        default=None,
+        metavar="N",
+        help="val-split object scenes (default: n-images // 16, at least 2)",
+    )
+    p.add_argument(
+        "--landuse-per-class",
+        default=None,
+        metavar="N",
+        help="UC Merced-style test scenes per class, 21 classes (default: n-images // 24, at least "
+             "1)",
+    )
+    p.add_argument(
+        "--object-scale",
+        default="1.0",
+        metavar="F",
+        help="multiply every object size (0.5..3, default 1.0; larger = easier for a tiny model)",
+    )
     p.set_defaults(func=handler)
     return p
 
@@ -77,9 +105,12 @@ def handler(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     dt = time.perf_counter() - t0
     print(
-        f"wrote {len(m.files)} files to {m.root} in {dt:.1f} s (seed {m.seed}, digest {m.digest()[:16]})\n"
-        f"  {m.counts['refer_refs_test']} test referring expressions, {m.counts['dior_images']} test object "
-        f"images, {m.counts['ucm_test_images']} scene images; train refs: {m.counts['refer_refs_train']}\n"
+        f"wrote {len(m.files)} files to {m.root} in {dt:.1f} s (seed {m.seed}, digest "
+        f"{m.digest()[:16]})\n"
+        f"  {m.counts['refer_refs_test']} test referring expressions, {m.counts['dior_images']} "
+        "test object "
+        f"images, {m.counts['ucm_test_images']} scene images; train refs: "
+        f"{m.counts['refer_refs_train']}\n"
         f"  use: remotesam-bench run --tasks all --data-root {m.root}"
     )
     return EXIT_OK

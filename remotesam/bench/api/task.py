@@ -209,7 +209,8 @@ class DatasetAdapter(abc.ABC):
         self.split = split or self.default_split
         if self.split not in self.splits:
             raise DatasetError(
-                f"{type(self).__name__}: unknown split {self.split!r}; available: {list(self.splits)}"
+                f"{type(self).__name__}: unknown split {self.split!r}; available: "
+                f"{list(self.splits)}"
             )
         self.options = dict(options)
 

@@ -71,7 +71,9 @@ def _task_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
         key, value = _key_value(item, "--task-opt", "det.score_thr=0.3")
         task, dot, opt = key.partition(".")
         if not dot or not opt:
-            raise InputError(f"--task-opt {item!r}: expected TASK.KEY=VALUE, e.g. det.score_thr=0.3")
+            raise InputError(
+                f"--task-opt {item!r}: expected TASK.KEY=VALUE, e.g. det.score_thr=0.3"
+            )
         out.setdefault(task, {})[opt] = _parse_value(value)
     return out
 
@@ -84,7 +86,9 @@ def _dataset_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
         task, _, rest = key.partition(".")
         ds, _, opt = rest.partition(".")
         if not task or not ds or not opt:
-            raise InputError(f"--dataset-opt {item!r}: expected TASK.DATASET.KEY=VALUE, e.g. {example}")
+            raise InputError(
+                f"--dataset-opt {item!r}: expected TASK.DATASET.KEY=VALUE, e.g. {example}"
+            )
         out.setdefault(f"{task}.{ds}", {})[opt] = _parse_value(value)
     return out
 

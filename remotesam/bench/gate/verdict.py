@@ -66,7 +66,9 @@ class GateRow:
     def interval(self) -> str:
         if not (math.isfinite(self.ci_low) and math.isfinite(self.ci_high)):
             return ""
-        return f"[{fmt_value(self.ci_low, self.unit, True)}, {fmt_value(self.ci_high, self.unit, True)}]"
+        low = fmt_value(self.ci_low, self.unit, True)
+        high = fmt_value(self.ci_high, self.unit, True)
+        return f"[{low}, {high}]"
 
     @property
     def p_text(self) -> str:
@@ -234,9 +236,20 @@ class GateReport:
             g = ctx.get(r.group)
             samples = g.samples_text + "".join(
                 f" {f}" for f in g.flags if not f.endswith("failed")) if g else ""
-            t.add_row(r.label, samples, r.metric + arrow, fmt_value(r.baseline, r.unit),
-                      fmt_value(r.current, r.unit), fmt_value(r.delta, r.unit, signed=True), r.interval,
-                      fmt_value(r.allowed, r.unit), r.p_text, r.status, r.note, style=style[r.status])
+            t.add_row(
+                r.label,
+                samples,
+                r.metric + arrow,
+                fmt_value(r.baseline, r.unit),
+                fmt_value(r.current, r.unit),
+                fmt_value(r.delta, r.unit, signed=True),
+                r.interval,
+                fmt_value(r.allowed, r.unit),
+                r.p_text,
+                r.status,
+                r.note,
+                style=style[r.status],
+            )
         if hidden:
             t.caption = f"{hidden} unchanged metric(s) not shown"
         return t

@@ -48,7 +48,8 @@ _REQUIRED = {"model": str, "task": str, "dataset": str, "split": str, "metric": 
 
 
 def normalise_name(name: str) -> str:
-    """Lower-case ``name`` and drop everything but letters and digits (``"Acc@0.5"`` -> ``"acc05"``)."""
+    """Lower-case ``name`` and drop everything but letters and digits (``"Acc@0.5"`` ->
+    ``"acc05"``)."""
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 

@@ -246,7 +246,8 @@ def wilson_interval(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
     """Wilson score interval of a proportion ``k / n`` (fractions in [0, 1]).
 
     Right at small n (coverage close to nominal from n = 5) and never outside [0, 1], unlike
-    the Wald or bootstrap intervals: 0 of 5 gives ``(0, 0.434)``, not ``(0, 0)``. ``(nan, nan)`` when ``n == 0``.
+    the Wald or bootstrap intervals: 0 of 5 gives ``(0, 0.434)``, not ``(0, 0)``. ``(nan, nan)``
+    when ``n == 0``.
     """
     if n <= 0:
         return (float("nan"), float("nan"))
@@ -376,8 +377,9 @@ def exact_mcnemar_pvalue(n_worse: int, n_better: int) -> float:
     return min(1.0, tail / 2**m)
 
 
-def _paired_columns(a: Sequence[float] | np.ndarray | Ratio, b: Sequence[float] | np.ndarray | Ratio,
-                    what: str) -> tuple[bool, list[np.ndarray], list[np.ndarray]]:
+def _paired_columns(
+    a: Sequence[float] | np.ndarray | Ratio, b: Sequence[float] | np.ndarray | Ratio, what: str
+) -> tuple[bool, list[np.ndarray], list[np.ndarray]]:
     """``(is_ratio, a_columns, b_columns)``: ``[values]`` or ``[num, den]`` per side."""
     a_is_ratio = isinstance(a, (tuple, list)) and len(a) == 2 and np.ndim(a[0]) == 1
     b_is_ratio = isinstance(b, (tuple, list)) and len(b) == 2 and np.ndim(b[0]) == 1

@@ -323,7 +323,9 @@ class ResultsStore:
 
         def do() -> None:
             with self._write() as c:
-                c.executemany("INSERT OR REPLACE INTO predictions VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+                c.executemany(
+                    "INSERT OR REPLACE INTO predictions VALUES (?,?,?,?,?,?,?,?,?,?)", rows
+                )
                 c.executemany(
                     "DELETE FROM failures WHERE ckpt_sha256=? AND task=? AND task_version=? AND "
                     "dataset=? AND split=? AND settings_hash=? AND sample_id=?",

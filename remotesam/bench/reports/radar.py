@@ -15,8 +15,8 @@ unit (as in the paper). The range is chosen from the values drawn on that axis:
 
 ``zoom=True``/``False`` forces either. Lower-is-better axes (``MAE``) are inverted, so outward
 always means better, and marked ``↓``. Axis titles name the task, the dataset and the metric
-(``"Detection"`` over ``"DIOR · mAP50"``). The figure carries the chosen axes as ``fig.remotesam_axes``
-(a list of :class:`RadarAxis`); :func:`radar_axes` returns them.
+(``"Detection"`` over ``"DIOR · mAP50"``). The figure carries the chosen axes as
+``fig.remotesam_axes`` (a list of :class:`RadarAxis`); :func:`radar_axes` returns them.
 
 Labels never overlap: value labels (drawn for up to :data:`MAX_ANNOTATED` checkpoints) try a
 few positions around their vertex and are dropped when none is free; range labels are dropped

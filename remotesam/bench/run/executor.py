@@ -153,7 +153,10 @@ def _stream(works: Sequence[tuple[TaskPlugin, Sequence[Sample]]], engine: Any,
 
     def merged() -> Iterator[tuple[str, Any]]:
         for gkey, g in list(groups.items()):
-            yield gkey, Request(g.image, tuple(g.prompts), frozenset(g.outputs), boundary=g.boundary)
+            yield (
+                gkey,
+                Request(g.image, tuple(g.prompts), frozenset(g.outputs), boundary=g.boundary),
+            )
 
     def reduce(e: _Entry) -> dict[str, Any]:
         plugin = works[e.work][0]

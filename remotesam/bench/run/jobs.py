@@ -127,7 +127,9 @@ def build_jobs(config: RunConfig, registry: Registry, errors: list[str]) -> list
             if task in plugins and plugins[task] is not None and ds not in plugins[task].datasets:  # type: ignore[union-attr]
                 raise InputError(f"{flag} {key!r}: task {task!r} has no dataset {ds!r}; "
                                  f"its datasets: {', '.join(plugins[task].datasets)}")  # type: ignore[union-attr]
-            if flag == "--dataset-opt" and not any(j.task == task and j.dataset == ds for j in jobs):
+            if flag == "--dataset-opt" and not any(
+                j.task == task and j.dataset == ds for j in jobs
+            ):
                 raise InputError(f"--dataset-opt {key!r}: dataset {key} is not in this run "
                                  f"({', '.join(sorted(j.task + '.' + j.dataset for j in jobs))})")
     return jobs

@@ -53,10 +53,20 @@ def score_job(job: Job, ckpt: CheckpointRef, preds: Mapping[str, dict[str, Any]]
                "kind": ("transient" if s.sample_id in transient else "permanent")
                if s.sample_id in failures else "missing"}
               for s in job.samples if s.sample_id not in preds]
-    result = TaskResult(checkpoint=ckpt, task=job.task, task_version=int(plugin.version),
-                        dataset=job.dataset, split=job.split, settings_hash=settings_hash or job.settings_hash,
-                        n_total=job.n_total, n_evaluated=len(ok), n_failed=len(failed),
-                        failures=failed, synthetic=job.synthetic, subset=job.subset)
+    result = TaskResult(
+        checkpoint=ckpt,
+        task=job.task,
+        task_version=int(plugin.version),
+        dataset=job.dataset,
+        split=job.split,
+        settings_hash=settings_hash or job.settings_hash,
+        n_total=job.n_total,
+        n_evaluated=len(ok),
+        n_failed=len(failed),
+        failures=failed,
+        synthetic=job.synthetic,
+        subset=job.subset,
+    )
     specs = {m.name: m for m in plugin.metrics}
     if not ok:
         for name, m in specs.items():

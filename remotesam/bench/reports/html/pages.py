@@ -81,30 +81,39 @@ class ReportStats:
 
 
 _CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222;
+  background:#fafafa}
 header{background:#1f3b57;color:#fff;padding:14px 24px}header h1{margin:0;font-size:20px}
 header p{margin:4px 0 0;opacity:.85;font-size:12px}
 nav{position:sticky;top:0;background:#fff;border-bottom:1px solid #ddd;padding:6px 24px;z-index:2}
 nav a{margin-right:14px;color:#1f3b57;text-decoration:none;font-size:13px}
 main{padding:8px 24px 40px}main p,main li{overflow-wrap:anywhere}
-table.kv td{white-space:normal;text-align:left;max-width:60em}section{margin:22px 0}h2{border-bottom:2px solid #1f3b57;padding-bottom:3px}
+table.kv td{white-space:normal;text-align:left;max-width:60em}section{margin:22px 0}
+h2{border-bottom:2px solid #1f3b57;padding-bottom:3px}
 h3{margin:18px 0 6px}table{border-collapse:collapse;font-size:12.5px;background:#fff}
 th,td{border:1px solid #ddd;padding:3px 7px;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}th{background:#eef2f6}
-table.sortable th{cursor:pointer;user-select:none}table.sortable th[data-dir=asc]::after{content:" \\25B2"}
+table.sortable th{cursor:pointer;user-select:none}
+table.sortable th[data-dir=asc]::after{content:" \\25B2"}
 table.sortable th[data-dir=desc]::after{content:" \\25BC"}
 td.best{font-weight:700;background:#e7f5e9}td.second{text-decoration:underline}
 tr.published td{color:#555;font-style:italic}
 sup.flag{font-size:9px;color:#b5651d;margin-left:1px;font-weight:700}small.ci{color:#777}
 .scroll{overflow-x:auto;max-width:100%}.notes{font-size:12px;color:#555}
-.badge{display:inline-block;font-size:11px;padding:1px 6px;border-radius:8px;margin-left:6px;background:#eee}
-.badge.synthetic{background:#fde8cf}.badge.subset{background:#e5e0fb}.badge.failed{background:#fbd9d9}
-.gallery{display:flex;flex-wrap:wrap;gap:10px}.card{background:#fff;border:1px solid #ddd;border-radius:4px;padding:6px;margin:0;width:270px}
+.badge{display:inline-block;font-size:11px;padding:1px 6px;border-radius:8px;margin-left:6px;
+  background:#eee}
+.badge.synthetic{background:#fde8cf}.badge.subset{background:#e5e0fb}
+.badge.failed{background:#fbd9d9}
+.gallery{display:flex;flex-wrap:wrap;gap:10px}
+.card{background:#fff;border:1px solid #ddd;border-radius:4px;padding:6px;margin:0;width:270px}
 .card.wide{width:540px}.card img{max-width:100%;display:block;margin:auto}
-.card figcaption{font-size:11.5px;margin-top:4px;word-break:break-word}.card .sid{font-family:monospace;font-weight:600}
+.card figcaption{font-size:11.5px;margin-top:4px;word-break:break-word}
+.card .sid{font-family:monospace;font-weight:600}
 .pair{display:flex;gap:4px}.pair div{flex:1;font-size:11px;text-align:center}
-.charts{display:flex;flex-wrap:wrap;gap:12px}svg.chart text{font-size:10px;fill:#333}svg.chart .ct{font-size:11.5px;font-weight:600}
-.cm td{min-width:18px;text-align:center;padding:2px}.cm th{font-size:10px;writing-mode:vertical-rl}.cm th:first-child,.cm td:first-child{writing-mode:horizontal-tb}
+.charts{display:flex;flex-wrap:wrap;gap:12px}svg.chart text{font-size:10px;fill:#333}
+svg.chart .ct{font-size:11.5px;font-weight:600}
+.cm td{min-width:18px;text-align:center;padding:2px}.cm th{font-size:10px;writing-mode:vertical-rl}
+.cm th:first-child,.cm td:first-child{writing-mode:horizontal-tb}
 details{margin:6px 0}summary{cursor:pointer;font-weight:600}.radar svg{max-width:760px;height:auto}
 .err{color:#a40000}.pos{color:#1a7f37}.neg{color:#b3261e}
 """
@@ -118,7 +127,9 @@ document.querySelectorAll('table.sortable').forEach(function(t){
       th.dataset.dir=asc?'asc':'desc';
       rows.sort(function(a,b){
         var x=a.cells[i].dataset.v,y=b.cells[i].dataset.v,nx=parseFloat(x),ny=parseFloat(y);
-        if(isNaN(nx)&&isNaN(ny)){var c=(x||a.cells[i].textContent).localeCompare(y||b.cells[i].textContent);return asc?c:-c;}
+        if(isNaN(nx)&&isNaN(ny)){
+          var c=(x||a.cells[i].textContent).localeCompare(y||b.cells[i].textContent);
+          return asc?c:-c;}
         if(isNaN(nx))return 1; if(isNaN(ny))return -1;
         return asc?nx-ny:ny-nx;});
       rows.forEach(function(r){tb.appendChild(r);});
@@ -154,6 +165,11 @@ def _num(v: Any, unit: str = "%") -> str:
     if isinstance(v, int) and math.isfinite(v):
         return str(v)
     return format_metric(v, unit, inf="n/a")
+
+
+def _cell(v: Any) -> str:
+    """One key-value table cell: a number formatted, a list or mapping as text (300 chars)."""
+    return _num(v, "") if not isinstance(v, (list, dict)) else esc(str(v))[:300]
 
 
 # ----------------------------------------------------------------------------- leaderboard
@@ -250,8 +266,10 @@ def _table_html(name: str, value: Any) -> str:
             return (f'{title}<div class="scroll"><table><thead><tr><th></th>'
                     + "".join(f"<th>{esc(str(c))}</th>" for c in cols)
                     + f"</tr></thead><tbody>{rows}</tbody></table></div>")
-        rows = "".join(f"<tr><td>{esc(str(k))}</td><td>{_num(v, '') if not isinstance(v, (list, dict)) else esc(str(v))[:300]}</td></tr>"
-                       for k, v in list(value.items())[:MAX_TABLE_ROWS])
+        rows = "".join(
+            f"<tr><td>{esc(str(k))}</td><td>{_cell(v)}</td></tr>"
+            for k, v in list(value.items())[:MAX_TABLE_ROWS]
+        )
         return f'{title}<table class="kv"><tbody>{rows}</tbody></table>'
     if isinstance(value, list) and value and all(isinstance(r, list) for r in value):
         rows = "".join("<tr>" + "".join(f"<td>{_num(v, '')}</td>" for v in r) + "</tr>"
@@ -343,7 +361,11 @@ def _gallery_html(entry: _Entry, k: int, seed: int, thumbs: ThumbnailCache, budg
         worst = ranked[:k]
     rest = [r for r in predicted if r not in worst]
     rng = np.random.default_rng(seed)
-    pick = sorted(rng.choice(len(rest), size=min(k, len(rest)), replace=False).tolist()) if rest else []
+    pick = (
+        sorted(rng.choice(len(rest), size=min(k, len(rest)), replace=False).tolist())
+        if rest
+        else []
+    )
     random_recs = [rest[i] for i in pick]
 
     def value(r: SampleRecord) -> str:

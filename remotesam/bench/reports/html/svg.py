@@ -54,7 +54,10 @@ def line_chart(series: Sequence[Series], *, title: str = "", x_label: str = "",
     pts = [(x, y) for s in series for x, y in zip(s.xs, s.ys)
            if math.isfinite(x) and math.isfinite(y)]
     if not pts:
-        return f'<svg class="chart" width="{width}" height="40"><text x="4" y="20">no data</text></svg>'
+        return (
+            f'<svg class="chart" width="{width}" height="40">'
+            '<text x="4" y="20">no data</text></svg>'
+        )
     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
     x0, x1 = x_range or (min(xs), max(xs))
     y0, y1 = y_range or (min(ys), max(ys))
