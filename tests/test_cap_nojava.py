@@ -100,14 +100,20 @@ def _check_no_java_scores(sc) -> None:
     assert sc.tables["notes"]["METEOR"] == METEOR_UNAVAILABLE
     assert sc.tables["notes"]["METEOR"].startswith("unavailable: needs Java")
     assert sc.tables["tokenizer"] == "python"
-    assert "deviation" in sc.tables["notes"]["tokenizer"] and "155/155" in sc.tables["notes"]["tokenizer"]
+    assert (
+        "deviation" in sc.tables["notes"]["tokenizer"]
+        and "155/155" in sc.tables["notes"]["tokenizer"]
+    )
 
 
 def test_option_java_false_scores_without_java() -> None:
     samples, preds = _samples()
     _check_no_java_scores(CaptioningTask({"java": "false"}).score(samples, preds))
     same = CaptioningTask({"tokenizer": "python", "meteor": "false"}).score(samples, preds)
-    assert same.metrics["CIDEr"] == CaptioningTask({"java": "false"}).score(samples, preds).metrics["CIDEr"]
+    assert (
+        same.metrics["CIDEr"]
+        == CaptioningTask({"java": "false"}).score(samples, preds).metrics["CIDEr"]
+    )
     assert same.tables["notes"]["METEOR"] == "not computed (meteor=false)"
     for bad in ({"java": "false", "tokenizer": "ptb"}, {"java": "false", "meteor": "true"},
                 {"java": "true"}, {"tokenizer": "nltk"}):
@@ -121,7 +127,9 @@ def test_no_java_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cap, "java_available", lambda: False)
     samples, preds = _samples()
     _check_no_java_scores(CaptioningTask().score(samples, preds))
-    with pytest.raises(RuntimeError, match=r"tokenizer=ptb needs Java.*install a Java runtime >= 8"):
+    with pytest.raises(
+        RuntimeError, match=r"tokenizer=ptb needs Java.*install a Java runtime >= 8"
+    ):
         CaptioningTask({"tokenizer": "ptb"}).score(samples, preds)
     with pytest.raises(RuntimeError, match="meteor=true needs Java"):
         CaptioningTask({"tokenizer": "python", "meteor": "true"}).score(samples, preds)
@@ -136,7 +144,8 @@ def test_no_java_in_a_process_whose_path_lacks_it(tmp_path: Path) -> None:
         "assert shutil.which('java') is None\n"
         "s = [Sample('1', '1.tif', {'references': ['A road .', 'Trees .']})]\n"
         "sc = CaptioningTask().score(s, [{'caption': 'A road.'}])\n"
-        "print(json.dumps({'tok': sc.tables['tokenizer'], 'meteor_nan': math.isnan(sc.metrics['METEOR']),"
+        "print(json.dumps({'tok': sc.tables['tokenizer'], 'meteor_nan': "
+        "math.isnan(sc.metrics['METEOR']),"
         " 'bleu': sc.metrics['BLEU_1']}))\n"
     )
     env = {**os.environ, "PATH": str(Path(sys.executable).parent)}
