@@ -52,7 +52,7 @@ System requirement for the official numbers: a Java runtime >= 8 (PTB tokenizer,
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -335,8 +335,8 @@ class CaptioningTask(TaskPlugin):
             return Scores(
                 metrics={m.name: float("nan") for m in self.metrics}, tables={"notes": notes}
             )
-        gts: dict[str, list[str]] = {}
-        res: dict[str, list[str]] = {}
+        gts: dict[Hashable, list[str]] = {}  # sample id -> captions (the metrics' Captions)
+        res: dict[Hashable, list[str]] = {}
         for s, p in zip(samples, predictions):
             cap = p.get("caption")
             if not isinstance(cap, str):
@@ -368,7 +368,7 @@ class CaptioningTask(TaskPlugin):
         if not meteor:
             notes["METEOR"] = ("not computed (meteor=false)" if self.meteor is False
                                else METEOR_UNAVAILABLE)
-        keys = list(gts)
+        keys = [str(k) for k in gts]  # the sample ids
         metrics = {
             "CIDEr": 100.0 * c,
             "CIDEr_D": 100.0 * cd,

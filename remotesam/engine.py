@@ -56,7 +56,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
@@ -390,6 +390,8 @@ class Engine:
                 batch = _Batch([(im, 0)] * b)
                 with torch.inference_mode():
                     self._assemble(batch)
+                    assert batch.x is not None and batch.ids is not None
+                    assert batch.mask is not None
                     logits = self._forward(batch.x, batch.ids, batch.mask, [im.prompts[0]] * b)
                     torch.softmax(logits, dim=1)
                 torch.cuda.synchronize(self.device)
@@ -474,7 +476,10 @@ class Engine:
         for i, s in enumerate(sentences):
             feats = self._text_cache.get(s)
             if feats is None:
-                feats = self.net.encode_text(ids[i: i + 1], mask[i: i + 1])
+                # a network with encode_text (checked in __init__); nn.Module's __getattr__
+                # types the attribute as Tensor | Module
+                encode_text = cast("Callable[..., Any]", self.net.encode_text)
+                feats = encode_text(ids[i: i + 1], mask[i: i + 1])
                 if self._text_cache_size:
                     self._text_cache[s] = feats
                     while len(self._text_cache) > self._text_cache_size:
@@ -813,6 +818,7 @@ class Engine:
                     self._run_forward(item)
                 yield from dense(item)
 
+        stages: tuple[Callable[[], None], ...]
         if threaded:
             stages, completed = (feeder, batcher, forwarder, densifier), densified
         else:

@@ -191,7 +191,9 @@ def resize_image(image: np.ndarray, size: int) -> np.ndarray:
     """
     if image.shape[0] == size and image.shape[1] == size:
         return image
-    return np.asarray(Image.fromarray(image, mode="RGB").resize((size, size), Image.BILINEAR))
+    return np.asarray(
+        Image.fromarray(image, mode="RGB").resize((size, size), Image.Resampling.BILINEAR)
+    )
 
 
 def normalize(

@@ -40,7 +40,7 @@ import numbers
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -152,7 +152,9 @@ def _check_box_type(box_type: Any) -> str:
 
 
 def _check_unit(name: str, value: Any, *, low: float = 0.0, high: float = 1.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (low <= value <= high):
+    # a Real compares with floats (typeshed's numbers.Real declares no float comparison)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not (low <= cast(float, value) <= high):
         raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
     return float(value)
 
@@ -370,8 +372,11 @@ class RemoteSAM:
     def _boundary(self, rgb: np.ndarray) -> np.ndarray:
         from remotesam.postprocess import boundary_map
 
+        model = self.epoc_model
+        if model is None:  # the engine is handed this method only with a boundary model
+            raise RuntimeError("no EPOC boundary model is loaded")
         with torch.inference_mode():
-            return boundary_map(self.epoc_model, rgb)
+            return boundary_map(model, rgb)
 
     def _referring_answer(self, image: ImageInput, sentences: Sequence[str]) -> Answer:
         return self.engine.answer(Request(image, tuple(sentences),

@@ -259,7 +259,9 @@ class RemoteSAMConfig:
                 f"RemoteSAMConfig.from_dict: unknown field(s) {unknown}; known fields are "
                 f"{sorted(names)}"
             )
-        kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items()}
+        kwargs: dict[str, Any] = {
+            k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items()
+        }
         return cls(**kwargs)
 
     def replace(self, **changes: Any) -> RemoteSAMConfig:

@@ -29,7 +29,9 @@ __all__ = ["RemoteSAMNet", "build_network", "build_text_encoder", "resolve_confi
 
 def build_text_encoder(cfg: RemoteSAMConfig) -> BertModel:
     """A randomly initialised ``transformers.BertModel`` (no pooler, nothing from a hub)."""
-    bert_cfg = BertConfig(
+    # attn_implementation goes through PretrainedConfig's **kwargs, which transformers' typed
+    # BertConfig signature leaves out
+    bert_cfg = BertConfig(  # type: ignore[call-arg]
         vocab_size=cfg.vocab_size,
         hidden_size=cfg.text_hidden,
         num_hidden_layers=cfg.text_layers,

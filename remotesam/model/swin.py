@@ -12,6 +12,7 @@ maps are ``(B, C, H, W)``; language features are ``(B, C_text, L)`` with a ``(B,
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +39,8 @@ class WindowAttention(nn.Module):
     Uses ``F.scaled_dot_product_attention`` with the bias (and the shifted-window mask) as an
     additive float mask; numerically the same as ``softmax(q k^T * d^-0.5 + bias + mask) v``.
     """
+
+    relative_position_index: Tensor  # buffer (N*N,) int64, N = window_size**2
 
     def __init__(self, dim: int, window_size: int, num_heads: int, qkv_bias: bool = True) -> None:
         super().__init__()
@@ -167,9 +170,11 @@ class PatchMerging(nn.Module):
         return self.reduction(self.norm(x))
 
 
-def _conv1d_as_linear(conv: nn.Conv1d, x: Tensor) -> Tensor:
-    """Apply a kernel-size-1 Conv1d to channels-last tokens (B, N, Cin) -> (B, N, Cout)."""
-    return F.linear(x, conv.weight.squeeze(-1), conv.bias)
+def _conv1d_as_linear(conv: nn.Module, x: Tensor) -> Tensor:
+    """Apply a kernel-size-1 Conv1d (the first layer of an ``nn.Sequential``, which types its
+    layers ``Module``) to channels-last tokens (B, N, Cin) -> (B, N, Cout)."""
+    c = cast(nn.Conv1d, conv)
+    return F.linear(x, c.weight.squeeze(-1), c.bias)
 
 
 def _instance_norm_tokens(x: Tensor, eps: float = 1e-5) -> Tensor:

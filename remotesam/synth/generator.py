@@ -441,7 +441,7 @@ def generate(
                 _Item(render_object_scene(_rng(*key), S, object_scale), split, next_id, key)
             )
             next_id += 1
-    lu_items: dict[str, list[tuple[_Item, int]]] = {s: [] for s in _SPLITS}
+    lu_items: dict[str, list[tuple[_Item, tuple[str, int, int]]]] = {s: [] for s in _SPLITS}
     for split in _SPLITS:
         for ci, folder in enumerate(LANDUSE_TYPES):
             for i in range(lu_counts[split]):
@@ -532,7 +532,8 @@ def generate(
     tests = [it for it in obj_items if it.split == "test"]
 
     # ---- DIOR COCO (det, mlc) --------------------------------------------------------------
-    coco_imgs, coco_anns = [], []
+    coco_imgs: list[dict[str, Any]] = []
+    coco_anns: list[dict[str, Any]] = []
     for item in tests:
         files.append(
             write_image(
@@ -577,10 +578,10 @@ def generate(
         files.append(
             write_image(out / "DOTAv2_patches" / "val" / "images" / f"{stem}.png", item.scene.image)
         )
-        rows = [(o.obb(), DOTA_NAMES[o.kind], 0) for o in item.scene.objects if DOTA_NAMES[o.kind]]
+        rows = [(o.obb(), name, 0) for o in item.scene.objects if (name := DOTA_NAMES[o.kind])]
         files.append(
             write_dota_label(out / "DOTAv2_patches" / "val" / "annfiles" / f"{stem}.txt", rows)
-        )  # type: ignore[arg-type]
+        )
         n_dota += len(rows)
     counts["dota_boxes"] = n_dota
 
@@ -632,11 +633,15 @@ def generate(
 
     # ---- Counting (cnt) -------------------------------------------------------------------
     # DIOR: DIOR names; DOTA: DOTA vocabulary (cars and trucks are one "vehicle" class there)
+    def dior_noun(kind: str) -> str | None:
+        name = DIOR_NAMES[kind]
+        return None if name is None else COUNT_NAMES[name]
+
     files += _write_counting(
         out,
         "DIOR",
         [(f"{it.image_id:05d}.png", it) for it in tests],
-        lambda kind: None if DIOR_NAMES[kind] is None else COUNT_NAMES[DIOR_NAMES[kind]],
+        dior_noun,
         counts,
         "count_questions",
     )
@@ -650,7 +655,7 @@ def generate(
     )
 
     # ---- UC Merced (mcc) and UCM-captions (cap) --------------------------------------------
-    cap_images = []
+    cap_images: list[dict[str, Any]] = []
     sent_id = 0
     for split in _SPLITS:
         for item, (folder, nn, number) in lu_items[split]:
@@ -665,7 +670,7 @@ def generate(
                 write_image(out / "UCM_captions" / "Images" / f"{number}.tif", item.scene.image)
             )
             caps = caption_scene(item.scene, _rng(*item.rng_seed, 9))
-            sents = []
+            sents: list[dict[str, Any]] = []
             for c in caps:
                 sents.append(
                     {"imgid": number - 1, "raw": c, "sentid": sent_id, "tokens": c[:-2].split()}

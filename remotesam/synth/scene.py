@@ -1141,8 +1141,8 @@ def _more_landuse(cv: _Canvas, landuse: str) -> None:
             else:
                 _paint(cv.img, m2, _texture(rng, S, S, (84, 86, 90), 6.0, 2.0))
                 cross = m1 & m2
-                ys, _xs = np.nonzero(cross)
-                for yy in (ys.min() - int(4 * k), ys.max() + int(2 * k)):
+                cross_y, _cross_x = np.nonzero(cross)
+                for yy in (cross_y.min() - int(4 * k), cross_y.max() + int(2 * k)):
                     stripe = (np.arange(S) // 2) % 2 == 0
                     rows = slice(max(yy, 0), max(yy, 0) + max(int(3 * k), 1))
                     cv.img[rows, x - w // 2 : x + w // 2][:, stripe[: w // 2 * 2]] = np.array(
@@ -1168,15 +1168,15 @@ def _more_landuse(cv: _Canvas, landuse: str) -> None:
         _houses(cv, int(rng.integers(0, 6)), ~road & ~cv.occ, (14, 22), 3, "building")
     elif landuse == "runway":
         _ground(cv, "grass")
-        w = rng.uniform(40, 60) * k
+        strip = rng.uniform(40, 60) * k
         y = rng.uniform(0.35, 0.65) * S
         m = np.zeros((S, S), bool)
-        m[int(y - w / 2) : int(y + w / 2), :] = True
+        m[int(y - strip / 2) : int(y + strip / 2), :] = True
         _paint(cv.img, m, _texture(rng, S, S, (168, 168, 164), 5.0, 2.0))
         dash = (np.arange(S) // max(int(10 * k), 2)) % 3 == 0
         cv.img[int(y) - 1 : int(y) + 1, dash] = np.array([245, 245, 245], np.float32)
         for off in (-0.35, 0.35):
-            yy = int(y + off * w)
+            yy = int(y + off * strip)
             cv.img[yy : yy + max(int(k), 1), :] = np.array([240, 240, 240], np.float32)
         cv.region("runway")[:] |= m
     elif landuse == "golfcourse":
@@ -1212,8 +1212,8 @@ def _more_landuse(cv: _Canvas, landuse: str) -> None:
         _paint(cv.img, fan, _texture(rng, S, S, (110, 158, 76), 8.0, 2.0))
         infield = (d < 0.42 * R) & (ang > 45) & (ang < 135)
         _paint(cv.img, infield, _texture(rng, S, S, (178, 130, 92), 6.0, 2.0))
-        side = 0.22 * R
-        diamond = np.array([[0, 0], [side, -side], [0, -2 * side], [-side, -side]]) + home
+        base = 0.22 * R
+        diamond = np.array([[0, 0], [base, -base], [0, -2 * base], [-base, -base]]) + home
         _fill(cv.img, diamond * 1.0, (112, 160, 78))
         for p in diamond:
             _fill(cv.img, _rect(2.5 * k, 2.5 * k) + p, (245, 245, 245))

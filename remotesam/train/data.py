@@ -277,20 +277,24 @@ class ReferTrainDataset(torch.utils.data.Dataset):
         rec = self.records[index]
         path = self.image_dir / rec.file_name
         try:
-            with Image.open(path) as im:
-                im = im.convert("RGB")
+            with Image.open(path) as raw:
+                im = raw.convert("RGB")
                 if im.size != (rec.width, rec.height):
                     raise TrainDataError(
                         f"{path}: image is {im.size[0]}x{im.size[1]} but its mask (ref "
                         f"{rec.ref_id}) is {rec.width}x{rec.height}"
                     )
-                img = np.asarray(im.resize((self.size, self.size), Image.BILINEAR), dtype=np.uint8)
+                img = np.asarray(
+                    im.resize((self.size, self.size), Image.Resampling.BILINEAR), dtype=np.uint8
+                )
         except FileNotFoundError:
             raise TrainDataError(f"image of ref {rec.ref_id} not found: {path}") from None
         except OSError as e:
             raise TrainDataError(f"cannot read image {path} (ref {rec.ref_id}): {e}") from None
         mask = np.asarray(
-            Image.fromarray(_decode(rec.rle)).resize((self.size, self.size), Image.NEAREST)
+            Image.fromarray(_decode(rec.rle)).resize(
+                (self.size, self.size), Image.Resampling.NEAREST
+            )
         )
         img = np.array(img)  # writable copy
         if self.augment:

@@ -43,7 +43,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torch.distributed as dist
@@ -52,6 +52,9 @@ from torch import nn
 from .data import ReferTrainDataset, TrainDataError, locate_refer, read_refer
 from .distributed import DistInfo, convert_sync_batchnorm, setup_distributed
 from .loss import segmentation_loss
+
+if TYPE_CHECKING:
+    from remotesam.model import RemoteSAMNet
 
 __all__ = ["TrainConfig", "TrainError", "TrainResult", "train"]
 
@@ -383,9 +386,9 @@ def _validate(
     t = torch.tensor([inter, union, iou_sum, float(count)], dtype=torch.float64, device=device)
     if info.world_size > 1:
         dist.all_reduce(t)
-    inter, union, iou_sum, count = (float(v) for v in t)
+    inter, union, iou_sum, n_masks = (float(v) for v in t)
     oiou = inter / union if union > 0 else float("nan")
-    miou = iou_sum / count if count > 0 else float("nan")
+    miou = iou_sum / n_masks if n_masks > 0 else float("nan")
     return oiou, miou
 
 
@@ -448,6 +451,11 @@ def _resolve_resume(cfg: TrainConfig) -> Path | None:
     return p
 
 
+def _unwrapped(model: nn.Module) -> RemoteSAMNet:
+    """The network inside a ``DistributedDataParallel`` wrapper, or ``model`` itself."""
+    return cast("RemoteSAMNet", model.module if hasattr(model, "module") else model)
+
+
 def _save(
     model: nn.Module,
     opt: torch.optim.Optimizer,
@@ -468,7 +476,7 @@ def _save(
     )
     if info.is_main:
         # synchronised BatchNorm keeps the parameter names, so this is the plain layout
-        net = model.module if hasattr(model, "module") else model
+        net = _unwrapped(model)
         save_checkpoint(net, ours, dtype=torch.bfloat16 if cfg.save_dtype == "bf16" else None,
                         metadata={"step": str(step)})
         if name == "last":
@@ -501,7 +509,7 @@ def _benchmark(model: nn.Module, cfg: TrainConfig, step: int, out: Path) -> dict
     from remotesam.bench.errors import BenchError
     from remotesam.bench.records.trackers import document_metrics
 
-    net = model.module if hasattr(model, "module") else model
+    net = _unwrapped(model)
     try:
         doc = evaluate(
             net,
@@ -628,9 +636,10 @@ def _train(
     model.to(device)
     model.train()
     groups = _param_groups(model, cfg, net_cfg.text_layers)
-    bn_group = None
+    bn_group: dist.ProcessGroup | None = None
     if info.world_size > 1:
-        bn_group = dist.new_group(backend="gloo") if device.type == "cpu" else None
+        if device.type == "cpu":  # every rank joins, so new_group returns a ProcessGroup
+            bn_group = cast(dist.ProcessGroup, dist.new_group(backend="gloo"))
         model = convert_sync_batchnorm(model, device.type, bn_group)
         ddp_kwargs: dict[str, Any] = {"find_unused_parameters": True}
         if device.type == "cuda":
@@ -671,7 +680,7 @@ def _train(
             raise TrainError(
                 f"{weights}: saved in bf16; resuming needs fp32 weights (save_dtype='fp32')"
             )
-        net = model.module if hasattr(model, "module") else model
+        net = _unwrapped(model)
         from remotesam.checkpoint import load_state_dict_strict
 
         load_state_dict_strict(net, sd, str(weights))

@@ -93,8 +93,8 @@ def _dataset_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _dataset_roots(items: Sequence[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
+def _dataset_roots(items: Sequence[str]) -> dict[str, str | Path]:
+    out: dict[str, str | Path] = {}
     for item in items:
         key, value = _key_value(item, "--dataset-root", "det.dior=/data/DIOR")
         out[key] = value

@@ -354,12 +354,12 @@ class GateReport:
             counts["errors"] += 1
         n_cases = len(suite.findall("testcase"))
         suite.set("tests", str(n_cases))
-        for k, v in counts.items():
-            suite.set(k, str(v))
+        for kind, n in counts.items():
+            suite.set(kind, str(n))
         ET.SubElement(suite, "system-out").text = "\n".join(
             [self.summary()] + [g.describe() for g in self.groups] + self.notes)
-        root = ET.Element("testsuites", name="remotesam-bench gate", tests=str(n_cases),
-                          **{k: str(v) for k, v in counts.items()})
+        root = ET.Element("testsuites", {"name": "remotesam-bench gate", "tests": str(n_cases),
+                                         **{k: str(v) for k, v in counts.items()}})
         root.append(suite)
         ET.indent(root)
         return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(

@@ -145,10 +145,14 @@ def resize_nearest(arr: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     if a.shape == (out_h, out_w):
         return a
     if a.dtype == np.uint8:
-        return np.asarray(Image.fromarray(a, mode="L").resize((out_w, out_h), Image.NEAREST))
+        return np.asarray(
+            Image.fromarray(a, mode="L").resize((out_w, out_h), Image.Resampling.NEAREST)
+        )
     if a.size and (a.min() < -(2**31) or a.max() >= 2**31):
         raise ValueError("resize_nearest: values do not fit in int32")
-    out = Image.fromarray(a.astype(np.int32), mode="I").resize((out_w, out_h), Image.NEAREST)
+    out = Image.fromarray(a.astype(np.int32), mode="I").resize(
+        (out_w, out_h), Image.Resampling.NEAREST
+    )
     return np.asarray(out).astype(a.dtype, copy=False)
 
 
@@ -163,7 +167,7 @@ def nearest_index_map(n_in: int, n_out: int) -> np.ndarray:
     from PIL import Image
 
     idx = Image.fromarray(np.arange(n_in, dtype=np.int32)[None, :], mode="I")
-    out = np.asarray(idx.resize((n_out, 1), Image.NEAREST))[0].astype(np.int64)
+    out = np.asarray(idx.resize((n_out, 1), Image.Resampling.NEAREST))[0].astype(np.int64)
     out.setflags(write=False)
     return out
 

@@ -229,7 +229,7 @@ def sample_fingerprints(samples: Sequence[Sample], store: ResultsStore | None = 
              if isinstance(im, str | os.PathLike)]
     digests = store.cached_sha256_many(paths) if store is not None else {}
     fresh: dict[str, str] = {}
-    before: dict[str | Path, tuple[int, ...] | None] = {}
+    before: dict[str, tuple[int, ...] | None] = {}
     for p in paths:
         if p in digests or p in fresh:
             continue

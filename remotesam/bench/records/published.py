@@ -43,8 +43,17 @@ SCHEMA = "remotesam-bench/published/1"
 
 #: The protocol of a record that names none: the official RemoteSAM evaluation.
 OFFICIAL_PROTOCOL = "official"
-_REQUIRED = {"model": str, "task": str, "dataset": str, "split": str, "metric": str,
-             "value": (int, float), "unit": str, "higher_is_better": bool, "source": str}
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "model": str,
+    "task": str,
+    "dataset": str,
+    "split": str,
+    "metric": str,
+    "value": (int, float),
+    "unit": str,
+    "higher_is_better": bool,
+    "source": str,
+}
 
 
 def normalise_name(name: str) -> str:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from statistics import NormalDist
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -386,11 +386,14 @@ def _paired_columns(
     if a_is_ratio != b_is_ratio:
         raise ValueError(f"{what}: a and b must both be per-sample arrays or both (num, den) "
                          "pairs")
-    if a_is_ratio:
-        acols = list(_check_inputs(None, a))  # type: ignore[arg-type]
-        bcols = list(_check_inputs(None, b))  # type: ignore[arg-type]
+    acols: list[np.ndarray]
+    bcols: list[np.ndarray]
+    if a_is_ratio:  # both (num, den): _check_inputs returns both columns, none is None
+        acols = [c for c in _check_inputs(None, cast("Ratio", a)) if c is not None]
+        bcols = [c for c in _check_inputs(None, cast("Ratio", b)) if c is not None]
     else:
-        acols, bcols = [_as_1d(a, "a")], [_as_1d(b, "b")]  # type: ignore[arg-type]
+        acols = [_as_1d(cast("Sequence[float] | np.ndarray", a), "a")]
+        bcols = [_as_1d(cast("Sequence[float] | np.ndarray", b), "b")]
     n = acols[0].shape[0]
     if any(c.shape[0] != n for c in acols + bcols):
         raise ValueError(f"{what}: a and b must hold the same samples; got lengths "

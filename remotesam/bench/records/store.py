@@ -33,7 +33,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from remotesam.bench.errors import StoreError
 
@@ -44,6 +44,8 @@ STORE_FILENAME = "store.sqlite"
 #: 3: ``failures.transient``; ``file_hashes`` keyed by (device, inode, size, mtime, ctime)
 #: replaces ``checkpoint_hashes`` (path, size, mtime); ``model_settings``.
 _SCHEMA_VERSION = 3
+
+_PathT = TypeVar("_PathT", bound=str | Path)
 
 _KEY_COLUMNS = ("ckpt_sha256", "task", "task_version", "dataset", "split", "settings_hash")
 
@@ -493,14 +495,14 @@ class ResultsStore:
             return found
 
         found = self._guarded(do) if stats and self._has_file_hashes else {}
-        for p, (resolved, k) in stats.items():
+        for p, (resolved, key) in stats.items():
             hit = found.get(resolved)
-            if hit is not None and hit[0] == k:
+            if hit is not None and hit[0] == key:
                 out[p] = hit[1]
         return out
 
-    def put_sha256_many(self, items: Mapping[str | Path, str],
-                        stat_keys: Mapping[str | Path, tuple[int, ...] | None] | None = None,
+    def put_sha256_many(self, items: Mapping[_PathT, str],
+                        stat_keys: Mapping[_PathT, tuple[int, ...] | None] | None = None,
                         ) -> None:
         """Cache the sha256 of many files in one transaction (no-op when read-only).
 

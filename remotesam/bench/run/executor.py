@@ -31,7 +31,7 @@ from __future__ import annotations
 import collections
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,7 +113,7 @@ class _Group:
 
 def _stream(works: Sequence[tuple[TaskPlugin, Sequence[Sample]]], engine: Any,
             digests: dict[str, str] | None = None, reduce_workers: int = 2,
-            ) -> Iterator[tuple[int, int, dict[str, Any] | BaseException]]:
+            ) -> Generator[tuple[int, int, dict[str, Any] | BaseException], None, None]:
     """``(work index, sample index, encoded prediction or exception)`` for every sample, as
     they finish (works interleaved as their images come through)."""
     from remotesam.engine import Request

@@ -374,9 +374,9 @@ def _gallery_html(entry: _Entry, k: int, seed: int, thumbs: ThumbnailCache, budg
         return f"{m.name} = {m.values[r.sample.sample_id]:.3g}"
 
     parts = []
-    if worst:
-        parts.append(f"<h4>worst {len(worst)} by {esc(m.name)}"  # type: ignore[union-attr]
-                     f"{' (computed by the report)' if m.source == 'report' else ''}</h4>"  # type: ignore[union-attr]
+    if worst and m is not None:  # worst is empty without a measure
+        parts.append(f"<h4>worst {len(worst)} by {esc(m.name)}"
+                     f"{' (computed by the report)' if m.source == 'report' else ''}</h4>"
                      '<div class="gallery">' + "".join(
                          _card(thumbs, r, ctx, budget, stats, value(r)) for r in worst) + "</div>")
     if random_recs:
@@ -474,7 +474,9 @@ def _compare_html(a: str, b: str, groups: Mapping[tuple[str, str, str], list[_En
         eb = next((e for e in entries if e.row == b), None)
         if ea is None or eb is None or ea.measure is None or eb.measure is None:
             continue
-        ma, mb = ea.measure, eb.measure
+        if ea.loaded is None or eb.loaded is None:  # a measure comes from loaded predictions
+            continue
+        ma, mb, la, lb = ea.measure, eb.measure, ea.loaded, eb.loaded
         common = sorted(set(ma.values) & set(mb.values))
         if not common:
             continue
@@ -496,9 +498,9 @@ def _compare_html(a: str, b: str, groups: Mapping[tuple[str, str, str], list[_En
         order = np.argsort(-np.abs(d), kind="stable")[:k]
         if not len(order) or not np.abs(d[order[0]]) > 0:
             continue
-        ra = {r.sample.sample_id: r for r in ea.loaded.records}  # type: ignore[union-attr]
-        rb = {r.sample.sample_id: r for r in eb.loaded.records}  # type: ignore[union-attr]
-        ctx = plugin_context(ea.loaded.plugin, ea.loaded.classes)  # type: ignore[union-attr]
+        ra = {r.sample.sample_id: r for r in la.records}
+        rb = {r.sample.sample_id: r for r in lb.records}
+        ctx = plugin_context(la.plugin, la.classes)
         cards = []
         for i in order:
             sid = common[i]
