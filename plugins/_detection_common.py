@@ -189,8 +189,9 @@ def read_coco_detection_json(
         size: dict[str, int | None] = {}
         for key in ("width", "height"):
             v = im.get(key)
-            size[key] = None if v is None else _json_int(v)
-            if v is not None and (size[key] is None or size[key] <= 0):  # type: ignore[operator]
+            n = None if v is None else _json_int(v)
+            size[key] = n
+            if v is not None and (n is None or n <= 0):
                 raise DatasetError(
                     f"{p}: images[{i}].{key} = {v!r}; expected a positive integer (pixels) or no "
                     "field"

@@ -565,11 +565,9 @@ class DetectionTask(TaskPlugin):
         n = len(samples)
         if self.image_ids == "dataset":
             own = [s.meta.get("image_id") for s in samples]
-            if (
-                all(isinstance(v, int) and not isinstance(v, bool) for v in own)
-                and len(set(own)) == n
-            ):
-                return [int(v) for v in own]  # type: ignore[arg-type]
+            ints = [int(v) for v in own if isinstance(v, int) and not isinstance(v, bool)]
+            if len(ints) == n and len(set(own)) == n:
+                return ints
             if any(v is not None for v in own):
                 notes["image_ids"] = (
                     "dataset image ids missing or repeated: images numbered 1..n in sample order"

@@ -70,6 +70,14 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _whole(name: str, text: str) -> int:
+    """``--name``'s value (an option with a default) as an integer."""
+    value = _as_int(name, text)
+    if value is None:  # argparse gives the default when the option is left out
+        raise SynthError(f"--{name} needs a whole number")
+    return value
+
+
 def _as_int(name: str, text: str | None) -> int | None:
     if text is None:
         return None
@@ -92,9 +100,9 @@ def handler(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         m = generate(
             args.out,
-            seed=_as_int("seed", args.seed),  # type: ignore[arg-type]
-            n_images=_as_int("n-images", args.n_images),  # type: ignore[arg-type]
-            image_size=_as_int("image-size", args.image_size),  # type: ignore[arg-type]
+            seed=_whole("seed", args.seed),
+            n_images=_whole("n-images", args.n_images),
+            image_size=_whole("image-size", args.image_size),
             n_train=_as_int("n-train", args.n_train),
             n_val=_as_int("n-val", args.n_val),
             landuse_per_class=_as_int("landuse-per-class", args.landuse_per_class),

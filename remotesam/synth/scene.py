@@ -208,7 +208,8 @@ def _rounded_rect(length: float, w: float, r: float) -> np.ndarray:
 
 
 def _shade(color: RGB, f: float) -> RGB:
-    return tuple(int(np.clip(c * f, 0, 255)) for c in color)  # type: ignore[return-value]
+    r, g, b = (int(np.clip(c * f, 0, 255)) for c in color)
+    return (r, g, b)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from remotesam.bench.errors import EXIT_ERROR, EXIT_PASS, EXIT_REGRESSION
 from remotesam.bench.gate.baseline import N_FAILED, SampleSet
@@ -221,11 +221,13 @@ class GateReport:
                  "not comparable": "bold magenta", "unchecked": "yellow", "improved": "green",
                  "pass": ""}
         t = Table(title=self.summary(), title_justify="left")
-        for name, just in (("task/dataset", "left"), ("samples", "right"), ("metric", "left"),
-                           ("baseline", "right"), ("run", "right"), ("delta", "right"),
-                           ("95% CI of delta", "right"), ("allowed", "right"), ("p", "right"),
-                           ("status", "left"), ("note", "left")):
-            t.add_column(name, justify=just)  # type: ignore[arg-type]
+        columns: tuple[tuple[str, Literal["left", "right"]], ...] = (
+            ("task/dataset", "left"), ("samples", "right"), ("metric", "left"),
+            ("baseline", "right"), ("run", "right"), ("delta", "right"),
+            ("95% CI of delta", "right"), ("allowed", "right"), ("p", "right"),
+            ("status", "left"), ("note", "left"))
+        for name, just in columns:
+            t.add_column(name, justify=just)
         ctx = {g.label: g for g in self.groups}
         hidden = 0
         for r in self.rows:

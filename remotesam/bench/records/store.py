@@ -73,8 +73,6 @@ CREATE TABLE IF NOT EXISTS model_settings (model_key TEXT PRIMARY KEY, settings 
 """
 
 #: ``os.stat`` fields that must all be unchanged for a cached file hash to be reused.
-_STAT_FIELDS = ("st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
-
 
 def _ctime_is_change_time() -> bool:
     """True where ``st_ctime`` is the inode change time (POSIX), which no user tool can set.
@@ -96,7 +94,8 @@ def file_stat_key(path: str | Path) -> tuple[int, int, int, int, int] | None:
         return None
     if not stat.S_ISREG(st.st_mode) or not st.st_ctime_ns:
         return None
-    return tuple(int(getattr(st, f)) for f in _STAT_FIELDS)  # type: ignore[return-value]
+    return (int(st.st_dev), int(st.st_ino), int(st.st_size), int(st.st_mtime_ns),
+            int(st.st_ctime_ns))
 
 
 @dataclass(frozen=True)
