@@ -660,7 +660,7 @@ def test_ci_outputs_junit_annotations_and_step_summary(tmp_path, capsys, monkeyp
                           dataset="dior", run_id="broken")
     broken.results[0].synthetic = True  # the embedded procedural benchmark
     broken.save(tmp_path / "res" / "runs" / "broken.json")
-    monkeypatch.setattr(reports_cli, "_one_run", lambda spec, results_dir: broken)
+    monkeypatch.setattr(reports_cli, "find_run", lambda spec, results_dir: broken)
     summary = tmp_path / "step_summary.md"
     summary.write_text("# earlier step\n")
     monkeypatch.setenv("GITHUB_ACTIONS", "true")

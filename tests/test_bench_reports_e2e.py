@@ -83,7 +83,7 @@ def test_run_tables_are_not_wrapped_when_piped(swept, capsys):
     """A pipe or CI log gets whole table lines; checkpoint names keep their file name."""
     from types import SimpleNamespace
 
-    from remotesam.bench.cli import _console, _print_outcome, _report
+    from remotesam.bench.cli.commands import _console, _print_outcome, _report
 
     assert _console().width >= 10_000  # captured output is not a terminal
     tmp, doc = swept
