@@ -92,7 +92,9 @@ class EncodingGridNet(GridNet):
         self.encoded.append(int(input_ids.shape[0]))
         return (input_ids * attention_mask).float()[:, None, :]
 
-    def forward(self, image, input_ids, attention_mask, text_features=None):  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        self, image, input_ids, attention_mask, text_features=None
+    ):
         assert text_features is not None and text_features.shape == (input_ids.shape[0], 1, 20)
         ids = text_features[:, 0].long()
         return super().forward(image, ids, attention_mask)
