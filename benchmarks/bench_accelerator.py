@@ -175,8 +175,15 @@ try:  # pytest-benchmark entry points (the module also runs as a script)
 
         benchmark.pedantic(once, rounds=1, iterations=1)
         assert res["errors"] == [] and res["samples"] > 0
-        res.update(target=TARGETS[task], per_item_ms=PER_ITEM_S * 1e3, per_call_ms=PER_CALL_S * 1e3,
-                   net_size=NET_SIZE, batch=BATCH, image_size=800, data="synthetic (remotesam.synth)")
+        res.update(
+            target=TARGETS[task],
+            per_item_ms=PER_ITEM_S * 1e3,
+            per_call_ms=PER_CALL_S * 1e3,
+            net_size=NET_SIZE,
+            batch=BATCH,
+            image_size=800,
+            data="synthetic (remotesam.synth)",
+        )
         benchmark.extra_info.update(res)
         print(f"\n{task}: {res}")
 
@@ -208,7 +215,9 @@ def main() -> None:
     args = ap.parse_args()
     PER_ITEM_S = args.per_item_ms / 1e3
     with tempfile.TemporaryDirectory() as tmp:
-        runs = [(t, [t]) for t in args.tasks.split(",")] + ([("all", list(TASKS))] if args.all else [])
+        runs = [(t, [t]) for t in args.tasks.split(",")] + (
+            [("all", list(TASKS))] if args.all else []
+        )
         for name, tasks in runs:
             r = measure(args.data, tasks, Path(tmp) / name, args.batch_size)
             print(f"{name:4s} busy {r['busy_fraction']:.3f}  device {r['device_s']:7.2f} s  "

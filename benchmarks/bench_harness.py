@@ -111,11 +111,18 @@ def test_harness_overhead(benchmark: Any, setup: dict[str, Any]) -> None:
     best = min(results, key=lambda r: r["wall"])
     wall, fwd, pred = best["wall"], best["forward"], best["predict"]
     info = {
-        "model": "remotesam_tiny", "task": TASK, "synth_image_size": IMAGE_SIZE,
-        "net_input_size": timer.net_input, "batch": BATCH,
-        "precision": "fp32", "samples": best["n"], "forward_calls_per_run": timer.calls // len(results),
-        "wall_s": round(wall, 4), "forward_s": round(fwd, 4),
-        "predict_other_s": round(pred - fwd, 4), "harness_s": round(wall - pred, 4),
+        "model": "remotesam_tiny",
+        "task": TASK,
+        "synth_image_size": IMAGE_SIZE,
+        "net_input_size": timer.net_input,
+        "batch": BATCH,
+        "precision": "fp32",
+        "samples": best["n"],
+        "forward_calls_per_run": timer.calls // len(results),
+        "wall_s": round(wall, 4),
+        "forward_s": round(fwd, 4),
+        "predict_other_s": round(pred - fwd, 4),
+        "harness_s": round(wall - pred, 4),
         "overhead_vs_forward": round((wall - fwd) / wall, 4),
         "harness_fraction": round((wall - pred) / wall, 4),
     }

@@ -72,7 +72,10 @@ def count_flops(name: str, size: int, batch: int = 1) -> int:
         model = create_model(name)
         x = torch.empty(batch, 3, size, size)
         feats = torch.empty(batch, model.config.text_hidden, 20)
-        ids, mask = torch.zeros(batch, 20, dtype=torch.long), torch.ones(batch, 20, dtype=torch.long)
+        ids, mask = (
+            torch.zeros(batch, 20, dtype=torch.long),
+            torch.ones(batch, 20, dtype=torch.long),
+        )
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         model(x, ids, mask, text_features=feats)
@@ -163,9 +166,15 @@ def test_forward_parity_bf16(benchmark, parity_model, parity_flops):
         iterations=1, warmup_rounds=1,
     )
     seconds = min(times)
-    info = {"model": "remotesam_parity", "image_size": 896, "batch": 1, "precision": "bf16-autocast",
-            "threads": torch.get_num_threads(), "seconds": seconds,
-            "gflops_per_s": parity_flops / seconds / 1e9}
+    info = {
+        "model": "remotesam_parity",
+        "image_size": 896,
+        "batch": 1,
+        "precision": "bf16-autocast",
+        "threads": torch.get_num_threads(),
+        "seconds": seconds,
+        "gflops_per_s": parity_flops / seconds / 1e9,
+    }
     if "fp32_mask" in _RESULTS:
         changed = (out.argmax(1) != _RESULTS["fp32_mask"]).float().mean().item()
         info.update({"speedup_vs_fp32": _RESULTS["fp32_seconds"] / seconds,

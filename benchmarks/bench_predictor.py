@@ -99,7 +99,9 @@ def test_stream_vs_method_calls(benchmark, net, image) -> None:
     prompts = tuple(prompt(c) for c in names)
 
     def stream():
-        reqs = [(i, Request(im, prompts, frozenset({"mask", "prob"}))) for i, im in enumerate(images)]
+        reqs = [
+            (i, Request(im, prompts, frozenset({"mask", "prob"}))) for i, im in enumerate(images)
+        ]
         return [reduce.detections(a, names) for _, a in model.engine.run(reqs)]
 
     def calls():

@@ -58,7 +58,9 @@ def rehearse(n_images: int, work: Path, data: Path | None = None) -> dict[str, A
                             "--seed", "0", "--n-images", str(n_images), "--image-size", "800",
                             "--n-train", "0", "--n-val", "0", "--landuse-per-class", "1"],
                            check=True, stdout=subprocess.DEVNULL)
-            print(f"wrote {n_images} images of 800 px in {time.perf_counter() - t0:.0f} s", flush=True)
+            print(
+                f"wrote {n_images} images of 800 px in {time.perf_counter() - t0:.0f} s", flush=True
+            )
     samples: list[tuple[float, int]] = []
     stop = threading.Event()
 
@@ -93,18 +95,25 @@ def rehearse(n_images: int, work: Path, data: Path | None = None) -> dict[str, A
     board.to_markdown()
     t_board = time.perf_counter() - t0
     return {
-        "n_images": n_images, "image_size": 800, "task": "det", "data": "synthetic (remotesam.synth)",
-        "image_prompts": res["image_prompts"], "forward_calls": res["forward_calls"],
-        "busy_fraction": res["busy_fraction"], "predict_wall_s": res["predict_wall_s"],
+        "n_images": n_images,
+        "image_size": 800,
+        "task": "det",
+        "data": "synthetic (remotesam.synth)",
+        "image_prompts": res["image_prompts"],
+        "forward_calls": res["forward_calls"],
+        "busy_fraction": res["busy_fraction"],
+        "predict_wall_s": res["predict_wall_s"],
         "host_ms_per_image_prompt": round(1e3 * res["predict_wall_s"] / res["image_prompts"], 2),
         "rss_start_mb": round(rss0 / 2**20, 1),
         "rss_peak_mb": round(max(r for _, r in samples) / 2**20, 1),
         "rss_first_quarter_peak_mb": round(max(during[:q]) / 2**20, 1) if during else None,
         "rss_last_quarter_peak_mb": round(max(during[-q:]) / 2**20, 1) if during else None,
         "rss_samples": len(during),
-        "store_bytes": store_bytes, "predictions": res["samples"],
+        "store_bytes": store_bytes,
+        "predictions": res["samples"],
         "store_bytes_per_prediction": round(store_bytes / max(res["samples"], 1)),
-        "score_s": round(t_score, 3), "leaderboard_s": round(t_board, 3),
+        "score_s": round(t_score, 3),
+        "leaderboard_s": round(t_board, 3),
         "run_wall_s": res["run_wall_s"],
     }
 

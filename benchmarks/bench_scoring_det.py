@@ -18,14 +18,14 @@ import shutil
 import numpy as np
 import pytest
 import sklearn.metrics  # noqa: F401  (imported here so the mlc timing excludes the import)
+
+from remotesam.bench.api import Sample
 from remotesam_plugins._detection_common import DIOR_CLASSES, DOTA_CLASSES
 from remotesam_plugins.cap import CaptioningTask
 from remotesam_plugins.cnt import CountingTask
 from remotesam_plugins.det import DetectionTask
 from remotesam_plugins.metrics.detection import xyxy_to_polygon
 from remotesam_plugins.mlc import MultiLabelClassificationTask
-
-from remotesam.bench.api import Sample
 
 N_IMG = 1_000
 DETS_PER_IMG = 10
@@ -42,7 +42,9 @@ def _det_data(classes: tuple[str, ...], obb: bool) -> tuple[list[Sample], list[d
         target = {"bbox_xyxy": gt.tolist(), "labels": lab, "difficult": [0] * n}
         if obb:
             target["polygons"] = xyxy_to_polygon(gt).tolist()
-        samples.append(Sample(f"{i:05d}", f"{i:05d}.jpg", target, {"dataset": "dotav2" if obb else "dior"}))
+        samples.append(
+            Sample(f"{i:05d}", f"{i:05d}.jpg", target, {"dataset": "dotav2" if obb else "dior"})
+        )
         boxes, labels = [], []
         for j in range(DETS_PER_IMG):
             if j < n:
@@ -65,8 +67,15 @@ def _det_data(classes: tuple[str, ...], obb: bool) -> tuple[list[Sample], list[d
 def test_score_det_10k_hbb(benchmark, backend: str) -> None:
     samples, preds = _det_data(DIOR_CLASSES, obb=False)
     task = DetectionTask({"coco_backend": backend})
-    benchmark.extra_info.update({"task": "det", "images": N_IMG, "predictions": N_IMG * DETS_PER_IMG,
-                                 "classes": len(DIOR_CLASSES), "backend": backend})
+    benchmark.extra_info.update(
+        {
+            "task": "det",
+            "images": N_IMG,
+            "predictions": N_IMG * DETS_PER_IMG,
+            "classes": len(DIOR_CLASSES),
+            "backend": backend,
+        }
+    )
     scores = benchmark.pedantic(task.score, args=(samples, preds), rounds=1, iterations=1)
     assert 0 < scores.metrics["mAP50"] <= 100
 
@@ -74,8 +83,15 @@ def test_score_det_10k_hbb(benchmark, backend: str) -> None:
 def test_score_det_10k_obb(benchmark) -> None:
     samples, preds = _det_data(DOTA_CLASSES, obb=True)
     task = DetectionTask({"box_type": "both"})
-    benchmark.extra_info.update({"task": "det", "images": N_IMG, "predictions": N_IMG * DETS_PER_IMG,
-                                 "classes": len(DOTA_CLASSES), "box_type": "both"})
+    benchmark.extra_info.update(
+        {
+            "task": "det",
+            "images": N_IMG,
+            "predictions": N_IMG * DETS_PER_IMG,
+            "classes": len(DOTA_CLASSES),
+            "box_type": "both",
+        }
+    )
     scores = benchmark.pedantic(task.score, args=(samples, preds), rounds=1, iterations=1)
     assert scores.metrics["mAP50_obb"] == pytest.approx(scores.metrics["mAP50"], abs=5.0)
 
@@ -107,7 +123,36 @@ def test_score_cnt_10k(benchmark) -> None:
     assert 0 < scores.metrics["accuracy"] < 100
 
 
-WORDS = ["there", "are", "many", "buildings", "trees", "roads", "cars", "a", "the", "in", "of", "with", "some", "green", "large", "small", "white", "parking", "lot", "residential", "area", "river", "bridge", "airplane", "runway", "beach", "sea", "farmland"]
+WORDS = [
+    "there",
+    "are",
+    "many",
+    "buildings",
+    "trees",
+    "roads",
+    "cars",
+    "a",
+    "the",
+    "in",
+    "of",
+    "with",
+    "some",
+    "green",
+    "large",
+    "small",
+    "white",
+    "parking",
+    "lot",
+    "residential",
+    "area",
+    "river",
+    "bridge",
+    "airplane",
+    "runway",
+    "beach",
+    "sea",
+    "farmland",
+]
 
 
 @pytest.mark.skipif(shutil.which("java") is None, reason="needs Java (PTB tokenizer, METEOR)")
@@ -116,11 +161,18 @@ def test_score_cap_2k(benchmark, meteor: bool) -> None:
     rng = np.random.default_rng(0)
 
     def sent() -> str:
-        return " ".join(WORDS[int(k)] for k in rng.integers(0, len(WORDS), int(rng.integers(5, 14)))) + " ."
+        return (
+            " ".join(WORDS[int(k)] for k in rng.integers(0, len(WORDS), int(rng.integers(5, 14))))
+            + " ."
+        )
 
-    samples = [Sample(str(i), f"{i}.tif", {"references": [sent() for _ in range(5)]}) for i in range(2_000)]
+    samples = [
+        Sample(str(i), f"{i}.tif", {"references": [sent() for _ in range(5)]}) for i in range(2_000)
+    ]
     preds = [{"caption": sent(), "seed": 0} for _ in samples]
     task = CaptioningTask({"meteor": meteor})
-    benchmark.extra_info.update({"task": "cap", "captions": 2_000, "references": 10_000, "meteor": meteor})
+    benchmark.extra_info.update(
+        {"task": "cap", "captions": 2_000, "references": 10_000, "meteor": meteor}
+    )
     scores = benchmark.pedantic(task.score, args=(samples, preds), rounds=1, iterations=1)
     assert scores.metrics["CIDEr"] > 0 and math.isnan(scores.metrics["SPICE"])

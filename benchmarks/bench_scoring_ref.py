@@ -15,11 +15,11 @@ import time
 
 import numpy as np
 import pytest
-from remotesam_plugins.ref import ReferringSegmentationTask
-from remotesam_plugins.vg import VisualGroundingTask
 
 from remotesam.bench.api import Sample
 from remotesam.bench.kit import mask_to_rle, resize_nearest
+from remotesam_plugins.ref import ReferringSegmentationTask
+from remotesam_plugins.vg import VisualGroundingTask
 
 N_REF = 10_000
 N_VG = 10_000
@@ -42,7 +42,12 @@ def ref_data() -> tuple[list[Sample], list[dict]]:
         gts.append(mask_to_rle(g))
         preds.append({"mask": mask_to_rle(p), "mask_net": mask_to_rle(resize_nearest(p, 896))})
     samples = [
-        Sample(f"{i}:{i}", f"{i:05d}.jpg", {"mask_rle": dict(gts[i % 50]), "size": [800, 800]}, {"sentence": "x"})
+        Sample(
+            f"{i}:{i}",
+            f"{i:05d}.jpg",
+            {"mask_rle": dict(gts[i % 50]), "size": [800, 800]},
+            {"sentence": "x"},
+        )
         for i in range(N_REF)
     ]
     return samples, [dict(preds[i % 50]) for i in range(N_REF)]
@@ -70,5 +75,7 @@ def test_score_vg_10k_boxes(benchmark) -> None:
     samples = [Sample(str(i), "x.jpg", {"bbox_xyxy": gt[i].tolist()}) for i in range(N_VG)]
     preds = [{"box": pred[i].tolist() if i % 10 else None, "score": 0.9} for i in range(N_VG)]
     benchmark.extra_info.update({"task": "vg", "expressions": N_VG})
-    scores = benchmark.pedantic(VisualGroundingTask().score, args=(samples, preds), rounds=3, iterations=1)
+    scores = benchmark.pedantic(
+        VisualGroundingTask().score, args=(samples, preds), rounds=3, iterations=1
+    )
     assert scores.metrics["no_box_rate"] == pytest.approx(10.0)

@@ -180,17 +180,21 @@ def read_coco_detection_json(
             raise DatasetError(f"{p}: images[{i}] needs 'id' and 'file_name', found {im!r}")
         iid = _json_int(im["id"])
         if iid is None:
-            raise DatasetError(f"{p}: images[{i}].id = {im['id']!r} is not an integer (COCO image id)")
+            raise DatasetError(
+                f"{p}: images[{i}].id = {im['id']!r} is not an integer (COCO image id)"
+            )
         if iid in seen:
             raise DatasetError(f"{p}: images[{i}].id = {iid} appears twice")
         seen.add(iid)
         size: dict[str, int | None] = {}
         for key in ("width", "height"):
             v = im.get(key)
-            size[key] = None if v is None else _json_int(v)
-            if v is not None and (size[key] is None or size[key] <= 0):  # type: ignore[operator]
+            n = None if v is None else _json_int(v)
+            size[key] = n
+            if v is not None and (n is None or n <= 0):
                 raise DatasetError(
-                    f"{p}: images[{i}].{key} = {v!r}; expected a positive integer (pixels) or no field"
+                    f"{p}: images[{i}].{key} = {v!r}; expected a positive integer (pixels) or no "
+                    "field"
                 )
         images.append({"id": iid, "file_name": str(im["file_name"]), **size})
     boxes: dict[int, list[list[float]]] = {}
@@ -205,11 +209,14 @@ def read_coco_detection_json(
                 raise DatasetError(f"{p}: annotations[{i}] has no {key!r} field")
         iid = _json_int(ann["image_id"])
         if iid is None or iid not in seen:
-            raise DatasetError(f"{p}: annotations[{i}].image_id = {ann['image_id']!r} is not in images[]")
+            raise DatasetError(
+                f"{p}: annotations[{i}].image_id = {ann['image_id']!r} is not in images[]"
+            )
         cid = _json_int(ann["category_id"])
         if cid is None or cid not in cat_names:
             raise DatasetError(
-                f"{p}: annotations[{i}].category_id = {ann['category_id']!r} is not declared in categories[] "
+                f"{p}: annotations[{i}].category_id = {ann['category_id']!r} is not declared in "
+                "categories[] "
                 f"(declared ids: {sorted(cat_names)})"
             )
         bb = ann["bbox"]
@@ -232,7 +239,8 @@ def read_coco_detection_json(
         area = ann.get("area", w * h)
         if not _finite_number(area) or area < 0:
             raise DatasetError(
-                f"{p}: annotations[{i}].area = {area!r}; expected a finite number >= 0 (or no field)"
+                f"{p}: annotations[{i}].area = {area!r}; expected a finite number >= 0 (or no "
+                "field)"
             )
         boxes.setdefault(iid, []).append([x, y, x + w, y + h])
         labels.setdefault(iid, []).append(cat_names[cid])

@@ -467,8 +467,9 @@ class VaihingenAdapter(_OpenVocabAdapter):
                                 "surface .. 6 clutter); convert the ISPRS colour GT with it")
         out = []
         for stem, img, lab in self._pairs(".png", ".png"):
-            smp = self._sample(stem, img, lab, dict(target))
+            t = dict(target)
+            smp = self._sample(stem, img, lab, t)
             if self.protocol == "isprs6":
-                smp.target["protocol"] = ISPRS6
+                t["protocol"] = ISPRS6
             out.append(smp)
         return out

@@ -52,9 +52,15 @@ SENTENCE_FIELDS: tuple[str, ...] = ("raw", "sent")
 # (-1), or a length prefix of 1 / 4 signed / 4 unsigned / 8 unsigned bytes followed by that
 # many bytes (-2 .. -5).
 _ARG_LINE = -1
-_LEN_PREFIX: dict[int, tuple[int, bool]] = {-2: (1, False), -3: (4, True), -4: (4, False), -5: (8, False)}
+_LEN_PREFIX: dict[int, tuple[int, bool]] = {
+    -2: (1, False),
+    -3: (4, True),
+    -4: (4, False),
+    -5: (8, False),
+}
 _ARG_LAYOUT: dict[int, int | None] = {
-    op.code.encode("latin-1")[0]: (None if op.arg is None else op.arg.n) for op in pickletools.opcodes
+    op.code.encode("latin-1")[0]: (None if op.arg is None else op.arg.n)
+    for op in pickletools.opcodes
 }
 _OP: dict[str, int] = {op.name: op.code.encode("latin-1")[0] for op in pickletools.opcodes}
 _TWO_LINES = frozenset({_OP["GLOBAL"], _OP["INST"]})
@@ -103,11 +109,15 @@ def _scan_pickle(data: bytes) -> None:
             continue
         if kind > 0:
             if pos + kind > n:
-                raise _PickleRefused(f"the opcode at byte {at} needs {kind} argument bytes, {n - pos} remain")
+                raise _PickleRefused(
+                    f"the opcode at byte {at} needs {kind} argument bytes, {n - pos} remain"
+                )
             if code == frame:
                 size = int.from_bytes(data[pos:pos + 8], "little")
                 if size > n - pos - 8:
-                    raise _PickleRefused(f"FRAME at byte {at} declares {size} bytes but only {n - pos - 8} remain")
+                    raise _PickleRefused(
+                        f"FRAME at byte {at} declares {size} bytes but only {n - pos - 8} remain"
+                    )
             elif code == proto:
                 if data[pos] > pickle.HIGHEST_PROTOCOL:
                     raise _PickleRefused(f"unsupported pickle protocol {data[pos]}")
@@ -127,7 +137,9 @@ def _scan_pickle(data: bytes) -> None:
                     try:
                         idx = int(data[pos:end])
                     except ValueError:
-                        raise _PickleRefused(f"memo index {data[pos:end][:20]!r} at byte {at}") from None
+                        raise _PickleRefused(
+                            f"memo index {data[pos:end][:20]!r} at byte {at}"
+                        ) from None
                     _check_memo_index(idx, at, n)
                 pos = end + 1
         elif kind == -99:
@@ -139,7 +151,9 @@ def _scan_pickle(data: bytes) -> None:
             size = int.from_bytes(data[pos:pos + width], "little", signed=signed)
             pos += width
             if size < 0 or size > n - pos:
-                raise _PickleRefused(f"the opcode at byte {at} declares {size} bytes but only {n - pos} remain")
+                raise _PickleRefused(
+                    f"the opcode at byte {at} declares {size} bytes but only {n - pos} remain"
+                )
             pos += size
     raise _PickleRefused("no STOP opcode (truncated file)")
 
@@ -149,7 +163,9 @@ def _safe_bytearray(limit: int) -> Any:
         # a pickled bytearray carries its bytes (bytearray(b'..') or bytearray(u'..', 'latin-1'));
         # an int argument only allocates: refuse one beyond the file's size
         if args and isinstance(args[0], int) and not 0 <= args[0] <= limit:
-            raise _PickleRefused(f"bytearray({args[0]}) would allocate more than the file holds ({limit} bytes)")
+            raise _PickleRefused(
+                f"bytearray({args[0]}) would allocate more than the file holds ({limit} bytes)"
+            )
         return bytearray(*args)
 
     return bytearray_
@@ -160,16 +176,24 @@ class _SafeArray(np.ndarray):
 
     def __setstate__(self, state: Any) -> None:
         try:
-            shape, dtype, raw = (state[1], state[2], state[4]) if len(state) == 5 else (state[0], state[1], state[3])
+            shape, dtype, raw = (
+                (state[1], state[2], state[4])
+                if len(state) == 5
+                else (state[0], state[1], state[3])
+            )
             count = float(np.prod([int(v) for v in shape], dtype=np.float64))
             dt = np.dtype(dtype)
         except (TypeError, ValueError, IndexError) as exc:
             raise _PickleRefused(f"malformed numpy array state ({exc})") from None
         if dt.hasobject:
             if not isinstance(raw, list) or len(raw) != count:
-                raise _PickleRefused(f"numpy object array of shape {tuple(shape)} does not carry its items")
+                raise _PickleRefused(
+                    f"numpy object array of shape {tuple(shape)} does not carry its items"
+                )
         elif count * dt.itemsize > (len(raw) if isinstance(raw, (bytes, bytearray)) else 0):
-            raise _PickleRefused(f"numpy array of shape {tuple(shape)} ({dt}) needs more bytes than it carries")
+            raise _PickleRefused(
+                f"numpy array of shape {tuple(shape)} ({dt}) needs more bytes than it carries"
+            )
         super().__setstate__(state)
 
 
@@ -177,7 +201,9 @@ def _latin1_encode(text: Any, encoding: Any = "latin1", *rest: Any) -> bytes:
     # protocols 0-2 written by Python 3 store bytes as _codecs.encode(str, 'latin1'); the result
     # is as long as the text, which the file holds
     if not isinstance(text, str) or str(encoding).lower().replace("-", "") != "latin1" or rest:
-        raise _PickleRefused("_codecs.encode is only allowed as encode(<str>, 'latin1') (pickled bytes)")
+        raise _PickleRefused(
+            "_codecs.encode is only allowed as encode(<str>, 'latin1') (pickled bytes)"
+        )
     return text.encode("latin-1")
 
 
@@ -195,7 +221,9 @@ def _safe_reconstruct(limit: int) -> Any:
         except (TypeError, ValueError) as exc:
             raise _PickleRefused(f"malformed numpy _reconstruct arguments ({exc})") from None
         if min(dims, default=0) < 0 or nbytes > limit:
-            raise _PickleRefused(f"a numpy array of shape {dims} would allocate more than the file holds")
+            raise _PickleRefused(
+                f"a numpy array of shape {dims} would allocate more than the file holds"
+            )
         return np.ndarray.__new__(_SafeArray, dims, dtype)
 
     return _reconstruct
@@ -274,17 +302,22 @@ def read_refer_pickle(path: Path) -> Any:
     path = Path(path)
     if not is_regular_file(path):
         raise DatasetError(
-            f"REFER refs file {path}: not found or not a regular file (a FIFO or device is never opened)"
+            f"REFER refs file {path}: not found or not a regular file (a FIFO or device is never "
+            "opened)"
         )
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise DatasetError(f"REFER refs file {path}: cannot read: {exc}") from None
-    hostile = "this is not a valid refs(unc).p (truncated, corrupted or hostile file): re-download it"
+    hostile = (
+        "this is not a valid refs(unc).p (truncated, corrupted or hostile file): re-download it"
+    )
     try:
         _scan_pickle(data)
     except _PickleRefused as exc:
-        raise DatasetError(f"REFER refs file {path}: cannot unpickle, refused: {exc}; {hostile}") from None
+        raise DatasetError(
+            f"REFER refs file {path}: cannot unpickle, refused: {exc}; {hostile}"
+        ) from None
     last: Exception | None = None
     for encoding in ("utf-8", "latin1"):
         try:
@@ -293,7 +326,9 @@ def read_refer_pickle(path: Path) -> Any:
             last = exc
             continue
         except _PickleRefused as exc:
-            raise DatasetError(f"REFER refs file {path}: cannot unpickle, refused: {exc}; {hostile}") from None
+            raise DatasetError(
+                f"REFER refs file {path}: cannot unpickle, refused: {exc}; {hostile}"
+            ) from None
         except (MemoryError, RecursionError, OverflowError) as exc:
             raise DatasetError(
                 f"REFER refs file {path}: cannot unpickle, it needs more memory or nesting than a "
@@ -409,12 +444,15 @@ def load_refer(
     refs_raw = read_refer_pickle(refs_path)
     if not isinstance(refs_raw, list):
         raise DatasetError(
-            f"REFER refs file {refs_path}: top level is a {type(refs_raw).__name__}, expected a list "
+            f"REFER refs file {refs_path}: top level is a {type(refs_raw).__name__}, expected a "
+            "list "
             "of ref dicts"
         )
     inst = read_json(instances_path, "REFER instances file")
     if not isinstance(inst, dict) or not isinstance(inst.get("annotations"), list):
-        raise DatasetError(f"REFER instances file {instances_path}: field 'annotations' missing or not a list")
+        raise DatasetError(
+            f"REFER instances file {instances_path}: field 'annotations' missing or not a list"
+        )
     images: dict[int, tuple[int, int]] = {}
     for i, img in enumerate(inst.get("images") or []):
         where = f"{instances_path}: images[{i}]"
@@ -434,7 +472,9 @@ def load_refer(
     categories: dict[int, str] = {}
     for i, cat in enumerate(inst.get("categories") or []):
         if isinstance(cat, dict) and "id" in cat and "name" in cat:
-            categories.setdefault(_int_field(cat, "id", f"{instances_path}: categories[{i}]"), str(cat["name"]))
+            categories.setdefault(
+                _int_field(cat, "id", f"{instances_path}: categories[{i}]"), str(cat["name"])
+            )
 
     refs: list[ReferRef] = []
     splits_found: set[str] = set()
@@ -452,7 +492,9 @@ def load_refer(
         ref_id = _int_field(ref, "ref_id", where) if "ref_id" in ref else ann_id
         image_id = _int_field(ref, "image_id", where)
         if not isinstance(ref.get("file_name"), str) or not ref["file_name"]:
-            raise DatasetError(f"{where} (ref_id {ref_id}): field 'file_name' missing or not a string")
+            raise DatasetError(
+                f"{where} (ref_id {ref_id}): field 'file_name' missing or not a string"
+            )
         sents_raw = ref.get("sentences")
         if not isinstance(sents_raw, list) or (require_sentences and not sents_raw):
             raise DatasetError(f"{where} (ref_id {ref_id}): field 'sentences' missing or empty")
@@ -464,7 +506,8 @@ def load_refer(
             text = s.get(sentence_field, s.get(other_field))
             if not isinstance(text, str) or not text.strip():
                 raise DatasetError(
-                    f"{s_where}: field {sentence_field!r} (or {other_field!r}) missing, empty or not a string"
+                    f"{s_where}: field {sentence_field!r} (or {other_field!r}) missing, empty or "
+                    "not a string"
                 )
             sent_id = _int_field(s, "sent_id", s_where) if "sent_id" in s else ref_id * 1000 + s_idx
             if sent_id in seen_sent:

@@ -154,7 +154,8 @@ def read_label_table(
     if missing or len(set(mapped)) != len(mapped):
         raise DatasetError(
             f"{path}, line {header_line}: header {header} lacks or repeats class column(s) "
-            f"{missing or sorted({m for m in mapped if mapped.count(m) > 1})}; expected the image "
+            f"{missing or sorted({str(m) for m in mapped if mapped.count(m) > 1})}; "
+            "expected the image "
             f"column then the {len(classes)} classes"
         )
     order = {c: k for k, c in enumerate(classes)}
@@ -261,7 +262,9 @@ class _MultiLabelReleaseAdapter(DatasetAdapter):
         index = _index_images(self._image_folders())
         out = []
         ids: dict[str, tuple[Path, int]] = {}
-        for table, name, line, pos, *hint in rows:
+        for row in rows:
+            table, name, line, pos = row[:4]
+            hint: list[Any] = list(row[4:])
             if name in ids:
                 raise DatasetError(
                     f"{table}, line {line}: image {name!r} is also listed in "

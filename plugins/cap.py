@@ -58,7 +58,7 @@ System requirement for the official numbers: a Java runtime >= 8 (PTB tokenizer,
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -120,7 +120,8 @@ class UCMCaptionsAdapter(DatasetAdapter):
     default, an image listed under several ``imgid``s is one sample with all their references;
     ``error``: refuse the file).
 
-    ``Sample``: ``sample_id`` = ``imgid`` as str (the first one of a merged image); ``target["references"]`` = the ``raw``
+    ``Sample``: ``sample_id`` = ``imgid`` as str (the first one of a merged image);
+    ``target["references"]`` = the ``raw``
     sentences; ``meta``: ``filename``, ``imgid``, ``scene`` (UC Merced class from the file
     number, None when the name is not ``N.tif``).
     """
@@ -134,8 +135,8 @@ class UCMCaptionsAdapter(DatasetAdapter):
     classes: ClassVar[tuple[str, ...]] = POTENTIAL_CLASSES
     layout: ClassVar[str] = (
         "<root>/                 (e.g. refer/data/UCM_captions)\n"
-        "  dataset.json          ({\"images\": [{\"filename\": \"1.tif\", \"imgid\": 0, \"split\": ...,\n"
-        "                          \"sentences\": [{\"raw\": ...}, ...]}, ...]})\n"
+        '  dataset.json          ({"images": [{"filename": "1.tif", "imgid": 0, "split": ...,\n'
+        '                          "sentences": [{"raw": ...}, ...]}, ...]})\n'
         "  Images/1.tif ... Images/2100.tif\n"
     )
     _OPTIONS: ClassVar[frozenset[str]] = frozenset({"ann_file", "image_dir", "duplicates"})
@@ -145,8 +146,10 @@ class UCMCaptionsAdapter(DatasetAdapter):
         check_options(type(self).__name__, self.options, self._OPTIONS)
         self.duplicates = str(self.options.get("duplicates", "merge"))
         if self.duplicates not in ("merge", "error"):
-            raise DatasetError(f"{self.name}: option duplicates must be merge (official) "
-                               f"or error, got {self.duplicates!r}")
+            raise DatasetError(
+                f"{self.name}: option duplicates must be merge (official) "
+                f"or error, got {self.duplicates!r}"
+            )
         self.ann_file = option_path(self.options, "ann_file", self.root / "dataset.json")
         self.image_dir = option_path(self.options, "image_dir", self.root / "Images")
         require_file(self.ann_file, "UCM-captions dataset.json", self.layout)
@@ -162,7 +165,9 @@ class UCMCaptionsAdapter(DatasetAdapter):
         """
         data = read_json(self.ann_file, "UCM-captions dataset.json")
         if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-            raise DatasetError(f"{self.ann_file}: expected an object with an 'images' list (Karpathy format)")
+            raise DatasetError(
+                f"{self.ann_file}: expected an object with an 'images' list (Karpathy format)"
+            )
         out: list[Sample] = []
         seen: set[int] = set()
         by_file: dict[str, Sample] = {}
@@ -202,7 +207,8 @@ class UCMCaptionsAdapter(DatasetAdapter):
                     raise DatasetError(
                         f"{where}.filename = {fn!r} is listed again (already under imgid "
                         f"{by_file[fn].meta['imgid']}); drop the option duplicates=error "
-                        "to merge the references as the official code does")
+                        "to merge the references as the official code does"
+                    )
                 by_file[fn].target["references"].extend(refs)
                 merged[fn] = merged.get(fn, 0) + 1
                 continue
@@ -217,9 +223,12 @@ class UCMCaptionsAdapter(DatasetAdapter):
             by_file[fn] = out[-1]
         if not out:
             raise DatasetError(
-                f"{self.ann_file}: no entry with split {self.split!r}; splits present: {sorted(splits_found)}"
+                f"{self.ann_file}: no entry with split {self.split!r}; splits present: "
+                f"{sorted(splits_found)}"
             )
-        check_images_exist((Path(s.image) for s in out), f"{self.name} ({self.image_dir})", self.layout)
+        check_images_exist(
+            (Path(s.image) for s in out), f"{self.name} ({self.image_dir})", self.layout
+        )
         if merged:
             warnings.warn(
                 f"{self.ann_file}: {len(merged)} image file(s) listed under more than one imgid "
@@ -227,7 +236,9 @@ class UCMCaptionsAdapter(DatasetAdapter):
                 "references are merged into one sample each, as the official code keys its "
                 "references by file name; --dataset-opt "
                 f"cap.{self.name}.duplicates=error refuses such a file",
-                DatasetWarning, stacklevel=2)
+                DatasetWarning,
+                stacklevel=2,
+            )
         return out
 
 
@@ -239,7 +250,8 @@ def _scene_of(filename: str) -> str | None:
 
 
 class CaptioningTask(TaskPlugin):
-    """Rule-based captioning from detections: official CIDEr (corpus IDF, x100) and the COCO metrics."""
+    """Rule-based captioning from detections: official CIDEr (corpus IDF, x100) and the COCO
+    metrics."""
 
     name: ClassVar[str] = "cap"
     title: ClassVar[str] = "Captioning"
@@ -247,20 +259,25 @@ class CaptioningTask(TaskPlugin):
     description: ClassVar[str] = "zero-shot captioning (UCM-captions): CIDEr x100"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("CIDEr", primary=True, unit="", official=True,
-                   description="CIDEr x100, PTB tokens, IDF from the references (official, Table 11)"),
-        MetricSpec("CIDEr_D", unit="", official=False, description="COCO CIDEr-D x100 (pycocoevalcap)"),
+                   description="CIDEr x100, PTB tokens, IDF from the references (official, Table "
+                               "11)"),
+        MetricSpec("CIDEr_D", unit="", official=False, description="COCO CIDEr-D x100 "
+                                                                   "(pycocoevalcap)"),
         MetricSpec("BLEU_1", unit="", official=False, description="BLEU-1 x100 (pycocoevalcap)"),
         MetricSpec("BLEU_2", unit="", official=False, description="BLEU-2 x100 (pycocoevalcap)"),
         MetricSpec("BLEU_3", unit="", official=False, description="BLEU-3 x100 (pycocoevalcap)"),
         MetricSpec("BLEU_4", unit="", official=False, description="BLEU-4 x100 (pycocoevalcap)"),
-        MetricSpec("METEOR", unit="", official=False, description="METEOR x100 (pycocoevalcap, Java; NaN without Java)"),
+        MetricSpec("METEOR", unit="", official=False, description="METEOR x100 (pycocoevalcap, "
+                                                                  "Java; NaN without Java)"),
         MetricSpec("ROUGE_L", unit="", official=False, description="ROUGE-L x100 (pycocoevalcap)"),
-        MetricSpec("SPICE", unit="", official=False, description="not computed (needs a CoreNLP download): NaN"),
+        MetricSpec("SPICE", unit="", official=False, description="not computed (needs a CoreNLP "
+                                                                 "download): NaN"),
     )  # fmt: skip
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {"ucm_captions": UCMCaptionsAdapter}
     default_dataset: ClassVar[str] = "ucm_captions"
     _OPTIONS: ClassVar[frozenset[str]] = frozenset(
-        {"region_split", "seed", "epoc", "tokenizer", "meteor", "java"})
+        {"region_split", "seed", "epoc", "tokenizer", "meteor", "java"}
+    )
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -271,21 +288,29 @@ class CaptioningTask(TaskPlugin):
         except (TypeError, ValueError):
             raise ValueError("cap task: options region_split and seed must be integers") from None
         if self.region_split not in (4, 9):
-            raise ValueError(f"cap task: region_split must be 4 (official) or 9, got {self.region_split}")
-        self.epoc = parse_bool_option("cap", "epoc", self.options.get("epoc", False), allow_auto=True)
+            raise ValueError(
+                f"cap task: region_split must be 4 (official) or 9, got {self.region_split}"
+            )
+        self.epoc = parse_bool_option(
+            "cap", "epoc", self.options.get("epoc", False), allow_auto=True
+        )
         self.tokenizer = str(self.options.get("tokenizer", "auto")).lower()
         if self.tokenizer not in ("auto", "ptb", "python", "simple"):
-            raise ValueError(f"cap task: tokenizer must be auto, ptb (official, Java), python or "
-                             f"simple, got {self.tokenizer!r}")
-        self.meteor = parse_bool_option("cap", "meteor", self.options.get("meteor", "auto"),
-                                        allow_auto=True)
+            raise ValueError(
+                f"cap task: tokenizer must be auto, ptb (official, Java), python or "
+                f"simple, got {self.tokenizer!r}"
+            )
+        self.meteor = parse_bool_option(
+            "cap", "meteor", self.options.get("meteor", "auto"), allow_auto=True
+        )
         java = parse_bool_option("cap", "java", self.options.get("java", "auto"), allow_auto=True)
         if java is True:
             raise ValueError("cap task: option java takes auto (use Java when installed) or false")
         self.use_java = java is None
         if not self.use_java and (self.tokenizer == "ptb" or self.meteor is True):
-            raise ValueError("cap task: java=false contradicts tokenizer=ptb / meteor=true (both "
-                             "run Java)")
+            raise ValueError(
+                "cap task: java=false contradicts tokenizer=ptb / meteor=true (both run Java)"
+            )
 
     def scoring_setup(self) -> tuple[str, bool]:
         """``(tokenizer, meteor)`` that :meth:`score` will use on this machine: ``auto`` resolved
@@ -299,16 +324,18 @@ class CaptioningTask(TaskPlugin):
         meteor = java if self.meteor is None else self.meteor
         if not java and (tokenizer == "ptb" or meteor):
             what = "tokenizer=ptb" if tokenizer == "ptb" else "meteor=true"
-            raise RuntimeError(f"cap task: {what} needs Java, and no java executable is on PATH: "
-                               "install a Java runtime >= 8 (e.g. apt-get install "
-                               "default-jre-headless), or drop the option to score without Java "
-                               "(pure-Python tokens, METEOR unavailable)")
+            raise RuntimeError(
+                f"cap task: {what} needs Java, and no java executable is on PATH: "
+                "install a Java runtime >= 8 (e.g. apt-get install "
+                "default-jre-headless), or drop the option to score without Java "
+                "(pure-Python tokens, METEOR unavailable)"
+            )
         return tokenizer, bool(meteor)
 
     def settings(self) -> dict[str, Any]:
         """Prediction settings: ``region_split``, ``seed``, ``epoc``."""
-        return {"epoc": "auto" if self.epoc is None else self.epoc, "region_split": self.region_split,
-                "seed": self.seed}  # fmt: skip
+        return {"epoc": "auto" if self.epoc is None else self.epoc,
+                "region_split": self.region_split, "seed": self.seed}  # fmt: skip
 
     def sample_seed(self, sample: Sample) -> int:
         """The caption seed of a sample: sha256 of ``"<seed option>:<sample_id>"``, 31 bits."""
@@ -320,8 +347,14 @@ class CaptioningTask(TaskPlugin):
         from remotesam.engine import Request
         from remotesam.text import prompt
 
-        return [Request(s.image, tuple(prompt(c) for c in POTENTIAL_CLASSES),
-                        frozenset({"mask", "prob"}), boundary=self.epoc)]
+        return [
+            Request(
+                s.image,
+                tuple(prompt(c) for c in POTENTIAL_CLASSES),
+                frozenset({"mask", "prob"}),
+                boundary=self.epoc,
+            )
+        ]
 
     def reduce(self, s: Sample, answers: Sequence[Any]) -> Prediction:
         """Detections, then the seeded rule-based caption (:func:`remotesam.reduce.caption`), as
@@ -334,10 +367,16 @@ class CaptioningTask(TaskPlugin):
         names = tuple(POTENTIAL_CLASSES)
         seed = self.sample_seed(s)
         dets = rd.detections(
-            ans, names, "hbb", use_boundary=ans.boundary is not None,
+            ans,
+            names,
+            "hbb",
+            use_boundary=ans.boundary is not None,
             epoc_threshold=DEFAULTS["epoc_threshold_detection"],
-            epoc_area_ratio=DEFAULTS["epoc_area_ratio"], conf_threshold=DEFAULTS["conf_threshold"],
-            nms_iou=DEFAULTS["nms_iou"], remove_inner=True)
+            epoc_area_ratio=DEFAULTS["epoc_area_ratio"],
+            conf_threshold=DEFAULTS["conf_threshold"],
+            nms_iou=DEFAULTS["nms_iou"],
+            remove_inner=True,
+        )
         res = rd.caption(dets, names, ans.hw, self.region_split, seeded_chooser(seed))
         return CaptionPrediction(str(res.text), seed).encode()
 
@@ -357,9 +396,11 @@ class CaptioningTask(TaskPlugin):
         check_score_lengths(samples, predictions)
         notes = {"SPICE": SPICE_UNAVAILABLE}
         if not samples:
-            return Scores(metrics={m.name: float("nan") for m in self.metrics}, tables={"notes": notes})
-        gts: dict[str, list[str]] = {}
-        res: dict[str, list[str]] = {}
+            return Scores(
+                metrics={m.name: float("nan") for m in self.metrics}, tables={"notes": notes}
+            )
+        gts: dict[Hashable, list[str]] = {}  # sample id -> captions (the metrics' Captions)
+        res: dict[Hashable, list[str]] = {}
         for s, p in zip(samples, predictions):
             try:
                 cap = CaptionPrediction.decode(p).caption
@@ -368,21 +409,29 @@ class CaptioningTask(TaskPlugin):
             gts[s.sample_id] = list(s.target["references"])
             res[s.sample_id] = [cap]
         tokenizer, meteor = self.scoring_setup()
-        tok = {"ptb": ptb_tokenize, "python": python_ptb_tokenize, "simple": simple_tokenize}[tokenizer]
+        tok = {"ptb": ptb_tokenize, "python": python_ptb_tokenize, "simple": simple_tokenize}[
+            tokenizer
+        ]
         if tokenizer != "ptb":
-            notes["tokenizer"] = (PYTHON_TOKENIZER_NOTE if tokenizer == "python" else
-                                  "tokenizer=simple: Java-free tokenisation, numbers are not official")
+            notes["tokenizer"] = (
+                PYTHON_TOKENIZER_NOTE
+                if tokenizer == "python"
+                else "tokenizer=simple: Java-free tokenisation, numbers are not official"
+            )
             for name in ("CIDEr", "CIDEr_D", "BLEU_1", "BLEU_2", "BLEU_3", "BLEU_4", "ROUGE_L"):
-                notes[name] = f"deviation: computed on tokenizer={tokenizer} tokens, not the PTB jar's"
+                notes[name] = (
+                    f"deviation: computed on tokenizer={tokenizer} tokens, not the PTB jar's"
+                )
         g_t, r_t = tok(gts), tok(res)
         both = cider_variants(g_t, r_t, variants=("cider", "cider-d"))
         c, c_each = both["cider"]
         cd, cd_each = both["cider-d"]
         coco = pycocoevalcap_scores(g_t, r_t, meteor=meteor)
         if not meteor:
-            notes["METEOR"] = ("not computed (meteor=false)" if self.meteor is False
-                               else METEOR_UNAVAILABLE)
-        keys = list(gts)
+            notes["METEOR"] = (
+                "not computed (meteor=false)" if self.meteor is False else METEOR_UNAVAILABLE
+            )
+        keys = [str(k) for k in gts]  # the sample ids
         metrics = {
             "CIDEr": 100.0 * c,
             "CIDEr_D": 100.0 * cd,
@@ -398,8 +447,12 @@ class CaptioningTask(TaskPlugin):
                 "CIDEr_D": 100.0 * cd_each,
                 "ROUGE_L": 100.0 * np.asarray(coco["ROUGE_L_per_sample"], dtype=np.float64),
             },
-            tables={"notes": notes, "tokenizer": tokenizer, "n_images": len(keys),
-                    "n_references": sum(len(v) for v in gts.values())},
+            tables={
+                "notes": notes,
+                "tokenizer": tokenizer,
+                "n_images": len(keys),
+                "n_references": sum(len(v) for v in gts.values()),
+            },
             sample_ids=keys,
             deviations=({"CIDEr": notes["CIDEr"]} if tokenizer != "ptb" else {}),
         )

@@ -106,10 +106,19 @@ def parse_count_question(entry: Any, where: str, classes: Sequence[str]) -> tupl
         DatasetError: naming ``where`` (file and entry index) and the field at fault.
     """
     if not isinstance(entry, dict):
-        raise DatasetError(f"{where}: expected an object with 'conversations' and 'images', found {type(entry).__name__}")
+        raise DatasetError(
+            f"{where}: expected an object with 'conversations' and 'images', found "
+            f"{type(entry).__name__}"
+        )
     conv = entry.get("conversations")
-    if not isinstance(conv, list) or len(conv) < 2 or not all(isinstance(c, dict) for c in conv[:2]):
-        raise DatasetError(f"{where}.conversations: expected a list of at least 2 objects (question, answer)")
+    if (
+        not isinstance(conv, list)
+        or len(conv) < 2
+        or not all(isinstance(c, dict) for c in conv[:2])
+    ):
+        raise DatasetError(
+            f"{where}.conversations: expected a list of at least 2 objects (question, answer)"
+        )
     q, a = conv[0].get("content"), conv[1].get("content")
     if not isinstance(q, str) or _MARKER not in q:
         raise DatasetError(f"{where}.conversations[0].content: expected a question containing "
@@ -117,16 +126,22 @@ def parse_count_question(entry: Any, where: str, classes: Sequence[str]) -> tupl
     raw = q.split(_MARKER)[-1].split(".")[0].strip()
     cls = map_class_name(raw, classes)
     if cls is None:
-        raise DatasetError(f"{where}.conversations[0].content: class {raw!r} is not one of {list(classes)}")
+        raise DatasetError(
+            f"{where}.conversations[0].content: class {raw!r} is not one of {list(classes)}"
+        )
     try:
         count = int(str(a).strip())
     except ValueError:
-        raise DatasetError(f"{where}.conversations[1].content: expected an integer count, found {a!r}") from None
+        raise DatasetError(
+            f"{where}.conversations[1].content: expected an integer count, found {a!r}"
+        ) from None
     if count < 0:
         raise DatasetError(f"{where}.conversations[1].content: negative count {count}")
     imgs = entry.get("images")
     if not isinstance(imgs, list) or not imgs or not isinstance(imgs[0], str) or not imgs[0]:
-        raise DatasetError(f"{where}.images: expected a non-empty list of image paths, found {imgs!r}")
+        raise DatasetError(
+            f"{where}.images: expected a non-empty list of image paths, found {imgs!r}"
+        )
     _check_crop(entry.get("crop"), where)
     return cls, count, imgs[0]
 
@@ -138,7 +153,10 @@ def _check_crop(crop: Any, where: str) -> None:
     ok = (
         isinstance(crop, list)
         and len(crop) == 4
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in crop)
+        and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in crop
+        )
     )
     if not ok or crop[2] < crop[0] or crop[3] < crop[1]:
         raise DatasetError(
@@ -156,7 +174,9 @@ class _CountingAdapter(DatasetAdapter):
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
         check_options(type(self).__name__, self.options, self._OPTIONS)
-        self.ann_file = option_path(self.options, "ann_file", self.root / "Annotation" / f"{self.split}_IMG_CT.json")
+        self.ann_file = option_path(
+            self.options, "ann_file", self.root / "Annotation" / f"{self.split}_IMG_CT.json"
+        )
         self.image_dir = option_path(self.options, "image_dir", self.root / "Images")
         require_file(self.ann_file, f"{self.name} counting questions", self.layout)
         require_dir(self.image_dir, f"{self.name} image folder", self.layout)
@@ -172,7 +192,10 @@ class _CountingAdapter(DatasetAdapter):
         """
         data = read_json(self.ann_file, f"{self.name} counting questions")
         if not isinstance(data, list):
-            raise DatasetError(f"{self.ann_file}: top level must be a JSON list of question entries, found {type(data).__name__}")
+            raise DatasetError(
+                f"{self.ann_file}: top level must be a JSON list of question entries, found "
+                f"{type(data).__name__}"
+            )
         out: list[Sample] = []
         for i, entry in enumerate(data):
             where = f"{self.ann_file}: entry [{i}]"
@@ -189,7 +212,9 @@ class _CountingAdapter(DatasetAdapter):
             )
         if not out:
             raise DatasetError(f"{self.ann_file}: the list is empty; nothing to evaluate")
-        check_images_exist((Path(s.image) for s in out), f"{self.name} ({self.image_dir})", self.layout)
+        check_images_exist(
+            (Path(s.image) for s in out), f"{self.name} ({self.image_dir})", self.layout
+        )
         return out
 
 
@@ -204,7 +229,8 @@ class DIORCountingAdapter(_CountingAdapter):
     priors: ClassVar[Mapping[str, float]] = DIOR_PRIOR_AREAS
     layout: ClassVar[str] = (
         "<root>/                               (e.g. refer/data/Counting/test/DIOR)\n"
-        "  Annotation/test_IMG_CT.json         (list of {conversations: [question, answer], images: [...]})\n"
+        "  Annotation/test_IMG_CT.json         (list of {conversations: [question, answer], "
+        "images: [...]})\n"
         "  Images/<basename of images[0]> ...\n"
     )
 
@@ -231,11 +257,32 @@ class CountingTask(TaskPlugin):
     name: ClassVar[str] = "cnt"
     title: ClassVar[str] = "Counting"
     version: ClassVar[int] = 1
-    description: ClassVar[str] = "object counting (Falcon-style questions on DIOR / DOTA): exact-match accuracy"
+    description: ClassVar[str] = (
+        "object counting (Falcon-style questions on DIOR / DOTA): exact-match accuracy"
+    )
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("accuracy", primary=True, official=True, description="share of questions answered with the exact count (official, Table 7)"),
-        MetricSpec("mae", higher_is_better=False, unit="", official=False, lower=0.0, description="mean absolute count error"),
-        MetricSpec("rmse", higher_is_better=False, unit="", official=False, lower=0.0, description="root mean squared count error"),
+        MetricSpec(
+            "accuracy",
+            primary=True,
+            official=True,
+            description="share of questions answered with the exact count (official, Table 7)",
+        ),
+        MetricSpec(
+            "mae",
+            higher_is_better=False,
+            unit="",
+            official=False,
+            lower=0.0,
+            description="mean absolute count error",
+        ),
+        MetricSpec(
+            "rmse",
+            higher_is_better=False,
+            unit="",
+            official=False,
+            lower=0.0,
+            description="root mean squared count error",
+        ),
     )
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {
         "dior": DIORCountingAdapter,
@@ -247,11 +294,15 @@ class CountingTask(TaskPlugin):
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
         check_options("cnt task", self.options, self._OPTIONS, error=ValueError)
-        self.epoc = parse_bool_option("cnt", "epoc", self.options.get("epoc", "auto"), allow_auto=True)
+        self.epoc = parse_bool_option(
+            "cnt", "epoc", self.options.get("epoc", "auto"), allow_auto=True
+        )
         try:
             self.area_factor = float(self.options.get("area_factor", 0.8))
         except (TypeError, ValueError):
-            raise ValueError(f"cnt task: option area_factor={self.options['area_factor']!r} is not a number") from None
+            raise ValueError(
+                f"cnt task: option area_factor={self.options['area_factor']!r} is not a number"
+            ) from None
         if not self.area_factor >= 0:
             raise ValueError(f"cnt task: option area_factor must be >= 0, got {self.area_factor}")
 
@@ -265,8 +316,14 @@ class CountingTask(TaskPlugin):
         from remotesam.engine import Request
         from remotesam.text import prompt
 
-        return [Request(s.image, (prompt(str(s.target["class"])),), frozenset({"mask", "prob"}),
-                        boundary=self.epoc)]
+        return [
+            Request(
+                s.image,
+                (prompt(str(s.target["class"])),),
+                frozenset({"mask", "prob"}),
+                boundary=self.epoc,
+            )
+        ]
 
     def reduce(self, s: Sample, answers: Sequence[Any]) -> Prediction:
         """Boxes of the class (EPOC threshold 0.15) with ``area > prior * area_factor``, counted
@@ -280,9 +337,16 @@ class CountingTask(TaskPlugin):
         if not prior >= 0:
             raise ValueError(f"prior_areas[{cls!r}] must be a non-negative number, got {prior!r}")
         dets = rd.detections(
-            ans, (cls,), "hbb", use_boundary=ans.boundary is not None,
-            epoc_threshold=EPOC_THRESHOLD_COUNTING, epoc_area_ratio=DEFAULTS["epoc_area_ratio"],
-            conf_threshold=DEFAULTS["conf_threshold"], nms_iou=DEFAULTS["nms_iou"], remove_inner=True)
+            ans,
+            (cls,),
+            "hbb",
+            use_boundary=ans.boundary is not None,
+            epoc_threshold=EPOC_THRESHOLD_COUNTING,
+            epoc_area_ratio=DEFAULTS["epoc_area_ratio"],
+            conf_threshold=DEFAULTS["conf_threshold"],
+            nms_iou=DEFAULTS["nms_iou"],
+            remove_inner=True,
+        )
         res = rd.counts(dets, (cls,), {cls: prior}, self.area_factor)
         return CountPrediction(int(res.counts.get(cls, 0)), cls).encode()
 
@@ -291,10 +355,11 @@ class CountingTask(TaskPlugin):
         (0/100 hits) and mae (absolute errors). ``tables``: per-class accuracy / MAE / n."""
         check_score_lengths(samples, predictions)
         try:
-            pred = np.array([CountPrediction.decode(p).count for p in predictions],
-                            dtype=np.int64)
+            pred = np.array([CountPrediction.decode(p).count for p in predictions], dtype=np.int64)
         except PredictionFormatError as e:
-            raise ValueError(f"a prediction has no integer 'count' ({e!r}); re-run predict") from None
+            raise ValueError(
+                f"a prediction has no integer 'count' ({e!r}); re-run predict"
+            ) from None
         gt = np.array([int(s.target["count"]) for s in samples], dtype=np.int64)
         m = counting_metrics(pred, gt)
         per_class: dict[str, dict[str, float | int]] = {}
@@ -302,7 +367,11 @@ class CountingTask(TaskPlugin):
         for c in dict.fromkeys(classes):
             sel = np.array([x == c for x in classes])
             mc = counting_metrics(pred[sel], gt[sel])
-            per_class[c] = {"n": int(sel.sum()), "accuracy": 100.0 * mc["accuracy"], "mae": mc["mae"]}
+            per_class[c] = {
+                "n": int(sel.sum()),
+                "accuracy": 100.0 * mc["accuracy"],
+                "mae": mc["mae"],
+            }
         return Scores(
             metrics={"accuracy": 100.0 * m["accuracy"], "mae": m["mae"], "rmse": m["rmse"]},
             per_sample={

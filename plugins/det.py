@@ -191,7 +191,8 @@ class DIORDetectionAdapter(DatasetAdapter):
         if self.duplicates not in ("keep", "error"):
             raise DatasetError(f"{self.name}: option duplicates={self.options['duplicates']!r}; "
                                "expected 'keep' (official: evaluate every image id) or 'error'")
-        self.ann_file = option_path(self.options, "ann_file", self.root / "Annotations" / f"DIOR_{self.split}.json")
+        self.ann_file = option_path(self.options, "ann_file",
+                                    self.root / "Annotations" / f"DIOR_{self.split}.json")
         self.image_dir = option_path(self.options, "image_dir", self.root / "JPEGImages")
         require_file(self.ann_file, f"{self.name} annotation file", self.layout)
         require_dir(self.image_dir, f"{self.name} image folder", self.layout)
@@ -218,7 +219,8 @@ class DIORDetectionAdapter(DatasetAdapter):
                     raise DatasetError(
                         f"{self.ann_file}: file_name {fn!r} appears for two image ids "
                         f"({seen[fn]} and {iid}); drop the option duplicates=error to evaluate "
-                        "each image id as the official code does")
+                        "each image id as the official code does"
+                    )
                 repeated.append(fn)
                 sid = f"{fn}#{iid}"
             seen.setdefault(fn, iid)
@@ -234,20 +236,29 @@ class DIORDetectionAdapter(DatasetAdapter):
                         "iscrowd": list(coco.iscrowd[iid]),
                         "area": list(coco.areas[iid]),
                     },
-                    meta={"dataset": self.name, "image_id": iid, "file_name": fn,
-                          "width": im["width"], "height": im["height"]},
+                    meta={
+                        "dataset": self.name,
+                        "image_id": iid,
+                        "file_name": fn,
+                        "width": im["width"],
+                        "height": im["height"],
+                    },
                 )
             )
         if not out:
             raise DatasetError(f"{self.ann_file}: no image has any annotation; nothing to evaluate")
-        check_images_exist((Path(s.image) for s in out), f"{self.name} ({self.image_dir})", self.layout)
+        check_images_exist(
+            (Path(s.image) for s in out), f"{self.name} ({self.image_dir})", self.layout
+        )
         if repeated:
             warnings.warn(
                 f"{self.ann_file}: {len(repeated)} image entr(y/ies) repeat a file_name under "
                 f"another image id (e.g. {repeated[0]!r}); each image id is evaluated with its "
                 "own annotations, as the official code does; --dataset-opt "
                 f"<task>.{self.name}.duplicates=error refuses such a file",
-                DatasetWarning, stacklevel=2)
+                DatasetWarning,
+                stacklevel=2,
+            )
         return out
 
 
@@ -311,7 +322,9 @@ class DOTADetectionAdapter(DatasetAdapter):
         """
         images = image_files(self.image_dir)
         if not images:
-            raise DatasetError(f"{self.name}: no image in {self.image_dir}\nExpected layout:\n{self.layout}")
+            raise DatasetError(
+                f"{self.name}: no image in {self.image_dir}\nExpected layout:\n{self.layout}"
+            )
         out: list[Sample] = []
         for img in images:
             lab = self.label_dir / f"{img.stem}.txt"
@@ -347,12 +360,14 @@ class DetectionTask(TaskPlugin):
     description: ClassVar[str] = "object detection (DIOR, DOTA-v2, iSAID): COCO AP50 per class"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("mAP50", primary=True, official=True,
-                   description="mean over classes of the per-class COCO AP50 (hbb), paper Table 12"),
+                   description="mean over classes of the per-class COCO AP50 (hbb), "
+                               "paper Table 12"),
         MetricSpec("mAP", official=False,
                    description="COCO mAP@[.5:.95] (hbb), printed by summarize() but not reported"),
         MetricSpec("mAP75", official=False, description="COCO AP at IoU 0.75 (hbb)"),
         MetricSpec("mAP50_obb", official=False,
-                   description="AP50 with oriented-polygon IoU, COCO protocol (paper Table 13; no official code)"),
+                   description="AP50 with oriented-polygon IoU, COCO protocol (paper Table 13; no "
+                               "official code)"),
     )  # fmt: skip
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {
         "dior": DIORDetectionAdapter,
@@ -367,21 +382,33 @@ class DetectionTask(TaskPlugin):
     #: Detections per image each dataset's protocol keeps: COCO's 100 for DIOR (``COCOeval``),
     #: no limit for DOTA (the DOTA devkit evaluation has none). Unknown datasets: COCO's 100.
     _MAX_DETS_OFFICIAL: ClassVar[Mapping[str, int | None]] = {
-        "dior": COCO_MAX_DETS, "dotav2": None, "isaid": ISAID_DET_MAX_DETS}
+        "dior": COCO_MAX_DETS,
+        "dotav2": None,
+        "isaid": ISAID_DET_MAX_DETS,
+    }
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
         check_options("det task", self.options, self._OPTIONS, error=ValueError)
         self.box_type = str(self.options.get("box_type", "hbb")).lower()
         if self.box_type not in ("hbb", "obb", "both"):
-            raise ValueError(f"det task: option box_type={self.box_type!r}; expected hbb, obb or both")
-        self.epoc = parse_bool_option("det", "epoc", self.options.get("epoc", "auto"), allow_auto=True)
+            raise ValueError(
+                f"det task: option box_type={self.box_type!r}; expected hbb, obb or both"
+            )
+        self.epoc = parse_bool_option(
+            "det", "epoc", self.options.get("epoc", "auto"), allow_auto=True
+        )
         self.coco_backend = str(self.options.get("coco_backend", "pycocotools")).lower()
         if self.coco_backend not in COCO_BACKENDS:
-            raise ValueError(f"det task: option coco_backend={self.coco_backend!r}; expected one of {COCO_BACKENDS}")
+            raise ValueError(
+                f"det task: option coco_backend={self.coco_backend!r}; expected one of "
+                f"{COCO_BACKENDS}"
+            )
         self.difficult = str(self.options.get("difficult", "keep")).lower()
         if self.difficult not in ("keep", "ignore"):
-            raise ValueError(f"det task: option difficult={self.difficult!r}; expected keep or ignore")
+            raise ValueError(
+                f"det task: option difficult={self.difficult!r}; expected keep or ignore"
+            )
         if self.difficult == "ignore" and self.coco_backend != "pycocotools":
             raise ValueError("det task: difficult=ignore needs coco_backend=pycocotools")
         md = str(self.options.get("max_dets", "auto")).strip().lower()
@@ -395,7 +422,8 @@ class DetectionTask(TaskPlugin):
                 self.max_dets = 0
             if self.max_dets < 1:
                 raise ValueError(
-                    f"det task: option max_dets={self.options['max_dets']!r}; expected auto, none or "
+                    f"det task: option max_dets={self.options['max_dets']!r}; expected auto, none "
+                    "or "
                     "a positive integer"
                 )
         self.image_ids = str(self.options.get("image_ids", "dataset")).lower()
@@ -424,8 +452,14 @@ class DetectionTask(TaskPlugin):
         from remotesam.engine import Request
         from remotesam.text import prompt
 
-        return [Request(sample.image, tuple(prompt(c) for c in self._classes(sample)),
-                        frozenset({"mask", "prob"}), boundary=self._epoc_for(sample))]
+        return [
+            Request(
+                sample.image,
+                tuple(prompt(c) for c in self._classes(sample)),
+                frozenset({"mask", "prob"}),
+                boundary=self._epoc_for(sample),
+            )
+        ]
 
     def reduce(self, sample: Sample, answers: Sequence[Any]) -> Prediction:
         """Mask-to-box per class, NMS and score order (:func:`remotesam.reduce.detections`, the
@@ -443,17 +477,24 @@ class DetectionTask(TaskPlugin):
             )
         classes = tuple(self._classes(sample))
         parts: dict[str, Detections] = {}
-        for bt in (("hbb", "obb") if self.box_type == "both" else (self.box_type,)):
+        for bt in ("hbb", "obb") if self.box_type == "both" else (self.box_type,):
             det = rd.detections(
-                ans, classes, bt, use_boundary=ans.boundary is not None,
+                ans,
+                classes,
+                bt,
+                use_boundary=ans.boundary is not None,
                 epoc_threshold=DEFAULTS["epoc_threshold_detection"],
-                epoc_area_ratio=DEFAULTS["epoc_area_ratio"], conf_threshold=DEFAULTS["conf_threshold"],
-                nms_iou=DEFAULTS["nms_iou"], remove_inner=DEFAULTS["remove_inner"])
+                epoc_area_ratio=DEFAULTS["epoc_area_ratio"],
+                conf_threshold=DEFAULTS["conf_threshold"],
+                nms_iou=DEFAULTS["nms_iou"],
+                remove_inner=DEFAULTS["remove_inner"],
+            )
             parts[bt] = Detections.from_arrays(det.boxes, det.scores, det.labels, det.classnames)
         return BoxesPrediction((h, w), **parts).encode()
 
-    def _inputs(self, samples: Sequence[Sample], predictions: Sequence[Prediction],
-                notes: dict[str, str]) -> _ScoreInputs:
+    def _inputs(
+        self, samples: Sequence[Sample], predictions: Sequence[Prediction], notes: dict[str, str]
+    ) -> _ScoreInputs:
         classes = self._classes(samples[0])
         index = {c: k for k, c in enumerate(classes)}
         ids = self._image_ids(samples, notes)
@@ -473,19 +514,31 @@ class DetectionTask(TaskPlugin):
             try:
                 gt_labels[iid] = np.array([index[c] for c in labels], dtype=np.int64)
             except KeyError as e:
-                raise ValueError(f"sample {s.sample_id}: ground-truth class {e.args[0]!r} not in {list(classes)}") from None
-            gt_boxes[iid] = np.asarray(s.target.get("bbox_xyxy", []), dtype=np.float64).reshape(-1, 4)
+                raise ValueError(
+                    f"sample {s.sample_id}: ground-truth class {e.args[0]!r} not in {list(classes)}"
+                ) from None
+            gt_boxes[iid] = np.asarray(s.target.get("bbox_xyxy", []), dtype=np.float64).reshape(
+                -1, 4
+            )
             if "polygons" in s.target:
                 gt_polys[iid] = np.asarray(s.target["polygons"], dtype=np.float64).reshape(-1, 8)
             else:
                 have_polys = False
             diff = np.asarray(s.target.get("difficult", [0] * len(labels)), dtype=np.int64)
-            gt_ignore[iid] = diff >= 1 if self.difficult == "ignore" else np.zeros(len(labels), bool)
-            gt_crowd[iid] = np.asarray(s.target.get("iscrowd", [0] * len(labels)), dtype=bool).reshape(-1)
+            gt_ignore[iid] = (
+                diff >= 1 if self.difficult == "ignore" else np.zeros(len(labels), bool)
+            )
+            gt_crowd[iid] = np.asarray(
+                s.target.get("iscrowd", [0] * len(labels)), dtype=bool
+            ).reshape(-1)
             if "area" in s.target:
                 gt_area[iid] = np.asarray(s.target["area"], dtype=np.float64).reshape(-1)
-            if len(gt_crowd[iid]) != len(labels) or (iid in gt_area and len(gt_area[iid]) != len(labels)):
-                raise ValueError(f"sample {s.sample_id}: iscrowd/area lengths differ from the labels'")
+            if len(gt_crowd[iid]) != len(labels) or (
+                iid in gt_area and len(gt_area[iid]) != len(labels)
+            ):
+                raise ValueError(
+                    f"sample {s.sample_id}: iscrowd/area lengths differ from the labels'"
+                )
             try:
                 pred = BoxesPrediction.decode(p)
             except PredictionFormatError as e:
@@ -496,14 +549,32 @@ class DetectionTask(TaskPlugin):
             else:
                 have_obb_pred = False
         if predictions and "hbb" not in predictions[0] and "obb" in predictions[0]:
-            notes["hbb"] = "box_type=obb: HBB metrics use the horizontal envelopes of the predicted polygons"
+            notes["hbb"] = (
+                "box_type=obb: HBB metrics use the horizontal envelopes of the predicted polygons"
+            )
         di, db, ds, dl = _flatten(hb, 4)
         # the official writer truncates: [int(x1), int(y1), int(x2 - x1), int(y2 - y1)]
         xywh = np.stack([np.trunc(db[:, 0]), np.trunc(db[:, 1]), np.trunc(db[:, 2] - db[:, 0]),
-                         np.trunc(db[:, 3] - db[:, 1])], 1) if len(db) else np.zeros((0, 4))  # fmt: skip
-        return _ScoreInputs(classes, ids, max_dets, gt_boxes, gt_polys, gt_labels, gt_ignore,
-                            gt_crowd, gt_area, have_polys, have_obb_pred, hb, ob, di, xywh, ds,
-                            dl)
+                         np.trunc(db[:, 3] - db[:, 1])], 1) if len(db) else np.zeros((0, 4))
+        return _ScoreInputs(
+            classes,
+            ids,
+            max_dets,
+            gt_boxes,
+            gt_polys,
+            gt_labels,
+            gt_ignore,
+            gt_crowd,
+            gt_area,
+            have_polys,
+            have_obb_pred,
+            hb,
+            ob,
+            di,
+            xywh,
+            ds,
+            dl,
+        )
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """COCO AP (percent). ``tables``: ``per_class`` rows (AP50/AP/AP75/n_gt, and
@@ -513,12 +584,20 @@ class DetectionTask(TaskPlugin):
         notes: dict[str, str] = {}
         if not samples:
             nan = float("nan")
-            return Scores(metrics={m.name: nan for m in self.metrics}, tables={"notes": {"empty": "no sample"}})
+            return Scores(
+                metrics={m.name: nan for m in self.metrics},
+                tables={"notes": {"empty": "no sample"}},
+            )
         x = self._inputs(samples, predictions, notes)
         classes, ids, max_dets = x.classes, x.ids, x.max_dets
         gt_boxes, gt_labels, gt_ignore, gt_crowd = x.gt_boxes, x.gt_labels, x.gt_ignore, x.gt_crowd
-        gt_polys, gt_area, have_polys, have_obb_pred, ob = (x.gt_polys, x.gt_area, x.have_polys,
-                                                            x.have_obb_pred, x.ob)
+        gt_polys, gt_area, have_polys, have_obb_pred, ob = (
+            x.gt_polys,
+            x.gt_area,
+            x.have_polys,
+            x.have_obb_pred,
+            x.ob,
+        )
         di, xywh, ds, dl = x.di, x.xywh, x.ds, x.dl
         res = coco_bbox_ap(ids, gt_boxes, gt_labels, di, xywh, ds, dl, classes,
                            gt_ignore=gt_ignore if self.difficult == "ignore" else None,
@@ -526,7 +605,9 @@ class DetectionTask(TaskPlugin):
                            backend=self.coco_backend)  # fmt: skip
         n_crowd = int(sum(int(v.sum()) for v in gt_crowd.values()))
         if n_crowd:
-            notes["iscrowd"] = f"{n_crowd} iscrowd=1 object(s) scored as COCO crowd regions (ignored)"
+            notes["iscrowd"] = (
+                f"{n_crowd} iscrowd=1 object(s) scored as COCO crowd regions (ignored)"
+            )
         rows = res.table()
         obb_value = float("nan")
         if have_obb_pred and have_polys:
@@ -538,9 +619,13 @@ class DetectionTask(TaskPlugin):
             for r, v in zip(rows, ores.ap50):
                 r["AP50_obb"] = None if np.isnan(v) else round(float(v) * 100.0, 6)
         elif not have_polys:
-            notes["mAP50_obb"] = "the dataset has no oriented ground truth (DIOR COCO json is HBB only)"
+            notes["mAP50_obb"] = (
+                "the dataset has no oriented ground truth (DIOR COCO json is HBB only)"
+            )
         else:
-            notes["mAP50_obb"] = "predictions have no OBBs: run with --task-opt box_type=obb or both"
+            notes["mAP50_obb"] = (
+                "predictions have no OBBs: run with --task-opt box_type=obb or both"
+            )
         metrics = {
             "mAP50": 100.0 * res.mean_ap50,
             "mAP": 100.0 * res.overall_ap,
@@ -553,15 +638,19 @@ class DetectionTask(TaskPlugin):
                 "per_class": rows,
                 "coco_stats": res.stats,
                 "notes": notes,
-                "settings": {"coco_backend": self.coco_backend, "difficult": self.difficult,
-                             "max_dets": "none" if max_dets is None else max_dets,
-                             "image_ids": self.image_ids},
+                "settings": {
+                    "coco_backend": self.coco_backend,
+                    "difficult": self.difficult,
+                    "max_dets": "none" if max_dets is None else max_dets,
+                    "image_ids": self.image_ids,
+                },
             },
             sample_ids=[s.sample_id for s in samples],
         )
 
-    def coco_export(self, samples: Sequence[Sample], predictions: Sequence[Prediction]
-                    ) -> dict[str, Any]:
+    def coco_export(
+        self, samples: Sequence[Sample], predictions: Sequence[Prediction]
+    ) -> dict[str, Any]:
         """Exactly what :meth:`score` hands to ``COCOeval`` for the HBB metrics, as COCO data.
 
         Returns:
@@ -578,17 +667,35 @@ class DetectionTask(TaskPlugin):
         notes: dict[str, str] = {}
         x = self._inputs(samples, predictions, notes)
         gt, dets, max_dets = coco_bbox_inputs(
-            x.ids, x.gt_boxes, x.gt_labels, x.di, x.xywh, x.ds, x.dl, x.classes,
+            x.ids,
+            x.gt_boxes,
+            x.gt_labels,
+            x.di,
+            x.xywh,
+            x.ds,
+            x.dl,
+            x.classes,
             gt_ignore=x.gt_ignore if self.difficult == "ignore" else None,
-            gt_crowd=x.gt_crowd, gt_area=x.gt_area or None, max_dets=x.max_dets)
+            gt_crowd=x.gt_crowd,
+            gt_area=x.gt_area or None,
+            max_dets=x.max_dets,
+        )
         for d in dets:  # the official writer's ints (the values scored are these integers)
             d["bbox"] = [int(v) for v in d["bbox"]]
         plain = not any(a.get("_difficult_ignore") for a in gt["annotations"])
         if not plain:
-            notes["difficult"] = ("difficult=ignore: objects marked _difficult_ignore are ignore "
-                                  "regions, which plain COCOeval does not know")
-        return {"gt": gt, "results": dets, "classes": list(x.classes), "max_dets": max_dets,
-                "plain_cocoeval": plain, "notes": notes}
+            notes["difficult"] = (
+                "difficult=ignore: objects marked _difficult_ignore are ignore "
+                "regions, which plain COCOeval does not know"
+            )
+        return {
+            "gt": gt,
+            "results": dets,
+            "classes": list(x.classes),
+            "max_dets": max_dets,
+            "plain_cocoeval": plain,
+            "notes": notes,
+        }
 
     def _max_dets_for(self, sample: Sample) -> int | None:
         if self.max_dets != "auto":
@@ -602,10 +709,13 @@ class DetectionTask(TaskPlugin):
         n = len(samples)
         if self.image_ids == "dataset":
             own = [s.meta.get("image_id") for s in samples]
-            if all(isinstance(v, int) and not isinstance(v, bool) for v in own) and len(set(own)) == n:
-                return [int(v) for v in own]  # type: ignore[arg-type]
+            ints = [int(v) for v in own if isinstance(v, int) and not isinstance(v, bool)]
+            if len(ints) == n and len(set(own)) == n:
+                return ints
             if any(v is not None for v in own):
-                notes["image_ids"] = "dataset image ids missing or repeated: images numbered 1..n in sample order"
+                notes["image_ids"] = (
+                    "dataset image ids missing or repeated: images numbered 1..n in sample order"
+                )
         return list(range(1, n + 1))
 
     @staticmethod
@@ -617,7 +727,8 @@ class DetectionTask(TaskPlugin):
         except KeyError as e:
             raise ValueError(
                 f"prediction for sample {s.sample_id}: malformed boxes ({e!r}); expected boxes "
-                f"(n, {part.boxes.shape[1]}), scores (n,), labels (n,) of known classes; re-run predict"
+                f"(n, {part.boxes.shape[1]}), scores (n,), labels (n,) of known classes; "
+                "re-run predict"
             ) from None
         return part.boxes, part.scores, lb
 

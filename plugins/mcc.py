@@ -89,7 +89,8 @@ class UCMercedAdapter(DatasetAdapter):
         if missing:
             raise DatasetError(
                 f"ucmerced: {len(missing)} class folder(s) missing under {self.image_root}: "
-                f"{', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}\nExpected layout:\n{self.layout}"
+                f"{', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}\nExpected "
+                f"layout:\n{self.layout}"
             )
 
     def samples(self) -> list[Sample]:
@@ -103,7 +104,10 @@ class UCMercedAdapter(DatasetAdapter):
             folder = self.image_root / UCM_FOLDERS[cls]
             files = image_files(folder)
             if not files:
-                raise DatasetError(f"ucmerced: class folder {folder} holds no image\nExpected layout:\n{self.layout}")
+                raise DatasetError(
+                    f"ucmerced: class folder {folder} holds no image\nExpected "
+                    f"layout:\n{self.layout}"
+                )
             out.extend(
                 Sample(
                     sample_id=f"{folder.name}/{f.name}",
@@ -124,10 +128,23 @@ class SceneClassificationTask(TaskPlugin):
     version: ClassVar[int] = 1
     description: ClassVar[str] = "scene (multi-class) classification (UC Merced LandUse)"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("accuracy", primary=True, official=True, description="top-1 accuracy of argmax(scores) (official)"),
-        MetricSpec("mean_class_accuracy", official=False, description="mean per-class accuracy (balanced accuracy)"),
+        MetricSpec(
+            "accuracy",
+            primary=True,
+            official=True,
+            description="top-1 accuracy of argmax(scores) (official)",
+        ),
+        MetricSpec(
+            "mean_class_accuracy",
+            official=False,
+            description="mean per-class accuracy (balanced accuracy)",
+        ),
         MetricSpec("macro_f1", official=False, description="macro-averaged F1"),
-        MetricSpec("accuracy_floor", official=False, description="top-1 accuracy where 'no class >= 0.5' counts as wrong"),
+        MetricSpec(
+            "accuracy_floor",
+            official=False,
+            description="top-1 accuracy where 'no class >= 0.5' counts as wrong",
+        ),
     )
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {"ucmerced": UCMercedAdapter}
     default_dataset: ClassVar[str] = "ucmerced"
@@ -166,7 +183,8 @@ class SceneClassificationTask(TaskPlugin):
             except PredictionFormatError as e:
                 raise ValueError(f"prediction for sample {s.sample_id}: {e}") from None
             if len(pred.scores) != k:
-                raise ValueError(f"prediction for sample {s.sample_id}: 'scores' must be a list of {k} numbers")
+                raise ValueError(f"prediction for sample {s.sample_id}: 'scores' must be a list "
+                                 f"of {k} numbers")
             scores[i] = np.asarray(pred.scores, dtype=np.float64)
             floor_hit[i] = float(pred.label == s.target["label"])
         y_pred = scores_to_labels(scores) if len(samples) else np.zeros(0, np.int64)
@@ -174,7 +192,9 @@ class SceneClassificationTask(TaskPlugin):
         m = multiclass_metrics(cm)
         hits = (y_true == y_pred).astype(np.float64)
         metrics = {name: 100.0 * v for name, v in m.items()}
-        metrics["accuracy_floor"] = 100.0 * float(floor_hit.mean()) if len(samples) else float("nan")
+        metrics["accuracy_floor"] = (
+            100.0 * float(floor_hit.mean()) if len(samples) else float("nan")
+        )
         pca = per_class_accuracy(cm)
         return Scores(
             metrics=metrics,
@@ -189,7 +209,11 @@ class SceneClassificationTask(TaskPlugin):
                     }
                     for j, (c, a) in enumerate(zip(UCM_CLASSES, pca))
                 ],
-                "confusion_matrix": {"classes": list(UCM_CLASSES), "rows_are": "true", "matrix": cm.tolist()},
+                "confusion_matrix": {
+                    "classes": list(UCM_CLASSES),
+                    "rows_are": "true",
+                    "matrix": cm.tolist(),
+                },
             },
             sample_ids=[s.sample_id for s in samples],
         )

@@ -68,7 +68,11 @@ def _to_multilabel(samples: list[Sample], classes: Sequence[str]) -> list[Sample
     out = []
     for s in samples:
         present = sorted(set(s.target["labels"]), key=order.__getitem__)
-        out.append(Sample(sample_id=s.sample_id, image=s.image, target={"labels": present}, meta=dict(s.meta)))
+        out.append(
+            Sample(
+                sample_id=s.sample_id, image=s.image, target={"labels": present}, meta=dict(s.meta)
+            )
+        )
     return out
 
 
@@ -101,14 +105,18 @@ class MultiLabelClassificationTask(TaskPlugin):
     name: ClassVar[str] = "mlc"
     title: ClassVar[str] = "Multi-label cls."
     version: ClassVar[int] = 1
-    description: ClassVar[str] = "multi-label classification (DIOR, DOTA-v2, SATIN sets): label-wise accuracy"
+    description: ClassVar[str] = (
+        "multi-label classification (DIOR, DOTA-v2, SATIN sets): label-wise accuracy"
+    )
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("accuracy", primary=True, official=True,
                    description="(TP+TN)/all over every image-class pair (official, paper Table 6)"),
-        MetricSpec("exact_match", official=False, description="share of images whose label set is exactly right"),
+        MetricSpec("exact_match", official=False, description="share of images whose label set is "
+                                                              "exactly right"),
         MetricSpec("f1_micro", official=False, description="micro F1 over all image-class pairs"),
         MetricSpec("f1_macro", official=False, description="mean of per-class F1"),
-        MetricSpec("mAP", official=False, description="mean average precision over classes with positives"),
+        MetricSpec("mAP", official=False, description="mean average precision over classes with "
+                                                      "positives"),
     )  # fmt: skip
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {
         "dior": DIORMultiLabelAdapter,
@@ -135,16 +143,19 @@ class MultiLabelClassificationTask(TaskPlugin):
         return [Request(s.image, tuple(prompt(c) for c in self._classes(s)), frozenset({"pooled"}))]
 
     def reduce(self, s: Sample, answers: Sequence[Any]) -> Prediction:
-        """``0.5*GMP + 0.5*GAP > 0.5`` (:func:`remotesam.reduce.multi_label`), as :meth:`predict`."""
+        """``0.5*GMP + 0.5*GAP > 0.5`` (:func:`remotesam.reduce.multi_label`), as
+        :meth:`predict`."""
         from remotesam import reduce as rd
         from remotesam.predictor import DEFAULTS
 
         (ans,) = answers
-        res = rd.multi_label(ans, tuple(self._classes(s)), DEFAULTS["mlc_factor"],
-                             DEFAULTS["mlc_threshold"])
+        res = rd.multi_label(
+            ans, tuple(self._classes(s)), DEFAULTS["mlc_factor"], DEFAULTS["mlc_threshold"]
+        )
         scores = np.asarray(res.scores, dtype=np.float64).reshape(-1)
-        return MultiLabels(tuple(res.classnames), tuple(float(v) for v in scores),
-                           tuple(res.labels)).encode()
+        return MultiLabels(
+            tuple(res.classnames), tuple(float(v) for v in scores), tuple(res.labels)
+        ).encode()
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
         """Metrics in percent; ``per_sample`` accuracy / exact_match, ``per_sample_ratio``
@@ -195,6 +206,9 @@ class MultiLabelClassificationTask(TaskPlugin):
                 "exact_match": 100.0 * ps["exact_match"],
             },
             per_sample_ratio={"f1_micro": (100.0 * num, den)},
-            tables={"per_class": per_class, "confusion": {c: conf[k].tolist() for k, c in enumerate(classes)}},
+            tables={
+                "per_class": per_class,
+                "confusion": {c: conf[k].tolist() for k, c in enumerate(classes)},
+            },
             sample_ids=[s.sample_id for s in samples],
         )

@@ -155,8 +155,8 @@ class _ReferAdapter(DatasetAdapter):
 
         ``target``: ``mask_rle`` (compressed COCO RLE, ``str`` counts, original size, official
         GT rule), ``size`` ``[H, W]``, ``bbox_xyxy`` (as stored; RRSIS-D: the DIOR-RSVG box) or
-        None, ``category`` (name or None). ``meta``: ``sentence`` (the ``sentence_field`` text), ``ref_id``, ``sent_id``,
-        ``ann_id``, ``image_id``, ``file_name``, ``split``.
+        None, ``category`` (name or None). ``meta``: ``sentence`` (the ``sentence_field``
+        text), ``ref_id``, ``sent_id``, ``ann_id``, ``image_id``, ``file_name``, ``split``.
 
         Raises:
             DatasetError: malformed files (naming file, ref and field) or absent images.
@@ -182,7 +182,8 @@ class _ReferAdapter(DatasetAdapter):
                 "bbox_xyxy": None if ref.bbox is None else list(ref.bbox),
                 "category": cat,
             }
-            image = member_path(self.image_dir, ref.file_name, f"{self.refs_path}: ref {ref.ref_id} file_name")
+            image = member_path(self.image_dir, ref.file_name,
+                                f"{self.refs_path}: ref {ref.ref_id} file_name")
             for k, (sent_id, text) in enumerate(ref.sentences):
                 sid = f"{ref.ref_id}:{sent_id}"
                 if sid in ids:  # a sent_id repeated inside one ref
@@ -204,7 +205,9 @@ class _ReferAdapter(DatasetAdapter):
                         },
                     )
                 )
-        check_images_exist((Path(s.image) for s in out), f"{self.name} ({self.image_dir})", self.layout)
+        check_images_exist(
+            (Path(s.image) for s in out), f"{self.name} ({self.image_dir})", self.layout
+        )
         return out
 
 
@@ -277,20 +280,34 @@ class RemoteSAM270KAdapter(_ReferAdapter):
 
 def _metric_specs() -> tuple[MetricSpec, ...]:
     specs = [
-        MetricSpec("oIoU", primary=True, official=True, description="overall IoU ΣI/ΣU at eval_size (official)"),
-        MetricSpec("mIoU", official=True, description="mean per-expression IoU at eval_size (official)"),
+        MetricSpec(
+            "oIoU",
+            primary=True,
+            official=True,
+            description="overall IoU ΣI/ΣU at eval_size (official)",
+        ),
+        MetricSpec(
+            "mIoU", official=True, description="mean per-expression IoU at eval_size (official)"
+        ),
     ]
     specs += [
-        MetricSpec(f"Pr@{t:g}", official=True,
-                   description=f"share of expressions with IoU >= {t:g} at eval_size (official)")
+        MetricSpec(
+            f"Pr@{t:g}",
+            official=True,
+            description=f"share of expressions with IoU >= {t:g} at eval_size (official)",
+        )
         for t in REF_THRESHOLDS
     ]
     specs += [
-        MetricSpec("oIoU_orig", official=False, description="overall IoU at the original image size"),
+        MetricSpec(
+            "oIoU_orig", official=False, description="overall IoU at the original image size"
+        ),
         MetricSpec("mIoU_orig", official=False, description="mean IoU at the original image size"),
     ]
     specs += [
-        MetricSpec(f"Pr@{t:g}_orig", official=False, description=f"Pr@{t:g} at the original image size")
+        MetricSpec(
+            f"Pr@{t:g}_orig", official=False, description=f"Pr@{t:g} at the original image size"
+        )
         for t in REF_THRESHOLDS
     ]
     return tuple(specs)
@@ -320,8 +337,10 @@ class ReferringSegmentationTask(TaskPlugin):
     name: ClassVar[str] = "ref"
     title: ClassVar[str] = "Referring seg."
     version: ClassVar[int] = 2
-    description: ClassVar[str] = ("referring expression segmentation (RRSIS-D / RemoteSAM-270K in "
-                                   "REFER format; RISBench / RefSegRS phrase lists)")
+    description: ClassVar[str] = (
+        "referring expression segmentation (RRSIS-D / RemoteSAM-270K in "
+        "REFER format; RISBench / RefSegRS phrase lists)"
+    )
     metrics: ClassVar[tuple[MetricSpec, ...]] = _metric_specs()
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {
         "rrsisd": RRSISDAdapter,
@@ -381,13 +400,17 @@ class ReferringSegmentationTask(TaskPlugin):
                 gt_cache[key] = rle_resize_nearest(gt_rle, size)
             pred_net = _checked_rle(p, "mask_net", s.sample_id)
             if pred_net["size"][0] != pred_net["size"][1]:
-                raise ValueError(f"prediction for sample {s.sample_id}: mask_net is not square {pred_net['size']}")
+                raise ValueError(
+                    f"prediction for sample {s.sample_id}: mask_net is not square "
+                    f"{pred_net['size']}"
+                )
             # Everything on RLEs: nearest resizing and I/U without decoding (exact, fast).
             inter[k], union[k] = rle_inter_union(rle_resize_nearest(pred_net, size), gt_cache[key])
             pred = _checked_rle(p, "mask", s.sample_id)
             if pred["size"] != [int(v) for v in gt_rle["size"]]:
                 raise ValueError(
-                    f"prediction for sample {s.sample_id}: mask size {pred['size']} differs from the "
+                    f"prediction for sample {s.sample_id}: mask size {pred['size']} differs from "
+                    "the "
                     f"ground truth {gt_rle['size']}"
                 )
             inter_o[k], union_o[k] = rle_inter_union(pred, gt_rle)

@@ -177,7 +177,9 @@ def read_label(target: Mapping[str, Any], size: int | None = None) -> np.ndarray
         rgb = _read_png(path, rgb=True)
         # Map (and validate) at full resolution, then resize: identical to the official
         # resize-then-map for nearest resizing, and no unknown colour can hide between samples.
-        label = colour_to_label(rgb, target["palette"], unknown=target.get("unknown_colour", "background"), where=str(path))
+        label = colour_to_label(rgb, target["palette"],
+                                unknown=target.get("unknown_colour", "background"),
+                                where=str(path))
         out = label.astype(np.int64)
         return resize_nearest(out, size) if size is not None else out
     raw = _read_png(path, rgb=False).astype(np.int64)
@@ -195,10 +197,16 @@ def read_label(target: Mapping[str, Any], size: int | None = None) -> np.ndarray
     if bad.any():
         vals = np.unique(raw[bad])[:10].tolist()
         raise DatasetError(
-            f"{path}: label value(s) {vals} are neither a class value ({offset}..{offset + k - 1} for "
+            f"{path}: label value(s) {vals} are neither a class value "
+            f"({offset}..{offset + k - 1} for "
             f"{k} classes), an ignored value {ignore} nor the background value {bg}; "
-            + str(target.get("label_hint", "check the dataset options classes / value_offset / "
-                                           "ignore_values / background_value"))
+            + str(
+                target.get(
+                    "label_hint",
+                    "check the dataset options classes / value_offset / "
+                    "ignore_values / background_value",
+                )
+            )
         )
     out = np.where(is_bg, 0, out)
     out = np.where(ign, -1, out)
@@ -218,7 +226,9 @@ def merge_class_masks(masks: np.ndarray) -> np.ndarray:
     if m.ndim != 3:
         raise ValueError(f"merge_class_masks expects (K, H, W), got {m.shape}")
     ids = np.arange(1, m.shape[0] + 1, dtype=np.int64)[:, None, None]
-    return np.max(np.where(m > 0, ids, 0), axis=0) if m.shape[0] else np.zeros(m.shape[1:], np.int64)
+    return (
+        np.max(np.where(m > 0, ids, 0), axis=0) if m.shape[0] else np.zeros(m.shape[1:], np.int64)
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -254,7 +264,10 @@ class ISAIDAdapter(DatasetAdapter):
         check_options("isaid", self.options, self._OPTIONS)
         self.unknown_colour = str(self.options.get("unknown_colour", "background"))
         if self.unknown_colour not in ("error", "background"):
-            raise DatasetError(f"isaid: option unknown_colour must be 'error' or 'background', got {self.unknown_colour!r}")
+            raise DatasetError(
+                "isaid: option unknown_colour must be 'error' or 'background', got "
+                f"{self.unknown_colour!r}"
+            )
         base = self.root / self.split
         if "mask_dir" in self.options:
             self.mask_dir = Path(self.options["mask_dir"])
@@ -275,7 +288,8 @@ class ISAIDAdapter(DatasetAdapter):
         masks = [p for p in image_files(self.mask_dir) if p.stem.endswith(_SEG_MASK_SUFFIX)]
         if not masks:
             raise DatasetError(
-                f"isaid: no '*{_SEG_MASK_SUFFIX}.png' colour mask in {self.mask_dir}\nExpected layout:\n{self.layout}"
+                f"isaid: no '*{_SEG_MASK_SUFFIX}.png' colour mask in {self.mask_dir}\nExpected "
+                f"layout:\n{self.layout}"
             )
         out = []
         for m in masks:
@@ -335,7 +349,10 @@ class LabelPNGAdapter(DatasetAdapter):
         if "classes" in self.options:
             self.class_names = tuple(as_str_list(self.options["classes"], "classes"))
         elif classes_file.is_file():
-            names = [ln.strip() for ln in read_text(classes_file, f"{self.name} classes.txt").splitlines()]
+            names = [
+                ln.strip()
+                for ln in read_text(classes_file, f"{self.name} classes.txt").splitlines()
+            ]
             self.class_names = tuple(as_str_list([n for n in names if n], f"{classes_file}"))
         elif self.classes:
             self.class_names = self.classes
@@ -348,11 +365,16 @@ class LabelPNGAdapter(DatasetAdapter):
         try:
             self.value_offset = int(self.options.get("value_offset", self.default_value_offset))
             ig = self.options.get("ignore_values", list(self.default_ignore_values))
-            self.ignore_values = [int(v) for v in (ig.split(",") if isinstance(ig, str) else ig) if str(v).strip()]
+            self.ignore_values = [
+                int(v) for v in (ig.split(",") if isinstance(ig, str) else ig) if str(v).strip()
+            ]
             bg = self.options.get("background_value")
             self.background_value = None if bg is None else int(bg)
         except (TypeError, ValueError) as exc:
-            raise DatasetError(f"{self.name}: value_offset / ignore_values / background_value must be integers ({exc})") from None
+            raise DatasetError(
+                f"{self.name}: value_offset / ignore_values / background_value must be integers "
+                f"({exc})"
+            ) from None
         self.img_dir = Path(self.options.get("img_dir", self.root / "img_dir" / self.split))
         self.ann_dir = Path(self.options.get("ann_dir", self.root / "ann_dir" / self.split))
         require_dir(self.img_dir, f"{self.name} image folder", self.layout)
@@ -362,7 +384,9 @@ class LabelPNGAdapter(DatasetAdapter):
         """One sample per label PNG (sorted); the image is the file with the same stem."""
         labels = [p for p in image_files(self.ann_dir) if p.suffix.lower() == ".png"]
         if not labels:
-            raise DatasetError(f"{self.name}: no .png label in {self.ann_dir}\nExpected layout:\n{self.layout}")
+            raise DatasetError(
+                f"{self.name}: no .png label in {self.ann_dir}\nExpected layout:\n{self.layout}"
+            )
         images = {p.stem: p for p in image_files(self.img_dir)}
         out = []
         missing = []
@@ -414,10 +438,28 @@ class PotsdamAdapter(LabelPNGAdapter):
 
 def _metric_specs() -> tuple[MetricSpec, ...]:
     return (
-        MetricSpec("mIoU", primary=True, official=True, description="confusion-matrix mIoU over K+1 classes incl. background, absent = 0 (official)"),
-        MetricSpec("mPA", official=True, description="mean per-class pixel accuracy incl. background (official)"),
-        MetricSpec("mIoU_fg", official=False, description="mean IoU over foreground classes present in label or prediction"),
-        MetricSpec("mF1", official=False, description="mean F1 over foreground classes present in label or prediction"),
+        MetricSpec(
+            "mIoU",
+            primary=True,
+            official=True,
+            description="confusion-matrix mIoU over K+1 classes incl. background, absent = 0 "
+            "(official)",
+        ),
+        MetricSpec(
+            "mPA",
+            official=True,
+            description="mean per-class pixel accuracy incl. background (official)",
+        ),
+        MetricSpec(
+            "mIoU_fg",
+            official=False,
+            description="mean IoU over foreground classes present in label or prediction",
+        ),
+        MetricSpec(
+            "mF1",
+            official=False,
+            description="mean F1 over foreground classes present in label or prediction",
+        ),
         MetricSpec("aAcc", official=False, description="overall pixel accuracy"),
     )
 
@@ -432,8 +474,10 @@ class SemanticSegmentationTask(TaskPlugin):
     name: ClassVar[str] = "seg"
     title: ClassVar[str] = "Semantic seg."
     version: ClassVar[int] = 1
-    description: ClassVar[str] = ("semantic segmentation (iSAID colour masks; Potsdam-style label "
-                                   "PNGs; Vaihingen / UDD5 / DeepGlobe, SegEarth-OV protocol)")
+    description: ClassVar[str] = (
+        "semantic segmentation (iSAID colour masks; Potsdam-style label "
+        "PNGs; Vaihingen / UDD5 / DeepGlobe, SegEarth-OV protocol)"
+    )
     metrics: ClassVar[tuple[MetricSpec, ...]] = _metric_specs()
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {
         "isaid": ISAIDAdapter,
@@ -452,7 +496,10 @@ class SemanticSegmentationTask(TaskPlugin):
         check_options("seg task", self.options, {"template", "eval_size"}, error=ValueError)
         self.template = str(self.options.get("template", self.OFFICIAL_TEMPLATE))
         if "{}" not in self.template:
-            raise ValueError(f"seg task: option template={self.template!r} must contain '{{}}' for the class name")
+            raise ValueError(
+                f"seg task: option template={self.template!r} must contain '{{}}' for the class "
+                "name"
+            )
         self.eval_size = positive_int_option("seg", self.options, "eval_size", 896)
 
     def settings(self) -> dict[str, Any]:
@@ -464,8 +511,13 @@ class SemanticSegmentationTask(TaskPlugin):
         from remotesam.engine import Request
         from remotesam.text import prompt
 
-        return [Request(s.image, tuple(prompt(c, self.template) for c in s.target["classes"]),
-                        frozenset({"mask_net"}))]
+        return [
+            Request(
+                s.image,
+                tuple(prompt(c, self.template) for c in s.target["classes"]),
+                frozenset({"mask_net"}),
+            )
+        ]
 
     def reduce(self, s: Sample, answers: Sequence[Any]) -> Prediction:
         """The merged label map at network size (:func:`remotesam.reduce.label_map_net`) as one
@@ -477,16 +529,21 @@ class SemanticSegmentationTask(TaskPlugin):
         gt = read_label(s.target)
         if gt.shape != tuple(ans.hw):
             raise DatasetError(
-                f"{s.target['label_path']}: label size {gt.shape[0]}x{gt.shape[1]} differs from image "
+                f"{s.target['label_path']}: label size {gt.shape[0]}x{gt.shape[1]} differs from "
+                "image "
                 f"{s.image} size {ans.hw[0]}x{ans.hw[1]} (HxW)"
             )
         classes = list(s.target["classes"])
         lm = rd.label_map_net(ans)
-        return ClassMasks(tuple(classes), (int(lm.shape[0]), int(lm.shape[1])),
-                          tuple(mask_to_rle(lm == k + 1) for k in range(len(classes)))).encode()
+        return ClassMasks(
+            tuple(classes),
+            (int(lm.shape[0]), int(lm.shape[1])),
+            tuple(mask_to_rle(lm == k + 1) for k in range(len(classes))),
+        ).encode()
 
     def score(self, samples: Sequence[Sample], predictions: Sequence[Prediction]) -> Scores:
-        """Dataset confusion matrix at ``eval_size`` -> official mIoU/mPA and the extras (percent)."""
+        """Dataset confusion matrix at ``eval_size`` -> official mIoU/mPA and the extras
+        (percent)."""
         check_score_lengths(samples, predictions)
         if not samples:
             nan = float("nan")
@@ -498,14 +555,21 @@ class SemanticSegmentationTask(TaskPlugin):
         valid = np.zeros(len(samples))
         for k, (s, p) in enumerate(zip(samples, predictions)):
             if list(s.target["classes"]) != classes or list(p.get("classes", [])) != classes:
-                raise ValueError(f"sample {s.sample_id}: class list differs from the first sample's {classes}")
+                raise ValueError(
+                    f"sample {s.sample_id}: class list differs from the first sample's {classes}"
+                )
             masks = p.get("masks_net")
             if not isinstance(masks, list) or len(masks) != len(classes):
-                raise ValueError(f"prediction for sample {s.sample_id}: 'masks_net' must hold {len(classes)} RLEs")
+                raise ValueError(
+                    f"prediction for sample {s.sample_id}: 'masks_net' must hold {len(classes)} "
+                    "RLEs"
+                )
             try:
                 pred = merge_class_masks(np.stack([rle_to_mask(m) for m in masks]))
             except (KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"prediction for sample {s.sample_id}: bad 'masks_net' RLE ({exc})") from None
+                raise ValueError(
+                    f"prediction for sample {s.sample_id}: bad 'masks_net' RLE ({exc})"
+                ) from None
             unfired = s.target.get("unfired_as")  # a prompted class that also takes "none fired"
             if unfired is not None:
                 pred = np.where(pred == 0, int(unfired), pred)

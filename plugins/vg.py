@@ -67,7 +67,13 @@ from remotesam.classes import DIOR_RSVG_CLASSES
 from ._datasets import DATASET_INFO
 from .metrics.grounding import VG_THRESHOLDS, box_iou_pairs, grounding_metrics
 
-__all__ = ["DIOR_CLASSES_RSVG", "DIORRSVGAdapter", "VisualGroundingTask", "read_rsvg_objects", "read_split_file"]
+__all__ = [
+    "DIOR_CLASSES_RSVG",
+    "DIORRSVGAdapter",
+    "VisualGroundingTask",
+    "read_rsvg_objects",
+    "read_split_file",
+]
 
 #: DIOR class names as they appear in DIOR-RSVG ``<name>`` elements.
 DIOR_CLASSES_RSVG: tuple[str, ...] = DIOR_RSVG_CLASSES
@@ -121,17 +127,25 @@ def read_rsvg_objects(xml_path: Path) -> tuple[str, list[dict[str, Any]]]:
         root = ET.parse(xml_path).getroot()
     except ET.ParseError as exc:
         line, col = exc.position
-        raise DatasetError(f"DIOR-RSVG annotation {xml_path}: XML syntax error at line {line}, column {col}: {exc}") from None
+        raise DatasetError(
+            f"DIOR-RSVG annotation {xml_path}: XML syntax error at line {line}, column {col}: {exc}"
+        ) from None
     except OSError as exc:
         raise DatasetError(f"DIOR-RSVG annotation {xml_path}: cannot read: {exc}") from None
     fn = root.find("filename")
-    filename = fn.text.strip() if fn is not None and fn.text and fn.text.strip() else f"{xml_path.stem}.jpg"
+    filename = (
+        fn.text.strip()
+        if fn is not None and fn.text and fn.text.strip()
+        else f"{xml_path.stem}.jpg"
+    )
     objects = []
     for k, obj in enumerate(root.findall("object")):
         where = f"DIOR-RSVG annotation {xml_path}, <object> #{k + 1}"
         box = obj.find("bndbox")
         if box is None:
-            raise DatasetError(f"{where}: element <bndbox> missing (expected xmin, ymin, xmax, ymax)")
+            raise DatasetError(
+                f"{where}: element <bndbox> missing (expected xmin, ymin, xmax, ymax)"
+            )
         coords = []
         for tag in ("xmin", "ymin", "xmax", "ymax"):
             t = _text(box, tag, f"{where} <bndbox>")
@@ -181,7 +195,9 @@ class DIORRSVGAdapter(DatasetAdapter):
         "  JPEGImages/00001.jpg ...\n"
         "  train.txt  val.txt  test.txt   (0-based global object indices)\n"
     )
-    _OPTIONS: ClassVar[frozenset[str]] = frozenset({"ann_dir", "image_dir", "split_file", "allow_partial"})
+    _OPTIONS: ClassVar[frozenset[str]] = frozenset(
+        {"ann_dir", "image_dir", "split_file", "allow_partial"}
+    )
 
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
@@ -205,7 +221,9 @@ class DIORRSVGAdapter(DatasetAdapter):
         # regular files only: a FIFO named x.xml would block ET.parse forever
         xmls = sorted(regular_files(self.ann_dir, (".xml",)), key=lambda p: p.name)
         if not xmls:
-            raise DatasetError(f"dior_rsvg: no .xml file in {self.ann_dir}\nExpected layout:\n{self.layout}")
+            raise DatasetError(
+                f"dior_rsvg: no .xml file in {self.ann_dir}\nExpected layout:\n{self.layout}"
+            )
         found: dict[int, Sample] = {}
         index = 0
         for xml in xmls:
@@ -214,7 +232,9 @@ class DIORRSVGAdapter(DatasetAdapter):
                 if index in wanted:
                     found[index] = Sample(
                         sample_id=str(index),
-                        image=member_path(self.image_dir, filename, f"DIOR-RSVG annotation {xml} <filename>"),
+                        image=member_path(
+                            self.image_dir, filename, f"DIOR-RSVG annotation {xml} <filename>"
+                        ),
                         target={"bbox_xyxy": obj["bbox_xyxy"]},
                         meta={
                             "description": obj["description"],
@@ -228,14 +248,21 @@ class DIORRSVGAdapter(DatasetAdapter):
         if beyond and not self.allow_partial:
             raise DatasetError(
                 f"dior_rsvg: split file {self.split_file} lists object index {beyond[0]} (and "
-                f"{len(beyond) - 1} more) but {self.ann_dir} holds only {index} objects; the annotation "
-                "folder is incomplete (pass allow_partial=true to evaluate the objects present) or the "
+                f"{len(beyond) - 1} more) but {self.ann_dir} holds only {index} objects; the "
+                "annotation "
+                "folder is incomplete (pass allow_partial=true to evaluate the objects present) or "
+                "the "
                 "split file belongs to another release"
             )
         out = [found[i] for i in sorted(found)]
         if not out:
-            raise DatasetError(f"dior_rsvg: no object of split {self.split!r} ({self.split_file}) in {self.ann_dir}")
-        check_images_exist((Path(s.image) for s in out), f"dior_rsvg ({self.image_dir})", self.layout)
+            raise DatasetError(
+                f"dior_rsvg: no object of split {self.split!r} ({self.split_file}) in "
+                f"{self.ann_dir}"
+            )
+        check_images_exist(
+            (Path(s.image) for s in out), f"dior_rsvg ({self.image_dir})", self.layout
+        )
         return out
 
 
@@ -247,13 +274,27 @@ class VisualGroundingTask(TaskPlugin):
     version: ClassVar[int] = 1
     description: ClassVar[str] = "visual grounding (DIOR-RSVG): box from the referring mask"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("Acc@0.5", primary=True, official=True, description="share of expressions with box IoU >= 0.5 (paper: AP50; official)"),
+        MetricSpec(
+            "Acc@0.5",
+            primary=True,
+            official=True,
+            description="share of expressions with box IoU >= 0.5 (paper: AP50; official)",
+        ),
         *(
-            MetricSpec(f"Acc@{t:g}", official=True, description=f"share of expressions with box IoU >= {t:g} (official)")
+            MetricSpec(
+                f"Acc@{t:g}",
+                official=True,
+                description=f"share of expressions with box IoU >= {t:g} (official)",
+            )
             for t in VG_THRESHOLDS[1:]
         ),
         MetricSpec("mIoU", official=True, description="mean box IoU, no box = 0 (official)"),
-        MetricSpec("no_box_rate", higher_is_better=False, official=False, description="share of expressions without a predicted box"),
+        MetricSpec(
+            "no_box_rate",
+            higher_is_better=False,
+            official=False,
+            description="share of expressions without a predicted box",
+        ),
     )
     datasets: ClassVar[Mapping[str, type[DatasetAdapter]]] = {"dior_rsvg": DIORRSVGAdapter}
     default_dataset: ClassVar[str] = "dior_rsvg"

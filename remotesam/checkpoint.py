@@ -128,7 +128,9 @@ def _read(
         path = resolve_hf_uri(path).path
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"checkpoint file not found: {p} (expected a .pth or .safetensors file)")
+        raise FileNotFoundError(
+            f"checkpoint file not found: {p} (expected a .pth or .safetensors file)"
+        )
     size = p.stat().st_size
     with p.open("rb") as fh:
         head = fh.read(16)
@@ -167,7 +169,9 @@ def _read(
 def _extract_state_dict(obj: Any, p: Path) -> dict[str, Tensor]:
     if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
         sd = obj["model"]
-    elif isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
+    elif (
+        isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping)
+    ):
         sd = obj["state_dict"]
     elif isinstance(obj, Mapping):
         sd = obj
@@ -191,7 +195,9 @@ def _extract_state_dict(obj: Any, p: Path) -> dict[str, Tensor]:
     return dict(sd)
 
 
-def read_state_dict(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> dict[str, Tensor]:
+def read_state_dict(
+    path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu"
+) -> dict[str, Tensor]:
     """Read the state dict of a checkpoint without building a model.
 
     Args:
@@ -301,7 +307,9 @@ def infer_config(state_dict: Mapping[str, Tensor]) -> RemoteSAMConfig:
             **fields,
         )
     except ValueError as exc:
-        raise CheckpointError(f"cannot infer a consistent model config from the shapes: {exc}") from exc
+        raise CheckpointError(
+            f"cannot infer a consistent model config from the shapes: {exc}"
+        ) from exc
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -437,7 +445,10 @@ def load_checkpoint(
     elif config is None:
         cfg = recorded if recorded is not None else infer_config(sd)
     else:
-        raise TypeError(f"config must be a RemoteSAMConfig, a registered name or None, got {type(config).__name__}")
+        raise TypeError(
+            "config must be a RemoteSAMConfig, a registered name or None, got "
+            f"{type(config).__name__}"
+        )
     with torch.device("meta"):
         model = RemoteSAMNet(cfg)
     source = str(path)

@@ -56,7 +56,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
@@ -124,7 +124,12 @@ def tune_host_allocator() -> bool:
         return _allocator_tuned
     _allocator_tuned = False
     # the spellings of remotesam.bench.kit.options' booleans (this layer does not import it)
-    if os.environ.get("REMOTESAM_MALLOC_TUNING", "1").strip().lower() in ("0", "false", "no", "off"):
+    if os.environ.get("REMOTESAM_MALLOC_TUNING", "1").strip().lower() in (
+        "0",
+        "false",
+        "no",
+        "off",
+    ):
         return _allocator_tuned
     try:
         import ctypes
@@ -182,7 +187,9 @@ class Request:
             raise TypeError(f"Request.prompts must be a tuple of str, got {self.prompts!r}")
         object.__setattr__(self, "prompts", tuple(self.prompts))
         if not self.prompts or not all(isinstance(p, str) for p in self.prompts):
-            raise ValueError(f"Request.prompts must be a non-empty tuple of str, got {self.prompts!r}")
+            raise ValueError(
+                f"Request.prompts must be a non-empty tuple of str, got {self.prompts!r}"
+            )
         outs = frozenset(self.outputs)
         if not outs or not outs <= OUTPUTS:
             raise ValueError(f"Request.outputs must be a non-empty subset of {sorted(OUTPUTS)}, "
@@ -406,6 +413,8 @@ class Engine:
                 batch = _Batch([(im, 0)] * b)
                 with torch.inference_mode():
                     self._assemble(batch)
+                    assert batch.x is not None and batch.ids is not None
+                    assert batch.mask is not None
                     logits = self._forward(batch.x, batch.ids, batch.mask, [im.prompts[0]] * b)
                     torch.softmax(logits, dim=1)
                 torch.cuda.synchronize(self.device)
@@ -483,12 +492,17 @@ class Engine:
         batch.mask = mask.to(self.device, non_blocking=True)
         return batch
 
-    def _text_features(self, sentences: Sequence[str], ids: torch.Tensor, mask: torch.Tensor) -> Any:
+    def _text_features(
+        self, sentences: Sequence[str], ids: torch.Tensor, mask: torch.Tensor
+    ) -> Any:
         parts = []
         for i, s in enumerate(sentences):
             feats = self._text_cache.get(s)
             if feats is None:
-                feats = self.net.encode_text(ids[i: i + 1], mask[i: i + 1])
+                # a network with encode_text (checked in __init__); nn.Module's __getattr__
+                # types the attribute as Tensor | Module
+                encode_text = cast("Callable[..., Any]", self.net.encode_text)
+                feats = encode_text(ids[i: i + 1], mask[i: i + 1])
                 if self._text_cache_size:
                     self._text_cache[s] = feats
                     while len(self._text_cache) > self._text_cache_size:
@@ -509,8 +523,12 @@ class Engine:
             else:
                 logits = self._call(x, ids, mask)
         if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (b, 2, s, s):
-            found = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-            raise RuntimeError(f"the network returned {found}; expected logits of shape ({b}, 2, {s}, {s})")
+            found = (
+                tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+            )
+            raise RuntimeError(
+                f"the network returned {found}; expected logits of shape ({b}, 2, {s}, {s})"
+            )
         self.stats["forward_calls"] += 1
         self.stats["items"] += b
         return logits.float()
@@ -721,7 +739,8 @@ class Engine:
         """
         look = max(2, int(lookahead) if lookahead else 2 * self.batch_size)
         pin = self.device.type == "cuda"
-        threaded = (self.device.type != "cpu") if self.forward_thread is None else self.forward_thread
+        threaded = (self.device.type != "cpu" if self.forward_thread is None
+                    else self.forward_thread)
         n_threads = cap_torch_threads() if self.device.type == "cpu" else torch.get_num_threads()
         init_worker_thread(n_threads)  # fix the caller's count before the helpers set theirs
         tune_host_allocator()
@@ -730,8 +749,12 @@ class Engine:
         to_forward: queue.Queue[Any] = queue.Queue(maxsize=2)
         to_dense: queue.Queue[Any] = queue.Queue(maxsize=2)
         finished: queue.Queue[Any] = queue.Queue(maxsize=4)
-        pool = ThreadPoolExecutor(self.prefetch_workers, thread_name_prefix="remotesam-prefetch",
-                                  initializer=init_worker_thread, initargs=(1,))
+        pool = ThreadPoolExecutor(
+            self.prefetch_workers,
+            thread_name_prefix="remotesam-prefetch",
+            initializer=init_worker_thread,
+            initargs=(1,),
+        )
         errors: list[BaseException] = []
 
         def put(q: queue.Queue[Any], item: Any) -> bool:
@@ -763,7 +786,9 @@ class Engine:
             try:
                 for seq, (token, req) in enumerate(requests):
                     if not isinstance(req, Request):
-                        raise TypeError(f"Engine.run expects (token, Request) pairs, got {type(req).__name__}")
+                        raise TypeError(
+                            f"Engine.run expects (token, Request) pairs, got {type(req).__name__}"
+                        )
                     if not put(futures, pool.submit(prepared, _Image(seq, token, req))):
                         return
             except BaseException as e:  # the caller's iterable raised
@@ -841,12 +866,15 @@ class Engine:
                     self._run_forward(item)
                 yield from dense(item)
 
+        stages: tuple[Callable[[], None], ...]
         if threaded:
             stages, completed = (feeder, batcher, forwarder, densifier), densified
         else:
             stages, completed = (feeder, batcher), forwarded_here
-        threads = [threading.Thread(target=fn, name=f"remotesam-{fn.__name__}", daemon=True)
-                   for fn in stages]
+        threads = [
+            threading.Thread(target=fn, name=f"remotesam-{fn.__name__}", daemon=True)
+            for fn in stages
+        ]
         for t in threads:
             t.start()
         heap: list[tuple[int, int, _Image]] = []
@@ -885,5 +913,6 @@ def _cat(parts: list[Any]) -> Any:
     if isinstance(first, Mapping):
         return {k: _cat([p[k] for p in parts]) for k in first}
     raise TypeError(
-        f"net.encode_text returned {type(first).__name__}; expected a tensor, tuple or dict of tensors"
+        f"net.encode_text returned {type(first).__name__}; expected a tensor, tuple or dict of "
+        "tensors"
     )

@@ -63,9 +63,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @functools.lru_cache(maxsize=8)
 def _lut(mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
-    # (3, 256) float32 table of (v / 255 - mean_c) / std_c, computed elementwise in float32 exactly as
-    # torchvision ToTensor + Normalize do; a uint8 input has only 256 values per channel, so the
-    # table is the transform, bit for bit.
+    # (3, 256) float32 table of (v / 255 - mean_c) / std_c, computed elementwise in float32
+    # exactly as torchvision ToTensor + Normalize do; a uint8 input has only 256 values per
+    # channel, so the table is the transform, bit for bit.
     v = np.arange(256, dtype=np.float32) / np.float32(255)
     m = np.asarray(mean, dtype=np.float32)[:, None]
     s = np.asarray(std, dtype=np.float32)[:, None]
@@ -101,7 +101,8 @@ def _array_to_rgb(a: np.ndarray, what: str, high_depth: str = "clip") -> np.ndar
         a = a[:, :, None]
     if a.ndim != 3:
         raise ValueError(
-            f"{what} has shape {tuple(a.shape)} ({a.ndim}-D); expected (H, W, 3) RGB, (H, W, 4) RGBA "
+            f"{what} has shape {tuple(a.shape)} ({a.ndim}-D); expected (H, W, 3) RGB, (H, W, 4) "
+            "RGBA "
             "or (H, W) grayscale. For a batch, call the method once per image"
         )
     h, w, c = a.shape
@@ -143,7 +144,8 @@ def _pil_to_rgb(im: Image.Image, what: str, high_depth: str = "clip") -> np.ndar
         a = np.asarray(im)
         if a.size and (a.min() < 0 or a.max() > 65535):
             raise ValueError(
-                f"{what} is a 32-bit integer image with values in [{a.min()}, {a.max()}]; only 8- and "
+                f"{what} is a 32-bit integer image with values in [{a.min()}, {a.max()}]; only 8- "
+                "and "
                 "16-bit images are supported. Scale it to 0..255 and pass a uint8 array"
             )
         return _array_to_rgb(a.astype(np.uint16), what, high_depth)
@@ -158,7 +160,9 @@ def _pil_to_rgb(im: Image.Image, what: str, high_depth: str = "clip") -> np.ndar
     try:
         rgb = im.convert("RGB")
     except (ValueError, OSError) as e:
-        raise ValueError(f"{what} has PIL mode {mode!r}, which cannot be converted to RGB: {e}") from e
+        raise ValueError(
+            f"{what} has PIL mode {mode!r}, which cannot be converted to RGB: {e}"
+        ) from e
     return _array_to_rgb(np.asarray(rgb), what)
 
 
@@ -224,7 +228,9 @@ def resize_image(image: np.ndarray, size: int) -> np.ndarray:
     """
     if image.shape[0] == size and image.shape[1] == size:
         return image
-    return np.asarray(Image.fromarray(image, mode="RGB").resize((size, size), Image.BILINEAR))
+    return np.asarray(
+        Image.fromarray(image, mode="RGB").resize((size, size), Image.Resampling.BILINEAR)
+    )
 
 
 def normalize(
@@ -239,7 +245,8 @@ def normalize(
         mean, std: per-channel constants applied to ``v / 255`` (ImageNet by default).
 
     Returns:
-        ``(B, 3, S, S)`` float32 CPU tensor ``(v / 255 - mean_c) / std_c`` (B = 1 for a single image).
+        ``(B, 3, S, S)`` float32 CPU tensor ``(v / 255 - mean_c) / std_c`` (B = 1 for a single
+        image).
 
     Raises:
         TypeError: ``images`` is not a uint8 array with 3 channels last.

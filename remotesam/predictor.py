@@ -40,7 +40,7 @@ import numbers
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -135,7 +135,8 @@ def _check_classnames(classnames: Any) -> tuple[str, ...]:
     for i, name in enumerate(names):
         if name in seen:
             raise ValueError(
-                f"classnames has {name!r} twice (positions {seen[name]} and {i}); give each class once"
+                f"classnames has {name!r} twice (positions {seen[name]} and {i}); give each class "
+                "once"
             )
         seen[name] = i
     return names
@@ -151,7 +152,9 @@ def _check_box_type(box_type: Any) -> str:
 
 
 def _check_unit(name: str, value: Any, *, low: float = 0.0, high: float = 1.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (low <= value <= high):
+    # a Real compares with floats (typeshed's numbers.Real declares no float comparison)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not (low <= cast(float, value) <= high):
         raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
     return float(value)
 
@@ -238,7 +241,8 @@ class RemoteSAM:
             tokenizer = Tokenizer(max_tokens=max_tokens)
         elif tokenizer.max_tokens != max_tokens:
             raise ValueError(
-                f"tokenizer encodes {tokenizer.max_tokens} tokens but the network expects {max_tokens}"
+                f"tokenizer encodes {tokenizer.max_tokens} tokens but the network expects "
+                f"{max_tokens}"
             )
         self.tokenizer = tokenizer
         self.net = net.to(self.device).eval()
@@ -300,8 +304,9 @@ class RemoteSAM:
         Args:
             path: an official ``.pth`` (``{'model': state_dict}``), a plain state dict or a
                 safetensors file; or a Hugging Face Hub URI
-                ``hf://OWNER/REPO/FILE[@REVISION]`` (e.g. ``hf://1e12Leon/RemoteSAM/checkpoint.pth``),
-                fetched through huggingface_hub's cache (``HF_HUB_OFFLINE=1``: cache only).
+                ``hf://OWNER/REPO/FILE[@REVISION]``
+                (e.g. ``hf://1e12Leon/RemoteSAM/checkpoint.pth``), fetched through
+                huggingface_hub's cache (``HF_HUB_OFFLINE=1``: cache only).
             config: a config name or :class:`~remotesam.model.RemoteSAMConfig`; inferred from the
                 weights when ``None``.
             device: as for :class:`RemoteSAM`.
@@ -329,7 +334,8 @@ class RemoteSAM:
         if not isinstance(model, (str, os.PathLike)):
             raise TypeError(
                 "epoc_model must be a local DirectSAM model directory (str or path) or a "
-                f"BoundaryModel from remotesam.postprocess.load_boundary_model, got {type(model).__name__}"
+                "BoundaryModel from remotesam.postprocess.load_boundary_model, got "
+                f"{type(model).__name__}"
             )
         path = Path(model)
         self.epoc_model = load_boundary_model(path, device=str(self.device))
@@ -363,7 +369,8 @@ class RemoteSAM:
 
     # ------------------------------------------------------------------ core
     def answer(self, request: Request) -> Answer:
-        """The dense outputs of one :class:`~remotesam.engine.Request` (see :mod:`remotesam.engine`).
+        """The dense outputs of one :class:`~remotesam.engine.Request` (see
+        :mod:`remotesam.engine`).
 
         For many requests at once (a dataset), use ``self.engine.run(...)``: it prefetches,
         batches images together and overlaps the caller's work with the next forwards.
@@ -383,8 +390,11 @@ class RemoteSAM:
     def _boundary(self, rgb: np.ndarray) -> np.ndarray:
         from remotesam.postprocess import boundary_map
 
+        model = self.epoc_model
+        if model is None:  # the engine is handed this method only with a boundary model
+            raise RuntimeError("no EPOC boundary model is loaded")
         with torch.inference_mode():
-            return boundary_map(self.epoc_model, rgb)
+            return boundary_map(model, rgb)
 
     def _referring_answer(self, image: ImageInput, sentences: Sequence[str]) -> Answer:
         return self.engine.answer(Request(image, tuple(sentences),
@@ -530,7 +540,9 @@ class RemoteSAM:
         sentence = _check_sentence(sentence)
         conf_threshold = _check_unit("conf_threshold", conf_threshold)
         ans = self.engine.answer(Request(image, (sentence,), frozenset({"mask", "prob"})))
-        return _reduce.grounding(ans, conf_threshold=conf_threshold, remove_inner=bool(remove_inner))
+        return _reduce.grounding(
+            ans, conf_threshold=conf_threshold, remove_inner=bool(remove_inner)
+        )
 
     def _pooled(self, image: ImageInput, names: tuple[str, ...], template: str) -> Answer:
         return self.engine.answer(Request(image, tuple(prompt(n, template) for n in names),
@@ -622,7 +634,8 @@ class RemoteSAM:
         if prior_areas is not None:
             if not isinstance(prior_areas, Mapping):
                 raise TypeError(
-                    f"prior_areas must be a mapping class name -> area, got {type(prior_areas).__name__}"
+                    "prior_areas must be a mapping class name -> area, got "
+                    f"{type(prior_areas).__name__}"
                 )
             missing = [n for n in names if n not in prior_areas]
             if missing:
@@ -634,7 +647,11 @@ class RemoteSAM:
                 v = prior_areas[n]
                 if isinstance(v, bool) or not isinstance(v, numbers.Real) or not v >= 0:
                     raise ValueError(f"prior_areas[{n!r}] must be a non-negative number, got {v!r}")
-        if isinstance(area_factor, bool) or not isinstance(area_factor, numbers.Real) or not area_factor >= 0:
+        if (
+            isinstance(area_factor, bool)
+            or not isinstance(area_factor, numbers.Real)
+            or not area_factor >= 0
+        ):
             raise ValueError(f"area_factor must be a non-negative number, got {area_factor!r}")
         _, dets = self._detect(
             image, names, template=template, box_type="hbb", epoc=epoc,
@@ -684,13 +701,19 @@ class RemoteSAM:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}: {seed!r}")
         if template_index is not None and (
-            isinstance(template_index, bool) or not isinstance(template_index, int) or template_index < 0
+            isinstance(template_index, bool)
+            or not isinstance(template_index, int)
+            or template_index < 0
         ):
-            raise TypeError(f"template_index must be a non-negative int or None, got {template_index!r}")
+            raise TypeError(
+                f"template_index must be a non-negative int or None, got {template_index!r}"
+            )
         hw, dets = self._detect(
             image, names, template=template, box_type="hbb", epoc=epoc,
             epoc_threshold=epoc_threshold, epoc_area_ratio=epoc_area_ratio,
             conf_threshold=conf_threshold, nms_iou=nms_iou, remove_inner=True,
         )  # fmt: skip
-        choose = fixed_chooser(template_index) if template_index is not None else seeded_chooser(seed)
+        choose = (
+            fixed_chooser(template_index) if template_index is not None else seeded_chooser(seed)
+        )
         return _reduce.caption(dets, names, hw, region_split, choose)

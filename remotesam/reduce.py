@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import Literal, cast
 
 import numpy as np
 
@@ -36,36 +37,38 @@ __all__ = [
 ]
 
 
-def _need(ans: Answer, *names: str) -> None:
-    missing = [n for n in names if getattr(ans, n) is None]
+def _need(ans: Answer, *names: str) -> tuple[np.ndarray, ...]:
+    """The answer's arrays ``names``, in order; ValueError naming every one it lacks."""
+    values = [getattr(ans, n) for n in names]
+    missing = [n for n, v in zip(names, values) if v is None]
     if missing:
         raise ValueError(f"the answer lacks {missing}; add them to the request's outputs")
+    return tuple(values)
 
 
 def referring_mask(ans: Answer, k: int = 0) -> ReferringMask:
     """Prompt ``k``'s :class:`ReferringMask` (needs mask, prob, mask_net, prob_net)."""
-    _need(ans, "mask", "prob", "mask_net", "prob_net")
-    return ReferringMask(mask=ans.mask[k], prob=ans.prob[k], mask_net=ans.mask_net[k],  # type: ignore[index]
-                         prob_net=ans.prob_net[k])  # type: ignore[index]
+    mask, prob, mask_net, prob_net = _need(ans, "mask", "prob", "mask_net", "prob_net")
+    return ReferringMask(mask=mask[k], prob=prob[k], mask_net=mask_net[k], prob_net=prob_net[k])
 
 
 def semantic_masks(ans: Answer, names: tuple[str, ...]) -> SemanticMasks:
     """Class masks merged into label maps (higher class index wins, official
     ``np.maximum.reduce``); needs mask, prob, mask_net."""
-    _need(ans, "mask", "prob", "mask_net")
+    mask, prob, mask_net = _need(ans, "mask", "prob", "mask_net")
     ids = np.arange(1, len(names) + 1, dtype=np.int64)[:, None, None]
-    label_net = (ans.mask_net.astype(np.int64) * ids).max(axis=0)  # type: ignore[union-attr]
-    label = (ans.mask.astype(np.int64) * ids).max(axis=0)  # type: ignore[union-attr]
-    return SemanticMasks(classnames=names, masks=ans.mask, probs=ans.prob, label_map=label,  # type: ignore[arg-type]
+    label_net = (mask_net.astype(np.int64) * ids).max(axis=0)
+    label = (mask.astype(np.int64) * ids).max(axis=0)
+    return SemanticMasks(classnames=names, masks=mask, probs=prob, label_map=label,
                          label_map_net=label_net)
 
 
 def label_map_net(ans: Answer) -> np.ndarray:
     """``(S, S)`` int64 label map at network resolution from ``mask_net`` alone (0 = background,
     ``k + 1`` = prompt k; the higher index wins), as :func:`semantic_masks` computes it."""
-    _need(ans, "mask_net")
+    (mask_net,) = _need(ans, "mask_net")
     ids = np.arange(1, len(ans.prompts) + 1, dtype=np.int64)[:, None, None]
-    return (ans.mask_net.astype(np.int64) * ids).max(axis=0)  # type: ignore[union-attr]
+    return (mask_net.astype(np.int64) * ids).max(axis=0)
 
 
 def detections(ans: Answer, names: tuple[str, ...], box_type: str = "hbb", *,
@@ -79,20 +82,23 @@ def detections(ans: Answer, names: tuple[str, ...], box_type: str = "hbb", *,
     """
     from remotesam.postprocess import masks_to_boxes, nms
 
-    _need(ans, "mask", "prob")
-    if use_boundary and ans.boundary is None:
+    masks, probs = _need(ans, "mask", "prob")
+    boundary = ans.boundary
+    if use_boundary and boundary is None:
         raise ValueError("EPOC refinement asked for but the answer has no boundary map")
+    # box_type is "hbb" or "obb": the callers validate their arguments (module docstring)
+    bt = cast(Literal["hbb", "obb"], box_type)
     ncol = 4 if box_type == "hbb" else 8
     all_boxes, all_scores, all_labels = [], [], []
     for k in range(len(names)):
-        mask, prob = ans.mask[k], ans.prob[k]  # type: ignore[index]
+        mask, prob = masks[k], probs[k]
         refined = None
-        if use_boundary:
+        if use_boundary and boundary is not None:
             from remotesam.postprocess import epoc_refine
 
-            refined = epoc_refine(mask, ans.boundary, epoc_threshold, area_ratio=epoc_area_ratio)
+            refined = epoc_refine(mask, boundary, epoc_threshold, area_ratio=epoc_area_ratio)
         rows = np.asarray(
-            masks_to_boxes(mask, prob, box_type=box_type, conf_threshold=conf_threshold,
+            masks_to_boxes(mask, prob, box_type=bt, conf_threshold=conf_threshold,
                            remove_inner=remove_inner, new_mask=refined),
             dtype=np.float64,
         ).reshape(-1, ncol + 1)
@@ -122,12 +128,13 @@ def detections(ans: Answer, names: tuple[str, ...], box_type: str = "hbb", *,
 
 def grounding(ans: Answer, *, conf_threshold: float = 0.01, remove_inner: bool = True,
               k: int = 0) -> Grounding:
-    """Union of prompt ``k``'s mask-to-box boxes (no EPOC, no NMS, official VG); needs mask, prob."""
+    """Union of prompt ``k``'s mask-to-box boxes (no EPOC, no NMS, official VG); needs mask,
+    prob."""
     from remotesam.postprocess import masks_to_boxes
 
-    _need(ans, "mask", "prob")
+    masks, probs = _need(ans, "mask", "prob")
     rows = np.asarray(
-        masks_to_boxes(ans.mask[k], ans.prob[k], box_type="hbb", conf_threshold=conf_threshold,  # type: ignore[index]
+        masks_to_boxes(masks[k], probs[k], box_type="hbb", conf_threshold=conf_threshold,
                        remove_inner=bool(remove_inner)),
         dtype=np.float64,
     ).reshape(-1, 5)
@@ -174,7 +181,9 @@ def caption(dets: Detections, names: Sequence[str], hw: tuple[int, int], region_
     from remotesam.postprocess import build_caption
 
     pred = {
-        name: np.column_stack([dets.boxes[dets.labels == k], dets.scores[dets.labels == k]]).tolist()
+        name: np.column_stack(
+            [dets.boxes[dets.labels == k], dets.scores[dets.labels == k]]
+        ).tolist()
         for k, name in enumerate(names)
     }
     text = build_caption(pred, (int(hw[0]), int(hw[1])), region_split, choose)

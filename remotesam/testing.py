@@ -69,7 +69,7 @@ def check_task_plugin(cls: type, *, dataset_root: str | Path | None = None, mode
 
     if dataset_root is not None and not problems:
         problems += _check_data_and_model(plugin, Path(dataset_root), model,
-                                          dataset or cls.default_dataset, n_samples)
+                                          dataset or plugin.default_dataset, n_samples)
     if problems:
         raise PluginConformanceError(_report(cls, problems))
 

@@ -47,7 +47,9 @@ VOCAB_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3
 DEFAULT_TEMPLATE = "{} in the image"
 
 _SPECIAL = {"[PAD]": 0, "[UNK]": 100, "[CLS]": 101, "[SEP]": 102, "[MASK]": 103}
-_VERIFIED: set[tuple[str, int, int]] = set()  # (path, mtime_ns, size) of vocab files already checked
+_VERIFIED: set[tuple[str, int, int]] = (
+    set()
+)  # (path, mtime_ns, size) of vocab files already checked
 _VERIFY_LOCK = threading.Lock()
 
 
@@ -95,7 +97,8 @@ def _read_vocab(path: Path, expected_sha256: str | None) -> dict[str, int]:
                 if digest != expected_sha256:
                     raise ValueError(
                         f"BERT vocabulary {path} has sha256 {digest}, expected {expected_sha256} "
-                        "(bert-base-uncased vocab.txt); the file is corrupt or a different vocabulary"
+                        "(bert-base-uncased vocab.txt); the file is corrupt or a different "
+                        "vocabulary"
                     )
                 _VERIFIED.add(key)
     lines = data.decode("utf-8").split("\n")
@@ -105,7 +108,10 @@ def _read_vocab(path: Path, expected_sha256: str | None) -> dict[str, int]:
     for i, token in enumerate(lines):
         token = token.rstrip("\r")
         if token in vocab:
-            raise ValueError(f"BERT vocabulary {path}: token {token!r} appears twice (lines {vocab[token] + 1} and {i + 1})")
+            raise ValueError(
+                f"BERT vocabulary {path}: token {token!r} appears twice (lines {vocab[token] + 1} "
+                f"and {i + 1})"
+            )
         vocab[token] = i
     if len(vocab) != VOCAB_SIZE:
         raise ValueError(
@@ -115,7 +121,8 @@ def _read_vocab(path: Path, expected_sha256: str | None) -> dict[str, int]:
     for tok, idx in _SPECIAL.items():
         if vocab.get(tok) != idx:
             raise ValueError(
-                f"BERT vocabulary {path}: special token {tok} has id {vocab.get(tok)}, expected {idx}"
+                f"BERT vocabulary {path}: special token {tok} has id {vocab.get(tok)}, expected "
+                f"{idx}"
             )
     return vocab
 

@@ -99,7 +99,9 @@ class Detections:
         try:
             k = self.classnames.index(name)
         except ValueError:
-            raise KeyError(f"class {name!r} was not queried; queried: {list(self.classnames)}") from None
+            raise KeyError(
+                f"class {name!r} was not queried; queried: {list(self.classnames)}"
+            ) from None
         sel = self.labels == k
         return self.boxes[sel], self.scores[sel]
 

@@ -28,10 +28,13 @@ def tiny_predictor() -> Any:
 
 
 def check_plugin_tiny(task_cls: type, dataset_root: Path, **kwargs: Any) -> None:
-    """``check_task_plugin(task_cls, dataset_root, model=<tiny predictor>, n_samples=1, **kwargs)``."""
+    """``check_task_plugin(task_cls, dataset_root, model=<tiny predictor>, n_samples=1,
+    **kwargs)``."""
     from remotesam import testing
     model = tiny_predictor()
-    testing.check_task_plugin(task_cls, dataset_root=dataset_root, model=model, n_samples=1, **kwargs)
+    testing.check_task_plugin(
+        task_cls, dataset_root=dataset_root, model=model, n_samples=1, **kwargs
+    )
 
 
 def run_harness_tiny(

@@ -41,7 +41,8 @@ def _write(path: Path, data: object) -> Path:
 
 def test_every_run_option_is_a_valid_key() -> None:
     parser = build_parser(addons=False)
-    run_parser = next(a for a in parser._actions if a.dest == "command").choices["run"]  # type: ignore[attr-defined]
+    command = next(a for a in parser._actions if a.dest == "command")
+    run_parser = command.choices["run"]  # type: ignore[index]
     flags = {s[2:].replace("-", "_") for a in run_parser._actions for s in a.option_strings
              if s.startswith("--") and s not in ("--help", "--config")}
     assert flags == set(option_actions(run_parser))

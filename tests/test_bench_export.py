@@ -222,9 +222,8 @@ def test_exported_coco_files_give_the_run_number_with_pycocotools(tmp_path):
 def test_exported_dota_coco_files_state_the_uncapped_max_dets(real_data, tmp_path):
     """DOTA keeps every detection: on a real patch with 263 small vehicles, plain COCOeval with
     its default maxDets=100 gives another number; the sidecar's maxDets gives the run's."""
-    from remotesam_plugins.det import DOTADetectionAdapter
-
     from remotesam.types import Detections
+    from remotesam_plugins.det import DOTADetectionAdapter
 
     root = real_data / "dota" / "split_patch"
     (s,) = DOTADetectionAdapter(root).samples()

@@ -28,7 +28,9 @@ from remotesam.bench.gate import (
     compare,
     write_baseline,
 )
-from remotesam.bench.pytest_plugin import check_gate, remotesam_gate  # noqa: F401 (the fixture, as installed by the pytest11 entry point)
+
+# remotesam_gate: the fixture, imported as the pytest11 entry point installs it
+from remotesam.bench.pytest_plugin import check_gate, remotesam_gate  # noqa: F401
 from remotesam.bench.records.results import CheckpointRef, MetricValue, RunDocument, TaskResult
 from remotesam.bench.records.stats import (
     exact_mcnemar_pvalue,
@@ -729,7 +731,9 @@ def test_ci_outputs_junit_annotations_and_step_summary(tmp_path, capsys, monkeyp
     out = capsys.readouterr().out
     errors = [ln for ln in out.splitlines() if ln.startswith("::error ")]
     assert len(errors) == 1
-    assert errors[0].startswith("::error title=remotesam-bench gate%3A mlc/dior n_failed regressed::")
+    assert errors[0].startswith(
+        "::error title=remotesam-bench gate%3A mlc/dior n_failed regressed::"
+    )
     assert "4 newly failed" in errors[0] and "\n" not in errors[0]
     assert any(ln.startswith("::warning ") and "synthetic data" in ln for ln in out.splitlines())
     # JUnit: one testcase per gated metric, the failure carries the message
@@ -830,21 +834,22 @@ def test_pytest_plugin_marker_in_a_users_suite(pytester, tmp_path, monkeypatch):
     run_path = run.save(tmp_path / "runs" / "r.json")
     write_baseline(run, tmp_path / "good.json")
     write_baseline(make_run(mae=0.1), tmp_path / "strict.json")
+    strict = str(tmp_path / "strict.json")
     pytester.makepyfile(f"""
         import pytest
 
-        @pytest.mark.remotesam_gate(run={str(run_path)!r}, baseline={str(tmp_path / 'good.json')!r})
+        @pytest.mark.remotesam_gate(run={str(run_path)!r}, baseline={str(tmp_path / "good.json")!r})
         def test_ok():
             pass
 
-        @pytest.mark.remotesam_gate(run={str(run_path)!r}, baseline={str(tmp_path / 'strict.json')!r})
+        @pytest.mark.remotesam_gate(run={str(run_path)!r}, baseline={strict!r})
         def test_regressed():
             pass
 
         def test_fixture(remotesam_gate):
-            remotesam_gate({str(run_path)!r}, {str(tmp_path / 'strict.json')!r})
+            remotesam_gate({str(run_path)!r}, {str(tmp_path / "strict.json")!r})
 
-        @pytest.mark.remotesam_gate(baseline={str(tmp_path / 'good.json')!r})
+        @pytest.mark.remotesam_gate(baseline={str(tmp_path / "good.json")!r})
         def test_nothing_to_gate():
             pass
     """)
@@ -936,11 +941,10 @@ def test_a_result_without_per_sample_values_is_matched_by_its_sample_ids(tmp_pat
 
 
 def test_every_scored_result_records_its_sample_ids(tmp_path):
-    from remotesam_plugins.det import DetectionTask
-
     from remotesam.bench.api import Sample
     from remotesam.bench.run.jobs import Job
     from remotesam.bench.run.scoring import score_job
+    from remotesam_plugins.det import DetectionTask
 
     samples = [Sample(sample_id=f"{i}.jpg", image=f"{i}.jpg",
                       target={"bbox_xyxy": [[0, 0, 4, 4]], "labels": ["airplane"]},

@@ -57,7 +57,12 @@ def env(tmp_path):
     data = tmp_path / "data"
     write_dataset(data / "toy_blobs", n=N, seed=1)
     ckpt = bs.write_checkpoint(tmp_path / "ckpts" / "a.json", gain=1.0, bias=0.25)
-    return {"tmp": tmp_path, "data": data, "ckpt": ckpt, "registry": Registry(bs.toy_entry_points())}
+    return {
+        "tmp": tmp_path,
+        "data": data,
+        "ckpt": ckpt,
+        "registry": Registry(bs.toy_entry_points()),
+    }
 
 
 def _run(env, factory, **kw):

@@ -233,8 +233,11 @@ def test_no_test_importorskips_our_own_modules():
 
     repo = Path(__file__).resolve().parents[1]
     pattern = re.compile(r"importorskip\(\s*['\"](remotesam|remotesam_plugins)([.'\"])")
-    offenders = [f"{p.relative_to(repo)}:{i}"
-                 for folder in ("tests", "benchmarks") for p in sorted((repo / folder).rglob("*.py"))
-                 for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
-                 if pattern.search(line)]
+    offenders = [
+        f"{p.relative_to(repo)}:{i}"
+        for folder in ("tests", "benchmarks")
+        for p in sorted((repo / folder).rglob("*.py"))
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert offenders == []

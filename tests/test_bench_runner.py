@@ -64,7 +64,12 @@ def env(tmp_path):
     data = tmp_path / "data"
     write_dataset(data / "toy_blobs", n=N, seed=1)
     ckpt = bs.write_checkpoint(tmp_path / "ckpts" / "a.json", gain=1.0, bias=0.25)
-    return {"tmp": tmp_path, "data": data, "ckpt": ckpt, "registry": Registry(bs.toy_entry_points())}
+    return {
+        "tmp": tmp_path,
+        "data": data,
+        "ckpt": ckpt,
+        "registry": Registry(bs.toy_entry_points()),
+    }
 
 
 def _cfg(env, **kw):
@@ -361,7 +366,9 @@ def test_dataset_options_reach_the_adapter_and_bad_ones_are_clear(env):
     out = _run(env, dataset_options={"toy.blobs": {"index": "few.json"}})
     res = out.document.results[0]
     assert (res.n_total, res.n_evaluated) == (5, 5)
-    assert out.document.provenance["config"]["dataset_options"] == {"toy.blobs": {"index": "few.json"}}
+    assert out.document.provenance["config"]["dataset_options"] == {
+        "toy.blobs": {"index": "few.json"}
+    }
     with pytest.raises(InputError, match=r"toy\.blobs: blobs: unknown option\(s\) \['indx'\]"):
         _run(env, dataset_options={"toy.blobs": {"indx": "few.json"}})
     with pytest.raises(InputError, match=r"--dataset-opt 'toy\.nope': task 'toy' has no dataset"):

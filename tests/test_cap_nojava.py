@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from remotesam.bench.api import Sample
 from remotesam_plugins.cap import CaptioningTask
 from remotesam_plugins.metrics.captioning import (
     METEOR_UNAVAILABLE,
@@ -24,8 +26,6 @@ from remotesam_plugins.metrics.captioning import (
     pycocoevalcap_scores,
     python_ptb_tokenize,
 )
-
-from remotesam.bench.api import Sample
 
 needs_java = pytest.mark.skipif(not java_available(), reason="no Java runtime (PTB tokenizer)")
 
@@ -106,7 +106,8 @@ UNICODE_CLASSES = [
     ('…', ''),
     ('“', ''),
     ('the ‘ word ’', 'the word'),
-    ('There are 2 ½ planes near the “big” hangar 😀.', 'there are 2 1/2 planes near the big hangar'),
+    ('There are 2 ½ planes near the “big” hangar 😀.',
+     'there are 2 1/2 planes near the big hangar'),
     ('It’s the harbour’s best view — really…', "it 's the harbour 's best view really"),
     ("The plane ’s wing, the car 's door and 'S", "the plane 's wing the car 's door and 's"),
     ('Visit https://example.org/x_y?q=1&r=2, or http://a.b/c.',
@@ -174,18 +175,27 @@ def _leave_one_out(tokens: dict[str, list[str]]) -> dict[str, float]:
     """Each image's first reference as the candidate, scored against the other references."""
     gts = {k: v[1:] for k, v in tokens.items()}
     res = {k: v[:1] for k, v in tokens.items()}
-    out = {k: v for k, v in pycocoevalcap_scores(gts, res, meteor=False).items()
-           if isinstance(v, float) and k != "METEOR"}
+    out = {
+        k: v
+        for k, v in pycocoevalcap_scores(gts, res, meteor=False).items()
+        if isinstance(v, float) and k != "METEOR"
+    }
     both = cider_variants(gts, res)
     out["CIDEr"], out["CIDEr_D"] = both["cider"][0], both["cider-d"][0]
     return out
 
 
 def test_python_tokenizer_examples() -> None:
-    got = python_ptb_tokenize({"a": ["Don't park (here) -- it's the U.S. harbour, ok?"],
-                               "b": ["Some 4-lane roads ... and 1,000 cars."]})
-    assert got == {"a": ["do n't park -lrb- here -rrb- it 's the u.s. harbour ok"],
-                   "b": ["some 4-lane roads and 1,000 cars"]}
+    got = python_ptb_tokenize(
+        {
+            "a": ["Don't park (here) -- it's the U.S. harbour, ok?"],
+            "b": ["Some 4-lane roads ... and 1,000 cars."],
+        }
+    )
+    assert got == {
+        "a": ["do n't park -lrb- here -rrb- it 's the u.s. harbour ok"],
+        "b": ["some 4-lane roads and 1,000 cars"],
+    }
 
 
 @pytest.mark.java
@@ -206,8 +216,10 @@ def test_agreement_with_the_ptb_jar_on_real_references(real_data: Path) -> None:
 
 
 def _samples() -> tuple[list[Sample], list[dict]]:
-    s = [Sample("1", "1.tif", {"references": ["A road crosses the farmland .", "Some trees ."]}),
-         Sample("2", "2.tif", {"references": ["Many buildings and a 4-lane road .", "Houses ."]})]
+    s = [
+        Sample("1", "1.tif", {"references": ["A road crosses the farmland .", "Some trees ."]}),
+        Sample("2", "2.tif", {"references": ["Many buildings and a 4-lane road .", "Houses ."]}),
+    ]
     return s, [{"caption": "A road crosses farmland."}, {"caption": "There are many buildings."}]
 
 
@@ -220,17 +232,27 @@ def _check_no_java_scores(sc) -> None:
     assert sc.tables["notes"]["METEOR"] == METEOR_UNAVAILABLE
     assert sc.tables["notes"]["METEOR"].startswith("unavailable: needs Java")
     assert sc.tables["tokenizer"] == "python"
-    assert "deviation" in sc.tables["notes"]["tokenizer"] and "155/155" in sc.tables["notes"]["tokenizer"]
+    assert (
+        "deviation" in sc.tables["notes"]["tokenizer"]
+        and "155/155" in sc.tables["notes"]["tokenizer"]
+    )
 
 
 def test_option_java_false_scores_without_java() -> None:
     samples, preds = _samples()
     _check_no_java_scores(CaptioningTask({"java": "false"}).score(samples, preds))
     same = CaptioningTask({"tokenizer": "python", "meteor": "false"}).score(samples, preds)
-    assert same.metrics["CIDEr"] == CaptioningTask({"java": "false"}).score(samples, preds).metrics["CIDEr"]
+    assert (
+        same.metrics["CIDEr"]
+        == CaptioningTask({"java": "false"}).score(samples, preds).metrics["CIDEr"]
+    )
     assert same.tables["notes"]["METEOR"] == "not computed (meteor=false)"
-    for bad in ({"java": "false", "tokenizer": "ptb"}, {"java": "false", "meteor": "true"},
-                {"java": "true"}, {"tokenizer": "nltk"}):
+    for bad in (
+        {"java": "false", "tokenizer": "ptb"},
+        {"java": "false", "meteor": "true"},
+        {"java": "true"},
+        {"tokenizer": "nltk"},
+    ):
         with pytest.raises(ValueError, match="cap task"):
             CaptioningTask(bad)
 
@@ -241,7 +263,9 @@ def test_no_java_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cap, "java_available", lambda: False)
     samples, preds = _samples()
     _check_no_java_scores(CaptioningTask().score(samples, preds))
-    with pytest.raises(RuntimeError, match=r"tokenizer=ptb needs Java.*install a Java runtime >= 8"):
+    with pytest.raises(
+        RuntimeError, match=r"tokenizer=ptb needs Java.*install a Java runtime >= 8"
+    ):
         CaptioningTask({"tokenizer": "ptb"}).score(samples, preds)
     with pytest.raises(RuntimeError, match="meteor=true needs Java"):
         CaptioningTask({"tokenizer": "python", "meteor": "true"}).score(samples, preds)
@@ -256,12 +280,19 @@ def test_no_java_in_a_process_whose_path_lacks_it(tmp_path: Path) -> None:
         "assert shutil.which('java') is None\n"
         "s = [Sample('1', '1.tif', {'references': ['A road .', 'Trees .']})]\n"
         "sc = CaptioningTask().score(s, [{'caption': 'A road.'}])\n"
-        "print(json.dumps({'tok': sc.tables['tokenizer'], 'meteor_nan': math.isnan(sc.metrics['METEOR']),"
+        "print(json.dumps({'tok': sc.tables['tokenizer'], 'meteor_nan': "
+        "math.isnan(sc.metrics['METEOR']),"
         " 'bleu': sc.metrics['BLEU_1']}))\n"
     )
     env = {**os.environ, "PATH": str(Path(sys.executable).parent)}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          timeout=300, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["tok"] == "python" and out["meteor_nan"] is True and out["bleu"] > 0
@@ -271,7 +302,6 @@ def test_a_run_without_java_records_cider_as_not_official(monkeypatch: pytest.Mo
     """The harness records a metric scored with a deviation as not official, whatever its
     MetricSpec says, and keeps the reason in the notes."""
     import remotesam_plugins.cap as cap
-
     from remotesam.bench.records.results import CheckpointRef
     from remotesam.bench.run.jobs import Job
     from remotesam.bench.run.scoring import score_job
@@ -280,24 +310,29 @@ def test_a_run_without_java_records_cider_as_not_official(monkeypatch: pytest.Mo
     ckpt = CheckpointRef("ckpt", "ckpt", "0" * 64)
 
     def job(plugin: CaptioningTask) -> Job:
-        return Job("cap", plugin, "ucm_captions", "test", Path("."), list(samples),
-                    len(samples), {}, "h")
+        return Job(
+            "cap", plugin, "ucm_captions", "test", Path("."), list(samples), len(samples), {}, "h"
+        )
 
     by_id = {s.sample_id: p for s, p in zip(samples, preds)}
     monkeypatch.setattr(cap, "java_available", lambda: False)
     result = score_job(job(CaptioningTask()), ckpt, by_id, {}, "missing")
     assert result.metrics["CIDEr"].official is False
     assert result.tables["notes"]["CIDEr"].startswith("deviation: computed on tokenizer=python")
-    with_jar = score_job(job(CaptioningTask({"tokenizer": "python", "meteor": "false"})), ckpt,
-                      by_id, {}, "missing")
+    with_jar = score_job(
+        job(CaptioningTask({"tokenizer": "python", "meteor": "false"})), ckpt, by_id, {}, "missing"
+    )
     assert with_jar.metrics["CIDEr"].official is False
 
 
 def test_python_tokenizer_matches_recorded_jar_output_on_unicode_classes() -> None:
     """Jar-free: the outputs recorded from the PTB jar (see :data:`UNICODE_CLASSES`)."""
     got = python_ptb_tokenize({i: [text] for i, (text, _) in enumerate(UNICODE_CLASSES)})
-    bad = [(text, want, got[i][0]) for i, (text, want) in enumerate(UNICODE_CLASSES)
-           if got[i][0] != want]
+    bad = [
+        (text, want, got[i][0])
+        for i, (text, want) in enumerate(UNICODE_CLASSES)
+        if got[i][0] != want
+    ]
     assert not bad, bad[:5]
 
 

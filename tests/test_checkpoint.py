@@ -125,7 +125,9 @@ def test_safetensors_bf16_is_half_size_and_close(tmp_path, tiny, image, referenc
 def test_bare_state_dict_and_training_extras(tmp_path, tiny, image, reference_logits, caplog):
     sd = dict(tiny.state_dict())
     torch.save(sd, tmp_path / "bare.pth")
-    torch.testing.assert_close(_logits(load_checkpoint(tmp_path / "bare.pth"), image), reference_logits)
+    torch.testing.assert_close(
+        _logits(load_checkpoint(tmp_path / "bare.pth"), image), reference_logits
+    )
     # HF-transformers BERT keys and the official training extras (argparse args, optimizer)
     sd["text_encoder.embeddings.position_ids"] = torch.arange(64)[None]
     sd["text_encoder.pooler.dense.weight"] = torch.zeros(64, 64)
@@ -143,8 +145,12 @@ def test_bare_state_dict_and_training_extras(tmp_path, tiny, image, reference_lo
 
 
 def test_ddp_prefix_is_stripped(tmp_path, tiny, image, reference_logits):
-    torch.save({"model": {f"module.{k}": v for k, v in tiny.state_dict().items()}}, tmp_path / "ddp.pth")
-    torch.testing.assert_close(_logits(load_checkpoint(tmp_path / "ddp.pth"), image), reference_logits)
+    torch.save(
+        {"model": {f"module.{k}": v for k, v in tiny.state_dict().items()}}, tmp_path / "ddp.pth"
+    )
+    torch.testing.assert_close(
+        _logits(load_checkpoint(tmp_path / "ddp.pth"), image), reference_logits
+    )
 
 
 def test_infer_config_base_and_parity():
@@ -229,7 +235,9 @@ def test_missing_keys(tmp_path, tiny):
 
 def test_unexpected_keys(tmp_path, tiny):
     sd = dict(tiny.state_dict())
-    sd["backbone.layers.0.blocks.0.attn.qkv.weight_renamed"] = sd.pop("backbone.layers.0.blocks.0.attn.qkv.weight")
+    sd["backbone.layers.0.blocks.0.attn.qkv.weight_renamed"] = sd.pop(
+        "backbone.layers.0.blocks.0.attn.qkv.weight"
+    )
     sd["text_encoder.embeddings.token_type_ids"] = torch.zeros(1, 64, dtype=torch.long)
     _expect_arch_error(
         tmp_path, sd, "missing keys: 1 (backbone.layers.0.blocks.0.attn.qkv.weight)",

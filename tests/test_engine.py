@@ -173,7 +173,9 @@ def test_predictor_methods_and_engine_agree() -> None:
     m = RemoteSAM(net, image_size=S, batch_size=3)
     img = _image(50, 60, 3)
     d = m.detection(img, ["ship", "dam"])
-    ans = m.answer(Request(img, ("ship in the image", "dam in the image"), frozenset({"mask", "prob"})))
+    ans = m.answer(
+        Request(img, ("ship in the image", "dam in the image"), frozenset({"mask", "prob"}))
+    )
     from remotesam import reduce
 
     again = reduce.detections(ans, ("ship", "dam"))
@@ -182,7 +184,12 @@ def test_predictor_methods_and_engine_agree() -> None:
 
 
 def test_channels_last_on_the_bundled_network_stays_within_tolerance() -> None:
-    ckpt = Path(__file__).resolve().parents[1] / "remotesam" / "checkpoints" / "remotesam_tiny.safetensors"
+    ckpt = (
+        Path(__file__).resolve().parents[1]
+        / "remotesam"
+        / "checkpoints"
+        / "remotesam_tiny.safetensors"
+    )
     m = RemoteSAM.from_checkpoint(ckpt, batch_size=4)
     img = _image(100, 90, 0)
     a = m.multi_label_cls(img, ["ship", "dam", "airplane"])
@@ -255,7 +262,9 @@ def test_on_the_cpu_the_network_runs_in_the_calling_thread_and_helpers_use_one_t
         got = list(eng.run(reqs))
         assert net.threads == {threading.current_thread().name}
         assert net.num_threads == {2}
-        assert helper_counts[len(reqs):] == [1] * len(reqs)  # the sequential calls ran in this thread
+        assert helper_counts[len(reqs) :] == [1] * len(
+            reqs
+        )  # the sequential calls ran in this thread
         assert torch.get_num_threads() == 2  # the caller's count is left as it was
         for (_, ans), ref in zip(got, seq):
             np.testing.assert_array_equal(ans.mask, ref.mask)

@@ -9,18 +9,22 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from PIL import Image
-from remotesam_plugins.det import DetectionTask
 
 import remotesam.bench.kit as kit
 from remotesam import classes as C
 from remotesam.bench.api import DatasetError
+from remotesam_plugins.det import DetectionTask
 
 
 def test_check_options() -> None:
     kit.check_options("x", {"a": 1}, {"a", "b"})
-    with pytest.raises(DatasetError, match=r"^isaid: unknown option\(s\) \['z'\]; available: \['a', 'b'\]$"):
+    with pytest.raises(
+        DatasetError, match=r"^isaid: unknown option\(s\) \['z'\]; available: \['a', 'b'\]$"
+    ):
         kit.check_options("isaid", {"z": 1, "a": 2}, {"b", "a"})
-    with pytest.raises(ValueError, match=r"^vg task: unknown option\(s\) \['k'\]; this task has no options$"):
+    with pytest.raises(
+        ValueError, match=r"^vg task: unknown option\(s\) \['k'\]; this task has no options$"
+    ):
         kit.check_options("vg task", {"k": 1}, error=ValueError, kind="task")
 
 
@@ -58,7 +62,9 @@ def test_score_lengths_and_sample_classes() -> None:
     task = DetectionTask()
     dota = SimpleNamespace(sample_id="s", meta={"dataset": "dotav2"})
     assert kit.sample_dataset_classes(task, dota) == C.DOTA_CLASSES
-    assert kit.sample_dataset_classes(task, SimpleNamespace(sample_id="s", meta={})) == C.DIOR_CLASSES
+    assert (
+        kit.sample_dataset_classes(task, SimpleNamespace(sample_id="s", meta={})) == C.DIOR_CLASSES
+    )
     with pytest.raises(ValueError, match="sample s: unknown dataset 'nope' in meta"):
         kit.sample_dataset_classes(task, SimpleNamespace(sample_id="s", meta={"dataset": "nope"}))
 
@@ -74,15 +80,30 @@ def test_public_surface() -> None:
 def test_require_and_layout_errors(tmp_path: Path) -> None:
     layout = "root/\n  images/*.png\n"
     assert kit.require_dir(tmp_path, "mydata") == tmp_path
-    with pytest.raises(DatasetError, match=r"^mydata: directory .*images not found\. Point the dataset root.*\nExpected layout:\nroot/\n  images/\*\.png$"):
+    with pytest.raises(
+        DatasetError,
+        match=r"^mydata: directory .*images not found\. Point the dataset root.*\nExpected "
+              r"layout:\nroot/\n  images/\*\.png$",
+    ):
         kit.require_dir(tmp_path / "images", "mydata", layout)
-    with pytest.raises(DatasetError, match=r"^mydata: file .*a\.json not found\. Point the dataset root[^\n]*$"):
+    with pytest.raises(
+        DatasetError, match=r"^mydata: file .*a\.json not found\. Point the dataset root[^\n]*$"
+    ):
         kit.require_file(tmp_path / "a.json", "mydata")
     err = kit.layout_error("mydata: no split file", layout)
-    assert isinstance(err, DatasetError) and str(err) == "mydata: no split file\nExpected layout:\nroot/\n  images/*.png"
+    assert (
+        isinstance(err, DatasetError)
+        and str(err) == "mydata: no split file\nExpected layout:\nroot/\n  images/*.png"
+    )
     assert str(kit.layout_error("plain")) == "plain"
-    with pytest.raises(DatasetError, match=r"^mydata: 2 image\(s\) listed in the annotations are absent: .*x\.png, .*y\.png\. Complete"):
-        kit.check_images_exist([tmp_path / "x.png", tmp_path / "y.png", tmp_path / "x.png"], "mydata", layout)
+    with pytest.raises(
+        DatasetError,
+        match=r"^mydata: 2 image\(s\) listed in the annotations are absent: .*x\.png, .*y\.png\. "
+              r"Complete",
+    ):
+        kit.check_images_exist(
+            [tmp_path / "x.png", tmp_path / "y.png", tmp_path / "x.png"], "mydata", layout
+        )
 
 
 def test_image_files_and_images(tmp_path: Path) -> None:
@@ -107,7 +128,9 @@ def test_image_files_and_images(tmp_path: Path) -> None:
 def test_read_json_error_names_line_and_column(tmp_path: Path) -> None:
     p = tmp_path / "a.json"
     p.write_text('{"a": 1,\n "b": }', encoding="utf-8")
-    with pytest.raises(DatasetError, match=r"^labels: .*a\.json is not valid JSON: .* at line 2, column 7"):
+    with pytest.raises(
+        DatasetError, match=r"^labels: .*a\.json is not valid JSON: .* at line 2, column 7"
+    ):
         kit.read_json(p, "labels")
     p.write_text('{"a": [1, 2]}', encoding="utf-8")
     assert kit.read_json(p) == {"a": [1, 2]}
@@ -141,5 +164,7 @@ def test_masks_round_trip_resize_and_iou() -> None:
         kit.mask_to_rle(np.zeros((2, 2, 2)))
     poly = kit.segmentation_to_rle([[1, 1, 6, 1, 6, 6, 1, 6]], 8, 8, "ann.json, annotations[0]")
     assert kit.rle_to_mask(poly)[3, 3] == 1 and kit.rle_to_mask(poly)[7, 7] == 0
-    with pytest.raises(DatasetError, match=r"^ann\.json, annotations\[0\]: RLE size \[4, 4\] differs"):
+    with pytest.raises(
+        DatasetError, match=r"^ann\.json, annotations\[0\]: RLE size \[4, 4\] differs"
+    ):
         kit.segmentation_to_rle(kit.mask_to_rle(np.ones((4, 4))), 8, 8, "ann.json, annotations[0]")

@@ -60,9 +60,19 @@ def _image(b: int, size: int, seed: int = 0) -> torch.Tensor:
 def test_registry_has_the_three_configs():
     assert {"remotesam_base", "remotesam_parity", "remotesam_tiny"} <= set(list_models())
     base = get_config("remotesam_base")
-    assert (base.img_size, base.embed_dim, base.window_size, base.decoder_hidden) == (896, 128, 12, 512)
+    assert (base.img_size, base.embed_dim, base.window_size, base.decoder_hidden) == (
+        896,
+        128,
+        12,
+        512,
+    )
     assert base.depths == (2, 2, 18, 2) and base.num_heads == (4, 8, 16, 32)
-    assert (base.vocab_size, base.text_hidden, base.text_layers, base.max_tokens) == (30522, 768, 12, 20)
+    assert (base.vocab_size, base.text_hidden, base.text_layers, base.max_tokens) == (
+        30522,
+        768,
+        12,
+        20,
+    )
     parity = get_config("remotesam_parity")
     assert parity.depths == (2, 2, 2, 2) and parity.text_layers == 2
     assert parity.replace(name="x", depths=(2, 2, 18, 2), text_layers=12) == base.replace(name="x")
@@ -113,7 +123,10 @@ def test_base_state_dict_equals_official_layout(reference_dir: Path):
     ref = json.loads((reference_dir / "remotesam_base_state_dict.json").read_text())
     with torch.device("meta"):
         model = create_model("remotesam_base")
-    mine = [[k, list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in model.state_dict().items()]
+    mine = [
+        [k, list(v.shape), str(v.dtype).removeprefix("torch.")]
+        for k, v in model.state_dict().items()
+    ]
     assert len(mine) == ref["num_state_dict_entries"] == 1107
     assert mine == ref["keys"]  # same names, order, shapes and dtypes
     assert model.num_parameters() == ref["num_params"] == 241_590_421
@@ -221,13 +234,38 @@ def test_bad_images(tiny, image, exc, match):
 @pytest.mark.parametrize(
     ("ids", "mask", "exc", "match"),
     [
-        (torch.ones(20, dtype=torch.long), torch.ones(20, dtype=torch.long), ValueError, r"\(B, L\)"),
-        (torch.ones(1, 1, 20, dtype=torch.long), torch.ones(1, 1, 20, dtype=torch.long), ValueError, r"\(B, L\)"),
+        (
+            torch.ones(20, dtype=torch.long),
+            torch.ones(20, dtype=torch.long),
+            ValueError,
+            r"\(B, L\)",
+        ),
+        (
+            torch.ones(1, 1, 20, dtype=torch.long),
+            torch.ones(1, 1, 20, dtype=torch.long),
+            ValueError,
+            r"\(B, L\)",
+        ),
         (torch.ones(1, 20), torch.ones(1, 20, dtype=torch.long), TypeError, "integer"),
-        (torch.ones(1, 20, dtype=torch.long), torch.ones(1, 19, dtype=torch.long), ValueError, "same shape"),
-        (torch.ones(2, 20, dtype=torch.long), torch.ones(2, 20, dtype=torch.long), ValueError, "batch size"),
+        (
+            torch.ones(1, 20, dtype=torch.long),
+            torch.ones(1, 19, dtype=torch.long),
+            ValueError,
+            "same shape",
+        ),
+        (
+            torch.ones(2, 20, dtype=torch.long),
+            torch.ones(2, 20, dtype=torch.long),
+            ValueError,
+            "batch size",
+        ),
         (torch.full((1, 20), 40000), torch.ones(1, 20, dtype=torch.long), ValueError, "30522"),
-        (torch.ones(1, 100, dtype=torch.long), torch.ones(1, 100, dtype=torch.long), ValueError, "max_position"),
+        (
+            torch.ones(1, 100, dtype=torch.long),
+            torch.ones(1, 100, dtype=torch.long),
+            ValueError,
+            "max_position",
+        ),
         ([[101, 102]], torch.ones(1, 2, dtype=torch.long), TypeError, "torch.Tensor"),
     ],
 )

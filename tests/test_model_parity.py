@@ -1,9 +1,11 @@
-"""Parity with the official RemoteSAM network (golden outputs in ../shared/reference/parity_tiny.npz).
+"""Parity with the official RemoteSAM network (golden outputs in
+../shared/reference/parity_tiny.npz).
 
 The ``remotesam_parity`` configuration is filled with the torch-free hash rule of
-``parity_tiny.md`` section 3 (``remotesam.model.parity``, vectorised numpy), fed the stored inputs, and
-compared with the official code's logits, decoder output, BERT output, routing angles and 51
-forward-hook statistics. The 896x896 forward runs once per test session (module fixture).
+``parity_tiny.md`` section 3 (``remotesam.model.parity``, vectorised numpy), fed the stored
+inputs, and compared with the official code's logits, decoder output, BERT output, routing
+angles and 51 forward-hook statistics. The 896x896 forward runs once per test session (module
+fixture).
 """
 
 from __future__ import annotations
@@ -130,7 +132,9 @@ def test_input_tensor_matches(golden):
 def test_logits_match(parity_run, golden):
     logits = parity_run["logits"]
     assert logits.shape == (1, 2, 896, 896)
-    np.testing.assert_allclose(logits[:, :, ::8, ::8].numpy(), golden["logits_sub8"], atol=1e-4, rtol=0)
+    np.testing.assert_allclose(
+        logits[:, :, ::8, ::8].numpy(), golden["logits_sub8"], atol=1e-4, rtol=0
+    )
     rows = logits[0][:, [0, 1, 447, 448, 895], :].numpy()
     cols = logits[0][:, :, [0, 1, 447, 448, 895]].numpy()
     np.testing.assert_allclose(rows, golden["logits_rows"], atol=1e-4, rtol=0)

@@ -131,7 +131,9 @@ def test_check_task_plugin_checks_every_image(pairs: dict) -> None:
     check_task_plugin(ChangeShare, dataset_root=pairs["root"], model=ShareModel(), n_samples=2)
     (pairs["root"] / "t1" / "1.png").rename(pairs["root"] / "t1" / "1.tmp")
     (pairs["root"] / "t2" / "2.png").unlink()
-    with pytest.raises(PluginConformanceError, match=r"sample '2': images\['t2'\] = '.*2\.png' is not a file"):
+    with pytest.raises(
+        PluginConformanceError, match=r"sample '2': images\['t2'\] = '.*2\.png' is not a file"
+    ):
         check_task_plugin(ChangeShare, dataset_root=pairs["root"])
 
 

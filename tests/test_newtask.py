@@ -45,8 +45,12 @@ def _import_skeleton(root: Path, package: str, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_names() -> None:
-    assert skeleton_names("land_use") == {"name": "land_use", "Camel": "LandUse",
-                                          "package": "rsb_land_use", "dist": "remotesam-bench-land-use"}
+    assert skeleton_names("land_use") == {
+        "name": "land_use",
+        "Camel": "LandUse",
+        "package": "rsb_land_use",
+        "dist": "remotesam-bench-land-use",
+    }
 
 
 def test_cli_writes_the_skeleton_and_refuses_bad_input(tmp_path: Path, capsys) -> None:
@@ -59,7 +63,10 @@ def test_cli_writes_the_skeleton_and_refuses_bad_input(tmp_path: Path, capsys) -
               "tests/data/change/test/label/0003.png"):
         assert (out / f).is_file(), f
     pyproject = (out / "pyproject.toml").read_text()
-    assert '[project.entry-points."remotesam_bench.tasks"]\nchange = "rsb_change.task:ChangeTask"' in pyproject
+    assert (
+        '[project.entry-points."remotesam_bench.tasks"]\nchange = "rsb_change.task:ChangeTask"'
+        in pyproject
+    )
     assert main(["new-task", "change", "--out", str(out)]) == 2
     assert "already exists and is not an empty folder" in capsys.readouterr().err
     assert main(["new-task", "Change!", "--out", str(tmp_path / "x")]) == 2
@@ -106,7 +113,9 @@ def test_skeleton_plugin_conforms_and_runs_in_the_harness(tmp_path: Path,
 
     ckpt = tmp_path / "weights.bin"
     ckpt.write_bytes(b"stand-in weights")
-    registry = Registry([EntryPoint("change", "rsb_change.task:ChangeTask", "remotesam_bench.tasks")])
+    registry = Registry(
+        [EntryPoint("change", "rsb_change.task:ChangeTask", "remotesam_bench.tasks")]
+    )
     cfg = RunConfig(tasks=["change"], checkpoints=[str(ckpt)], data_root=sk.root / "tests" / "data",
                     results_dir=tmp_path / "results", device="cpu", progress=False)
     out = run(cfg, registry=registry, model_factory=_factory)

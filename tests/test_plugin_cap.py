@@ -16,6 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from plugin_support import check_plugin_tiny
+
+from remotesam.bench.api import DatasetError, Sample
+from remotesam.types import Caption, Detections
 from remotesam_plugins.cap import POTENTIAL_CLASSES, CaptioningTask, UCMCaptionsAdapter
 from remotesam_plugins.metrics.captioning import (
     cider,
@@ -25,10 +28,9 @@ from remotesam_plugins.metrics.captioning import (
     simple_tokenize,
 )
 
-from remotesam.bench.api import DatasetError, Sample
-from remotesam.types import Caption, Detections
-
-needs_java = pytest.mark.skipif(not java_available(), reason="no Java runtime (PTB tokenizer / METEOR)")
+needs_java = pytest.mark.skipif(
+    not java_available(), reason="no Java runtime (PTB tokenizer / METEOR)"
+)
 
 
 @pytest.fixture
@@ -44,13 +46,24 @@ class FakeCapModel:
     def __init__(self) -> None:
         self.calls: list[dict] = []
 
-    def captioning(self, image: np.ndarray, classnames: list[str], region_split: int = 4, seed: int = 0,
-                   *, epoc: bool | None = None) -> Caption:
-        self.calls.append({"classnames": classnames, "region_split": region_split, "seed": seed, "epoc": epoc})
+    def captioning(
+        self,
+        image: np.ndarray,
+        classnames: list[str],
+        region_split: int = 4,
+        seed: int = 0,
+        *,
+        epoc: bool | None = None,
+    ) -> Caption:
+        self.calls.append(
+            {"classnames": classnames, "region_split": region_split, "seed": seed, "epoc": epoc}
+        )
         rng = random.Random(seed)
         text = rng.choice(["It contains many trees.", "There are buildings in the image.",
                            "This image features a road."])
-        empty = Detections(tuple(classnames), "hbb", np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64))
+        empty = Detections(
+            tuple(classnames), "hbb", np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64)
+        )
         return Caption(text=text, detections=empty)
 
 
@@ -87,10 +100,16 @@ def test_reads_real_dataset_json(ucm_root: Path) -> None:
     [
         (lambda d: d["images"][0].pop("sentences"), r"images\[0\] has no 'sentences' field"),
         (lambda d: d["images"][0].update(imgid="x", split="test"), r"images\[0\]\.imgid = 'x'"),
-        (lambda d: d["images"][1].update(imgid=d["images"][0]["imgid"], split=d["images"][0]["split"]),
-         r"images\[1\]\.imgid = \d+ appears twice"),
-        (lambda d: d["images"][0].update(sentences=[{"tokens": []}], split="test"),
-         r"images\[0\]\.sentences\[0\]\.raw"),
+        (
+            lambda d: d["images"][1].update(
+                imgid=d["images"][0]["imgid"], split=d["images"][0]["split"]
+            ),
+            r"images\[1\]\.imgid = \d+ appears twice",
+        ),
+        (
+            lambda d: d["images"][0].update(sentences=[{"tokens": []}], split="test"),
+            r"images\[0\]\.sentences\[0\]\.raw",
+        ),
         (lambda d: d.pop("images"), "expected an object with an 'images' list"),
     ],
 )
@@ -108,7 +127,9 @@ def test_truncated_json_absent_image_empty_split(ucm_root: Path, tmp_path: Path)
     p = ucm_root / "dataset.json"
     text = p.read_text()
     p.write_text(text[:1000])
-    with pytest.raises(DatasetError, match=r"dataset\.json is not valid JSON.*line \d+, column \d+"):
+    with pytest.raises(
+        DatasetError, match=r"dataset\.json is not valid JSON.*line \d+, column \d+"
+    ):
         UCMCaptionsAdapter(ucm_root).samples()
     p.write_text(text)
     (ucm_root / "Images" / "191.tif").unlink()
@@ -117,7 +138,9 @@ def test_truncated_json_absent_image_empty_split(ucm_root: Path, tmp_path: Path)
     d = json.loads(text)
     d["images"] = [im for im in d["images"] if im["split"] != "val"]
     p.write_text(json.dumps(d))
-    with pytest.raises(DatasetError, match=r"no entry with split 'val'; splits present: \['test', 'train'\]"):
+    with pytest.raises(
+        DatasetError, match=r"no entry with split 'val'; splits present: \['test', 'train'\]"
+    ):
         UCMCaptionsAdapter(ucm_root, "val").samples()
     with pytest.raises(DatasetError, match="Expected layout"):
         UCMCaptionsAdapter(tmp_path / "nowhere")
@@ -181,11 +204,20 @@ def test_plugin_scores_equal_pycocoevalcap_called_directly(real_data: Path, ucm_
 
     samples = UCMCaptionsAdapter(ucm_root).samples()
     rng = np.random.default_rng(5)
-    preds = [{"caption": samples[int(rng.integers(len(samples)))].target["references"][int(rng.integers(5))],
-              "seed": 0} for _ in samples]
+    preds = [
+        {
+            "caption": samples[int(rng.integers(len(samples)))].target["references"][
+                int(rng.integers(5))
+            ],
+            "seed": 0,
+        }
+        for _ in samples
+    ]
     sc = CaptioningTask({"meteor": "false"}).score(samples, preds)
     tok = PTBTokenizer()
-    g = tok.tokenize({s.sample_id: [{"caption": c} for c in s.target["references"]] for s in samples})
+    g = tok.tokenize(
+        {s.sample_id: [{"caption": c} for c in s.target["references"]] for s in samples}
+    )
     r = tok.tokenize({s.sample_id: [{"caption": p["caption"]}] for s, p in zip(samples, preds)})
     bleu, _ = Bleu(4).compute_score(g, r, verbose=0)
     for n in range(4):
@@ -243,7 +275,13 @@ def test_simple_tokenizer_option_and_bad_inputs() -> None:
     assert sc.metrics["BLEU_1"] > 0 and "not official" in sc.tables["notes"]["tokenizer"]
     with pytest.raises(ValueError, match="'caption' is not a string"):
         CaptioningTask({"tokenizer": "simple"}).score(s, [{"text": "x"}])
-    for opts in ({"region_split": 5}, {"tokenizer": "nltk"}, {"seed": "x"}, {"meteor": "maybe"}, {"z": 1}):
+    for opts in (
+        {"region_split": 5},
+        {"tokenizer": "nltk"},
+        {"seed": "x"},
+        {"meteor": "maybe"},
+        {"z": 1},
+    ):
         with pytest.raises(ValueError):
             CaptioningTask(opts)
     assert CaptioningTask().settings() == {"epoc": False, "region_split": 4, "seed": 0}

@@ -15,6 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 from plugin_support import check_plugin_tiny
+
+from remotesam.bench.api import DatasetError, Sample
+from remotesam.types import Counts
 from remotesam_plugins._detection_common import DIOR_PRIOR_AREAS, DOTA_PRIOR_AREAS
 from remotesam_plugins.cnt import (
     CountingTask,
@@ -23,9 +26,6 @@ from remotesam_plugins.cnt import (
     map_class_name,
 )
 from remotesam_plugins.metrics.counting import counting_metrics, filter_by_prior_area
-
-from remotesam.bench.api import DatasetError, Sample
-from remotesam.types import Counts
 
 REAL_IMAGES = [
     "IMG_CT_016_DIOR_25156_13931_ori.png",
@@ -57,17 +57,40 @@ class FakeCountModel:
         self.counts = counts
         self.calls: list[dict] = []
 
-    def counting(self, image: np.ndarray, classnames: list[str], *, prior_areas=None, area_factor=0.8,
-                 epoc=None, epoc_threshold=0.15) -> Counts:
-        self.calls.append({"classnames": classnames, "prior_areas": prior_areas, "area_factor": area_factor,
-                           "epoc": epoc, "epoc_threshold": epoc_threshold, "shape": image.shape})
-        return Counts(classnames=tuple(classnames), counts={classnames[0]: self.counts[len(self.calls) - 1]})
+    def counting(
+        self,
+        image: np.ndarray,
+        classnames: list[str],
+        *,
+        prior_areas=None,
+        area_factor=0.8,
+        epoc=None,
+        epoc_threshold=0.15,
+    ) -> Counts:
+        self.calls.append(
+            {
+                "classnames": classnames,
+                "prior_areas": prior_areas,
+                "area_factor": area_factor,
+                "epoc": epoc,
+                "epoc_threshold": epoc_threshold,
+                "shape": image.shape,
+            }
+        )
+        return Counts(
+            classnames=tuple(classnames), counts={classnames[0]: self.counts[len(self.calls) - 1]}
+        )
 
 
 @pytest.mark.realdata
 def test_reads_real_images_with_documented_json(counting_root: Path) -> None:
     samples = DIORCountingAdapter(counting_root).samples()
-    assert [s.target["class"] for s in samples] == ["ship", "storagetank", "trainstation", "vehicle"]
+    assert [s.target["class"] for s in samples] == [
+        "ship",
+        "storagetank",
+        "trainstation",
+        "vehicle",
+    ]
     assert [s.target["count"] for s in samples] == [7, 3, 0, 12]
     assert samples[0].sample_id == "0:IMG_CT_016_DIOR_25156_13931_ori"
     assert samples[1].meta["prior_area"] == DIOR_PRIOR_AREAS["storagetank"] == 4
@@ -91,12 +114,30 @@ def test_class_name_mapping() -> None:
 @pytest.mark.parametrize(
     ("entry", "match"),
     [
-        ({"conversations": [{"content": "How many ships?"}, {"content": "3"}], "images": ["a.png"]},
-         r"entry \[0\]\.conversations\[0\]\.content: expected a question containing 'the number of"),
-        (_entry("ship", "seven", "a.png"), r"entry \[0\]\.conversations\[1\]\.content: expected an integer"),
-        (_entry("spaceship", 1, "a.png"), r"entry \[0\]\.conversations\[0\]\.content: class 'spaceship'"),
-        ({"conversations": [{"content": "x"}], "images": ["a.png"]}, r"entry \[0\]\.conversations: expected a list"),
-        ({**_entry("ship", 1, "a.png"), "images": []}, r"entry \[0\]\.images: expected a non-empty list"),
+        (
+            {
+                "conversations": [{"content": "How many ships?"}, {"content": "3"}],
+                "images": ["a.png"],
+            },
+            r"entry \[0\]\.conversations\[0\]\.content: expected a question containing 'the number "
+            r"of",
+        ),
+        (
+            _entry("ship", "seven", "a.png"),
+            r"entry \[0\]\.conversations\[1\]\.content: expected an integer",
+        ),
+        (
+            _entry("spaceship", 1, "a.png"),
+            r"entry \[0\]\.conversations\[0\]\.content: class 'spaceship'",
+        ),
+        (
+            {"conversations": [{"content": "x"}], "images": ["a.png"]},
+            r"entry \[0\]\.conversations: expected a list",
+        ),
+        (
+            {**_entry("ship", 1, "a.png"), "images": []},
+            r"entry \[0\]\.images: expected a non-empty list",
+        ),
     ],
 )
 def test_malformed_entries(tmp_path: Path, entry: dict, match: str) -> None:
@@ -125,7 +166,9 @@ def test_dota_adapter_uses_dota_priors(tmp_path: Path) -> None:
     (tmp_path / "Images").mkdir()
     (tmp_path / "Annotation").mkdir()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "Images" / "a.png")
-    (tmp_path / "Annotation" / "test_IMG_CT.json").write_text(json.dumps([_entry("vehicle", 2, "a.png")]))
+    (tmp_path / "Annotation" / "test_IMG_CT.json").write_text(
+        json.dumps([_entry("vehicle", 2, "a.png")])
+    )
     s = DOTACountingAdapter(tmp_path).samples()[0]
     assert s.meta["prior_area"] == 21
 
@@ -140,26 +183,58 @@ def _dota_counting(tmp_path: Path, entries: list[dict]) -> Path:
 
 def test_dota_crane_maps_to_container_crane_like_the_official_code(tmp_path: Path) -> None:
     # one "crane" question used to make the whole DOTA counting set fail to load
-    root = _dota_counting(tmp_path, [_entry("ship", 3, "a.png"), _entry("crane", 2, "a.png"),
-                                     _entry("small vehicle", 40, "a.png"), _entry("large-vehicle", 5, "a.png")])
+    root = _dota_counting(
+        tmp_path,
+        [
+            _entry("ship", 3, "a.png"),
+            _entry("crane", 2, "a.png"),
+            _entry("small vehicle", 40, "a.png"),
+            _entry("large-vehicle", 5, "a.png"),
+        ],
+    )
     samples = DOTACountingAdapter(root).samples()
     assert [s.target["class"] for s in samples] == ["ship", "container-crane", "vehicle", "vehicle"]
     assert samples[1].meta["prior_area"] == DOTA_PRIOR_AREAS["container-crane"] == 187
     dota = tuple(DOTA_PRIOR_AREAS)
-    assert map_class_name("container crane", dota) == map_class_name("cranes", dota) == "container-crane"
+    assert (
+        map_class_name("container crane", dota)
+        == map_class_name("cranes", dota)
+        == "container-crane"
+    )
     assert map_class_name("crane", tuple(DIOR_PRIOR_AREAS)) is None  # DIOR has no crane class
 
 
 @pytest.mark.parametrize(
     ("entry", "match"),
     [
-        (_entry("ship", "nan", "a.png"), r"entry \[0\]\.conversations\[1\]\.content: expected an integer count, found 'nan'"),
-        (_entry("ship", "inf", "a.png"), r"entry \[0\]\.conversations\[1\]\.content: expected an integer count"),
-        (_entry("ship", "7.5", "a.png"), r"entry \[0\]\.conversations\[1\]\.content: expected an integer count"),
-        (_entry("ship", -2, "a.png"), r"entry \[0\]\.conversations\[1\]\.content: negative count -2"),
-        ({**_entry("ship", 1, "a.png"), "crop": [0, 0, float("nan"), 5]}, r"entry \[0\]\.crop = \[0, 0, nan, 5\]"),
-        ({**_entry("ship", 1, "a.png"), "crop": [0, 0, float("inf"), 5]}, r"entry \[0\]\.crop = .*finite"),
-        ({**_entry("ship", 1, "a.png"), "crop": [10, 10, 5, 50]}, r"entry \[0\]\.crop = \[10, 10, 5, 50\].*inverted"),
+        (
+            _entry("ship", "nan", "a.png"),
+            r"entry \[0\]\.conversations\[1\]\.content: expected an integer count, found 'nan'",
+        ),
+        (
+            _entry("ship", "inf", "a.png"),
+            r"entry \[0\]\.conversations\[1\]\.content: expected an integer count",
+        ),
+        (
+            _entry("ship", "7.5", "a.png"),
+            r"entry \[0\]\.conversations\[1\]\.content: expected an integer count",
+        ),
+        (
+            _entry("ship", -2, "a.png"),
+            r"entry \[0\]\.conversations\[1\]\.content: negative count -2",
+        ),
+        (
+            {**_entry("ship", 1, "a.png"), "crop": [0, 0, float("nan"), 5]},
+            r"entry \[0\]\.crop = \[0, 0, nan, 5\]",
+        ),
+        (
+            {**_entry("ship", 1, "a.png"), "crop": [0, 0, float("inf"), 5]},
+            r"entry \[0\]\.crop = .*finite",
+        ),
+        (
+            {**_entry("ship", 1, "a.png"), "crop": [10, 10, 5, 50]},
+            r"entry \[0\]\.crop = \[10, 10, 5, 50\].*inverted",
+        ),
         ({**_entry("ship", 1, "a.png"), "crop": [1, 2]}, r"entry \[0\]\.crop = \[1, 2\]"),
     ],
 )

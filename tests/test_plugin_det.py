@@ -20,6 +20,9 @@ import numpy as np
 import pytest
 from PIL import Image
 from plugin_support import check_plugin_tiny
+
+from remotesam.bench.api import DatasetError, Sample
+from remotesam.types import Detections
 from remotesam_plugins._detection_common import (
     DIOR_CLASSES,
     DOTA_CLASSES,
@@ -34,9 +37,6 @@ from remotesam_plugins.metrics.detection import (
     xyxy_to_polygon,
 )
 
-from remotesam.bench.api import DatasetError, Sample
-from remotesam.types import Detections
-
 RECON_JSON = "DIOR_00001_coco_RECONSTRUCTED.json"
 
 
@@ -50,7 +50,9 @@ def dior_root(real_data: Path, tmp_path: Path) -> Path:
     """Official DIORcoco layout with the REAL image and the RECONSTRUCTED json as DIOR_test.json."""
     root = tmp_path / "DIORcoco"
     (root / "Annotations").mkdir(parents=True)
-    shutil.copy(real_data / "dior" / "Annotations" / RECON_JSON, root / "Annotations" / "DIOR_test.json")
+    shutil.copy(
+        real_data / "dior" / "Annotations" / RECON_JSON, root / "Annotations" / "DIOR_test.json"
+    )
     shutil.copytree(real_data / "dior" / "JPEGImages", root / "JPEGImages")
     return root
 
@@ -59,8 +61,17 @@ def _coco(images: list[tuple[int, str]], anns: list[tuple[int, int, list[float]]
           cats: list[tuple[int, str]]) -> dict[str, Any]:
     return {
         "images": [{"id": i, "file_name": f, "width": 800, "height": 800} for i, f in images],
-        "annotations": [{"id": k + 1, "image_id": i, "category_id": c, "bbox": b, "area": b[2] * b[3],
-                         "iscrowd": 0} for k, (i, c, b) in enumerate(anns)],
+        "annotations": [
+            {
+                "id": k + 1,
+                "image_id": i,
+                "category_id": c,
+                "bbox": b,
+                "area": b[2] * b[3],
+                "iscrowd": 0,
+            }
+            for k, (i, c, b) in enumerate(anns)
+        ],
         "categories": [{"id": i, "name": n} for i, n in cats],
     }
 
@@ -75,13 +86,22 @@ class FakeDetModel:
 
     def detection(self, image: np.ndarray, classnames: list[str], box_type: str = "hbb",
                   epoc: bool | None = None) -> Detections:
-        self.calls.append({"shape": image.shape, "classnames": list(classnames), "box_type": box_type, "epoc": epoc})
+        self.calls.append(
+            {
+                "shape": image.shape,
+                "classnames": list(classnames),
+                "box_type": box_type,
+                "epoc": epoc,
+            }
+        )
         k = self.count.get(box_type, 0)
         self.count[box_type] = k + 1
         return self.responses[k][box_type]
 
 
-def _dets(classnames: tuple[str, ...], box_type: str, rows: list[tuple[str, list[float], float]]) -> Detections:
+def _dets(
+    classnames: tuple[str, ...], box_type: str, rows: list[tuple[str, list[float], float]]
+) -> Detections:
     width = 4 if box_type == "hbb" else 8
     boxes = np.array([r[1] for r in rows], np.float64).reshape(-1, width)
     return Detections(classnames=classnames, box_type=box_type, boxes=boxes,
@@ -106,9 +126,22 @@ def test_dior_reads_real_image_and_reconstructed_json(dior_root: Path) -> None:
 
 def test_dior_categories_are_mapped_by_name_not_id(tmp_path: Path) -> None:
     # a public converter's order: dam is 9th, ids 0-based, native capitalisation
-    cats = [(0, "airplane"), (8, "dam"), (6, "Expressway-Service-area"), (7, "Expressway-toll-station")]
+    cats = [
+        (0, "airplane"),
+        (8, "dam"),
+        (6, "Expressway-Service-area"),
+        (7, "Expressway-toll-station"),
+    ]
     p = tmp_path / "a.json"
-    p.write_text(json.dumps(_coco([(5, "x.jpg")], [(5, 8, [0, 0, 10, 10]), (5, 6, [1, 1, 5, 5]), (5, 0, [2, 2, 3, 3])], cats)))
+    p.write_text(
+        json.dumps(
+            _coco(
+                [(5, "x.jpg")],
+                [(5, 8, [0, 0, 10, 10]), (5, 6, [1, 1, 5, 5]), (5, 0, [2, 2, 3, 3])],
+                cats,
+            )
+        )
+    )
     coco = read_coco_detection_json(p, DIOR_CLASSES)
     assert coco.labels[5] == ["dam", "expressway-service-area", "airplane"]
     np.testing.assert_array_equal(coco.boxes[5][0], [0, 0, 10, 10])
@@ -124,7 +157,9 @@ def test_unknown_category_name_names_file_and_field(tmp_path: Path) -> None:
 def test_truncated_json_names_file_and_line(dior_root: Path) -> None:
     ann = dior_root / "Annotations" / "DIOR_test.json"
     ann.write_text(ann.read_text()[:200])
-    with pytest.raises(DatasetError, match=r"DIOR_test\.json is not valid JSON.*line \d+, column \d+"):
+    with pytest.raises(
+        DatasetError, match=r"DIOR_test\.json is not valid JSON.*line \d+, column \d+"
+    ):
         DIORDetectionAdapter(dior_root).samples()
 
 
@@ -186,7 +221,9 @@ def test_dota_full_image_with_headers_and_name_mapping(real_data: Path) -> None:
     # only P1888's image is public: images drive the sample list, labels without images are unused
     assert [s.sample_id for s in samples] == ["P1888"]
     assert len(samples[0].target["labels"]) == 64
-    objs = read_dota_label_file(real_data / "dota" / "v1.0_full_image" / "labelTxt" / "P0706.txt", DOTA_CLASSES)
+    objs = read_dota_label_file(
+        real_data / "dota" / "v1.0_full_image" / "labelTxt" / "P0706.txt", DOTA_CLASSES
+    )
     raw = {o.raw_name for o in objs}
     assert {o.name for o in objs} <= set(DOTA_CLASSES)
     if "plane" in raw:
@@ -203,7 +240,11 @@ def test_dota_float_labels_with_generated_images(real_data: Path, tmp_path: Path
             (root / "labelTxt" / f.name).unlink()
             continue
         polys = np.stack([o.polygon for o in read_dota_label_file(f)])
-        _img(root / "images" / f"{f.stem}.png", int(polys[:, 1::2].max()) + 1, int(polys[:, 0::2].max()) + 1)
+        _img(
+            root / "images" / f"{f.stem}.png",
+            int(polys[:, 1::2].max()) + 1,
+            int(polys[:, 0::2].max()) + 1,
+        )
     samples = DOTADetectionAdapter(tmp_path / "DOTAv2_patches").samples()
     assert [s.sample_id for s in samples] == ["P0003", "P0004", "P0005", "P0007"]
     assert [len(s.target["labels"]) for s in samples] == [55, 107, 130, 158]
@@ -273,14 +314,33 @@ def _pycocotools_per_class(ids, gtb, gtl, di, xywh, ds, dl, K) -> np.ndarray:
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    gt = {"images": [{"id": i} for i in ids], "annotations": [], "categories": [{"id": k + 1} for k in range(K)]}
+    gt = {
+        "images": [{"id": i} for i in ids],
+        "annotations": [],
+        "categories": [{"id": k + 1} for k in range(K)],
+    }
     for i in ids:
         for b, lab in zip(gtb[i], gtl[i]):
             w, h = b[2] - b[0], b[3] - b[1]
-            gt["annotations"].append({"id": len(gt["annotations"]) + 1, "image_id": i, "category_id": int(lab) + 1,
-                                      "bbox": [b[0], b[1], w, h], "area": w * h, "iscrowd": 0})
-    dets = [{"image_id": int(di[j]), "category_id": int(dl[j]) + 1, "bbox": [float(v) for v in xywh[j]],
-             "score": float(ds[j])} for j in range(len(ds))]
+            gt["annotations"].append(
+                {
+                    "id": len(gt["annotations"]) + 1,
+                    "image_id": i,
+                    "category_id": int(lab) + 1,
+                    "bbox": [b[0], b[1], w, h],
+                    "area": w * h,
+                    "iscrowd": 0,
+                }
+            )
+    dets = [
+        {
+            "image_id": int(di[j]),
+            "category_id": int(dl[j]) + 1,
+            "bbox": [float(v) for v in xywh[j]],
+            "score": float(ds[j]),
+        }
+        for j in range(len(ds))
+    ]
     rows = []
     with contextlib.redirect_stdout(io.StringIO()):
         for k in range(K):
@@ -327,8 +387,17 @@ def test_polygon_ap_equals_cocoeval_on_axis_aligned_boxes(seed: int) -> None:
     ids, gtb, gtl, di, db, ds, dl, classes = _random_problem(seed)
     xywh = np.c_[db[:, :2], db[:, 2:] - db[:, :2]]
     ref = coco_bbox_ap(ids, gtb, gtl, di, xywh, ds, dl, classes)
-    res = polygon_ap(ids, {i: xyxy_to_polygon(b) for i, b in gtb.items()}, gtl, di, xyxy_to_polygon(db),
-                     ds, dl, classes, iou_thresholds=np.linspace(0.5, 0.95, 10))
+    res = polygon_ap(
+        ids,
+        {i: xyxy_to_polygon(b) for i, b in gtb.items()},
+        gtl,
+        di,
+        xyxy_to_polygon(db),
+        ds,
+        dl,
+        classes,
+        iou_thresholds=np.linspace(0.5, 0.95, 10),
+    )
     np.testing.assert_allclose(res.ap50, ref.ap50, atol=1e-12)
     np.testing.assert_allclose(res.ap, ref.ap, atol=1e-12)
 
@@ -339,13 +408,24 @@ def test_difficult_ignore_matches_between_polygon_and_coco_paths() -> None:
     ign = {i: rng.random(len(gtl[i])) < 0.3 for i in ids}
     xywh = np.c_[db[:, :2], db[:, 2:] - db[:, :2]]
     a = coco_bbox_ap(ids, gtb, gtl, di, xywh, ds, dl, classes, gt_ignore=ign)
-    b = polygon_ap(ids, {i: xyxy_to_polygon(x) for i, x in gtb.items()}, gtl, di, xyxy_to_polygon(db), ds, dl,
-                   classes, gt_ignore=ign)
+    b = polygon_ap(
+        ids,
+        {i: xyxy_to_polygon(x) for i, x in gtb.items()},
+        gtl,
+        di,
+        xyxy_to_polygon(db),
+        ds,
+        dl,
+        classes,
+        gt_ignore=ign,
+    )
     np.testing.assert_allclose(a.ap50, b.ap50, atol=1e-12)
     plain = coco_bbox_ap(ids, gtb, gtl, di, xywh, ds, dl, classes)
     assert not np.allclose(plain.ap50, a.ap50, equal_nan=True)
     with pytest.raises(ValueError, match="only supported by the pycocotools backend"):
-        coco_bbox_ap(ids, gtb, gtl, di, xywh, ds, dl, classes, gt_ignore=ign, backend="faster-coco-eval")
+        coco_bbox_ap(
+            ids, gtb, gtl, di, xywh, ds, dl, classes, gt_ignore=ign, backend="faster-coco-eval"
+        )
 
 
 def test_polygon_iou_values() -> None:
@@ -381,14 +461,31 @@ def _dior_samples(tmp_path: Path) -> list[Sample]:
 def test_predict_score_perfect_and_official_truncation(tmp_path: Path) -> None:
     samples = _dior_samples(tmp_path)
     C = DIOR_CLASSES
-    model = FakeDetModel([
-        {"hbb": _dets(C, "hbb", [("airplane", [10.7, 10.2, 60.9, 50.5], 0.9), ("ship", [100, 100, 120, 120], 0.8)])},
-        {"hbb": _dets(C, "hbb", [("ship", [5, 5, 35, 35], 0.7), ("ship", [300, 300, 330, 330], 0.6)])},
-    ])
+    model = FakeDetModel(
+        [
+            {
+                "hbb": _dets(
+                    C,
+                    "hbb",
+                    [
+                        ("airplane", [10.7, 10.2, 60.9, 50.5], 0.9),
+                        ("ship", [100, 100, 120, 120], 0.8),
+                    ],
+                )
+            },
+            {
+                "hbb": _dets(
+                    C, "hbb", [("ship", [5, 5, 35, 35], 0.7), ("ship", [300, 300, 330, 330], 0.6)]
+                )
+            },
+        ]
+    )
     task = DetectionTask()
     preds = task.predict(model, samples)
     assert json.loads(json.dumps(preds)) == preds
-    assert model.calls[0]["classnames"] == list(C) and model.calls[0]["epoc"] is None  # auto -> predictor default
+    assert (
+        model.calls[0]["classnames"] == list(C) and model.calls[0]["epoc"] is None
+    )  # auto -> predictor default
     sc = task.score(samples, preds)
     rows = {r["class"]: r for r in sc.tables["per_class"]}
     # [10.7, 10.2, 60.9, 50.5] -> int truncation [10, 10, 50, 40]: exactly the GT box
@@ -397,7 +494,10 @@ def test_predict_score_perfect_and_official_truncation(tmp_path: Path) -> None:
     assert rows["ship"]["AP50"] == pytest.approx(100.0)  # the FP scores below both TPs
     assert rows["dam"]["AP50"] is None and rows["dam"]["n_gt"] == 0
     assert sc.metrics["mAP50"] == pytest.approx(100.0)
-    assert np.isnan(sc.metrics["mAP50_obb"]) and "no oriented ground truth" in sc.tables["notes"]["mAP50_obb"]
+    assert (
+        np.isnan(sc.metrics["mAP50_obb"])
+        and "no oriented ground truth" in sc.tables["notes"]["mAP50_obb"]
+    )
     assert set(sc.metrics) == {m.name for m in DetectionTask.metrics}
 
 
@@ -405,7 +505,9 @@ def test_obb_scoring_on_dota_and_difficult_option(tmp_path: Path) -> None:
     root = tmp_path / "dota"
     _img(root / "images" / "p.png", 64, 64)
     (root / "annfiles").mkdir()
-    (root / "annfiles" / "p.txt").write_text("0 0 10 0 10 10 0 10 plane 0\n20 20 30 20 30 30 20 30 plane 1\n")
+    (root / "annfiles" / "p.txt").write_text(
+        "0 0 10 0 10 10 0 10 plane 0\n20 20 30 20 30 30 20 30 plane 1\n"
+    )
     samples = DOTADetectionAdapter(root).samples()
     C = DOTA_CLASSES
     resp = {"hbb": _dets(C, "hbb", [("airplane", [0, 0, 10, 10], 0.9)]),
@@ -413,7 +515,9 @@ def test_obb_scoring_on_dota_and_difficult_option(tmp_path: Path) -> None:
     model = FakeDetModel([resp])
     task = DetectionTask({"box_type": "both"})
     preds = task.predict(model, samples)
-    assert [c["box_type"] for c in model.calls] == ["hbb", "obb"] and model.calls[0]["epoc"] is False
+    assert [c["box_type"] for c in model.calls] == ["hbb", "obb"] and model.calls[0][
+        "epoc"
+    ] is False
     keep = task.score(samples, preds)
     half = 100.0 * 51 / 101  # recall 0.5 at precision 1: 51 of the 101 COCO recall points
     assert keep.metrics["mAP50"] == pytest.approx(half)  # the difficult object is missed
@@ -421,8 +525,13 @@ def test_obb_scoring_on_dota_and_difficult_option(tmp_path: Path) -> None:
     ign = DetectionTask({"box_type": "both", "difficult": "ignore"}).score(samples, preds)
     assert ign.metrics["mAP50"] == pytest.approx(100.0)
     assert ign.metrics["mAP50_obb"] == pytest.approx(100.0)
-    obb_only = DetectionTask({"box_type": "obb"}).score(samples, [{"obb": preds[0]["obb"], "size": [64, 64]}])
-    assert obb_only.metrics["mAP50"] == pytest.approx(half) and "envelopes" in obb_only.tables["notes"]["hbb"]
+    obb_only = DetectionTask({"box_type": "obb"}).score(
+        samples, [{"obb": preds[0]["obb"], "size": [64, 64]}]
+    )
+    assert (
+        obb_only.metrics["mAP50"] == pytest.approx(half)
+        and "envelopes" in obb_only.tables["notes"]["hbb"]
+    )
 
 
 def test_corrupt_image_fails_the_sample(tmp_path: Path) -> None:
@@ -433,9 +542,13 @@ def test_corrupt_image_fails_the_sample(tmp_path: Path) -> None:
 
 
 def test_bad_options_and_predictions(tmp_path: Path) -> None:
-    for opts, match in (({"box_type": "xyz"}, "box_type"), ({"nope": 1}, "unknown option"),
-                        ({"epoc": "maybe"}, "epoc"), ({"coco_backend": "x"}, "coco_backend"),
-                        ({"difficult": "ignore", "coco_backend": "faster-coco-eval"}, "pycocotools")):
+    for opts, match in (
+        ({"box_type": "xyz"}, "box_type"),
+        ({"nope": 1}, "unknown option"),
+        ({"epoc": "maybe"}, "epoc"),
+        ({"coco_backend": "x"}, "coco_backend"),
+        ({"difficult": "ignore", "coco_backend": "faster-coco-eval"}, "pycocotools"),
+    ):
         with pytest.raises(ValueError, match=match):
             DetectionTask(opts)
     samples = _dior_samples(tmp_path)
@@ -455,15 +568,20 @@ def test_check_task_plugin() -> None:
 
 @pytest.mark.slow
 def test_end_to_end_tiny_model(tmp_path: Path) -> None:
-    """predict + score through check_task_plugin with the tiny random model on a small DIOR-format set."""
+    """predict + score through check_task_plugin with the tiny random model on a small
+    DIOR-format set."""
     root = tmp_path / "DIORcoco"
     (root / "Annotations").mkdir(parents=True)
-    data = _coco([(1, "1.jpg")], [(1, 1, [10, 10, 30, 20])], [(k + 1, c) for k, c in enumerate(DIOR_CLASSES)])
+    data = _coco(
+        [(1, "1.jpg")], [(1, 1, [10, 10, 30, 20])], [(k + 1, c) for k, c in enumerate(DIOR_CLASSES)]
+    )
     data["images"][0].update(width=96, height=96)
     (root / "Annotations" / "DIOR_test.json").write_text(json.dumps(data))
     rng = np.random.default_rng(0)
     (root / "JPEGImages").mkdir()
-    Image.fromarray(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)).save(root / "JPEGImages" / "1.jpg")
+    Image.fromarray(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)).save(
+        root / "JPEGImages" / "1.jpg"
+    )
     check_plugin_tiny(DetectionTask, root)
 
 
@@ -508,7 +626,9 @@ def _cocoeval_map50_on_file(ann_file: Path, dets: list[dict[str, Any]]) -> float
     return 100.0 * float(np.mean(aps))
 
 
-def _official_dets(samples: list[Sample], preds: list[dict[str, Any]], cat_ids: dict[str, int]) -> list[dict]:
+def _official_dets(
+    samples: list[Sample], preds: list[dict[str, Any]], cat_ids: dict[str, int]
+) -> list[dict]:
     """What the official DET.py writes: the file's image id, int-truncated xywh, the score."""
     out = []
     for s, p in zip(samples, preds):
@@ -547,15 +667,24 @@ def test_scoring_keeps_the_json_image_ids_so_ties_rank_as_cocoeval(tmp_path: Pat
 
 def test_iscrowd_objects_are_coco_crowd_regions(tmp_path: Path) -> None:
     cats = [(k + 1, c) for k, c in enumerate(DIOR_CLASSES)]
-    data = _coco([(5, "a.jpg"), (9, "b.jpg")],
-                 [(5, 1, [10, 10, 30, 30]), (5, 1, [200, 200, 200, 200]), (9, 1, [20, 20, 30, 30])], cats)
+    data = _coco(
+        [(5, "a.jpg"), (9, "b.jpg")],
+        [(5, 1, [10, 10, 30, 30]), (5, 1, [200, 200, 200, 200]), (9, 1, [20, 20, 30, 30])],
+        cats,
+    )
     data["annotations"][1]["iscrowd"] = 1  # a parking apron of aircraft marked as a crowd
     root = _write_dior(tmp_path, data)
     samples = DIORDetectionAdapter(root).samples()
     assert samples[0].target["iscrowd"] == [0, 1]
     preds = [
-        _hbb_pred([("airplane", [10, 10, 40, 40], 0.6), ("airplane", [210, 210, 250, 250], 0.95),
-                   ("airplane", [300, 300, 340, 340], 0.9), ("airplane", [250, 350, 290, 390], 0.85)]),
+        _hbb_pred(
+            [
+                ("airplane", [10, 10, 40, 40], 0.6),
+                ("airplane", [210, 210, 250, 250], 0.95),
+                ("airplane", [300, 300, 340, 340], 0.9),
+                ("airplane", [250, 350, 290, 390], 0.85),
+            ]
+        ),
         _hbb_pred([("airplane", [20, 20, 50, 50], 0.7)]),
     ]
     ours = DetectionTask().score(samples, preds)
@@ -588,7 +717,9 @@ def test_hostile_dior_annotation_values(tmp_path: Path, field: str, value: Any, 
         read_coco_detection_json(p, DIOR_CLASSES)
 
 
-@pytest.mark.parametrize(("key", "value"), [("width", float("nan")), ("height", -800), ("width", 12.5)])
+@pytest.mark.parametrize(
+    ("key", "value"), [("width", float("nan")), ("height", -800), ("width", 12.5)]
+)
 def test_hostile_dior_image_sizes(tmp_path: Path, key: str, value: Any) -> None:
     data = _coco([(1, "x.jpg")], [(1, 1, [0, 0, 5, 5])], [(1, "airplane")])
     data["images"][0][key] = value
@@ -622,7 +753,9 @@ def test_dota_coordinates_are_truncated_like_the_official_loader(tmp_path: Path)
     _img(root / "images" / "p.png", 32, 32)
     (root / "annfiles").mkdir()
     # a 3x3 vehicle at fractional coordinates (v2.0 labels carry floats)
-    (root / "annfiles" / "p.txt").write_text("10.9 10.9 13.9 10.9 13.9 13.9 10.9 13.9 small-vehicle 0\n")
+    (root / "annfiles" / "p.txt").write_text(
+        "10.9 10.9 13.9 10.9 13.9 13.9 10.9 13.9 small-vehicle 0\n"
+    )
     official = DOTADetectionAdapter(root).samples()
     assert official[0].target["polygons"] == [[10.0, 10.0, 13.0, 10.0, 13.0, 13.0, 10.0, 13.0]]
     assert official[0].target["bbox_xyxy"] == [[10.0, 10.0, 13.0, 13.0]]
@@ -652,7 +785,10 @@ def test_dense_dota_patch_is_not_cut_at_100_detections(real_data: Path) -> None:
     # perfect boxes: only the real patch's zero-area objects (IoU 0 with anything) are missed
     assert sv["AP50"] > 98.0
     assert sv_capped["AP50"] < 40.0  # recall <= 100 / 263: the cap cuts the dense class
-    assert default.tables["settings"]["max_dets"] == "none" and capped.tables["settings"]["max_dets"] == 100
+    assert (
+        default.tables["settings"]["max_dets"] == "none"
+        and capped.tables["settings"]["max_dets"] == 100
+    )
     obb = DetectionTask({"box_type": "obb"}).score(samples, [{"obb": {
         "boxes": t["polygons"], "scores": pred[0]["hbb"]["scores"], "labels": t["labels"]}}])
     assert obb.metrics["mAP50_obb"] == pytest.approx(default.metrics["mAP50"])
@@ -670,7 +806,9 @@ def test_dior_keeps_the_coco_cap_of_100(tmp_path: Path) -> None:
     ref = _cocoeval_map50_on_file(root / "Annotations" / "DIOR_test.json",
                                   _official_dets(samples, pred, {c: k for k, c in cats}))
     assert sc.metrics["mAP50"] == pytest.approx(ref, abs=1e-9) and ref < 70.0
-    assert DetectionTask({"max_dets": "none"}).score(samples, pred).metrics["mAP50"] == pytest.approx(100.0)
+    assert DetectionTask({"max_dets": "none"}).score(samples, pred).metrics[
+        "mAP50"
+    ] == pytest.approx(100.0)
     for bad in ("0", "-3", "many"):
         with pytest.raises(ValueError, match="max_dets"):
             DetectionTask({"max_dets": bad})
@@ -680,9 +818,8 @@ def test_file_name_under_two_image_ids_is_evaluated_per_id_as_cocoeval(tmp_path:
     """Official DET.py walks the json's image ids: a file listed under two ids is two images,
     each with its own annotations (pycocotools COCOeval on the original json). The harness
     evaluates the same, warns with the count; ``duplicates=error`` refuses the file."""
-    from remotesam_plugins.mlc import DIORMultiLabelAdapter
-
     from remotesam.bench.api import DatasetWarning
+    from remotesam_plugins.mlc import DIORMultiLabelAdapter
 
     cats = [(k + 1, c) for k, c in enumerate(DIOR_CLASSES)]
     images = [(5, "a.jpg"), (9, "a.jpg"), (12, "c.jpg")]

@@ -21,6 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+from remotesam.bench.api import DatasetError
+from remotesam.bench.kit import image_files, is_regular_file, member_path, read_text, regular_files
+from remotesam.classes import DIOR_CLASSES, UCM_FOLDER_NAMES
 from remotesam_plugins._refer import read_refer_pickle
 from remotesam_plugins.cap import UCMCaptionsAdapter
 from remotesam_plugins.cnt import DIORCountingAdapter
@@ -29,11 +33,9 @@ from remotesam_plugins.mcc import UCMercedAdapter
 from remotesam_plugins.ref import RRSISDAdapter
 from remotesam_plugins.vg import DIORRSVGAdapter
 
-from remotesam.bench.api import DatasetError
-from remotesam.bench.kit import image_files, is_regular_file, member_path, read_text, regular_files
-from remotesam.classes import DIOR_CLASSES, UCM_FOLDER_NAMES
-
-needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="os.mkfifo is not available on this system")
+needs_fifo = pytest.mark.skipif(
+    not hasattr(os, "mkfifo"), reason="os.mkfifo is not available on this system"
+)
 
 # --------------------------------------------------------------------------------------------
 # helpers
@@ -83,7 +85,9 @@ _GB15 = 1_500_000_000
 #: bytearray(1.5e9) through the allowed builtins.bytearray global: 30 bytes -> 1.5 GB zeroed
 BYTEARRAY_CALL = b"\x80\x02cbuiltins\nbytearray\nJ" + struct.pack("<i", _GB15) + b"\x85R."
 #: bytearray(2**50): a bare MemoryError before
-BYTEARRAY_2_50 = b"\x80\x02cbuiltins\nbytearray\n\x8a\x07" + (2**50).to_bytes(7, "little") + b"\x85R."
+BYTEARRAY_2_50 = (
+    b"\x80\x02cbuiltins\nbytearray\n\x8a\x07" + (2**50).to_bytes(7, "little") + b"\x85R."
+)
 #: protocol 4, a frame, then BINBYTES8 declaring 1.5 GB (allocated before it is read): 36 bytes
 BINBYTES8 = (b"\x80\x04\x95" + struct.pack("<Q", 25) + b"]\x94\x8e" + struct.pack("<Q", _GB15)
              + b"abcdefghijklm.")
@@ -91,20 +95,38 @@ BOMBS = {
     "bytearray(1.5e9) call": (BYTEARRAY_CALL, r"bytearray\(1500000000\) would allocate"),
     "bytearray(2**50) call": (BYTEARRAY_2_50, r"bytearray\(1125899906842624\) would allocate"),
     "BINBYTES8 of 1.5 GB": (BINBYTES8, r"declares 1500000000 bytes but only 14 remain"),
-    "BYTEARRAY8 of 1.5 GB": (b"\x80\x05\x96" + struct.pack("<Q", _GB15) + b"x.", r"declares 1500000000 bytes"),
-    "BINUNICODE8 of 2**50": (b"\x80\x04\x8d" + struct.pack("<Q", 2**50) + b"x.", r"declares 1125899906842624 bytes"),
-    "LONG4 of 2 GB": (b"\x80\x02\x8b" + struct.pack("<i", 2**31 - 1) + b"\x01.", r"declares 2147483647 bytes"),
+    "BYTEARRAY8 of 1.5 GB": (
+        b"\x80\x05\x96" + struct.pack("<Q", _GB15) + b"x.",
+        r"declares 1500000000 bytes",
+    ),
+    "BINUNICODE8 of 2**50": (
+        b"\x80\x04\x8d" + struct.pack("<Q", 2**50) + b"x.",
+        r"declares 1125899906842624 bytes",
+    ),
+    "LONG4 of 2 GB": (
+        b"\x80\x02\x8b" + struct.pack("<i", 2**31 - 1) + b"\x01.",
+        r"declares 2147483647 bytes",
+    ),
     "BINSTRING of -1": (b"\x80\x02T" + struct.pack("<i", -1) + b".", r"declares -1 bytes"),
-    "FRAME of 2**50": (b"\x80\x04\x95" + struct.pack("<Q", 2**50) + b"N.", r"FRAME at byte 2 declares"),
-    "memo index 2**32-1": (b"\x80\x02]r" + struct.pack("<I", 2**32 - 1) + b".", r"memo index 4294967295"),
+    "FRAME of 2**50": (
+        b"\x80\x04\x95" + struct.pack("<Q", 2**50) + b"N.",
+        r"FRAME at byte 2 declares",
+    ),
+    "memo index 2**32-1": (
+        b"\x80\x02]r" + struct.pack("<I", 2**32 - 1) + b".",
+        r"memo index 4294967295",
+    ),
     "text memo index": (b"(lp99999999999\n.", r"memo index 99999999999"),
     "numpy array of 2**40": (
         b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n\x8a\x06"
-        + (2**40).to_bytes(6, "little") + b"\x85U\x01b\x87R.",
+        + (2**40).to_bytes(6, "little")
+        + b"\x85U\x01b\x87R.",
         r"numpy array of shape \(1099511627776,\) would allocate",
     ),
-    "ndarray called directly": (b"\x80\x02cnumpy\nndarray\n\x8a\x06" + (2**40).to_bytes(6, "little") + b"\x85\x85R.",
-                                r"only be rebuilt through numpy's _reconstruct"),
+    "ndarray called directly": (
+        b"\x80\x02cnumpy\nndarray\n\x8a\x06" + (2**40).to_bytes(6, "little") + b"\x85\x85R.",
+        r"only be rebuilt through numpy's _reconstruct",
+    ),
     "protocol 9": (b"\x80\x09N.", r"unsupported pickle protocol 9"),
     "no STOP": (b"\x80\x02]q\x00", r"no STOP opcode"),
 }
@@ -141,10 +163,20 @@ def test_numpy_object_array_state_must_carry_its_items(tmp_path: Path) -> None:
 
 
 def test_real_and_ordinary_pickles_still_load(real_data: Path, tmp_path: Path) -> None:
-    refs = read_refer_pickle(real_data / "rrsisd" / "refer_reconstructed" / "rrsisd" / "refs(unc).p")
+    refs = read_refer_pickle(
+        real_data / "rrsisd" / "refer_reconstructed" / "rrsisd" / "refs(unc).p"
+    )
     assert [r["ref_id"] for r in refs] and all(isinstance(r, dict) for r in refs)
-    data = [{"sentences": [{"raw": "x", "sent": "x", "sent_id": 1}], "b": bytearray(b"ab"), "s": {1, 2},
-             "t": (1, 2.5, None, True), "big": 2**70, "f": frozenset({"a"})}]
+    data = [
+        {
+            "sentences": [{"raw": "x", "sent": "x", "sent_id": 1}],
+            "b": bytearray(b"ab"),
+            "s": {1, 2},
+            "t": (1, 2.5, None, True),
+            "big": 2**70,
+            "f": frozenset({"a"}),
+        }
+    ]
     for proto in range(pickle.HIGHEST_PROTOCOL + 1):
         path = tmp_path / f"refs{proto}.p"
         path.write_bytes(pickle.dumps(data, protocol=proto))
@@ -184,14 +216,18 @@ def test_listings_take_regular_files_only(tmp_path: Path) -> None:
         assert [p.name for p in image_files(tmp_path)] == ["c.png", "f.png"]
         assert [p.name for p in regular_files(tmp_path, (".xml",))] == []
         assert not is_regular_file(tmp_path / "a.png") and is_regular_file(tmp_path / "c.png")
-        with pytest.raises(DatasetError, match=r"b\.xml is a FIFO \(named pipe\), not a regular file"):
+        with pytest.raises(
+            DatasetError, match=r"b\.xml is a FIFO \(named pipe\), not a regular file"
+        ):
             read_text(tmp_path / "b.xml", "annotation")
 
 
 @needs_fifo
 def test_fifo_images_in_dota_and_ucm_folders_are_skipped(tmp_path: Path) -> None:
     dota = tmp_path / "dota"
-    Image.new("RGB", (8, 8)).save((dota / "images").mkdir(parents=True) or dota / "images" / "a.png")
+    Image.new("RGB", (8, 8)).save(
+        (dota / "images").mkdir(parents=True) or dota / "images" / "a.png"
+    )
     _fifo(dota / "images" / "b.png")
     (dota / "annfiles").mkdir()
     (dota / "annfiles" / "a.txt").write_text("1 1 5 1 5 5 1 5 plane 0\n")
@@ -221,7 +257,9 @@ def test_fifo_in_place_of_an_annotation_file_is_named(tmp_path: Path) -> None:
     _fifo(ref / "rrsisd" / "refs(unc).p")
     (ref / "rrsisd" / "instances.json").write_text("{}")
     with deadline():
-        with pytest.raises(DatasetError, match=r"dataset\.json is a FIFO \(named pipe\), not a regular file"):
+        with pytest.raises(
+            DatasetError, match=r"dataset\.json is a FIFO \(named pipe\), not a regular file"
+        ):
             UCMCaptionsAdapter(caps)
         with pytest.raises(DatasetError, match=r"test_IMG_CT\.json is a FIFO"):
             DIORCountingAdapter(cnt)
@@ -246,7 +284,14 @@ def test_fifo_in_place_of_a_listed_image_counts_as_absent(tmp_path: Path) -> Non
 # file names pointing outside the data root
 # --------------------------------------------------------------------------------------------
 
-ESCAPES = ["../../etc/passwd", "/etc/passwd", "Images/../../secret.tif", "..\\..\\x.tif", "C:/x.tif", ""]
+ESCAPES = [
+    "../../etc/passwd",
+    "/etc/passwd",
+    "Images/../../secret.tif",
+    "..\\..\\x.tif",
+    "C:/x.tif",
+    "",
+]
 
 
 def _captions(root: Path, filename: str) -> Path:
@@ -261,7 +306,9 @@ def _captions(root: Path, filename: str) -> Path:
 @pytest.mark.parametrize("name", ESCAPES)
 def test_caption_file_names_cannot_leave_the_image_folder(tmp_path: Path, name: str) -> None:
     root = _captions(tmp_path / "UCM_captions", name)
-    with pytest.raises(DatasetError, match=r"dataset\.json: images\[1\]\.filename = .*must stay inside"):
+    with pytest.raises(
+        DatasetError, match=r"dataset\.json: images\[1\]\.filename = .*must stay inside"
+    ):
         UCMCaptionsAdapter(root).samples()
 
 
@@ -280,7 +327,9 @@ def test_dior_rsvg_and_refer_file_names_cannot_leave_the_image_folder(tmp_path: 
         "images": [{"id": 1, "file_name": "../../etc/passwd"}],
         "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2]}],
         "categories": [{"id": k + 1, "name": c} for k, c in enumerate(DIOR_CLASSES)]}))
-    with pytest.raises(DatasetError, match=r"DIOR_test\.json: images\[\] id 1 file_name = '\.\./\.\./etc/passwd'"):
+    with pytest.raises(
+        DatasetError, match=r"DIOR_test\.json: images\[\] id 1 file_name = '\.\./\.\./etc/passwd'"
+    ):
         DIORDetectionAdapter(dior).samples()
     rsvg = tmp_path / "RSVG"
     (rsvg / "Annotations").mkdir(parents=True)
@@ -295,14 +344,29 @@ def test_dior_rsvg_and_refer_file_names_cannot_leave_the_image_folder(tmp_path: 
     ref = tmp_path / "refer"
     (ref / "rrsisd").mkdir(parents=True)
     (ref / "images" / "rrsisd" / "JPEGImages").mkdir(parents=True)
-    (ref / "rrsisd" / "refs(unc).p").write_bytes(pickle.dumps([{
-        "image_id": 1, "split": "test", "file_name": "../../../etc/passwd", "category_id": 0, "ann_id": 1,
-        "ref_id": 1, "sentences": [{"raw": "x", "sent": "x", "sent_id": 1}]}], protocol=2))
+    (ref / "rrsisd" / "refs(unc).p").write_bytes(
+        pickle.dumps(
+            [
+                {
+                    "image_id": 1,
+                    "split": "test",
+                    "file_name": "../../../etc/passwd",
+                    "category_id": 0,
+                    "ann_id": 1,
+                    "ref_id": 1,
+                    "sentences": [{"raw": "x", "sent": "x", "sent_id": 1}],
+                }
+            ],
+            protocol=2,
+        )
+    )
     (ref / "rrsisd" / "instances.json").write_text(json.dumps({
         "images": [{"id": 1, "file_name": "x", "height": 4, "width": 4}],
         "annotations": [{"id": 1, "image_id": 1, "categories_id": 0,
                          "segmentation": [[0, 0, 2, 0, 2, 2, 0, 2]]}], "categories": []}))
-    with pytest.raises(DatasetError, match=r"refs\(unc\)\.p: ref 1 file_name = '\.\./\.\./\.\./etc/passwd'"):
+    with pytest.raises(
+        DatasetError, match=r"refs\(unc\)\.p: ref 1 file_name = '\.\./\.\./\.\./etc/passwd'"
+    ):
         RRSISDAdapter(ref).samples()
 
 

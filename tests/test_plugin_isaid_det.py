@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from remotesam_plugins._isaid_det import ISAIDDetectionAdapter, isaid_obb
-from remotesam_plugins.det import DetectionTask
 
 from remotesam.bench.api import DatasetError
 from remotesam.bench.records.published import load_published
 from remotesam.classes import ISAID_CLASSES, ISAID_DEVKIT_NAMES
 from remotesam.synth import generate
+from remotesam_plugins._isaid_det import ISAIDDetectionAdapter, isaid_obb
+from remotesam_plugins.det import DetectionTask
 
 
 @pytest.fixture(scope="module")

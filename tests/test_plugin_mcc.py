@@ -13,6 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 from plugin_support import run_harness_tiny
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+from sklearn.metrics import confusion_matrix as sk_confusion
+
+from remotesam.bench.api import DatasetError, Sample
+from remotesam.types import MultiClassResult
 from remotesam_plugins.mcc import UCM_CLASSES, UCM_FOLDERS, SceneClassificationTask, UCMercedAdapter
 from remotesam_plugins.metrics.classification import (
     confusion_matrix,
@@ -20,11 +25,6 @@ from remotesam_plugins.metrics.classification import (
     per_class_accuracy,
     scores_to_labels,
 )
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
-from sklearn.metrics import confusion_matrix as sk_confusion
-
-from remotesam.bench.api import DatasetError, Sample
-from remotesam.types import MultiClassResult
 
 
 class FakeMCCModel:
@@ -49,12 +49,19 @@ def test_real_ucmerced_folders(real_data: Path) -> None:
     samples = a.samples()
     assert len(samples) == 44 and a.split == "all"
     assert len(UCM_CLASSES) == 21 and a.classes == UCM_CLASSES
-    assert {UCM_FOLDERS[c] for c in UCM_CLASSES} == {p.name for p in (real_data / "ucmerced" / "Images").iterdir()}
+    assert {UCM_FOLDERS[c] for c in UCM_CLASSES} == {
+        p.name for p in (real_data / "ucmerced" / "Images").iterdir()
+    }
     by_id = {s.sample_id: s for s in samples}
-    assert by_id["baseballdiamond/baseballdiamond00.tif"].target == {"label": "baseballfield", "label_index": 2}
+    assert by_id["baseballdiamond/baseballdiamond00.tif"].target == {
+        "label": "baseballfield",
+        "label_index": 2,
+    }
     assert by_id["golfcourse/golfcourse90.tif"].target["label"] == "golffield"
     assert by_id["storagetanks/storagetanks00.tif"].target["label"] == "storagetank"
-    assert [s.target["label_index"] for s in samples] == sorted(s.target["label_index"] for s in samples)
+    assert [s.target["label_index"] for s in samples] == sorted(
+        s.target["label_index"] for s in samples
+    )
     # root may also be the Images folder itself
     assert len(UCMercedAdapter(real_data / "ucmerced" / "Images").samples()) == 44
 
@@ -69,7 +76,9 @@ def test_real_end_to_end_with_off_size_images(real_data: Path) -> None:
         if s.meta["folder"] != "river":
             v[s.target["label_index"]] = 0.9  # correct, above the floor
         scores.append(v)
-    scores[0] = np.full(21, 0.3)  # tie at 0.3 -> argmax = class 0 = agricultural (correct), floor -> None
+    scores[0] = np.full(
+        21, 0.3
+    )  # tie at 0.3 -> argmax = class 0 = agricultural (correct), floor -> None
     model = FakeMCCModel(scores)
     task = SceneClassificationTask()
     preds = task.predict(model, samples)
@@ -88,7 +97,10 @@ def test_real_end_to_end_with_off_size_images(real_data: Path) -> None:
     assert r.metrics["accuracy_floor"] == pytest.approx(100 * (43 - n_river) / 44)
     river = next(row for row in r.tables["per_class"] if row["class"] == "river")
     assert river["accuracy"] == 0.0 and river["samples"] == n_river
-    np.testing.assert_array_equal(np.asarray(r.tables["confusion_matrix"]["matrix"]), sk_confusion(y_true, y_pred, labels=range(21)))
+    np.testing.assert_array_equal(
+        np.asarray(r.tables["confusion_matrix"]["matrix"]),
+        sk_confusion(y_true, y_pred, labels=range(21)),
+    )
     for name, arr in r.per_sample.items():
         assert arr.mean() == pytest.approx(r.metrics[name])
 
@@ -101,7 +113,9 @@ def test_missing_folder_and_stray_files(real_data: Path, tmp_path: Path) -> None
     samples = UCMercedAdapter(tmp_path).samples()
     assert len(samples) == 44  # non-images, hidden files and unknown folders ignored
     shutil.rmtree(tmp_path / "Images" / "golfcourse")
-    with pytest.raises(DatasetError, match=r"(?s)1 class folder\(s\) missing under .*: golfcourse.*Expected layout"):
+    with pytest.raises(
+        DatasetError, match=r"(?s)1 class folder\(s\) missing under .*: golfcourse.*Expected layout"
+    ):
         UCMercedAdapter(tmp_path)
 
 
@@ -171,7 +185,9 @@ def test_check_task_plugin(real_data: Path) -> None:
     from remotesam import testing
     testing.check_task_plugin(SceneClassificationTask)
     model = FakeMCCModel([np.linspace(0, 1, 21)] * 4)
-    testing.check_task_plugin(SceneClassificationTask, dataset_root=real_data / "ucmerced", model=model)
+    testing.check_task_plugin(
+        SceneClassificationTask, dataset_root=real_data / "ucmerced", model=model
+    )
     # a run-wide --split test reaches this adapter too: same images
     assert len(UCMercedAdapter(real_data / "ucmerced", "test").samples()) == 44
 
@@ -184,7 +200,9 @@ def test_harness_end_to_end_with_tiny_model(real_data: Path, tmp_path: Path) -> 
     (root / "Images").mkdir(parents=True)
     for folder in UCM_FOLDERS.values():
         (root / "Images" / folder).mkdir()
-        shutil.copy(real_data / "ucmerced" / "Images" / folder / f"{folder}00.tif", root / "Images" / folder)
+        shutil.copy(
+            real_data / "ucmerced" / "Images" / folder / f"{folder}00.tif", root / "Images" / folder
+        )
     (root / "Images" / "agricultural" / "agricultural01.tif").write_bytes(b"II*\x00 broken")
     res = run_harness_tiny(tmp_path, "mcc.ucmerced", root, limit=2)  # 21 prompts per image
     assert (res.n_total, res.n_evaluated, res.n_failed) == (22, 1, 1)

@@ -15,6 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 from plugin_support import check_plugin_tiny
+from sklearn.metrics import accuracy_score, average_precision_score, f1_score, hamming_loss
+
+from remotesam.bench.api import DatasetError
+from remotesam.types import MultiLabelResult
 from remotesam_plugins._detection_common import DIOR_CLASSES, DOTA_CLASSES
 from remotesam_plugins.metrics.multilabel import (
     binary_average_precision,
@@ -28,10 +32,6 @@ from remotesam_plugins.mlc import (
     DOTAMultiLabelAdapter,
     MultiLabelClassificationTask,
 )
-from sklearn.metrics import accuracy_score, average_precision_score, f1_score, hamming_loss
-
-from remotesam.bench.api import DatasetError
-from remotesam.types import MultiLabelResult
 
 
 @pytest.fixture
@@ -128,8 +128,12 @@ def test_multilabel_metrics_equal_sklearn(seed: int) -> None:
     m = multilabel_metrics(y_true, y_pred, y_score)
     assert m["accuracy"] == pytest.approx(1 - hamming_loss(y_true, y_pred), abs=1e-12)
     assert m["exact_match"] == pytest.approx(accuracy_score(y_true, y_pred), abs=1e-12)
-    assert m["f1_micro"] == pytest.approx(f1_score(y_true, y_pred, average="micro", zero_division=0), abs=1e-12)
-    assert m["f1_macro"] == pytest.approx(f1_score(y_true, y_pred, average="macro", zero_division=0), abs=1e-12)
+    assert m["f1_micro"] == pytest.approx(
+        f1_score(y_true, y_pred, average="micro", zero_division=0), abs=1e-12
+    )
+    assert m["f1_macro"] == pytest.approx(
+        f1_score(y_true, y_pred, average="macro", zero_division=0), abs=1e-12
+    )
     aps = [average_precision_score(y_true[:, k], y_score[:, k]) for k in range(1, K)]
     assert m["mAP"] == pytest.approx(np.mean(aps), abs=1e-12)
     ps = per_sample_multilabel(y_true, y_pred)
@@ -162,7 +166,9 @@ def test_bad_predictions_and_options(tmp_path: Path) -> None:
 
     s = Sample("a", "a.jpg", {"labels": ["golffield"]}, {"dataset": "dior"})
     with pytest.raises(ValueError, match="malformed ground truth or prediction"):
-        MultiLabelClassificationTask().score([s], [{"classnames": ["ufo"], "scores": [1.0], "labels": []}])
+        MultiLabelClassificationTask().score(
+            [s], [{"classnames": ["ufo"], "scores": [1.0], "labels": []}]
+        )
 
 
 def test_check_task_plugin_if_available() -> None:
@@ -177,7 +183,9 @@ def test_end_to_end_tiny_model(tmp_path: Path) -> None:
     (root / "images").mkdir(parents=True)
     (root / "annfiles").mkdir()
     rng = np.random.default_rng(0)
-    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(root / "images" / "p.png")
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(
+        root / "images" / "p.png"
+    )
     (root / "annfiles" / "p.txt").write_text("1 1 9 1 9 9 1 9 plane 0\n")
     check_plugin_tiny(MultiLabelClassificationTask, root.parent, dataset="dotav2")
 

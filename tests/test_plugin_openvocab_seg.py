@@ -15,6 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 from plugin_support import check_plugin_tiny, run_harness_tiny
+from sklearn.metrics import confusion_matrix
+
+from remotesam.bench.api import DatasetError
+from remotesam.bench.kit.masks import mask_to_rle, resize_nearest
+from remotesam.synth import generate
 from remotesam_plugins._openvocab_seg import mmseg_metrics
 from remotesam_plugins.seg import (
     DeepGlobeLandCoverAdapter,
@@ -23,11 +28,6 @@ from remotesam_plugins.seg import (
     UDD5Adapter,
     read_label,
 )
-from sklearn.metrics import confusion_matrix
-
-from remotesam.bench.api import DatasetError
-from remotesam.bench.kit.masks import mask_to_rle, resize_nearest
-from remotesam.synth import generate
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image
 from plugin_support import run_harness_tiny
+
+from remotesam.bench.api import DatasetError, Sample
+from remotesam.bench.kit import masks as kit_masks
+from remotesam.types import ReferringMask
 from remotesam_plugins._refer import read_refer_pickle
 from remotesam_plugins.metrics.segmentation import inter_union, referring_metrics
 from remotesam_plugins.ref import (
@@ -24,10 +28,6 @@ from remotesam_plugins.ref import (
     RemoteSAM270KAdapter,
     RRSISDAdapter,
 )
-
-from remotesam.bench.api import DatasetError, Sample
-from remotesam.bench.kit import masks as kit_masks
-from remotesam.types import ReferringMask
 
 # --------------------------------------------------------------------------------------------
 # fixtures
@@ -64,7 +64,9 @@ class FakeRefModel:
         h, w = image.shape[:2]
         m = self.masks.get(sentence, np.zeros((h, w), np.uint8)).astype(np.uint8)
         net = kit_masks.resize_nearest(m, self.net_size)
-        return ReferringMask(mask=m, prob=m.astype(np.float32), mask_net=net, prob_net=net.astype(np.float32))
+        return ReferringMask(
+            mask=m, prob=m.astype(np.float32), mask_net=net, prob_net=net.astype(np.float32)
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,12 +123,16 @@ def test_remotesam270k_flat_layout(real_data: Path, tmp_path: Path) -> None:
     _make_images(tmp_path / "JPEGImages", ["14636.jpg", "07855.jpg", "03600.jpg"])
     samples = RemoteSAM270KAdapter(tmp_path, "val").samples()
     assert len(samples) == 2 and all(s.target["size"] == [800, 800] for s in samples)
-    with pytest.raises(DatasetError, match=r"no ref of split 'train'.*splits present: \['test', 'val'\]"):
+    with pytest.raises(
+        DatasetError, match=r"no ref of split 'train'.*splits present: \['test', 'val'\]"
+    ):
         RemoteSAM270KAdapter(tmp_path, "train").samples()
 
 
 def test_missing_dataset_shows_layout(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match=r"(?s)refs\(unc\)\.p not found.*Expected layout.*JPEGImages"):
+    with pytest.raises(
+        DatasetError, match=r"(?s)refs\(unc\)\.p not found.*Expected layout.*JPEGImages"
+    ):
         RRSISDAdapter(tmp_path)
     with pytest.raises(DatasetError, match="unknown split"):
         RRSISDAdapter(tmp_path, "dev")
@@ -139,7 +145,9 @@ def test_missing_dataset_shows_layout(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _write_refer(root: Path, refs: list, instances: dict | str, images: list[str] | None = None) -> None:
+def _write_refer(
+    root: Path, refs: list, instances: dict | str, images: list[str] | None = None
+) -> None:
     (root / "rrsisd").mkdir(parents=True, exist_ok=True)
     (root / "rrsisd" / "refs(unc).p").write_bytes(pickle.dumps(refs, protocol=2))
     text = instances if isinstance(instances, str) else json.dumps(instances, indent=1)
@@ -151,7 +159,10 @@ def _ref(i: int, split: str = "test", sents: int = 1) -> dict:
     return {
         "image_id": i,
         "split": split,
-        "sentences": [{"raw": f"object {i} s{k}", "sent": f"object {i} s{k}", "sent_id": 100 * i + k} for k in range(sents)],
+        "sentences": [
+            {"raw": f"object {i} s{k}", "sent": f"object {i} s{k}", "sent_id": 100 * i + k}
+            for k in range(sents)
+        ],
         "file_name": f"{i:05d}.jpg",
         "category_id": 2,
         "ann_id": i,
@@ -166,14 +177,19 @@ def _inst(ids: list[int], masks: dict[int, np.ndarray] | None = None) -> dict:
         m = masks[i] if masks else np.zeros((32, 32), np.uint8)
         anns.append({"bbox": [0, 0, 4, 4], "categories_id": 2, "id": i, "image_id": i,
                      "segmentation": [kit_masks.mask_to_rle(m)], "area": 1})
-    return {"images": [{"file_name": f"{i:05d}.jpg", "height": 32, "width": 32, "id": i} for i in ids],
-            "annotations": anns, "categories": [{"name": n, "id": k} for k, n in enumerate(RRSISD_CLASSES)]}
+    return {
+        "images": [{"file_name": f"{i:05d}.jpg", "height": 32, "width": 32, "id": i} for i in ids],
+        "annotations": anns,
+        "categories": [{"name": n, "id": k} for k, n in enumerate(RRSISD_CLASSES)],
+    }
 
 
 def test_truncated_instances_json_names_file_and_line(tmp_path: Path) -> None:
     text = json.dumps(_inst([1]), indent=1)
     _write_refer(tmp_path, [_ref(1)], text[: len(text) // 2], ["00001.jpg"])
-    with pytest.raises(DatasetError, match=r"instances\.json is not valid JSON: .* line \d+, column \d+"):
+    with pytest.raises(
+        DatasetError, match=r"instances\.json is not valid JSON: .* line \d+, column \d+"
+    ):
         RRSISDAdapter(tmp_path).samples()
 
 
@@ -217,13 +233,17 @@ def test_rle_size_mismatch(tmp_path: Path) -> None:
     inst = _inst([1])
     inst["annotations"][0]["segmentation"] = [kit_masks.mask_to_rle(np.zeros((16, 16), np.uint8))]
     _write_refer(tmp_path, [_ref(1)], inst, ["00001.jpg"])
-    with pytest.raises(DatasetError, match=r"annotation id 1\.segmentation: RLE size \[16, 16\] differs"):
+    with pytest.raises(
+        DatasetError, match=r"annotation id 1\.segmentation: RLE size \[16, 16\] differs"
+    ):
         RRSISDAdapter(tmp_path).samples()
 
 
 def test_listed_image_absent(tmp_path: Path) -> None:
     _write_refer(tmp_path, [_ref(1), _ref(2)], _inst([1, 2]), ["00001.jpg"])
-    with pytest.raises(DatasetError, match=r"1 image\(s\) listed in the annotations are absent: .*00002\.jpg"):
+    with pytest.raises(
+        DatasetError, match=r"1 image\(s\) listed in the annotations are absent: .*00002\.jpg"
+    ):
         RRSISDAdapter(tmp_path).samples()
 
 
@@ -241,18 +261,29 @@ def test_model_is_fed_the_raw_sentence_like_the_official_refer_dataset(tmp_path:
     # REFER's 'sent' is normalised (lower case, no punctuation); the official ReferDataset feeds
     # el['raw'] to the tokenizer
     ref = _ref(1)
-    ref["sentences"] = [{"raw": "The Baseball-field on the TOP.", "sent": "the baseball field on the top",
-                         "sent_id": 100}]
+    ref["sentences"] = [
+        {
+            "raw": "The Baseball-field on the TOP.",
+            "sent": "the baseball field on the top",
+            "sent_id": 100,
+        }
+    ]
     ref2 = _ref(2)
     ref2["sentences"] = [{"sent": "only a sent field", "sent_id": 200}]
     _write_refer(tmp_path, [ref, ref2], _inst([1, 2]), ["00001.jpg", "00002.jpg"])
     official = RRSISDAdapter(tmp_path).samples()
-    assert [s.meta["sentence"] for s in official] == ["The Baseball-field on the TOP.", "only a sent field"]
+    assert [s.meta["sentence"] for s in official] == [
+        "The Baseball-field on the TOP.",
+        "only a sent field",
+    ]
     model = FakeRefModel({})
     ReferringSegmentationTask().predict(model, official)
     assert model.calls == ["The Baseball-field on the TOP.", "only a sent field"]
     sent = RRSISDAdapter(tmp_path, sentence_field="sent").samples()
-    assert [s.meta["sentence"] for s in sent] == ["the baseball field on the top", "only a sent field"]
+    assert [s.meta["sentence"] for s in sent] == [
+        "the baseball field on the top",
+        "only a sent field",
+    ]
     with pytest.raises(DatasetError, match="sentence_field='tokens'"):
         RRSISDAdapter(tmp_path, sentence_field="tokens")
 
@@ -321,8 +352,12 @@ def _synthetic_dataset(tmp_path: Path, n: int = 6) -> tuple[list[Sample], dict[s
             y, x = rng.integers(0, 20, 2)
             m[y : y + 10, x : x + 12] = 1
         masks[i] = m
-    _write_refer(tmp_path, [_ref(i, sents=2 if i == 2 else 1) for i in masks], _inst(list(masks), masks),
-                 [f"{i:05d}.jpg" for i in masks])
+    _write_refer(
+        tmp_path,
+        [_ref(i, sents=2 if i == 2 else 1) for i in masks],
+        _inst(list(masks), masks),
+        [f"{i:05d}.jpg" for i in masks],
+    )
     samples = RRSISDAdapter(tmp_path).samples()
     preds = {}
     for s in samples:
@@ -345,7 +380,11 @@ def test_predict_score_end_to_end(tmp_path: Path) -> None:
     for s in samples:
         gt = kit_masks.rle_to_mask(s.target["mask_rle"])
         p = pred_masks[s.meta["sentence"]]
-        pe = np.asarray(Image.fromarray(np.asarray(Image.fromarray(p).resize((64, 64), Image.NEAREST))).resize((96, 96), Image.NEAREST))
+        pe = np.asarray(
+            Image.fromarray(np.asarray(Image.fromarray(p).resize((64, 64), Image.NEAREST))).resize(
+                (96, 96), Image.NEAREST
+            )
+        )
         ge = np.asarray(Image.fromarray(gt).resize((96, 96), Image.NEAREST))
         inter.append((pe & ge).sum())
         union.append((pe | ge).sum())
@@ -381,7 +420,9 @@ def test_perfect_prediction_at_network_size_896(tmp_path: Path) -> None:
 def test_image_size_mismatch_fails_the_sample(tmp_path: Path) -> None:
     samples, masks = _synthetic_dataset(tmp_path, n=2)
     Image.new("RGB", (40, 32)).save(samples[0].image)
-    with pytest.raises(DatasetError, match=r"size 32x40 \(HxW\) differs from the annotation's 32x32"):
+    with pytest.raises(
+        DatasetError, match=r"size 32x40 \(HxW\) differs from the annotation's 32x32"
+    ):
         ReferringSegmentationTask().predict(FakeRefModel(masks), samples[:1])
 
 
@@ -408,7 +449,9 @@ def test_check_task_plugin(rrsisd_root: Path) -> None:
     from remotesam import testing
 
     testing.check_task_plugin(ReferringSegmentationTask)
-    testing.check_task_plugin(ReferringSegmentationTask, dataset_root=rrsisd_root, model=FakeRefModel({}))
+    testing.check_task_plugin(
+        ReferringSegmentationTask, dataset_root=rrsisd_root, model=FakeRefModel({})
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -434,7 +477,9 @@ def test_rle_resize_and_inter_union_equal_decoded_masks(seed: int) -> None:
     # PIL's fixed-point nearest picks other pixels than a float formula for 1024 -> 896
     m = (rng.random((1024, 1024)) < 0.5).astype(np.uint8)
     expected = np.asarray(Image.fromarray(m).resize((896, 896), Image.NEAREST))
-    np.testing.assert_array_equal(kit_masks.rle_to_mask(kit_masks.rle_resize_nearest(kit_masks.mask_to_rle(m), 896)), expected)
+    np.testing.assert_array_equal(
+        kit_masks.rle_to_mask(kit_masks.rle_resize_nearest(kit_masks.mask_to_rle(m), 896)), expected
+    )
 
 
 def test_malformed_rle_is_rejected() -> None:
@@ -442,8 +487,13 @@ def test_malformed_rle_is_rejected() -> None:
         kit_masks.rle_counts({"size": [4, 4], "counts": "03"})
     with pytest.raises(ValueError, match="truncated"):
         kit_masks.rle_counts({"size": [4, 4], "counts": "0P"})
-    samples = [Sample("1:1", "x.jpg", {"mask_rle": kit_masks.mask_to_rle(np.ones((4, 4))), "size": [4, 4]})]
-    bad = {"mask_net": {"size": [8, 8], "counts": "0;"}, "mask": kit_masks.mask_to_rle(np.ones((4, 4)))}
+    samples = [
+        Sample("1:1", "x.jpg", {"mask_rle": kit_masks.mask_to_rle(np.ones((4, 4))), "size": [4, 4]})
+    ]
+    bad = {
+        "mask_net": {"size": [8, 8], "counts": "0;"},
+        "mask": kit_masks.mask_to_rle(np.ones((4, 4))),
+    }
     with pytest.raises(ValueError, match=r"sample 1:1: field 'mask_net' is not a COCO RLE"):
         ReferringSegmentationTask().score(samples, [bad])
 

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from PIL import Image
 from plugin_support import check_plugin_tiny, run_harness_tiny
-from remotesam_plugins._phrase_refer import parse_phrase_file, read_binary_mask
-from remotesam_plugins.ref import ReferringSegmentationTask, RefSegRSAdapter, RISBenchAdapter
 
 from remotesam.bench.api import DatasetError
 from remotesam.bench.kit.masks import mask_to_rle, rle_to_mask
 from remotesam.synth import generate
+from remotesam_plugins._phrase_refer import parse_phrase_file, read_binary_mask
+from remotesam_plugins.ref import ReferringSegmentationTask, RefSegRSAdapter, RISBenchAdapter
 
 ADAPTERS = [(RISBenchAdapter, "RISBench", "img_rgb", "mask"),
             (RefSegRSAdapter, "RefSegRS", "images", "masks")]

@@ -17,6 +17,11 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+
+from remotesam.bench.api import DatasetError
+from remotesam.bench.records.published import load_published
+from remotesam.classes import MLRSNET_CLASSES, MULTISCENE_CLASSES, UCM_MULTILABEL_CLASSES
+from remotesam.synth import generate
 from remotesam_plugins._satin_multilabel import (
     AIDMultiLabelAdapter,
     MLRSNetAdapter,
@@ -24,11 +29,6 @@ from remotesam_plugins._satin_multilabel import (
     UCMMultiLabelAdapter,
 )
 from remotesam_plugins.mlc import MultiLabelClassificationTask
-
-from remotesam.bench.api import DatasetError
-from remotesam.bench.records.published import load_published
-from remotesam.classes import MLRSNET_CLASSES, MULTISCENE_CLASSES, UCM_MULTILABEL_CLASSES
-from remotesam.synth import generate
 
 SETS = {
     "ucm_multilabel": ("UCMerced_LandUse", UCMMultiLabelAdapter),

@@ -14,6 +14,12 @@ import numpy as np
 import pytest
 from PIL import Image
 from plugin_support import run_harness_tiny
+from sklearn.metrics import confusion_matrix as sk_confusion
+from sklearn.metrics import f1_score, jaccard_score
+
+from remotesam.bench.api import DatasetError
+from remotesam.bench.kit import masks as kit_masks
+from remotesam.types import SemanticMasks
 from remotesam_plugins.metrics.segmentation import (
     fast_hist,
     per_class_iou_official,
@@ -30,12 +36,6 @@ from remotesam_plugins.seg import (
     colour_to_label,
     merge_class_masks,
 )
-from sklearn.metrics import confusion_matrix as sk_confusion
-from sklearn.metrics import f1_score, jaccard_score
-
-from remotesam.bench.api import DatasetError
-from remotesam.bench.kit import masks as kit_masks
-from remotesam.types import SemanticMasks
 
 
 class FakeSegModel:
@@ -45,7 +45,9 @@ class FakeSegModel:
         self.maps = list(label_maps)
         self.calls: list[tuple[tuple[str, ...], str]] = []
 
-    def semantic_seg(self, image: np.ndarray, classnames, template: str = "{} in the image") -> SemanticMasks:
+    def semantic_seg(
+        self, image: np.ndarray, classnames, template: str = "{} in the image"
+    ) -> SemanticMasks:
         self.calls.append((tuple(classnames), template))
         lm = self.maps.pop(0).astype(np.int64)
         k = len(classnames)
@@ -78,9 +80,13 @@ def isaid_root(real_data: Path, tmp_path: Path) -> tuple[Path, np.ndarray]:
     shutil.copy(img, tmp_path / "val" / "images" / "P0998.png")
     w, h = Image.open(img).size
     label = _random_label(np.random.default_rng(0), h, w, 15)
-    Image.fromarray(_colour(label)).save(tmp_path / "val" / "Semantic_masks" / "images" / "P0998_instance_color_RGB.png")
+    Image.fromarray(_colour(label)).save(
+        tmp_path / "val" / "Semantic_masks" / "images" / "P0998_instance_color_RGB.png"
+    )
     # an instance-id mask in the same folder must be skipped
-    Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(tmp_path / "val" / "Semantic_masks" / "images" / "P0998_instance_id_RGB.png")
+    Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(
+        tmp_path / "val" / "Semantic_masks" / "images" / "P0998_instance_id_RGB.png"
+    )
     return tmp_path, label
 
 
@@ -102,14 +108,22 @@ def test_seg_helpers_equal_official_golden(reference_dir: Path) -> None:
     np.testing.assert_array_equal(merged, g["seg_merged"][0])
     hist = fast_hist(g["seg_label"], merged, 4)
     np.testing.assert_array_equal(hist, g["seg_hist"])
-    np.testing.assert_allclose(per_class_iou_official(hist), g["seg_per_class_iu"], rtol=0, atol=1e-15)
-    np.testing.assert_allclose(per_class_pa_official(hist), g["seg_per_class_PA"], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(
+        per_class_iou_official(hist), g["seg_per_class_iu"], rtol=0, atol=1e-15
+    )
+    np.testing.assert_allclose(
+        per_class_pa_official(hist), g["seg_per_class_PA"], rtol=0, atol=1e-15
+    )
     m = semantic_metrics(hist)
     assert m["mIoU"] == pytest.approx(r["mIoU"], abs=1e-15)
     assert m["mPA"] == pytest.approx(r["mPA"], abs=1e-15)
     # a class absent from label and prediction counts as IoU 0 (official max(., 1))
-    np.testing.assert_allclose(per_class_iou_official(g["seg_hist_absent"]), g["seg_iu_absent"], atol=1e-15)
-    np.testing.assert_allclose(per_class_pa_official(g["seg_hist_absent"]), g["seg_pa_absent"], atol=1e-15)
+    np.testing.assert_allclose(
+        per_class_iou_official(g["seg_hist_absent"]), g["seg_iu_absent"], atol=1e-15
+    )
+    np.testing.assert_allclose(
+        per_class_pa_official(g["seg_hist_absent"]), g["seg_pa_absent"], atol=1e-15
+    )
 
 
 def test_standard_metrics_equal_sklearn() -> None:
@@ -170,8 +184,12 @@ def test_isaid_score_matches_independent_confusion(isaid_root: tuple[Path, np.nd
     pred_net = _random_label(rng, 64, 64, 15)
     task = SemanticSegmentationTask({"eval_size": 128})
     s = task.score(samples, task.predict(FakeSegModel([pred_net]), samples))
-    gt_e = np.asarray(Image.fromarray(label.astype(np.int32), mode="I").resize((128, 128), Image.NEAREST))
-    pr_e = np.asarray(Image.fromarray(pred_net.astype(np.int32), mode="I").resize((128, 128), Image.NEAREST))
+    gt_e = np.asarray(
+        Image.fromarray(label.astype(np.int32), mode="I").resize((128, 128), Image.NEAREST)
+    )
+    pr_e = np.asarray(
+        Image.fromarray(pred_net.astype(np.int32), mode="I").resize((128, 128), Image.NEAREST)
+    )
     hist = sk_confusion(gt_e.ravel(), pr_e.ravel(), labels=range(16))
     iu = np.diag(hist) / np.maximum(hist.sum(0) + hist.sum(1) - np.diag(hist), 1)
     assert s.metrics["mIoU"] == pytest.approx(100 * iu.mean())
@@ -198,7 +216,8 @@ def test_isaid_unknown_colour_official_by_default(isaid_root: tuple[Path, np.nda
     preds = SemanticSegmentationTask().predict(FakeSegModel([label]), samples)
     assert len(preds) == 1
     samples = ISAIDAdapter(root, unknown_colour="error").samples()
-    with pytest.raises(DatasetError, match=r"P0998_instance_color_RGB\.png: 1 pixel\(s\) .*\(12, 34, 56\) \(first at row 7, column 11\)"):
+    with pytest.raises(DatasetError, match=r"P0998_instance_color_RGB\.png: 1 pixel\(s\) "
+                       r".*\(12, 34, 56\) \(first at row 7, column 11\)"):
         SemanticSegmentationTask().predict(FakeSegModel([label]), samples)
 
 
@@ -229,7 +248,9 @@ def test_isaid_script_layout_and_errors(tmp_path: Path) -> None:
         ISAIDAdapter(tmp_path)
     (tmp_path / "test" / "masks").mkdir(parents=True)
     (tmp_path / "test" / "images").mkdir(parents=True)
-    Image.fromarray(_colour(np.ones((20, 30), np.int64))).save(tmp_path / "test" / "masks" / "P0003_instance_color_RGB.png")
+    Image.fromarray(_colour(np.ones((20, 30), np.int64))).save(
+        tmp_path / "test" / "masks" / "P0003_instance_color_RGB.png"
+    )
     a = ISAIDAdapter(tmp_path, "test")  # official SEG.py layout <split>/masks
     with pytest.raises(DatasetError, match=r"absent: .*test/images/P0003\.png"):
         a.samples()
@@ -250,7 +271,9 @@ def _label_png_root(tmp_path: Path, values: np.ndarray, n: int = 2) -> Path:
     (tmp_path / "img_dir" / "val").mkdir(parents=True)
     (tmp_path / "ann_dir" / "val").mkdir(parents=True)
     for i in range(n):
-        Image.new("RGB", (values.shape[1], values.shape[0])).save(tmp_path / "img_dir" / "val" / f"tile{i}.png")
+        Image.new("RGB", (values.shape[1], values.shape[0])).save(
+            tmp_path / "img_dir" / "val" / f"tile{i}.png"
+        )
         Image.fromarray(values.astype(np.uint8)).save(tmp_path / "ann_dir" / "val" / f"tile{i}.png")
     return tmp_path
 
@@ -286,7 +309,9 @@ def test_potsdam_defaults_and_bad_value(tmp_path: Path) -> None:
     root = _label_png_root(tmp_path, vals, n=1)
     samples = PotsdamAdapter(root).samples()
     assert samples[0].target["classes"][2] == "low vegetation"
-    with pytest.raises(DatasetError, match=r"tile0\.png: label value\(s\) \[9\] are neither a class value \(1\.\.6"):
+    with pytest.raises(
+        DatasetError, match=r"tile0\.png: label value\(s\) \[9\] are neither a class value \(1\.\.6"
+    ):
         SemanticSegmentationTask().predict(FakeSegModel([vals]), samples)
 
 
@@ -294,7 +319,9 @@ def test_rgb_label_png_is_rejected(tmp_path: Path) -> None:
     root = _label_png_root(tmp_path, np.zeros((8, 8), np.uint8), n=1)
     Image.new("RGB", (8, 8)).save(root / "ann_dir" / "val" / "tile0.png")
     samples = LabelPNGAdapter(root, classes=["a"]).samples()
-    with pytest.raises(DatasetError, match=r"tile0\.png: label image has PIL mode RGB; expected a single-channel"):
+    with pytest.raises(
+        DatasetError, match=r"tile0\.png: label image has PIL mode RGB; expected a single-channel"
+    ):
         SemanticSegmentationTask().predict(FakeSegModel([np.zeros((8, 8))]), samples)
 
 
@@ -316,6 +343,7 @@ def test_task_options() -> None:
 @pytest.mark.realdata
 def test_check_task_plugin(isaid_root: tuple[Path, np.ndarray]) -> None:
     from remotesam import testing
+
     root, label = isaid_root
     testing.check_task_plugin(SemanticSegmentationTask)
     model = FakeSegModel([kit_masks.resize_nearest(label, 32)])
@@ -333,7 +361,9 @@ def test_label_png_classes_txt(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.realdata
-def test_harness_end_to_end_with_tiny_model(isaid_root: tuple[Path, np.ndarray], tmp_path: Path) -> None:
+def test_harness_end_to_end_with_tiny_model(
+    isaid_root: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
     root, _ = isaid_root
     res = run_harness_tiny(tmp_path, "seg.isaid", root)
     assert (res.n_evaluated, res.n_failed) == (1, 0)

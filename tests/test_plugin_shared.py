@@ -6,10 +6,10 @@ The public helpers for plugin authors (:mod:`remotesam.bench.kit`) are tested in
 from __future__ import annotations
 
 import numpy as np
-from remotesam_plugins.metrics._stats import f1_per_class, nanmean
 from sklearn.metrics import f1_score
 
 from remotesam import classes as C
+from remotesam_plugins.metrics._stats import f1_per_class, nanmean
 
 
 def test_class_vocabularies() -> None:
@@ -17,7 +17,11 @@ def test_class_vocabularies() -> None:
     assert C.DIOR_RSVG_CLASSES[7:9] == ("Expressway-Service-area", "Expressway-toll-station")
     assert [c.lower() for c in C.DIOR_RSVG_CLASSES] == list(C.DIOR_CLASSES)
     # RRSIS-D's 0-based category order: the two capitalised names first, then DIOR order
-    assert C.RRSISD_CLASSES[:3] == ("Expressway-Service-area", "Expressway-toll-station", "airplane")
+    assert C.RRSISD_CLASSES[:3] == (
+        "Expressway-Service-area",
+        "Expressway-toll-station",
+        "airplane",
+    )
     assert C.RRSISD_CLASSES[-1] == "windmill" and set(C.RRSISD_CLASSES) == set(C.DIOR_RSVG_CLASSES)
     assert len(C.ISAID_CLASSES) == len(C.ISAID_PALETTE) == len(C.ISAID_DEVKIT_NAMES) == 15
     assert len(set(C.ISAID_PALETTE)) == 15 and (0, 0, 0) not in C.ISAID_PALETTE

@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 from PIL import Image
 from plugin_support import check_plugin_tiny, run_harness_tiny
-from remotesam_plugins.seg import SemanticSegmentationTask, VaihingenAdapter, read_label
 from sklearn.metrics import confusion_matrix
 
 from remotesam.bench.api import DatasetError
 from remotesam.bench.kit.masks import mask_to_rle, resize_nearest
 from remotesam.classes import POTSDAM_CLASSES
 from remotesam.synth import generate
+from remotesam_plugins.seg import SemanticSegmentationTask, VaihingenAdapter, read_label
 
 
 @pytest.fixture(scope="module")

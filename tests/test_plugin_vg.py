@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 from plugin_support import run_harness_tiny
-from remotesam_plugins.metrics.grounding import box_iou, box_iou_pairs, grounding_metrics
-from remotesam_plugins.vg import DIORRSVGAdapter, VisualGroundingTask, read_split_file
 
 from remotesam.bench.api import DatasetError, Sample
 from remotesam.types import Grounding
+from remotesam_plugins.metrics.grounding import box_iou, box_iou_pairs, grounding_metrics
+from remotesam_plugins.vg import DIORRSVGAdapter, VisualGroundingTask, read_split_file
 
 
 class FakeVGModel:
@@ -45,7 +45,10 @@ def _xml(objects: list[dict], filename: str | None) -> str:
         parts.append(f"<object><name>{o.get('name', 'ship')}</name><pose>Unspecified</pose>")
         if "box" in o:
             x1, y1, x2, y2 = o["box"]
-            parts.append(f"<bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox>")
+            parts.append(
+                f"<bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin>"
+                f"<xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox>"
+            )
         if "desc" in o:
             parts.append(f"<description>{o['desc']}</description>")
         parts.append("</object>")
@@ -53,7 +56,9 @@ def _xml(objects: list[dict], filename: str | None) -> str:
     return "\n".join(parts)
 
 
-def _rsvg(tmp_path: Path, files: dict[str, list[dict]], test: list[int], images: bool = True) -> Path:
+def _rsvg(
+    tmp_path: Path, files: dict[str, list[dict]], test: list[int], images: bool = True
+) -> Path:
     (tmp_path / "Annotations").mkdir()
     (tmp_path / "JPEGImages").mkdir()
     for stem, objs in files.items():
@@ -77,7 +82,9 @@ def _obj(i: int) -> dict:
 @pytest.mark.realdata
 def test_real_dior_rsvg_sample(real_data: Path) -> None:
     root = real_data / "dior_rsvg"
-    with pytest.raises(DatasetError, match=r"lists object index 1 .* holds only 1 objects.*allow_partial"):
+    with pytest.raises(
+        DatasetError, match=r"lists object index 1 .* holds only 1 objects.*allow_partial"
+    ):
         DIORRSVGAdapter(root).samples()
     samples = DIORRSVGAdapter(root, allow_partial=True).samples()
     assert len(samples) == 1
@@ -135,7 +142,9 @@ def test_xml_without_description_or_coordinate(tmp_path: Path) -> None:
     root = _rsvg(tmp_path, {"00001": [{"box": [1, 2, 3, 4]}]}, test=[0])
     with pytest.raises(DatasetError, match=r"<object> #1: element <description> missing"):
         DIORRSVGAdapter(root).samples()
-    (root / "Annotations" / "00001.xml").write_text(_xml([{"box": [1, 2, "x", 4], "desc": "d"}], "00001.jpg"))
+    (root / "Annotations" / "00001.xml").write_text(
+        _xml([{"box": [1, 2, "x", 4], "desc": "d"}], "00001.jpg")
+    )
     with pytest.raises(DatasetError, match=r"<bndbox>: <xmax> = 'x' is not a number"):
         DIORRSVGAdapter(root).samples()
 
@@ -162,7 +171,9 @@ def test_listed_image_absent(tmp_path: Path) -> None:
 
 
 def test_missing_layout(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match=r"(?s)Annotations not found.*Expected layout.*test\.txt"):
+    with pytest.raises(
+        DatasetError, match=r"(?s)Annotations not found.*Expected layout.*test\.txt"
+    ):
         DIORRSVGAdapter(tmp_path)
 
 
@@ -184,7 +195,9 @@ def test_box_iou_equals_official_golden(reference_dir: Path) -> None:
     assert len(cases) == 7
     for c in cases:
         assert box_iou(c["pred"], c["gt"]) == c["iou"]
-    vec = box_iou_pairs(np.array([c["pred"] for c in cases], float), np.array([c["gt"] for c in cases], float))
+    vec = box_iou_pairs(
+        np.array([c["pred"] for c in cases], float), np.array([c["gt"] for c in cases], float)
+    )
     np.testing.assert_array_equal(vec, [c["iou"] for c in cases])
 
 
@@ -209,8 +222,16 @@ def test_no_box_counts_zero_not_previous_iou(tmp_path: Path) -> None:
 def test_grounding_metrics_random() -> None:
     rng = np.random.default_rng(0)
     for _ in range(3):
-        p = np.sort(rng.uniform(0, 100, (200, 2, 2)), axis=1).transpose(0, 2, 1).reshape(200, 4)[:, [0, 2, 1, 3]]
-        g = np.sort(rng.uniform(0, 100, (200, 2, 2)), axis=1).transpose(0, 2, 1).reshape(200, 4)[:, [0, 2, 1, 3]]
+        p = (
+            np.sort(rng.uniform(0, 100, (200, 2, 2)), axis=1)
+            .transpose(0, 2, 1)
+            .reshape(200, 4)[:, [0, 2, 1, 3]]
+        )
+        g = (
+            np.sort(rng.uniform(0, 100, (200, 2, 2)), axis=1)
+            .transpose(0, 2, 1)
+            .reshape(200, 4)[:, [0, 2, 1, 3]]
+        )
         iou = box_iou_pairs(p, g)
         ref = [box_iou(a, b) for a, b in zip(p, g)]
         np.testing.assert_allclose(iou, ref)
@@ -241,7 +262,9 @@ def test_real_xml_complete_split_and_check_task_plugin(real_data: Path, tmp_path
     from remotesam import testing
 
     testing.check_task_plugin(VisualGroundingTask)
-    testing.check_task_plugin(VisualGroundingTask, dataset_root=tmp_path, model=FakeVGModel([[130, 230, 680, 670]]))
+    testing.check_task_plugin(
+        VisualGroundingTask, dataset_root=tmp_path, model=FakeVGModel([[130, 230, 680, 670]])
+    )
 
 
 @pytest.mark.slow

@@ -469,7 +469,10 @@ def test_caption_wrapper_golden(golden):
 
 
 def test_caption_seeded_is_deterministic_and_varies():
-    pred = {"airplane": [[10, 10, 50, 50, 0.9], [700, 700, 760, 760, 0.8]], "ship": [[1, 700, 9, 790]]}
+    pred = {
+        "airplane": [[10, 10, 50, 50, 0.9], [700, 700, 760, 760, 0.8]],
+        "ship": [[1, 700, 9, 790]],
+    }
     a = build_caption(pred, (800, 800), 9, seeded_chooser(3))
     assert a == build_caption(pred, (800, 800), 9, seeded_chooser(3))
     variants = {build_caption(pred, (800, 800), 9, seeded_chooser(s)) for s in range(20)}

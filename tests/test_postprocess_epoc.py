@@ -176,7 +176,9 @@ def test_boundary_map_from_saved_tiny_model(tiny_dir):
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     with torch.no_grad():
         logits = _tiny_segformer()(pixel_values=(x - mean) / std).logits
-    up = torch.nn.functional.interpolate(logits, size=(37, 53), mode="bilinear", align_corners=False)
+    up = torch.nn.functional.interpolate(
+        logits, size=(37, 53), mode="bilinear", align_corners=False
+    )
     np.testing.assert_allclose(prob, torch.sigmoid(up)[0, 0].numpy(), atol=1e-6)
     # the map plugs into EPOC
     mask = np.ones((37, 53), np.uint8)

@@ -92,7 +92,9 @@ class EncodingGridNet(GridNet):
         self.encoded.append(int(input_ids.shape[0]))
         return (input_ids * attention_mask).float()[:, None, :]
 
-    def forward(self, image, input_ids, attention_mask, text_features=None):  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        self, image, input_ids, attention_mask, text_features=None
+    ):
         assert text_features is not None and text_features.shape == (input_ids.shape[0], 1, 20)
         ids = text_features[:, 0].long()
         return super().forward(image, ids, attention_mask)
@@ -122,7 +124,9 @@ def image() -> np.ndarray:
 
 @pytest.fixture()
 def model(grids) -> RemoteSAM:
-    expect = ((torch.zeros(3) - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor([0.229, 0.224, 0.225]))
+    expect = (torch.zeros(3) - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor(
+        [0.229, 0.224, 0.225]
+    )
     expect = expect.view(1, 3, 1, 1).expand(1, 3, 896, 896)
     return RemoteSAM(GridNet(grids, expect_image=expect), image_size=896, batch_size=2)
 
@@ -174,7 +178,9 @@ def test_golden_detection_and_counting(model: RemoteSAM, image, golden) -> None:
         np.testing.assert_array_equal(boxes, want[:, :4])  # after NMS, ordered by score
         np.testing.assert_allclose(scores, want[:, 4], rtol=0, atol=1e-6)
     # the airplane grid has two interleaved L shapes; NMS removed the weaker one
-    assert len(golden["R"]["m2b_before_nms"]["airplane"]) == 5 and len(d.for_class("airplane")[0]) == 4
+    assert (
+        len(golden["R"]["m2b_before_nms"]["airplane"]) == 5 and len(d.for_class("airplane")[0]) == 4
+    )
     assert list(d.labels) == [0] * 4 + [1] * 8
     cnt = model.counting(image, CLASSES)
     assert isinstance(cnt, Counts) and cnt.counts == golden["R"]["counting"]
@@ -303,7 +309,9 @@ def test_tokenizer_built_once(grids, image, monkeypatch: pytest.MonkeyPatch) -> 
     m = RemoteSAM(GridNet(grids), image_size=896)
     built = []
     orig = text.Tokenizer.__init__
-    monkeypatch.setattr(text.Tokenizer, "__init__", lambda self, *a, **k: (built.append(1), orig(self, *a, **k))[1])
+    monkeypatch.setattr(
+        text.Tokenizer, "__init__", lambda self, *a, **k: (built.append(1), orig(self, *a, **k))[1]
+    )
     m.referring_seg(image, REF)
     m.detection(image, CLASSES)
     assert built == []
@@ -480,34 +488,126 @@ def test_epoc_errors(grids, image, tmp_path: Path) -> None:
         (lambda m, im: m.multi_class_cls(im, []), ValueError, r"classnames is empty"),
         (lambda m, im: m.counting(im, []), ValueError, r"classnames is empty"),
         (lambda m, im: m.captioning(im, []), ValueError, r"classnames is empty"),
-        (lambda m, im: m.detection(im, "airplane"), TypeError, r"got the single str 'airplane'; wrap it in a list"),
+        (
+            lambda m, im: m.detection(im, "airplane"),
+            TypeError,
+            r"got the single str 'airplane'; wrap it in a list",
+        ),
         (lambda m, im: m.detection(im, {"airplane"}), TypeError, r"not a set"),
-        (lambda m, im: m.detection(im, 5), TypeError, r"classnames must be a list or tuple of str, got int"),
-        (lambda m, im: m.semantic_seg(im, ["ship", 3]), TypeError, r"classnames\[1\] must be a str, got int"),
-        (lambda m, im: m.semantic_seg(im, ["ship", " "]), ValueError, r"classnames\[1\] is an empty string"),
-        (lambda m, im: m.detection(im, ["ship", "ship"]), ValueError, r"'ship' twice \(positions 0 and 1\)"),
-        (lambda m, im: m.referring_seg(im, 42), TypeError, r"sentence must be a str .* got int: 42"),
+        (
+            lambda m, im: m.detection(im, 5),
+            TypeError,
+            r"classnames must be a list or tuple of str, got int",
+        ),
+        (
+            lambda m, im: m.semantic_seg(im, ["ship", 3]),
+            TypeError,
+            r"classnames\[1\] must be a str, got int",
+        ),
+        (
+            lambda m, im: m.semantic_seg(im, ["ship", " "]),
+            ValueError,
+            r"classnames\[1\] is an empty string",
+        ),
+        (
+            lambda m, im: m.detection(im, ["ship", "ship"]),
+            ValueError,
+            r"'ship' twice \(positions 0 and 1\)",
+        ),
+        (
+            lambda m, im: m.referring_seg(im, 42),
+            TypeError,
+            r"sentence must be a str .* got int: 42",
+        ),
         (lambda m, im: m.referring_seg(im, None), TypeError, r"sentence must be a str"),
-        (lambda m, im: m.visual_grounding(im, ["a", "b"]), TypeError, r"sentence must be a str .* got list"),
+        (
+            lambda m, im: m.visual_grounding(im, ["a", "b"]),
+            TypeError,
+            r"sentence must be a str .* got list",
+        ),
         (lambda m, im: m.referring_seg(im, "  "), ValueError, r"sentence is empty"),
-        (lambda m, im: m.detection(im, ["ship"], box_type="rbox"), ValueError, r"unknown box_type 'rbox'; expected 'hbb'"),
+        (
+            lambda m, im: m.detection(im, ["ship"], box_type="rbox"),
+            ValueError,
+            r"unknown box_type 'rbox'; expected 'hbb'",
+        ),
         (lambda m, im: m.detection(im, ["ship"], "xyxy"), ValueError, r"unknown box_type 'xyxy'"),
-        (lambda m, im: m.captioning(im, ["ship"], region_split=5), ValueError, r"region_split must be 4 \(2x2\) or 9 \(3x3\), got 5"),
+        (
+            lambda m, im: m.captioning(im, ["ship"], region_split=5),
+            ValueError,
+            r"region_split must be 4 \(2x2\) or 9 \(3x3\), got 5",
+        ),
         (lambda m, im: m.captioning(im, ["ship"], seed="a"), TypeError, r"seed must be an int"),
-        (lambda m, im: m.captioning(im, ["ship"], template_index=-1), TypeError, r"template_index must be a non-negative int"),
-        (lambda m, im: m.semantic_seg(im, ["ship"], template="in the image"), ValueError, r"exactly one '\{\}' field"),
-        (lambda m, im: m.detection(im, ["ship"], nms_iou=1.5), ValueError, r"nms_iou must be a number in \[0.0, 1.0\], got 1.5"),
-        (lambda m, im: m.multi_label_cls(im, ["ship"], factor=-0.1), ValueError, r"factor must be a number in"),
-        (lambda m, im: m.multi_class_cls(im, ["ship"], floor="0.5"), ValueError, r"floor must be a number in"),
-        (lambda m, im: m.counting(im, ["ship", "harbor"], prior_areas={"ship": 14}), ValueError, r"prior_areas has no entry for \['harbor'\]"),
-        (lambda m, im: m.counting(im, ["ship"], prior_areas={"ship": -1}), ValueError, r"prior_areas\['ship'\] must be a non-negative number"),
-        (lambda m, im: m.counting(im, ["ship"], prior_areas=[14]), TypeError, r"prior_areas must be a mapping"),
-        (lambda m, im: m.counting(im, ["ship"], area_factor=-1), ValueError, r"area_factor must be a non-negative number"),
-        (lambda m, im: m.referring_seg("/no/such/image.png", "x"), FileNotFoundError, r"image file not found: '/no/such/image.png'"),
-        (lambda m, im: m.detection(np.zeros((2, 4, 4, 3), np.uint8), ["ship"]), ValueError, r"4-D\); expected \(H, W, 3\)"),
-        (lambda m, im: m.semantic_seg(np.zeros((4, 4, 3), np.float64), ["ship"]), TypeError, r"dtype float64; expected uint8"),
-        (lambda m, im: m.multi_label_cls(np.zeros((4, 4, 5), np.uint8), ["ship"]), ValueError, r"with 5 channels"),
-        (lambda m, im: m.visual_grounding(torch.zeros(4, 4, 3), "x"), TypeError, r"got torch.Tensor"),
+        (
+            lambda m, im: m.captioning(im, ["ship"], template_index=-1),
+            TypeError,
+            r"template_index must be a non-negative int",
+        ),
+        (
+            lambda m, im: m.semantic_seg(im, ["ship"], template="in the image"),
+            ValueError,
+            r"exactly one '\{\}' field",
+        ),
+        (
+            lambda m, im: m.detection(im, ["ship"], nms_iou=1.5),
+            ValueError,
+            r"nms_iou must be a number in \[0.0, 1.0\], got 1.5",
+        ),
+        (
+            lambda m, im: m.multi_label_cls(im, ["ship"], factor=-0.1),
+            ValueError,
+            r"factor must be a number in",
+        ),
+        (
+            lambda m, im: m.multi_class_cls(im, ["ship"], floor="0.5"),
+            ValueError,
+            r"floor must be a number in",
+        ),
+        (
+            lambda m, im: m.counting(im, ["ship", "harbor"], prior_areas={"ship": 14}),
+            ValueError,
+            r"prior_areas has no entry for \['harbor'\]",
+        ),
+        (
+            lambda m, im: m.counting(im, ["ship"], prior_areas={"ship": -1}),
+            ValueError,
+            r"prior_areas\['ship'\] must be a non-negative number",
+        ),
+        (
+            lambda m, im: m.counting(im, ["ship"], prior_areas=[14]),
+            TypeError,
+            r"prior_areas must be a mapping",
+        ),
+        (
+            lambda m, im: m.counting(im, ["ship"], area_factor=-1),
+            ValueError,
+            r"area_factor must be a non-negative number",
+        ),
+        (
+            lambda m, im: m.referring_seg("/no/such/image.png", "x"),
+            FileNotFoundError,
+            r"image file not found: '/no/such/image.png'",
+        ),
+        (
+            lambda m, im: m.detection(np.zeros((2, 4, 4, 3), np.uint8), ["ship"]),
+            ValueError,
+            r"4-D\); expected \(H, W, 3\)",
+        ),
+        (
+            lambda m, im: m.semantic_seg(np.zeros((4, 4, 3), np.float64), ["ship"]),
+            TypeError,
+            r"dtype float64; expected uint8",
+        ),
+        (
+            lambda m, im: m.multi_label_cls(np.zeros((4, 4, 5), np.uint8), ["ship"]),
+            ValueError,
+            r"with 5 channels",
+        ),
+        (
+            lambda m, im: m.visual_grounding(torch.zeros(4, 4, 3), "x"),
+            TypeError,
+            r"got torch.Tensor",
+        ),
     ],
 )
 def test_bad_input(model: RemoteSAM, image, call, exc, msg) -> None:
@@ -520,7 +620,9 @@ def test_bad_construction(grids) -> None:
     net = GridNet(grids)
     with pytest.raises(TypeError, match=r"net must be a torch\.nn\.Module, got function"):
         RemoteSAM(lambda *a: None, image_size=896)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"unknown precision 'fp8'; expected one of \['fp32', 'bf16', 'fp16'\]"):
+    with pytest.raises(
+        ValueError, match=r"unknown precision 'fp8'; expected one of \['fp32', 'bf16', 'fp16'\]"
+    ):
         RemoteSAM(net, image_size=896, precision="fp8")
     with pytest.raises(ValueError, match=r"precision 'fp16' needs a CUDA device \(got 'cpu'\)"):
         RemoteSAM(net, image_size=896, precision="fp16")
@@ -531,7 +633,9 @@ def test_bad_construction(grids) -> None:
             RemoteSAM(net, image_size=896, device="cuda")
     with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
         RemoteSAM(net, image_size=896, batch_size=0)
-    with pytest.raises(ValueError, match=r"cannot tell the network input size .* pass image_size=S"):
+    with pytest.raises(
+        ValueError, match=r"cannot tell the network input size .* pass image_size=S"
+    ):
         RemoteSAM(net)
     from remotesam.text import Tokenizer
 
@@ -549,7 +653,10 @@ def test_network_output_checked(grids, image) -> None:
             return super().forward(image, input_ids, attention_mask)[:, :, :100]
 
     m = RemoteSAM(Broken(grids), image_size=896)
-    with pytest.raises(RuntimeError, match=r"returned \(1, 2, 100, 896\); expected logits of shape \(1, 2, 896, 896\)"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"returned \(1, 2, 100, 896\); expected logits of shape \(1, 2, 896, 896\)",
+    ):
         m.referring_seg(image, REF)
 
 

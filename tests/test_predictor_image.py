@@ -79,8 +79,12 @@ def test_preprocess_bit_identical_to_torchvision(real_data: Path) -> None:
         with Image.open(p) as im:
             assert torch.equal(ours[i], tv(im.convert("RGB"))), p
     # every uint8 value of every channel, through the lookup table
-    every = np.ascontiguousarray(np.broadcast_to(np.arange(256, dtype=np.uint8)[:, None, None], (256, 1, 3)))
-    ref = T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])(T.ToTensor()(Image.fromarray(every)))
+    every = np.ascontiguousarray(
+        np.broadcast_to(np.arange(256, dtype=np.uint8)[:, None, None], (256, 1, 3))
+    )
+    ref = T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])(
+        T.ToTensor()(Image.fromarray(every))
+    )
     assert torch.equal(normalize(every)[0], ref)
 
 
@@ -206,10 +210,22 @@ def test_grayscale_and_rgba_files(tmp_path: Path) -> None:
         (np.zeros((4, 4, 3), np.float32), TypeError, r"dtype float32; expected uint8"),
         (np.zeros((4, 4, 3), np.int32), TypeError, r"dtype int32; expected uint8"),
         (np.zeros((4, 4, 3), bool), TypeError, r"dtype bool; expected uint8"),
-        (np.zeros((1, 4, 4, 3), np.uint8), ValueError, r"shape \(1, 4, 4, 3\) \(4-D\); expected \(H, W, 3\)"),
+        (
+            np.zeros((1, 4, 4, 3), np.uint8),
+            ValueError,
+            r"shape \(1, 4, 4, 3\) \(4-D\); expected \(H, W, 3\)",
+        ),
         (np.zeros(5, np.uint8), ValueError, r"\(1-D\); expected \(H, W, 3\)"),
-        (np.zeros((4, 4, 2), np.uint8), ValueError, r"with 2 channels; expected 1 \(gray\), 3 \(RGB\) or 4"),
-        (np.zeros((3, 32, 32), np.uint8), ValueError, r"32 channels.*channels-first: use a.transpose\(1, 2, 0\)"),
+        (
+            np.zeros((4, 4, 2), np.uint8),
+            ValueError,
+            r"with 2 channels; expected 1 \(gray\), 3 \(RGB\) or 4",
+        ),
+        (
+            np.zeros((3, 32, 32), np.uint8),
+            ValueError,
+            r"32 channels.*channels-first: use a.transpose\(1, 2, 0\)",
+        ),
         (np.zeros((0, 5, 3), np.uint8), ValueError, r"image array is empty"),
         ([[0, 1], [2, 3]], TypeError, r"image must be a numpy array .* got builtins.list"),
         (torch.zeros(3, 4, 4), TypeError, r"got torch.Tensor"),

@@ -1,8 +1,8 @@
 """Every task method on real sample images with the tiny network (remotesam_tiny, fixed seed).
 
 The randomly initialised tiny model's last layer is rescaled and centred on a real image so that
-its masks are neither empty nor full (otherwise detection, grounding and captioning would only ever see
-empty masks). Numbers are meaningless; shapes, types, conversions and consistency are not.
+its masks are neither empty nor full (otherwise detection, grounding and captioning would only
+ever see empty masks). Numbers are meaningless; shapes, types, conversions and consistency are not.
 """
 
 from __future__ import annotations
@@ -77,7 +77,9 @@ def test_detection_dior_jpg(model: RemoteSAM, real_data: Path, box_type: str) ->
     assert d.boxes.shape[1] == (4 if box_type == "hbb" else 8) and len(d) > 0
     assert d.scores.min() >= 0.5  # argmax components always have mean prob > 0.5
     if box_type == "hbb":
-        assert d.boxes[:, :2].min() >= 0 and d.boxes[:, 2].max() <= 800 and d.boxes[:, 3].max() <= 800
+        assert (
+            d.boxes[:, :2].min() >= 0 and d.boxes[:, 2].max() <= 800 and d.boxes[:, 3].max() <= 800
+        )
         assert np.all(d.boxes[:, 2] > d.boxes[:, 0]) and np.all(d.boxes[:, 3] > d.boxes[:, 1])
 
 

@@ -220,9 +220,8 @@ def test_prepare_on_the_procedural_benchmark_written_in_released_form(tmp_path: 
     """The synth benchmark's DIOR boxes written as DIOR VOC XML (HBB folder) and its DOTA
     scenes as full images with headed labelTxt: prepared, the adapters read the same boxes
     and polygons as from the synth's own converted files."""
-    from remotesam_plugins.det import DIORDetectionAdapter, DOTADetectionAdapter
-
     from remotesam.synth import generate
+    from remotesam_plugins.det import DIORDetectionAdapter, DOTADetectionAdapter
 
     syn = tmp_path / "synth"
     generate(syn, seed=5, n_images=3, image_size=96, n_train=0, n_val=0)

@@ -35,7 +35,11 @@ def test_dota_detection_rows_are_test_dev_with_an_unstated_protocol() -> None:
     table = load_published()
     det = _builtin_tasks()["det"]
     dota = [r for r in table.results if r.task == "det" and r.dataset == "dotav2"]
-    assert dota and {r.split for r in dota} == {"test-dev"} and {r.protocol for r in dota} == {"unstated"}
+    assert (
+        dota
+        and {r.split for r in dota} == {"test-dev"}
+        and {r.protocol for r in dota} == {"unstated"}
+    )
     # never beside a local DOTA run (val labels; COCO-style AP on patches)
     for split in det.datasets["dotav2"].splits:
         assert table.lookup("det", "dotav2", split, "mAP50") == []
@@ -70,11 +74,17 @@ def test_every_official_record_names_a_split_its_adapter_can_read() -> None:
 
 def test_qwen_vl_chat_is_one_model_whatever_the_table_prints() -> None:
     table = load_published()
-    assert table.canonical_model("Qwen-VL-chat") == table.canonical_model("qwen vl chat") == "Qwen-VL-Chat"
+    assert (
+        table.canonical_model("Qwen-VL-chat")
+        == table.canonical_model("qwen vl chat")
+        == "Qwen-VL-Chat"
+    )
     assert "Qwen-VL-chat" not in table.model_names()
     recs = table.lookup("det", "dior", "test", "mAP50", ["Qwen-VL-chat"])
     assert [r.value for r in recs] == [15.81] and "printed 'Qwen-VL-chat'" in recs[0].note
-    assert [r.value for r in table.lookup("vg", "dior_rsvg", "test", "Acc@0.5", ["Qwen-VL-Chat"])] == [44.76]
+    assert [
+        r.value for r in table.lookup("vg", "dior_rsvg", "test", "Acc@0.5", ["Qwen-VL-Chat"])
+    ] == [44.76]
     assert table.canonical_model("GPT-5") is None
 
 
@@ -84,7 +94,9 @@ def test_protocol_field_is_validated(tmp_path: Path) -> None:
     p = tmp_path / "pub.json"
     p.write_text(json.dumps({"schema": "remotesam-bench/published/1", "results": [rec]}))
     assert load_published(p).results[0].protocol == OFFICIAL_PROTOCOL
-    p.write_text(json.dumps({"schema": "remotesam-bench/published/1", "results": [{**rec, "protocol": 3}]}))
+    p.write_text(
+        json.dumps({"schema": "remotesam-bench/published/1", "results": [{**rec, "protocol": 3}]})
+    )
     with pytest.raises(ValueError, match=r"results\[0\]\.protocol is 3"):
         load_published(p)
 

@@ -34,7 +34,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:evaluated .* a subset:UserWarnin
 
 TASKS = ("det", "mlc", "mcc", "seg", "cnt", "ref", "vg", "cap")
 NET = 48
-TINY = Path(__file__).resolve().parents[1] / "remotesam" / "checkpoints" / "remotesam_tiny.safetensors"
+TINY = (
+    Path(__file__).resolve().parents[1] / "remotesam" / "checkpoints" / "remotesam_tiny.safetensors"
+)
 
 
 class ContentNet(torch.nn.Module):
@@ -121,13 +123,24 @@ def test_det_mlc_cnt_share_their_forwards(data: Path, tmp_path: Path) -> None:
                       progress=False), registry=registry, model_factory=_factory(net))
         apart += net.items
     net = ContentNet()
-    out = run(RunConfig(tasks=["det", "mlc", "cnt"], data_root=data, results_dir=tmp_path / "all",
-                        device="cpu", progress=False), registry=registry, model_factory=_factory(net))
+    out = run(
+        RunConfig(
+            tasks=["det", "mlc", "cnt"],
+            data_root=data,
+            results_dir=tmp_path / "all",
+            device="cpu",
+            progress=False,
+        ),
+        registry=registry,
+        model_factory=_factory(net),
+    )
     assert out.errors == []
     n_images = len(_samples(registry, "det", data, None)[1])
     # det and mlc read the same DIOR files: the 20 class prompts of each image, once; the
     # counting set's images are other files (PNG copies here), each (image, class) once
-    questions = {(str(s.image), s.target["class"]) for s in _samples(registry, "cnt", data, None)[1]}
+    questions = {
+        (str(s.image), s.target["class"]) for s in _samples(registry, "cnt", data, None)[1]
+    }
     assert net.items == n_images * 20 + len(questions)
     assert apart == 2 * n_images * 20 + len(_samples(registry, "cnt", data, None)[1])
     for t in ("det", "mlc", "cnt"):

@@ -103,14 +103,37 @@ def test_every_written_file_is_read_by_the_real_adapters(synth_root: Path) -> No
             for attr in ("ann_file", "refs_path", "instances_path"):
                 if hasattr(a, attr):
                     used.add(Path(getattr(a, attr)).resolve())
-    for required in ("ref.rrsisd", "seg.isaid", "det.dior", "det.dotav2", "vg.dior_rsvg", "mlc.dior",
-                     "mcc.ucmerced", "cap.ucm_captions", "cnt.dior", "cnt.dotav2", "ref.risbench",
-                     "ref.refsegrs", "seg.udd5", "seg.deepglobe", "seg.deepglobe_landcover",
-                     "det.isaid", "mlc.ucm_multilabel", "mlc.aid_multilabel", "mlc.multiscene",
-                     "mlc.mlrsnet", "seg.vaihingen"):
+    for required in (
+        "ref.rrsisd",
+        "seg.isaid",
+        "det.dior",
+        "det.dotav2",
+        "vg.dior_rsvg",
+        "mlc.dior",
+        "mcc.ucmerced",
+        "cap.ucm_captions",
+        "cnt.dior",
+        "cnt.dotav2",
+        "ref.risbench",
+        "ref.refsegrs",
+        "seg.udd5",
+        "seg.deepglobe",
+        "seg.deepglobe_landcover",
+        "det.isaid",
+        "mlc.ucm_multilabel",
+        "mlc.aid_multilabel",
+        "mlc.multiscene",
+        "mlc.mlrsnet",
+        "seg.vaihingen",
+    ):
         assert required in read, f"{required} did not read the synthetic output"
-    written = [p for p in synth_root.rglob("*") if p.is_file() and p.suffix in IMAGE_SUFFIXES | {".json", ".p"}
-               and p.name != "manifest.json"]
+    written = [
+        p
+        for p in synth_root.rglob("*")
+        if p.is_file()
+        and p.suffix in IMAGE_SUFFIXES | {".json", ".p"}
+        and p.name != "manifest.json"
+    ]
     missing = sorted(str(p.relative_to(synth_root)) for p in written if p.resolve() not in used)
     assert not missing, f"written but read by no adapter: {missing[:10]}"
 
@@ -121,7 +144,16 @@ def test_refer_content_matches_scenes(synth_root: Path) -> None:
     inst = json.loads((synth_root / "rrsisd" / "instances.json").read_text())
     anns = {a["id"]: a for a in inst["annotations"]}
     assert {r["split"] for r in refs} == {"train", "val", "test"}
-    keys = {"image_id", "split", "sentences", "file_name", "category_id", "ann_id", "sent_ids", "ref_id"}
+    keys = {
+        "image_id",
+        "split",
+        "sentences",
+        "file_name",
+        "category_id",
+        "ann_id",
+        "sent_ids",
+        "ref_id",
+    }
     for r in refs:
         assert set(r) == keys and len(r["sentences"]) == 1
         s = r["sentences"][0]
@@ -153,8 +185,16 @@ def test_training_prompts_cover_every_benchmark_vocabulary() -> None:
     def norm(w: str) -> str:
         return w.replace(" ", "").replace("-", "").lower()
 
-    trained = {norm(p) for phrases, *_ in g._PRESENCE for p in phrases} | {norm(p) for p, _ in g._NEVER}
-    vocabularies = C.CAPTION_POTENTIAL_CLASSES + C.DIOR_CLASSES + C.DOTA_CLASSES + C.ISAID_CLASSES + C.UCM_CLASSES
+    trained = {norm(p) for phrases, *_ in g._PRESENCE for p in phrases} | {
+        norm(p) for p, _ in g._NEVER
+    }
+    vocabularies = (
+        C.CAPTION_POTENTIAL_CLASSES
+        + C.DIOR_CLASSES
+        + C.DOTA_CLASSES
+        + C.ISAID_CLASSES
+        + C.UCM_CLASSES
+    )
     assert sorted({w for w in vocabularies if norm(w) not in trained}) == ["grass"]
     categories = {c["name"] for c in refer_categories()}
     assert {cat for _, cat, *_ in g._PRESENCE} <= categories
@@ -185,14 +225,24 @@ def test_expressions_identify_exactly_one_object() -> None:
             words = e.text.lower()
             if e.kind == "color" or e.kind == "color+position":
                 assert o.color in words
-                same = [p for j, p in enumerate(scene.objects) if j != e.index and p.kind == o.kind and p.color == o.color]
+                same = [
+                    p
+                    for j, p in enumerate(scene.objects)
+                    if j != e.index and p.kind == o.kind and p.color == o.color
+                ]
                 if e.kind == "color":
                     assert not same, e
             if e.kind == "size" and "largest" in words:
-                peers = [p.area for j, p in enumerate(scene.objects) if j != e.index and p.kind == o.kind]
+                peers = [
+                    p.area for j, p in enumerate(scene.objects) if j != e.index and p.kind == o.kind
+                ]
                 assert all(o.area > a for a in peers)
             if e.kind == "extreme" and "leftmost" in words:
-                peers = [p.center[0] for j, p in enumerate(scene.objects) if j != e.index and p.kind == o.kind]
+                peers = [
+                    p.center[0]
+                    for j, p in enumerate(scene.objects)
+                    if j != e.index and p.kind == o.kind
+                ]
                 assert all(o.center[0] < x for x in peers)
 
 
@@ -216,7 +266,9 @@ def test_bad_seed_is_a_clear_error(seed: object, tmp_path: Path) -> None:
     assert not (tmp_path / "o" / "manifest.json").exists()
 
 
-@pytest.mark.parametrize("kw", [{"n_images": 0}, {"image_size": 32}, {"object_scale": 10.0}, {"n_train": "4"}])
+@pytest.mark.parametrize(
+    "kw", [{"n_images": 0}, {"image_size": 32}, {"object_scale": 10.0}, {"n_train": "4"}]
+)
 def test_bad_sizes_are_clear_errors(kw: dict, tmp_path: Path) -> None:
     with pytest.raises(SynthError, match=next(iter(kw))):
         generate(tmp_path / "o", **{**SMALL, **kw})
@@ -246,8 +298,25 @@ def test_cli_subcommand(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     args = parser.parse_args(["synth", "--out", str(tmp_path / "x"), "--seed", "abc"])
     assert args.func(args) == 2
     assert "--seed must be a whole number" in capsys.readouterr().err
-    args = parser.parse_args(["synth", "--out", str(tmp_path / "y"), "--seed", "4", "--n-images", "2",
-                              "--image-size", "96", "--n-train", "1", "--n-val", "1", "--landuse-per-class", "1"])
+    args = parser.parse_args(
+        [
+            "synth",
+            "--out",
+            str(tmp_path / "y"),
+            "--seed",
+            "4",
+            "--n-images",
+            "2",
+            "--image-size",
+            "96",
+            "--n-train",
+            "1",
+            "--n-val",
+            "1",
+            "--landuse-per-class",
+            "1",
+        ]
+    )
     assert args.func(args) == 0
     assert (tmp_path / "y" / "manifest.json").is_file()
     assert "remotesam-bench run --tasks all --data-root" in capsys.readouterr().out

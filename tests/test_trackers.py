@@ -120,7 +120,10 @@ def test_step_from_names_and_metadata(tmp_path: Path) -> None:
     p = save_checkpoint(net, tmp_path / "step_5.safetensors", dtype=torch.bfloat16,
                         metadata={"step": "42"})
     assert step_from_checkpoint(str(p), p) == 42  # metadata wins over the name
-    assert checkpoint_steps([("a/step_2.pt", None), ("a/step_1.pt", None)]) == ([2, 1], "checkpoint")
+    assert checkpoint_steps([("a/step_2.pt", None), ("a/step_1.pt", None)]) == (
+        [2, 1],
+        "checkpoint",
+    )
     # a missing or repeated step: every checkpoint by index
     assert checkpoint_steps([("step_2.pt", None), ("best.pt", None)]) == ([0, 1], "index")
     assert checkpoint_steps([("a/step_2.pt", None), ("b/step_2.pt", None)]) == ([0, 1], "index")

@@ -54,8 +54,14 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _cfg(root: Path, out: Path, **kw: object) -> TrainConfig:
     base: dict[str, object] = {
-        "data_root": str(root), "output_dir": str(out), "model_overrides": dict(FAST), "batch_size": 2,
-        "val_interval": 0, "progress": False, "log_interval": 1, "text_trainable": "all",
+        "data_root": str(root),
+        "output_dir": str(out),
+        "model_overrides": dict(FAST),
+        "batch_size": 2,
+        "val_interval": 0,
+        "progress": False,
+        "log_interval": 1,
+        "text_trainable": "all",
     }
     base.update(kw)
     return TrainConfig(**base)  # type: ignore[arg-type]
@@ -80,7 +86,9 @@ def test_loss_function_matches_its_definition() -> None:
 
 @pytest.mark.slow
 def test_loss_decreases_on_the_tiny_config(data_root: Path, tmp_path: Path) -> None:
-    res = train(_cfg(data_root, tmp_path / "run", max_steps=8, lr=1e-3, val_interval=8, max_val_samples=4))
+    res = train(
+        _cfg(data_root, tmp_path / "run", max_steps=8, lr=1e-3, val_interval=8, max_val_samples=4)
+    )
     losses = [v for _, v in res.losses]
     assert len(res.val) == 1 and res.val[0][0] == 8 and 0.0 <= res.val[0][1] <= 1.0
     assert (tmp_path / "run" / "best.safetensors").is_file()
@@ -102,13 +110,19 @@ def test_loss_decreases_on_the_tiny_config(data_root: Path, tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_resume_continues_with_the_same_state(data_root: Path, tmp_path: Path) -> None:
-    kw = {"max_steps": 4, "lr": 5e-4, "model_overrides": {**FAST, "drop_path_rate": 0.2, "text_dropout": 0.1}}
+    kw = {
+        "max_steps": 4,
+        "lr": 5e-4,
+        "model_overrides": {**FAST, "drop_path_rate": 0.2, "text_dropout": 0.1},
+    }
     full = train(_cfg(data_root, tmp_path / "full", **kw))
     first = train(_cfg(data_root, tmp_path / "part", stop_at_step=2, **kw))
     assert first.step == 2
     rest = train(_cfg(data_root, tmp_path / "part", resume=str(tmp_path / "part"), **kw))
     assert rest.step == 4 and [s for s, _ in rest.losses] == [3, 4]
-    np.testing.assert_allclose([v for _, v in first.losses + rest.losses], [v for _, v in full.losses], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        [v for _, v in first.losses + rest.losses], [v for _, v in full.losses], rtol=0, atol=1e-6
+    )
     from safetensors.torch import load_file
 
     a = load_file(str(full.checkpoint))
@@ -118,27 +132,83 @@ def test_resume_continues_with_the_same_state(data_root: Path, tmp_path: Path) -
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
     # a resume with another batch size is refused, with the reason
     with pytest.raises(TrainError, match="batch_size"):
-        train(_cfg(data_root, tmp_path / "part", resume=str(tmp_path / "part"), **{**kw, "batch_size": 3}))
+        train(
+            _cfg(
+                data_root,
+                tmp_path / "part",
+                resume=str(tmp_path / "part"),
+                **{**kw, "batch_size": 3},
+            )
+        )
 
 
 @pytest.mark.slow
 @pytest.mark.distributed
 def test_two_process_gloo_matches_one_process(data_root: Path, tmp_path: Path) -> None:
-    common = ["--data-root", str(data_root), "--steps", "2", "--val-split", "none", "--log-interval", "1",
-              "--no-progress", "--text-trainable", "all", "--threads", "1"]
+    common = [
+        "--data-root",
+        str(data_root),
+        "--steps",
+        "2",
+        "--val-split",
+        "none",
+        "--log-interval",
+        "1",
+        "--no-progress",
+        "--text-trainable",
+        "all",
+        "--threads",
+        "1",
+    ]
     for k, v in FAST.items():
         common += ["--model-override", f"{k}={v}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    one = subprocess.run([sys.executable, "-m", "remotesam.train", *common, "--batch-size", "4",
-                          "--output-dir", str(tmp_path / "one")], env=env, capture_output=True, text=True, timeout=600)
+    one = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "remotesam.train",
+            *common,
+            "--batch-size",
+            "4",
+            "--output-dir",
+            str(tmp_path / "one"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert one.returncode == 0, one.stderr[-3000:]
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          "-m", "remotesam.train", *common, "--batch-size", "2", "--output-dir", str(tmp_path / "two")],
-                         env=env, capture_output=True, text=True, timeout=600)
+    two = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "remotesam.train",
+            *common,
+            "--batch-size",
+            "2",
+            "--output-dir",
+            str(tmp_path / "two"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert two.returncode == 0, two.stderr[-3000:]
 
     def losses(d: Path) -> list[float]:
-        return [json.loads(x)["loss"] for x in (d / "log.jsonl").read_text().splitlines() if '"loss"' in x]
+        return [
+            json.loads(x)["loss"]
+            for x in (d / "log.jsonl").read_text().splitlines()
+            if '"loss"' in x
+        ]
 
     l1, l2 = losses(tmp_path / "one"), losses(tmp_path / "two")
     assert len(l1) == len(l2) == 2
@@ -155,8 +225,16 @@ def test_data_is_identical_with_worker_processes(data_root: Path) -> None:
 
     refs, inst, images = locate_refer(data_root)
     cfg = get_config("remotesam_tiny", img_size=64)
-    ds = ReferTrainDataset(read_refer(refs, inst, "train"), images, 64, Tokenizer(), cfg.image_mean, cfg.image_std,
-                           augment=True, seed=3)
+    ds = ReferTrainDataset(
+        read_refer(refs, inst, "train"),
+        images,
+        64,
+        Tokenizer(),
+        cfg.image_mean,
+        cfg.image_std,
+        augment=True,
+        seed=3,
+    )
     batches = _epoch_batches(len(ds), 1, 3, 2, DistInfo())[:3]
     a = list(_loader(ds, batches, 0))
     b = list(_loader(ds, batches, 2))
@@ -170,7 +248,9 @@ def test_data_is_identical_with_worker_processes(data_root: Path) -> None:
 
 
 def test_bf16_autocast_step(data_root: Path, tmp_path: Path) -> None:
-    res = train(_cfg(data_root, tmp_path / "bf16", max_steps=1, precision="bf16", save_dtype="bf16"))
+    res = train(
+        _cfg(data_root, tmp_path / "bf16", max_steps=1, precision="bf16", save_dtype="bf16")
+    )
     assert res.step == 1 and np.isfinite(res.losses[0][1])
     from safetensors.torch import load_file
 
@@ -184,11 +264,25 @@ def test_bf16_autocast_step(data_root: Path, tmp_path: Path) -> None:
 def test_zero_training_samples_is_a_clear_error(data_root: Path, tmp_path: Path) -> None:
     with pytest.raises(TrainError, match="zero samples"):
         train(_cfg(data_root, tmp_path / "r", train_split="nosuchsplit", max_steps=1))
-    assert train_main(["--data-root", str(data_root), "--train-split", "nosuchsplit", "--no-progress",
-                       "--output-dir", str(tmp_path / "c")]) == 2
+    assert (
+        train_main(
+            [
+                "--data-root",
+                str(data_root),
+                "--train-split",
+                "nosuchsplit",
+                "--no-progress",
+                "--output-dir",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 2
+    )
 
 
-def test_missing_data_root_and_bad_knobs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_data_root_and_bad_knobs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(TrainError, match="no REFER dataset"):
         train(TrainConfig(data_root=str(tmp_path), progress=False))
     with pytest.raises(TrainError, match="batch_size"):
@@ -208,8 +302,9 @@ def _read_tensorboard(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 @pytest.mark.slow
-def test_eval_every_logs_benchmark_metrics_to_tensorboard(data_root: Path, tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_every_logs_benchmark_metrics_to_tensorboard(
+    data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from remotesam.bench.records.results import RunDocument
     from remotesam.bench.records.trackers import step_from_checkpoint
 
@@ -252,28 +347,65 @@ def test_eval_every_under_two_gloo_processes_equals_evaluating_the_saved_weights
     from remotesam.bench import evaluate
 
     out = tmp_path / "two"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "remotesam.train", "--data-root", str(data_root), "--steps", "2", "--val-split", "none",
-           "--no-progress", "--text-trainable", "all", "--threads", "1", "--batch-size", "2",
-           "--output-dir", str(out), "--eval-every", "2", "--eval-tasks", "cnt,ref", "--eval-limit", "3"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "remotesam.train",
+        "--data-root",
+        str(data_root),
+        "--steps",
+        "2",
+        "--val-split",
+        "none",
+        "--no-progress",
+        "--text-trainable",
+        "all",
+        "--threads",
+        "1",
+        "--batch-size",
+        "2",
+        "--output-dir",
+        str(out),
+        "--eval-every",
+        "2",
+        "--eval-tasks",
+        "cnt,ref",
+        "--eval-limit",
+        "3",
+    ]
     for k, v in FAST.items():
         cmd += ["--model-override", f"{k}={v}"]
-    two = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
-                         timeout=900)
+    two = subprocess.run(
+        cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=900
+    )
     assert two.returncode == 0, two.stderr[-3000:]
     (rec,) = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines() if '"eval/' in x]
     assert rec["step"] == 2
     # the samples were sharded over both ranks and gathered: every one is scored, on rank 0 only
     assert len(list((out / "eval" / "runs").glob("*.json"))) == 1
     # step 2 was saved before it was evaluated: one process on the saved weights agrees exactly
-    doc = evaluate(out / "last.safetensors", tasks="cnt,ref", data_root=data_root, limit=3, device="cpu",
-                   results_dir=tmp_path / "check", progress=False)
+    doc = evaluate(
+        out / "last.safetensors",
+        tasks="cnt,ref",
+        data_root=data_root,
+        limit=3,
+        device="cpu",
+        results_dir=tmp_path / "check",
+        progress=False,
+    )
     assert doc is not None
     for r in doc.results:
         assert rec[f"eval/{r.task}.{r.dataset}/n_evaluated"] == r.n_evaluated == 3
         for name, m in r.metrics.items():
             if np.isfinite(m.value):  # NaN (undefined) values are not logged
-                assert rec[f"eval/{r.task}.{r.dataset}/{name}"] == pytest.approx(m.value, rel=1e-9, abs=1e-12), name
+                assert rec[f"eval/{r.task}.{r.dataset}/{name}"] == pytest.approx(
+                    m.value, rel=1e-9, abs=1e-12
+                ), name
 
 
 def test_eval_and_tracker_mistakes_fail_before_training(data_root: Path, tmp_path: Path,
@@ -322,12 +454,17 @@ def test_corrupt_refer_files_are_clear_errors(data_root: Path, tmp_path: Path) -
     inst.write_text(json.dumps({"annotations": [{"id": 1, "segmentation": {"bad": 1}}]}))
     with pytest.raises(TrainDataError, match=r"ann_id|segmentation"):
         read_refer(refs, inst, "train")
-    assert train_main(["--data-root", str(root), "--no-progress", "--output-dir", str(tmp_path / "c")]) == 2
+    assert (
+        train_main(["--data-root", str(root), "--no-progress", "--output-dir", str(tmp_path / "c")])
+        == 2
+    )
 
 
 @pytest.mark.realdata
 def test_reads_the_real_rrsisd_refer_files(real_data: Path) -> None:
-    d = real_data / "rrsisd" / "refer_reconstructed" / "rrsisd"  # RECONSTRUCTED container, real records
+    d = (
+        real_data / "rrsisd" / "refer_reconstructed" / "rrsisd"
+    )  # RECONSTRUCTED container, real records
     refs = safe_load_refs(d / "refs(unc).p")
     assert len(refs) == 3
     val = read_refer(d / "refs(unc).p", d / "instances.json", "val")

@@ -8,7 +8,8 @@ __all__ = ["f1_per_class", "nanmean"]
 
 
 def nanmean(x: np.ndarray) -> float:
-    """Mean of the non-NaN entries of ``x`` (float64); NaN, without a warning, when there is none."""
+    """Mean of the non-NaN entries of ``x`` (float64); NaN, without a warning, when there is
+    none."""
     v = np.asarray(x, dtype=np.float64)
     v = v[~np.isnan(v)]
     return float(v.mean()) if v.size else float("nan")

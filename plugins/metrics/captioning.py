@@ -148,7 +148,8 @@ def ptb_tokenize(captions: Captions) -> dict[Hashable, list[str]]:
         proc = subprocess.run(cmd, capture_output=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(
-            f"PTB tokenizer failed (exit {proc.returncode}): {proc.stderr.decode(errors='replace')[:500]}"
+            f"PTB tokenizer failed (exit {proc.returncode}): "
+            f"{proc.stderr.decode(errors='replace')[:500]}"
         )
     lines = proc.stdout.decode().split("\n")
     out: dict[Hashable, list[str]] = {k: [] for k in captions}
@@ -453,7 +454,8 @@ def cider_variants(
 def pycocoevalcap_scores(
     gts: Captions, res: Captions, *, meteor: bool = True
 ) -> dict[str, float | np.ndarray]:
-    """BLEU-1..4 (``option='closest'``), ROUGE-L and METEOR from ``pycocoevalcap`` on tokenised text.
+    """BLEU-1..4 (``option='closest'``), ROUGE-L and METEOR from ``pycocoevalcap`` on tokenised
+    text.
 
     Returns fractions (not x100): ``BLEU_1``..``BLEU_4``, ``ROUGE_L``, ``METEOR`` (NaN when
     ``meteor`` is False), and ``ROUGE_L_per_sample`` (``(m,)``, mean = ``ROUGE_L``).

@@ -11,8 +11,8 @@ Functional cores, numpy in / floats out.
   ``iscrowd`` objects are passed as COCO crowd regions (ignored, IoU over the detection's
   area), and the per-image detection limit is ``maxDets=100`` unless the caller lifts it.
 * :func:`polygon_ap` is a re-implementation of the same COCO matching/accumulation
-  (greedy by score, 101-point interpolated precision, ``max_dets`` (100 or none), ignore flags) with the
-  IoU of oriented 4-point polygons, for DOTA OBB AP50. On axis-aligned rectangles it equals
+  (greedy by score, 101-point interpolated precision, ``max_dets`` (100 or none), ignore flags)
+  with the IoU of oriented 4-point polygons, for DOTA OBB AP50. On axis-aligned rectangles it equals
   pycocotools' ``bbox`` AP (tested).
 
 Boxes are ``xyxy`` absolute pixels unless a name says ``xywh``; polygons are ``(n, 8)``
@@ -262,7 +262,8 @@ def coco_bbox_inputs(
     return gt, dets, int(max_dets)
 
 
-def _run_pycocotools(gt: dict[str, Any], dets: list[dict[str, Any]], max_dets: int) -> dict[str, Any]:
+def _run_pycocotools(gt: dict[str, Any], dets: list[dict[str, Any]], max_dets: int
+                     ) -> dict[str, Any]:
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -363,8 +364,12 @@ def polygon_iou_matrix(dets: np.ndarray, gts: np.ndarray) -> np.ndarray:
                      dets[:, 1::2].max(1)], 1)  # fmt: skip
     genv = np.stack([gts[:, 0::2].min(1), gts[:, 1::2].min(1), gts[:, 0::2].max(1),
                      gts[:, 1::2].max(1)], 1)  # fmt: skip
-    ix = np.minimum(denv[:, None, 2], genv[None, :, 2]) - np.maximum(denv[:, None, 0], genv[None, :, 0])
-    iy = np.minimum(denv[:, None, 3], genv[None, :, 3]) - np.maximum(denv[:, None, 1], genv[None, :, 1])
+    ix = np.minimum(denv[:, None, 2], genv[None, :, 2]) - np.maximum(
+        denv[:, None, 0], genv[None, :, 0]
+    )
+    iy = np.minimum(denv[:, None, 3], genv[None, :, 3]) - np.maximum(
+        denv[:, None, 1], genv[None, :, 1]
+    )
     cand = np.argwhere((ix > 0) & (iy > 0))
     for i, j in cand:
         if da[i] <= 0 or ga[j] <= 0:
@@ -507,12 +512,16 @@ def polygon_ap(
             q[ok] = pr[idx[ok]]
             precision[t, :, k] = q
     ap50 = (
-        np.array([_mean_valid(precision[int(np.argmin(np.abs(thr - 0.5))), :, k]) for k in range(K)])
+        np.array(
+            [_mean_valid(precision[int(np.argmin(np.abs(thr - 0.5))), :, k]) for k in range(K)]
+        )
         if np.any(np.isclose(thr, 0.5))
         else np.full(K, np.nan)
     )
     ap75 = (
-        np.array([_mean_valid(precision[int(np.argmin(np.abs(thr - 0.75))), :, k]) for k in range(K)])
+        np.array(
+            [_mean_valid(precision[int(np.argmin(np.abs(thr - 0.75))), :, k]) for k in range(K)]
+        )
         if np.any(np.isclose(thr, 0.75))
         else np.full(K, np.nan)
     )

@@ -23,7 +23,9 @@ VG_THRESHOLDS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)
 
 def box_iou(pred: Sequence[float], gt: Sequence[float]) -> float:
     """IoU of two xyxy boxes, official formula (no +1; 0.0 when the union is 0)."""
-    return float(box_iou_pairs(np.asarray([pred], dtype=np.float64), np.asarray([gt], dtype=np.float64))[0])
+    return float(
+        box_iou_pairs(np.asarray([pred], dtype=np.float64), np.asarray([gt], dtype=np.float64))[0]
+    )
 
 
 def box_iou_pairs(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -42,13 +44,19 @@ def box_iou_pairs(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     iw = np.maximum(0.0, np.minimum(p[:, 2], g[:, 2]) - np.maximum(p[:, 0], g[:, 0]))
     ih = np.maximum(0.0, np.minimum(p[:, 3], g[:, 3]) - np.maximum(p[:, 1], g[:, 1]))
     inter = iw * ih
-    union = (p[:, 2] - p[:, 0]) * (p[:, 3] - p[:, 1]) + (g[:, 2] - g[:, 0]) * (g[:, 3] - g[:, 1]) - inter
+    union = (
+        (p[:, 2] - p[:, 0]) * (p[:, 3] - p[:, 1])
+        + (g[:, 2] - g[:, 0]) * (g[:, 3] - g[:, 1])
+        - inter
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
     return np.nan_to_num(iou, nan=0.0)
 
 
-def grounding_metrics(ious: np.ndarray, thresholds: Sequence[float] = VG_THRESHOLDS) -> dict[str, float]:
+def grounding_metrics(
+    ious: np.ndarray, thresholds: Sequence[float] = VG_THRESHOLDS
+) -> dict[str, float]:
     """``{"mIoU", "Acc@0.5", ...}`` as fractions from per-expression IoUs (no box = 0)."""
     iou = np.asarray(ious, dtype=np.float64)
     out = {"mIoU": float(iou.mean()) if iou.size else float("nan")}

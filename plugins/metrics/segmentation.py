@@ -80,7 +80,9 @@ def referring_metrics(
     i = np.asarray(inter, dtype=np.float64)
     u = np.asarray(union, dtype=np.float64)
     if i.shape != u.shape or i.ndim != 1:
-        raise ValueError(f"referring_metrics: I and U must be equal-length 1-D, got {i.shape}, {u.shape}")
+        raise ValueError(
+            f"referring_metrics: I and U must be equal-length 1-D, got {i.shape}, {u.shape}"
+        )
     iou = per_expression_iou(i, u)
     out: dict[str, float] = {
         "mIoU": float(iou.mean()) if iou.size else float("nan"),

@@ -208,8 +208,8 @@ class CrossScaleInteraction(nn.Module):
         self.fusion = nn.ModuleList(ScaleAwareGate(w, w) for w in self.widths)
 
     def forward(self, feats: list[Tensor]) -> list[Tensor]:
-        size = feats[-1].shape[-2:]
-        pooled = [f if f.shape[-2:] == size else F.adaptive_avg_pool2d(f, size) for f in feats]
+        h, w = feats[-1].shape[-2:]
+        pooled = [f if f.shape[-2:] == (h, w) else F.adaptive_avg_pool2d(f, (h, w)) for f in feats]
         x = self.down_channel(torch.cat(pooled, dim=1))
         x = self.block(x)
         x = self.up_channel(self.bn(x))

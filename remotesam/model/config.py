@@ -141,7 +141,11 @@ class RemoteSAMConfig:
             raise bad("depths", self.depths, "need positive integers")
         for i, (w, h) in enumerate(zip(self.stage_widths, self.num_heads)):
             if h < 1 or w % h:
-                raise bad("num_heads", self.num_heads, f"stage {i} width {w} must be divisible by its heads")
+                raise bad(
+                    "num_heads",
+                    self.num_heads,
+                    f"stage {i} width {w} must be divisible by its heads",
+                )
         for i, (w, h) in enumerate(zip(self.stage_widths, self.num_heads_fusion)):
             if h < 1 or w % h:
                 raise bad(
@@ -255,7 +259,9 @@ class RemoteSAMConfig:
                 f"RemoteSAMConfig.from_dict: unknown field(s) {unknown}; known fields are "
                 f"{sorted(names)}"
             )
-        kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items()}
+        kwargs: dict[str, Any] = {
+            k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items()
+        }
         return cls(**kwargs)
 
     def replace(self, **changes: Any) -> RemoteSAMConfig:

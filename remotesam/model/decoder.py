@@ -93,7 +93,9 @@ class RountingFunction(nn.Module):
     """Routing of ARC (official spelling kept for the state-dict keys): depthwise 3x3 ->
     LayerNorm(C) -> ReLU -> global average -> (alpha = sigmoid(fc), theta = softsign(fc) * max)."""
 
-    def __init__(self, channels: int, kernel_number: int, max_angle_deg: float, dropout: float) -> None:
+    def __init__(
+        self, channels: int, kernel_number: int, max_angle_deg: float, dropout: float
+    ) -> None:
         super().__init__()
         self.dwc = nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False)
         self.norm = LayerNormProxy(channels)
@@ -168,7 +170,9 @@ class SimpleDecoding(nn.Module):
         x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=True)
         x = torch.cat([x, skip], dim=1)
         x = getattr(self, f"relu1_{k}")(getattr(self, f"bn1_{k}")(getattr(self, f"conv1_{k}")(x)))
-        return getattr(self, f"relu2_{k}")(getattr(self, f"bn2_{k}")(getattr(self, f"conv2_{k}")(x)))
+        return getattr(self, f"relu2_{k}")(
+            getattr(self, f"bn2_{k}")(getattr(self, f"conv2_{k}")(x))
+        )
 
     def forward(self, x_c4: Tensor, x_c3: Tensor, x_c2: Tensor, x_c1: Tensor) -> Tensor:
         x = self._stage(x_c4, x_c3, 4)

@@ -29,7 +29,9 @@ __all__ = ["RemoteSAMNet", "build_network", "build_text_encoder", "resolve_confi
 
 def build_text_encoder(cfg: RemoteSAMConfig) -> BertModel:
     """A randomly initialised ``transformers.BertModel`` (no pooler, nothing from a hub)."""
-    bert_cfg = BertConfig(
+    # attn_implementation goes through PretrainedConfig's **kwargs, which transformers' typed
+    # BertConfig signature leaves out
+    bert_cfg = BertConfig(  # type: ignore[call-arg]
         vocab_size=cfg.vocab_size,
         hidden_size=cfg.text_hidden,
         num_hidden_layers=cfg.text_layers,
@@ -86,7 +88,9 @@ class RemoteSAMNet(nn.Module):
     def _check_tokens(self, input_ids: Any, attention_mask: Any) -> tuple[Tensor, Tensor]:
         for name, t in (("input_ids", input_ids), ("attention_mask", attention_mask)):
             if not isinstance(t, Tensor):
-                raise TypeError(f"{name} must be a torch.Tensor of shape (B, L), got {type(t).__name__}")
+                raise TypeError(
+                    f"{name} must be a torch.Tensor of shape (B, L), got {type(t).__name__}"
+                )
             if t.dtype.is_floating_point or t.dtype.is_complex:
                 raise TypeError(f"{name} must be an integer tensor (int64), got dtype {t.dtype}")
             if t.ndim != 2:
@@ -116,14 +120,20 @@ class RemoteSAMNet(nn.Module):
 
     def _check_image(self, image: Any) -> Tensor:
         if not isinstance(image, Tensor):
-            raise TypeError(f"image must be a torch.Tensor (B, 3, S, S), got {type(image).__name__}")
+            raise TypeError(
+                f"image must be a torch.Tensor (B, 3, S, S), got {type(image).__name__}"
+            )
         if not image.dtype.is_floating_point:
             raise TypeError(
                 f"image must be a floating-point tensor (normalised RGB), got dtype {image.dtype}; "
                 "convert uint8 images with /255 and ImageNet mean/std first"
             )
         s = self.config.img_size
-        if image.ndim != 4 or image.shape[1] != self.config.in_chans or tuple(image.shape[2:]) != (s, s):
+        if (
+            image.ndim != 4
+            or image.shape[1] != self.config.in_chans
+            or tuple(image.shape[2:]) != (s, s)
+        ):
             raise ValueError(
                 f"image must have shape (B, {self.config.in_chans}, {s}, {s}) for config "
                 f"{self.config.name!r}, got {tuple(image.shape)}; resize it to {s}x{s}"
@@ -178,7 +188,11 @@ class RemoteSAMNet(nn.Module):
         else:
             expect = (b, self.config.text_hidden, input_ids.shape[1])
             if not isinstance(text_features, Tensor) or tuple(text_features.shape) != expect:
-                got = tuple(text_features.shape) if isinstance(text_features, Tensor) else type(text_features).__name__
+                got = (
+                    tuple(text_features.shape)
+                    if isinstance(text_features, Tensor)
+                    else type(text_features).__name__
+                )
                 raise ValueError(
                     f"text_features must be the encode_text output of shape {expect}, got {got}"
                 )

@@ -12,6 +12,7 @@ maps are ``(B, C, H, W)``; language features are ``(B, C_text, L)`` with a ``(B,
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +39,8 @@ class WindowAttention(nn.Module):
     Uses ``F.scaled_dot_product_attention`` with the bias (and the shifted-window mask) as an
     additive float mask; numerically the same as ``softmax(q k^T * d^-0.5 + bias + mask) v``.
     """
+
+    relative_position_index: Tensor  # buffer (N*N,) int64, N = window_size**2
 
     def __init__(self, dim: int, window_size: int, num_heads: int, qkv_bias: bool = True) -> None:
         super().__init__()
@@ -142,7 +145,9 @@ def shifted_window_mask(hp: int, wp: int, ws: int, shift: int, device: torch.dev
             cnt += 1
     win = img.view(hp // ws, ws, wp // ws, ws).permute(0, 2, 1, 3).reshape(-1, ws * ws)
     diff = win.unsqueeze(1) - win.unsqueeze(2)
-    return torch.where(diff != 0, torch.tensor(-100.0, device=device), torch.tensor(0.0, device=device))
+    return torch.where(
+        diff != 0, torch.tensor(-100.0, device=device), torch.tensor(0.0, device=device)
+    )
 
 
 class PatchMerging(nn.Module):
@@ -165,9 +170,11 @@ class PatchMerging(nn.Module):
         return self.reduction(self.norm(x))
 
 
-def _conv1d_as_linear(conv: nn.Conv1d, x: Tensor) -> Tensor:
-    """Apply a kernel-size-1 Conv1d to channels-last tokens (B, N, Cin) -> (B, N, Cout)."""
-    return F.linear(x, conv.weight.squeeze(-1), conv.bias)
+def _conv1d_as_linear(conv: nn.Module, x: Tensor) -> Tensor:
+    """Apply a kernel-size-1 Conv1d (the first layer of an ``nn.Sequential``, which types its
+    layers ``Module``) to channels-last tokens (B, N, Cin) -> (B, N, Cout)."""
+    c = cast(nn.Conv1d, conv)
+    return F.linear(x, c.weight.squeeze(-1), c.bias)
 
 
 def _instance_norm_tokens(x: Tensor, eps: float = 1e-5) -> Tensor:
@@ -186,12 +193,17 @@ class SpatialImageLanguageAttention(nn.Module):
         self.value_channels = value_channels
         self.num_heads = num_heads
         self.f_key = nn.Sequential(nn.Conv1d(l_in, key_channels, 1))
-        self.f_query = nn.Sequential(nn.Conv1d(v_in, key_channels, 1), nn.InstanceNorm1d(key_channels))
+        self.f_query = nn.Sequential(
+            nn.Conv1d(v_in, key_channels, 1), nn.InstanceNorm1d(key_channels)
+        )
         self.f_value = nn.Sequential(nn.Conv1d(l_in, value_channels, 1))
-        self.W = nn.Sequential(nn.Conv1d(value_channels, out_channels, 1), nn.InstanceNorm1d(out_channels))
+        self.W = nn.Sequential(
+            nn.Conv1d(value_channels, out_channels, 1), nn.InstanceNorm1d(out_channels)
+        )
 
     def forward(self, x: Tensor, l_tokens: Tensor, l_mask: Tensor) -> Tensor:
-        """x (B,HW,Cv), l_tokens (B,L,Cl) channels-last words, l_mask (B,L,1) float -> (B,HW,Cout)."""
+        """x (B,HW,Cv), l_tokens (B,L,Cl) channels-last words, l_mask (B,L,1) float ->
+        (B,HW,Cout)."""
         b, hw, _ = x.shape
         nh = self.num_heads
         query = _instance_norm_tokens(_conv1d_as_linear(self.f_query[0], x))  # (B,HW,K)

@@ -418,8 +418,8 @@ def masks_to_boxes(
 
     Steps: 8-connected components in OpenCV label order (``cv2.connectedComponents``; bounding
     boxes and areas equal to ``cv2.connectedComponentsWithStats``'s, computed from horizontal runs
-    when that is cheaper); confidence = mean of ``probs`` over the component (one ``np.bincount``); components with
-    ``conf < conf_threshold`` dropped; hbb from the component statistics, obb from
+    when that is cheaper); confidence = mean of ``probs`` over the component (one ``np.bincount``);
+    components with ``conf < conf_threshold`` dropped; hbb from the component statistics, obb from
     ``minAreaRect`` of the first external contour found on the component's bounding-box crop;
     optionally boxes inside another box removed (:func:`remove_inner_boxes`).
 

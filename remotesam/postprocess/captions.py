@@ -187,7 +187,9 @@ def _box4(cls: str, box: Any) -> tuple[float, float, float, float]:
     try:
         vals = [float(v) for v in list(box)[:4]]
     except (TypeError, ValueError):
-        raise ValueError(f"box of class {cls!r} must be a sequence of numbers, got {box!r}") from None
+        raise ValueError(
+            f"box of class {cls!r} must be a sequence of numbers, got {box!r}"
+        ) from None
     if len(vals) < 4 or not all(math.isfinite(v) for v in vals):
         raise ValueError(f"box of class {cls!r} needs 4 finite numbers x1, y1, x2, y2, got {box!r}")
     return vals[0], vals[1], vals[2], vals[3]

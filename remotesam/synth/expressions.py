@@ -22,8 +22,14 @@ __all__ = ["DIRECTION_WORDS", "Expression", "caption_scene", "referring_expressi
 #: Words whose meaning changes under a horizontal or vertical flip (used by training
 #: augmentation to decide which flips keep an expression valid).
 DIRECTION_WORDS = {
-    "horizontal": re.compile(r"\b(left|right|leftmost|rightmost|east|west|eastern|western)\b", re.I),
-    "vertical": re.compile(r"\b(top|bottom|upper|lower|topmost|bottommost|above|below|north|south|northern|southern)\b", re.I),
+    "horizontal": re.compile(
+        r"\b(left|right|leftmost|rightmost|east|west|eastern|western)\b", re.I
+    ),
+    "vertical": re.compile(
+        r"\b(top|bottom|upper|lower|topmost|bottommost|above|below"
+        r"|north|south|northern|southern)\b",
+        re.I,
+    ),
 }
 
 # noun group -> (kinds it covers, nouns to say it with)
@@ -218,51 +224,98 @@ def caption_scene(scene: Scene, rng: np.random.Generator, n: int = 5) -> list[st
     t = scene.landuse
     c: list[str] = []
     if t == "agricultural":
-        c = ["There is a piece of farmland", "It is a piece of farmland with crops",
-             "Several fields of farmland are next to each other", "The farmland is divided into pieces",
-             "There are green crops in the farmland", "Many rows of crops are in the farmland"]
+        c = [
+            "There is a piece of farmland",
+            "It is a piece of farmland with crops",
+            "Several fields of farmland are next to each other",
+            "The farmland is divided into pieces",
+            "There are green crops in the farmland",
+            "Many rows of crops are in the farmland",
+        ]
         if buildings:
             c.append("A building is next to the farmland")
     elif t == "airplane":
         k = cnt.get("airplane", 0)
-        c = [f"There are {_many(k)} airplanes in the airport", f"{_num(k).capitalize()} airplanes are parked on the ground",
-             f"{_many(k).capitalize()} white airplanes are stopped in the airport",
-             "Some airplanes are parked in an airport", "The airport has several airplanes and a road",
-             "Airplanes are parked side by side on the ground"]
+        c = [
+            f"There are {_many(k)} airplanes in the airport",
+            f"{_num(k).capitalize()} airplanes are parked on the ground",
+            f"{_many(k).capitalize()} white airplanes are stopped in the airport",
+            "Some airplanes are parked in an airport",
+            "The airport has several airplanes and a road",
+            "Airplanes are parked side by side on the ground",
+        ]
     elif t == "beach":
-        c = ["There is a beach next to the sea", "The yellow beach is between the water and the grass",
-             "A long beach is along the sea", "Waves are on the beach", "The sea is next to a piece of sand",
-             "It is a beach with water and some trees" if trees else "It is a beach with water and grass"]
+        c = [
+            "There is a beach next to the sea",
+            "The yellow beach is between the water and the grass",
+            "A long beach is along the sea",
+            "Waves are on the beach",
+            "The sea is next to a piece of sand",
+            "It is a beach with water and some trees"
+            if trees
+            else "It is a beach with water and grass",
+        ]
     elif t == "harbor":
         k = cnt.get("ship", 0)
         p = cnt.get("harbor", 0)
-        c = [f"There are {_many(k)} boats in the harbor", f"{_many(k).capitalize()} boats are docked at the harbor",
-             f"The harbor has {_num(p)} piers and some boats", "Boats are parked in the water next to the piers",
-             "Several ships are in a harbor", "A harbor with boats and piers in the water"]
+        c = [
+            f"There are {_many(k)} boats in the harbor",
+            f"{_many(k).capitalize()} boats are docked at the harbor",
+            f"The harbor has {_num(p)} piers and some boats",
+            "Boats are parked in the water next to the piers",
+            "Several ships are in a harbor",
+            "A harbor with boats and piers in the water",
+        ]
     elif t == "parkinglot":
         k = cnt.get("car", 0) + cnt.get("truck", 0)
-        c = [f"There are {_many(k)} cars in the parking lot", "Many cars are parked in the parking lot",
-             "Lots of vehicles are parked in rows in the parking lot", "A parking lot with many cars",
-             "Cars of different colors are parked in the parking lot",
-             "Some trees are around the parking lot" if trees else "The parking lot is next to the grass"]
+        c = [
+            f"There are {_many(k)} cars in the parking lot",
+            "Many cars are parked in the parking lot",
+            "Lots of vehicles are parked in rows in the parking lot",
+            "A parking lot with many cars",
+            "Cars of different colors are parked in the parking lot",
+            "Some trees are around the parking lot"
+            if trees
+            else "The parking lot is next to the grass",
+        ]
     elif t == "river":
-        c = ["There is a river", "A river goes through the land", "The winding river is between the trees" if trees else "The winding river is between the grass",
-             "There is a river with trees on both sides" if trees else "There is a river with grass on both sides",
-             "A curved river is in the image", "The river flows across the area"]
+        c = [
+            "There is a river",
+            "A river goes through the land",
+            "The winding river is between the trees"
+            if trees
+            else "The winding river is between the grass",
+            "There is a river with trees on both sides"
+            if trees
+            else "There is a river with grass on both sides",
+            "A curved river is in the image",
+            "The river flows across the area",
+        ]
         if cnt.get("bridge"):
             c.append("A bridge is over the river")
     elif t == "storagetanks":
         k = cnt.get("storagetank", 0)
-        c = [f"There are {_many(k)} storage tanks", f"{_many(k).capitalize()} white storage tanks are on the ground",
-             "Several storage tanks are arranged in rows", "Some round storage tanks are in the image",
-             f"{_num(k).capitalize()} storage tanks are close to each other", "Storage tanks of different sizes are here"]
+        c = [
+            f"There are {_many(k)} storage tanks",
+            f"{_many(k).capitalize()} white storage tanks are on the ground",
+            "Several storage tanks are arranged in rows",
+            "Some round storage tanks are in the image",
+            f"{_num(k).capitalize()} storage tanks are close to each other",
+            "Storage tanks of different sizes are here",
+        ]
     elif t == "tenniscourt":
         k = cnt.get("tenniscourt", 0)
         word = "tennis court" if k == 1 else "tennis courts"
-        c = [f"There {'is' if k == 1 else 'are'} {_num(k)} {word}", f"{_num(k).capitalize()} {word} {'is' if k == 1 else 'are'} surrounded by grass",
-             f"The {word} {'is' if k == 1 else 'are'} next to some trees" if trees else f"The {word} {'is' if k == 1 else 'are'} on the grass",
-             f"It is {'a tennis court' if k == 1 else 'some tennis courts'} with white lines",
-             f"{_num(k).capitalize()} {word} and some green trees", "There are tennis courts and grass"]
+        c = [
+            f"There {'is' if k == 1 else 'are'} {_num(k)} {word}",
+            f"{_num(k).capitalize()} {word} {'is' if k == 1 else 'are'} surrounded by grass",
+            f"The {word} {'is' if k == 1 else 'are'} next to some trees"
+            if trees
+            else f"The {word} {'is' if k == 1 else 'are'} on the grass",
+            f"It is {'a tennis court' if k == 1 else 'some tennis courts'} with white lines",
+            f"{_num(k).capitalize()} {word} and some green trees",
+            "There are tennis courts and grass",
+        ]
     elif t in _FIXED_CAPTIONS:
         c = list(_FIXED_CAPTIONS[t])
         if trees and t not in ("forest",):
@@ -271,43 +324,103 @@ def caption_scene(scene: Scene, rng: np.random.Generator, n: int = 5) -> list[st
         if k:
             c.append(f"There are {_many(k)} cars on the road")
     if len(c) < n:
-        raise ValueError(f"caption_scene: only {len(c)} captions for scene type {t!r}, {n} requested")
+        raise ValueError(
+            f"caption_scene: only {len(c)} captions for scene type {t!r}, {n} requested"
+        )
     order = rng.permutation(len(c))[:n]
     return [c[int(j)] + " ." for j in sorted(order)]
 
 
 _FIXED_CAPTIONS: dict[str, tuple[str, ...]] = {
-    "baseballdiamond": ("There is a baseball field", "A baseball field is surrounded by green grass",
-                        "The baseball field has a brown infield", "It is a baseball field with grass",
-                        "A fan shaped baseball field is on the grass"),
-    "buildings": ("There are many buildings", "Several large buildings are next to the road",
-                  "Some buildings with flat roofs are here", "Many buildings are arranged along a road",
-                  "It is an area with large buildings"),
-    "chaparral": ("It is a piece of chaparral", "There are many shrubs on the bare land",
-                  "Some dark green bushes are on the yellow land", "The dry land is covered with small bushes",
-                  "Many small bushes are scattered on the ground"),
-    "denseresidential": ("It is a dense residential area", "Many houses are arranged densely",
-                         "Lots of houses are next to each other along the roads", "There are many buildings and two roads",
-                         "Many houses with different colors are in the dense residential area"),
-    "mediumresidential": ("It is a medium residential area", "Some houses and trees are along the roads",
-                          "There are several houses and many green trees", "Houses are arranged along the roads with trees",
-                          "Many houses and some trees are in the residential area"),
-    "sparseresidential": ("It is a sparse residential area", "A few houses are surrounded by many trees",
-                          "Several houses are scattered on the grass", "There are a few houses and a road",
-                          "Some houses and many green trees are in the sparse residential area"),
-    "mobilehomepark": ("It is a mobile home park", "Many mobile homes are arranged in rows",
-                       "Lots of white mobile homes are next to the roads", "There are many mobile homes and several roads",
-                       "Many white houses are arranged neatly in the mobile home park"),
-    "forest": ("It is a piece of forest", "There are many green trees", "The dense forest is green",
-               "Lots of trees are close to each other", "Many green trees are in the forest"),
-    "freeway": ("There is a freeway", "A freeway goes across the image", "Some cars are on the freeway",
-                "Two roads of the freeway are parallel", "The freeway is next to the grass"),
-    "intersection": ("There is an intersection", "Two roads cross each other", "It is an intersection of two roads",
-                     "Some cars are at the intersection", "The intersection has white crosswalks"),
-    "overpass": ("There is an overpass", "A road goes over another road", "It is an overpass across a road",
-                 "The overpass is over the road with some cars", "Two roads cross with an overpass"),
-    "runway": ("There is a runway", "A long runway is on the grass", "The gray runway has white lines",
-               "It is a straight runway", "A runway goes across the grass"),
-    "golfcourse": ("It is a golf course", "There is a golf course with trees", "Some sand bunkers are on the golf course",
-                   "The green golf course has some trees", "A golf course with green grass and sand"),
+    "baseballdiamond": (
+        "There is a baseball field",
+        "A baseball field is surrounded by green grass",
+        "The baseball field has a brown infield",
+        "It is a baseball field with grass",
+        "A fan shaped baseball field is on the grass",
+    ),
+    "buildings": (
+        "There are many buildings",
+        "Several large buildings are next to the road",
+        "Some buildings with flat roofs are here",
+        "Many buildings are arranged along a road",
+        "It is an area with large buildings",
+    ),
+    "chaparral": (
+        "It is a piece of chaparral",
+        "There are many shrubs on the bare land",
+        "Some dark green bushes are on the yellow land",
+        "The dry land is covered with small bushes",
+        "Many small bushes are scattered on the ground",
+    ),
+    "denseresidential": (
+        "It is a dense residential area",
+        "Many houses are arranged densely",
+        "Lots of houses are next to each other along the roads",
+        "There are many buildings and two roads",
+        "Many houses with different colors are in the dense residential area",
+    ),
+    "mediumresidential": (
+        "It is a medium residential area",
+        "Some houses and trees are along the roads",
+        "There are several houses and many green trees",
+        "Houses are arranged along the roads with trees",
+        "Many houses and some trees are in the residential area",
+    ),
+    "sparseresidential": (
+        "It is a sparse residential area",
+        "A few houses are surrounded by many trees",
+        "Several houses are scattered on the grass",
+        "There are a few houses and a road",
+        "Some houses and many green trees are in the sparse residential area",
+    ),
+    "mobilehomepark": (
+        "It is a mobile home park",
+        "Many mobile homes are arranged in rows",
+        "Lots of white mobile homes are next to the roads",
+        "There are many mobile homes and several roads",
+        "Many white houses are arranged neatly in the mobile home park",
+    ),
+    "forest": (
+        "It is a piece of forest",
+        "There are many green trees",
+        "The dense forest is green",
+        "Lots of trees are close to each other",
+        "Many green trees are in the forest",
+    ),
+    "freeway": (
+        "There is a freeway",
+        "A freeway goes across the image",
+        "Some cars are on the freeway",
+        "Two roads of the freeway are parallel",
+        "The freeway is next to the grass",
+    ),
+    "intersection": (
+        "There is an intersection",
+        "Two roads cross each other",
+        "It is an intersection of two roads",
+        "Some cars are at the intersection",
+        "The intersection has white crosswalks",
+    ),
+    "overpass": (
+        "There is an overpass",
+        "A road goes over another road",
+        "It is an overpass across a road",
+        "The overpass is over the road with some cars",
+        "Two roads cross with an overpass",
+    ),
+    "runway": (
+        "There is a runway",
+        "A long runway is on the grass",
+        "The gray runway has white lines",
+        "It is a straight runway",
+        "A runway goes across the grass",
+    ),
+    "golfcourse": (
+        "It is a golf course",
+        "There is a golf course with trees",
+        "Some sand bunkers are on the golf course",
+        "The green golf course has some trees",
+        "A golf course with green grass and sand",
+    ),
 }

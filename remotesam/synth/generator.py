@@ -4,12 +4,14 @@ Output tree (``--data-root`` for every task; paths as the official RemoteSAM scr
 DATASETS.md)::
 
     <out>/manifest.json                                   what was written (sha256 per file)
-    <out>/rrsisd/refs(unc).p                              REFER refs (train/val/test)   [ref, training]
+    <out>/rrsisd/refs(unc).p                              REFER refs (train/val/test)
+                                                          [ref, training]
     <out>/rrsisd/instances.json                           RRSIS-D-style instances
     <out>/images/rrsisd/JPEGImages/NNNNN.jpg
     <out>/DIORcoco/JPEGImages/NNNNN.jpg                   DIOR test images             [det, mlc]
     <out>/DIORcoco/Annotations/DIOR_test.json             COCO json, DIOR ids 1..20
-    <out>/DOTAv2_patches/val/images/PNNNN__1__0___0.png   DOTA patches                 [det obb, mlc]
+    <out>/DOTAv2_patches/val/images/PNNNN__1__0___0.png   DOTA patches
+                                                          [det obb, mlc]
     <out>/DOTAv2_patches/val/annfiles/PNNNN__1__0___0.txt    header-less DOTA labels
     <out>/iSAID/val/images/PNNNN.png                      iSAID images                 [seg]
     <out>/iSAID/val/masks/PNNNN_instance_color_RGB.png    iSAID colour masks
@@ -19,19 +21,20 @@ DATASETS.md)::
     <out>/UCMerced_LandUse/Images/<class>/<class>NN.tif   land-use test scenes         [mcc]
     <out>/UCM_captions/Images/N.tif, UCM_captions/dataset.json                         [cap]
     <out>/Counting/test/DIOR/Images/NNNNN.png, .../Annotation/test_IMG_CT.json        [cnt]
-    <out>/Counting/test/DOTAv2/Images/PNNNN.png, .../Annotation/test_IMG_CT.json      [cnt, DOTA names]
-    <out>/RefSegRS/..., RISBench/..., UDD5/val/..., DeepGlobe/test/..., DeepGlobe_LandCover/train/...
-                                                          [ref, seg; see remotesam.synth.refseg_sets]
+    <out>/Counting/test/DOTAv2/Images/PNNNN.png, .../Annotation/test_IMG_CT.json
+                                                                      [cnt, DOTA names]
+    <out>/RefSegRS/..., RISBench/..., UDD5/val/..., DeepGlobe/test/...,
+    <out>/DeepGlobe_LandCover/train/...     [ref, seg; see remotesam.synth.refseg_sets]
     <out>/iSAID_patches/val/images/PNNNN.png, .../instancesonly_filtered_val.json     [det]
     <out>/UCMerced_LandUse/LandUse_Multilabeled.txt, AID_multilabel/, MultiScene-Clean/,
     <out>/MLRSNet/                   SATIN multi-label sets [mlc; see remotesam.synth.paper_sets]
 
 Splits: object scenes ``train`` / ``val`` / ``test`` (the benchmark formats hold the test
 scenes, under the split name each official evaluation uses: ``val`` for iSAID and DOTA, whose
-test labels are withheld; REFER and RSVG hold all three, REFER's train/val add "{category} in the image" refs with
-merged masks and empty-mask refs for absent categories, as RemoteSAM-270K does); land-use scenes
-likewise (UC Merced folders hold the test scenes, UCM-captions all three splits, REFER the
-train/val ones).
+test labels are withheld; REFER and RSVG hold all three, REFER's train/val add "{category} in the
+image" refs with merged masks and empty-mask refs for absent categories, as RemoteSAM-270K does);
+land-use scenes likewise (UC Merced folders hold the test scenes, UCM-captions all three splits,
+REFER the train/val ones).
 """
 
 from __future__ import annotations
@@ -155,13 +158,20 @@ def _prepare_out(out_dir: str | os.PathLike[str]) -> Path:
         raise SynthError(f"out_dir must be a path, got {type(out_dir).__name__} {out_dir!r}")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise SynthError(f"output path {out} exists and is not a directory; choose a directory path")
+        raise SynthError(
+            f"output path {out} exists and is not a directory; choose a directory path"
+        )
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise SynthError(f"cannot create output directory {out}: {e.strerror or e}; choose a writable location") from e
+        raise SynthError(
+            f"cannot create output directory {out}: {e.strerror or e}; choose a writable location"
+        ) from e
     if not os.access(out, os.W_OK | os.X_OK):
-        raise SynthError(f"output directory {out} is not writable; choose a writable location or fix its permissions")
+        raise SynthError(
+            f"output directory {out} is not writable; choose a writable location or fix its "
+            "permissions"
+        )
     manifest = out / MANIFEST
     entries = [p for p in out.iterdir()]
     if entries and not manifest.is_file():
@@ -175,13 +185,17 @@ def _prepare_out(out_dir: str | os.PathLike[str]) -> Path:
             old = json.loads(manifest.read_text(encoding="utf-8"))
             old_files = old["files"]
         except (ValueError, KeyError, TypeError) as e:
-            raise SynthError(f"{manifest} is not a synth manifest ({e}); choose an empty directory") from e
+            raise SynthError(
+                f"{manifest} is not a synth manifest ({e}); choose an empty directory"
+            ) from e
         for rel in old_files:
             p = (out / rel).resolve()
             if out.resolve() in p.parents and p.is_file():
                 p.unlink()
         manifest.unlink()
-        for d in sorted((p for p in out.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        for d in sorted(
+            (p for p in out.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
+        ):
             if not any(d.iterdir()):
                 d.rmdir()
     probe = out / ".synth_write_probe"
@@ -220,17 +234,37 @@ _PRESENCE: tuple[tuple[tuple[str, ...], str, frozenset[str], tuple[str, ...]], .
     (("baseballfield", "baseball field"), "baseballfield", frozenset(), ("baseballfield",)),
     (("buildings",), "buildings", frozenset(), ("buildings",)),
     (("chaparral", "bush"), "chaparral", frozenset(), ("chaparral",)),
-    (("denseresidential", "dense residential area"), "denseresidential", frozenset(), ("denseresidential",)),
+    (
+        ("denseresidential", "dense residential area"),
+        "denseresidential",
+        frozenset(),
+        ("denseresidential",),
+    ),
     (("forest",), "forest", frozenset(), ("forest",)),
     (("freeway", "highway"), "freeway", frozenset(), ("freeway",)),
     (("golffield", "golf course"), "golffield", frozenset(), ("golffield",)),
     (("intersection",), "intersection", frozenset(), ("intersection",)),
-    (("mediumresidential", "medium residential area"), "mediumresidential", frozenset(), ("mediumresidential",)),
+    (
+        ("mediumresidential", "medium residential area"),
+        "mediumresidential",
+        frozenset(),
+        ("mediumresidential",),
+    ),
     (("mobilehomepark", "mobile home park"), "mobilehomepark", frozenset(), ("mobilehomepark",)),
     (("overpass",), "overpass", frozenset(), ("overpass",)),
     (("runway",), "runway", frozenset(), ("runway",)),
-    (("sparseresidential", "sparse residential area"), "sparseresidential", frozenset(), ("sparseresidential",)),
-    (("residential",), "residential", frozenset(), ("denseresidential", "mediumresidential", "sparseresidential")),
+    (
+        ("sparseresidential", "sparse residential area"),
+        "sparseresidential",
+        frozenset(),
+        ("sparseresidential",),
+    ),
+    (
+        ("residential",),
+        "residential",
+        frozenset(),
+        ("denseresidential", "mediumresidential", "sparseresidential"),
+    ),
 )
 
 #: Classes of the official vocabularies (DIOR, DOTA, iSAID and the 37 captioning "potential
@@ -238,15 +272,29 @@ _PRESENCE: tuple[tuple[tuple[str, ...], str, frozenset[str], tuple[str, ...]], .
 #: purpose: grass-textured ground is drawn but never annotated, so it is neither a positive nor
 #: a negative.
 _NEVER = (
-    ("basketballcourt", "basketballcourt"), ("groundtrackfield", "groundtrackfield"),
-    ("chimney", "chimney"), ("dam", "dam"), ("stadium", "stadium"),
-    ("trainstation", "trainstation"), ("airport", "airport"),
+    ("basketballcourt", "basketballcourt"),
+    ("groundtrackfield", "groundtrackfield"),
+    ("chimney", "chimney"),
+    ("dam", "dam"),
+    ("stadium", "stadium"),
+    ("trainstation", "trainstation"),
+    ("airport", "airport"),
     ("expressway-service-area", "Expressway-Service-area"),
-    ("expressway-toll-station", "Expressway-toll-station"), ("helicopter", "helicopter"),
-    ("roundabout", "roundabout"), ("soccer-ball-field", "soccer-ball-field"),
-    ("bank", "bank"), ("stand", "stand"), ("waste land", "waste land"), ("pedestrian", "pedestrian"),
-    ("villa", "villa"), ("trail", "trail"), ("park", "park"), ("people", "people"), ("bunker", "bunker"),
-    ("container-crane", "container-crane"), ("helipad", "helipad"),
+    ("expressway-toll-station", "Expressway-toll-station"),
+    ("helicopter", "helicopter"),
+    ("roundabout", "roundabout"),
+    ("soccer-ball-field", "soccer-ball-field"),
+    ("bank", "bank"),
+    ("stand", "stand"),
+    ("waste land", "waste land"),
+    ("pedestrian", "pedestrian"),
+    ("villa", "villa"),
+    ("trail", "trail"),
+    ("park", "park"),
+    ("people", "people"),
+    ("bunker", "bunker"),
+    ("container-crane", "container-crane"),
+    ("helipad", "helipad"),
 )
 
 #: Empty-mask "{category} in the image" refs per train/val image.
@@ -255,8 +303,15 @@ _NEGATIVES_PER_IMAGE = 4
 
 #: kind -> noun of DOTA counting questions (the official DOTA counting classes).
 _DOTA_COUNT_NOUNS = {
-    "airplane": "plane", "ship": "ship", "storagetank": "storage tank", "car": "vehicle", "truck": "vehicle",
-    "tenniscourt": "tennis court", "bridge": "bridge", "swimmingpool": "swimming pool", "harbor": "harbor",
+    "airplane": "plane",
+    "ship": "ship",
+    "storagetank": "storage tank",
+    "car": "vehicle",
+    "truck": "vehicle",
+    "tenniscourt": "tennis court",
+    "bridge": "bridge",
+    "swimmingpool": "swimming pool",
+    "harbor": "harbor",
 }
 
 
@@ -286,28 +341,47 @@ class _Item:
     rng_seed: list[int]
 
 
-def _write_counting(out: Path, subset: str, named: list[tuple[str, _Item]],
-                    noun_of: Any, counts: dict[str, int], count_key: str) -> list[Any]:
+def _write_counting(
+    out: Path,
+    subset: str,
+    named: list[tuple[str, _Item]],
+    noun_of: Any,
+    counts: dict[str, int],
+    count_key: str,
+) -> list[Any]:
     """Counting images and their Falcon-style question json under ``Counting/test/<subset>``:
     one question per (image, counted noun), ``noun_of(kind)`` naming a kind (None: not counted)."""
     files, questions = [], []
     for name, item in named:
-        files.append(write_image(out / "Counting" / "test" / subset / "Images" / name, item.scene.image))
+        files.append(
+            write_image(out / "Counting" / "test" / subset / "Images" / name, item.scene.image)
+        )
         per: dict[str, int] = {}
         for o in item.scene.objects:
             noun = noun_of(o.kind)
             if noun is not None:
                 per[noun] = per.get(noun, 0) + 1
         for noun in sorted(per):
-            questions.append({
-                "conversations": [
-                    {"content": f"<image>\n[IMG_CT]\nCount the number of {noun}.", "from": "human"},
-                    {"content": str(per[noun]), "from": "gpt"},
-                ],
-                "crop": [],
-                "images": [f"{subset}/Images/{name}"],
-            })
-    files.append(write_json(out / "Counting" / "test" / subset / "Annotation" / "test_IMG_CT.json", questions, indent=1))
+            questions.append(
+                {
+                    "conversations": [
+                        {
+                            "content": f"<image>\n[IMG_CT]\nCount the number of {noun}.",
+                            "from": "human",
+                        },
+                        {"content": str(per[noun]), "from": "gpt"},
+                    ],
+                    "crop": [],
+                    "images": [f"{subset}/Images/{name}"],
+                }
+            )
+    files.append(
+        write_json(
+            out / "Counting" / "test" / subset / "Annotation" / "test_IMG_CT.json",
+            questions,
+            indent=1,
+        )
+    )
     counts[count_key] = len(questions)
     return files
 
@@ -363,9 +437,21 @@ def generate(
     image_size = _check_int("image_size", image_size, 64, 2048)
     n_train = n_images // 4 if n_train is None else _check_int("n_train", n_train, 0, 20000)
     n_val = max(2, n_images // 16) if n_val is None else _check_int("n_val", n_val, 0, 9000)
-    lu = min(max(1, n_images // 24), 10) if landuse_per_class is None else _check_int("landuse_per_class", landuse_per_class, 1, 10)
-    lu_counts = {"train": min(-(-lu * n_train // n_images), 80), "val": 1 if n_val else 0, "test": lu}
-    if isinstance(object_scale, bool) or not isinstance(object_scale, (int, float)) or not 0.5 <= object_scale <= 3.0:
+    lu = (
+        min(max(1, n_images // 24), 10)
+        if landuse_per_class is None
+        else _check_int("landuse_per_class", landuse_per_class, 1, 10)
+    )
+    lu_counts = {
+        "train": min(-(-lu * n_train // n_images), 80),
+        "val": 1 if n_val else 0,
+        "test": lu,
+    }
+    if (
+        isinstance(object_scale, bool)
+        or not isinstance(object_scale, (int, float))
+        or not 0.5 <= object_scale <= 3.0
+    ):
         raise SynthError(f"object_scale must be a number between 0.5 and 3, got {object_scale!r}")
     object_scale = float(object_scale)
     out = _prepare_out(out_dir)
@@ -377,14 +463,18 @@ def generate(
     for split, n in (("train", n_train), ("val", n_val), ("test", n_images)):
         for i in range(n):
             key = [seed, 1, _SPLIT_CODE[split], i]
-            obj_items.append(_Item(render_object_scene(_rng(*key), S, object_scale), split, next_id, key))
+            obj_items.append(
+                _Item(render_object_scene(_rng(*key), S, object_scale), split, next_id, key)
+            )
             next_id += 1
-    lu_items: dict[str, list[tuple[_Item, int]]] = {s: [] for s in _SPLITS}
+    lu_items: dict[str, list[tuple[_Item, tuple[str, int, int]]]] = {s: [] for s in _SPLITS}
     for split in _SPLITS:
         for ci, folder in enumerate(LANDUSE_TYPES):
             for i in range(lu_counts[split]):
                 key = [seed, 2, _SPLIT_CODE[split], ci, i]
-                item = _Item(render_landuse_scene(_rng(*key), S, folder, object_scale), split, next_id, key)
+                item = _Item(
+                    render_landuse_scene(_rng(*key), S, folder, object_scale), split, next_id, key
+                )
                 next_id += 1
                 lu_items[split].append((item, _ucm_index(folder, split, i)))
 
@@ -402,30 +492,38 @@ def generate(
     def add_ref(item: _Item, mask: np.ndarray, text: str, cat: str) -> None:
         ann_id = len(anns) + 1
         ref_id = len(refs) + 1
-        anns.append({
-            "area": int(mask.sum()),
-            "bbox": _bbox(mask),
-            "categories_id": int(cat_id[cat]),
-            "id": ann_id,
-            "image_id": item.image_id,
-            "segmentation": [encode_rle(mask)],
-        })
-        refs.append({
-            "image_id": item.image_id,
-            "split": item.split,
-            "sentences": [{"tokens": text.split(), "raw": text, "sent_id": ref_id, "sent": text}],
-            "file_name": f"{item.image_id:05d}.jpg",
-            "category_id": int(cat_id[cat]),
-            "ann_id": ann_id,
-            "sent_ids": [ref_id],
-            "ref_id": ref_id,
-        })
+        anns.append(
+            {
+                "area": int(mask.sum()),
+                "bbox": _bbox(mask),
+                "categories_id": int(cat_id[cat]),
+                "id": ann_id,
+                "image_id": item.image_id,
+                "segmentation": [encode_rle(mask)],
+            }
+        )
+        refs.append(
+            {
+                "image_id": item.image_id,
+                "split": item.split,
+                "sentences": [
+                    {"tokens": text.split(), "raw": text, "sent_id": ref_id, "sent": text}
+                ],
+                "file_name": f"{item.image_id:05d}.jpg",
+                "category_id": int(cat_id[cat]),
+                "ann_id": ann_id,
+                "sent_ids": [ref_id],
+                "ref_id": ref_id,
+            }
+        )
 
     refer_items = obj_items + [it for s in ("train", "val") for it, _ in lu_items[s]]
     for item in refer_items:
         sc = item.scene
         files.append(write_image(img_dir / f"{item.image_id:05d}.jpg", sc.image))
-        images.append({"file_name": f"{item.image_id:05d}.jpg", "height": S, "width": S, "id": item.image_id})
+        images.append(
+            {"file_name": f"{item.image_id:05d}.jpg", "height": S, "width": S, "id": item.image_id}
+        )
         rng = _rng(*item.rng_seed, 7)
         exprs = referring_expressions(sc, rng)
         expressions[item.image_id] = [(e.index, e.text) for e in exprs]
@@ -443,41 +541,79 @@ def generate(
             add_ref(item, m, f"{phrase} in the image" + ("." if rng.random() < 0.5 else ""), cat)
         absent = [(p[int(rng.integers(len(p)))], c) for p, c, m in present if m is None]
         absent += list(_NEVER)
-        for j in rng.choice(len(absent), size=min(_NEGATIVES_PER_IMAGE, len(absent)), replace=False):
+        for j in rng.choice(
+            len(absent), size=min(_NEGATIVES_PER_IMAGE, len(absent)), replace=False
+        ):
             phrase, cat = absent[int(j)]
-            add_ref(item, np.zeros((S, S), bool), f"{phrase} in the image" + ("." if rng.random() < 0.5 else ""), cat)
+            add_ref(
+                item,
+                np.zeros((S, S), bool),
+                f"{phrase} in the image" + ("." if rng.random() < 0.5 else ""),
+                cat,
+            )
     files.append(write_pickle(out / "rrsisd" / "refs(unc).p", refs))
-    files.append(write_json(out / "rrsisd" / "instances.json", {"annotations": anns, "categories": refer_categories(), "images": images}))
+    files.append(
+        write_json(
+            out / "rrsisd" / "instances.json",
+            {"annotations": anns, "categories": refer_categories(), "images": images},
+        )
+    )
     for s in _SPLITS:
         counts[f"refer_refs_{s}"] = sum(r["split"] == s for r in refs)
 
     tests = [it for it in obj_items if it.split == "test"]
 
     # ---- DIOR COCO (det, mlc) --------------------------------------------------------------
-    coco_imgs, coco_anns = [], []
+    coco_imgs: list[dict[str, Any]] = []
+    coco_anns: list[dict[str, Any]] = []
     for item in tests:
-        files.append(write_image(out / "DIORcoco" / "JPEGImages" / f"{item.image_id:05d}.jpg", item.scene.image))
-        coco_imgs.append({"file_name": f"{item.image_id:05d}.jpg", "height": S, "id": item.image_id, "width": S})
+        files.append(
+            write_image(
+                out / "DIORcoco" / "JPEGImages" / f"{item.image_id:05d}.jpg", item.scene.image
+            )
+        )
+        coco_imgs.append(
+            {"file_name": f"{item.image_id:05d}.jpg", "height": S, "id": item.image_id, "width": S}
+        )
         for o in item.scene.objects:
             name = DIOR_NAMES[o.kind]
             if name is None:
                 continue
             x0, y0, x1, y1 = o.bbox_xyxy
-            coco_anns.append({
-                "area": o.area, "bbox": [x0, y0, x1 - x0, y1 - y0], "category_id": DIOR_CLASSES.index(name) + 1,
-                "id": len(coco_anns) + 1, "image_id": item.image_id, "iscrowd": 0, "segmentation": [],
-            })
-    coco_cats = [{"id": i + 1, "name": n, "supercategory": "none"} for i, n in enumerate(DIOR_CLASSES)]
-    files.append(write_json(out / "DIORcoco" / "Annotations" / "DIOR_test.json", {"annotations": coco_anns, "categories": coco_cats, "images": coco_imgs}, indent=1))
+            coco_anns.append(
+                {
+                    "area": o.area,
+                    "bbox": [x0, y0, x1 - x0, y1 - y0],
+                    "category_id": DIOR_CLASSES.index(name) + 1,
+                    "id": len(coco_anns) + 1,
+                    "image_id": item.image_id,
+                    "iscrowd": 0,
+                    "segmentation": [],
+                }
+            )
+    coco_cats = [
+        {"id": i + 1, "name": n, "supercategory": "none"} for i, n in enumerate(DIOR_CLASSES)
+    ]
+    files.append(
+        write_json(
+            out / "DIORcoco" / "Annotations" / "DIOR_test.json",
+            {"annotations": coco_anns, "categories": coco_cats, "images": coco_imgs},
+            indent=1,
+        )
+    )
     counts["dior_images"], counts["dior_boxes"] = len(coco_imgs), len(coco_anns)
 
     # ---- DOTA patches (det obb, mlc) -------------------------------------------------------
     n_dota = 0
     for k, item in enumerate(tests, start=1):
         stem = f"P{k:04d}__1__0___0"
-        files.append(write_image(out / "DOTAv2_patches" / "val" / "images" / f"{stem}.png", item.scene.image))
-        rows = [(o.obb(), DOTA_NAMES[o.kind], 0) for o in item.scene.objects if DOTA_NAMES[o.kind]]
-        files.append(write_dota_label(out / "DOTAv2_patches" / "val" / "annfiles" / f"{stem}.txt", rows))  # type: ignore[arg-type]
+        files.append(
+            write_image(out / "DOTAv2_patches" / "val" / "images" / f"{stem}.png", item.scene.image)
+        )
+        rows = [(o.obb(), name, 0) for o in item.scene.objects if (name := DOTA_NAMES[o.kind])]
+        files.append(
+            write_dota_label(out / "DOTAv2_patches" / "val" / "annfiles" / f"{stem}.txt", rows)
+        )
         n_dota += len(rows)
     counts["dota_boxes"] = n_dota
 
@@ -489,13 +625,21 @@ def generate(
             name = ISAID_NAMES[o.kind]
             if name is not None:
                 sem[o.mask] = ISAID_PALETTE[name]
-        files.append(write_image(out / "iSAID" / "val" / "images" / f"{stem}.png", item.scene.image))
-        files.append(write_image(out / "iSAID" / "val" / "masks" / f"{stem}_instance_color_RGB.png", sem))
+        files.append(
+            write_image(out / "iSAID" / "val" / "images" / f"{stem}.png", item.scene.image)
+        )
+        files.append(
+            write_image(out / "iSAID" / "val" / "masks" / f"{stem}_instance_color_RGB.png", sem)
+        )
     counts["isaid_images"] = len(tests)
 
     # ---- ISPRS Potsdam / Vaihingen label PNGs (seg) ------------------------------------------
-    files += write_isprs(out / "potsdam", [(f"2_13_{k}_0_{S}_{S}", it.scene) for k, it in enumerate(tests)])
-    files += write_isprs(out / "vaihingen", [(f"area1_{k}_0_{S}_{S}", it.scene) for k, it in enumerate(tests)])
+    files += write_isprs(
+        out / "potsdam", [(f"2_13_{k}_0_{S}_{S}", it.scene) for k, it in enumerate(tests)]
+    )
+    files += write_isprs(
+        out / "vaihingen", [(f"area1_{k}_0_{S}_{S}", it.scene) for k, it in enumerate(tests)]
+    )
     counts["isprs_images"] = len(tests)
 
     # ---- DIOR-RSVG (vg) -------------------------------------------------------------------
@@ -513,43 +657,87 @@ def generate(
             gidx += 1
         if not objs:
             continue
-        files.append(write_image(out / "RSVG" / "JPEGImages" / f"{item.image_id:05d}.jpg", item.scene.image))
-        files.append(write_rsvg_xml(out / "RSVG" / "Annotations" / f"{item.image_id:05d}.xml", f"{item.image_id:05d}.jpg", (S, S), objs))
+        files.append(
+            write_image(out / "RSVG" / "JPEGImages" / f"{item.image_id:05d}.jpg", item.scene.image)
+        )
+        files.append(
+            write_rsvg_xml(
+                out / "RSVG" / "Annotations" / f"{item.image_id:05d}.xml",
+                f"{item.image_id:05d}.jpg",
+                (S, S),
+                objs,
+            )
+        )
     for s in _SPLITS:
         files.append(write_text(out / "RSVG" / f"{s}.txt", (str(i) for i in split_idx[s])))
         counts[f"rsvg_{s}"] = len(split_idx[s])
 
     # ---- Counting (cnt) -------------------------------------------------------------------
     # DIOR: DIOR names; DOTA: DOTA vocabulary (cars and trucks are one "vehicle" class there)
-    files += _write_counting(out, "DIOR", [(f"{it.image_id:05d}.png", it) for it in tests],
-                             lambda kind: None if DIOR_NAMES[kind] is None else COUNT_NAMES[DIOR_NAMES[kind]],
-                             counts, "count_questions")
-    files += _write_counting(out, "DOTAv2", [(f"P{k:04d}.png", it) for k, it in enumerate(tests, start=1)],
-                             _DOTA_COUNT_NOUNS.get, counts, "count_questions_dota")
+    def dior_noun(kind: str) -> str | None:
+        name = DIOR_NAMES[kind]
+        return None if name is None else COUNT_NAMES[name]
+
+    files += _write_counting(
+        out,
+        "DIOR",
+        [(f"{it.image_id:05d}.png", it) for it in tests],
+        dior_noun,
+        counts,
+        "count_questions",
+    )
+    files += _write_counting(
+        out,
+        "DOTAv2",
+        [(f"P{k:04d}.png", it) for k, it in enumerate(tests, start=1)],
+        _DOTA_COUNT_NOUNS.get,
+        counts,
+        "count_questions_dota",
+    )
 
     # ---- RISBench, RefSegRS (ref), UDD5, DeepGlobe (seg) ----------------------------------
     extra_files, extra_datasets = write_refseg_sets(out, obj_items, expressions, seed, counts)
     files += extra_files
 
     # ---- UC Merced (mcc) and UCM-captions (cap) --------------------------------------------
-    cap_images = []
+    cap_images: list[dict[str, Any]] = []
     sent_id = 0
     for split in _SPLITS:
         for item, (folder, nn, number) in lu_items[split]:
             if split == "test":
-                files.append(write_image(out / "UCMerced_LandUse" / "Images" / folder / f"{folder}{nn:02d}.tif", item.scene.image))
-            files.append(write_image(out / "UCM_captions" / "Images" / f"{number}.tif", item.scene.image))
+                files.append(
+                    write_image(
+                        out / "UCMerced_LandUse" / "Images" / folder / f"{folder}{nn:02d}.tif",
+                        item.scene.image,
+                    )
+                )
+            files.append(
+                write_image(out / "UCM_captions" / "Images" / f"{number}.tif", item.scene.image)
+            )
             caps = caption_scene(item.scene, _rng(*item.rng_seed, 9))
-            sents = []
+            sents: list[dict[str, Any]] = []
             for c in caps:
-                sents.append({"imgid": number - 1, "raw": c, "sentid": sent_id, "tokens": c[:-2].split()})
+                sents.append(
+                    {"imgid": number - 1, "raw": c, "sentid": sent_id, "tokens": c[:-2].split()}
+                )
                 sent_id += 1
-            cap_images.append({
-                "filename": f"{number}.tif", "imgid": number - 1, "sentences": sents,
-                "sentids": [s["sentid"] for s in sents], "split": split,
-            })
+            cap_images.append(
+                {
+                    "filename": f"{number}.tif",
+                    "imgid": number - 1,
+                    "sentences": sents,
+                    "sentids": [s["sentid"] for s in sents],
+                    "split": split,
+                }
+            )
     cap_images.sort(key=lambda d: d["imgid"])
-    files.append(write_json(out / "UCM_captions" / "dataset.json", {"dataset": "UCM", "images": cap_images}, indent=1))
+    files.append(
+        write_json(
+            out / "UCM_captions" / "dataset.json",
+            {"dataset": "UCM", "images": cap_images},
+            indent=1,
+        )
+    )
     counts["ucm_test_images"] = len(lu_items["test"])
     counts["ucm_caption_images"] = len(cap_images)
     counts["object_scenes"] = len(obj_items)
@@ -574,9 +762,16 @@ def generate(
             "mcc": {"ucm": "UCMerced_LandUse/Images"},
             "cap": {"ucm_captions": "UCM_captions"},
             "cnt": {"dior": "Counting/test/DIOR", "dotav2": "Counting/test/DOTAv2"},
-            "train": {"refs": "rrsisd/refs(unc).p", "instances": "rrsisd/instances.json", "images": "images/rrsisd/JPEGImages"},
+            "train": {
+                "refs": "rrsisd/refs(unc).p",
+                "instances": "rrsisd/instances.json",
+                "images": "images/rrsisd/JPEGImages",
+            },
         },
-        files={p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(set(files))},
+        files={
+            p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(set(files))
+        },
     )
     for task, entries in [*extra_datasets.items(), *paper_datasets.items()]:
         manifest.datasets.setdefault(task, {}).update(entries)

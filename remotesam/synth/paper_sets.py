@@ -131,7 +131,10 @@ def _write_table(path: Path, text: str) -> Path:
 def _isaid(out: Path, tests: Sequence[Any], counts: dict[str, int]) -> list[Path]:
     root = out / "iSAID_patches" / "val"
     devkit_id = {n: k + 1 for k, n in enumerate(ISAID_DEVKIT_NAMES)}
-    images, anns, cats, files = [], [], {}, []
+    images: list[dict[str, Any]] = []
+    anns: list[dict[str, Any]] = []
+    cats: dict[str, int] = {}
+    files: list[Path] = []
     for k, item in enumerate(tests[: PAPER_SET_IMAGES["isaid"]]):
         stem = f"P{k + 1:04d}"
         sc = item.scene
@@ -157,7 +160,7 @@ def _isaid(out: Path, tests: Sequence[Any], counts: dict[str, int]) -> list[Path
             anns.append({"id": len(anns), "image_id": k, "segmentation": polys,
                          "category_id": devkit_id[name], "category_name": name, "iscrowd": 0,
                          "area": int(o.area),
-                         "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]})  # fmt: skip
+                         "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]})
     categories = [{"id": i, "name": n} for n, i in cats.items()]
     files.append(
         write_json(

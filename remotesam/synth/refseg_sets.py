@@ -13,7 +13,8 @@ scenes, at most :data:`_PER_SCENE` per test scene and 1 per train/val scene, to 
 small), ``idx`` counting from 1 across the three splits. Semantic sets: the first
 :data:`_SEG_SCENES` test scenes; UDD5 vegetation = trees, building = buildings, road = roads,
 vehicle = cars and trucks, other = the rest; DeepGlobe road = the road region; land cover:
-water, forest (trees), urban (buildings, roads and land objects), rangeland (the rest). DeepGlobe's masks are written with small
+water, forest (trees), urban (buildings, roads and land objects), rangeland (the rest).
+DeepGlobe's masks are written with small
 deterministic deviations from pure 0 / 255 (its README: values "may not be pure 0 and 255";
 readers binarise at 128). Nothing here draws from the scenes' random streams, so the other
 formats' bytes do not change.
@@ -39,8 +40,12 @@ _PER_SCENE = 2
 _SEG_SCENES = 24
 _SPLITS = ("train", "val", "test")
 _UDD5_OTHER = 4
-_LC = {"urban": (0, 255, 255), "rangeland": (255, 0, 255), "forest": (0, 255, 0),
-       "water": (0, 0, 255)}
+_LC = {
+    "urban": (0, 255, 255),
+    "rangeland": (255, 0, 255),
+    "forest": (0, 255, 0),
+    "water": (0, 0, 255),
+}
 
 
 def _write_gray(path: Path, mask: np.ndarray) -> Path:
@@ -64,8 +69,13 @@ def _jitter(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out.astype(np.uint8)
 
 
-def write_refseg_sets(out: Path, items: Sequence[Any], expressions: dict[int, list[tuple[int, str]]],
-                      seed: int, counts: dict[str, int]) -> tuple[list[Path], dict[str, dict[str, str]]]:
+def write_refseg_sets(
+    out: Path,
+    items: Sequence[Any],
+    expressions: dict[int, list[tuple[int, str]]],
+    seed: int,
+    counts: dict[str, int],
+) -> tuple[list[Path], dict[str, dict[str, str]]]:
     """Write the four sets (module docstring) from the object scenes.
 
     Args:
@@ -125,22 +135,33 @@ def write_refseg_sets(out: Path, items: Sequence[Any], expressions: dict[int, li
         stem = f"{100000 + k}"
         road_rgb = np.repeat((road[..., None] * 255).astype(np.uint8), 3, axis=2)
         files.append(write_image(out / "DeepGlobe" / "test" / f"{stem}_sat.jpg", sc.image))
-        files.append(write_image(out / "DeepGlobe" / "test" / f"{stem}_mask.png",
-                                 _jitter(road_rgb, rng)))
+        files.append(
+            write_image(out / "DeepGlobe" / "test" / f"{stem}_mask.png", _jitter(road_rgb, rng))
+        )
         # DeepGlobe land cover: RGB palette
         lc = np.empty((*shape, 3), np.uint8)
         lc[:] = _LC["rangeland"]
-        for cls, region in (("forest", tree), ("water", water),
-                            ("urban", building | road | land_objects)):
+        for cls, region in (
+            ("forest", tree),
+            ("water", water),
+            ("urban", building | road | land_objects),
+        ):
             lc[region] = _LC[cls]
-        files.append(write_image(out / "DeepGlobe_LandCover" / "train" / f"{stem}_sat.jpg",
-                                 sc.image))
-        files.append(write_image(out / "DeepGlobe_LandCover" / "train" / f"{stem}_mask.png",
-                                 _jitter(lc, rng)))
+        files.append(
+            write_image(out / "DeepGlobe_LandCover" / "train" / f"{stem}_sat.jpg", sc.image)
+        )
+        files.append(
+            write_image(
+                out / "DeepGlobe_LandCover" / "train" / f"{stem}_mask.png", _jitter(lc, rng)
+            )
+        )
     counts["udd5_images"] = counts["deepglobe_images"] = len(tests)
     datasets = {
         "ref": {"risbench": "RISBench", "refsegrs": "RefSegRS"},
-        "seg": {"udd5": "UDD5/val", "deepglobe": "DeepGlobe/test",
-                "deepglobe_landcover": "DeepGlobe_LandCover/train"},
+        "seg": {
+            "udd5": "UDD5/val",
+            "deepglobe": "DeepGlobe/test",
+            "deepglobe_landcover": "DeepGlobe_LandCover/train",
+        },
     }
     return files, datasets

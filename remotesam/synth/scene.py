@@ -129,7 +129,9 @@ class Scene:
 # low-level drawing
 
 
-def _noise(rng: np.random.Generator, h: int, w: int, cells: tuple[int, ...] = (3, 9, 33)) -> np.ndarray:
+def _noise(
+    rng: np.random.Generator, h: int, w: int, cells: tuple[int, ...] = (3, 9, 33)
+) -> np.ndarray:
     """Smooth multi-scale noise, ``(h, w)`` float32 with zero mean and unit-ish amplitude."""
     out = np.zeros((h, w), np.float32)
     amp = 1.0
@@ -140,13 +142,17 @@ def _noise(rng: np.random.Generator, h: int, w: int, cells: tuple[int, ...] = (3
     return out / max(float(np.abs(out).max()), 1e-6)
 
 
-def _texture(rng: np.random.Generator, h: int, w: int, base: RGB, amp: float, grain: float) -> np.ndarray:
+def _texture(
+    rng: np.random.Generator, h: int, w: int, base: RGB, amp: float, grain: float
+) -> np.ndarray:
     """A textured colour field ``(h, w, 3)`` float32."""
     n = _noise(rng, h, w)
     tint = rng.uniform(0.85, 1.15, 3).astype(np.float32)
     img = np.asarray(base, np.float32)[None, None, :] + amp * n[..., None] * tint
     # uniform grain with standard deviation ``grain`` (cheaper than Gaussian samples)
-    img += (rng.random((h, w, 1), dtype=np.float32) - np.float32(0.5)) * np.float32(grain * 3.4641016)
+    img += (rng.random((h, w, 1), dtype=np.float32) - np.float32(0.5)) * np.float32(
+        grain * 3.4641016
+    )
     return img
 
 
@@ -175,7 +181,9 @@ def _xf(local: np.ndarray, cx: float, cy: float, angle: float) -> np.ndarray:
 
 def _rect(length: float, w: float, x0: float = 0.0, y0: float = 0.0) -> np.ndarray:
     h = length / 2
-    return np.array([[x0 - h, y0 - w / 2], [x0 + h, y0 - w / 2], [x0 + h, y0 + w / 2], [x0 - h, y0 + w / 2]])
+    return np.array(
+        [[x0 - h, y0 - w / 2], [x0 + h, y0 - w / 2], [x0 + h, y0 + w / 2], [x0 - h, y0 + w / 2]]
+    )
 
 
 def _ellipse(rx: float, ry: float, n: int = 28, x0: float = 0.0, y0: float = 0.0) -> np.ndarray:
@@ -187,7 +195,12 @@ def _rounded_rect(length: float, w: float, r: float) -> np.ndarray:
     h = length / 2
     r = min(r, h, w / 2)
     pts = []
-    for cx, cy, a0 in ((h - r, w / 2 - r, 0), (-h + r, w / 2 - r, 90), (-h + r, -w / 2 + r, 180), (h - r, -w / 2 + r, 270)):
+    for cx, cy, a0 in (
+        (h - r, w / 2 - r, 0),
+        (-h + r, w / 2 - r, 90),
+        (-h + r, -w / 2 + r, 180),
+        (h - r, -w / 2 + r, 270),
+    ):
         for a in np.linspace(a0, a0 + 90, 5):
             t = math.radians(a)
             pts.append((cx + r * math.cos(t), cy + r * math.sin(t)))
@@ -195,7 +208,8 @@ def _rounded_rect(length: float, w: float, r: float) -> np.ndarray:
 
 
 def _shade(color: RGB, f: float) -> RGB:
-    return tuple(int(np.clip(c * f, 0, 255)) for c in color)  # type: ignore[return-value]
+    r, g, b = (int(np.clip(c * f, 0, 255)) for c in color)
+    return (r, g, b)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,9 +217,41 @@ def _shade(color: RGB, f: float) -> RGB:
 
 
 def _shape_airplane(L: float, cx: float, cy: float, a: float, col: RGB) -> list[Op]:
-    f = np.array([[0.5, 0], [0.42, 0.05], [-0.45, 0.045], [-0.5, 0], [-0.45, -0.045], [0.42, -0.05]]) * L
-    wing = np.array([[0.12, 0.04], [-0.18, 0.46], [-0.28, 0.46], [-0.12, 0.04], [-0.12, -0.04], [-0.28, -0.46], [-0.18, -0.46], [0.12, -0.04]]) * L
-    tail = np.array([[-0.36, 0.02], [-0.46, 0.17], [-0.5, 0.17], [-0.46, 0.0], [-0.5, -0.17], [-0.46, -0.17], [-0.36, -0.02]]) * L
+    f = (
+        np.array(
+            [[0.5, 0], [0.42, 0.05], [-0.45, 0.045], [-0.5, 0], [-0.45, -0.045], [0.42, -0.05]]
+        )
+        * L
+    )
+    wing = (
+        np.array(
+            [
+                [0.12, 0.04],
+                [-0.18, 0.46],
+                [-0.28, 0.46],
+                [-0.12, 0.04],
+                [-0.12, -0.04],
+                [-0.28, -0.46],
+                [-0.18, -0.46],
+                [0.12, -0.04],
+            ]
+        )
+        * L
+    )
+    tail = (
+        np.array(
+            [
+                [-0.36, 0.02],
+                [-0.46, 0.17],
+                [-0.5, 0.17],
+                [-0.46, 0.0],
+                [-0.5, -0.17],
+                [-0.46, -0.17],
+                [-0.36, -0.02],
+            ]
+        )
+        * L
+    )
     return [
         (_xf(wing, cx, cy, a), _shade(col, 0.92), True),
         (_xf(tail, cx, cy, a), _shade(col, 0.92), True),
@@ -214,7 +260,9 @@ def _shape_airplane(L: float, cx: float, cy: float, a: float, col: RGB) -> list[
 
 
 def _shape_ship(L: float, W: float, cx: float, cy: float, a: float, col: RGB) -> list[Op]:
-    hull = np.array([[0.5, 0], [0.28, 0.5], [-0.5, 0.5], [-0.5, -0.5], [0.28, -0.5]]) * np.array([L, W])
+    hull = np.array([[0.5, 0], [0.28, 0.5], [-0.5, 0.5], [-0.5, -0.5], [0.28, -0.5]]) * np.array(
+        [L, W]
+    )
     deck = _rect(0.22 * L, 0.62 * W, x0=-0.28 * L)
     deck_col = (220, 220, 214) if sum(col) < 500 else (120, 124, 130)
     return [(_xf(hull, cx, cy, a), col, True), (_xf(deck, cx, cy, a), deck_col, True)]
@@ -240,7 +288,11 @@ def _shape_car(L: float, cx: float, cy: float, a: float, col: RGB) -> list[Op]:
 def _shape_truck(L: float, cx: float, cy: float, a: float, col: RGB) -> list[Op]:
     W = 0.36 * L
     return [
-        (_xf(_rect(0.7 * L, W, x0=-0.15 * L), cx, cy, a), (222, 222, 218) if col != COLORS["white"] else (170, 172, 176), True),
+        (
+            _xf(_rect(0.7 * L, W, x0=-0.15 * L), cx, cy, a),
+            (222, 222, 218) if col != COLORS["white"] else (170, 172, 176),
+            True,
+        ),
         (_xf(_rect(0.22 * L, 0.92 * W, x0=0.39 * L), cx, cy, a), col, True),
         (_xf(_rect(0.06 * L, 0.2 * W, x0=0.23 * L), cx, cy, a), (60, 60, 60), True),
     ]
@@ -256,9 +308,14 @@ def _shape_court(L: float, cx: float, cy: float, a: float, col: RGB) -> list[Op]
     white = (245, 245, 245)
     t = max(0.035 * W, 0.6)
     for poly in (
-        _rect(L, t, y0=W / 2 - t / 2), _rect(L, t, y0=-W / 2 + t / 2),
-        _rect(t, W, x0=L / 2 - t / 2), _rect(t, W, x0=-L / 2 + t / 2),
-        _rect(t * 1.4, W * 1.2), _rect(0.54 * L, t), _rect(t, W * 0.76, x0=0.27 * L), _rect(t, W * 0.76, x0=-0.27 * L),
+        _rect(L, t, y0=W / 2 - t / 2),
+        _rect(L, t, y0=-W / 2 + t / 2),
+        _rect(t, W, x0=L / 2 - t / 2),
+        _rect(t, W, x0=-L / 2 + t / 2),
+        _rect(t * 1.4, W * 1.2),
+        _rect(0.54 * L, t),
+        _rect(t, W * 0.76, x0=0.27 * L),
+        _rect(t, W * 0.76, x0=-0.27 * L),
     ):
         ops.append((_xf(poly, cx, cy, a), white, True))
     return ops
@@ -328,7 +385,9 @@ class _Canvas:
     def mask_of(self, ops: list[Op]) -> np.ndarray:
         return _poly_mask(self.S, self.S, [p for p, _, m in ops if m])
 
-    def fits(self, mask: np.ndarray, allowed: np.ndarray, spacing: int, min_frac: float = 0.97) -> bool:
+    def fits(
+        self, mask: np.ndarray, allowed: np.ndarray, spacing: int, min_frac: float = 0.97
+    ) -> bool:
         rows = np.flatnonzero(mask.any(1))
         if rows.size == 0:
             return False
@@ -345,14 +404,18 @@ class _Canvas:
         if n < 6:
             return False
         if spacing > 0:
-            grown = cv2.dilate(crop.astype(np.uint8), np.ones((2 * spacing + 1,) * 2, np.uint8)).astype(bool)
+            grown = cv2.dilate(
+                crop.astype(np.uint8), np.ones((2 * spacing + 1,) * 2, np.uint8)
+            ).astype(bool)
         else:
             grown = crop
         if (grown & self.occ[ya:yb, xa:xb]).any():
             return False
         return (crop & allowed[ya:yb, xa:xb]).sum() >= min_frac * n
 
-    def add(self, kind: str, color: str, ops: list[Op], shadow: float = 2.0, annotate: bool = True) -> np.ndarray:
+    def add(
+        self, kind: str, color: str, ops: list[Op], shadow: float = 2.0, annotate: bool = True
+    ) -> np.ndarray:
         mask = self.mask_of(ops)
         self.draw(ops, shadow)
         # pixels of this object are final: later objects never overlap (occupancy check)
@@ -407,7 +470,9 @@ class _Canvas:
         jitter = self.rng.uniform(0.92, 1.06)
         return name, _shade(COLORS[name], jitter)
 
-    def maker(self, kind: str, angle: float | None = None, size: float | None = None) -> Callable[[float, float], tuple[str, list[Op]]]:
+    def maker(
+        self, kind: str, angle: float | None = None, size: float | None = None
+    ) -> Callable[[float, float], tuple[str, list[Op]]]:
         rng, k = self.rng, self.obj_k
 
         def make(cx: float, cy: float) -> tuple[str, list[Op]]:
@@ -460,7 +525,11 @@ def _ground(cv: _Canvas, kind: str, mask: np.ndarray | None = None) -> None:
 
 
 def _water(cv: _Canvas, mask: np.ndarray) -> None:
-    base = (int(cv.rng.integers(28, 52)), int(cv.rng.integers(62, 92)), int(cv.rng.integers(86, 118)))
+    base = (
+        int(cv.rng.integers(28, 52)),
+        int(cv.rng.integers(62, 92)),
+        int(cv.rng.integers(86, 118)),
+    )
     tex = _texture(cv.rng, cv.S, cv.S, base, 10.0, 1.5)
     _paint(cv.img, mask, tex)
     cv.region("water")[:] |= mask
@@ -489,7 +558,15 @@ def _river(cv: _Canvas, width: float) -> tuple[np.ndarray, np.ndarray]:
     ys = y0 + amp * np.sin(xs / S * 2 * math.pi * cv.rng.uniform(0.6, 1.4) + ph)
     line = np.stack([xs, ys], 1)
     m = np.zeros((S, S), np.uint8)
-    cv2.polylines(m, [np.round(line * 16).astype(np.int32)], False, 1, thickness=max(int(width), 2), lineType=cv2.LINE_8, shift=4)
+    cv2.polylines(
+        m,
+        [np.round(line * 16).astype(np.int32)],
+        False,
+        1,
+        thickness=max(int(width), 2),
+        lineType=cv2.LINE_8,
+        shift=4,
+    )
     water = m.astype(bool)
     _water(cv, water)
     return water, line
@@ -506,14 +583,22 @@ def _roads(cv: _Canvas, n: int, avoid: np.ndarray | None = None) -> list[tuple[n
         p0, p1 = c - d, c + d
         w = cv.rng.uniform(7, 12) * cv.k
         m = np.zeros((S, S), np.uint8)
-        cv2.line(m, tuple(np.round(p0).astype(int)), tuple(np.round(p1).astype(int)), 1, thickness=max(int(w), 2))
+        cv2.line(
+            m,
+            tuple(np.round(p0).astype(int)),
+            tuple(np.round(p1).astype(int)),
+            1,
+            thickness=max(int(w), 2),
+        )
         rm = m.astype(bool)
         if avoid is not None:
             rm &= ~avoid
         tex = _texture(cv.rng, S, S, (84, 86, 90), 6.0, 2.0)
         _paint(cv.img, rm, tex)
         lane = np.zeros((S, S), np.uint8)
-        cv2.line(lane, tuple(np.round(p0).astype(int)), tuple(np.round(p1).astype(int)), 1, thickness=1)
+        cv2.line(
+            lane, tuple(np.round(p0).astype(int)), tuple(np.round(p1).astype(int)), 1, thickness=1
+        )
         lane_m = lane.astype(bool) & rm
         cv.img[lane_m] = cv.img[lane_m] * 0.4 + np.array([230, 220, 160], np.float32) * 0.6
         road |= rm
@@ -527,10 +612,20 @@ def _clutter(cv: _Canvas, n_buildings: int, n_trees: int, allowed: np.ndarray) -
     for _ in range(n_buildings):
         def make(cx: float, cy: float) -> tuple[str, list[Op]]:
             L, W = rng.uniform(12, 26) * k, rng.uniform(9, 18) * k
-            roof = (int(rng.integers(120, 200)), int(rng.integers(100, 170)), int(rng.integers(90, 160)))
+            roof = (
+                int(rng.integers(120, 200)),
+                int(rng.integers(100, 170)),
+                int(rng.integers(90, 160)),
+            )
             a = rng.uniform(0, math.pi)
-            return "gray", [(_xf(_rect(L, W), cx, cy, a), roof, True), (_xf(_rect(L, 0.08 * W), cx, cy, a), _shade(roof, 0.8), True)]
-        cv.try_place("building", make, allowed, 14 * k, spacing=2, tries=8, shadow=3.0, annotate=False)
+            return "gray", [
+                (_xf(_rect(L, W), cx, cy, a), roof, True),
+                (_xf(_rect(L, 0.08 * W), cx, cy, a), _shade(roof, 0.8), True),
+            ]
+
+        cv.try_place(
+            "building", make, allowed, 14 * k, spacing=2, tries=8, shadow=3.0, annotate=False
+        )
     for _ in range(n_trees):
         def make_t(cx: float, cy: float) -> tuple[str, list[Op]]:
             r = rng.uniform(3, 7) * k
@@ -567,8 +662,12 @@ _LAND_KINDS = ("airplane", "storagetank", "car", "truck", "tenniscourt", "windmi
 def _finish(cv: _Canvas, rot: int, layout: str, landuse: str | None) -> Scene:
     img = np.clip(cv.img + 0.5, 0, 255).astype(np.uint8)
     img = np.ascontiguousarray(np.rot90(img, rot))
-    objects = [SceneObject(str(kd), c, np.ascontiguousarray(np.rot90(m, rot))) for kd, c, m in cv.objects]
-    regions = {k: np.ascontiguousarray(np.rot90(v, rot)) for k, v in sorted(cv.regions.items()) if v.any()}
+    objects = [
+        SceneObject(str(kd), c, np.ascontiguousarray(np.rot90(m, rot))) for kd, c, m in cv.objects
+    ]
+    regions = {
+        k: np.ascontiguousarray(np.rot90(v, rot)) for k, v in sorted(cv.regions.items()) if v.any()
+    }
     return Scene(img, objects, regions, layout, landuse)
 
 
@@ -609,7 +708,14 @@ def render_object_scene(rng: np.random.Generator, size: int, object_scale: float
         lo, hi = _COUNT_RANGE["ship"]
         ship_size = 30.0 if layout == "coast" else 24.0
         for _ in range(int(rng.integers(lo, hi + 1))):
-            cv.try_place("ship", cv.maker("ship", size=rng.uniform(0.6, 1.45) * ship_size), water, 8 * k, spacing=3, min_frac=0.999)
+            cv.try_place(
+                "ship",
+                cv.maker("ship", size=rng.uniform(0.6, 1.45) * ship_size),
+                water,
+                8 * k,
+                spacing=3,
+                min_frac=0.999,
+            )
 
     n_land = int(rng.integers(1, 3)) if layout != "land" else int(rng.integers(2, 5))
     kinds = [str(x) for x in rng.choice(_LAND_KINDS, size=n_land, replace=False)]
@@ -620,14 +726,25 @@ def render_object_scene(rng: np.random.Generator, size: int, object_scale: float
             for _ in range(n):
                 _place_on_road(cv, kind, roads, road)
             continue
-        margin = {"airplane": 26, "tenniscourt": 20, "windmill": 18, "storagetank": 15}.get(kind, 10) * k
+        margin = {"airplane": 26, "tenniscourt": 20, "windmill": 18, "storagetank": 15}.get(
+            kind, 10
+        ) * k
         for _ in range(n):
-            cv.try_place(kind, cv.maker(kind), land, margin, spacing=3, shadow=4.0 if kind == "windmill" else 2.0)
+            cv.try_place(
+                kind,
+                cv.maker(kind),
+                land,
+                margin,
+                spacing=3,
+                shadow=4.0 if kind == "windmill" else 2.0,
+            )
     _clutter(cv, int(rng.integers(0, 6)), int(rng.integers(0, 10)), land)
     return _finish(cv, int(rng.integers(4)), layout, None)
 
 
-def _place_on_road(cv: _Canvas, kind: str, roads: list[tuple[np.ndarray, float]], road: np.ndarray) -> None:
+def _place_on_road(
+    cv: _Canvas, kind: str, roads: list[tuple[np.ndarray, float]], road: np.ndarray
+) -> None:
     rng = cv.rng
     for _ in range(15):
         (p0, p1), w = roads[int(rng.integers(len(roads)))]
@@ -687,7 +804,11 @@ def _place_pier(cv: _Canvas, water: np.ndarray, with_ships: bool) -> None:
                     if rng.random() < 0.7:
                         Ls = rng.uniform(0.45, 0.8) * L
                         sc = (x + side * (W / 2 + 0.16 * Ls + 2.5 * k), shore + L - Ls / 2 - 2 * k)
-                        color, sops = cv.maker("ship", angle=math.pi / 2 * (1 if rng.random() < 0.5 else -1), size=Ls / k)(*sc)
+                        color, sops = cv.maker(
+                            "ship",
+                            angle=math.pi / 2 * (1 if rng.random() < 0.5 else -1),
+                            size=Ls / k,
+                        )(*sc)
                         sm = cv.mask_of(sops)
                         if cv.fits(sm, water, 1, 0.999):
                             cv.add("ship", color, sops, 1.5)
@@ -698,7 +819,9 @@ def _place_pier(cv: _Canvas, water: np.ndarray, with_ships: bool) -> None:
 # land-use scenes
 
 
-def render_landuse_scene(rng: np.random.Generator, size: int, landuse: str, object_scale: float = 1.0) -> Scene:
+def render_landuse_scene(
+    rng: np.random.Generator, size: int, landuse: str, object_scale: float = 1.0
+) -> Scene:
     """Draw one UC Merced-like scene of type ``landuse`` (a folder name in
     :data:`remotesam.synth.vocab.LANDUSE_TYPES`); ``object_scale`` multiplies the size of
     objects placed at random (vehicles, tanks, airplanes, ...).
@@ -707,7 +830,9 @@ def render_landuse_scene(rng: np.random.Generator, size: int, landuse: str, obje
         ValueError: unknown ``landuse``.
     """
     if landuse not in LANDUSE_TYPES:
-        raise ValueError(f"unknown land-use type {landuse!r}; expected one of {list(LANDUSE_TYPES)}")
+        raise ValueError(
+            f"unknown land-use type {landuse!r}; expected one of {list(LANDUSE_TYPES)}"
+        )
     cv = _Canvas(rng, size, object_scale)
     S, k = size, cv.k
     full = np.ones((S, S), bool)
@@ -727,7 +852,9 @@ def render_landuse_scene(rng: np.random.Generator, size: int, landuse: str, obje
             pm = parcels == p
             a = rng.uniform(0, math.pi)
             period = rng.uniform(5, 12) * k
-            c1 = np.array([rng.integers(90, 150), rng.integers(120, 170), rng.integers(50, 90)], np.float32)
+            c1 = np.array(
+                [rng.integers(90, 150), rng.integers(120, 170), rng.integers(50, 90)], np.float32
+            )
             c2 = c1 * rng.uniform(0.65, 0.85)
             ph = ((xx * math.cos(a) + yy * math.sin(a)) / period) % 1.0 < 0.5
             tex = _texture(rng, S, S, (0, 0, 0), 10.0, 2.0)
@@ -753,7 +880,9 @@ def render_landuse_scene(rng: np.random.Generator, size: int, landuse: str, obje
         for i in range(n):
             x = (i + 0.5 + rng.uniform(-0.1, 0.1)) * S / n
             y = rng.uniform(0.38, 0.55) * S
-            color, ops = cv.maker("airplane", angle=-math.pi / 2, size=size_a * rng.uniform(0.85, 1.1))(x, y)
+            color, ops = cv.maker(
+                "airplane", angle=-math.pi / 2, size=size_a * rng.uniform(0.85, 1.1)
+            )(x, y)
             mask = cv.mask_of(ops)
             if cv.fits(mask, apron, 2, 0.9):
                 cv.add("airplane", color, ops, 2.5)
@@ -790,10 +919,16 @@ def render_landuse_scene(rng: np.random.Generator, size: int, landuse: str, obje
         while y + row_h / 2 < S - m:
             x = m / 2 + 8 * k
             while x < S - m / 2 - 8 * k:
-                cv.img[int(y - row_h / 2) : int(y + row_h / 2), int(x - 4 * k)] = np.array([225, 225, 220], np.float32)
+                cv.img[int(y - row_h / 2) : int(y + row_h / 2), int(x - 4 * k)] = np.array(
+                    [225, 225, 220], np.float32
+                )
                 if rng.random() < 0.6:
                     kind = "truck" if rng.random() < 0.08 else "car"
-                    color, ops = cv.maker(kind, angle=a + math.pi / 2, size=rng.uniform(10, 12) if kind == "car" else 15.0)(x, y)
+                    color, ops = cv.maker(
+                        kind,
+                        angle=a + math.pi / 2,
+                        size=rng.uniform(10, 12) if kind == "car" else 15.0,
+                    )(x, y)
                     mask = cv.mask_of(ops)
                     if cv.fits(mask, lot, 1, 0.95):
                         cv.add(kind, color, ops, 1.0)
@@ -854,15 +989,27 @@ def _hroad(cv: _Canvas, y: float, width: float, lanes: int = 1) -> np.ndarray:
     return m
 
 
-def _houses(cv: _Canvas, n: int, allowed: np.ndarray, size: tuple[float, float], spacing: int, region: str) -> None:
+def _houses(
+    cv: _Canvas, n: int, allowed: np.ndarray, size: tuple[float, float], spacing: int, region: str
+) -> None:
     rng, k = cv.rng, cv.k
     for _ in range(n):
         def make(cx: float, cy: float) -> tuple[str, list[Op]]:
             L, W = rng.uniform(*size) * k, rng.uniform(0.6, 0.9) * size[0] * k
-            roof = (int(rng.integers(110, 200)), int(rng.integers(80, 150)), int(rng.integers(70, 140)))
+            roof = (
+                int(rng.integers(110, 200)),
+                int(rng.integers(80, 150)),
+                int(rng.integers(70, 140)),
+            )
             a = rng.choice([0.0, math.pi / 2]) + rng.normal(0, 0.05)
-            return "gray", [(_xf(_rect(L, W), cx, cy, a), roof, True), (_xf(_rect(L, 0.1 * W), cx, cy, a), _shade(roof, 0.75), True)]
-        if cv.try_place("house", make, allowed, 8 * k, spacing=spacing, tries=6, shadow=2.5, annotate=False):
+            return "gray", [
+                (_xf(_rect(L, W), cx, cy, a), roof, True),
+                (_xf(_rect(L, 0.1 * W), cx, cy, a), _shade(roof, 0.75), True),
+            ]
+
+        if cv.try_place(
+            "house", make, allowed, 8 * k, spacing=spacing, tries=6, shadow=2.5, annotate=False
+        ):
             pass
     cv.region("building")[:] |= cv.occ & ~cv.region("tree")
 
@@ -875,7 +1022,18 @@ def _trees(cv: _Canvas, n: int, allowed: np.ndarray, r: tuple[float, float] = (3
             rr = rng.uniform(*r) * k
             g = (int(rng.integers(28, 60)), int(rng.integers(66, 110)), int(rng.integers(28, 55)))
             return "green", [(_ellipse(rr, rr * rng.uniform(0.8, 1.2), 16, cx, cy), g, True)]
-        cv.try_place("tree", make, allowed, 4 * k, spacing=0, tries=3, shadow=1.5, annotate=False, min_frac=0.9)
+
+        cv.try_place(
+            "tree",
+            make,
+            allowed,
+            4 * k,
+            spacing=0,
+            tries=3,
+            shadow=1.5,
+            annotate=False,
+            min_frac=0.9,
+        )
     cv.region("tree")[:] |= cv.occ & ~before
 
 
@@ -892,10 +1050,27 @@ def _more_landuse(cv: _Canvas, landuse: str) -> None:
             def make(cx: float, cy: float) -> tuple[str, list[Op]]:
                 L, W = rng.uniform(30, 70) * k, rng.uniform(22, 44) * k
                 roof = (int(rng.integers(150, 225)),) * 3
-                roof = (roof[0], roof[1] - int(rng.integers(0, 20)), roof[2] - int(rng.integers(0, 30)))
-                return "gray", [(_rect(L, W) + np.array([cx, cy]), roof, True),
-                                (_rect(L * 0.3, W * 0.3) + np.array([cx, cy]), _shade(roof, 0.8), True)]
-            cv.try_place("building", make, land, 12 * k, spacing=3, tries=10, shadow=5.0, annotate=False, min_frac=1.0)
+                roof = (
+                    roof[0],
+                    roof[1] - int(rng.integers(0, 20)),
+                    roof[2] - int(rng.integers(0, 30)),
+                )
+                return "gray", [
+                    (_rect(L, W) + np.array([cx, cy]), roof, True),
+                    (_rect(L * 0.3, W * 0.3) + np.array([cx, cy]), _shade(roof, 0.8), True),
+                ]
+
+            cv.try_place(
+                "building",
+                make,
+                land,
+                12 * k,
+                spacing=3,
+                tries=10,
+                shadow=5.0,
+                annotate=False,
+                min_frac=1.0,
+            )
         cv.region("buildings")[:] |= cv.occ & ~before
         cv.region("building")[:] |= cv.occ & ~before
     elif landuse in ("denseresidential", "mediumresidential", "sparseresidential"):
@@ -904,7 +1079,11 @@ def _more_landuse(cv: _Canvas, landuse: str) -> None:
         for y in ys:
             _hroad(cv, y + rng.uniform(-6, 6) * k, 9 * k)
         land = ~cv.region("road")
-        n_h, n_t = {"denseresidential": (60, 6), "mediumresidential": (26, 30), "sparseresidential": (9, 45)}[landuse]
+        n_h, n_t = {
+            "denseresidential": (60, 6),
+            "mediumresidential": (26, 30),
+            "sparseresidential": (9, 45),
+        }[landuse]
         _houses(cv, n_h, land, (12, 17), 1 if landuse == "denseresidential" else 4, landuse)
         _trees(cv, n_t, land & ~cv.occ)
         cv.region(landuse)[:] |= full
@@ -936,7 +1115,11 @@ def _more_landuse(cv: _Canvas, landuse: str) -> None:
         for _ in range(int(rng.integers(40, 90))):
             r = rng.uniform(1.5, 4) * k
             c = rng.uniform(0, S, 2)
-            _fill(cv.img, _ellipse(r, r, 10, c[0], c[1]), (int(rng.integers(70, 100)), int(rng.integers(80, 100)), int(rng.integers(50, 70))))
+            _fill(
+                cv.img,
+                _ellipse(r, r, 10, c[0], c[1]),
+                (int(rng.integers(70, 100)), int(rng.integers(80, 100)), int(rng.integers(50, 70))),
+            )
         cv.region("chaparral")[:] |= full
     elif landuse in ("freeway", "intersection", "overpass"):
         _ground(cv, str(rng.choice(["grass", "dry"])))
@@ -959,42 +1142,64 @@ def _more_landuse(cv: _Canvas, landuse: str) -> None:
             else:
                 _paint(cv.img, m2, _texture(rng, S, S, (84, 86, 90), 6.0, 2.0))
                 cross = m1 & m2
-                ys, _xs = np.nonzero(cross)
-                for yy in (ys.min() - int(4 * k), ys.max() + int(2 * k)):
+                cross_y, _cross_x = np.nonzero(cross)
+                for yy in (cross_y.min() - int(4 * k), cross_y.max() + int(2 * k)):
                     stripe = (np.arange(S) // 2) % 2 == 0
                     rows = slice(max(yy, 0), max(yy, 0) + max(int(3 * k), 1))
-                    cv.img[rows, x - w // 2 : x + w // 2][:, stripe[: w // 2 * 2]] = np.array([235, 235, 230], np.float32)
+                    cv.img[rows, x - w // 2 : x + w // 2][:, stripe[: w // 2 * 2]] = np.array(
+                        [235, 235, 230], np.float32
+                    )
             cv.region("road")[:] |= m2
             cv.region(landuse)[:] |= m1 | m2
         road = cv.region("road")
         for _ in range(int(rng.integers(3, 12))):
             kind = "truck" if rng.random() < 0.2 else "car"
-            cv.try_place(kind, cv.maker(kind, angle=float(rng.choice([0.0, math.pi / 2, math.pi, -math.pi / 2]))), road, 10 * k, 2, 10, 1.2, annotate=True, min_frac=1.0)
+            cv.try_place(
+                kind,
+                cv.maker(kind, angle=float(rng.choice([0.0, math.pi / 2, math.pi, -math.pi / 2]))),
+                road,
+                10 * k,
+                2,
+                10,
+                1.2,
+                annotate=True,
+                min_frac=1.0,
+            )
         _trees(cv, int(rng.integers(5, 20)), ~road)
         _houses(cv, int(rng.integers(0, 6)), ~road & ~cv.occ, (14, 22), 3, "building")
     elif landuse == "runway":
         _ground(cv, "grass")
-        w = rng.uniform(40, 60) * k
+        strip = rng.uniform(40, 60) * k
         y = rng.uniform(0.35, 0.65) * S
         m = np.zeros((S, S), bool)
-        m[int(y - w / 2) : int(y + w / 2), :] = True
+        m[int(y - strip / 2) : int(y + strip / 2), :] = True
         _paint(cv.img, m, _texture(rng, S, S, (168, 168, 164), 5.0, 2.0))
         dash = (np.arange(S) // max(int(10 * k), 2)) % 3 == 0
         cv.img[int(y) - 1 : int(y) + 1, dash] = np.array([245, 245, 245], np.float32)
         for off in (-0.35, 0.35):
-            yy = int(y + off * w)
+            yy = int(y + off * strip)
             cv.img[yy : yy + max(int(k), 1), :] = np.array([240, 240, 240], np.float32)
         cv.region("runway")[:] |= m
     elif landuse == "golfcourse":
         _ground(cv, "grass")
         fair = np.zeros((S, S), np.uint8)
         pts = np.cumsum(rng.uniform(-1, 1, (6, 2)) * 50 * k, 0) + np.array([S / 2, S / 2])
-        cv2.polylines(fair, [np.round(np.clip(pts, 0, S - 1)).astype(np.int32)], False, 1, thickness=int(rng.uniform(30, 50) * k))
+        cv2.polylines(
+            fair,
+            [np.round(np.clip(pts, 0, S - 1)).astype(np.int32)],
+            False,
+            1,
+            thickness=int(rng.uniform(30, 50) * k),
+        )
         fm = fair.astype(bool)
         _paint(cv.img, fm, _texture(rng, S, S, (120, 170, 80), 10.0, 2.0))
         for _ in range(int(rng.integers(2, 6))):
             c = rng.uniform(0.1, 0.9, 2) * S
-            _fill(cv.img, _ellipse(rng.uniform(4, 9) * k, rng.uniform(3, 6) * k, 16, c[0], c[1]), (222, 210, 170))
+            _fill(
+                cv.img,
+                _ellipse(rng.uniform(4, 9) * k, rng.uniform(3, 6) * k, 16, c[0], c[1]),
+                (222, 210, 170),
+            )
         _trees(cv, int(rng.integers(15, 40)), ~fm)
         cv.region("golffield")[:] |= full
     elif landuse == "baseballdiamond":
@@ -1008,8 +1213,8 @@ def _more_landuse(cv: _Canvas, landuse: str) -> None:
         _paint(cv.img, fan, _texture(rng, S, S, (110, 158, 76), 8.0, 2.0))
         infield = (d < 0.42 * R) & (ang > 45) & (ang < 135)
         _paint(cv.img, infield, _texture(rng, S, S, (178, 130, 92), 6.0, 2.0))
-        side = 0.22 * R
-        diamond = np.array([[0, 0], [side, -side], [0, -2 * side], [-side, -side]]) + home
+        base = 0.22 * R
+        diamond = np.array([[0, 0], [base, -base], [0, -2 * base], [-base, -base]]) + home
         _fill(cv.img, diamond * 1.0, (112, 160, 78))
         for p in diamond:
             _fill(cv.img, _rect(2.5 * k, 2.5 * k) + p, (245, 245, 245))

@@ -88,7 +88,7 @@ EXTRA_CATEGORIES: tuple[str, ...] = (
 )
 
 
-def refer_categories() -> list[dict[str, object]]:
+def refer_categories() -> list[dict[str, int | str]]:
     """The ``categories`` list of the synthetic ``instances.json`` (0-based ids)."""
     names = RRSISD_CATEGORIES + EXTRA_CATEGORIES
     return [{"id": i, "name": n} for i, n in enumerate(names)]

@@ -58,7 +58,9 @@ def write_image(path: Path, image: np.ndarray) -> Path:
 def write_json(path: Path, obj: Any, indent: int | None = None) -> Path:
     """JSON with sorted keys, UTF-8, trailing newline."""
     _ensure_parent(path)
-    path.write_text(json.dumps(obj, sort_keys=True, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(obj, sort_keys=True, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return path
 
 
@@ -82,7 +84,12 @@ def encode_rle(mask: np.ndarray) -> dict[str, Any]:
     return {"counts": rle["counts"].decode("ascii"), "size": [int(v) for v in rle["size"]]}
 
 
-def write_rsvg_xml(path: Path, filename: str, size: tuple[int, int], objects: Sequence[tuple[str, Sequence[int], str]]) -> Path:
+def write_rsvg_xml(
+    path: Path,
+    filename: str,
+    size: tuple[int, int],
+    objects: Sequence[tuple[str, Sequence[int], str]],
+) -> Path:
     """DIOR-RSVG annotation: one ``<object>`` (name, bndbox xyxy ints, description) per referred
     object, element order as in the official files (name, pose, bndbox, description)."""
     h, w = size
@@ -121,7 +128,9 @@ def write_rsvg_xml(path: Path, filename: str, size: tuple[int, int], objects: Se
     return path
 
 
-def write_dota_label(path: Path, rows: Sequence[tuple[np.ndarray, str, int]], header: bool = False) -> Path:
+def write_dota_label(
+    path: Path, rows: Sequence[tuple[np.ndarray, str, int]], header: bool = False
+) -> Path:
     """DOTA label file: ``x1 y1 x2 y2 x3 y3 x4 y4 class difficulty`` per line, float
     coordinates with one decimal (v1.5/v2.0 style). Header-less by default (the
     mmrotate "annfiles" that RemoteSAM reads); ``header=True`` adds ``imagesource``/``gsd``."""

@@ -7,4 +7,12 @@ official recipe by default, resumable, data parallel under ``torchrun``.
 from .data import TrainDataError, read_refer, safe_load_refs
 from .trainer import TrainConfig, TrainError, TrainResult, train
 
-__all__ = ["TrainConfig", "TrainDataError", "TrainError", "TrainResult", "read_refer", "safe_load_refs", "train"]
+__all__ = [
+    "TrainConfig",
+    "TrainDataError",
+    "TrainError",
+    "TrainResult",
+    "read_refer",
+    "safe_load_refs",
+    "train",
+]

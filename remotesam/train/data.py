@@ -37,7 +37,8 @@ __all__ = [
 
 _HFLIP_WORDS = re.compile(r"\b(left|right|leftmost|rightmost|east|west|eastern|western)\b", re.I)
 _VFLIP_WORDS = re.compile(
-    r"\b(top|bottom|upper|lower|topmost|bottommost|above|below|north|south|northern|southern)\b", re.I
+    r"\b(top|bottom|upper|lower|topmost|bottommost|above|below|north|south|northern|southern)\b",
+    re.I,
 )
 
 
@@ -77,10 +78,24 @@ def safe_load_refs(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         data = _PlainUnpickler(io.BytesIO(p.read_bytes()), encoding="latin1").load()
     except _RefusedGlobal as e:
         raise TrainDataError(f"{p}: not a safe REFER refs pickle ({e})") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError, MemoryError) as e:
-        raise TrainDataError(f"{p}: corrupt or truncated pickle ({type(e).__name__}: {e}); re-download or regenerate it") from None
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        IndexError,
+        KeyError,
+        AttributeError,
+        MemoryError,
+    ) as e:
+        raise TrainDataError(
+            f"{p}: corrupt or truncated pickle ({type(e).__name__}: {e}); re-download or "
+            "regenerate it"
+        ) from None
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-        raise TrainDataError(f"{p}: expected a pickled list of ref dicts, found {type(data).__name__}")
+        raise TrainDataError(
+            f"{p}: expected a pickled list of ref dicts, found {type(data).__name__}"
+        )
     return data
 
 
@@ -109,16 +124,22 @@ def locate_refer(data_root: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
     """
     root = Path(data_root)
     if (root / "rrsisd" / "refs(unc).p").is_file():
-        return root / "rrsisd" / "refs(unc).p", root / "rrsisd" / "instances.json", root / "images" / "rrsisd" / "JPEGImages"
+        return (
+            root / "rrsisd" / "refs(unc).p",
+            root / "rrsisd" / "instances.json",
+            root / "images" / "rrsisd" / "JPEGImages",
+        )
     for ann in (root, root / "Annotations"):
         for name in ("refs(unc)_RemoteSAM.p", "refs(unc).p"):
             if (ann / name).is_file():
                 return ann / name, ann / "instances.json", root / "JPEGImages"
     raise TrainDataError(
         f"no REFER dataset under {root}. Expected either\n"
-        "  <root>/rrsisd/refs(unc).p, <root>/rrsisd/instances.json, <root>/images/rrsisd/JPEGImages/  (RRSIS-D, synthetic)\n"
+        "  <root>/rrsisd/refs(unc).p, <root>/rrsisd/instances.json, "
+        "<root>/images/rrsisd/JPEGImages/  (RRSIS-D, synthetic)\n"
         "or\n"
-        "  <root>/[Annotations/]refs(unc)_RemoteSAM.p, instances.json, <root>/JPEGImages/             (RemoteSAM-270K)\n"
+        "  <root>/[Annotations/]refs(unc)_RemoteSAM.p, instances.json, <root>/JPEGImages/          "
+        "   (RemoteSAM-270K)\n"
         "or pass the three paths explicitly (--refs, --instances, --images)."
     )
 
@@ -175,13 +196,17 @@ def read_refer(
         rle = seg[0] if isinstance(seg, list) and seg and isinstance(seg[0], dict) else seg
         if not isinstance(rle, dict) or "size" not in rle or "counts" not in rle:
             raise TrainDataError(
-                f"{ip}: annotation {ann['id']}: 'segmentation' must be a list holding one COCO RLE dict "
+                f"{ip}: annotation {ann['id']}: 'segmentation' must be a list holding one COCO RLE "
+                "dict "
                 f"{{'size': [H, W], 'counts': ...}}, found {type(seg).__name__}"
             )
         h, w = (int(v) for v in rle["size"])
         im = images.get(r.get("image_id"))
         if im is not None and (im.get("height"), im.get("width")) not in ((h, w), (None, None)):
-            raise TrainDataError(f"{ip}: annotation {ann['id']} mask size {h}x{w} differs from image {im.get('file_name')} {im.get('height')}x{im.get('width')}")
+            raise TrainDataError(
+                f"{ip}: annotation {ann['id']} mask size {h}x{w} differs from image "
+                f"{im.get('file_name')} {im.get('height')}x{im.get('width')}"
+            )
         sents = r["sentences"]
         if not isinstance(sents, list) or not sents:
             raise TrainDataError(f"{where}: 'sentences' must be a non-empty list")
@@ -252,18 +277,25 @@ class ReferTrainDataset(torch.utils.data.Dataset):
         rec = self.records[index]
         path = self.image_dir / rec.file_name
         try:
-            with Image.open(path) as im:
-                im = im.convert("RGB")
+            with Image.open(path) as raw:
+                im = raw.convert("RGB")
                 if im.size != (rec.width, rec.height):
                     raise TrainDataError(
-                        f"{path}: image is {im.size[0]}x{im.size[1]} but its mask (ref {rec.ref_id}) is {rec.width}x{rec.height}"
+                        f"{path}: image is {im.size[0]}x{im.size[1]} but its mask (ref "
+                        f"{rec.ref_id}) is {rec.width}x{rec.height}"
                     )
-                img = np.asarray(im.resize((self.size, self.size), Image.BILINEAR), dtype=np.uint8)
+                img = np.asarray(
+                    im.resize((self.size, self.size), Image.Resampling.BILINEAR), dtype=np.uint8
+                )
         except FileNotFoundError:
             raise TrainDataError(f"image of ref {rec.ref_id} not found: {path}") from None
         except OSError as e:
             raise TrainDataError(f"cannot read image {path} (ref {rec.ref_id}): {e}") from None
-        mask = np.asarray(Image.fromarray(_decode(rec.rle)).resize((self.size, self.size), Image.NEAREST))
+        mask = np.asarray(
+            Image.fromarray(_decode(rec.rle)).resize(
+                (self.size, self.size), Image.Resampling.NEAREST
+            )
+        )
         img = np.array(img)  # writable copy
         if self.augment:
             rng = np.random.default_rng(np.random.SeedSequence([self.seed, int(epoch), int(index)]))
@@ -278,7 +310,9 @@ class ReferTrainDataset(torch.utils.data.Dataset):
         }
 
 
-def _augment(img: np.ndarray, mask: np.ndarray, sentence: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _augment(
+    img: np.ndarray, mask: np.ndarray, sentence: str, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     if not _HFLIP_WORDS.search(sentence) and rng.random() < 0.5:
         img, mask = img[:, ::-1], mask[:, ::-1]
     if not _VFLIP_WORDS.search(sentence) and rng.random() < 0.5:

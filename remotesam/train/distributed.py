@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -38,13 +39,17 @@ def setup_distributed(device_type: str) -> DistInfo:
     """Join the process group that ``torchrun`` describes (``WORLD_SIZE`` > 1), with gloo on
     CPU and nccl on CUDA; a no-op for a single process or an already initialised group."""
     if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), False)
+        return DistInfo(
+            dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), False
+        )
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
     backend = "nccl" if device_type == "cuda" else "gloo"
     dist.init_process_group(backend=backend)
-    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), True)
+    return DistInfo(
+        dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), True
+    )
 
 
 class CpuSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
@@ -55,7 +60,9 @@ class CpuSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     BatchNorm.
     """
 
-    def __init__(self, *args, group: object | None = None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, *args: Any, group: dist.ProcessGroup | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.group = group
 
@@ -64,7 +71,12 @@ class CpuSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
             raise ValueError(f"expected at least 2D input (got {input.dim()}D input)")
 
     def forward(self, input: Tensor) -> Tensor:
-        sync = self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size(self.group) > 1
+        sync = (
+            self.training
+            and dist.is_available()
+            and dist.is_initialized()
+            and dist.get_world_size(self.group) > 1
+        )
         if not sync:
             return super().forward(input)
         dims = [0, *range(2, input.dim())]
@@ -81,17 +93,22 @@ class CpuSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
         y = xc * torch.rsqrt(var.view(shape) + self.eps)
         if self.affine:
             y = y * self.weight.view(shape) + self.bias.view(shape)
-        if self.track_running_stats:
+        # the three buffers are None when the module was built without running statistics
+        tracked, r_mean, r_var = self.num_batches_tracked, self.running_mean, self.running_var
+        if self.track_running_stats and tracked is not None and r_mean is not None \
+                and r_var is not None:
             with torch.no_grad():
-                self.num_batches_tracked.add_(1)
-                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
-                self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+                tracked.add_(1)
+                m = self.momentum if self.momentum is not None else 1.0 / float(tracked)
+                r_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
                 unbiased = var.detach() * n / torch.clamp(n - 1, min=1.0)
-                self.running_var.mul_(1 - m).add_(unbiased, alpha=m)
+                r_var.mul_(1 - m).add_(unbiased, alpha=m)
         return y.to(input.dtype)
 
 
-def convert_sync_batchnorm(module: nn.Module, device_type: str, group: object | None = None) -> nn.Module:
+def convert_sync_batchnorm(
+    module: nn.Module, device_type: str, group: dist.ProcessGroup | None = None
+) -> nn.Module:
     """Replace every ``BatchNorm{1,2,3}d`` by a synchronised one (``nn.SyncBatchNorm`` on CUDA,
     :class:`CpuSyncBatchNorm` elsewhere), keeping parameters and buffers."""
     if device_type == "cuda":
@@ -99,11 +116,18 @@ def convert_sync_batchnorm(module: nn.Module, device_type: str, group: object | 
     return _convert_cpu(module, group)
 
 
-def _convert_cpu(module: nn.Module, group: object | None) -> nn.Module:
+def _convert_cpu(module: nn.Module, group: dist.ProcessGroup | None) -> nn.Module:
     out = module
-    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, CpuSyncBatchNorm):
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(
+        module, CpuSyncBatchNorm
+    ):
         out = CpuSyncBatchNorm(
-            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats, group=group
+            module.num_features,
+            module.eps,
+            module.momentum,
+            module.affine,
+            module.track_running_stats,
+            group=group,
         )
         with torch.no_grad():
             if module.affine:

@@ -41,7 +41,10 @@ def segmentation_loss(
     if logits.ndim != 4 or logits.shape[1] != 2:
         raise ValueError(f"logits must be (B, 2, H, W), got {tuple(logits.shape)}")
     if target.shape != (logits.shape[0], *logits.shape[2:]):
-        raise ValueError(f"target must be (B, H, W) = {(logits.shape[0], *logits.shape[2:])}, got {tuple(target.shape)}")
+        raise ValueError(
+            f"target must be (B, H, W) = {(logits.shape[0], *logits.shape[2:])}, got "
+            f"{tuple(target.shape)}"
+        )
     logits = logits.float()
     w = torch.tensor(list(class_weights), dtype=torch.float32, device=logits.device)
     ce = F.cross_entropy(logits, target, reduction="none")  # (B, H, W)

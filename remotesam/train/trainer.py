@@ -43,7 +43,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torch.distributed as dist
@@ -52,6 +52,9 @@ from torch import nn
 from .data import ReferTrainDataset, TrainDataError, locate_refer, read_refer
 from .distributed import DistInfo, convert_sync_batchnorm, setup_distributed
 from .loss import segmentation_loss
+
+if TYPE_CHECKING:
+    from remotesam.model import RemoteSAMNet
 
 __all__ = ["TrainConfig", "TrainError", "TrainResult", "train"]
 
@@ -152,24 +155,51 @@ class TrainConfig:
             raise TrainError(f"seed must be a non-negative integer, got {self.seed!r}")
         for name in ("lr", "weight_decay", "poly_power", "ce_weight", "dice_weight"):
             v = getattr(self, name)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
+            if (
+                not isinstance(v, (int, float))
+                or isinstance(v, bool)
+                or not math.isfinite(v)
+                or v < 0
+            ):
                 raise TrainError(f"{name} must be a finite number >= 0, got {v!r}")
         if self.lr <= 0:
             raise TrainError(f"lr must be > 0, got {self.lr}")
         if len(self.class_weights) != 2 or any(w <= 0 for w in self.class_weights):
-            raise TrainError(f"class_weights must be two positive numbers, got {self.class_weights!r}")
-        choices = {"precision": ("fp32", "bf16"), "device": ("auto", "cpu", "cuda"), "sentences": ("first", "all"),
-                   "text_trainable": ("official", "all"), "save_dtype": ("fp32", "bf16")}
+            raise TrainError(
+                f"class_weights must be two positive numbers, got {self.class_weights!r}"
+            )
+        choices = {
+            "precision": ("fp32", "bf16"),
+            "device": ("auto", "cpu", "cuda"),
+            "sentences": ("first", "all"),
+            "text_trainable": ("official", "all"),
+            "save_dtype": ("fp32", "bf16"),
+        }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise TrainError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
-        if self.data_root is None and not (self.refs_file and self.instances_file and self.image_dir):
-            raise TrainError("give data_root (--data-root) or all of refs_file, instances_file, image_dir (--refs, --instances, --images)")
+                raise TrainError(
+                    f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}"
+                )
+        if self.data_root is None and not (
+            self.refs_file and self.instances_file and self.image_dir
+        ):
+            raise TrainError(
+                "give data_root (--data-root) or all of refs_file, instances_file, image_dir "
+                "(--refs, --instances, --images)"
+            )
         if self.eval_every is not None:
-            if not self.eval_tasks or not all(isinstance(t, str) and t.strip() for t in self.eval_tasks):
-                raise TrainError(f"eval_tasks must name at least one task (e.g. ref,det), got {self.eval_tasks!r}")
+            if not self.eval_tasks or not all(
+                isinstance(t, str) and t.strip() for t in self.eval_tasks
+            ):
+                raise TrainError(
+                    "eval_tasks must name at least one task (e.g. ref,det), got "
+                    f"{self.eval_tasks!r}"
+                )
             if self.eval_data_root is None and self.data_root is None:
-                raise TrainError("eval_every needs the benchmark's data root: give eval_data_root (--eval-data-root DIR)")
+                raise TrainError(
+                    "eval_every needs the benchmark's data root: give eval_data_root "
+                    "(--eval-data-root DIR)"
+                )
         from remotesam.bench.records.trackers import TrackerError, parse_log_to
 
         try:
@@ -230,16 +260,26 @@ def _data_paths(cfg: TrainConfig) -> tuple[Path, Path, Path]:
         refs, inst, imgs = locate_refer(cfg.data_root)  # type: ignore[arg-type]
     except TrainDataError as e:
         raise TrainError(str(e)) from None
-    return (Path(cfg.refs_file) if cfg.refs_file else refs, Path(cfg.instances_file) if cfg.instances_file else inst,
-            Path(cfg.image_dir) if cfg.image_dir else imgs)
+    return (
+        Path(cfg.refs_file) if cfg.refs_file else refs,
+        Path(cfg.instances_file) if cfg.instances_file else inst,
+        Path(cfg.image_dir) if cfg.image_dir else imgs,
+    )
 
 
 def _param_groups(model: nn.Module, cfg: TrainConfig, text_layers: int) -> list[dict[str, Any]]:
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        frozen = cfg.text_trainable == "official" and name.startswith("text_encoder.") and (
-            name.startswith("text_encoder.embeddings.")
-            or any(name.startswith(f"text_encoder.encoder.layer.{i}.") for i in range(10, max(text_layers, 10)))
+        frozen = (
+            cfg.text_trainable == "official"
+            and name.startswith("text_encoder.")
+            and (
+                name.startswith("text_encoder.embeddings.")
+                or any(
+                    name.startswith(f"text_encoder.encoder.layer.{i}.")
+                    for i in range(10, max(text_layers, 10))
+                )
+            )
         )
         if frozen:
             p.requires_grad_(False)
@@ -247,12 +287,16 @@ def _param_groups(model: nn.Module, cfg: TrainConfig, text_layers: int) -> list[
         if not p.requires_grad:
             continue
         if (p.ndim <= 1 and _is_norm_param(model, name)) or any(
-            k in name for k in ("relative_position_bias_table", "position_embeddings", "absolute_pos_embed")
+            k in name
+            for k in ("relative_position_bias_table", "position_embeddings", "absolute_pos_embed")
         ):
             no_decay.append(p)
         else:
             decay.append(p)
-    return [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
 
 
 def _is_norm_param(model: nn.Module, name: str) -> bool:
@@ -261,10 +305,14 @@ def _is_norm_param(model: nn.Module, name: str) -> bool:
         mod = model.get_submodule(mod_name)
     except AttributeError:
         return False
-    return isinstance(mod, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm1d))
+    return isinstance(
+        mod, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm1d)
+    )
 
 
-def _epoch_batches(n: int, epoch: int, seed: int, batch: int, info: DistInfo) -> list[list[tuple[int, int]]]:
+def _epoch_batches(
+    n: int, epoch: int, seed: int, batch: int, info: DistInfo
+) -> list[list[tuple[int, int]]]:
     """This rank's batches of one epoch: a seeded permutation padded to a multiple of the world
     size (as ``DistributedSampler``), rank ``r`` taking positions ``r::world``."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
@@ -280,13 +328,20 @@ def _collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     return {k: torch.stack([it[k] for it in items]) for k in items[0]}
 
 
-def _loader(ds: ReferTrainDataset, batches: list[list[tuple[int, int]]], workers: int) -> Iterator[dict[str, torch.Tensor]]:
+def _loader(
+    ds: ReferTrainDataset, batches: list[list[tuple[int, int]]], workers: int
+) -> Iterator[dict[str, torch.Tensor]]:
     if workers == 0:
         for b in batches:
             yield _collate([ds[k] for k in b])
         return
-    dl = torch.utils.data.DataLoader(ds, batch_sampler=batches, num_workers=workers, collate_fn=_collate,
-                                     persistent_workers=False)
+    dl = torch.utils.data.DataLoader(
+        ds,
+        batch_sampler=batches,
+        num_workers=workers,
+        collate_fn=_collate,
+        persistent_workers=False,
+    )
     yield from dl
 
 
@@ -299,8 +354,14 @@ def _all_mean(x: float, info: DistInfo, device: torch.device) -> float:
 
 
 @torch.no_grad()
-def _validate(model: nn.Module, ds: ReferTrainDataset, cfg: TrainConfig, info: DistInfo, device: torch.device,
-              autocast: Any) -> tuple[float, float]:
+def _validate(
+    model: nn.Module,
+    ds: ReferTrainDataset,
+    cfg: TrainConfig,
+    info: DistInfo,
+    device: torch.device,
+    autocast: Any,
+) -> tuple[float, float]:
     n = len(ds) if cfg.max_val_samples is None else min(len(ds), cfg.max_val_samples)
     idx = list(range(info.rank, n, info.world_size))
     inter = union = iou_sum = 0.0
@@ -310,7 +371,9 @@ def _validate(model: nn.Module, ds: ReferTrainDataset, cfg: TrainConfig, info: D
     for k in range(0, len(idx), cfg.batch_size):
         b = _collate([ds[i] for i in idx[k : k + cfg.batch_size]])
         with autocast():
-            logits = model(b["image"].to(device), b["input_ids"].to(device), b["attention_mask"].to(device))
+            logits = model(
+                b["image"].to(device), b["input_ids"].to(device), b["attention_mask"].to(device)
+            )
         pred = logits.float().argmax(1)
         tgt = b["target"].to(device)
         i = (pred.bool() & tgt.bool()).flatten(1).sum(1).double()
@@ -323,9 +386,9 @@ def _validate(model: nn.Module, ds: ReferTrainDataset, cfg: TrainConfig, info: D
     t = torch.tensor([inter, union, iou_sum, float(count)], dtype=torch.float64, device=device)
     if info.world_size > 1:
         dist.all_reduce(t)
-    inter, union, iou_sum, count = (float(v) for v in t)
+    inter, union, iou_sum, n_masks = (float(v) for v in t)
     oiou = inter / union if union > 0 else float("nan")
-    miou = iou_sum / count if count > 0 else float("nan")
+    miou = iou_sum / n_masks if n_masks > 0 else float("nan")
     return oiou, miou
 
 
@@ -346,8 +409,15 @@ class _Progress:
             )
         except ImportError:  # pragma: no cover - rich is a dependency
             return
-        self.bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                            TimeRemainingColumn(), transient=False, console=Console(stderr=True))
+        self.bar = Progress(
+            TextColumn("train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+            transient=False,
+            console=Console(stderr=True),
+        )
         self.task = self.bar.add_task("train", total=total, completed=start, info="")
         self.bar.start()
 
@@ -374,18 +444,39 @@ def _resolve_resume(cfg: TrainConfig) -> Path | None:
     if p.is_dir():
         p = p / STATE_FILE
     if not p.is_file():
-        raise TrainError(f"resume: no training state at {p}; pass the {STATE_FILE} file or the output directory of an earlier run")
+        raise TrainError(
+            f"resume: no training state at {p}; pass the {STATE_FILE} file or the output directory "
+            "of an earlier run"
+        )
     return p
 
 
-def _save(model: nn.Module, opt: torch.optim.Optimizer, sched: Any, step: int, best: float, cfg: TrainConfig,
-          out: Path, info: DistInfo, name: str = "last") -> tuple[Path, Path, Path]:
+def _unwrapped(model: nn.Module) -> RemoteSAMNet:
+    """The network inside a ``DistributedDataParallel`` wrapper, or ``model`` itself."""
+    return cast("RemoteSAMNet", model.module if hasattr(model, "module") else model)
+
+
+def _save(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: Any,
+    step: int,
+    best: float,
+    cfg: TrainConfig,
+    out: Path,
+    info: DistInfo,
+    name: str = "last",
+) -> tuple[Path, Path, Path]:
     from remotesam.checkpoint import save_checkpoint, save_official
 
-    ours, official, state = out / f"{name}.safetensors", out / f"{name}_official.pth", out / STATE_FILE
+    ours, official, state = (
+        out / f"{name}.safetensors",
+        out / f"{name}_official.pth",
+        out / STATE_FILE,
+    )
     if info.is_main:
         # synchronised BatchNorm keeps the parameter names, so this is the plain layout
-        net = model.module if hasattr(model, "module") else model
+        net = _unwrapped(model)
         save_checkpoint(net, ours, dtype=torch.bfloat16 if cfg.save_dtype == "bf16" else None,
                         metadata={"step": str(step)})
         if name == "last":
@@ -418,14 +509,23 @@ def _benchmark(model: nn.Module, cfg: TrainConfig, step: int, out: Path) -> dict
     from remotesam.bench.errors import BenchError
     from remotesam.bench.records.trackers import document_metrics
 
-    net = model.module if hasattr(model, "module") else model
+    net = _unwrapped(model)
     try:
-        doc = evaluate(net, tasks=list(cfg.eval_tasks), data_root=cfg.eval_data_root or cfg.data_root,
-                       limit=cfg.eval_limit, results_dir=cfg.eval_results_dir or out / "eval",
-                       precision=cfg.precision, model_name=f"step_{step}", progress=False,
-                       on_error="warn")
+        doc = evaluate(
+            net,
+            tasks=list(cfg.eval_tasks),
+            data_root=cfg.eval_data_root or cfg.data_root,
+            limit=cfg.eval_limit,
+            results_dir=cfg.eval_results_dir or out / "eval",
+            precision=cfg.precision,
+            model_name=f"step_{step}",
+            progress=False,
+            on_error="warn",
+        )
     except BenchError as e:
-        raise TrainError(f"evaluation at step {step} (the checkpoints so far are saved): {e}") from e
+        raise TrainError(
+            f"evaluation at step {step} (the checkpoints so far are saved): {e}"
+        ) from e
     if doc is None:
         return None
     metrics: dict[str, float] = {}
@@ -470,30 +570,62 @@ def train(config: TrainConfig) -> TrainResult:
     records = read_refer(refs_file, inst_file, cfg.train_split, cfg.sentences)
     if not records:
         raise TrainError(
-            f"the training split {cfg.train_split!r} of {refs_file} has zero samples; check the split name "
+            f"the training split {cfg.train_split!r} of {refs_file} has zero samples; check the "
+            "split name "
             "(refs carry 'train', 'val' or 'test') or the data root"
         )
     if not image_dir.is_dir():
         raise TrainError(f"image folder not found: {image_dir}")
-    val_records = read_refer(refs_file, inst_file, cfg.val_split, "first") if cfg.val_split and cfg.val_interval != 0 else []
+    val_records = (
+        read_refer(refs_file, inst_file, cfg.val_split, "first")
+        if cfg.val_split and cfg.val_interval != 0
+        else []
+    )
 
-    info = setup_distributed("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu")
+    info = setup_distributed(
+        "cuda"
+        if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+        else "cpu"
+    )
     try:
-        return _train(cfg, info, records, val_records, image_dir, net_cfg, create_model, read_state_dict, Tokenizer)
+        return _train(
+            cfg,
+            info,
+            records,
+            val_records,
+            image_dir,
+            net_cfg,
+            create_model,
+            read_state_dict,
+            Tokenizer,
+        )
     finally:
         if info.owns_group and dist.is_initialized():
             dist.destroy_process_group()
 
 
-def _train(cfg: TrainConfig, info: DistInfo, records: list, val_records: list, image_dir: Path, net_cfg: Any,
-           create_model: Any, read_state_dict: Any, tokenizer_cls: Any) -> TrainResult:
+def _train(
+    cfg: TrainConfig,
+    info: DistInfo,
+    records: list,
+    val_records: list,
+    image_dir: Path,
+    net_cfg: Any,
+    create_model: Any,
+    read_state_dict: Any,
+    tokenizer_cls: Any,
+) -> TrainResult:
     device = _device(cfg, info)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     tok = tokenizer_cls(max_tokens=net_cfg.max_tokens)
     S = net_cfg.img_size
-    ds = ReferTrainDataset(records, image_dir, S, tok, net_cfg.image_mean, net_cfg.image_std, cfg.augment, cfg.seed)
-    val_ds = ReferTrainDataset(val_records, image_dir, S, tok, net_cfg.image_mean, net_cfg.image_std, False, cfg.seed)
+    ds = ReferTrainDataset(
+        records, image_dir, S, tok, net_cfg.image_mean, net_cfg.image_std, cfg.augment, cfg.seed
+    )
+    val_ds = ReferTrainDataset(
+        val_records, image_dir, S, tok, net_cfg.image_mean, net_cfg.image_std, False, cfg.seed
+    )
 
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     model = create_model(net_cfg)
@@ -504,9 +636,10 @@ def _train(cfg: TrainConfig, info: DistInfo, records: list, val_records: list, i
     model.to(device)
     model.train()
     groups = _param_groups(model, cfg, net_cfg.text_layers)
-    bn_group = None
+    bn_group: dist.ProcessGroup | None = None
     if info.world_size > 1:
-        bn_group = dist.new_group(backend="gloo") if device.type == "cpu" else None
+        if device.type == "cpu":  # every rank joins, so new_group returns a ProcessGroup
+            bn_group = cast(dist.ProcessGroup, dist.new_group(backend="gloo"))
         model = convert_sync_batchnorm(model, device.type, bn_group)
         ddp_kwargs: dict[str, Any] = {"find_unused_parameters": True}
         if device.type == "cuda":
@@ -527,15 +660,27 @@ def _train(cfg: TrainConfig, info: DistInfo, records: list, val_records: list, i
     if state_path is not None:
         st = torch.load(state_path, map_location="cpu", weights_only=True)
         if not isinstance(st, dict) or st.get("version") != _STATE_VERSION:
-            raise TrainError(f"{state_path}: not a training state written by remotesam-train (version {_STATE_VERSION})")
-        for key, now in (("world_size", info.world_size), ("batch_size", cfg.batch_size), ("seed", cfg.seed)):
+            raise TrainError(
+                f"{state_path}: not a training state written by remotesam-train (version "
+                f"{_STATE_VERSION})"
+            )
+        for key, now in (
+            ("world_size", info.world_size),
+            ("batch_size", cfg.batch_size),
+            ("seed", cfg.seed),
+        ):
             if st[key] != now:
-                raise TrainError(f"{state_path}: saved with {key}={st[key]}, this run has {key}={now}; resume with the same setting")
+                raise TrainError(
+                    f"{state_path}: saved with {key}={st[key]}, this run has {key}={now}; resume "
+                    "with the same setting"
+                )
         weights = state_path.parent / st["weights"]
         sd = read_state_dict(weights)
         if any(v.dtype == torch.bfloat16 for v in sd.values()):
-            raise TrainError(f"{weights}: saved in bf16; resuming needs fp32 weights (save_dtype='fp32')")
-        net = model.module if hasattr(model, "module") else model
+            raise TrainError(
+                f"{weights}: saved in bf16; resuming needs fp32 weights (save_dtype='fp32')"
+            )
+        net = _unwrapped(model)
         from remotesam.checkpoint import load_state_dict_strict
 
         load_state_dict_strict(net, sd, str(weights))
@@ -544,17 +689,28 @@ def _train(cfg: TrainConfig, info: DistInfo, records: list, val_records: list, i
         torch.set_rng_state(st["torch_rng"])
         start, best = int(st["step"]), float(st["best_oiou"])
         if start > total:
-            raise TrainError(f"{state_path}: already at step {start}, beyond the planned {total} steps")
+            raise TrainError(
+                f"{state_path}: already at step {start}, beyond the planned {total} steps"
+            )
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps({"train": cfg.to_dict(), "model": net_cfg.to_dict()}, indent=1, sort_keys=True) + "\n")
+        (out / "config.json").write_text(
+            json.dumps(
+                {"train": cfg.to_dict(), "model": net_cfg.to_dict()}, indent=1, sort_keys=True
+            )
+            + "\n"
+        )
     trackers: list[Any] = []
     if cfg.log_to and info.is_main:
         from remotesam.bench.records.trackers import TrackerError, open_trackers, parse_log_to
 
         try:
-            trackers = open_trackers(parse_log_to(cfg.log_to), base_dir=out, name=out.resolve().name,
-                                     config={"train": cfg.to_dict(), "model": net_cfg.to_dict()})
+            trackers = open_trackers(
+                parse_log_to(cfg.log_to),
+                base_dir=out,
+                name=out.resolve().name,
+                config={"train": cfg.to_dict(), "model": net_cfg.to_dict()},
+            )
         except TrackerError as e:
             raise TrainError(f"log_to: {e}") from None
     log = open(out / "log.jsonl", "a", encoding="utf-8") if info.is_main else None  # noqa: SIM115
@@ -576,7 +732,12 @@ def _train(cfg: TrainConfig, info: DistInfo, records: list, val_records: list, i
             log.write(json.dumps(rec, sort_keys=True) + "\n")
             log.flush()
             if bar.lines:  # no live bar (not a terminal): one line per record instead
-                print("remotesam-train: " + " ".join(f"{k}={_fmt(v)}" for k, v in sorted(rec.items())), file=sys.stderr, flush=True)
+                print(
+                    "remotesam-train: "
+                    + " ".join(f"{k}={_fmt(v)}" for k, v in sorted(rec.items())),
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     t0 = time.perf_counter()
     step = start
@@ -589,10 +750,23 @@ def _train(cfg: TrainConfig, info: DistInfo, records: list, val_records: list, i
                 # dropout / DropPath randomness is a function of (seed, step, rank)
                 torch.manual_seed((cfg.seed * 1_000_003 + step) * 64 + info.rank)
                 with autocast():
-                    logits = model(batch["image"].to(device), batch["input_ids"].to(device), batch["attention_mask"].to(device))
-                loss = segmentation_loss(logits, batch["target"].to(device), cfg.class_weights, cfg.ce_weight, cfg.dice_weight)
+                    logits = model(
+                        batch["image"].to(device),
+                        batch["input_ids"].to(device),
+                        batch["attention_mask"].to(device),
+                    )
+                loss = segmentation_loss(
+                    logits,
+                    batch["target"].to(device),
+                    cfg.class_weights,
+                    cfg.ce_weight,
+                    cfg.dice_weight,
+                )
                 if not torch.isfinite(loss):
-                    raise TrainError(f"loss is {float(loss)} at step {step + 1}; lower the learning rate or check the data")
+                    raise TrainError(
+                        f"loss is {float(loss)} at step {step + 1}; lower the learning rate or "
+                        "check the data"
+                    )
                 lr_now = opt.param_groups[0]["lr"]
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -609,7 +783,10 @@ def _train(cfg: TrainConfig, info: DistInfo, records: list, val_records: list, i
                 if val_ds.records and val_every and (step % val_every == 0 or step == total):
                     oiou, miou = _validate(model, val_ds, cfg, info, device, autocast)
                     result.val.append((step, oiou, miou))
-                    emit({"step": step, "val_oIoU": oiou, "val_mIoU": miou}, {"val/oIoU": oiou, "val/mIoU": miou})
+                    emit(
+                        {"step": step, "val_oIoU": oiou, "val_mIoU": miou},
+                        {"val/oIoU": oiou, "val/mIoU": miou},
+                    )
                     if not math.isnan(oiou) and (math.isnan(best) or oiou > best):
                         best = oiou
                         _save(model, opt, sched, step, best, cfg, out, info, name="best")

@@ -63,8 +63,8 @@ __all__ = [
     "SceneLabel",
     "Scores",
     "TaskPlugin",
-    "clip_interval",
-    "metric_bounds",
     "TypedPrediction",
+    "clip_interval",
     "decode_prediction",
+    "metric_bounds",
 ]

@@ -81,11 +81,19 @@ def validate_plugin_class(obj: object, name: str | None = None) -> list[str]:
     problems: list[str] = []
     cls: type[TaskPlugin] = obj
     pname = getattr(cls, "name", None)
-    if not isinstance(pname, str) or not pname or not pname.replace("_", "").replace("-", "").isalnum():
-        problems.append(f"class attribute 'name' must be a non-empty identifier-like str, got {pname!r}")
+    if (
+        not isinstance(pname, str)
+        or not pname
+        or not pname.replace("_", "").replace("-", "").isalnum()
+    ):
+        problems.append(
+            f"class attribute 'name' must be a non-empty identifier-like str, got {pname!r}"
+        )
     elif name is not None and pname != name:
-        problems.append(f"class attribute name={pname!r} differs from the entry-point name {name!r}; "
-                        "make them equal")
+        problems.append(
+            f"class attribute name={pname!r} differs from the entry-point name {name!r}; "
+            "make them equal"
+        )
     version = getattr(cls, "version", None)
     if not isinstance(version, int) or isinstance(version, bool) or version < 0:
         problems.append(f"class attribute 'version' must be an int >= 0, got {version!r}")
@@ -95,7 +103,9 @@ def validate_plugin_class(obj: object, name: str | None = None) -> list[str]:
         problems.append("class attribute 'title' (the display name) must be a str")
     metrics = getattr(cls, "metrics", None)
     if not isinstance(metrics, (tuple, list)) or not metrics:
-        problems.append(f"class attribute 'metrics' must be a non-empty tuple of MetricSpec, got {metrics!r}")
+        problems.append(
+            f"class attribute 'metrics' must be a non-empty tuple of MetricSpec, got {metrics!r}"
+        )
     else:
         bad = [m for m in metrics if not isinstance(m, MetricSpec)]
         if bad:
@@ -109,8 +119,10 @@ def validate_plugin_class(obj: object, name: str | None = None) -> list[str]:
                 problems.append("every MetricSpec.name must be a non-empty str")
             primaries = [m.name for m in metrics if m.primary]
             if len(primaries) != 1:
-                problems.append(f"exactly one metric must have primary=True, found {len(primaries)}: "
-                                f"{primaries}")
+                problems.append(
+                    f"exactly one metric must have primary=True, found {len(primaries)}: "
+                    f"{primaries}"
+                )
     datasets = getattr(cls, "datasets", None)
     if not isinstance(datasets, Mapping) or not datasets:
         problems.append(f"class attribute 'datasets' must be a non-empty mapping name -> "
@@ -120,10 +132,16 @@ def validate_plugin_class(obj: object, name: str | None = None) -> list[str]:
             if not isinstance(key, str) or not key:
                 problems.append(f"'datasets' key {key!r} must be a non-empty str")
             if not inspect.isclass(adapter) or not issubclass(adapter, DatasetAdapter):
-                problems.append(f"'datasets'[{key!r}] must be a DatasetAdapter subclass, got {adapter!r}")
+                problems.append(
+                    f"'datasets'[{key!r}] must be a DatasetAdapter subclass, got {adapter!r}"
+                )
                 continue
             splits = getattr(adapter, "splits", ())
-            if not isinstance(splits, tuple) or not splits or not all(isinstance(s, str) for s in splits):
+            if (
+                not isinstance(splits, tuple)
+                or not splits
+                or not all(isinstance(s, str) for s in splits)
+            ):
                 problems.append(f"{adapter.__name__}.splits must be a non-empty tuple of str")
             elif adapter.default_split not in splits:
                 problems.append(f"{adapter.__name__}.default_split={adapter.default_split!r} "

@@ -52,8 +52,8 @@ __all__ = [
     "Scores",
     "TaskPlugin",
     "clip_interval",
-    "metric_bounds",
     "image_error",
+    "metric_bounds",
 ]
 
 #: A prediction: a JSON-serialisable dict (numbers, strings, lists, dicts; masks as COCO RLE
@@ -278,7 +278,8 @@ class DatasetAdapter(abc.ABC):
         self.split = split or self.default_split
         if self.split not in self.splits:
             raise DatasetError(
-                f"{type(self).__name__}: unknown split {self.split!r}; available: {list(self.splits)}"
+                f"{type(self).__name__}: unknown split {self.split!r}; available: "
+                f"{list(self.splits)}"
             )
         self.options = dict(options)
 

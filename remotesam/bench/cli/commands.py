@@ -73,7 +73,9 @@ def _task_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
         key, value = _key_value(item, "--task-opt", "det.score_thr=0.3")
         task, dot, opt = key.partition(".")
         if not dot or not opt:
-            raise InputError(f"--task-opt {item!r}: expected TASK.KEY=VALUE, e.g. det.score_thr=0.3")
+            raise InputError(
+                f"--task-opt {item!r}: expected TASK.KEY=VALUE, e.g. det.score_thr=0.3"
+            )
         out.setdefault(task, {})[opt] = _parse_value(value)
     return out
 
@@ -86,13 +88,15 @@ def _dataset_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
         task, _, rest = key.partition(".")
         ds, _, opt = rest.partition(".")
         if not task or not ds or not opt:
-            raise InputError(f"--dataset-opt {item!r}: expected TASK.DATASET.KEY=VALUE, e.g. {example}")
+            raise InputError(
+                f"--dataset-opt {item!r}: expected TASK.DATASET.KEY=VALUE, e.g. {example}"
+            )
         out.setdefault(f"{task}.{ds}", {})[opt] = _parse_value(value)
     return out
 
 
-def _dataset_roots(items: Sequence[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
+def _dataset_roots(items: Sequence[str]) -> dict[str, str | Path]:
+    out: dict[str, str | Path] = {}
     for item in items:
         key, value = _key_value(item, "--dataset-root", "det.dior=/data/DIOR")
         out[key] = value

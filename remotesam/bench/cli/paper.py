@@ -180,7 +180,8 @@ def paper_plan(data_root: str | Path) -> list[PaperPair]:
         p.root = str(root)
         p.our_split = adapter.default_split
         if not root.is_dir():
-            p.status, p.reason = "data missing", f"{root} not found (see `remotesam-bench data list`)"
+            p.status = "data missing"
+            p.reason = f"{root} not found (see `remotesam-bench data list`)"
             continue
         try:
             samples = adapter(root).samples()
@@ -188,8 +189,9 @@ def paper_plan(data_root: str | Path) -> list[PaperPair]:
             p.samples = len(samples)
             if hasattr(plugin, "requests"):
                 try:
-                    p.image_prompts = sum(len(r.prompts) for s in samples
-                                          for r in plugin.requests(s))
+                    p.image_prompts = sum(
+                        len(r.prompts) for s in samples for r in plugin.requests(s)
+                    )
                 except NotImplementedError:
                     p.image_prompts = p.samples
         except DatasetError as e:
@@ -210,8 +212,9 @@ def _titles() -> dict[tuple[str, str], str]:
     from remotesam.bench.errors import BenchError
 
     try:
-        return {(e.task, e.dataset): e.info.title for e in dataset_entries(None)
-                if e.info is not None}
+        return {
+            (e.task, e.dataset): e.info.title for e in dataset_entries(None) if e.info is not None
+        }
     except BenchError:
         return {}
 
@@ -220,8 +223,9 @@ def _header(t: PaperTable) -> list[str]:
     from remotesam.bench.reports.leaderboard import dataset_display_name
 
     titles = _titles()
-    return [f"{titles.get((task, ds)) or dataset_display_name(ds)} {m}"
-            for task, ds, _, m in t.columns]
+    return [
+        f"{titles.get((task, ds)) or dataset_display_name(ds)} {m}" for task, ds, _, m in t.columns
+    ]
 
 
 def render_markdown(t: PaperTable, ours_label: str = "ours") -> str:
@@ -229,11 +233,20 @@ def render_markdown(t: PaperTable, ours_label: str = "ours") -> str:
     head = ["Model", *_header(t)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for model, vals in t.rows.items():
-        lines.append("| " + " | ".join([model] + [_fmt(vals.get(i)) for i in
-                                                  range(len(t.columns))]) + " |")
-    lines.append("| " + " | ".join([f"**{ours_label}**"] + [
-        f"**{_fmt(t.ours.get(i))}**" if i in t.ours else "n/a" for i in range(len(t.columns))])
-        + " |")
+        lines.append(
+            "| " + " | ".join([model] + [_fmt(vals.get(i)) for i in range(len(t.columns))]) + " |"
+        )
+    lines.append(
+        "| "
+        + " | ".join(
+            [f"**{ours_label}**"]
+            + [
+                f"**{_fmt(t.ours.get(i))}**" if i in t.ours else "n/a"
+                for i in range(len(t.columns))
+            ]
+        )
+        + " |"
+    )
     out = f"### {t.name}\n\n" + "\n".join(lines) + "\n"
     if t.notes:
         out += "\n" + "\n".join(f"- {n}" for n in t.notes) + "\n"
@@ -250,24 +263,50 @@ def render_latex(t: PaperTable, ours_label: str = "ours") -> str:
     head = ["Model", *_header(t)]
     body = [" & ".join(_tex(h) for h in head) + r" \\ \hline"]
     for model, vals in t.rows.items():
-        body.append(" & ".join([_tex(model)] + [_fmt(vals.get(i)) for i in
-                                                range(len(t.columns))]) + r" \\")
-    body.append(r"\hline " + " & ".join([r"\textbf{" + _tex(ours_label) + "}"] + [
-        r"\textbf{" + _fmt(t.ours[i]) + "}" if i in t.ours else "n/a"
-        for i in range(len(t.columns))]) + r" \\")
-    tab = ("\\begin{tabular}{l" + "r" * len(t.columns) + "}\n\\hline\n" + "\n".join(body)
-           + "\n\\hline\n\\end{tabular}")
+        body.append(
+            " & ".join([_tex(model)] + [_fmt(vals.get(i)) for i in range(len(t.columns))]) + r" \\"
+        )
+    body.append(
+        r"\hline "
+        + " & ".join(
+            [r"\textbf{" + _tex(ours_label) + "}"]
+            + [
+                r"\textbf{" + _fmt(t.ours[i]) + "}" if i in t.ours else "n/a"
+                for i in range(len(t.columns))
+            ]
+        )
+        + r" \\"
+    )
+    tab = (
+        "\\begin{tabular}{l"
+        + "r" * len(t.columns)
+        + "}\n\\hline\n"
+        + "\n".join(body)
+        + "\n\\hline\n\\end{tabular}"
+    )
     notes = ""
     if t.notes:
-        notes = ("\n\\par\\smallskip\\parbox{\\linewidth}{\\raggedright\\footnotesize "
-                 + r" \\ ".join(_tex(n) for n in t.notes) + "}")
-    return ("\\begin{table}[t]\n\\centering\n\\caption{" + _tex(t.name) + "}\n"
-            "\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%\n"
-            + tab + "}" + notes + "\n\\end{table}\n")
+        notes = (
+            "\n\\par\\smallskip\\parbox{\\linewidth}{\\raggedright\\footnotesize "
+            + r" \\ ".join(_tex(n) for n in t.notes)
+            + "}"
+        )
+    return (
+        "\\begin{table}[t]\n\\centering\n\\caption{" + _tex(t.name) + "}\n"
+        "\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%\n"
+        + tab
+        + "}"
+        + notes
+        + "\n\\end{table}\n"
+    )
 
 
-def save_fig1_radar(ours: Sequence[float | None] | None, out: str | Path, scale: str = "common",
-                    ours_label: str = "ours") -> Path:
+def save_fig1_radar(
+    ours: Sequence[float | None] | None,
+    out: str | Path,
+    scale: str = "common",
+    ours_label: str = "ours",
+) -> Path:
     """Fig. 1: eight axes, the paper's six models (values printed on the chart) and ours.
 
     Args:
@@ -284,13 +323,13 @@ def save_fig1_radar(ours: Sequence[float | None] | None, out: str | Path, scale:
 
     if scale not in ("common", "per-axis"):
         raise InputError(f"--scale {scale!r}: expected 'common' or 'per-axis'")
-    series = dict(FIG1_VALUES)
+    series: dict[str, Sequence[float | None]] = dict(FIG1_VALUES)
     if ours is not None:
         series[ours_label] = tuple(ours)
     n = len(FIG1_AXES)
     ranges = []
     for i in range(n):
-        vals = [v[i] for v in series.values() if v[i] is not None]
+        vals = [float(x) for v in series.values() if (x := v[i]) is not None]
         if scale == "common" or not vals:
             ranges.append((0.0, 100.0))
         else:
@@ -308,18 +347,30 @@ def save_fig1_radar(ours: Sequence[float | None] | None, out: str | Path, scale:
     ax.set_yticklabels([])
     for i, (lo, hi) in enumerate(ranges):  # tick labels on each axis
         for f in (0.25, 0.5, 0.75, 1.0):
-            ax.text(ang[i], f, f"{lo + f * (hi - lo):.0f}", fontsize=6, color="0.4",
-                    ha="center", va="center")
-    for name, vals in series.items():
-        r = [np.nan if v is None else (v - ranges[i][0]) / (ranges[i][1] - ranges[i][0])
-             for i, v in enumerate(vals)]
+            ax.text(
+                ang[i],
+                f,
+                f"{lo + f * (hi - lo):.0f}",
+                fontsize=6,
+                color="0.4",
+                ha="center",
+                va="center",
+            )
+    for name, row in series.items():
+        r = [
+            np.nan if v is None else (v - ranges[i][0]) / (ranges[i][1] - ranges[i][0])
+            for i, v in enumerate(row)
+        ]
         rr = np.array([*r, r[0]])
         aa = np.array([*ang, ang[0]])
         style = {"linewidth": 2.5, "color": "k"} if name == ours_label else {"linewidth": 1.2}
         ax.plot(aa, rr, marker="o", markersize=3, label=name, **style)
     ax.legend(loc="upper right", bbox_to_anchor=(1.3, 1.1), fontsize=8)
-    what = ("common scale: every axis 0-100" if scale == "common"
-            else "per-axis scale: each axis has its own range (tick labels on the axis)")
+    what = (
+        "common scale: every axis 0-100"
+        if scale == "common"
+        else "per-axis scale: each axis has its own range (tick labels on the axis)"
+    )
     fig.suptitle(f"Fig. 1 (RemoteSAM paper): eight axes; {what}", fontsize=10)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -339,8 +390,13 @@ def _our_values(document: Any, tables: list[PaperTable]) -> dict[tuple[str, str,
         for name, mv in res.metrics.items():
             v = float(mv.value)
             if math.isfinite(v):  # undefined metrics (no ground truth of a kind) stay n/a
-                out[(res.task, pub.canonical_dataset(res.dataset),
-                     pub.canonical_metric(res.task, name))] = v
+                out[
+                    (
+                        res.task,
+                        pub.canonical_dataset(res.dataset),
+                        pub.canonical_metric(res.task, name),
+                    )
+                ] = v
     return out
 
 
@@ -364,13 +420,18 @@ def _cmd_paper(args: argparse.Namespace) -> int:
     n_s = sum(p.samples for p in ok)
     n_p = sum(p.image_prompts for p in ok)
     est = n_p * args.ms_per_prompt / 1000.0
-    print(f"paper suite: {len(pairs)} (task, dataset) pairs in the paper's tables; "
-          f"{len(ok)} available: {n_s:,} samples, {n_p:,} image-prompts, about {est:,.0f} s at "
-          f"{args.ms_per_prompt:g} ms per image-prompt" + (" (procedural benchmark)" if synthetic
-                                                           else ""))
+    print(
+        f"paper suite: {len(pairs)} (task, dataset) pairs in the paper's tables; "
+        f"{len(ok)} available: {n_s:,} samples, {n_p:,} image-prompts, about {est:,.0f} s at "
+        f"{args.ms_per_prompt:g} ms per image-prompt"
+        + (" (procedural benchmark)" if synthetic else "")
+    )
     for p in pairs:
-        what = (f"{p.samples:,} samples, {p.image_prompts:,} image-prompts" if p.status == "ok"
-                else f"{p.status}: {p.reason}")
+        what = (
+            f"{p.samples:,} samples, {p.image_prompts:,} image-prompts"
+            if p.status == "ok"
+            else f"{p.status}: {p.reason}"
+        )
         print(f"  {p.key:<22} {', '.join(p.tables):<28} {what}")
     out = results / "paper"
     out.mkdir(parents=True, exist_ok=True)
@@ -382,8 +443,13 @@ def _cmd_paper(args: argparse.Namespace) -> int:
     if ok:
         from remotesam.bench.run import RunConfig, run
 
-        cfg = RunConfig(tasks=[p.key for p in ok], checkpoints=list(args.ckpt or []),
-                        data_root=data_root, results_dir=results, device=args.device)
+        cfg = RunConfig(
+            tasks=[p.key for p in ok],
+            checkpoints=list(args.ckpt or []),
+            data_root=data_root,
+            results_dir=results,
+            device=args.device,
+        )
         outcome = run(cfg)
         for e in outcome.errors:
             print(f"error: {e}")
@@ -399,25 +465,33 @@ def _cmd_paper(args: argparse.Namespace) -> int:
             v = ours.get((task, pub.canonical_dataset(ds), pub.canonical_metric(task, metric)))
             if v is not None:
                 t.ours[i] = v
-        absent = sorted({f"{task}.{ds}" for task, ds, _, _ in t.columns
-                         if f"{task}.{ds}" in missing})
+        absent = sorted(
+            {f"{task}.{ds}" for task, ds, _, _ in t.columns if f"{task}.{ds}" in missing}
+        )
         t.notes += [f"not run: {k} ({missing[k]})" for k in absent]
-        undefined = sorted({f"{task}.{ds} {m}" for i, (task, ds, _, m) in enumerate(t.columns)
-                            if i not in t.ours and f"{task}.{ds}" in ran})
+        undefined = sorted(
+            {
+                f"{task}.{ds} {m}"
+                for i, (task, ds, _, m) in enumerate(t.columns)
+                if i not in t.ours and f"{task}.{ds}" in ran
+            }
+        )
         t.notes += [f"ours: {u} undefined on this data (n/a)" for u in undefined]
         for p in pairs:
-            if (p.status == "ok" and p.our_split and p.our_split != p.split
-                    and t.name in p.tables):
-                t.notes.append(f"ours: {p.key} on split {p.our_split!r}; the paper's rows: "
-                               f"{p.split!r}")
+            if p.status == "ok" and p.our_split and p.our_split != p.split and t.name in p.tables:
+                t.notes.append(
+                    f"ours: {p.key} on split {p.our_split!r}; the paper's rows: {p.split!r}"
+                )
         if synthetic:
             t.notes.append("our row: procedural benchmark, not comparable with the paper's rows")
         slug = t.name.lower().replace(". ", "_").replace(" ", "_")
         (out / f"{slug}.md").write_text(render_markdown(t, label))
         (out / f"{slug}.tex").write_text(render_latex(t, label))
         md.append(render_markdown(t, label))
-    fig1 = [ours.get((task, pub.canonical_dataset(ds), pub.canonical_metric(task, m)))
-            for _, task, ds, m, _ in FIG1_AXES]
+    fig1 = [
+        ours.get((task, pub.canonical_dataset(ds), pub.canonical_metric(task, m)))
+        for _, task, ds, m, _ in FIG1_AXES
+    ]
     save_fig1_radar(fig1, out / "fig1_radar.png", args.scale, label)
     (out / "README.md").write_text("\n".join(md))
     print(f"wrote {len(paper_tables())} tables (Markdown + LaTeX) and fig1_radar.png to {out}")
@@ -426,21 +500,44 @@ def _cmd_paper(args: argparse.Namespace) -> int:
 
 def add_subcommand(sub: Any) -> argparse.ArgumentParser:
     """Register ``paper`` on the ``remotesam-bench`` sub-parsers."""
-    p = sub.add_parser("paper", help="the paper's evaluation as one suite; its tables and Fig. 1",
-                       description=__doc__.split("\n\n")[0])
-    p.add_argument("--ckpt", action="append", default=None, help="checkpoint (default: the "
-                   "bundled tiny checkpoint)")
-    p.add_argument("--data-root", default=None, metavar="DIR",
-                   help="data root (default: the embedded procedural benchmark)")
+    p = sub.add_parser(
+        "paper",
+        help="the paper's evaluation as one suite; its tables and Fig. 1",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument(
+        "--ckpt",
+        action="append",
+        default=None,
+        help="checkpoint (default: the bundled tiny checkpoint)",
+    )
+    p.add_argument(
+        "--data-root",
+        default=None,
+        metavar="DIR",
+        help="data root (default: the embedded procedural benchmark)",
+    )
     p.add_argument("--results-dir", default="results", metavar="DIR")
     p.add_argument("--device", default="auto")
-    p.add_argument("--tasks", default=None, help="run only these pairs (task or task.dataset, "
-                   "comma-separated); the others are listed as not selected")
+    p.add_argument(
+        "--tasks",
+        default=None,
+        help="run only these pairs (task or task.dataset, "
+        "comma-separated); the others are listed as not selected",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the plan and estimate only")
-    p.add_argument("--ms-per-prompt", type=float, default=DEFAULT_MS_PER_PROMPT,
-                   help="cost per image-prompt for the estimate (default %(default)s ms: the "
-                   "tiny checkpoint on a CPU, docs/SCALING.md)")
-    p.add_argument("--scale", choices=("common", "per-axis"), default="common",
-                   help="Fig. 1 radar scale (default: common 0-100)")
+    p.add_argument(
+        "--ms-per-prompt",
+        type=float,
+        default=DEFAULT_MS_PER_PROMPT,
+        help="cost per image-prompt for the estimate (default %(default)s ms: the "
+        "tiny checkpoint on a CPU, docs/SCALING.md)",
+    )
+    p.add_argument(
+        "--scale",
+        choices=("common", "per-axis"),
+        default="common",
+        help="Fig. 1 radar scale (default: common 0-100)",
+    )
     p.set_defaults(func=_cmd_paper)
     return p

@@ -273,7 +273,7 @@ def _published_opts(p: argparse.ArgumentParser, default_models: str) -> None:
                    help=f"comma-separated published models to show (default: {default_models})")
 
 
-def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_subcommands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``leaderboard``, ``radar``, ``gate`` and ``baseline`` on ``subparsers``."""
     p = subparsers.add_parser(
         "leaderboard", help="table of checkpoints x task/dataset/metric",

@@ -1,11 +1,12 @@
-"""``remotesam-bench data``: what each dataset is, where to get it, and whether a data root holds it.
+"""``remotesam-bench data``: what each dataset is, where to get it, and whether a data root
+holds it.
 
 Subcommands::
 
     remotesam-bench data list    [--tasks T[.DS],...] [--format table|json]
     remotesam-bench data check   --data-root DIR [--tasks T[.DS],...] [--format table|json]
-    remotesam-bench data prepare NAME --src RELEASE_DIR --out DATA_ROOT   (remotesam.bench.data.prepare)
-    remotesam-bench data fetch   NAME --out DIR                          (remotesam.bench.data.fetch)
+    remotesam-bench data prepare NAME --src RELEASE_DIR --out DATA_ROOT  (data.prepare)
+    remotesam-bench data fetch   NAME --out DIR                         (data.fetch)
 
 ``list`` prints every dataset of every installed task from its adapter's
 :class:`~remotesam.bench.api.datainfo.DatasetInfo`. ``check`` verifies a data root, one table per
@@ -41,9 +42,9 @@ __all__ = [
     "CheckItem",
     "DatasetCheck",
     "DatasetEntry",
+    "check_dataset",
     "cmd_check",
     "cmd_list",
-    "check_dataset",
     "dataset_entries",
     "glob_files",
 ]
@@ -95,16 +96,21 @@ def dataset_entries(tasks: str | None = None) -> list[DatasetEntry]:
         except BenchError as e:
             if tasks not in (None, "all"):
                 raise
-            print(f"remotesam-bench: note: task {name!r} does not load, its datasets are left "
-                  f"out ({str(e).splitlines()[0]})", file=sys.stderr)
+            print(
+                f"remotesam-bench: note: task {name!r} does not load, its datasets are left "
+                f"out ({str(e).splitlines()[0]})",
+                file=sys.stderr,
+            )
             continue
         if ds is not None and ds not in plugin.datasets:
-            raise InputError(f"--tasks {name}.{ds}: task {name!r} has no dataset {ds!r}; it has "
-                             f"{', '.join(plugin.datasets)}")
+            raise InputError(
+                f"--tasks {name}.{ds}: task {name!r} has no dataset {ds!r}; it has "
+                f"{', '.join(plugin.datasets)}"
+            )
         for d, adapter in plugin.datasets.items():
-            e = DatasetEntry(name, d, adapter)
-            if (ds is None or d == ds) and e not in out:
-                out.append(e)
+            entry = DatasetEntry(name, d, adapter)
+            if (ds is None or d == ds) and entry not in out:
+                out.append(entry)
     return out
 
 
@@ -120,16 +126,33 @@ def _list_rows(entries: Sequence[DatasetEntry]) -> list[dict[str, Any]]:
     for e in entries:
         i = e.info
         row: dict[str, Any] = {
-            "task": e.task, "dataset": e.dataset, "subdir": e.adapter.default_subdir,
+            "task": e.task,
+            "dataset": e.dataset,
+            "subdir": e.adapter.default_subdir,
             "described": i is not None,
         }
         if i is None:
-            row.update(title=e.dataset, source="", licence="", split=e.adapter.default_split,
-                       size=None, layout=_layout_text(e.adapter), how_to_get="")
+            row.update(
+                title=e.dataset,
+                source="",
+                licence="",
+                split=e.adapter.default_split,
+                size=None,
+                layout=_layout_text(e.adapter),
+                how_to_get="",
+            )
         else:
-            row.update(title=i.title, source=i.source, licence=i.licence, split=i.split,
-                       size=i.size, layout=list(i.layout), how_to_get=i.how_to_get,
-                       checksums=dict(i.checksums), counts=dict(i.counts))
+            row.update(
+                title=i.title,
+                source=i.source,
+                licence=i.licence,
+                split=i.split,
+                size=i.size,
+                layout=list(i.layout),
+                how_to_get=i.how_to_get,
+                checksums=dict(i.checksums),
+                counts=dict(i.counts),
+            )
         rows.append(row)
     return rows
 
@@ -142,17 +165,31 @@ def cmd_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title="remotesam-bench datasets", show_lines=True)
-    for col in ("task.dataset", "title", "source / licence", "split (size)",
-                "layout under DATA_ROOT", "how to get it"):
+    for col in (
+        "task.dataset",
+        "title",
+        "source / licence",
+        "split (size)",
+        "layout under DATA_ROOT",
+        "how to get it",
+    ):
         table.add_column(col, overflow="fold")
     for r in rows:
         size = "?" if r["size"] is None else f"{r['size']:,}"
         layout = r["layout"] if isinstance(r["layout"], str) else "\n".join(r["layout"])
         sub = r["subdir"] or "."
-        table.add_row(f"{r['task']}.{r['dataset']}", r["title"],
-                      (f"{r['source']}\nlicence: {r['licence']}" if r["described"]
-                       else "(undescribed: the adapter has no info)"),
-                      f"{r['split']} ({size})", f"{sub}/\n{layout}", r["how_to_get"])
+        table.add_row(
+            f"{r['task']}.{r['dataset']}",
+            r["title"],
+            (
+                f"{r['source']}\nlicence: {r['licence']}"
+                if r["described"]
+                else "(undescribed: the adapter has no info)"
+            ),
+            f"{r['split']} ({size})",
+            f"{sub}/\n{layout}",
+            r["how_to_get"],
+        )
     _console().print(table)
     return EXIT_OK
 
@@ -175,7 +212,7 @@ def glob_files(root: Path, pattern: str, folders: bool = False) -> list[Path]:
         for d in level:
             if not any(c in part for c in "*?"):
                 p = d / part
-                if (p.is_file() or (folders and _nonempty_dir(p)) if last else p.is_dir()):
+                if p.is_file() or (folders and _nonempty_dir(p)) if last else p.is_dir():
                     nxt.append(p)
                 continue
             regex = fnmatch.translate(part.replace("[", "[[]"))
@@ -183,8 +220,10 @@ def glob_files(root: Path, pattern: str, folders: bool = False) -> list[Path]:
                 with os.scandir(d) as it:
                     for ent in it:
                         if re.match(regex, ent.name) and (
-                                ent.is_file() or (folders and _nonempty_dir(Path(ent.path)))
-                                if last else ent.is_dir()):
+                            ent.is_file() or (folders and _nonempty_dir(Path(ent.path)))
+                            if last
+                            else ent.is_dir()
+                        ):
                             nxt.append(Path(ent.path))
             except OSError:
                 continue
@@ -239,7 +278,9 @@ class DatasetCheck:
         for it in self.items:
             if not it.ok:
                 todo = it.hint or self.how_to_get or "see `remotesam-bench data list`"
-                return f"{self.key}: {it.path or it.what}: {it.found} (expected {it.expected}); {todo}"
+                return (
+                    f"{self.key}: {it.path or it.what}: {it.found} (expected {it.expected}); {todo}"
+                )
         return f"{self.key}: {self.status}"
 
 
@@ -259,16 +300,32 @@ def _adapter_item(entry: DatasetEntry, root: Path) -> CheckItem:
         entry.adapter(root)
     except DatasetError as e:
         first = str(e).splitlines()[0]
-        return CheckItem("adapter opens the dataset", "no error", first, False, str(root),
-                         "fix the layout the message names")
+        return CheckItem(
+            "adapter opens the dataset",
+            "no error",
+            first,
+            False,
+            str(root),
+            "fix the layout the message names",
+        )
     except Exception as e:
-        return CheckItem("adapter opens the dataset", "no error", f"{type(e).__name__}: {e}",
-                         False, str(root), "the task plugin's adapter failed; report it to its authors")
+        return CheckItem(
+            "adapter opens the dataset",
+            "no error",
+            f"{type(e).__name__}: {e}",
+            False,
+            str(root),
+            "the task plugin's adapter failed; report it to its authors",
+        )
     return CheckItem("adapter opens the dataset", "no error", "ok", True)
 
 
-def check_dataset(entry: DatasetEntry, data_root: str | Path,
-                  manifest: dict[str, Any] | None = None, required: bool = True) -> DatasetCheck:
+def check_dataset(
+    entry: DatasetEntry,
+    data_root: str | Path,
+    manifest: dict[str, Any] | None = None,
+    required: bool = True,
+) -> DatasetCheck:
     """Check one dataset under ``data_root`` (its adapter's ``default_subdir`` below it).
 
     Args:
@@ -290,8 +347,9 @@ def check_dataset(entry: DatasetEntry, data_root: str | Path,
     how = info.how_to_get if info is not None else ""
     chk = DatasetCheck(entry.key, title, root, "missing", how_to_get=how)
     if not root.is_dir() and not required:
-        chk.items.append(CheckItem("dataset folder", "a folder (optional here)", "not found",
-                                   True, str(root)))
+        chk.items.append(
+            CheckItem("dataset folder", "a folder (optional here)", "not found", True, str(root))
+        )
         chk.status = "absent (optional)"
         return chk
     if not root.is_dir():
@@ -307,8 +365,15 @@ def check_dataset(entry: DatasetEntry, data_root: str | Path,
         alts = [a.strip() for a in pattern.split("|") if a.strip()]
         hits = next((h for h in (glob_files(root, a, folders=True) for a in alts) if h), [])
         any_found |= bool(hits)
-        chk.items.append(CheckItem(f"layout {pattern}", "at least 1 file (or non-empty folder)",
-                                   f"{len(hits)} match(es)", bool(hits), str(root / alts[0])))
+        chk.items.append(
+            CheckItem(
+                f"layout {pattern}",
+                "at least 1 file (or non-empty folder)",
+                f"{len(hits)} match(es)",
+                bool(hits),
+                str(root / alts[0]),
+            )
+        )
     synthetic = False
     if manifest is not None:
         files = manifest.get("files") or {}
@@ -319,28 +384,49 @@ def check_dataset(entry: DatasetEntry, data_root: str | Path,
             synthetic = True
             bad = [(k, "missing") for k in sorted(mine) if not (data_root / k).is_file()]
             if not bad:
-                bad = [(k, "sha256 differs") for k in sorted(mine)
-                       if _sha256(data_root / k) != mine[k]]
-            chk.items.append(CheckItem(
-                "files of the synth manifest (sha256)", f"{len(mine)} file(s) as written",
-                "ok" if not bad else f"{len(bad)} {bad[0][1]}", not bad,
-                str(data_root / bad[0][0]) if bad else "",
-                "regenerate with `remotesam-bench synth --out DATA_ROOT` (same arguments)"))
+                bad = [
+                    (k, "sha256 differs") for k in sorted(mine) if _sha256(data_root / k) != mine[k]
+                ]
+            chk.items.append(
+                CheckItem(
+                    "files of the synth manifest (sha256)",
+                    f"{len(mine)} file(s) as written",
+                    "ok" if not bad else f"{len(bad)} {bad[0][1]}",
+                    not bad,
+                    str(data_root / bad[0][0]) if bad else "",
+                    "regenerate with `remotesam-bench synth --out DATA_ROOT` (same arguments)",
+                )
+            )
     if not synthetic:
         for pattern, n in info.counts.items():
             got = len(glob_files(root, pattern))
-            chk.items.append(CheckItem(f"count {pattern}", f">= {n:,} (official {info.split})",
-                                       f"{got:,}", got >= n, str(root / pattern)))
+            chk.items.append(
+                CheckItem(
+                    f"count {pattern}",
+                    f">= {n:,} (official {info.split})",
+                    f"{got:,}",
+                    got >= n,
+                    str(root / pattern),
+                )
+            )
         for rel, digest in info.checksums.items():
             p = root / rel
             if not p.is_file():
-                chk.items.append(CheckItem(f"sha256 {rel}", digest[:16] + "…", "missing", False,
-                                           str(p)))
+                chk.items.append(
+                    CheckItem(f"sha256 {rel}", digest[:16] + "…", "missing", False, str(p))
+                )
                 continue
-            got = _sha256(p)
-            chk.items.append(CheckItem(f"sha256 {rel}", digest[:16] + "…", got[:16] + "…",
-                                       got == digest, str(p),
-                                       "this file is not the pinned release: download it again"))
+            sha = _sha256(p)
+            chk.items.append(
+                CheckItem(
+                    f"sha256 {rel}",
+                    digest[:16] + "…",
+                    sha[:16] + "…",
+                    sha == digest,
+                    str(p),
+                    "this file is not the pinned release: download it again",
+                )
+            )
     chk.items.append(_adapter_item(entry, root))
     if all(it.ok for it in chk.items):
         chk.status = "complete (synthetic)" if synthetic else "complete"
@@ -352,24 +438,47 @@ def check_dataset(entry: DatasetEntry, data_root: str | Path,
 def cmd_check(args: argparse.Namespace) -> int:
     data_root = Path(args.data_root)
     if not data_root.is_dir():
-        raise InputError(f"--data-root {data_root}: not a folder; pass the folder that holds the "
-                         "datasets (see `remotesam-bench data list` for each one's sub-folder)")
+        raise InputError(
+            f"--data-root {data_root}: not a folder; pass the folder that holds the "
+            "datasets (see `remotesam-bench data list` for each one's sub-folder)"
+        )
     manifest = _synth_manifest(data_root)
     named = {p.strip() for p in (args.tasks or "").split(",") if "." in p}
-    checks = [check_dataset(e, data_root, manifest, required=e.key in named or (
-        e.info is not None and e.info.split != "train")) for e in dataset_entries(args.tasks)]
+    checks = [
+        check_dataset(
+            e,
+            data_root,
+            manifest,
+            required=e.key in named or (e.info is not None and e.info.split != "train"),
+        )
+        for e in dataset_entries(args.tasks)
+    ]
     if args.format == "json":
-        print(json.dumps([{
-            "dataset": c.key, "title": c.title, "root": str(c.root), "status": c.status,
-            "items": [vars(i) for i in c.items]} for c in checks], indent=1))
+        print(
+            json.dumps(
+                [
+                    {
+                        "dataset": c.key,
+                        "title": c.title,
+                        "root": str(c.root),
+                        "status": c.status,
+                        "items": [vars(i) for i in c.items],
+                    }
+                    for c in checks
+                ],
+                indent=1,
+            )
+        )
     else:
         from rich.table import Table
 
         console = _console()
         for c in checks:
             colour = "green" if c.ok else ("yellow" if c.status == "incomplete" else "red")
-            t = Table(title=f"{c.key} ({c.title}): [{colour}]{c.status}[/{colour}]  {c.root}",
-                      title_justify="left")
+            t = Table(
+                title=f"{c.key} ({c.title}): [{colour}]{c.status}[/{colour}]  {c.root}",
+                title_justify="left",
+            )
             for col in ("check", "expected", "found", ""):
                 t.add_column(col, overflow="fold")
             for it in c.items:

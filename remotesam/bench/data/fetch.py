@@ -3,7 +3,8 @@
 A mirror is listed only when its repository, revision (commit) and file checksums are known for
 certain; each file is downloaded with ``huggingface_hub.hf_hub_download`` at the pinned
 revision (through the local hub cache of :mod:`remotesam.hub`, the one ``hf://`` checkpoints
-use, so ``HF_HUB_OFFLINE=1`` serves a cached copy and fails clearly otherwise), its sha256 checked, and copied to ``DIR`` under the adapter's layout.
+use, so ``HF_HUB_OFFLINE=1`` serves a cached copy and fails clearly otherwise), its sha256
+checked, and copied to ``DIR`` under the adapter's layout.
 Datasets without a certain mirror get the adapter's ``how_to_get`` (manual download steps).
 No dataset of the built-in tasks has a pinned mirror yet: RemoteSAM-270K is on the Hub
 (``1e12Leon/RemoteSAM_270K``) but no revision and checksums are pinned here.
@@ -83,20 +84,28 @@ def fetch_mirror(mirror: Mirror, out: str | Path, cache_dir: str | Path | None =
             print(f"{target}: present, sha256 ok")
             continue
         try:
-            cached = hf_hub_download(mirror.repo_id, rel, revision=mirror.revision,
-                                     repo_type=mirror.repo_type, cache_dir=str(cache),
-                                     local_files_only=local_only)
+            cached = hf_hub_download(
+                mirror.repo_id,
+                rel,
+                revision=mirror.revision,
+                repo_type=mirror.repo_type,
+                cache_dir=str(cache),
+                local_files_only=local_only,
+            )
         except (LocalEntryNotFoundError, OfflineModeIsEnabled):
             why = "HF_HUB_OFFLINE is set" if local_only else "the Hub could not be reached"
             raise InputError(
                 f"hf://{mirror.repo_id}/{rel}@{mirror.revision[:12]}: not in the local hub cache "
-                f"{cache} and {why}; connect and run again, or download it by hand") from None
+                f"{cache} and {why}; connect and run again, or download it by hand"
+            ) from None
         except Exception as e:
             raise InputError(f"hf://{mirror.repo_id}/{rel}@{mirror.revision[:12]}: {e}") from None
         got = _sha256(Path(cached))
         if got != digest:
-            raise InputError(f"hf://{mirror.repo_id}/{rel}: sha256 {got[:16]}… differs from the "
-                             f"pinned {digest[:16]}…; the mirror changed: do not use it")
+            raise InputError(
+                f"hf://{mirror.repo_id}/{rel}: sha256 {got[:16]}… differs from the "
+                f"pinned {digest[:16]}…; the mirror changed: do not use it"
+            )
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         os.close(fd)
@@ -119,16 +128,21 @@ def fetch_command(args: argparse.Namespace) -> int:
     entries = []
     if mirror is None:
         entries = [e for e in dataset_entries(None) if name in (e.key, e.dataset)]
-        mirror = next((MIRRORS[k] for e in entries for k in (e.key, e.dataset) if k in MIRRORS),
-                      None)
+        mirror = next(
+            (MIRRORS[k] for e in entries for k in (e.key, e.dataset) if k in MIRRORS), None
+        )
     if mirror is not None:
         fetch_mirror(mirror, args.out)
         return EXIT_OK
     if not entries:
-        raise InputError(f"data fetch {name}: no such dataset; `remotesam-bench data list` "
-                         "names them (task.dataset)")
+        raise InputError(
+            f"data fetch {name}: no such dataset; `remotesam-bench data list` "
+            "names them (task.dataset)"
+        )
     e = entries[0]
     how = e.info.how_to_get if e.info is not None else e.adapter.layout
-    print(f"remotesam-bench: data fetch {name}: no pinned public mirror; download it by hand: "
-          f"{how}", flush=True)
+    print(
+        f"remotesam-bench: data fetch {name}: no pinned public mirror; download it by hand: {how}",
+        flush=True,
+    )
     return EXIT_INPUT

@@ -116,7 +116,7 @@ def _dior_objects(xml_path: Path) -> list[tuple[str, list[float]]]:
         name_el = obj.find("name")
         if name_el is None or not (name_el.text or "").strip():
             raise InputError(f"{where}: <name> is missing")
-        name = name_el.text.strip().lower()
+        name = (name_el.text or "").strip().lower()
         if name not in DIOR_COCO_CLASSES:
             raise InputError(f"{where}: class {name!r} is not one of the 20 DIOR classes")
         if obj.find("robndbox") is not None:
@@ -147,7 +147,8 @@ def dior_xml_to_coco(xml_files: Sequence[Path], sizes: Sequence[tuple[int, int]]
         ``{"images", "annotations", "categories"}``: image ``id`` = ``int(stem)``, ``bbox`` xywh
         absolute pixels, category ids 1..20 in :data:`DIOR_COCO_CLASSES` order.
     """
-    images, anns = [], []
+    images: list[dict[str, Any]] = []
+    anns: list[dict[str, Any]] = []
     for i, xml_path in enumerate(xml_files):
         stem = xml_path.stem
         try:

@@ -213,6 +213,7 @@ def _pairs(m: BaselineMetric, res: TaskResult, keep: set[str] | None) -> _Pairs 
     """Per-sample values of baseline and run on their common evaluated ids (baseline order),
     restricted to ``keep`` when given; None without per-sample values on both sides."""
     mv = res.metrics[m.metric]
+    cols: tuple[str, ...]
     if m.per_sample is not None and m.metric in res.per_sample:
         base, cur, cols = m.per_sample, res.per_sample[m.metric], ("values",)
     elif m.per_sample_ratio is not None and m.metric in res.per_sample_ratio:

@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from remotesam.bench.errors import EXIT_ERROR, EXIT_PASS, EXIT_REGRESSION
 from remotesam.bench.gate.baseline import N_FAILED, SampleSet
@@ -67,7 +67,9 @@ class GateRow:
     def interval(self) -> str:
         if not (math.isfinite(self.ci_low) and math.isfinite(self.ci_high)):
             return ""
-        return f"[{fmt_value(self.ci_low, self.unit, True)}, {fmt_value(self.ci_high, self.unit, True)}]"
+        low = fmt_value(self.ci_low, self.unit, True)
+        high = fmt_value(self.ci_high, self.unit, True)
+        return f"[{low}, {high}]"
 
     @property
     def p_text(self) -> str:
@@ -220,11 +222,13 @@ class GateReport:
                  "not comparable": "bold magenta", "unchecked": "yellow", "improved": "green",
                  "pass": ""}
         t = Table(title=self.summary(), title_justify="left")
-        for name, just in (("task/dataset", "left"), ("samples", "right"), ("metric", "left"),
-                           ("baseline", "right"), ("run", "right"), ("delta", "right"),
-                           ("95% CI of delta", "right"), ("allowed", "right"), ("p", "right"),
-                           ("status", "left"), ("note", "left")):
-            t.add_column(name, justify=just)  # type: ignore[arg-type]
+        columns: tuple[tuple[str, Literal["left", "right"]], ...] = (
+            ("task/dataset", "left"), ("samples", "right"), ("metric", "left"),
+            ("baseline", "right"), ("run", "right"), ("delta", "right"),
+            ("95% CI of delta", "right"), ("allowed", "right"), ("p", "right"),
+            ("status", "left"), ("note", "left"))
+        for name, just in columns:
+            t.add_column(name, justify=just)
         ctx = {g.label: g for g in self.groups}
         hidden = 0
         for r in self.rows:
@@ -235,9 +239,20 @@ class GateReport:
             g = ctx.get(r.group)
             samples = g.samples_text + "".join(
                 f" {f}" for f in g.flags if not f.endswith("failed")) if g else ""
-            t.add_row(r.label, samples, r.metric + arrow, fmt_value(r.baseline, r.unit),
-                      fmt_value(r.current, r.unit), fmt_value(r.delta, r.unit, signed=True), r.interval,
-                      fmt_value(r.allowed, r.unit), r.p_text, r.status, r.note, style=style[r.status])
+            t.add_row(
+                r.label,
+                samples,
+                r.metric + arrow,
+                fmt_value(r.baseline, r.unit),
+                fmt_value(r.current, r.unit),
+                fmt_value(r.delta, r.unit, signed=True),
+                r.interval,
+                fmt_value(r.allowed, r.unit),
+                r.p_text,
+                r.status,
+                r.note,
+                style=style[r.status],
+            )
         if hidden:
             t.caption = f"{hidden} unchanged metric(s) not shown"
         return t
@@ -342,12 +357,12 @@ class GateReport:
             counts["errors"] += 1
         n_cases = len(suite.findall("testcase"))
         suite.set("tests", str(n_cases))
-        for k, v in counts.items():
-            suite.set(k, str(v))
+        for kind, n in counts.items():
+            suite.set(kind, str(n))
         ET.SubElement(suite, "system-out").text = "\n".join(
             [self.summary()] + [g.describe() for g in self.groups] + self.notes)
-        root = ET.Element("testsuites", name="remotesam-bench gate", tests=str(n_cases),
-                          **{k: str(v) for k, v in counts.items()})
+        root = ET.Element("testsuites", {"name": "remotesam-bench gate", "tests": str(n_cases),
+                                         **{k: str(v) for k, v in counts.items()}})
         root.append(suite)
         ET.indent(root)
         return '<?xml version="1.0" encoding="utf-8"?>\n' + _xml_text(ET.tostring(

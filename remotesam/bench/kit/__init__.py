@@ -7,9 +7,9 @@ whose message names the file, the field, what was expected and what to do.
 Submodules:
 
 * :mod:`remotesam.bench.kit.files`: :func:`require_dir`, :func:`require_file` (missing paths
-  with the expected layout), :func:`layout_error`, :func:`image_files`, :func:`regular_files` (regular files only, never a
-  FIFO), :func:`is_regular_file`, :func:`member_path` (annotation file names kept inside their
-  folder), :func:`read_text`,
+  with the expected layout), :func:`layout_error`, :func:`image_files`, :func:`regular_files`
+  (regular files only, never a FIFO), :func:`is_regular_file`, :func:`member_path` (annotation file
+  names kept inside their folder), :func:`read_text`,
   :func:`read_json`, :func:`check_images_exist`;
 * :mod:`remotesam.bench.kit.options`: :func:`check_options`, :func:`parse_bool_option`,
   :func:`positive_int_option`, :func:`as_str_list`, :func:`option_path`,

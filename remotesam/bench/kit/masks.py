@@ -40,7 +40,10 @@ def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
     if m.ndim != 2:
         raise ValueError(f"mask_to_rle expects a 2-D mask, got shape {m.shape}")
     rle = mask_utils.encode(m)
-    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
+    return {
+        "size": [int(rle["size"][0]), int(rle["size"][1])],
+        "counts": rle["counts"].decode("ascii"),
+    }
 
 
 def rle_to_mask(rle: Mapping[str, Any]) -> np.ndarray:
@@ -49,7 +52,9 @@ def rle_to_mask(rle: Mapping[str, Any]) -> np.ndarray:
     if isinstance(counts, str):
         counts = counts.encode("ascii")
     if not isinstance(counts, bytes):
-        raise ValueError("rle_to_mask expects compressed RLE (counts str/bytes); use segmentation_to_rle")
+        raise ValueError(
+            "rle_to_mask expects compressed RLE (counts str/bytes); use segmentation_to_rle"
+        )
     h, w = (int(v) for v in rle["size"])
     return mask_utils.decode({"size": [h, w], "counts": counts})
 
@@ -106,7 +111,10 @@ def segmentation_to_rle(seg: Any, height: int, width: int, where: str) -> dict[s
                 out.append({"size": size, "counts": c})
         merged = out[0] if len(out) == 1 else mask_utils.merge(out)
         counts = merged["counts"]
-        return {"size": [height, width], "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}
+        return {
+            "size": [height, width],
+            "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
+        }
     except DatasetError:
         raise
     except (TypeError, ValueError, KeyError) as exc:
@@ -176,7 +184,9 @@ def rle_counts(rle: Mapping[str, Any]) -> np.ndarray:
         ValueError: malformed string, or run lengths that do not sum to ``h * w``.
     """
     counts = rle["counts"]
-    raw = np.frombuffer(counts.encode("ascii") if isinstance(counts, str) else bytes(counts), dtype=np.uint8)
+    raw = np.frombuffer(
+        counts.encode("ascii") if isinstance(counts, str) else bytes(counts), dtype=np.uint8
+    )
     h, w = (int(v) for v in rle["size"])
     if raw.size == 0:
         vals = np.zeros(0, dtype=np.int64)

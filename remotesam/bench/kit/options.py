@@ -94,7 +94,9 @@ def as_str_list(value: Any, option: str) -> list[str]:
     elif isinstance(value, Sequence):
         items = [str(v).strip() for v in value]
     else:
-        raise DatasetError(f"option {option!r}: expected a list or a comma-separated string, got {value!r}")
+        raise DatasetError(
+            f"option {option!r}: expected a list or a comma-separated string, got {value!r}"
+        )
     if not items or any(not v for v in items):
         raise DatasetError(f"option {option!r}: empty name in {value!r}")
     return items

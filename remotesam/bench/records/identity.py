@@ -226,9 +226,10 @@ def sample_fingerprints(samples: Sequence[Sample], store: ResultsStore | None = 
     """The input fingerprint of every sample: ``{sample_id: 32 hex chars}``.
 
     It covers the bytes of the image file and of every named image of a multi-image sample
-    (``Sample.images``; sha256, cached in ``store`` while the file's device,
-    inode, size, mtime and ctime are unchanged, so an unchanged dataset is not read twice) and the sample's ``target`` and ``meta`` (file paths in
-    them compared by name only, so a dataset moved elsewhere keeps its cache). A stored
+    (``Sample.images``; sha256, cached in ``store`` while the file's device, inode, size, mtime
+    and ctime are unchanged, so an unchanged dataset is not read twice) and the sample's
+    ``target`` and ``meta`` (file paths in them compared by name only, so a dataset moved
+    elsewhere keeps its cache). A stored
     prediction is reused and scored only while its sample's fingerprint is unchanged: a dataset
     regenerated or edited in place is predicted again, never scored with stale predictions.
     An image that cannot be read gets a fingerprint from its name (its prediction then fails
@@ -238,7 +239,7 @@ def sample_fingerprints(samples: Sequence[Sample], store: ResultsStore | None = 
              if isinstance(im, str | os.PathLike)]
     digests = store.cached_sha256_many(paths) if store is not None else {}
     fresh: dict[str, str] = {}
-    before: dict[str | Path, tuple[int, ...] | None] = {}
+    before: dict[str, tuple[int, ...] | None] = {}
     for p in paths:
         if p in digests or p in fresh:
             continue

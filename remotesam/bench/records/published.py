@@ -44,12 +44,22 @@ SCHEMA = "remotesam-bench/published/1"
 
 #: The protocol of a record that names none: the official RemoteSAM evaluation.
 OFFICIAL_PROTOCOL = "official"
-_REQUIRED = {"model": str, "task": str, "dataset": str, "split": str, "metric": str,
-             "value": (int, float), "unit": str, "higher_is_better": bool, "source": str}
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "model": str,
+    "task": str,
+    "dataset": str,
+    "split": str,
+    "metric": str,
+    "value": (int, float),
+    "unit": str,
+    "higher_is_better": bool,
+    "source": str,
+}
 
 
 def normalise_name(name: str) -> str:
-    """Lower-case ``name`` and drop everything but letters and digits (``"Acc@0.5"`` -> ``"acc05"``)."""
+    """Lower-case ``name`` and drop everything but letters and digits (``"Acc@0.5"`` ->
+    ``"acc05"``)."""
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 

@@ -193,7 +193,9 @@ class RunDocument:
         try:
             d = json.loads(text)
         except json.JSONDecodeError as e:
-            raise ValueError(f"{source}: not valid JSON ({e}); expected a remotesam-bench run document") from e
+            raise ValueError(
+                f"{source}: not valid JSON ({e}); expected a remotesam-bench run document"
+            ) from e
         if not isinstance(d, dict) or d.get("schema") != SCHEMA:
             found = d.get("schema") if isinstance(d, dict) else type(d).__name__
             raise ValueError(f"{source}: field 'schema' is {found!r}, expected {SCHEMA!r}")

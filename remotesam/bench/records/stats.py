@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -384,7 +384,8 @@ def _paired_columns(a: Sequence[float] | np.ndarray | Ratio,
         acols = [c for c in _check_inputs(None, a) if c is not None]  # type: ignore[arg-type]
         bcols = [c for c in _check_inputs(None, b) if c is not None]  # type: ignore[arg-type]
     else:
-        acols, bcols = [_as_1d(a, "a")], [_as_1d(b, "b")]  # type: ignore[arg-type]
+        acols = [_as_1d(cast("Sequence[float] | np.ndarray", a), "a")]
+        bcols = [_as_1d(cast("Sequence[float] | np.ndarray", b), "b")]
     n = acols[0].shape[0]
     if any(c.shape[0] != n for c in acols + bcols):
         raise ValueError(f"{what}: a and b must hold the same samples; got lengths "

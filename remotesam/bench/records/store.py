@@ -17,7 +17,8 @@ A store written by a newer remotesam-bench (a higher schema version) is refused 
 Concurrency: WAL journal, a busy timeout and ``BEGIN IMMEDIATE`` write transactions make it safe
 for several processes of one host (two runs) to write at once on a local file system. The ranks
 of a ``torchrun`` job do not share it: rank 0 writes it, every other rank its own shard store
-(:mod:`remotesam.bench.run.shards`), so no file is written from two hosts. Each batch is one transaction: after a crash the store holds whole batches only.
+(:mod:`remotesam.bench.run.shards`), so no file is written from two hosts. Each batch is one
+transaction: after a crash the store holds whole batches only.
 ``synchronous=NORMAL`` in WAL mode survives any process crash; only an OS crash or power loss
 may drop the last transactions (never corrupt the database).
 """
@@ -34,12 +35,20 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from remotesam.bench.errors import StoreError
 
-__all__ = ["FAILURE_COLUMNS", "PREDICTION_COLUMNS", "STORE_FILENAME", "PredictionKey",
-           "ResultsStore", "RowBatch", "StoreWarning", "file_stat_key"]
+__all__ = [
+    "FAILURE_COLUMNS",
+    "PREDICTION_COLUMNS",
+    "STORE_FILENAME",
+    "PredictionKey",
+    "ResultsStore",
+    "RowBatch",
+    "StoreWarning",
+    "file_stat_key",
+]
 
 
 class StoreWarning(UserWarning):
@@ -52,6 +61,8 @@ STORE_FILENAME = "store.sqlite"
 #: 3: ``failures.transient``; ``file_hashes`` keyed by (device, inode, size, mtime, ctime)
 #: replaces ``checkpoint_hashes`` (path, size, mtime); ``model_settings``.
 SCHEMA_VERSION = 3
+
+_PathT = TypeVar("_PathT", bound=str | Path)
 
 _KEY_COLUMNS = ("ckpt_sha256", "task", "task_version", "dataset", "split", "settings_hash")
 #: The columns of a stored prediction / failure row, as :class:`RowBatch` carries them.
@@ -82,7 +93,6 @@ CREATE TABLE IF NOT EXISTS model_settings (model_key TEXT PRIMARY KEY, settings 
 """
 
 #: ``os.stat`` fields that must all be unchanged for a cached file hash to be reused.
-_STAT_FIELDS = ("st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
 
 
 def _ctime_is_change_time() -> bool:
@@ -105,7 +115,13 @@ def file_stat_key(path: str | Path) -> tuple[int, int, int, int, int] | None:
         return None
     if not stat.S_ISREG(st.st_mode) or not st.st_ctime_ns:
         return None
-    return tuple(int(getattr(st, f)) for f in _STAT_FIELDS)  # type: ignore[return-value]
+    return (
+        int(st.st_dev),
+        int(st.st_ino),
+        int(st.st_size),
+        int(st.st_mtime_ns),
+        int(st.st_ctime_ns),
+    )
 
 
 def _path_key(path: str | Path) -> str:
@@ -136,7 +152,7 @@ def _db_id(sample_id: str) -> str:
 def _py_id(stored: str) -> str:
     """The sample id of a stored one (inverse of :func:`_db_id`)."""
     if stored.startswith(_ESCAPED_ID):
-        return str(json.loads(stored[len(_ESCAPED_ID):]))
+        return str(json.loads(stored[len(_ESCAPED_ID) :]))
     return stored
 
 
@@ -168,8 +184,14 @@ class PredictionKey:
     settings_hash: str
 
     def values(self) -> tuple[Any, ...]:
-        return (self.ckpt_sha256, self.task, self.task_version, self.dataset, self.split,
-                self.settings_hash)
+        return (
+            self.ckpt_sha256,
+            self.task,
+            self.task_version,
+            self.dataset,
+            self.split,
+            self.settings_hash,
+        )
 
 
 def _migrate(c: sqlite3.Connection) -> None:
@@ -213,33 +235,47 @@ def _refuse_newer(conn: sqlite3.Connection, path: Path) -> None:
         raise StoreError(
             f"results store {path} has schema version {version}, newer than the {SCHEMA_VERSION} "
             "this remotesam-bench understands; it was left untouched. Upgrade remotesam-bench "
-            "(pip install -U remotesam-bench) or pass --results-dir with another folder")
+            "(pip install -U remotesam-bench) or pass --results-dir with another folder"
+        )
 
 
-def _matching(rows: Iterable[tuple[str, Any, str | None]],
-              fingerprints: Mapping[str, str] | None) -> dict[str, Any]:
+def _matching(
+    rows: Iterable[tuple[str, Any, str | None]], fingerprints: Mapping[str, str] | None
+) -> dict[str, Any]:
     """``{sample_id: value}`` of the rows whose input hash equals the sample's fingerprint
     (all rows when ``fingerprints`` is None)."""
     if fingerprints is None:
         return {_py_id(sid): v for sid, v, _ in rows}
-    return {py: v for py, v, h in ((_py_id(sid), v, h) for sid, v, h in rows)
-            if h is not None and fingerprints.get(py) == h}
+    return {
+        py: v
+        for py, v, h in ((_py_id(sid), v, h) for sid, v, h in rows)
+        if h is not None and fingerprints.get(py) == h
+    }
 
 
 def _explain(e: BaseException, path: Path) -> str:
     text = str(e).lower()
     if isinstance(e, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
-        return (f"another remotesam-bench process is writing {path}; wait for it or use another "
-                f"--results-dir (SQLite: {e})")
+        return (
+            f"another remotesam-bench process is writing {path}; wait for it or use another "
+            f"--results-dir (SQLite: {e})"
+        )
     if (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)) or "full" in text:
-        return (f"the disk holding {path} is full ({e}); free some space and run the same command "
-                "again: everything already stored is kept and will not be recomputed")
-    if ((isinstance(e, OSError) and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS))
-            or "readonly" in text or "read-only" in text or "unable to open" in text):
-        return (f"cannot write to {path} ({e}); make the results directory writable or pass "
-                "--results-dir with a writable folder")
-    return (f"cannot write the results store {path} ({e}); pass --results-dir with a writable "
-            "folder")
+        return (
+            f"the disk holding {path} is full ({e}); free some space and run the same command "
+            "again: everything already stored is kept and will not be recomputed"
+        )
+    if (
+        (isinstance(e, OSError) and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS))
+        or "readonly" in text
+        or "read-only" in text
+        or "unable to open" in text
+    ):
+        return (
+            f"cannot write to {path} ({e}); make the results directory writable or pass "
+            "--results-dir with a writable folder"
+        )
+    return f"cannot write the results store {path} ({e}); pass --results-dir with a writable folder"
 
 
 class ResultsStore:
@@ -258,8 +294,14 @@ class ResultsStore:
             the way); nothing is lost, the message says what to do.
     """
 
-    def __init__(self, results_dir: str | Path, *, readonly: bool = False,
-                 timeout_s: float = 60.0, filename: str = STORE_FILENAME) -> None:
+    def __init__(
+        self,
+        results_dir: str | Path,
+        *,
+        readonly: bool = False,
+        timeout_s: float = 60.0,
+        filename: str = STORE_FILENAME,
+    ) -> None:
         self.results_dir = Path(results_dir)
         self.path = self.results_dir / filename
         self.readonly = readonly
@@ -267,16 +309,21 @@ class ResultsStore:
         try:
             if readonly:
                 if not self.path.is_file():
-                    raise StoreError(f"no results store at {self.path}; run `remotesam-bench run` "
-                                     "first or pass --results-dir")
+                    raise StoreError(
+                        f"no results store at {self.path}; run `remotesam-bench run` "
+                        "first or pass --results-dir"
+                    )
                 self._conn = self._connect_readonly(timeout_s)
                 _refuse_newer(self._conn, self.path)
                 # an older store read as it is (it cannot be migrated read-only)
-                tables = {r[0] for r in self._conn.execute(
-                    "SELECT name FROM sqlite_master WHERE type='table'")}
+                tables = {
+                    r[0]
+                    for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                }
                 self._has_file_hashes = "file_hashes" in tables
                 self._has_transient = "failures" in tables and "transient" in {
-                    r[1] for r in self._conn.execute("PRAGMA table_info(failures)")}
+                    r[1] for r in self._conn.execute("PRAGMA table_info(failures)")
+                }
             else:
                 self.results_dir.mkdir(parents=True, exist_ok=True)
                 self._conn = self._connect(timeout_s)
@@ -290,10 +337,13 @@ class ResultsStore:
                     _migrate(c)
                     # A real write, so that a read-only or full results dir fails here, before
                     # any work starts, and not after the first batch.
-                    c.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                              (str(SCHEMA_VERSION),))
-                    c.execute("INSERT OR REPLACE INTO meta VALUES ('last_open', ?)",
-                              (repr(time.time()),))
+                    c.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                        (str(SCHEMA_VERSION),),
+                    )
+                    c.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('last_open', ?)", (repr(time.time()),)
+                    )
         except StoreError:
             raise
         except (OSError, sqlite3.Error) as e:
@@ -364,9 +414,12 @@ class ResultsStore:
 
     # -- predictions ---------------------------------------------------------------------------
 
-    def put_predictions(self, key: PredictionKey,
-                        items: Sequence[tuple[str, dict[str, Any]]],
-                        fingerprints: Mapping[str, str] | None = None) -> None:
+    def put_predictions(
+        self,
+        key: PredictionKey,
+        items: Sequence[tuple[str, dict[str, Any]]],
+        fingerprints: Mapping[str, str] | None = None,
+    ) -> None:
         """Store ``(sample_id, prediction)`` pairs in one transaction (one batch).
 
         ``fingerprints`` gives each sample's input fingerprint (``{sample_id: hex}``); a sample
@@ -381,23 +434,31 @@ class ResultsStore:
             return
         now = time.time()
         fps = fingerprints or {}
-        rows = [(*key.values(), _db_id(sid), json.dumps(pred, sort_keys=True), now, fps.get(sid))
-                for sid, pred in items]
+        rows = [
+            (*key.values(), _db_id(sid), json.dumps(pred, sort_keys=True), now, fps.get(sid))
+            for sid, pred in items
+        ]
 
         def do() -> None:
             with self._write() as c:
-                c.executemany("INSERT OR REPLACE INTO predictions VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+                c.executemany(
+                    "INSERT OR REPLACE INTO predictions VALUES (?,?,?,?,?,?,?,?,?,?)", rows
+                )
                 c.executemany(
                     "DELETE FROM failures WHERE ckpt_sha256=? AND task=? AND task_version=? AND "
                     "dataset=? AND split=? AND settings_hash=? AND sample_id=?",
-                    [(*key.values(), _db_id(sid)) for sid, _ in items])
+                    [(*key.values(), _db_id(sid)) for sid, _ in items],
+                )
 
         self._guarded(do)
 
-    def get_predictions(self, key: PredictionKey, sample_ids: Iterable[str] | None = None,
-                        fingerprints: Mapping[str, str] | None = None,
-                        unreadable: list[str] | None = None,
-                        ) -> dict[str, dict[str, Any]]:
+    def get_predictions(
+        self,
+        key: PredictionKey,
+        sample_ids: Iterable[str] | None = None,
+        fingerprints: Mapping[str, str] | None = None,
+        unreadable: list[str] | None = None,
+    ) -> dict[str, dict[str, Any]]:
         """Stored predictions for ``key``: ``{sample_id: prediction}``.
 
         A stored prediction that is not valid JSON (the database edited by hand, or corrupted)
@@ -414,7 +475,8 @@ class ResultsStore:
         def do() -> list[tuple[str, str, str | None]]:
             return self._conn.execute(
                 f"SELECT sample_id, prediction, input_hash FROM predictions WHERE {where}",
-                key.values()).fetchall()
+                key.values(),
+            ).fetchall()
 
         wanted = None if sample_ids is None else {_db_id(i) for i in sample_ids}
         rows = [r for r in self._guarded(do) if wanted is None or r[0] in wanted]
@@ -432,7 +494,10 @@ class ResultsStore:
                 f"{self.path}: {len(bad)} stored prediction(s) of {key.task}.{key.dataset}/"
                 f"{key.split} (e.g. sample {bad[0]!r}) are not valid JSON (edited or "
                 "corrupted); treated as missing: `run` predicts them again, `score` counts "
-                "them as failed samples", StoreWarning, stacklevel=2)
+                "them as failed samples",
+                StoreWarning,
+                stacklevel=2,
+            )
             if unreadable is not None:
                 unreadable.extend(bad)
         return out
@@ -447,34 +512,46 @@ class ResultsStore:
             with self._write() as c:
                 c.executemany(
                     "DELETE FROM predictions WHERE ckpt_sha256=? AND task=? AND task_version=? "
-                    "AND dataset=? AND split=? AND settings_hash=? AND sample_id=?", rows)
+                    "AND dataset=? AND split=? AND settings_hash=? AND sample_id=?",
+                    rows,
+                )
 
         self._guarded(do)
 
-    def stored_ids(self, key: PredictionKey,
-                   fingerprints: Mapping[str, str] | None = None) -> set[str]:
+    def stored_ids(
+        self, key: PredictionKey, fingerprints: Mapping[str, str] | None = None
+    ) -> set[str]:
         """Ids of samples with a stored prediction for ``key`` (no JSON decoding); with
         ``fingerprints``, only those stored with the sample's current fingerprint."""
         where = " AND ".join(f"{c}=?" for c in _KEY_COLUMNS)
-        rows = self._guarded(lambda: self._conn.execute(
-            f"SELECT sample_id, NULL, input_hash FROM predictions WHERE {where}",
-            key.values()).fetchall())
+        rows = self._guarded(
+            lambda: self._conn.execute(
+                f"SELECT sample_id, NULL, input_hash FROM predictions WHERE {where}", key.values()
+            ).fetchall()
+        )
         return set(_matching(rows, fingerprints))
 
     def count_predictions(self, key: PredictionKey | None = None) -> int:
         """Number of stored predictions (for ``key``, or in total)."""
         if key is None:
-            return self._guarded(lambda: self._conn.execute(
-                "SELECT COUNT(*) FROM predictions").fetchone()[0])
+            return self._guarded(
+                lambda: self._conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
+            )
         where = " AND ".join(f"{c}=?" for c in _KEY_COLUMNS)
-        return self._guarded(lambda: self._conn.execute(
-            f"SELECT COUNT(*) FROM predictions WHERE {where}", key.values()).fetchone()[0])
+        return self._guarded(
+            lambda: self._conn.execute(
+                f"SELECT COUNT(*) FROM predictions WHERE {where}", key.values()
+            ).fetchone()[0]
+        )
 
     # -- failures ------------------------------------------------------------------------------
 
-    def put_failures(self, key: PredictionKey,
-                     items: Sequence[tuple[str, str] | tuple[str, str, bool]],
-                     fingerprints: Mapping[str, str] | None = None) -> None:
+    def put_failures(
+        self,
+        key: PredictionKey,
+        items: Sequence[tuple[str, str] | tuple[str, str, bool]],
+        fingerprints: Mapping[str, str] | None = None,
+    ) -> None:
         """Record ``(sample_id, error message[, transient])`` (with the samples' input
         fingerprints, as :meth:`put_predictions`); a later success clears them.
 
@@ -485,19 +562,33 @@ class ResultsStore:
             return
         now = time.time()
         fps = fingerprints or {}
-        rows = [(*key.values(), _db_id(it[0]), it[1], now, fps.get(it[0]),
-                 int(bool(it[2])) if len(it) > 2 else 0) for it in items]
+        rows = [
+            (
+                *key.values(),
+                _db_id(it[0]),
+                it[1],
+                now,
+                fps.get(it[0]),
+                int(bool(it[2])) if len(it) > 2 else 0,
+            )
+            for it in items
+        ]
 
         def do() -> None:
             with self._write() as c:
-                c.executemany("INSERT OR REPLACE INTO failures VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                              rows)
+                c.executemany(
+                    "INSERT OR REPLACE INTO failures VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows
+                )
 
         self._guarded(do)
 
-    def get_failures(self, key: PredictionKey,
-                     fingerprints: Mapping[str, str] | None = None, *,
-                     transient: bool | None = None) -> dict[str, str]:
+    def get_failures(
+        self,
+        key: PredictionKey,
+        fingerprints: Mapping[str, str] | None = None,
+        *,
+        transient: bool | None = None,
+    ) -> dict[str, str]:
         """Recorded failures for ``key``: ``{sample_id: error message}`` (with
         ``fingerprints``: only failures of the samples' current inputs; with ``transient``:
         only the transient (True) or the permanent (False) ones)."""
@@ -510,9 +601,11 @@ class ResultsStore:
         if transient is not None:
             where += " AND transient=?"
             params = (*params, int(transient))
-        rows = self._guarded(lambda: self._conn.execute(
-            f"SELECT sample_id, error, input_hash FROM failures WHERE {where}",
-            params).fetchall())
+        rows = self._guarded(
+            lambda: self._conn.execute(
+                f"SELECT sample_id, error, input_hash FROM failures WHERE {where}", params
+            ).fetchall()
+        )
         return _matching(rows, fingerprints)
 
     # -- settings ------------------------------------------------------------------------------
@@ -532,8 +625,11 @@ class ResultsStore:
     def get_model_settings(self, model_key: str) -> dict[str, Any] | None:
         """The settings a model loaded under ``model_key`` reported (see
         :func:`remotesam.bench.records.identity.model_key`), or None when never loaded."""
-        row = self._guarded(lambda: self._conn.execute(
-            "SELECT settings FROM model_settings WHERE model_key=?", (model_key,)).fetchone())
+        row = self._guarded(
+            lambda: self._conn.execute(
+                "SELECT settings FROM model_settings WHERE model_key=?", (model_key,)
+            ).fetchone()
+        )
         return None if row is None else json.loads(row[0])
 
     def put_model_settings(self, model_key: str, settings: dict[str, Any]) -> None:
@@ -555,6 +651,7 @@ class ResultsStore:
         """Up to about ``max_bytes`` of stored predictions and failures (at least one row when
         any is stored), in key order, with every settings row when ``settings``. Nothing is
         removed: :meth:`forget_rows` does that once the rows are safe elsewhere."""
+
         def do() -> RowBatch:
             c = self._conn
             preds: list[tuple[Any, ...]] = []
@@ -572,11 +669,17 @@ class ResultsStore:
                         break
                     fails.append(tuple(row))
                     size += len(row[7]) + 200
-            sets = c.execute("SELECT settings_hash, settings FROM settings").fetchall() \
-                if settings else []
+            sets = (
+                c.execute("SELECT settings_hash, settings FROM settings").fetchall()
+                if settings
+                else []
+            )
             tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            models = (c.execute("SELECT model_key, settings FROM model_settings").fetchall()
-                      if settings and "model_settings" in tables else [])
+            models = (
+                c.execute("SELECT model_key, settings FROM model_settings").fetchall()
+                if settings and "model_settings" in tables
+                else []
+            )
             return RowBatch(preds, fails, [tuple(r) for r in sets], [tuple(r) for r in models])
 
         return self._guarded(do)
@@ -589,10 +692,12 @@ class ResultsStore:
 
         def do() -> None:
             with self._write() as c:
-                c.executemany(f"DELETE FROM predictions WHERE {where}",
-                              [r[:7] for r in batch.predictions])
-                c.executemany(f"DELETE FROM failures WHERE {where}",
-                              [r[:7] for r in batch.failures])
+                c.executemany(
+                    f"DELETE FROM predictions WHERE {where}", [r[:7] for r in batch.predictions]
+                )
+                c.executemany(
+                    f"DELETE FROM failures WHERE {where}", [r[:7] for r in batch.failures]
+                )
 
         self._guarded(do)
 
@@ -604,19 +709,24 @@ class ResultsStore:
 
         def do() -> None:
             with self._write() as c:
-                c.executemany(f"INSERT OR REPLACE INTO predictions ({', '.join(PREDICTION_COLUMNS)})"
-                              f" VALUES ({','.join('?' * len(PREDICTION_COLUMNS))})",
-                              batch.predictions)
-                c.executemany(f"DELETE FROM failures WHERE {where}",
-                              [r[:7] for r in batch.predictions])
+                c.executemany(
+                    f"INSERT OR REPLACE INTO predictions ({', '.join(PREDICTION_COLUMNS)})"
+                    f" VALUES ({','.join('?' * len(PREDICTION_COLUMNS))})",
+                    batch.predictions,
+                )
+                c.executemany(
+                    f"DELETE FROM failures WHERE {where}", [r[:7] for r in batch.predictions]
+                )
                 c.executemany(
                     f"INSERT OR REPLACE INTO failures ({', '.join(FAILURE_COLUMNS)}) "
                     f"SELECT {','.join('?' * len(FAILURE_COLUMNS))} "
                     f"WHERE NOT EXISTS (SELECT 1 FROM predictions WHERE {where})",
-                    [(*r, *r[:7]) for r in batch.failures])
+                    [(*r, *r[:7]) for r in batch.failures],
+                )
                 c.executemany("INSERT OR IGNORE INTO settings VALUES (?, ?)", batch.settings)
-                c.executemany("INSERT OR IGNORE INTO model_settings VALUES (?, ?)",
-                              batch.model_settings)
+                c.executemany(
+                    "INSERT OR IGNORE INTO model_settings VALUES (?, ?)", batch.model_settings
+                )
 
         if len(batch) or batch.settings or batch.model_settings:
             self._guarded(do)
@@ -653,24 +763,28 @@ class ResultsStore:
             found: dict[str, tuple[tuple[int, ...], str]] = {}
             resolved = sorted({r[0] for r in stats.values()})
             for i in range(0, len(resolved), 500):  # under SQLite's host-parameter limit
-                chunk = resolved[i: i + 500]
+                chunk = resolved[i : i + 500]
                 marks = ",".join("?" * len(chunk))
                 for path, *key, digest in self._conn.execute(
-                        "SELECT path, dev, ino, size, mtime_ns, ctime_ns, sha256 FROM file_hashes "
-                        f"WHERE path IN ({marks})", chunk):
+                    "SELECT path, dev, ino, size, mtime_ns, ctime_ns, sha256 FROM file_hashes "
+                    f"WHERE path IN ({marks})",
+                    chunk,
+                ):
                     found[path] = (tuple(key), digest)
             return found
 
         found = self._guarded(do) if stats and self._has_file_hashes else {}
-        for p, (resolved, k) in stats.items():
+        for p, (resolved, key) in stats.items():
             hit = found.get(resolved)
-            if hit is not None and hit[0] == k:
+            if hit is not None and hit[0] == key:
                 out[p] = hit[1]
         return out
 
-    def put_sha256_many(self, items: Mapping[str | Path, str],
-                        stat_keys: Mapping[str | Path, tuple[int, ...] | None] | None = None,
-                        ) -> None:
+    def put_sha256_many(
+        self,
+        items: Mapping[_PathT, str],
+        stat_keys: Mapping[_PathT, tuple[int, ...] | None] | None = None,
+    ) -> None:
         """Cache the sha256 of many files in one transaction (no-op when read-only).
 
         ``stat_keys`` gives each file's :func:`file_stat_key` taken *before* it was hashed (so a
@@ -692,7 +806,8 @@ class ResultsStore:
 
         self._guarded(do)
 
-    def put_sha256(self, path: str | Path, sha256: str,
-                   stat_key: tuple[int, ...] | None = None) -> None:
+    def put_sha256(
+        self, path: str | Path, sha256: str, stat_key: tuple[int, ...] | None = None
+    ) -> None:
         """Cache ``sha256`` for ``path`` under its (device, inode, size, mtime, ctime)."""
         self.put_sha256_many({path: sha256}, None if stat_key is None else {path: stat_key})

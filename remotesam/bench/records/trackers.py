@@ -531,7 +531,8 @@ def sample_tables(doc: Any, results_dir: str | Path, max_rows: int = DEFAULT_TAB
     checkpoints). Columns: ``sample_id``, ``image``, ``target``, ``prediction``, ``error``
     and one per per-sample metric (``NAME.num`` / ``NAME.den`` for ratio metrics); at most
     ``max_rows`` rows, the first samples in dataset order. Samples and predictions are read
-    back from the data and the store (:func:`remotesam.bench.records.samples.load_result`); where that
+    back from the data and the store (:func:`remotesam.bench.records.samples.load_result`);
+    where that
     fails (data moved), the table holds the run document's per-sample values only.
     """
     from remotesam.bench.errors import InputError
@@ -541,16 +542,28 @@ def sample_tables(doc: Any, results_dir: str | Path, max_rows: int = DEFAULT_TAB
     out = []
     for r in doc.results:
         split = f"@{r.split}" if _nonstandard_split(doc, r) else ""
-        name = ("samples/" + (f"{checkpoint_folder(r)}/" if several else "")
-                + f"{r.task}.{r.dataset}{split}")
-        metrics = list(r.per_sample) + [f"{m}.{part}" for m in r.per_sample_ratio
-                                        for part in ("num", "den")]
+        name = (
+            "samples/"
+            + (f"{checkpoint_folder(r)}/" if several else "")
+            + f"{r.task}.{r.dataset}{split}"
+        )
+        metrics = list(r.per_sample) + [
+            f"{m}.{part}" for m in r.per_sample_ratio for part in ("num", "den")
+        ]
         columns = ["sample_id", "image", "target", "prediction", "error", *metrics]
         try:
             loaded = load_result(doc, r, results_dir, registry=registry)
-            records = [(rec.sample.sample_id, str(rec.sample.image), rec.sample.target,
-                        rec.prediction, rec.error, rec.metrics)
-                       for rec in loaded.records[:max_rows]]
+            records: list[tuple[Any, ...]] = [
+                (
+                    rec.sample.sample_id,
+                    str(rec.sample.image),
+                    rec.sample.target,
+                    rec.prediction,
+                    rec.error,
+                    rec.metrics,
+                )
+                for rec in loaded.records[:max_rows]
+            ]
         except InputError:
             values = per_sample_values(r)
             errors = {f["sample_id"]: f.get("error") for f in r.failures}
@@ -562,8 +575,11 @@ def sample_tables(doc: Any, results_dir: str | Path, max_rows: int = DEFAULT_TAB
             row = [sid, image, _cell(target), _cell(pred), err]
             for m in metrics:
                 base, _, part = m.rpartition(".")
-                v = vals.get(base) if part in ("num", "den") and base in r.per_sample_ratio \
+                v = (
+                    vals.get(base)
+                    if part in ("num", "den") and base in r.per_sample_ratio
                     else vals.get(m)
+                )
                 if isinstance(v, dict):
                     v = v.get(part)
                 row.append(_cell(v))

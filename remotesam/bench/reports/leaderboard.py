@@ -1,9 +1,9 @@
 """Leaderboards: checkpoints x (task, dataset, metric) tables from run documents.
 
 :func:`build_leaderboard` pivots the :class:`~remotesam.bench.records.results.TaskResult` records
-of one or more run documents with pandas: one row per checkpoint (``"name (sha256[:8])"``), one column
-per (task, dataset, split, metric), each task's primary metric first, then its other metrics in
-the order the task reports them. When the same checkpoint was scored on the same (task,
+of one or more run documents with pandas: one row per checkpoint (``"name (sha256[:8])"``), one
+column per (task, dataset, split, metric), each task's primary metric first, then its other metrics
+in the order the task reports them. When the same checkpoint was scored on the same (task,
 dataset, split) in several runs, the newest run wins.
 
 The best value of each column is marked (bold), direction-aware (``MAE`` is best when lowest),

@@ -15,10 +15,11 @@ unit (as in the paper). The range is chosen from the values drawn on that axis:
 
 ``zoom=True``/``False`` forces either; ``scale="common"`` (every axis from 0, percentages
 0-100, so shapes compare across axes) or ``scale="per-axis"`` (``--scale``) names the choice,
-and a line under the chart always states the scale drawn. Lower-is-better axes (``MAE``) are inverted, so outward
+and a line under the chart always states the scale drawn. Lower-is-better axes (``MAE``) are
+inverted, so outward
 always means better, and marked ``↓``. Axis titles name the task, the dataset and the metric
-(``"Detection"`` over ``"DIOR · mAP50"``). The figure carries the chosen axes as ``fig.remotesam_axes``
-(a list of :class:`RadarAxis`); :func:`radar_axes` returns them.
+(``"Detection"`` over ``"DIOR · mAP50"``). The figure carries the chosen axes as
+``fig.remotesam_axes`` (a list of :class:`RadarAxis`); :func:`radar_axes` returns them.
 
 Labels never overlap: value labels (drawn for up to :data:`MAX_ANNOTATED` checkpoints) try a
 few positions around their vertex and are dropped when none is free; range labels are dropped
@@ -55,9 +56,19 @@ from remotesam.bench.reports.leaderboard import (
     build_leaderboard,
 )
 
-__all__ = ["FIG1_MODELS", "FORMATS", "MAX_ANNOTATED", "MIN_AXES", "SCALES", "RadarAxis",
-           "axis_label",
-           "build_radar", "radar_axes", "radar_from_leaderboard", "save_radar"]
+__all__ = [
+    "FIG1_MODELS",
+    "FORMATS",
+    "MAX_ANNOTATED",
+    "MIN_AXES",
+    "SCALES",
+    "RadarAxis",
+    "axis_label",
+    "build_radar",
+    "radar_axes",
+    "radar_from_leaderboard",
+    "save_radar",
+]
 
 #: Vertices are labelled with values by default up to this many checkpoints.
 MAX_ANNOTATED = 4
@@ -118,8 +129,8 @@ def _nice_step(raw: float) -> float:
     """The smallest of 1, 2, 2.5, 5 x 10^k that is >= ``raw`` (> 0)."""
     k = math.floor(math.log10(raw))
     for m in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if m * 10 ** k >= raw * (1 - 1e-9):
-            return m * 10 ** k
+        if m * 10**k >= raw * (1 - 1e-9):
+            return m * 10**k
     return 10.0 ** (k + 1)  # pragma: no cover
 
 
@@ -183,27 +194,36 @@ def _context_lines(board: Leaderboard, published_requested: bool) -> list[str]:
     lines = []
     flags = board.flags_used()
     if "synthetic" in flags:
-        lines.append("Synthetic: scores on the procedural embedded benchmark, not on the "
-                     "real datasets.")
-    subset = sorted({(c.n_evaluated + c.n_failed, c.n_total) for c in board.cells.values()
-                     if c.subset})
+        lines.append(
+            "Synthetic: scores on the procedural embedded benchmark, not on the real datasets."
+        )
+    subset = sorted(
+        {(c.n_evaluated + c.n_failed, c.n_total) for c in board.cells.values() if c.subset}
+    )
     if subset:
-        lines.append("Subset (--limit): " + ", ".join(f"{a} of {n}" for a, n in subset[:5])
-                     + (" ..." if len(subset) > 5 else "") + " samples")
+        lines.append(
+            "Subset (--limit): "
+            + ", ".join(f"{a} of {n}" for a, n in subset[:5])
+            + (" ..." if len(subset) > 5 else "")
+            + " samples"
+        )
     failed = sum(1 for c in board.cells.values() if not c.published and c.n_failed)
     if failed:
         lines.append(f"Failed samples in {failed} result(s); see the leaderboard notes.")
-    if published_requested and any(n.startswith("Published numbers left out") for n in
-                                   board.notes):
-        lines.append("Published models not overlaid where scores are synthetic or "
-                     "non-official.")
+    if published_requested and any(n.startswith("Published numbers left out") for n in board.notes):
+        lines.append("Published models not overlaid where scores are synthetic or non-official.")
     return lines
 
 
-def radar_from_leaderboard(board: Leaderboard, *, title: str | None = None,
-                           annotate: bool | None = None, zoom: bool | None = None,
-                           published_requested: bool = False, scale: str | None = None,
-                           ) -> Figure:
+def radar_from_leaderboard(
+    board: Leaderboard,
+    *,
+    title: str | None = None,
+    annotate: bool | None = None,
+    zoom: bool | None = None,
+    published_requested: bool = False,
+    scale: str | None = None,
+) -> Figure:
     """Draw a radar from a built :class:`~remotesam.bench.reports.leaderboard.Leaderboard`.
 
     Returns a ``matplotlib.figure.Figure`` with one polar ``Axes`` whose ``lines`` are one
@@ -228,7 +248,8 @@ def radar_from_leaderboard(board: Leaderboard, *, title: str | None = None,
         raise ValueError(
             f"radar: a radar chart needs at least {MIN_AXES} axes, got {len(cols)} ({shown}); "
             "run more tasks, pass --metrics all (several metrics per task) or use "
-            "`remotesam-bench leaderboard` for so few numbers")
+            "`remotesam-bench leaderboard` for so few numbers"
+        )
     n = len(cols)
     theta = np.linspace(0.0, 2.0 * math.pi, n, endpoint=False)
     values = board.values
@@ -240,17 +261,23 @@ def radar_from_leaderboard(board: Leaderboard, *, title: str | None = None,
 
     context = _context_lines(board, published_requested)
     if all(a.lo == 0.0 and a.hi == 100.0 for a in axes if a.column.unit == "%") and all(
-            a.lo == 0.0 for a in axes):
-        context.insert(0, "Scale: common, every axis from 0 (percentages 0-100); "
-                          "ticks on each spoke.")
+        a.lo == 0.0 for a in axes
+    ):
+        context.insert(
+            0, "Scale: common, every axis from 0 (percentages 0-100); ticks on each spoke."
+        )
     else:
-        context.insert(0, "Scale: per axis, each axis has its own range (ticks on each spoke); "
-                          "compare values, not shapes (--scale common: every axis from 0).")
+        context.insert(
+            0,
+            "Scale: per axis, each axis has its own range (ticks on each spoke); "
+            "compare values, not shapes (--scale common: every axis from 0).",
+        )
     fig = Figure(figsize=(8.5, 9.0 + 0.2 * len(context)))
     canvas = FigureCanvasAgg(fig)
     bottom = 0.2 + 0.02 * len(context)
-    ax: Any = fig.add_axes((0.17, bottom, 0.66, 0.66 * 8.5 / fig.get_figheight() * 1.0),
-                      projection="polar")
+    ax: Any = fig.add_axes(
+        (0.17, bottom, 0.66, 0.66 * 8.5 / fig.get_figheight() * 1.0), projection="polar"
+    )
     ax.set_theta_offset(math.pi / 2.0)
     ax.set_theta_direction(-1)
     ax.set_ylim(0.0, 1.0)
@@ -272,16 +299,33 @@ def radar_from_leaderboard(board: Leaderboard, *, title: str | None = None,
         r = np.array([a.radius(v) if math.isfinite(v) else np.nan for a, v in zip(axes, raw)])
         is_pub = row in published
         color = palette[i % len(palette)]
-        ax.plot(closed_theta, np.append(r, r[0]), label=row, color=color,
-                linestyle="--" if is_pub else "-", linewidth=1.2 if is_pub else 2.0,
-                marker="o", markersize=3 if is_pub else 4, zorder=3)
+        ax.plot(
+            closed_theta,
+            np.append(r, r[0]),
+            label=row,
+            color=color,
+            linestyle="--" if is_pub else "-",
+            linewidth=1.2 if is_pub else 2.0,
+            marker="o",
+            markersize=3 if is_pub else 4,
+            zorder=3,
+        )
         if np.isfinite(r).all():
             ax.fill(closed_theta, np.append(r, r[0]), color=color, alpha=0.05 if is_pub else 0.12)
         if annotate and not is_pub:
             for t, rv, v, a in zip(theta, r, raw, axes):
                 if math.isfinite(rv):
-                    txt = ax.text(t, rv, _fmt(a.column, v), fontsize=7, color=color,
-                                  ha="center", va="center", zorder=5, fontweight="bold")
+                    txt = ax.text(
+                        t,
+                        rv,
+                        _fmt(a.column, v),
+                        fontsize=7,
+                        color=color,
+                        ha="center",
+                        va="center",
+                        zorder=5,
+                        fontweight="bold",
+                    )
                     value_labels.append((txt, t, rv))
 
     renderer = canvas.get_renderer()
@@ -291,8 +335,17 @@ def radar_from_leaderboard(board: Leaderboard, *, title: str | None = None,
         ang = math.pi / 2.0 - t  # screen angle of the spoke
         ha = "center" if abs(math.cos(ang)) < 0.2 else ("left" if math.cos(ang) > 0 else "right")
         va = "center" if abs(math.sin(ang)) < 0.2 else ("bottom" if math.sin(ang) > 0 else "top")
-        txt = ax.text(t, 1.1, a.label, fontsize=9, ha=ha, va=va, clip_on=False,
-                      multialignment="center", gid=f"axis-{a.column.task}-{a.column.dataset}")
+        txt = ax.text(
+            t,
+            1.1,
+            a.label,
+            fontsize=9,
+            ha=ha,
+            va=va,
+            clip_on=False,
+            multialignment="center",
+            gid=f"axis-{a.column.task}-{a.column.dataset}",
+        )
         for k in range(12):
             box = txt.get_window_extent(renderer).padded(2)
             if not any(box.overlaps(b) for b in placed):
@@ -300,8 +353,18 @@ def radar_from_leaderboard(board: Leaderboard, *, title: str | None = None,
             txt.set_position((t, 1.1 + 0.05 * (k + 1)))
         placed.append(txt.get_window_extent(renderer).padded(2))
     # Value labels: the first free spot around the vertex, else dropped.
-    offsets = [(0.0, 0.07), (0.0, -0.07), (0.09, 0.0), (-0.09, 0.0), (0.07, 0.07),
-               (-0.07, 0.07), (0.07, -0.07), (-0.07, -0.07), (0.0, 0.13), (0.0, -0.13)]
+    offsets = [
+        (0.0, 0.07),
+        (0.0, -0.07),
+        (0.09, 0.0),
+        (-0.09, 0.0),
+        (0.07, 0.07),
+        (-0.07, 0.07),
+        (0.07, -0.07),
+        (-0.07, -0.07),
+        (0.0, 0.13),
+        (0.0, -0.13),
+    ]
     for txt, t, rv in value_labels:
         for dt, dr in offsets:
             txt.set_position((t + dt / max(rv, 0.25), min(max(rv + dr, 0.03), 1.05)))
@@ -315,18 +378,38 @@ def radar_from_leaderboard(board: Leaderboard, *, title: str | None = None,
     for t, a in zip(theta, axes):
         for ring, value in zip(_RINGS, a.ticks):
             tick = a.hi - (value - a.lo) if a.inverted else value
-            txt = ax.text(t + 0.045 / ring, ring, _tick_fmt(tick, a.ticks[1] - a.ticks[0]),
-                          fontsize=6, color="0.45", ha="center", va="center", zorder=4)
+            txt = ax.text(
+                t + 0.045 / ring,
+                ring,
+                _tick_fmt(tick, a.ticks[1] - a.ticks[0]),
+                fontsize=6,
+                color="0.45",
+                ha="center",
+                va="center",
+                zorder=4,
+            )
             box = txt.get_window_extent(renderer).padded(1)
             if any(box.overlaps(b) for b in placed):
                 txt.remove()
             else:
                 placed.append(box)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=min(3, len(board.rows)),
-              fontsize=8, frameon=False)
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.1),
+        ncol=min(3, len(board.rows)),
+        fontsize=8,
+        frameon=False,
+    )
     for k, line in enumerate(context):
-        fig.text(0.5, 0.02 + 0.022 * (len(context) - 1 - k), line, ha="center", va="bottom",
-                 fontsize=7.5, color="0.3")
+        fig.text(
+            0.5,
+            0.02 + 0.022 * (len(context) - 1 - k),
+            line,
+            ha="center",
+            va="bottom",
+            fontsize=7.5,
+            color="0.3",
+        )
     if title:
         fig.suptitle(title, y=0.985)
     fig.remotesam_axes = axes  # type: ignore[attr-defined]
@@ -369,15 +452,21 @@ def build_radar(
             ``metrics``/``tasks``/``published_models`` name nothing known.
     """
     board = build_leaderboard(
-        runs, metrics=metrics, tasks=tasks, published=published,
-        published_models=list(published_models or FIG1_MODELS), published_table=published_table,
+        runs,
+        metrics=metrics,
+        tasks=tasks,
+        published=published,
+        published_models=list(published_models or FIG1_MODELS),
+        published_table=published_table,
     )
-    return radar_from_leaderboard(board, title=title, annotate=annotate, zoom=zoom,
-                                  published_requested=published, scale=scale)
+    return radar_from_leaderboard(
+        board, title=title, annotate=annotate, zoom=zoom, published_requested=published, scale=scale
+    )
 
 
-def save_radar(fig: Figure, out: str | Path, dpi: int = 150,
-               formats: Sequence[str] = FORMATS) -> list[Path]:
+def save_radar(
+    fig: Figure, out: str | Path, dpi: int = 150, formats: Sequence[str] = FORMATS
+) -> list[Path]:
     """Write ``fig`` as PNG, SVG (text kept as text) and PDF next to each other.
 
     ``out`` may end in ``.png``, ``.svg`` or ``.pdf`` (the others are written beside it with the
@@ -392,8 +481,10 @@ def save_radar(fig: Figure, out: str | Path, dpi: int = 150,
     """
     out = Path(out)
     if out.suffix.lower() not in ("", *(f".{f}" for f in FORMATS)):
-        raise ValueError(f"radar output {out}: expected a .png, .svg or .pdf file name, "
-                         f"got suffix {out.suffix!r}")
+        raise ValueError(
+            f"radar output {out}: expected a .png, .svg or .pdf file name, "
+            f"got suffix {out.suffix!r}"
+        )
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ValueError(f"radar formats {unknown}: choose among {list(FORMATS)}")
@@ -401,11 +492,17 @@ def save_radar(fig: Figure, out: str | Path, dpi: int = 150,
     paths = [stem.with_name(f"{stem.name}.{f}") for f in formats]
     try:
         stem.parent.mkdir(parents=True, exist_ok=True)
-        with matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42,
-                                    "svg.hashsalt": "remotesam-bench"}):
+        with matplotlib.rc_context(
+            {"svg.fonttype": "none", "pdf.fonttype": 42, "svg.hashsalt": "remotesam-bench"}
+        ):
             for p in paths:
-                fig.savefig(p, dpi=dpi, format=p.suffix[1:], metadata=_metadata(p.suffix),
-                            bbox_inches="tight")
+                fig.savefig(
+                    p,
+                    dpi=dpi,
+                    format=p.suffix[1:],
+                    metadata=_metadata(p.suffix),
+                    bbox_inches="tight",
+                )
     except OSError as e:
         raise ValueError(f"cannot write radar chart {e.filename or out}: {e.strerror}") from e
     return paths

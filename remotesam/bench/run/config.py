@@ -101,7 +101,9 @@ def check_run_id(run_id: str) -> str:
     """
     if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id) or ".." in run_id:
         suggestion = re.sub(r"[^A-Za-z0-9._-]+", "-", str(run_id)).replace("..", ".").strip(".-_")
-        hint = f" e.g. --run-id {suggestion}" if suggestion and _RUN_ID.fullmatch(suggestion) else ""
+        hint = (
+            f" e.g. --run-id {suggestion}" if suggestion and _RUN_ID.fullmatch(suggestion) else ""
+        )
         raise InputError(
             f"--run-id {run_id!r}: a run id names one file in <results>/runs, so it may hold only "
             "letters, digits, '.', '_' and '-' (no '/', no '..', not starting with '.' or "

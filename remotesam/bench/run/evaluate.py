@@ -139,7 +139,8 @@ def check_evaluation(tasks: str | Sequence[str], data_root: str | os.PathLike[st
             plugin (the message names it).
     """
     task_list = [tasks] if isinstance(tasks, str) else list(tasks)
-    config = RunConfig(tasks=task_list, data_root=data_root, **options)
+    root = None if data_root is None else os.fspath(data_root)
+    config = RunConfig(tasks=task_list, data_root=root, **options)
     errors: list[str] = []
     jobs = build_jobs(config, Registry(), errors)
     if errors:
@@ -218,8 +219,10 @@ def evaluate(
     factory = (load_model_factory(model_factory) if isinstance(model_factory, str)
                else model_factory)
 
-    config = RunConfig(tasks=task_list, data_root=data_root, limit=limit,
-                       results_dir=results_dir, device=device, batch_size=batch_size,
+    config = RunConfig(tasks=task_list,
+                       data_root=None if data_root is None else os.fspath(data_root),
+                       limit=limit, results_dir=os.fspath(results_dir), device=device,
+                       batch_size=batch_size,
                        precision=precision or "fp32", **options)
     restore_training: Any = None
     in_memory: Any = None

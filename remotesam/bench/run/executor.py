@@ -31,7 +31,7 @@ from __future__ import annotations
 import collections
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,7 +115,7 @@ class _Group:
 def _stream(works: Sequence[tuple[TaskPlugin, Sequence[Sample]]], engine: Any,
             digests: dict[str, str] | None = None, reduce_workers: int = 2,
             prompt_counts: list[list[int]] | None = None,
-            ) -> Iterator[tuple[int, int, dict[str, Any] | BaseException]]:
+            ) -> Generator[tuple[int, int, dict[str, Any] | BaseException], None, None]:
     """``(work index, sample index, encoded prediction or exception)`` for every sample, as
     they finish (works interleaved as their images come through). ``prompt_counts``, when
     given, receives each sample's number of image-prompts (``[work][sample]``, for progress)."""
@@ -158,7 +158,10 @@ def _stream(works: Sequence[tuple[TaskPlugin, Sequence[Sample]]], engine: Any,
 
     def merged() -> Iterator[tuple[str, Any]]:
         for gkey, g in list(groups.items()):
-            yield gkey, Request(g.image, tuple(g.prompts), frozenset(g.outputs), boundary=g.boundary)
+            yield (
+                gkey,
+                Request(g.image, tuple(g.prompts), frozenset(g.outputs), boundary=g.boundary),
+            )
 
     def reduce(e: _Entry) -> dict[str, Any]:
         plugin = works[e.work][0]
@@ -374,4 +377,4 @@ def predict_misses(work: JobWork, model: Any, store: ResultsStore, batch_size: i
         work.n_ok += len(ok)
         work.n_bad += len(bad)
         if work.advance is not None:
-            work.advance(len(batch))
+            work.advance(len(batch), 0)

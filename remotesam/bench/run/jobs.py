@@ -137,9 +137,10 @@ def build_jobs(config: RunConfig, registry: Registry, errors: list[str]) -> list
                 plugins[task] = None
                 continue
             plugins[task] = plugin
-        plugin = plugins[task]
-        if plugin is None:
+        chosen = plugins[task]
+        if chosen is None:
             continue
+        plugin = chosen
         available = list(plugin.datasets)
         if ds_sel is None:
             names = [plugin.default_dataset]
@@ -162,10 +163,13 @@ def build_jobs(config: RunConfig, registry: Registry, errors: list[str]) -> list
             task, dot, ds = key.partition(".")
             if not dot or not ds:
                 raise InputError(f"{flag} {key!r}: expected TASK.DATASET, e.g. det.dior")
-            if task in plugins and plugins[task] is not None and ds not in plugins[task].datasets:  # type: ignore[union-attr]
+            known = plugins.get(task)
+            if known is not None and ds not in known.datasets:
                 raise InputError(f"{flag} {key!r}: task {task!r} has no dataset {ds!r}; "
-                                 f"its datasets: {', '.join(plugins[task].datasets)}")  # type: ignore[union-attr]
-            if flag == "--dataset-opt" and not any(j.task == task and j.dataset == ds for j in jobs):
+                                 f"its datasets: {', '.join(known.datasets)}")
+            if flag == "--dataset-opt" and not any(
+                j.task == task and j.dataset == ds for j in jobs
+            ):
                 raise InputError(f"--dataset-opt {key!r}: dataset {key} is not in this run "
                                  f"({', '.join(sorted(j.task + '.' + j.dataset for j in jobs))})")
     return jobs

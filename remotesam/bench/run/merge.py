@@ -294,7 +294,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_subcommand(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_subcommand(sub: argparse._SubParsersAction) -> None:
     """Register ``merge`` on the ``remotesam-bench`` parser."""
     p = sub.add_parser(
         "merge", help="combine the results directories of separate jobs (stores, run documents)",

@@ -23,8 +23,13 @@ def _git_revision() -> tuple[str | None, bool | None]:
                              text=True, timeout=5, check=False)
         if rev.returncode != 0:
             return None, None
-        st = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                            capture_output=True, text=True, timeout=5, check=False)
+        st = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
         return rev.stdout.strip(), bool(st.stdout.strip()) if st.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None, None

@@ -315,6 +315,7 @@ class _Runner:
         """The model description (part of the cache key). The store remembers it, so that a
         fully cached rerun does not load the model."""
         store, spec = self.store, self.spec
+        desc: dict[str, Any] | None
         if self.in_memory is not None:
             ckpt.model = self.in_memory.model
             # its weights may have changed in place since its engine last ran (a training

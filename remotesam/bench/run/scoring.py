@@ -62,42 +62,59 @@ def score_job(job: Job, ckpt: CheckpointRef, preds: Mapping[str, dict[str, Any]]
                "kind": ("transient" if s.sample_id in transient else "permanent")
                if s.sample_id in failures else "missing"}
               for s in job.samples if s.sample_id not in preds]
-    result = TaskResult(checkpoint=ckpt, task=job.task, task_version=int(plugin.version),
-                        dataset=job.dataset, split=job.split, settings_hash=settings_hash or job.settings_hash,
-                        n_total=job.n_total, n_evaluated=len(ok), n_failed=len(failed),
-                        failures=failed, synthetic=job.synthetic, subset=job.subset,
-                        sample_ids=[s.sample_id for s in ok],
-                        task_title=plugin.display_title(),
-                        dataset_title=plugin.dataset_title(job.dataset))
+    result = TaskResult(
+        checkpoint=ckpt,
+        task=job.task,
+        task_version=int(plugin.version),
+        dataset=job.dataset,
+        split=job.split,
+        settings_hash=settings_hash or job.settings_hash,
+        n_total=job.n_total,
+        n_evaluated=len(ok),
+        n_failed=len(failed),
+        failures=failed,
+        synthetic=job.synthetic,
+        subset=job.subset,
+        sample_ids=[s.sample_id for s in ok],
+        task_title=plugin.display_title(),
+        dataset_title=plugin.dataset_title(job.dataset),
+    )
     specs = {m.name: m for m in plugin.metrics}
     if not ok:
         for name, m in specs.items():
-            result.metrics[name] = MetricValue(float("nan"), m.higher_is_better, m.primary,
-                                               m.unit, m.official)
+            result.metrics[name] = MetricValue(
+                float("nan"), m.higher_is_better, m.primary, m.unit, m.official
+            )
         return result
     try:
         scores = plugin.score(ok, [preds[s.sample_id] for s in ok])
     except Exception as e:
-        raise PluginError(f"{job.label}: {type(plugin).__name__}.score raised "
-                          f"{type(e).__name__}: {e}") from e
+        raise PluginError(
+            f"{job.label}: {type(plugin).__name__}.score raised {type(e).__name__}: {e}"
+        ) from e
     problems = scores_problems(plugin, [s.sample_id for s in ok], scores)
     if problems:
-        raise PluginError(f"{job.label}: {type(plugin).__name__}.score broke the contract: "
-                          + "; ".join(problems))
+        raise PluginError(
+            f"{job.label}: {type(plugin).__name__}.score broke the contract: " + "; ".join(problems)
+        )
     ids = list(scores.sample_ids) or [s.sample_id for s in ok]
     for name, m in specs.items():
         value = float(scores.metrics[name])
         ci = None
         if name in scores.per_sample:  # shapes checked by scores_problems
-            ci = _bootstrap(per_sample=np.asarray(scores.per_sample[name], dtype=np.float64),
-                            unit=m.unit, bounds=_bounds(m))
+            ci = _bootstrap(
+                per_sample=np.asarray(scores.per_sample[name], dtype=np.float64),
+                unit=m.unit,
+                bounds=_bounds(m),
+            )
         elif name in scores.per_sample_ratio:
             num, den = (np.asarray(a, dtype=np.float64) for a in scores.per_sample_ratio[name])
             ci = _bootstrap(ratio=(num, den), unit=m.unit, bounds=_bounds(m))
         official = m.official and name not in scores.deviations
         lower, upper = _bounds(m)
-        result.metrics[name] = MetricValue(value, m.higher_is_better, m.primary, m.unit,
-                                           official, ci, lower, upper)
+        result.metrics[name] = MetricValue(
+            value, m.higher_is_better, m.primary, m.unit, official, ci, lower, upper
+        )
     for name, arr in scores.per_sample.items():
         vals = np.asarray(arr, dtype=np.float64).reshape(-1)
         result.per_sample[name] = {"sample_ids": ids, "values": vals.tolist()}
@@ -105,7 +122,8 @@ def score_job(job: Job, ckpt: CheckpointRef, preds: Mapping[str, dict[str, Any]]
         result.per_sample_ratio[name] = {
             "sample_ids": ids,
             "num": np.asarray(num, dtype=np.float64).reshape(-1).tolist(),
-            "den": np.asarray(den, dtype=np.float64).reshape(-1).tolist()}
+            "den": np.asarray(den, dtype=np.float64).reshape(-1).tolist(),
+        }
     tables = dict(scores.tables)
     if scores.deviations:
         notes = dict(tables.get("notes") or {})

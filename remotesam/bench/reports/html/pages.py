@@ -221,9 +221,9 @@ def _leaderboard_view(board: Leaderboard, table_id: str) -> dict[str, Any]:
                 "cls": ("best" if board.best.at[row, c.label] else
                         "second" if board.is_second(row, c.label) else ""),
                 "v": v if math.isfinite(v) else "",
-                "text": board._fmt(c, v),
+                "text": board.fmt(c, v),
                 "ci": (None if cell.ci95 is None else
-                       (board._fmt(c, cell.ci95[0]), board._fmt(c, cell.ci95[1]))),
+                       (board.fmt(c, cell.ci95[0]), board.fmt(c, cell.ci95[1]))),
                 "title": cell.context() or (f"{cell.source}"
                                             + (f"; {cell.note}" if cell.note else "")),
                 "flags": list(cell.flags)})
@@ -463,6 +463,8 @@ def _compare_view(a: str, b: str, groups: Mapping[tuple[str, str, str], list[_En
         eb = next((e for e in entries if e.row == b), None)
         if ea is None or eb is None or ea.measure is None or eb.measure is None:
             continue
+        if ea.loaded is None or eb.loaded is None:  # a measure comes from loaded predictions
+            continue
         ma, mb = ea.measure, eb.measure
         common = sorted(set(ma.values) & set(mb.values))
         if not common:
@@ -483,9 +485,9 @@ def _compare_view(a: str, b: str, groups: Mapping[tuple[str, str, str], list[_En
         order = np.argsort(-np.abs(d), kind="stable")[:k]
         if not len(order) or not np.abs(d[order[0]]) > 0:
             continue
-        ra = {r.sample.sample_id: r for r in ea.loaded.records}  # type: ignore[union-attr]
-        rb = {r.sample.sample_id: r for r in eb.loaded.records}  # type: ignore[union-attr]
-        ctx = plugin_context(ea.loaded.plugin, ea.loaded.classes)  # type: ignore[union-attr]
+        ra = {r.sample.sample_id: r for r in ea.loaded.records}
+        rb = {r.sample.sample_id: r for r in eb.loaded.records}
+        ctx = plugin_context(ea.loaded.plugin, ea.loaded.classes)
         pairs = []
         for i in order:
             sid = common[i]

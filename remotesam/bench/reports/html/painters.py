@@ -152,10 +152,14 @@ def paint_semantic(image: Image.Image, sample: Sample, pred: Mapping[str, Any], 
     out = Image.new("RGB", (2 * w + 4, h), (255, 255, 255))
     out.paste(panels[0], (0, 0))
     out.paste(panels[1], (w + 4, 0))
-    present = sorted({int(v) for v in np.unique(pred_map) if v > 0}
-                     | ({int(v) for v in np.unique(gt_map) if v > 0} if gt_map is not None else set()))
+    present = sorted(
+        {int(v) for v in np.unique(pred_map) if v > 0}
+        | ({int(v) for v in np.unique(gt_map) if v > 0} if gt_map is not None else set())
+    )
     legend = ", ".join(classes[v - 1] for v in present if v - 1 < len(classes))
-    return out, ["left: ground truth, right: prediction"] + ([f"classes: {legend}"] if legend else [])
+    return out, ["left: ground truth, right: prediction"] + (
+        [f"classes: {legend}"] if legend else []
+    )
 
 
 def paint_boxes(image: Image.Image, sample: Sample, pred: Mapping[str, Any], scale: float,
