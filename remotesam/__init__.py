@@ -17,7 +17,7 @@ from remotesam.cpu import prefer_passive_waiting
 # Before anything imports torch (its OpenMP runtime reads the policy once, at load).
 prefer_passive_waiting()
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "RemoteSAM",
