@@ -19,7 +19,7 @@ from remotesam.checkpoint import load_checkpoint, read_state_dict
 from remotesam.hub import HubError, HubUri, parse_hf_uri, resolve_hf_uri
 
 #: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
-#: (tests/test_bench_runner.py::test_limit_task_options_and_cache_key)
+#: (tests/test_run_runner.py::test_limit_task_options_and_cache_key)
 pytestmark = pytest.mark.filterwarnings("ignore:evaluated .* a subset:UserWarning")
 
 REPO = "1e12Leon/RemoteSAM"

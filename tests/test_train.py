@@ -29,7 +29,7 @@ from remotesam.train.data import _augment
 from remotesam.train.loss import segmentation_loss
 
 #: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
-#: (tests/test_bench_runner.py::test_limit_task_options_and_cache_key)
+#: (tests/test_run_runner.py::test_limit_task_options_and_cache_key)
 pytestmark = pytest.mark.filterwarnings("ignore:evaluated .* a subset:UserWarning")
 
 # the tiny config at 64 px, no stochastic layers: fast and exactly reproducible

@@ -41,7 +41,7 @@ stay whole, ``'tis`` -> ``'t is``; ``http(s)://`` URLs stay whole. Not reproduce
 rarer rules (British spellings are not rewritten by the jar either; ``ftp:`` and ``mailto:``
 addresses, a clitic glued to a hyphenated word such as ``'s-hertogenbosch``).
 
-Agreement with the jar, measured (``tests/test_cap_nojava.py``): on the 155 real UCM-captions
+Agreement with the jar, measured (``tests/test_plugin_cap_nojava.py``): on the 155 real UCM-captions
 reference sentences in ``data/real/ucm_captions`` the token sequences are identical for
 155/155 (100.0 %), so BLEU-1..4, ROUGE-L, CIDEr and CIDEr-D on them differ by exactly 0 (each
 image's first reference scored as the candidate against the other four); on a hand-written

@@ -15,7 +15,7 @@ from remotesam.bench.cli.config_file import ConfigError, config_values, option_a
 from remotesam.bench.records.results import RunDocument
 
 #: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
-#: (tests/test_bench_runner.py::test_limit_task_options_and_cache_key)
+#: (tests/test_run_runner.py::test_limit_task_options_and_cache_key)
 pytestmark = pytest.mark.filterwarnings("ignore:evaluated .* a subset:UserWarning")
 
 

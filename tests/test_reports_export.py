@@ -23,7 +23,7 @@ from remotesam.bench.reports.export import export_runs, load_result, read_jsonl,
 from remotesam.bench.run import RunConfig, run
 
 #: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
-#: (tests/test_bench_runner.py::test_limit_task_options_and_cache_key)
+#: (tests/test_run_runner.py::test_limit_task_options_and_cache_key)
 pytestmark = pytest.mark.filterwarnings("ignore:evaluated .* a subset:UserWarning")
 
 

@@ -20,7 +20,7 @@ from remotesam.bench.records.results import RunDocument, latest_run, list_runs
 from remotesam.bench.records.store import ResultsStore
 
 #: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
-#: (tests/test_bench_runner.py::test_limit_task_options_and_cache_key)
+#: (tests/test_run_runner.py::test_limit_task_options_and_cache_key)
 pytestmark = pytest.mark.filterwarnings("ignore:evaluated .* a subset:UserWarning")
 
 N = 24

@@ -29,7 +29,7 @@ from remotesam.bench.run import RunConfig, run
 from remotesam.predictor import RemoteSAM
 
 #: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
-#: (tests/test_bench_runner.py::test_limit_task_options_and_cache_key)
+#: (tests/test_run_runner.py::test_limit_task_options_and_cache_key)
 pytestmark = pytest.mark.filterwarnings("ignore:evaluated .* a subset:UserWarning")
 
 TASKS = ("det", "mlc", "mcc", "seg", "cnt", "ref", "vg", "cap")

@@ -19,7 +19,7 @@ from remotesam.bench.run.embedded import ensure_embedded_benchmark
 from remotesam.checkpoint import load_checkpoint
 
 #: runs with --limit here evaluate a subset on purpose; the subset note is tested elsewhere
-#: (tests/test_bench_runner.py::test_limit_task_options_and_cache_key)
+#: (tests/test_run_runner.py::test_limit_task_options_and_cache_key)
 pytestmark = pytest.mark.filterwarnings("ignore:evaluated .* a subset:UserWarning")
 
 REPO = Path(__file__).resolve().parents[1]

@@ -2,7 +2,7 @@
 
 Blocks marked ``<!-- skeleton: TEMPLATE [part N] -->`` must be, joined in order, exactly what
 ``remotesam-bench new-task change`` writes from that template (the skeleton itself is tested in
-test_newtask.py, in a fresh venv too); blocks marked ``<!-- run -->`` are executed; the guide's
+test_cli_newtask.py, in a fresh venv too); blocks marked ``<!-- run -->`` are executed; the guide's
 task module is imported and checked with ``check_task_plugin``."""
 
 from __future__ import annotations
