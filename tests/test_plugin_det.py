@@ -99,6 +99,27 @@ class FakeDetModel:
         return self.responses[k][box_type]
 
 
+def _predict(task: DetectionTask, model: FakeDetModel, samples: list[Sample]) -> list[dict]:
+    """The stored JSON of ``model``'s detections, as the plugin's ``reduce`` encodes them
+    (built-in plugins predict through requests and ``reduce``; the fake answers per task
+    method, so the scoring tests feed its detections through the same encoder)."""
+    from remotesam.bench.api import BoxesPrediction
+    from remotesam.bench.api import Detections as Parts
+
+    out = []
+    for s in samples:
+        with Image.open(s.image) as im:
+            w, h = im.size
+        classes = list(task._classes(s))
+        parts = {}
+        for bt in ("hbb", "obb") if task.box_type == "both" else (task.box_type,):
+            d = model.detection(np.zeros((h, w, 3), np.uint8), classes, box_type=bt,
+                                epoc=task._epoc_for(s))
+            parts[bt] = Parts.from_arrays(d.boxes, d.scores, d.labels, d.classnames)
+        out.append(BoxesPrediction((h, w), **parts).encode())
+    return out
+
+
 def _dets(
     classnames: tuple[str, ...], box_type: str, rows: list[tuple[str, list[float], float]]
 ) -> Detections:
@@ -481,7 +502,7 @@ def test_predict_score_perfect_and_official_truncation(tmp_path: Path) -> None:
         ]
     )
     task = DetectionTask()
-    preds = task.predict(model, samples)
+    preds = _predict(task, model, samples)
     assert json.loads(json.dumps(preds)) == preds
     assert (
         model.calls[0]["classnames"] == list(C) and model.calls[0]["epoc"] is None
@@ -514,7 +535,7 @@ def test_obb_scoring_on_dota_and_difficult_option(tmp_path: Path) -> None:
             "obb": _dets(C, "obb", [("airplane", [0, 0, 10, 0, 10, 10, 0, 10], 0.9)])}
     model = FakeDetModel([resp])
     task = DetectionTask({"box_type": "both"})
-    preds = task.predict(model, samples)
+    preds = _predict(task, model, samples)
     assert [c["box_type"] for c in model.calls] == ["hbb", "obb"] and model.calls[0][
         "epoc"
     ] is False
@@ -537,8 +558,12 @@ def test_obb_scoring_on_dota_and_difficult_option(tmp_path: Path) -> None:
 def test_corrupt_image_fails_the_sample(tmp_path: Path) -> None:
     samples = _dior_samples(tmp_path)
     Path(samples[0].image).write_bytes(b"not a jpeg")
+    from remotesam import RemoteSAM
+    from remotesam.bench.run import default_checkpoint
+
+    model = RemoteSAM.from_checkpoint(default_checkpoint())
     with pytest.raises(DatasetError, match=r"1\.jpg"):
-        DetectionTask().predict(FakeDetModel([]), samples[:1])
+        DetectionTask().predict(model, samples[:1])
 
 
 def test_bad_options_and_predictions(tmp_path: Path) -> None:

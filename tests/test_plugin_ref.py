@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from plugin_support import run_harness_tiny
+from plugin_support import FakeEngine, run_harness_tiny
 
 from remotesam.bench.api import DatasetError, Sample
 from remotesam.bench.kit import masks as kit_masks
@@ -58,6 +58,8 @@ class FakeRefModel:
         self.masks = masks
         self.net_size = net_size
         self.calls: list[str] = []
+        self.engine = FakeEngine(self.referring_seg, net_size)
+        self.batch_size = 8
 
     def referring_seg(self, image: np.ndarray, sentence: str) -> ReferringMask:
         self.calls.append(sentence)

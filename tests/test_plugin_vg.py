@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
-from plugin_support import run_harness_tiny
+from plugin_support import FakeEngine, run_harness_tiny
 
 from remotesam.bench.api import DatasetError, Sample
 from remotesam.types import Grounding
@@ -27,6 +29,18 @@ class FakeVGModel:
     def __init__(self, boxes: list[list[float] | None]) -> None:
         self.boxes = list(boxes)
         self.calls: list[str] = []
+        self.engine = FakeEngine(self._painted)
+        self.batch_size = 8
+
+    def _painted(self, image: np.ndarray, sentence: str) -> Any:
+        """The box as a mask, for the plugin's ``reduce`` (mask to box) through the engine."""
+        g = self.visual_grounding(image, sentence)
+        m = np.zeros(image.shape[:2], np.uint8)
+        if g.box is not None:
+            x0, y0, x1, y1 = (round(float(v)) for v in g.box)
+            m[y0:y1 + 1, x0:x1 + 1] = 1
+        return SimpleNamespace(mask=m)
+
 
     def visual_grounding(self, image: np.ndarray, sentence: str) -> Grounding:
         self.calls.append(sentence)
@@ -34,6 +48,18 @@ class FakeVGModel:
         if b is None:
             return Grounding(box=None, score=float("nan"))
         return Grounding(box=np.asarray(b, dtype=np.float64), score=0.9)
+
+
+def _predict(model: FakeVGModel, samples: list) -> list[dict]:
+    """The stored JSON of the fake's boxes, as the plugin's ``reduce`` encodes a box (the
+    scoring tests use exact float boxes, which a mask cannot carry)."""
+    from remotesam.bench.api import BoxPrediction
+
+    out = []
+    for smp in samples:
+        g = model.visual_grounding(np.zeros((1, 1, 3), np.uint8), str(smp.meta["description"]))
+        out.append(BoxPrediction.from_array(g.box, None if g.box is None else g.score).encode())
+    return out
 
 
 def _xml(objects: list[dict], filename: str | None) -> str:
@@ -107,7 +133,7 @@ def test_real_sample_end_to_end(real_data: Path) -> None:
     samples = DIORRSVGAdapter(real_data / "dior_rsvg", allow_partial=True).samples()
     task = VisualGroundingTask()
     model = FakeVGModel([[133, 237, 684, 600]])
-    preds = task.predict(model, samples)
+    preds = _predict(model, samples)
     assert model.calls == ["A green and brown golf field"]
     assert json.loads(json.dumps(preds)) == preds
     s = task.score(samples, preds)
@@ -209,7 +235,7 @@ def test_no_box_counts_zero_not_previous_iou(tmp_path: Path) -> None:
     gts = [s.target["bbox_xyxy"] for s in samples]
     boxes = [gts[0], None, [3, 3, 13, 7], None]  # perfect, none, IoU 0.5, none
     task = VisualGroundingTask()
-    s = task.score(samples, task.predict(FakeVGModel(boxes), samples))
+    s = task.score(samples, _predict(FakeVGModel(boxes), samples))
     assert s.metrics["Acc@0.5"] == pytest.approx(50.0)  # official bug would report 100
     assert s.metrics["Acc@0.6"] == pytest.approx(25.0)
     assert s.metrics["mIoU"] == pytest.approx(100 * 1.5 / 4)

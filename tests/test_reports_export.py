@@ -219,11 +219,25 @@ def test_exported_coco_files_give_the_run_number_with_pycocotools(tmp_path):
 
 
 @pytest.mark.realdata
-def test_exported_dota_coco_files_state_the_uncapped_max_dets(real_data, tmp_path):
+def test_exported_dota_coco_files_state_the_uncapped_max_dets(real_data, tmp_path, monkeypatch):
     """DOTA keeps every detection: on a real patch with 263 small vehicles, plain COCOeval with
     its default maxDets=100 gives another number; the sidecar's maxDets gives the run's."""
+    from remotesam.bench.api import BoxesPrediction
+    from remotesam.bench.api import Detections as Parts
     from remotesam.types import Detections
-    from remotesam_plugins.det import DOTADetectionAdapter
+    from remotesam_plugins.det import DetectionTask, DOTADetectionAdapter
+
+    def echo_predict(self, model, samples):  # the fake answers per task method, not requests
+        out = []
+        for smp in samples:
+            d = model.detection(None, list(self._classes(smp)))
+            out.append(BoxesPrediction(
+                (int(smp.meta.get("height", 1024)), int(smp.meta.get("width", 1024))),
+                hbb=Parts.from_arrays(d.boxes, d.scores, d.labels, d.classnames)).encode())
+        return out
+
+    monkeypatch.setattr(DetectionTask, "predict", echo_predict)
+    monkeypatch.setattr(DetectionTask, "uses_requests", classmethod(lambda cls: False))
 
     root = real_data / "dota" / "split_patch"
     (s,) = DOTADetectionAdapter(root).samples()
