@@ -438,7 +438,7 @@ def test_radar_png_svg_axes_and_lines(two_runs, tmp_path):
     axes = radar_axes(fig)
     assert [a.label for a in axes] == ["Referring seg.\nRRSIS-D · oIoU",
                                        "Visual grounding\nDIOR-RSVG · Acc@0.5",
-                                       "Counting\nDIOR · accuracy"]
+                                       "Counting\nDIOR counting (Falcon) · accuracy"]
     assert [ln.get_label() for ln in ax.lines] == build_leaderboard(two_runs).rows
     texts = {t.get_text() for t in ax.texts}
     assert {a.label for a in axes} <= texts
@@ -533,8 +533,8 @@ def test_radar_published_overlay_and_inverted_lower_is_better(two_runs):
     assert "RemoteSAM [paper]" in pub and "Falcon [paper]" in pub
     assert all(lines[k].get_linestyle() == "--" for k in pub)
     labels = [a.label for a in radar_axes(fig)]
-    assert "Counting\nDIOR · mae ↓" in labels
-    j = labels.index("Counting\nDIOR · mae ↓")
+    assert "Counting\nDIOR counting (Falcon) · mae ↓" in labels
+    j = labels.index("Counting\nDIOR counting (Falcon) · mae ↓")
     a, b = (lines[r].get_ydata()[j] for r in build_leaderboard(two_runs).rows)
     assert b > a  # ckpt_b has the lower (better) MAE, so it lies further out
     assert axis_label(build_leaderboard(two_runs).columns[0]) == "Referring seg.\nRRSIS-D · oIoU"
