@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
-from plugin_support import check_plugin_tiny
+from plugin_support import FakeEngine, check_plugin_tiny
 
 from remotesam.bench.api import DatasetError, Sample
-from remotesam.types import Counts
+from remotesam.text import prompt
 from remotesam_plugins._detection_common import DIOR_PRIOR_AREAS, DOTA_PRIOR_AREAS
 from remotesam_plugins.cnt import (
     CountingTask,
@@ -53,33 +55,24 @@ def counting_root(real_data: Path, tmp_path: Path) -> Path:
 
 
 class FakeCountModel:
+    """Answers through a :class:`FakeEngine`: the ``k``-th prompt gets ``counts[k]`` separated
+    16x16 squares, which the plugin's ``reduce`` boxes (mask to box) and counts."""
+
     def __init__(self, counts: list[int]) -> None:
         self.counts = counts
         self.calls: list[dict] = []
+        self.engine = FakeEngine(self._painted)
+        self.batch_size = 8
 
-    def counting(
-        self,
-        image: np.ndarray,
-        classnames: list[str],
-        *,
-        prior_areas=None,
-        area_factor=0.8,
-        epoc=None,
-        epoc_threshold=0.15,
-    ) -> Counts:
-        self.calls.append(
-            {
-                "classnames": classnames,
-                "prior_areas": prior_areas,
-                "area_factor": area_factor,
-                "epoc": epoc,
-                "epoc_threshold": epoc_threshold,
-                "shape": image.shape,
-            }
-        )
-        return Counts(
-            classnames=tuple(classnames), counts={classnames[0]: self.counts[len(self.calls) - 1]}
-        )
+    def _painted(self, image: np.ndarray, prompt: str) -> Any:
+        self.calls.append({"prompt": prompt, "shape": image.shape})
+        n = self.counts[len(self.calls) - 1]
+        m = np.zeros(image.shape[:2], np.uint8)
+        per_row = image.shape[1] // 32
+        for k in range(n):
+            y, x = 8 + 32 * (k // per_row), 8 + 32 * (k % per_row)
+            m[y:y + 16, x:x + 16] = 1
+        return SimpleNamespace(mask=m)
 
 
 @pytest.mark.realdata
@@ -272,9 +265,11 @@ def test_predict_and_score(counting_root: Path) -> None:
     task = CountingTask()
     preds = task.predict(model, samples)
     assert json.loads(json.dumps(preds)) == preds
-    assert model.calls[1] == {"classnames": ["storagetank"], "prior_areas": {"storagetank": 4.0},
-                              "area_factor": 0.8, "epoc": None, "epoc_threshold": 0.15,
-                              "shape": (448, 448, 3)}
+    assert [p["count"] for p in preds] == [7, 2, 0, 15]
+    assert model.calls[1] == {"prompt": prompt("storagetank"), "shape": (448, 448, 3)}
+    (req,) = task.requests(samples[1])
+    assert req.prompts == (prompt("storagetank"),) and req.boundary is None
+    assert samples[1].meta["prior_area"] == 4
     sc = task.score(samples, preds)
     assert sc.metrics["accuracy"] == pytest.approx(50.0)
     assert sc.metrics["mae"] == pytest.approx(1.0)

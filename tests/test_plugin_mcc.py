@@ -8,16 +8,18 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
-from plugin_support import run_harness_tiny
+from plugin_support import FakeEngine, run_harness_tiny
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from sklearn.metrics import confusion_matrix as sk_confusion
 
 from remotesam.bench.api import DatasetError, Sample
-from remotesam.types import MultiClassResult
+from remotesam.text import prompt
 from remotesam_plugins.mcc import UCM_CLASSES, UCM_FOLDERS, SceneClassificationTask, UCMercedAdapter
 from remotesam_plugins.metrics.classification import (
     confusion_matrix,
@@ -28,19 +30,27 @@ from remotesam_plugins.metrics.classification import (
 
 
 class FakeMCCModel:
-    """Returns the given score vectors in call order; label = argmax if >= 0.5 else None."""
+    """Answers through a :class:`FakeEngine` with the given score vectors in image order: each
+    class prompt gets a constant probability map equal to its score (GMP = GAP = the score), and
+    the plugin's ``reduce`` pools it back (argmax, ``None`` below the 0.5 floor)."""
 
     def __init__(self, scores: list[np.ndarray]) -> None:
         self.scores = list(scores)
-        self.calls: list[tuple[str, ...]] = []
+        self.calls = 0
         self.shapes: list[tuple[int, ...]] = []
+        self.index = {prompt(c): k for k, c in enumerate(UCM_CLASSES)}
+        self.engine = FakeEngine(self._painted)
+        self.batch_size = 8
 
-    def multi_class_cls(self, image: np.ndarray, classnames) -> MultiClassResult:
-        self.calls.append(tuple(classnames))
-        self.shapes.append(image.shape)
-        s = np.asarray(self.scores.pop(0), dtype=np.float64)
-        best = int(np.argmax(s))
-        return MultiClassResult(tuple(classnames), s, classnames[best] if s[best] >= 0.5 else None)
+    def _painted(self, image: np.ndarray, text: str) -> Any:
+        i, k = divmod(self.calls, len(UCM_CLASSES))
+        self.calls += 1
+        if k == 0:
+            self.shapes.append(image.shape)
+        v = float(np.asarray(self.scores[i])[self.index[text]])
+        s = self.engine.net_size
+        return SimpleNamespace(mask=np.zeros(image.shape[:2], np.uint8),
+                               prob_net=np.full((s, s), v, np.float32))
 
 
 @pytest.mark.realdata
@@ -82,7 +92,9 @@ def test_real_end_to_end_with_off_size_images(real_data: Path) -> None:
     model = FakeMCCModel(scores)
     task = SceneClassificationTask()
     preds = task.predict(model, samples)
-    assert model.calls[0] == UCM_CLASSES
+    (req,) = task.requests(samples[0])
+    assert req.prompts == tuple(prompt(c) for c in UCM_CLASSES)
+    assert model.calls == 21 * len(samples)
     shapes = dict(zip((s.sample_id for s in samples), model.shapes))
     assert shapes["buildings/buildings96.tif"] == (247, 247, 3)
     assert shapes["intersection/intersection99.tif"] == (256, 249, 3)  # W x H = 249 x 256
@@ -129,11 +141,15 @@ def test_empty_class_folder(tmp_path: Path) -> None:
 
 
 def test_corrupt_image_fails_the_sample(tmp_path: Path) -> None:
+    from remotesam import RemoteSAM
+    from remotesam.bench.run import default_checkpoint
+
     p = tmp_path / "x.tif"
     p.write_bytes(b"II*\x00 broken")
     s = Sample("beach/x.tif", p, {"label": "beach", "label_index": 3})
+    model = RemoteSAM.from_checkpoint(default_checkpoint())
     with pytest.raises(DatasetError, match=r"x\.tif is unreadable"):
-        SceneClassificationTask().predict(FakeMCCModel([np.zeros(21)]), [s])
+        SceneClassificationTask().predict(model, [s])
 
 
 @pytest.mark.parity
@@ -175,7 +191,11 @@ def test_bad_inputs() -> None:
         confusion_matrix(np.array([0, 5]), np.array([0, 1]), 3)
     s = Sample("a/b.tif", "b.tif", {"label": "beach", "label_index": 3})
     with pytest.raises(ValueError, match="'scores' must be a list of 21 numbers"):
-        SceneClassificationTask().score([s], [{"scores": [0.1]}])
+        SceneClassificationTask().score(
+            [s], [{"classes": list(UCM_CLASSES), "scores": [0.1], "label": None}]
+        )
+    with pytest.raises(ValueError, match="field 'classes' missing"):
+        SceneClassificationTask().score([s], [{"scores": [0.1] * 21}])
     with pytest.raises(ValueError, match="no options"):
         SceneClassificationTask({"k": 1})
 

@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
-from plugin_support import check_plugin_tiny
+from plugin_support import FakeEngine, check_plugin_tiny
 from sklearn.metrics import accuracy_score, average_precision_score, f1_score, hamming_loss
 
 from remotesam.bench.api import DatasetError
-from remotesam.types import MultiLabelResult
+from remotesam.text import prompt
 from remotesam_plugins._detection_common import DIOR_CLASSES, DOTA_CLASSES
 from remotesam_plugins.metrics.multilabel import (
     binary_average_precision,
@@ -46,16 +48,23 @@ def dior_root(real_data: Path, tmp_path: Path) -> Path:
 
 
 class FakeMLCModel:
-    def __init__(self, scores: list[dict[str, float]]) -> None:
-        self.scores = scores
-        self.n = 0
+    """Answers through a :class:`FakeEngine`: each class prompt gets a constant probability map
+    equal to the class's wanted score (so GMP = GAP = that score, and the plugin's ``reduce``
+    pools it back); ``classes`` maps the prompts back to their class names."""
 
-    def multi_label_cls(self, image: np.ndarray, classnames: list[str]) -> MultiLabelResult:
-        table = self.scores[self.n]
-        self.n += 1
-        sc = np.array([table.get(c, 0.0) for c in classnames], np.float64)
-        return MultiLabelResult(classnames=tuple(classnames), scores=sc,
-                                labels=tuple(c for c, s in zip(classnames, sc) if s > 0.5))
+    def __init__(self, scores: list[dict[str, float]], classes: tuple[str, ...]) -> None:
+        self.scores = scores
+        self.calls = 0
+        self.by_prompt = {prompt(c): c for c in classes}
+        self.engine = FakeEngine(self._painted)
+        self.batch_size = 8
+
+    def _painted(self, image: np.ndarray, text: str) -> Any:
+        v = self.scores[self.calls // len(self.by_prompt)].get(self.by_prompt[text], 0.0)
+        self.calls += 1
+        s = self.engine.net_size
+        return SimpleNamespace(mask=np.zeros(image.shape[:2], np.uint8),
+                               prob_net=np.full((s, s), v, np.float32))
 
 
 @pytest.mark.realdata
@@ -146,9 +155,13 @@ def test_multilabel_metrics_equal_sklearn(seed: int) -> None:
 def test_predict_and_score(dior_root: Path) -> None:
     samples = DIORMultiLabelAdapter(dior_root).samples()
     task = MultiLabelClassificationTask()
-    preds = task.predict(FakeMLCModel([{"golffield": 0.6, "airplane": 0.55, "dam": 0.2}]), samples)
+    (req,) = task.requests(samples[0])
+    assert req.prompts == tuple(prompt(c) for c in DIOR_CLASSES)
+    model = FakeMLCModel([{"golffield": 0.6, "airplane": 0.55, "dam": 0.2}], DIOR_CLASSES)
+    preds = task.predict(model, samples)
     assert json.loads(json.dumps(preds)) == preds
     assert preds[0]["labels"] == ["airplane", "golffield"]
+    assert dict(zip(preds[0]["classnames"], preds[0]["scores"]))["dam"] == pytest.approx(0.2)
     sc = task.score(samples, preds)
     assert sc.metrics["accuracy"] == pytest.approx(100 * 19 / 20)  # one FP out of 20 pairs
     assert sc.metrics["exact_match"] == 0.0
