@@ -9,17 +9,19 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
-from plugin_support import run_harness_tiny
+from plugin_support import FakeEngine, run_harness_tiny
 from sklearn.metrics import confusion_matrix as sk_confusion
 from sklearn.metrics import f1_score, jaccard_score
 
 from remotesam.bench.api import DatasetError
 from remotesam.bench.kit import masks as kit_masks
-from remotesam.types import SemanticMasks
+from remotesam.text import prompt
 from remotesam_plugins.metrics.segmentation import (
     fast_hist,
     per_class_iou_official,
@@ -39,22 +41,28 @@ from remotesam_plugins.seg import (
 
 
 class FakeSegModel:
-    """Returns the given label maps (at network size S) in call order."""
+    """Answers through a :class:`FakeEngine` with the given label maps (at network size S) in
+    image order: prompt ``k`` of an image gets ``mask_net = (label_map == k + 1)``, and the
+    plugin's ``reduce`` merges the class masks back into that label map. ``calls`` records each
+    image's prompts."""
 
     def __init__(self, label_maps: list[np.ndarray]) -> None:
         self.maps = list(label_maps)
-        self.calls: list[tuple[tuple[str, ...], str]] = []
+        self.calls: list[list[str]] = []
+        self._image: np.ndarray | None = None
+        self._map = np.zeros((1, 1), np.int64)
+        self.engine = FakeEngine(self._painted, int(np.asarray(label_maps[0]).shape[0]))
+        self.batch_size = 8
 
-    def semantic_seg(
-        self, image: np.ndarray, classnames, template: str = "{} in the image"
-    ) -> SemanticMasks:
-        self.calls.append((tuple(classnames), template))
-        lm = self.maps.pop(0).astype(np.int64)
-        k = len(classnames)
-        h, w = image.shape[:2]
-        full = kit_masks.resize_nearest(lm, (h, w))
-        masks = np.stack([(full == c + 1).astype(np.uint8) for c in range(k)])
-        return SemanticMasks(tuple(classnames), masks, masks.astype(np.float32), full, lm)
+    def _painted(self, image: np.ndarray, text: str) -> Any:
+        if image is not self._image:  # the engine loads each request's image once
+            self._image = image
+            self._map = np.asarray(self.maps.pop(0)).astype(np.int64)
+            self.calls.append([])
+        self.calls[-1].append(text)
+        k = len(self.calls[-1])
+        return SimpleNamespace(mask=np.zeros(image.shape[:2], np.uint8),
+                               mask_net=(self._map == k).astype(np.uint8))
 
 
 def _colour(label: np.ndarray) -> np.ndarray:
@@ -164,7 +172,9 @@ def test_isaid_adapter_and_end_to_end(isaid_root: tuple[Path, np.ndarray]) -> No
     task = SemanticSegmentationTask()
     model = FakeSegModel([net])
     preds = task.predict(model, samples)
-    assert model.calls == [(ISAID_CLASSES, "{} in the image.")]  # official prompt with the period
+    # official prompt with the period
+    assert model.calls == [[prompt(c, "{} in the image.") for c in ISAID_CLASSES]]
+    assert model.calls[0][0] == "ship in the image."
     assert json.loads(json.dumps(preds)) == preds
     s = task.score(samples, preds)
     present = np.unique(label)
@@ -296,7 +306,8 @@ def test_label_png_generic_with_classes_option(tmp_path: Path) -> None:
     task = SemanticSegmentationTask()
     model = FakeSegModel([pred, pred])
     s = task.score(samples, task.predict(model, samples))
-    assert model.calls[0][0] == ("road", "building")
+    assert model.calls[0] == [prompt("road", "{} in the image."),
+                              prompt("building", "{} in the image.")]
     assert s.metrics["aAcc"] == pytest.approx(100.0)  # ignored rows left out
     assert s.metrics["mIoU_fg"] == pytest.approx(100.0)
     assert s.metrics["mIoU"] == pytest.approx(100 * 2 / 3)  # background absent -> 0 (official rule)
