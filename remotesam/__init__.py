@@ -12,11 +12,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from remotesam.cpu import prefer_passive_waiting
-
-# Before anything imports torch (its OpenMP runtime reads the policy once, at load).
-prefer_passive_waiting()
-
 __version__ = "0.2.0"
 
 __all__ = [

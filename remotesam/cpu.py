@@ -8,10 +8,13 @@ Two facts of a shared machine (a CI runner, a laptop, a cluster node shared by j
   needs to finish the region, so every operation waits for the scheduler: measured on 2 cores
   beside other busy processes, a forward of the tiny checkpoint took 10.2 s with 2 spinning
   threads, 0.27 s with the same 2 threads waiting passively and 0.54 s with 1 thread.
-  :func:`prefer_passive_waiting` sets ``OMP_WAIT_POLICY=PASSIVE`` (waiting threads sleep)
-  unless the user set it; it must run before the OpenMP runtime starts (before ``import
-  torch``), so :mod:`remotesam` calls it first thing. The thread count, and so every number,
-  is unchanged.
+  ``OMP_WAIT_POLICY=PASSIVE`` (waiting threads sleep) avoids that, but on a quiet machine it
+  costs every parallel region a wake-up: the whole main job took 71-79 s instead of 56-59 s
+  on 2 quiet cores, and 136 s instead of 428 s beside two busy processes. So
+  :func:`choose_wait_policy` (called by ``remotesam-bench run`` and ``paper`` before torch is
+  imported) looks at the machine for a fifth of a second and asks for passive waiting only
+  when other processes keep at least half a core busy; a policy in the environment always
+  wins. The thread count, and so every number, is the same either way.
 * **How many CPUs.** ``os.cpu_count()`` counts the machine; a process may be limited by its
   affinity mask (``taskset``, Slurm's ``--cpus-per-task``) and by a cgroup CPU quota
   (containers, Kubernetes limits). :func:`available_cpus` takes the smallest; the engine never
@@ -22,9 +25,13 @@ from __future__ import annotations
 
 import math
 import os
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["available_cpus", "cap_torch_threads", "cgroup_cpu_quota", "prefer_passive_waiting"]
+__all__ = ["available_cpus", "busy_cpus_elsewhere", "cap_torch_threads", "cgroup_cpu_quota",
+           "choose_wait_policy", "prefer_passive_waiting"]
 
 
 def prefer_passive_waiting() -> None:
@@ -82,3 +89,44 @@ def cap_torch_threads() -> int:
             torch.set_num_threads(cap)
             n = cap
     return n
+
+
+def _proc_stat() -> tuple[int, int, int]:
+    """``(busy jiffies of the machine, all jiffies, this process's jiffies)``."""
+    with open("/proc/stat", encoding="ascii") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    with open("/proc/self/stat", encoding="ascii") as f:
+        own = f.read().rpartition(")")[2].split()
+    return sum(fields) - idle, sum(fields), int(own[11]) + int(own[12])  # utime + stime
+
+
+def busy_cpus_elsewhere(interval: float = 0.2,
+                        read: Callable[[], tuple[int, int, int]] = _proc_stat) -> float | None:
+    """How many CPUs other processes kept busy during ``interval`` seconds (Linux; None
+    where ``/proc/stat`` cannot be read)."""
+    try:
+        b0, t0, o0 = read()
+        time.sleep(interval)
+        b1, t1, o1 = read()
+    except (OSError, ValueError, IndexError):
+        return None
+    if t1 <= t0:
+        return None
+    n = os.cpu_count() or 1
+    return max(0.0, (b1 - b0) - (o1 - o0)) / (t1 - t0) * n
+
+
+def choose_wait_policy(interval: float = 0.2, threshold: float = 0.5,
+                       busy: Callable[[float], float | None] = busy_cpus_elsewhere
+                       ) -> str | None:
+    """``OMP_WAIT_POLICY=PASSIVE`` when other processes keep ``threshold`` CPUs or more busy;
+    returns the policy set, or None (the environment already chooses one, torch is already
+    imported, or the machine is quiet)."""
+    if "OMP_WAIT_POLICY" in os.environ or "torch" in sys.modules:
+        return None
+    others = busy(interval)
+    if others is None or others < threshold:
+        return None
+    prefer_passive_waiting()
+    return os.environ["OMP_WAIT_POLICY"]

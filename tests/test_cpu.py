@@ -14,16 +14,21 @@ from remotesam.cpu import available_cpus, cap_torch_threads, cgroup_cpu_quota
 
 
 def _policy_in_fresh_process(env: dict[str, str]) -> str:
-    code = "import remotesam, os; print(os.environ.get('OMP_WAIT_POLICY'))"
+    code = ("from remotesam.cpu import prefer_passive_waiting; import os; "
+            "prefer_passive_waiting(); print(os.environ.get('OMP_WAIT_POLICY'))")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True)
     return out.stdout.strip()
 
 
-def test_import_remotesam_makes_openmp_wait_passively_unless_the_user_chose() -> None:
+def test_passive_waiting_is_opt_in_and_keeps_the_users_choice() -> None:
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     assert _policy_in_fresh_process(env) == "PASSIVE"
     assert _policy_in_fresh_process({**env, "OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
+    code = "import remotesam, os; print(os.environ.get('OMP_WAIT_POLICY'))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "None"  # importing remotesam changes nothing
 
 
 @pytest.mark.parametrize(("files", "expected"), [
@@ -78,3 +83,22 @@ def test_the_prepared_gpu_script_runs_end_to_end_at_toy_size_on_the_cpu(tmp_path
     assert [r["task"] for r in result["pipeline"]] == ["det", "ref"]
     for row in result["pipeline"]:
         assert row["failed"] == 0 and row["image_prompts"] > 0 and 0 < row["busy_fraction"] <= 1
+
+
+def test_passive_waiting_is_chosen_only_when_other_processes_keep_cpus_busy(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from remotesam.cpu import busy_cpus_elsewhere, choose_wait_policy
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delitem(sys.modules, "torch")  # as in a fresh `remotesam-bench run`
+    assert choose_wait_policy(0, busy=lambda _: 0.1) is None
+    assert "OMP_WAIT_POLICY" not in os.environ
+    assert choose_wait_policy(0, busy=lambda _: None) is None  # no /proc/stat
+    assert choose_wait_policy(0, busy=lambda _: 1.8) == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's choice wins
+    assert choose_wait_policy(0, busy=lambda _: 1.8) is None
+    # two samples of /proc/stat: 150 of 200 jiffies busy, 50 of them this process's
+    reads = iter([(1000, 2000, 10), (1150, 2200, 60)])
+    n = os.cpu_count() or 1
+    assert busy_cpus_elsewhere(0, read=lambda: next(reads)) == pytest.approx(100 / 200 * n)
+    assert busy_cpus_elsewhere(0.1) is not None  # the real /proc/stat reads

@@ -560,6 +560,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
+    if args.command in ("run", "paper"):  # before torch is imported (remotesam.cpu)
+        from remotesam.cpu import choose_wait_policy
+
+        choose_wait_policy()
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
