@@ -28,6 +28,10 @@ from remotesam_plugins.metrics.classification import (
     scores_to_labels,
 )
 
+# UC Merced's released TIFFs carry truncated EXIF blocks; PIL warns on reading them (the pixels
+# are intact): a fact of the data, not of the code under test
+_UCM_EXIF = pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning")
+
 
 class FakeMCCModel:
     """Answers through a :class:`FakeEngine` with the given score vectors in image order: each
@@ -140,6 +144,7 @@ def test_empty_class_folder(tmp_path: Path) -> None:
         UCMercedAdapter(tmp_path).samples()
 
 
+@_UCM_EXIF
 def test_corrupt_image_fails_the_sample(tmp_path: Path) -> None:
     from remotesam import RemoteSAM
     from remotesam.bench.run import default_checkpoint
@@ -212,6 +217,7 @@ def test_check_task_plugin(real_data: Path) -> None:
     assert len(UCMercedAdapter(real_data / "ucmerced", "test").samples()) == 44
 
 
+@_UCM_EXIF
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_harness_end_to_end_with_tiny_model(real_data: Path, tmp_path: Path) -> None:
