@@ -220,11 +220,10 @@ def _titles() -> dict[tuple[str, str], str]:
 
 
 def _header(t: PaperTable) -> list[str]:
-    from remotesam.bench.reports.leaderboard import dataset_display_name
 
     titles = _titles()
     return [
-        f"{titles.get((task, ds)) or dataset_display_name(ds)} {m}" for task, ds, _, m in t.columns
+        f"{titles.get((task, ds)) or ds} {m}" for task, ds, _, m in t.columns
     ]
 
 

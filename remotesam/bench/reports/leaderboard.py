@@ -61,12 +61,10 @@ __all__ = [
     "Leaderboard",
     "build_leaderboard",
     "collect_results",
-    "dataset_display_name",
     "is_subset",
     "is_synthetic",
     "result_titles",
     "select_columns",
-    "task_display_name",
 ]
 
 #: Output formats and their aliases.
@@ -94,18 +92,6 @@ def result_titles(result: TaskResult) -> tuple[str, str]:
         return result.task_title, result.dataset_title
     task, ds = _registry().titles(result.task, result.dataset)
     return result.task_title or task, result.dataset_title or ds
-
-
-def task_display_name(task: str, title: str = "") -> str:
-    """The display name of ``task``: ``title`` when given (a result's or a column's), else the
-    installed plugin's title, else the key."""
-    return title or _registry().titles(task, "")[0]
-
-
-def dataset_display_name(dataset: str, title: str = "", task: str = "") -> str:
-    """The display name of ``dataset`` of ``task``: ``title`` when given, else the installed
-    plugin's title for it, else the key."""
-    return title or (_registry().titles(task, dataset)[1] if task else dataset)
 
 
 def is_synthetic(result: TaskResult) -> bool:
@@ -279,7 +265,7 @@ class Leaderboard:
             data[escape(col.label)] = out
         return pd.DataFrame({"checkpoint": [escape(r) for r in self.rows], **data})
 
-    def _footnotes(self) -> list[str]:
+    def footnotes(self) -> list[str]:
         notes = []
         used = self.flags_used()
         if "synthetic" in used:
@@ -304,7 +290,7 @@ class Leaderboard:
                                  lambda s: s.replace("|", "\\|"))
         text = frame.to_markdown(index=False,
                                  colalign=["left"] + ["right"] * (len(frame.columns) - 1))
-        notes = self._footnotes()
+        notes = self.footnotes()
         if notes:
             text += "\n\n" + "\n".join(f"- {n}" for n in notes)
         return text + "\n"
@@ -338,7 +324,7 @@ class Leaderboard:
                                  second="<u>{}</u>")
         text = frame.to_html(escape=False, index=False, classes="remotesam-leaderboard",
                              border=0)
-        notes = self._footnotes()
+        notes = self.footnotes()
         if notes:
             text += "\n<ul class=\"remotesam-leaderboard-notes\">\n" + "".join(
                 f"<li>{html.escape(n)}</li>\n" for n in notes) + "</ul>"
@@ -401,7 +387,7 @@ class Leaderboard:
             values = [str(v) for v in frame.iloc[i].tolist()]
             lines.append(" & ".join(values) + " \\\\")
         lines += ["\\bottomrule", "\\end{tabular}}"]
-        notes = self._footnotes()
+        notes = self.footnotes()
         if notes:
             lines.append("\\par\\smallskip\\parbox{\\linewidth}{\\raggedright\\footnotesize")
             notes = [_latex_escape(t).replace("--", "-{}-") for t in notes]  # --limit, not "–limit"

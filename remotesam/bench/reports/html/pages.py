@@ -231,7 +231,7 @@ def _leaderboard_view(board: Leaderboard, table_id: str) -> dict[str, Any]:
     columns = [{"label": c.label, "task": c.task_name,
                 "dataset": c.dataset_name, "split": c.split,
                 "metric": c.metric, "lower": not c.higher_is_better} for c in board.columns]
-    return {"id": table_id, "columns": columns, "rows": rows, "notes": board._footnotes()}
+    return {"id": table_id, "columns": columns, "rows": rows, "notes": board.footnotes()}
 
 
 def leaderboard_html(board: Leaderboard, table_id: str = "leaderboard") -> str:
