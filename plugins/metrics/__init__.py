@@ -7,8 +7,9 @@
 * :mod:`.multilabel`, :mod:`.detection`, :mod:`.captioning`, :mod:`.counting` - the metrics of
   the ``mlc``, ``det``, ``cap`` and ``cnt`` plugins.
 
-Confusion matrices of ``mcc`` and ``mlc`` are counted by torchmetrics (exactly the official
-definition); each module's docstring says where our own code is kept and why (float64 where
+Confusion matrices of ``mcc`` and ``mlc`` are counted in numpy (exactly the official definition,
+tested equal to torchmetrics' and scikit-learn's: importing torchmetrics costs 2-5 s of every
+run); each module's docstring says where our own code is kept and why (float64 where
 torchmetrics returns float32, official quirks such as SEG's out-of-range labels).
 
 Official functions are tested against the official code's outputs stored in

@@ -7,12 +7,14 @@ columns = predicted class, and the reported accuracy is ``trace / sum`` (top-1 a
 Per-class accuracy = recall = ``diag / row``; the official code adds ``1e-15`` to denominators,
 which changes results only in the last bits (not reproduced).
 
-The confusion matrix is counted by ``torchmetrics`` (``multiclass_confusion_matrix``: integer
-counts, rows = target, columns = prediction, exactly the official definition; the golden parity
-test in ``tests/test_plugin_mcc.py`` proves it). Accuracy, recall and F1 are then derived from it
-in float64 here, as the official ``MultiClassRunningScore`` derives them from its matrix
-(torchmetrics' own ``multiclass_accuracy``/``f1_score`` return float32, which would move the
-last digits).
+The confusion matrix is one ``numpy.bincount`` (integer counts, rows = target, columns =
+prediction, exactly the official definition; the golden parity test in
+``tests/test_plugin_mcc.py`` proves it, and ``tests/test_plugin_metrics_confusion.py`` checks it equals
+``torchmetrics``' ``multiclass_confusion_matrix``). torchmetrics is not called at run time:
+importing it imports ``torch._dynamo`` and torchvision, 2-5 s of every run, for one bincount.
+Accuracy, recall and F1 are derived from the matrix in float64 here, as the official
+``MultiClassRunningScore`` derives them from its matrix (torchmetrics' own
+``multiclass_accuracy``/``f1_score`` return float32, which would move the last digits).
 
 Multi-label metrics (``mlc`` plugin) live in :mod:`.multilabel`.
 """
@@ -45,8 +47,8 @@ def scores_to_labels(scores: np.ndarray) -> np.ndarray:
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """``(K, K)`` int64 confusion matrix, rows = true class, columns = predicted class
-    (``torchmetrics.functional.classification.multiclass_confusion_matrix``).
+    """``(K, K)`` int64 confusion matrix, rows = true class, columns = predicted class (equal to
+    ``torchmetrics.functional.classification.multiclass_confusion_matrix``).
 
     Raises:
         ValueError: labels outside ``[0, K)`` or unequal lengths.
@@ -58,14 +60,8 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
     for name, v in (("y_true", t), ("y_pred", p)):
         if v.size and (v.min() < 0 or v.max() >= num_classes):
             raise ValueError(f"confusion_matrix: {name} has labels outside [0, {num_classes})")
-    if not t.size:
-        return np.zeros((num_classes, num_classes), dtype=np.int64)
-    import torch
-    from torchmetrics.functional.classification import multiclass_confusion_matrix
-
-    cm = multiclass_confusion_matrix(torch.from_numpy(p), torch.from_numpy(t), num_classes,
-                                     validate_args=False)
-    return cm.numpy().astype(np.int64)
+    counts = np.bincount(t * num_classes + p, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes).astype(np.int64)
 
 
 def per_class_accuracy(cm: np.ndarray) -> np.ndarray:

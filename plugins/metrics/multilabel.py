@@ -8,9 +8,11 @@ The official RemoteSAM number (``MLC.py`` + ``MultiLabelRunningScore.accuracy()`
 (image, class) pair; it is dominated by true negatives. Exact-match (subset) accuracy, micro /
 macro F1 and mAP are reported beside it under their own names.
 
-Libraries: the per-class confusion matrices are counted by ``torchmetrics``
-(``multilabel_confusion_matrix``, the ``[[tn, fp], [fn, tp]]`` layout of the official ignite
-``MultiLabelConfusionMatrix``; golden parity in ``tests/test_plugin_mlc.py``). Accuracy,
+Libraries: the per-class confusion matrices are counted in numpy (the ``[[tn, fp], [fn, tp]]``
+layout of the official ignite ``MultiLabelConfusionMatrix``; golden parity in
+``tests/test_plugin_mlc.py``; equal to torchmetrics' ``multilabel_confusion_matrix`` and
+scikit-learn's, ``tests/test_plugin_metrics_confusion.py``: importing torchmetrics at run time would cost
+2-5 s of every run, see :mod:`.classification`). Accuracy,
 precision, recall and F1 are derived from those counts in float64 (torchmetrics' own
 ``multilabel_f1_score`` & co. return float32, which would move the last digits). Average precision
 is computed here in numpy with scikit-learn's definition (``average_precision_score``: step-wise
@@ -45,23 +47,19 @@ def _as_bool(a: np.ndarray, name: str) -> np.ndarray:
 def multilabel_confusion(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """Per-class 2x2 confusion matrices ``(K, 2, 2)`` int64 laid out ``[[tn, fp], [fn, tp]]``.
 
-    Counted by ``torchmetrics.functional.classification.multilabel_confusion_matrix``; same
-    layout as the official ignite ``MultiLabelConfusionMatrix`` and as
+    Equal to ``torchmetrics.functional.classification.multilabel_confusion_matrix``; the
+    layout of the official ignite ``MultiLabelConfusionMatrix`` and of
     ``sklearn.metrics.multilabel_confusion_matrix``.
     """
     t = _as_bool(y_true, "y_true")
     p = _as_bool(y_pred, "y_pred")
     if t.shape != p.shape:
         raise ValueError(f"y_true {t.shape} and y_pred {p.shape} differ in shape")
-    if not t.size:
-        return np.zeros((t.shape[1], 2, 2), dtype=np.int64)
-    import torch
-    from torchmetrics.functional.classification import multilabel_confusion_matrix
-
-    cm = multilabel_confusion_matrix(torch.from_numpy(p.astype(np.int64)),
-                                     torch.from_numpy(t.astype(np.int64)), t.shape[1],
-                                     validate_args=False)
-    return cm.numpy().astype(np.int64)
+    tp = (t & p).sum(0)
+    fp = (~t & p).sum(0)
+    fn = (t & ~p).sum(0)
+    tn = (~t & ~p).sum(0)
+    return np.stack([np.stack([tn, fp], 1), np.stack([fn, tp], 1)], 1).astype(np.int64)
 
 
 def labelwise_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, np.ndarray]:

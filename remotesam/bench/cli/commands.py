@@ -3,7 +3,8 @@
 Subcommands::
 
     remotesam-bench list   [--tasks T,...] [--json]
-    remotesam-bench run    [--tasks det,vg] [--ckpt ckpt.pth] [--ckpt 'runs/*/ckpt.pth' ...]
+    remotesam-bench run    [--tasks det,vg] [--suite paper] [--ckpt ckpt.pth]
+                           [--ckpt 'runs/*/ckpt.pth' ...]
                            [--data-root DIR] [--dataset-root det.dior=PATH ...]
                            [--limit N] [--device cpu|cuda] [--batch-size B]
                            [--precision fp32|bf16|fp16] [--task-opt det.score_thr=0.3 ...]
@@ -11,8 +12,9 @@ Subcommands::
                            [--results-dir results] [--no-report]
                            [--config run.yaml] [--progress-interval SECONDS]
                            [--log-to tensorboard[:DIR],wandb[:PROJECT],mlflow[:URI]]
-                           (no --tasks: all; no --ckpt: the bundled tiny checkpoint; no
-                           --data-root: the embedded procedural benchmark)
+                           (no --tasks: the paper suite, its 22 (task, dataset) pairs; no
+                           --ckpt: the bundled tiny checkpoint; no --data-root: the embedded
+                           procedural benchmark)
     remotesam-bench score  [--run RUN_ID|PATH] [--results-dir results] [--data-root DIR]
     remotesam-bench leaderboard | radar | gate | baseline     (reports, when installed)
     remotesam-bench synth                                    (the embedded benchmark)
@@ -271,6 +273,23 @@ def _print_outcome(outcome: Any, warnings_shown: bool = False) -> None:
         console.print(f"run document: {outcome.path}")
 
 
+def _run_selection(args: argparse.Namespace) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The run's task selections and task options from ``--tasks``, ``--suite`` and
+    ``--task-opt``: with a suite (``--suite``, or neither it nor ``--tasks``: the paper suite)
+    its pairs come first, then ``--tasks``; the suite's task options apply unless
+    ``--task-opt`` sets the same key."""
+    from remotesam.bench.cli.paper import suite_task_options, suite_tasks
+
+    options = _task_options(args.task_opt)
+    if args.tasks and not args.suite:
+        return list(args.tasks), options
+    name = args.suite or "paper"
+    merged = {task: dict(opts) for task, opts in suite_task_options(name).items()}
+    for task, opts in options.items():
+        merged.setdefault(task, {}).update(opts)
+    return [*suite_tasks(name), *(args.tasks or [])], merged
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from remotesam.bench.cli.config_file import apply_config_file, resolved_options, save_config
     from remotesam.bench.records.results import runs_dir
@@ -280,11 +299,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.config is not None:  # the command line wins over the file
         args = apply_config_file(args, run_parser, args._run_argv, args.config)
     options = resolved_options(args, run_parser, args.config)
+    tasks, task_options = _run_selection(args)
     config = RunConfig(
-        tasks=args.tasks or ["all"], checkpoints=args.ckpt or [], data_root=args.data_root,
+        tasks=tasks, checkpoints=args.ckpt or [], data_root=args.data_root,
         dataset_roots=_dataset_roots(args.dataset_root), split=args.split, limit=args.limit,
         device=args.device, batch_size=args.batch_size, precision=args.precision,
-        task_options=_task_options(args.task_opt),
+        task_options=task_options,
         dataset_options=_dataset_options(args.dataset_opt), results_dir=args.results_dir,
         run_id=args.run_id, progress=False if args.no_progress else None,
         progress_interval=args.progress_interval,
@@ -446,7 +466,11 @@ def build_parser(addons: bool = True) -> argparse.ArgumentParser:
                        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", action="append", default=None, metavar="T[,T...]",
                    help="tasks: 'det' (default dataset), 'det.dior', 'det.*' (all datasets), "
-                   "'all' (default); comma-separated or repeated")
+                   "'all' (every task's default dataset); comma-separated or repeated. "
+                   "Default: --suite paper")
+    p.add_argument("--suite", choices=["paper"], default=None,
+                   help="a named suite: 'paper', every (task, dataset) pair of the RemoteSAM "
+                   "paper's tables and figures (22); with --tasks, both")
     p.add_argument("--ckpt", action="append", metavar="PATH|DIR|GLOB|hf://REPO/FILE[@REV]",
                    help="checkpoint file, directory, quoted glob, or Hugging Face Hub URI "
                    "hf://OWNER/REPO/FILE[@REVISION] (its cache; HF_HUB_OFFLINE=1 reads only "

@@ -1,7 +1,9 @@
 """``remotesam-bench paper``: the RemoteSAM paper's evaluation as one suite, and its tables.
 
 The suite is every (task, dataset) pair of the paper's Tables 2-13 and Fig. 7, read from the
-published numbers (:mod:`remotesam.bench.records.published`: each record names its table). Before it
+published numbers (:mod:`remotesam.bench.records.published`: each record names its table), and
+the pairs of figures without a table (:data:`FIGURE_ONLY_PAIRS`: UC Merced scene classification,
+Fig. 22): 22 pairs. ``remotesam-bench run`` evaluates the same suite by default. Before it
 starts, the command prints the plan: per pair, whether an adapter exists and the data root holds
 the dataset, its samples and image-prompts (``plugin.requests``), and an estimated time
 (image-prompts x ``--ms-per-prompt``; the default 6 ms is the measured cost of the bundled tiny
@@ -35,6 +37,8 @@ from remotesam.bench.errors import EXIT_OK, InputError
 
 __all__ = [
     "FIG1_AXES",
+    "FIGURE_ONLY_PAIRS",
+    "PAPER_TASK_OPTIONS",
     "PaperPair",
     "PaperTable",
     "add_subcommand",
@@ -43,6 +47,8 @@ __all__ = [
     "render_latex",
     "render_markdown",
     "save_fig1_radar",
+    "suite_task_options",
+    "suite_tasks",
 ]
 
 #: Documented cost per image-prompt (ms): the tiny checkpoint on a CPU at batch 8 (SCALING.md).
@@ -60,6 +66,14 @@ FIG1_AXES: tuple[tuple[str, str, str, str, float], ...] = (
     ("DOTA-Cls.", "mlc", "dotav2", "accuracy", 1.0),
     ("DIOR-Cls.", "mlc", "dior", "accuracy", 1.0),
 )
+#: Pairs the paper evaluates in a figure but in no table: (task, dataset, split, figure).
+#: Scene classification on UC Merced appears only in Fig. 22 (PROTOCOLS.md 2.6).
+FIGURE_ONLY_PAIRS: tuple[tuple[str, str, str, str], ...] = (
+    ("mcc", "ucmerced", "all", "Fig. 22"),
+)
+#: Task options of the paper suite: detection predicts horizontal and oriented boxes, so Table
+#: 12 (HBB) and Table 13 (OBB) come from one run; the HBB metrics are those of ``box_type=hbb``.
+PAPER_TASK_OPTIONS: dict[str, dict[str, Any]] = {"det": {"box_type": "both"}}
 FIG1_VALUES: dict[str, tuple[float | None, ...]] = {
     "RemoteSAM": (64.72, 91.80, 71.75, 71.46, 74.36, 62.0, 95.0, 94.0),
     "Falcon": (51.70, None, None, None, 56.87, 77.0, 95.0, 87.0),
@@ -142,14 +156,39 @@ def paper_tables() -> list[PaperTable]:
 
 
 def paper_pairs() -> list[PaperPair]:
-    """Every (task, dataset) pair of the paper's tables, first-appearance order."""
+    """Every (task, dataset) pair of the paper's evaluation: those of its tables in
+    first-appearance order, then :data:`FIGURE_ONLY_PAIRS`."""
     out: dict[tuple[str, str], PaperPair] = {}
     for t in paper_tables():
         for task, ds, split, _ in t.columns:
             p = out.setdefault((task, ds), PaperPair(task, ds, split))
             if t.name not in p.tables:
                 p.tables.append(t.name)
+    for task, ds, split, fig in FIGURE_ONLY_PAIRS:
+        out.setdefault((task, ds), PaperPair(task, ds, split, [fig]))
     return list(out.values())
+
+
+def suite_tasks(name: str) -> list[str]:
+    """The ``task.dataset`` selections of a named suite (``"paper"``: :func:`paper_pairs`,
+    grouped by task in name order, each task's datasets in the paper's order).
+
+    Raises:
+        InputError: an unknown suite name.
+    """
+    if name != "paper":
+        raise InputError(f"--suite {name!r}: unknown suite; the suites: paper")
+    return [p.key for p in sorted(paper_pairs(), key=lambda p: p.task)]
+
+
+def suite_task_options(name: str) -> dict[str, dict[str, Any]]:
+    """The task options a named suite runs with (:data:`PAPER_TASK_OPTIONS` for ``"paper"``).
+
+    Raises:
+        InputError: an unknown suite name.
+    """
+    suite_tasks(name)
+    return {task: dict(opts) for task, opts in PAPER_TASK_OPTIONS.items()}
 
 
 def paper_plan(data_root: str | Path) -> list[PaperPair]:
@@ -420,7 +459,7 @@ def _cmd_paper(args: argparse.Namespace) -> int:
     n_p = sum(p.image_prompts for p in ok)
     est = n_p * args.ms_per_prompt / 1000.0
     print(
-        f"paper suite: {len(pairs)} (task, dataset) pairs in the paper's tables; "
+        f"paper suite: {len(pairs)} (task, dataset) pairs in the paper's tables and figures; "
         f"{len(ok)} available: {n_s:,} samples, {n_p:,} image-prompts, about {est:,.0f} s at "
         f"{args.ms_per_prompt:g} ms per image-prompt"
         + (" (procedural benchmark)" if synthetic else "")
@@ -448,6 +487,9 @@ def _cmd_paper(args: argparse.Namespace) -> int:
             data_root=data_root,
             results_dir=results,
             device=args.device,
+            task_options={
+                t: o for t, o in suite_task_options("paper").items() if t in {p.task for p in ok}
+            },
         )
         outcome = run(cfg)
         for e in outcome.errors:
