@@ -285,6 +285,18 @@ def test_missing_json_and_missing_image(isaid_root: Path) -> None:
     assert "iSAID devkit" in str(e.value)  # the expected layout is shown
 
 
+def test_val_json_of_train_patches_names_the_devkit_step(isaid_root: Path) -> None:
+    """The devkit's preprocess.py run with ``--set val`` alone pairs ``val`` with
+    ``train/images``: a json whose images are all absent from val/images says so."""
+    _edit(isaid_root, lambda d: [im.update(file_name="P0%03d_0_800_0_800.png" % (900 + k))
+                                 for k, im in enumerate(d["images"])])
+    with pytest.raises(DatasetError, match=r"--set train,val") as e:
+        ISAIDDetectionAdapter(isaid_root).samples()
+    assert "none of its" in str(e.value)
+    info = ISAIDDetectionAdapter.info
+    assert info is not None and "preprocess.py --set train,val" in info.how_to_get
+
+
 def test_cli_missing_annotation_exits_2(tmp_path: Path) -> None:
     import subprocess
     import sys
