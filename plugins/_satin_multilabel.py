@@ -440,7 +440,7 @@ class MultiSceneCleanAdapter(_MultiLabelReleaseAdapter):
         layout=("Tra.csv", "Test.csv", "images/*.jpg"),
         how_to_get="download MultiScene-Clean from the MultiScene release and unpack it as "
         "MultiScene-Clean/ (label tables beside images/)",
-        counts={},
+        counts={"images/*.jpg": 14000},
     )
     _OPTIONS: ClassVar[frozenset[str]] = frozenset({"image_dir"})
     _TABLES: ClassVar[dict[str, tuple[str, ...]]] = {

@@ -150,9 +150,30 @@ _AID_REAL = (
 )
 
 
+# UC Merced LandUse_Multilabeled.txt (a verbatim public copy, github.com/HingedGuide/
+# DeepLearningMGI12 @0b4d4ad; its label counts equal aitlas's published table): header, 2 rows
+_UCM_REAL = (
+    "IMAGE\\LABEL\tairplane\tbare-soil\tbuildings\tcars\tchaparral\tcourt\tdock\tfield\tgrass\t"
+    "mobile-home\tpavement\tsand\tsea\tship\ttanks\ttrees\twater\n"
+    "agricultural00\t0\t0\t0\t0\t0\t0\t0\t1\t0\t0\t0\t0\t0\t0\t0\t1\t0\n"
+    "tenniscourt99\t0\t1\t0\t1\t0\t1\t0\t0\t1\t0\t1\t0\t0\t0\t0\t1\t0\n"
+)
+
+
 def _img(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(path)
+
+
+def test_real_ucm_rows(tmp_path: Path) -> None:
+    root = tmp_path / "UCMerced_LandUse"
+    root.mkdir()
+    (root / "LandUse_Multilabeled.txt").write_text(_UCM_REAL)
+    _img(root / "Images" / "agricultural" / "agricultural00.tif")
+    _img(root / "Images" / "tenniscourt" / "tenniscourt99.tif")
+    a, b = UCMMultiLabelAdapter(root).samples()
+    assert a.target["labels"] == ["field", "trees"]
+    assert b.target["labels"] == ["bare soil", "cars", "court", "grass", "pavement", "trees"]
 
 
 def test_real_mlrsnet_rows(tmp_path: Path) -> None:
