@@ -22,8 +22,9 @@ PROTOCOLS 2.3, so the standard iSAID benchmark protocol is reproduced):
   (:func:`remotesam_plugins.metrics.detection.polygon_ap`); the detections-per-image limit is
   the iSAID devkit's ``maxDets=1000`` (its ``cocoeval.py`` ``Params``), not COCO's 100.
 * Classes: the 15 iSAID classes under RemoteSAM's names (:data:`remotesam.classes.ISAID_CLASSES`,
-  the official SEG.py order and prompts); json categories are mapped **by name** (the released
-  ``iSAID_train.json`` and ``iSAID_val.json`` number categories differently).
+  the official SEG.py order and prompts); json categories are mapped **by name**, case and
+  ``_`` ignored (the released ``iSAID_train.json`` and ``iSAID_val.json`` number categories
+  differently; mmdetection's ``store_tank`` is read as storage tank).
 * The devkit numbers annotations from 0; ``COCOeval`` records a match as the matched
   annotation's id, so run on the devkit json itself it can never count annotation 0 as found
   (a pycocotools quirk). The ground truth reaches COCO here numbered from 1, so that one object
@@ -76,6 +77,9 @@ def _norm(name: str) -> str:
 for _devkit, _ours in zip(ISAID_DEVKIT_NAMES, ISAID_CLASSES, strict=True):
     _NAME_MAP[_norm(_devkit)] = _ours
     _NAME_MAP[_norm(_ours)] = _ours
+# mmdetection's / mmsegmentation's iSAIDDataset spell storage tank ``store_tank``; jsons
+# renamed to match them (a common step before training there) keep that name
+_NAME_MAP["storetank"] = _NAME_MAP[_norm("storage_tank")]
 
 
 def _json_int(v: Any) -> int | None:
