@@ -302,7 +302,7 @@ def test_category_names_of_other_copies(isaid_root: Path) -> None:
 def test_val_json_of_train_patches_names_the_devkit_step(isaid_root: Path) -> None:
     """The devkit's preprocess.py run with ``--set val`` alone pairs ``val`` with
     ``train/images``: a json whose images are all absent from val/images says so."""
-    _edit(isaid_root, lambda d: [im.update(file_name="P0%03d_0_800_0_800.png" % (900 + k))
+    _edit(isaid_root, lambda d: [im.update(file_name=f"P0{900 + k:03d}_0_800_0_800.png")
                                  for k, im in enumerate(d["images"])])
     with pytest.raises(DatasetError, match=r"--set train,val") as e:
         ISAIDDetectionAdapter(isaid_root).samples()

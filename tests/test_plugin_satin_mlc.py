@@ -213,7 +213,7 @@ def test_real_mlrsnet_layout_crlf_and_data_check(tmp_path: Path) -> None:
     for n in ("airplane_00001.jpg", "airplane_00002.jpg"):
         _img(root / "Images" / "airplane" / n)
     _img(root / "Images" / "swimmimg_pool" / "swimmimg_pool_00001.jpg")
-    s1, s2, s3 = MLRSNetAdapter(root).samples()
+    _, s2, s3 = MLRSNetAdapter(root).samples()
     assert s2.target["labels"] == ["airplane", "cars", "pavement"]
     assert s3.target["labels"] == ["swimming pool", "trees"] and s3.meta["line"] == 2
     (entry,) = dataset_entries("mlc.mlrsnet")
@@ -231,7 +231,7 @@ def test_real_aid_backslash_header_capital_file_and_scene_folders(tmp_path: Path
     (root / "Multilabel.csv").write_text(_AID_REAL.replace("IMAGE/LABEL", "IMAGE\\LABEL"))
     _img(root / "images_tr" / "Airport" / "airport_1.jpg")
     _img(root / "images_test" / "Airport" / "airport_26.jpg")
-    a, b = AIDMultiLabelAdapter(root).samples()
+    a, _ = AIDMultiLabelAdapter(root).samples()
     assert a.sample_id == "airport_1" and a.image.parent.name == "Airport"
     assert a.target["labels"] == ["airplane", "bare soil", "buildings", "cars", "grass", "pavement"]
     assert [s.sample_id for s in AIDMultiLabelAdapter(root, "train").samples()] == ["airport_1"]
@@ -255,7 +255,7 @@ def test_multiscene_owner_loader_header(tmp_path: Path) -> None:
     (s,) = MultiSceneCleanAdapter(root, "test").samples()
     assert s.target["labels"] == ["lake or pond", "oil field", "solar panel", "wind turbine"]
     # a header naming only some classes is read by position, as the owners' loader does
-    partial = "name," + ",".join(["Apron", *("c%d" % k for k in range(35))])
+    partial = "name," + ",".join(["Apron", *(f"c{k}" for k in range(35))])
     (root / "Test.csv").write_text(partial + "\n" + row + "\n")
     (s,) = MultiSceneCleanAdapter(root, "test").samples()
     assert s.target["labels"] == ["lake or pond", "oil field", "solar panel", "wind turbine"]
