@@ -8,6 +8,8 @@ PROTOCOLS 2.3, so the standard iSAID benchmark protocol is reproduced):
   image larger than 800 px both ways into 800x800 patches with 200 px overlap
   (``preprocess/split.py``, names ``P0003_<y0>_<y1>_<x0>_<x1>.png``, smaller images copied
   whole, P1527/P1530 skipped) and writes ``instancesonly_filtered_val.json``
+  (``preprocess.py --set train,val``, its default: with ``--set val`` alone the script pairs
+  ``val`` with ``train/images`` and writes the train patches under the val name)
   (``preprocess/preprocess.py``: COCO polygons, categories named as in the devkit's
   ``labels.py``, ``ship`` ... ``Harbor``, objects of area <= 10 px dropped). This is the layout
   every published iSAID detector is scored on (the devkit, mmdetection/mmrotate iSAID configs),
@@ -20,8 +22,9 @@ PROTOCOLS 2.3, so the standard iSAID benchmark protocol is reproduced):
   (:func:`remotesam_plugins.metrics.detection.polygon_ap`); the detections-per-image limit is
   the iSAID devkit's ``maxDets=1000`` (its ``cocoeval.py`` ``Params``), not COCO's 100.
 * Classes: the 15 iSAID classes under RemoteSAM's names (:data:`remotesam.classes.ISAID_CLASSES`,
-  the official SEG.py order and prompts); json categories are mapped **by name** (the released
-  ``iSAID_train.json`` and ``iSAID_val.json`` number categories differently).
+  the official SEG.py order and prompts); json categories are mapped **by name**, case and
+  ``_`` ignored (the released ``iSAID_train.json`` and ``iSAID_val.json`` number categories
+  differently; mmdetection's ``store_tank`` is read as storage tank).
 * The devkit numbers annotations from 0; ``COCOeval`` records a match as the matched
   annotation's id, so run on the devkit json itself it can never count annotation 0 as found
   (a pycocotools quirk). The ground truth reaches COCO here numbered from 1, so that one object
@@ -55,6 +58,7 @@ from remotesam.bench.kit import (
     require_dir,
     require_file,
 )
+from remotesam.bench.kit.files import is_regular_file
 from remotesam.classes import ISAID_CLASSES, ISAID_DEVKIT_NAMES
 
 __all__ = ["ISAID_DET_MAX_DETS", "ISAIDDetectionAdapter", "isaid_obb", "read_isaid_instances"]
@@ -73,6 +77,9 @@ def _norm(name: str) -> str:
 for _devkit, _ours in zip(ISAID_DEVKIT_NAMES, ISAID_CLASSES, strict=True):
     _NAME_MAP[_norm(_devkit)] = _ours
     _NAME_MAP[_norm(_ours)] = _ours
+# mmdetection's / mmsegmentation's iSAIDDataset spell storage tank ``store_tank``; jsons
+# renamed to match them (a common step before training there) keep that name
+_NAME_MAP["storetank"] = _NAME_MAP[_norm("storage_tank")]
 
 
 def _json_int(v: Any) -> int | None:
@@ -292,9 +299,11 @@ class ISAIDDetectionAdapter(DatasetAdapter):
         split="val",
         size=None,
         layout=("val/instancesonly_filtered_val.json", "val/images/*.png"),
-        how_to_get="download iSAID val annotations and the DOTA-v1.0 val images into "
-        "iSAID/val/images, then run the iSAID devkit: python split.py --set val; "
-        "python preprocess.py --set val (writes iSAID_patches/val/...)",
+        how_to_get="download iSAID train and val (semantic and instance masks) and the "
+        "DOTA-v1.0 train/val images into iSAID/{train,val}/images, then run the iSAID devkit's "
+        "preprocess/: python split.py --set train,val; python preprocess.py --set train,val "
+        "(writes iSAID_patches/val/instancesonly_filtered_val.json; --set val alone makes a "
+        "val json of the train patches)",
         counts={},
     )
     _OPTIONS: ClassVar[frozenset[str]] = frozenset({"layout", "ann_file", "image_dir"})
@@ -361,6 +370,14 @@ class ISAIDDetectionAdapter(DatasetAdapter):
                         "obb_from_bbox": int(sum(o.get("obb_from_bbox", []))),
                     },
                 )
+            )
+        if self.layout_kind == "patches" and not any(is_regular_file(Path(s.image)) for s in out):
+            raise DatasetError(
+                f"{self.ann_file}: none of its {len(out)} images is in {self.image_dir} "
+                f"(first: {out[0].meta['file_name']}). If the iSAID devkit's preprocess.py wrote "
+                "it with --set val alone, it lists the train patches (the script pairs the sets "
+                "with train/images, val/images by position): run python preprocess.py --set "
+                "train,val"
             )
         check_images_exist(
             (Path(s.image) for s in out), f"{self.name} ({self.image_dir})", self.layout

@@ -40,9 +40,13 @@ so the protocol here is SegEarth-OV's, read off its configs (``configs/cfg_udd5.
   road``, the 1,530-image test split ``DeepGlobe_test_1530`` of GRSet,
   https://github.com/xiaoyan07/GRNet_GRSet). Table 2 is consistent with that: the referring
   models FIANet and RMSIN, which find almost no road, score 47.8 / 47.9, i.e. the background
-  class's IoU (~95) halved. Read from GRSet's ``image_cvt/*.jpg`` + ``label_cvt/*.png`` (values
-  0 / 1), or from the DeepGlobe release's ``<split>/<id>_sat.jpg`` + ``<id>_mask.png`` (white =
-  road, binarised at 128 as the DeepGlobe README says).
+  class's IoU (~95) halved. Three layouts are read, found in this order: SegEarth-OV's
+  converted folders ``DeepGlobe_test_1530/image_cvt/<id>.jpg`` + ``label_cvt/<id>.png`` (values
+  0 / 1; written by its ``tools/dataset_converters/deepglobe_road.py``); GRSet's own
+  ``DeepGlobe_test_1530/img/<id>_sat.jpg`` + ``gt/<id>_mask.png`` (the converter's input; road
+  white, binarised at 128 as the converter and the DeepGlobe README do); and the DeepGlobe
+  release's ``<split>/<id>_sat.jpg`` + ``<id>_mask.png`` (only its ``train`` folder has masks:
+  the 1,530 test tiles are a part of it, so place them in ``test/``).
 * **DeepGlobe land cover** (``deepglobe_landcover``, an alternative, since the paper does not say
   which DeepGlobe track it used): ``<split>/<id>_sat.jpg`` + RGB ``<id>_mask.png`` binarised at
   128 per channel, classes in SegEarth-OV's ``cls_deepglobe.txt`` order ``urban, agriculture,
@@ -305,10 +309,11 @@ class UDD5Adapter(_OpenVocabAdapter):
 class DeepGlobeRoadAdapter(_OpenVocabAdapter):
     """DeepGlobe road extraction as SegEarth-OV evaluates it (module docstring).
 
-    Two layouts, found in this order: GRSet's ``<root>/DeepGlobe_test_1530/{image_cvt,
-    label_cvt}`` (or ``<root>/{image_cvt,label_cvt}``; labels 0 / 1, 255 ignored), and the
-    DeepGlobe release's ``<root>/<split>/<id>_sat.jpg`` + ``<id>_mask.png`` (road = white,
-    binarised at 128). Options: ``img_dir``, ``ann_dir``.
+    Three layouts, found in this order (module docstring): SegEarth-OV's converted
+    ``<root>/DeepGlobe_test_1530/{image_cvt,label_cvt}`` (or ``<root>/{image_cvt,label_cvt}``;
+    labels 0 / 1, 255 ignored), GRSet's ``<root>/DeepGlobe_test_1530/{img,gt}`` (``<id>_sat.jpg``
+    + ``<id>_mask.png``, road = white, binarised at 128), and the DeepGlobe release's
+    ``<root>/<split>/<id>_sat.jpg`` + ``<id>_mask.png``. Options: ``img_dir``, ``ann_dir``.
     """
 
     name: ClassVar[str] = "deepglobe"
@@ -318,8 +323,10 @@ class DeepGlobeRoadAdapter(_OpenVocabAdapter):
     classes: ClassVar[tuple[str, ...]] = DEEPGLOBE_ROAD_CLASSES
     layout: ClassVar[str] = (
         "<root>/                                   (e.g. DeepGlobe)\n"
-        "  <split>/<id>_sat.jpg, <split>/<id>_mask.png ...   (DeepGlobe release; road = white)\n"
-        "  or DeepGlobe_test_1530/image_cvt/<id>.jpg, .../label_cvt/<id>.png (GRSet, 0 / 1)\n"
+        "  DeepGlobe_test_1530/img/<id>_sat.jpg, .../gt/<id>_mask.png   (GRSet; road = white)\n"
+        "  or DeepGlobe_test_1530/image_cvt/<id>.jpg, .../label_cvt/<id>.png (SegEarth-OV's\n"
+        "     converter output, 0 / 1)\n"
+        "  or <split>/<id>_sat.jpg, <split>/<id>_mask.png ...   (DeepGlobe release layout)\n"
     )
     info: ClassVar[DatasetInfo] = DatasetInfo(
         title="DeepGlobe",
@@ -329,25 +336,36 @@ class DeepGlobeRoadAdapter(_OpenVocabAdapter):
         licence="DeepGlobe challenge terms (research use)",
         split="test",
         size=1530,
-        layout=("test/*_sat.jpg", "test/*_mask.png"),
-        how_to_get=("Either GRSet's DeepGlobe_test_1530 folder (image_cvt/, label_cvt/) placed "
-                    "under DeepGlobe/, or the 1,530 test tiles of the DeepGlobe road release "
-                    "(<id>_sat.jpg + <id>_mask.png) placed in DeepGlobe/test/."),
-        counts={"test/*_sat.jpg": 1530},
+        layout=(
+            "DeepGlobe_test_1530/gt/*_mask.png | DeepGlobe_test_1530/label_cvt/*.png"
+            " | test/*_mask.png",
+        ),
+        how_to_get=("Download GRSet's validation set (Baidu link in "
+                    "github.com/xiaoyan07/GRNet_GRSet) and place its DeepGlobe_test_1530 folder "
+                    "(img/, gt/) under DeepGlobe/ (SegEarth-OV's converted image_cvt/, "
+                    "label_cvt/ are read too), or place the same 1,530 tiles of the DeepGlobe "
+                    "road release's train folder (<id>_sat.jpg + <id>_mask.png) in "
+                    "DeepGlobe/test/."),
+        counts={
+            "DeepGlobe_test_1530/img/*_sat.jpg | DeepGlobe_test_1530/image_cvt/*.jpg"
+            " | test/*_sat.jpg": 1530,
+        },
     )
 
     def _locate(self) -> tuple[Path, Path]:
+        self.converted = False
         for base in (self.root / "DeepGlobe_test_1530", self.root):
             if (base / "image_cvt").is_dir() and (base / "label_cvt").is_dir():
-                self.grset = True
+                self.converted = True
                 return base / "image_cvt", base / "label_cvt"
-        self.grset = False
+        for base in (self.root / "DeepGlobe_test_1530", self.root):
+            if (base / "img").is_dir() and (base / "gt").is_dir():
+                return base / "img", base / "gt"
         return self.root / self.split, self.root / self.split
 
     def samples(self) -> list[Sample]:
         """One sample per label (sorted by id); ``sample_id`` = the tile id."""
-        grset = self.grset and "ann_dir" not in self.options
-        if grset:
+        if self.converted and "ann_dir" not in self.options:
             pairs = self._pairs(".png", ".jpg")
             target: dict[str, Any] = {"encoding": "index", "value_offset": 1,
                                       "ignore_values": [255], "background_value": 0}

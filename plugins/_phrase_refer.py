@@ -122,7 +122,8 @@ def read_binary_mask(path: Path, foreground: int = 255, threshold: int | None = 
         raise DatasetError(
             f"{path}: mask value(s) {vals} are neither 0 (background) nor {foreground} (target); "
             "expected a binary mask. Pass the dataset option mask_threshold=128 to binarise "
-            "such masks at a threshold instead."
+            "such masks at a threshold instead (mask_threshold=1: every non-zero value is the "
+            "target, as third-party RefSegRS/RISBench loaders read 0/1 masks)."
         )
     return a == foreground
 

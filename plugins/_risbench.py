@@ -9,7 +9,10 @@ LGCE/RefSegRS "phrase list" layout (as RISBench loaders read it)::
     RISBench/mask/<idx>.<ext>             binary masks, 0 / 255
     RISBench/output_phrase_{train,val,test}.txt   "<idx> <expression>" per line
 
-The image suffix is looked up (``.tif``, ``.png``, ``.jpg`` ...): the README does not state it.
+The image suffix is looked up (``.tif``, ``.png``, ``.jpg`` ...): the README does not state it;
+third-party loaders of the release read ``img_rgb/<idx>.png`` and ``mask/<idx>.png`` and take
+every non-zero mask value as the target (option ``mask_threshold=1``; the default expects 0 / 255
+and names the option otherwise). See docs/REAL_FORMATS.md.
 
 Protocol: the test split (CroBIM's tables; RemoteSAM Tables 3 and 8, "test" per the RemoteSAM
 author in issue #11), 16,159 expressions of the 26,300 / 10,013 / 16,159 split. Metrics are

@@ -22,15 +22,23 @@ Datasets (adapter, default sub-folder, release layout):
   ``IMAGE\\LABEL`` + 17 names, rows ``agricultural00`` + 17 0/1) over the UC Merced
   ``Images/<class>/<name>.tif``.
 * ``aid_multilabel`` -- AID multi-label (Hua et al., TGRS 2020; 3,000 images, 2,400 train /
-  600 test, 17 labels): ``AID_multilabel/multilabel.csv`` (header ``IMAGE/LABEL`` + 17 names)
-  with images under ``images_tr/`` and ``images_test/``.
+  600 test, 17 labels): ``AID_multilabel/multilabel.csv`` (``Multilabel.csv`` in some copies;
+  an image column, ``IMAGE\\LABEL`` or ``IMAGE/LABEL`` in the copies seen, + the 17 hyphenated
+  names, rows ``airport_1`` without extension) with images in per-scene folders
+  ``images_tr/<Scene>/<scene>_<n>.jpg`` and ``images_test/<Scene>/...`` (100 images of each of
+  the 30 AID scenes; flat folders are read too).
 * ``multiscene`` -- MultiScene-Clean (Hua et al., TGRS 2022; 14,000 images, 7,000 / 7,000,
-  36 labels): ``MultiScene-Clean/Tra.csv`` and ``Test.csv`` (image name + 36 columns, an empty
-  cell read as 0 as the release's readers do) and ``images/``. A header whose label columns
-  are not class names (e.g. ``0`` .. ``35``) is read in the official class order.
+  36 labels): ``MultiScene-Clean/Tra.csv`` and ``Test.csv`` (a header row, then the image name
+  without extension + 36 columns; an empty cell read as 0) and ``images/<name>.jpg``, as the
+  owners' loader reads them (github.com/Hua-YS/Multi-Scene-Recognition,
+  ``utils/multiscene_clean.py``). That loader takes the 36 label columns by position in its
+  ``SCENE_CATEGORY`` order (CamelCase, ``OilFiled``/``SolarPannel``/``WindTrubine`` spelt so);
+  a header that does not name every class in some spelling is read in that order too.
 * ``mlrsnet`` -- MLRSNet (Qi et al., ISPRS 2020; 109,161 images, 46 categories, 60 labels):
-  ``MLRSNet/Labels/<category>.csv`` (``image`` + 60 named columns) and
-  ``Images/<category>/<image>``.
+  ``MLRSNet/labels/<category>.csv`` (the owners' GitHub copy; ``Labels/`` is read too),
+  ``image`` + 60 named columns, CRLF line ends, image names with ``.jpg``
+  (``airplane_00001.jpg``; the category ``swimmimg_pool`` keeps its released spelling), and
+  ``Images/<category>/<image>`` (or all images directly in ``Images/``).
 
 Every label cell must be 0 or 1; a row with another value, a missing column, a duplicate
 image or an image that is not on disk is a :class:`DatasetError` naming the file and line.
@@ -75,8 +83,14 @@ __all__ = [
     "read_label_table",
 ]
 
-#: Other spellings of MultiScene classes found in readers of the release.
+#: Other spellings of MultiScene classes found in readers of the release (the owners' loader,
+#: github.com/Hua-YS/Multi-Scene-Recognition ``utils/multiscene_clean.py`` ``SCENE_CATEGORY``,
+#: names them in CamelCase with three typos: ``OilFiled``, ``SolarPannel``, ``WindTrubine``).
 _MULTISCENE_ALIASES = {
+    "lakepond": "lake or pond",
+    "oilfiled": "oil field",
+    "solarpannel": "solar panel",
+    "windtrubine": "wind turbine",
     "basktball field": "basketball field",
     "lake/pond": "lake or pond",
     "lake pond": "lake or pond",
@@ -88,6 +102,12 @@ _MULTISCENE_ALIASES = {
 
 def _key(name: str) -> str:
     return " ".join(str(name).lower().replace("-", " ").replace("_", " ").split())
+
+
+def _squash(name: str) -> str:
+    """``_key`` without spaces: ``BaseballField``, ``baseball_field`` and ``baseball field``
+    compare equal."""
+    return _key(name).replace(" ", "")
 
 
 def _stem(name: str) -> str:
@@ -110,12 +130,13 @@ def read_label_table(
 
     Args:
         path: the table (csv / tab-separated text).
-        classes: canonical class names; header names are matched after lower-casing and reading
-            ``-``/``_`` as spaces, through ``aliases`` (normalised spelling -> class).
+        classes: canonical class names; header names are matched after lower-casing and
+            ignoring ``-``, ``_`` and spaces (``BaseballField`` = ``baseball field``), through
+            ``aliases`` (spelling -> class).
         delimiter: ``","`` or ``"\\t"``.
         blank_is_zero: read an empty cell as 0 (MultiScene).
-        positional: when no label column names a class, read the ``len(classes)`` label columns
-            in ``classes`` order.
+        positional: when the header does not name every class, read the ``len(classes)``
+            label columns in ``classes`` order (as MultiScene's own reader does).
 
     Returns:
         ``(image name as written, 1-based line number, positive classes in canonical order)``
@@ -137,12 +158,13 @@ def read_label_table(
             f"{path}: empty label table; expected a header row and one row per image"
         )
     header_line, header = rows[0][0], [c.strip() for c in rows[0][1]]
-    lookup = {_key(c): c for c in classes}
+    lookup = {_squash(c): c for c in classes}
     for a, b in (aliases or {}).items():
-        lookup[_key(a)] = b
+        lookup[_squash(a)] = b
     cols = header[1:]
-    mapped = [lookup.get(_key(c)) for c in cols]
-    if positional and not any(mapped) and len(cols) == len(classes):
+    mapped = [lookup.get(_squash(c)) for c in cols]
+    if positional and not all(mapped) and len(cols) == len(classes):
+        # the owners' reader takes the label columns by position, whatever the header says
         mapped = list(classes)
     unknown = [c for c, m in zip(cols, mapped) if m is None]
     if unknown:
@@ -343,9 +365,9 @@ class AIDMultiLabelAdapter(_MultiLabelReleaseAdapter):
     classes: ClassVar[tuple[str, ...]] = AID_MULTILABEL_CLASSES
     layout: ClassVar[str] = (
         "<root>/                           (AID_multilabel)\n"
-        "  multilabel.csv                  (IMAGE/LABEL + 17 labels, 0/1)\n"
-        "  images_tr/airport_1.jpg ...     (2,400 train images, sub-folders allowed)\n"
-        "  images_test/airport_2.jpg ...   (600 test images)\n"
+        "  multilabel.csv                  (image column + 17 labels, 0/1; or Multilabel.csv)\n"
+        "  images_tr/Airport/airport_1.jpg ...     (2,400 train images, per-scene folders)\n"
+        "  images_test/Airport/airport_2.jpg ...   (600 test images)\n"
     )
     info: ClassVar[DatasetInfo] = DatasetInfo(
         title="AID_MultiLabel",
@@ -354,16 +376,22 @@ class AIDMultiLabelAdapter(_MultiLabelReleaseAdapter):
         licence="CC0 (as SATIN lists it); AID: academic use",
         split="all",
         size=3000,
-        layout=("multilabel.csv", "images_tr", "images_test"),
+        layout=("multilabel.csv | Multilabel.csv", "images_tr", "images_test"),
         how_to_get="download the AID multi-label release (Google Drive link in "
         "Hua-YS/AID-Multilabel-Dataset) and unpack it as AID_multilabel/",
-        counts={},
+        counts={
+            "images_tr/*/*.jpg | images_tr/*.jpg": 2400,
+            "images_test/*/*.jpg | images_test/*.jpg": 600,
+        },
     )
     _OPTIONS: ClassVar[frozenset[str]] = frozenset({"label_file"})
 
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
-        self.label_file = option_path(self.options, "label_file", self.root / "multilabel.csv")
+        default_table = self.root / "multilabel.csv"
+        if not default_table.is_file() and (self.root / "Multilabel.csv").is_file():
+            default_table = self.root / "Multilabel.csv"
+        self.label_file = option_path(self.options, "label_file", default_table)
         require_file(self.label_file, f"{self.name} label table", self.layout)
         wanted = {
             "all": ("images_tr", "images_test"),
@@ -412,7 +440,7 @@ class MultiSceneCleanAdapter(_MultiLabelReleaseAdapter):
         layout=("Tra.csv", "Test.csv", "images/*.jpg"),
         how_to_get="download MultiScene-Clean from the MultiScene release and unpack it as "
         "MultiScene-Clean/ (label tables beside images/)",
-        counts={},
+        counts={"images/*.jpg": 14000},
     )
     _OPTIONS: ClassVar[frozenset[str]] = frozenset({"image_dir"})
     _TABLES: ClassVar[dict[str, tuple[str, ...]]] = {
@@ -456,7 +484,7 @@ class MultiSceneCleanAdapter(_MultiLabelReleaseAdapter):
 
 
 class MLRSNetAdapter(_MultiLabelReleaseAdapter):
-    """MLRSNet: ``Labels/<category>.csv`` (or ``labels/``) over ``Images/<category>/``.
+    """MLRSNet: ``labels/<category>.csv`` (or ``Labels/``) over ``Images/<category>/``.
 
     Every category table is read (sorted by name); an image is looked up in the folder of its
     table's category. Options: ``label_dir``, ``image_dir``.
@@ -467,7 +495,8 @@ class MLRSNetAdapter(_MultiLabelReleaseAdapter):
     classes: ClassVar[tuple[str, ...]] = MLRSNET_CLASSES
     layout: ClassVar[str] = (
         "<root>/                           (MLRSNet)\n"
-        "  Labels/airplane.csv ...         (image + 60 labels, 0/1; one table per category)\n"
+        "  labels/airplane.csv ...         (image + 60 labels, 0/1; one table per category;\n"
+        "                                   Labels/ is read too)\n"
         "  Images/airplane/airplane_00001.jpg ...\n"
     )
     info: ClassVar[DatasetInfo] = DatasetInfo(
@@ -478,18 +507,22 @@ class MLRSNetAdapter(_MultiLabelReleaseAdapter):
         licence="CC BY 4.0 (Mendeley Data release)",
         split="all",
         size=109161,
-        layout=("Labels/*.csv", "Images/*/*.jpg"),
-        how_to_get="download MLRSNet (Mendeley Data), unpack the per-category image archives "
-        "into Images/<category>/ beside Labels/",
-        counts={"Labels/*.csv": 46},
+        layout=("labels/*.csv | Labels/*.csv", "Images/*/*.jpg | Images/*.jpg"),
+        how_to_get="download MLRSNet (github.com/cugbrs/MLRSNet or Mendeley Data), unpack the "
+        "per-category image archives Images/<category>.rar into Images/<category>/ beside "
+        "labels/",
+        counts={
+            "labels/*.csv | Labels/*.csv": 46,
+            "Images/*/*.jpg | Images/*.jpg": 109161,
+        },
     )
     _OPTIONS: ClassVar[frozenset[str]] = frozenset({"label_dir", "image_dir"})
 
     def __init__(self, root: str | Path, split: str | None = None, **options: Any) -> None:
         super().__init__(root, split, **options)
-        default_labels = self.root / "Labels"
-        if not default_labels.is_dir() and (self.root / "labels").is_dir():
-            default_labels = self.root / "labels"  # the GitHub copy's spelling
+        default_labels = self.root / "labels"  # the owners' GitHub copy's spelling
+        if not default_labels.is_dir() and (self.root / "Labels").is_dir():
+            default_labels = self.root / "Labels"
         self.label_dir = require_dir(
             option_path(self.options, "label_dir", default_labels),
             f"{self.name} label folder",

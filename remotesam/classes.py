@@ -38,6 +38,7 @@ __all__ = [
     "ISAID_PALETTE",
     "MLRSNET_CLASSES",
     "MULTISCENE_CLASSES",
+    "MULTISCENE_RELEASE_NAMES",
     "POTSDAM_CLASSES",
     "RRSISD_CLASSES",
     "UCM_CLASSES",
@@ -178,7 +179,18 @@ MULTISCENE_CLASSES: tuple[str, ...] = (
     "works", "sea",
 )  # fmt: skip
 
-#: MLRSNet labels, released spelling and column order (``Labels/<category>.csv`` header).
+#: MultiScene classes as the owners' loader names them (``SCENE_CATEGORY`` in
+#: github.com/Hua-YS/Multi-Scene-Recognition ``utils/multiscene_clean.py``), same order as
+#: :data:`MULTISCENE_CLASSES`, its spelling kept (``OilFiled``, ``SolarPannel``, ``WindTrubine``).
+MULTISCENE_RELEASE_NAMES: tuple[str, ...] = (
+    "Apron", "BaseballField", "BasketballField", "Beach", "Bridge", "Cemetery", "Commercial",
+    "Farmland", "Woodland", "GolfCourse", "Greenhouse", "Helipad", "LakePond", "OilFiled",
+    "Orchard", "ParkingLot", "Park", "Pier", "Port", "Quarry", "Railway", "Residential", "River",
+    "Roundabout", "Runway", "Soccer", "SolarPannel", "SparseShrub", "Stadium", "StorageTank",
+    "TennisCourt", "TrainStation", "WastewaterPlant", "WindTrubine", "Works", "Sea",
+)  # fmt: skip
+
+#: MLRSNet labels, released spelling and column order (``labels/<category>.csv`` header).
 MLRSNET_CLASSES: tuple[str, ...] = (
     "airplane", "airport", "bare soil", "baseball diamond", "basketball court", "beach",
     "bridge", "buildings", "cars", "chaparral", "cloud", "containers", "crosswalk",

@@ -285,6 +285,32 @@ def test_missing_json_and_missing_image(isaid_root: Path) -> None:
     assert "iSAID devkit" in str(e.value)  # the expected layout is shown
 
 
+def test_category_names_of_other_copies(isaid_root: Path) -> None:
+    """Copies renamed for mmdetection's iSAIDDataset say ``store_tank``; lower-case
+    ``large_vehicle`` / ``ground_track_field`` spellings are the same classes."""
+    data = _json(isaid_root)
+    want = [s.target["labels"] for s in ISAIDDetectionAdapter(isaid_root).samples()]
+    other = {"storage_tank": "store_tank", "Large_Vehicle": "large_vehicle",
+             "Ground_Track_Field": "ground_track_field", "Small_Vehicle": "small_vehicle"}
+    renamed = [c["name"] for c in data["categories"] if c["name"] in other]
+    assert "storage_tank" in renamed  # the synth set has storage tanks
+    _edit(isaid_root, lambda d: [c.update(name=other.get(c["name"], c["name"]))
+                                 for c in d["categories"]])
+    assert [s.target["labels"] for s in ISAIDDetectionAdapter(isaid_root).samples()] == want
+
+
+def test_val_json_of_train_patches_names_the_devkit_step(isaid_root: Path) -> None:
+    """The devkit's preprocess.py run with ``--set val`` alone pairs ``val`` with
+    ``train/images``: a json whose images are all absent from val/images says so."""
+    _edit(isaid_root, lambda d: [im.update(file_name=f"P0{900 + k:03d}_0_800_0_800.png")
+                                 for k, im in enumerate(d["images"])])
+    with pytest.raises(DatasetError, match=r"--set train,val") as e:
+        ISAIDDetectionAdapter(isaid_root).samples()
+    assert "none of its" in str(e.value)
+    info = ISAIDDetectionAdapter.info
+    assert info is not None and "preprocess.py --set train,val" in info.how_to_get
+
+
 def test_cli_missing_annotation_exits_2(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -9,6 +9,7 @@ out.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -109,8 +110,33 @@ def test_mmseg_metrics_leave_absent_classes_out() -> None:
     assert m["mPA"] == pytest.approx(np.mean([5 / 6, 3 / 5]))
 
 
-def test_deepglobe_grset_layout_and_landcover(synth_root: Path, tmp_path: Path) -> None:
-    # GRSet's converted layout: image_cvt/<id>.jpg + label_cvt/<id>.png with values 0 / 1
+def test_deepglobe_grset_and_release_layouts(synth_root: Path, tmp_path: Path) -> None:
+    """synth writes GRSet's DeepGlobe_test_1530/{img,gt} (the folders SegEarth-OV's converter
+    reads); the DeepGlobe release layout <split>/<id>_sat.jpg + _mask.png reads the same, and
+    data check counts the GRSet tiles (it used to expect test/*_sat.jpg only)."""
+    from remotesam.bench.data.check import check_dataset, dataset_entries
+
+    grset = synth_root / "DeepGlobe" / "DeepGlobe_test_1530"
+    assert sorted(p.name for p in grset.iterdir()) == ["gt", "img"]
+    assert next((grset / "gt").iterdir()).name.endswith("_mask.png")
+    ref = DeepGlobeRoadAdapter(synth_root / "DeepGlobe").samples()
+    rel = tmp_path / "rel" / "DeepGlobe" / "test"
+    rel.mkdir(parents=True)
+    for p in (*(grset / "img").iterdir(), *(grset / "gt").iterdir()):
+        shutil.copy(p, rel / p.name)
+    got = DeepGlobeRoadAdapter(rel.parent).samples()
+    assert [s.sample_id for s in got] == [s.sample_id for s in ref]
+    for a, b in zip(got, ref):
+        np.testing.assert_array_equal(read_label(a.target), read_label(b.target))
+    shutil.copytree(grset, tmp_path / "g" / "DeepGlobe" / "DeepGlobe_test_1530")
+    (entry,) = dataset_entries("seg.deepglobe")
+    items = {it.what: it for it in check_dataset(entry, tmp_path / "g").items}
+    (count,) = [it for it in items.values() if it.what.startswith("count ")]
+    assert count.found == str(len(ref)) and items["adapter opens the dataset"].ok
+
+
+def test_deepglobe_converted_layout_and_landcover(synth_root: Path, tmp_path: Path) -> None:
+    # SegEarth-OV's converted layout: image_cvt/<id>.jpg + label_cvt/<id>.png with values 0 / 1
     root = tmp_path / "DeepGlobe" / "DeepGlobe_test_1530"
     (root / "image_cvt").mkdir(parents=True)
     (root / "label_cvt").mkdir()

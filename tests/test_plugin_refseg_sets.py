@@ -149,6 +149,12 @@ def test_bad_mask_values(tmp_path: Path) -> None:
         RefSegRSAdapter(root).samples()
     (s,) = RefSegRSAdapter(root, mask_threshold=128).samples()
     assert rle_to_mask(s.target["mask_rle"]).sum() == 4
+    # 0/1 masks (what third-party loaders' `mask != 0` reads): the message names the option
+    Image.fromarray((m == 255).astype(np.uint8)).save(root / "masks" / "1.tif")
+    with pytest.raises(DatasetError, match=r"mask_threshold=1: every non-zero value"):
+        RefSegRSAdapter(root).samples()
+    (s,) = RefSegRSAdapter(root, mask_threshold=1).samples()
+    assert rle_to_mask(s.target["mask_rle"]).sum() == 4
     rgb = np.zeros((8, 8, 3), np.uint8)
     rgb[0, 0, 1] = 255
     Image.fromarray(rgb).save(root / "masks" / "1.tif")

@@ -23,7 +23,7 @@ DATASETS.md)::
     <out>/Counting/test/DIOR/Images/NNNNN.png, .../Annotation/test_IMG_CT.json        [cnt]
     <out>/Counting/test/DOTAv2/Images/PNNNN.png, .../Annotation/test_IMG_CT.json
                                                                       [cnt, DOTA names]
-    <out>/RefSegRS/..., RISBench/..., UDD5/val/..., DeepGlobe/test/...,
+    <out>/RefSegRS/..., RISBench/..., UDD5/val/..., DeepGlobe/DeepGlobe_test_1530/...,
     <out>/DeepGlobe_LandCover/train/...     [ref, seg; see remotesam.synth.refseg_sets]
     <out>/iSAID_patches/val/images/PNNNN.png, .../instancesonly_filtered_val.json     [det]
     <out>/UCMerced_LandUse/LandUse_Multilabeled.txt, AID_multilabel/, MultiScene-Clean/,
@@ -84,7 +84,10 @@ __all__ = ["GENERATOR_VERSION", "SynthError", "SynthManifest", "generate"]
 #: version 2 are unchanged.
 #: 4: adds iSAID detection patches and the SATIN multi-label sets
 #: (:mod:`remotesam.synth.paper_sets`); the files of version 3 are unchanged.
-GENERATOR_VERSION = 4
+#: 5: the real releases' layouts: MLRSNet ``labels/`` (CRLF), AID per-scene image folders,
+#: MultiScene's own header names, DeepGlobe road as GRSet's ``DeepGlobe_test_1530/{img,gt}``
+#: (image and label bytes unchanged, paths and table text changed).
+GENERATOR_VERSION = 5
 
 MANIFEST = "manifest.json"
 _SPLITS = ("train", "val", "test")

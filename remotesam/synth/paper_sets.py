@@ -12,10 +12,12 @@ Each set is written in its owners' release format from scenes the generator alre
 * ``UCMerced_LandUse/LandUse_Multilabeled.txt`` -- tab-separated, ``IMAGE\\LABEL`` + the 17
   hyphenated labels, for some of the UC Merced test scenes already written there.
 * ``AID_multilabel/`` -- ``multilabel.csv`` (``IMAGE/LABEL`` + 17 labels), ``images_tr/`` and
-  ``images_test/`` JPEGs named ``<scene>_<n>.jpg``.
-* ``MultiScene-Clean/`` -- ``Tra.csv`` / ``Test.csv`` (``name`` + the 36 scene classes) and
+  ``images_test/`` JPEGs in per-scene folders, ``<Scene>/<scene>_<n>.jpg``.
+* ``MultiScene-Clean/`` -- ``Tra.csv`` / ``Test.csv`` (``name`` + the 36 scene classes as the
+  owners' loader spells them, ``SolarPannel`` ...; rows name the image without extension) and
   ``images/<n>.jpg``.
-* ``MLRSNet/`` -- ``Labels/<category>.csv`` (``image`` + the 60 labels) and
+* ``MLRSNet/`` -- ``labels/<category>.csv`` (``image`` + the 60 labels, CRLF line ends, as
+  in the owners' copy at github.com/cugbrs/MLRSNet) and
   ``Images/<category>/<category>_<nnnnn>.jpg``.
 
 Labels come from what each scene contains (object kinds and land-cover regions), mapped to each
@@ -33,7 +35,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from remotesam.classes import ISAID_DEVKIT_NAMES, MLRSNET_CLASSES, MULTISCENE_CLASSES
+from remotesam.classes import (
+    ISAID_DEVKIT_NAMES,
+    MLRSNET_CLASSES,
+    MULTISCENE_CLASSES,
+    MULTISCENE_RELEASE_NAMES,
+)
 
 from .scene import Scene
 from .vocab import ISAID_NAMES
@@ -124,8 +131,12 @@ def _table(
     return buf.getvalue()
 
 
-def _write_table(path: Path, text: str) -> Path:
-    return write_text(path, text.splitlines())
+def _write_table(path: Path, text: str, crlf: bool = False) -> Path:
+    if not crlf:
+        return write_text(path, text.splitlines())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes("".join(f"{line}\r\n" for line in text.splitlines()).encode("utf-8"))
+    return path
 
 
 def _isaid(out: Path, tests: Sequence[Any], counts: dict[str, int]) -> list[Path]:
@@ -209,9 +220,16 @@ def write_paper_sets(
     # AID multi-label: the first two images train, the rest test
     rows = []
     for i, item in enumerate(mixed):
-        name = f"{item.scene.landuse or item.scene.layout}_{i + 1}"
+        scene = item.scene.landuse or item.scene.layout
+        name = f"{scene}_{i + 1}"
         folder = "images_tr" if i < 2 else "images_test"
-        files.append(write_image(out / "AID_multilabel" / folder / f"{name}.jpg", item.scene.image))
+        # per-scene folders, as the release (Airport/airport_1.jpg)
+        files.append(
+            write_image(
+                out / "AID_multilabel" / folder / scene.capitalize() / f"{name}.jpg",
+                item.scene.image,
+            )
+        )
         rows.append((name, _present(item.scene, _UCM_AID)))
     files.append(
         _write_table(
@@ -232,7 +250,7 @@ def write_paper_sets(
         files.append(
             _write_table(
                 out / "MultiScene-Clean" / t,
-                _table(["name", *scene_labels], rows, scene_labels, ","),
+                _table(["name", *MULTISCENE_RELEASE_NAMES], rows, scene_labels, ","),
             )
         )
 
@@ -245,9 +263,12 @@ def write_paper_sets(
         files.append(write_image(out / "MLRSNet" / "Images" / cat / name, item.scene.image))
         per_cat.setdefault(cat, []).append((name, _present(item.scene, _MLRSNET)))
     for cat, rows in sorted(per_cat.items()):
+        # the owners' copy (github.com/cugbrs/MLRSNet): lower-case labels/, CRLF line ends
         files.append(
             _write_table(
-                out / "MLRSNet" / "Labels" / f"{cat}.csv", _table(["image", *ml], rows, ml, ",")
+                out / "MLRSNet" / "labels" / f"{cat}.csv",
+                _table(["image", *ml], rows, ml, ","),
+                crlf=True,
             )
         )
     counts["satin_images"] = len(lu) + 3 * len(mixed)

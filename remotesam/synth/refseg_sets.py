@@ -5,7 +5,8 @@ Written by :func:`write_refseg_sets` (one hook in :func:`remotesam.synth.generat
     <out>/RefSegRS/images/<idx>.tif, masks/<idx>.tif (0/255), output_phrase_<split>.txt  [ref]
     <out>/RISBench/img_rgb/<idx>.png, mask/<idx>.png (0/255), output_phrase_<split>.txt   [ref]
     <out>/UDD5/val/src/<name>.JPG, UDD5/val/gt/<name>.png (0 vegetation .. 4 other)         [seg]
-    <out>/DeepGlobe/test/<id>_sat.jpg, <id>_mask.png (RGB, road white)                       [seg]
+    <out>/DeepGlobe/DeepGlobe_test_1530/img/<id>_sat.jpg, gt/<id>_mask.png (GRSet; RGB,   [seg]
+        road white)
     <out>/DeepGlobe_LandCover/train/<id>_sat.jpg, <id>_mask.png (RGB land-cover palette)     [seg]
 
 Referring sets: one line "<idx> <expression>" per expression (the REFER expressions of the same
@@ -130,14 +131,14 @@ def write_refseg_sets(
         name = f"DJI_{k:04d}"
         files.append(write_image(out / "UDD5" / "val" / "src" / f"{name}.JPG", sc.image))
         files.append(_write_gray(out / "UDD5" / "val" / "gt" / f"{name}.png", udd))
-        # DeepGlobe road extraction: RGB mask, road white
+        # DeepGlobe road extraction as GRSet ships its 1,530 test tiles (img/ + gt/, the
+        # folders SegEarth-OV's deepglobe_road.py converter reads): RGB mask, road white
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), 11, k]))
         stem = f"{100000 + k}"
         road_rgb = np.repeat((road[..., None] * 255).astype(np.uint8), 3, axis=2)
-        files.append(write_image(out / "DeepGlobe" / "test" / f"{stem}_sat.jpg", sc.image))
-        files.append(
-            write_image(out / "DeepGlobe" / "test" / f"{stem}_mask.png", _jitter(road_rgb, rng))
-        )
+        grset = out / "DeepGlobe" / "DeepGlobe_test_1530"
+        files.append(write_image(grset / "img" / f"{stem}_sat.jpg", sc.image))
+        files.append(write_image(grset / "gt" / f"{stem}_mask.png", _jitter(road_rgb, rng)))
         # DeepGlobe land cover: RGB palette
         lc = np.empty((*shape, 3), np.uint8)
         lc[:] = _LC["rangeland"]
@@ -160,7 +161,7 @@ def write_refseg_sets(
         "ref": {"risbench": "RISBench", "refsegrs": "RefSegRS"},
         "seg": {
             "udd5": "UDD5/val",
-            "deepglobe": "DeepGlobe/test",
+            "deepglobe": "DeepGlobe/DeepGlobe_test_1530",
             "deepglobe_landcover": "DeepGlobe_LandCover/train",
         },
     }

@@ -29,7 +29,8 @@ class DatasetInfo:
         how_to_get: the steps from the owners' release to this layout, e.g. the
             ``remotesam-bench data prepare ...`` command that converts it.
         checksums: relative path -> sha256 (hex) of annotation files pinned to a release.
-        counts: relative glob pattern -> number of files the official release has there.
+        counts: relative glob pattern -> number of files the official release has there
+            (``a | b``: alternative layouts of the same files; the one with most files counts).
     """
 
     title: str
