@@ -871,7 +871,7 @@ def test_pytest_fixture_evaluates_the_bundled_checkpoint_and_gates_it(
     work = tmp_path / "results"
     doc = evaluate(tasks="mcc", limit=3, results_dir=work, device="cpu", progress=False)
     (res,) = doc.results
-    assert (res.task, res.n_evaluated, res.n_failed, res.n_total) == ("mcc", 3, 0, 42)
+    assert (res.task, res.n_evaluated, res.n_failed, res.n_total) == ("mcc", 3, 0, 21)
     write_baseline(doc, tmp_path / "b.json")
     # same tasks and limit: comparable, cached predictions, passes
     report = remotesam_gate(baseline=tmp_path / "b.json", tasks=["mcc"], limit=3,
