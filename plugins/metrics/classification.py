@@ -9,10 +9,10 @@ which changes results only in the last bits (not reproduced).
 
 The confusion matrix is one ``numpy.bincount`` (integer counts, rows = target, columns =
 prediction, exactly the official definition; the golden parity test in
-``tests/test_plugin_mcc.py`` proves it, and ``tests/test_plugin_metrics_confusion.py`` checks
-it equals ``torchmetrics``' ``multiclass_confusion_matrix``). torchmetrics is not called at run time:
-importing it imports ``torch._dynamo`` and torchvision, 2-5 s of every run, for one bincount.
-Accuracy, recall and F1 are derived from the matrix in float64 here, as the official
+``tests/test_plugin_mcc.py`` proves it, and ``tests/test_plugin_metrics_confusion.py`` checks it
+equals ``torchmetrics``' ``multiclass_confusion_matrix``). torchmetrics is not called at run
+time: importing it imports ``torch._dynamo`` and torchvision, 2-5 s of every run, for one
+bincount. Accuracy, recall and F1 are derived from the matrix in float64 here, as the official
 ``MultiClassRunningScore`` derives them from its matrix (torchmetrics' own
 ``multiclass_accuracy``/``f1_score`` return float32, which would move the last digits).
 

@@ -12,12 +12,13 @@ Libraries: the per-class confusion matrices are counted in numpy (the ``[[tn, fp
 layout of the official ignite ``MultiLabelConfusionMatrix``; golden parity in
 ``tests/test_plugin_mlc.py``; equal to torchmetrics' ``multilabel_confusion_matrix`` and
 scikit-learn's, ``tests/test_plugin_metrics_confusion.py``: importing torchmetrics at run time
-would cost 2-5 s of every run, see :mod:`.classification`). Accuracy, precision, recall and F1 are derived from those counts in float64 (torchmetrics' own
-``multilabel_f1_score`` & co. return float32, which would move the last digits). Average precision
-is computed here in numpy with scikit-learn's definition (``average_precision_score``: step-wise
-sum over distinct score thresholds, equal to it bit for bit, checked in the tests):
-torchmetrics' ``multilabel_average_precision`` works in float32 (differs at ~1e-7) and
-scikit-learn is not a run-time dependency.
+would cost 2-5 s of every run, see :mod:`.classification`). Accuracy, precision, recall and F1
+are derived from those counts in float64 (torchmetrics' own ``multilabel_f1_score`` & co. return
+float32, which would move the last digits). Average precision is computed here in numpy with
+scikit-learn's definition (``average_precision_score``: step-wise sum over distinct score
+thresholds, equal to it bit for bit, checked in the tests): torchmetrics'
+``multilabel_average_precision`` works in float32 (differs at ~1e-7) and scikit-learn is not a
+run-time dependency.
 """
 
 from __future__ import annotations
