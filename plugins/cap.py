@@ -53,10 +53,16 @@ Java, else ``python``; ``ptb`` official, needs Java; ``python`` the pure-Python 
 machine without Java).
 
 System requirement for the official numbers: a Java runtime >= 8 (PTB tokenizer, METEOR).
+
+Lone surrogates in a reference or a caption (``"\\ud800"``: a malformed JSON escape, not text)
+are dropped before scoring, as the model's tokenizer drops them (:mod:`remotesam.text`); the
+official code would fail on the whole split (they cannot be written to the Java tokenizer).
+Each affected sample is named in ``tables["notes"]["text"]``.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
@@ -104,6 +110,9 @@ from .metrics.captioning import (
 )
 
 __all__ = ["POTENTIAL_CLASSES", "UCM_CLASSES", "CaptioningTask", "UCMCaptionsAdapter"]
+
+#: Lone surrogates: not text (a malformed JSON escape); dropped before scoring.
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 #: The 37 "potential classes" the official captioning detects, in official order.
 POTENTIAL_CLASSES: tuple[str, ...] = CAPTION_POTENTIAL_CLASSES
@@ -401,13 +410,24 @@ class CaptioningTask(TaskPlugin):
             )
         gts: dict[Hashable, list[str]] = {}  # sample id -> captions (the metrics' Captions)
         res: dict[Hashable, list[str]] = {}
+        dropped: list[str] = []  # samples whose text held lone surrogates
         for s, p in zip(samples, predictions):
             try:
                 cap = CaptionPrediction.decode(p).caption
             except PredictionFormatError as e:
                 raise ValueError(f"prediction for sample {s.sample_id}: {e}") from None
-            gts[s.sample_id] = list(s.target["references"])
-            res[s.sample_id] = [cap]
+            refs = [str(r) for r in s.target["references"]]
+            cleaned = [_SURROGATES.sub("", t) for t in (*refs, cap)]
+            if cleaned != [*refs, cap]:
+                dropped.append(str(s.sample_id))
+            gts[s.sample_id] = cleaned[:-1]
+            res[s.sample_id] = [cleaned[-1]]
+        if dropped:
+            notes["text"] = (
+                f"lone surrogates (not text) dropped from the references or caption of "
+                f"{len(dropped)} sample(s): {', '.join(dropped[:5])}"
+                + (" ..." if len(dropped) > 5 else "")
+            )
         tokenizer, meteor = self.scoring_setup()
         tok = {"ptb": ptb_tokenize, "python": python_ptb_tokenize, "simple": simple_tokenize}[
             tokenizer

@@ -352,3 +352,28 @@ def test_image_listed_twice_is_merged_as_the_official_gts(ucm_root: Path) -> Non
         UCMCaptionsAdapter(ucm_root, duplicates="error").samples()
     with pytest.raises(DatasetError, match="duplicates must be merge"):
         UCMCaptionsAdapter(ucm_root, duplicates="keep")
+
+
+@pytest.mark.parametrize("meteor", ["false", "auto"])
+def test_lone_surrogates_in_text_are_dropped_not_fatal(ucm_root: Path, meteor: str) -> None:
+    """A reference and a caption holding lone surrogates (malformed JSON escapes) score as
+    the same text without them, and the sample is named; the split is not lost."""
+    samples = UCMCaptionsAdapter(ucm_root).samples()[:6]
+    preds = [{"caption": s.target["references"][0], "seed": 0} for s in samples]
+    bad = [
+        Sample(s.sample_id, s.image,
+               {**s.target, "references": [r.replace(" ", " \ud800", 1)
+                                           for r in s.target["references"]]})
+        if i == 1 else s
+        for i, s in enumerate(samples)
+    ]
+    bad_preds = [dict(p) for p in preds]
+    bad_preds[2]["caption"] = "\udc80" + bad_preds[2]["caption"]
+    task = CaptioningTask({"meteor": meteor})
+    clean = task.score(samples, preds)
+    dirty = task.score(bad, bad_preds)
+    for name in ("CIDEr", "BLEU_4", "ROUGE_L"):
+        assert dirty.metrics[name] == pytest.approx(clean.metrics[name], abs=1e-9)
+    note = dirty.tables["notes"]["text"]
+    assert "2 sample(s)" in note and str(samples[1].sample_id) in note
+    assert "text" not in clean.tables["notes"]
