@@ -294,3 +294,44 @@ def test_host_allocator_tuning_is_on_with_glibc_and_can_be_turned_off() -> None:
     on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     want = "True" if platform.libc_ver()[0] == "glibc" else "False"
     assert on.stdout.split() == [want, want]
+
+
+def test_accelerator_layout_ramps_the_first_batches_up_with_the_same_answers() -> None:
+    """The accelerator layout starts with batches of 1, 2, 4, ... items (the device starts on the
+    first prompt instead of waiting for a whole batch of images); a fixed rule, so the same in
+    every run; the answers equal the calling-thread layout's for a batch-invariant network."""
+    reqs = [(i, Request(_image(40, 40, i), tuple(f"p{j}" for j in range(3)), frozenset({"mask"})))
+            for i in range(6)]
+    here = ContentNet()
+    got = list(_engine(here, batch_size=8).run(reqs))
+    assert here.calls == [8, 8, 2]  # the calling-thread layout: full batches from the start
+    for _ in range(2):
+        net = ContentNet()
+        eng = _engine(net, batch_size=8)
+        eng.configure(forward_thread=True)
+        got2 = list(eng.run(reqs))
+        assert net.calls == [1, 2, 4, 8, 3]
+        assert [t for t, _ in got2] == list(range(6))
+        for (_, a), (_, b) in zip(got, got2):
+            np.testing.assert_array_equal(a.mask, b.mask)
+
+
+class HugeNet(ContentNet):
+    """Finite logits so large that their sum overflows float32, and inf for prompt "bad"."""
+
+    def forward(self, image, input_ids, attention_mask, text_features=None):
+        out = super().forward(image, input_ids, attention_mask) * 3e37
+        bad = Tokenizer().encode(["bad"])[0][0, 1]
+        out[input_ids[:, 1] == bad] = float("inf")
+        return out
+
+
+def test_non_finite_screen_fails_only_non_finite_items_and_keeps_huge_finite_ones() -> None:
+    eng = _engine(HugeNet(), batch_size=4)
+    reqs = [(0, Request(_image(40, 40, 0), ("a ship", "bad"), frozenset({"mask"}))),
+            (1, Request(_image(40, 40, 1), ("a ship", "the road"), frozenset({"mask"})))]
+    (t0, r0), (t1, r1) = list(eng.run(reqs))
+    from remotesam.engine import NonFiniteOutputError
+
+    assert isinstance(r0, NonFiniteOutputError) and "'bad'" in str(r0)
+    assert isinstance(r1, Answer) and r1.mask.shape == (2, 40, 40)  # sums overflow, values finite
