@@ -330,7 +330,7 @@ def test_non_finite_screen_fails_only_non_finite_items_and_keeps_huge_finite_one
     eng = _engine(HugeNet(), batch_size=4)
     reqs = [(0, Request(_image(40, 40, 0), ("a ship", "bad"), frozenset({"mask"}))),
             (1, Request(_image(40, 40, 1), ("a ship", "the road"), frozenset({"mask"})))]
-    (t0, r0), (t1, r1) = list(eng.run(reqs))
+    (_, r0), (_, r1) = list(eng.run(reqs))
     from remotesam.engine import NonFiniteOutputError
 
     assert isinstance(r0, NonFiniteOutputError) and "'bad'" in str(r0)
