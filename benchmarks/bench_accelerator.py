@@ -15,18 +15,22 @@ Run (pytest-benchmark)::
 
     python -m pytest benchmarks/bench_accelerator.py --benchmark-only -s
 
-or as a script on an existing synth folder (the numbers of the issue)::
+or as a script, on synth folders it writes (24 and 160 object images) or on an existing one::
 
-    remotesam-bench synth --out /tmp/synth800 --image-size 800 --n-images 160 --n-train 0 --n-val 0
-    python benchmarks/bench_accelerator.py --data /tmp/synth800 [--tasks det,mlc] [--all]
+    python benchmarks/bench_accelerator.py [--n-images 24,160] [--cache DIR] [--tasks det,mlc]
+    python benchmarks/bench_accelerator.py --data /tmp/synth800 [--all]
 
-The data: 160 object images (and 126 scene images) of 800 px, so that every task keeps the
-simulated device busy for seconds (cnt 4 s, det 32 s, cap 47 s): the fixed start of a run, from
-the model's return to the first forward (loading, resizing and batching the first images; 0.1-0.2
-s, reported as ``first_forward_s``), then weighs what it weighs at full-benchmark scale, little.
-With 8 images it was up to half of cnt's prediction time.
+The data: ``remotesam-bench synth --image-size 800 --n-images N --n-train 0 --n-val 0`` (N object
+images and the scene images, 800 px). At N = 160 every task keeps the simulated device busy for
+seconds (cnt 4 s, det 32 s, cap 47 s), as at full-benchmark scale; at N = 24 (cnt 0.7 s, det 4.9
+s) the start of a run (loading and batching the first images, reported as ``first_forward_s``)
+and its tail (the last batches' dense work, reduce and commit) weigh.
 
-``REMOTESAM_SYNTH800=/tmp/synth800`` makes the pytest run reuse that folder.
+Each process first runs one task on the data unmeasured (``--no-warmup`` turns it off), so that
+what a process pays once (imports on first use, the first large allocations) falls on no task in
+particular; without it, the first task measured pays it.
+
+``REMOTESAM_SYNTH800=DIR`` makes the pytest run keep (and reuse) its synth folders under DIR.
 """
 
 from __future__ import annotations
@@ -41,8 +45,8 @@ from typing import Any
 
 import torch
 
-#: Object images of the synthetic data (see the module docstring).
-N_IMAGES = 160
+#: Object images of the synthetic data sets (see the module docstring).
+SIZES = (24, 160)
 #: Simulated cost of one image-prompt and of one call, in seconds.
 PER_ITEM_S = 0.010
 PER_CALL_S = 0.001
@@ -149,22 +153,31 @@ def measure(data: Path, tasks: list[str], results_dir: Path, batch_size: int = B
     }
 
 
-def _synth(root: Path) -> Path:
-    env = os.environ.get("REMOTESAM_SYNTH800")
-    if env:
-        return Path(env)
-    from remotesam.synth.generator import generate
+def synth(n_images: int, cache: Path) -> Path:
+    """The 800 px synth folder of ``n_images`` object images under ``cache`` (written once)."""
+    root = cache / f"synth800-n{n_images}"
+    if not (root / "manifest.json").is_file():
+        from remotesam.synth.generator import generate
 
-    generate(root, seed=0, n_images=N_IMAGES, image_size=800, n_train=0, n_val=0)
+        generate(root, seed=0, n_images=n_images, image_size=800, n_train=0, n_val=0)
     return root
+
+
+def warmup(data: Path, results_dir: Path) -> None:
+    """One unmeasured run (det), so that one-off process costs fall on no measured task."""
+    measure(data, ["det"], results_dir)
 
 
 try:  # pytest-benchmark entry points (the module also runs as a script)
     import pytest
 
-    @pytest.fixture(scope="module")
-    def synth800(tmp_path_factory: pytest.TempPathFactory) -> Path:
-        return _synth(tmp_path_factory.mktemp("synth800") / "data")
+    @pytest.fixture(scope="module", params=SIZES, ids=[f"n{n}" for n in SIZES])
+    def synth800(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                 ) -> Path:
+        env = os.environ.get("REMOTESAM_SYNTH800")
+        data = synth(request.param, Path(env) if env else tmp_path_factory.mktemp("synth800"))
+        warmup(data, tmp_path_factory.mktemp("warmup"))
+        return data
 
     @pytest.mark.parametrize("task", TASKS)
     def test_busy_fraction(benchmark: Any, synth800: Path, tmp_path: Path, task: str) -> None:
@@ -182,6 +195,7 @@ try:  # pytest-benchmark entry points (the module also runs as a script)
             net_size=NET_SIZE,
             batch=BATCH,
             image_size=800,
+            n_object_images=int(synth800.name.rsplit("-n", 1)[-1]),
             data="synthetic (remotesam.synth)",
         )
         benchmark.extra_info.update(res)
@@ -205,9 +219,15 @@ except ImportError:  # pragma: no cover - running as a script without pytest
 def main() -> None:
     global PER_ITEM_S
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, required=True, help="an 800 px remotesam.synth folder")
+    ap.add_argument("--data", type=Path, help="an 800 px remotesam.synth folder (default: "
+                    "write one per --n-images)")
+    ap.add_argument("--n-images", default=",".join(map(str, SIZES)),
+                    help="object images of the synth folders written (without --data)")
+    ap.add_argument("--cache", type=Path, help="where to keep the synth folders (default: a "
+                    "temporary folder)")
     ap.add_argument("--tasks", default=",".join(TASKS))
     ap.add_argument("--all", action="store_true", help="also all tasks in one run (sharing)")
+    ap.add_argument("--no-warmup", action="store_true", help="no unmeasured first run")
     ap.add_argument("--batch-size", type=int, default=BATCH)
     ap.add_argument("--per-item-ms", type=float, default=PER_ITEM_S * 1e3,
                     help="simulated device time per image-prompt; a small value (e.g. 2) makes "
@@ -215,16 +235,24 @@ def main() -> None:
     args = ap.parse_args()
     PER_ITEM_S = args.per_item_ms / 1e3
     with tempfile.TemporaryDirectory() as tmp:
+        folders = ([args.data] if args.data else
+                   [synth(int(n), args.cache or Path(tmp)) for n in args.n_images.split(",")])
         runs = [(t, [t]) for t in args.tasks.split(",")] + (
             [("all", list(TASKS))] if args.all else []
         )
-        for name, tasks in runs:
-            r = measure(args.data, tasks, Path(tmp) / name, args.batch_size)
-            print(f"{name:4s} busy {r['busy_fraction']:.3f}  device {r['device_s']:7.2f} s  "
-                  f"host {1e3 * r['predict_wall_s'] / r['image_prompts']:5.2f} ms/image-prompt  "
-                  f"predict wall {r['predict_wall_s']:7.2f} s  first forward "
-                  f"{r['first_forward_s']:.2f} s  calls {r['forward_calls']:5d}  "
-                  f"image-prompts {r['image_prompts']:6d}  samples {r['samples']}", flush=True)
+        for data in folders:
+            print(f"{data.name}:", flush=True)
+            if not args.no_warmup:
+                warmup(data, Path(tmp) / f"warmup-{data.name}")
+            for name, tasks in runs:
+                r = measure(data, tasks, Path(tmp) / f"{data.name}-{name}", args.batch_size)
+                print(f"{name:4s} busy {r['busy_fraction']:.3f}  device {r['device_s']:7.2f} s  "
+                      f"host {1e3 * r['predict_wall_s'] / r['image_prompts']:5.2f} "
+                      f"ms/image-prompt  predict wall {r['predict_wall_s']:7.2f} s  first "
+                      f"forward {r['first_forward_s']:.2f} s  calls {r['forward_calls']:5d}  "
+                      f"image-prompts {r['image_prompts']:6d}  samples {r['samples']}",
+                      flush=True)
+
 
 if __name__ == "__main__":
     main()

@@ -19,6 +19,15 @@ Two facts of a shared machine (a CI runner, a laptop, a cluster node shared by j
   affinity mask (``taskset``, Slurm's ``--cpus-per-task``) and by a cgroup CPU quota
   (containers, Kubernetes limits). :func:`available_cpus` takes the smallest; the engine never
   runs more intra-op threads than that (:func:`cap_torch_threads`).
+* **How many of them are free.** When other processes keep CPUs busy, two intra-op threads on
+  two cores wait for each other at every operation whenever the scheduler runs a neighbour
+  instead: measured on the 2-core development machine beside two busy processes, the main job
+  took 139 s with 2 threads waiting passively and 120 s with 1 (53 s quiet with 2). So
+  :func:`choose_wait_policy` also remembers how many CPUs others kept busy, and
+  :func:`cap_torch_threads` runs no more intra-op threads than are free (at least one). Unlike
+  the waiting policy this can change the last bits of CPU logits (as a batch composition can;
+  docs/SCALING.md, *Tolerance otherwise*); ``OMP_NUM_THREADS`` in the environment fixes the
+  count.
 """
 
 from __future__ import annotations
@@ -31,7 +40,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["available_cpus", "busy_cpus_elsewhere", "cap_torch_threads", "cgroup_cpu_quota",
-           "choose_wait_policy", "prefer_passive_waiting"]
+           "choose_wait_policy", "free_cpus", "prefer_passive_waiting"]
+
+#: CPUs other processes kept busy when :func:`choose_wait_policy` looked (None: not looked).
+_busy_elsewhere: float | None = None
 
 
 def prefer_passive_waiting() -> None:
@@ -74,8 +86,19 @@ def available_cpus() -> int:
     return max(1, n)
 
 
+def free_cpus() -> int:
+    """:func:`available_cpus` less the CPUs other processes kept busy when
+    :func:`choose_wait_policy` looked (rounded), at least 1; :func:`available_cpus` when it did
+    not look."""
+    n = available_cpus()
+    if _busy_elsewhere is not None:
+        total = os.cpu_count() or n
+        n = min(n, max(1, total - round(_busy_elsewhere)))
+    return n
+
+
 def cap_torch_threads() -> int:
-    """Lower PyTorch's intra-op thread count to :func:`available_cpus`; returns the count.
+    """Lower PyTorch's intra-op thread count to :func:`free_cpus`; returns the count.
 
     A count the user chose (``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` in the environment) is
     left alone.
@@ -84,7 +107,7 @@ def cap_torch_threads() -> int:
 
     n = torch.get_num_threads()
     if not (os.environ.get("OMP_NUM_THREADS") or os.environ.get("MKL_NUM_THREADS")):
-        cap = available_cpus()
+        cap = free_cpus()
         if n > cap:
             torch.set_num_threads(cap)
             n = cap
@@ -122,11 +145,20 @@ def choose_wait_policy(interval: float = 0.2, threshold: float = 0.5,
                        ) -> str | None:
     """``OMP_WAIT_POLICY=PASSIVE`` when other processes keep ``threshold`` CPUs or more busy;
     returns the policy set, or None (the environment already chooses one, torch is already
-    imported, or the machine is quiet)."""
-    if "OMP_WAIT_POLICY" in os.environ or "torch" in sys.modules:
+    imported, or the machine is quiet). What it saw also caps the intra-op threads
+    (:func:`free_cpus`) unless ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` chooses."""
+    global _busy_elsewhere
+    if "torch" in sys.modules:
+        return None
+    policy_set = "OMP_WAIT_POLICY" in os.environ
+    count_set = bool(os.environ.get("OMP_NUM_THREADS") or os.environ.get("MKL_NUM_THREADS"))
+    if policy_set and count_set:
         return None
     others = busy(interval)
     if others is None or others < threshold:
+        return None
+    _busy_elsewhere = others
+    if policy_set:
         return None
     prefer_passive_waiting()
     return os.environ["OMP_WAIT_POLICY"]

@@ -87,9 +87,11 @@ def test_the_prepared_gpu_script_runs_end_to_end_at_toy_size_on_the_cpu(tmp_path
 
 def test_passive_waiting_is_chosen_only_when_other_processes_keep_cpus_busy(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    import remotesam.cpu as cpu
     from remotesam.cpu import busy_cpus_elsewhere, choose_wait_policy
 
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setattr(cpu, "_busy_elsewhere", None)
     monkeypatch.delitem(sys.modules, "torch")  # as in a fresh `remotesam-bench run`
     assert choose_wait_policy(0, busy=lambda _: 0.1) is None
     assert "OMP_WAIT_POLICY" not in os.environ
@@ -102,3 +104,44 @@ def test_passive_waiting_is_chosen_only_when_other_processes_keep_cpus_busy(
     n = os.cpu_count() or 1
     assert busy_cpus_elsewhere(0, read=lambda: next(reads)) == pytest.approx(100 / 200 * n)
     assert busy_cpus_elsewhere(0.1) is not None  # the real /proc/stat reads
+
+
+def test_intra_op_threads_are_capped_at_the_cpus_other_processes_leave_free(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    import remotesam.cpu as cpu
+
+    monkeypatch.setattr(cpu, "_busy_elsewhere", None)
+    monkeypatch.setattr(cpu, "available_cpus", lambda: 2)
+    monkeypatch.setattr(cpu.os, "cpu_count", lambda: 2)
+    for var in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    assert cpu.free_cpus() == 2  # nobody looked: every available CPU
+    torch_module = sys.modules.pop("torch")
+    try:
+        assert cpu.choose_wait_policy(0, busy=lambda _: 0.2) is None  # quiet
+        assert cpu.free_cpus() == 2
+        assert cpu.choose_wait_policy(0, busy=lambda _: 1.9) == "PASSIVE"
+    finally:
+        sys.modules["torch"] = torch_module
+    assert cpu.free_cpus() == 1
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert cpu.cap_torch_threads() == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the user's count wins
+        torch.set_num_threads(2)
+        assert cpu.cap_torch_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    # a policy in the environment is kept, the busy CPUs are still seen
+    monkeypatch.setattr(cpu, "_busy_elsewhere", None)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    sys.modules.pop("torch")
+    try:
+        assert cpu.choose_wait_policy(0, busy=lambda _: 1.9) is None
+    finally:
+        sys.modules["torch"] = torch_module
+    assert cpu.free_cpus() == 1 and os.environ["OMP_WAIT_POLICY"] == "ACTIVE"

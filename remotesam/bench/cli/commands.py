@@ -585,9 +585,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     if args.command in ("run", "paper"):  # before torch is imported (remotesam.cpu)
-        from remotesam.cpu import choose_wait_policy
+        from remotesam.cpu import available_cpus, choose_wait_policy, free_cpus
 
         choose_wait_policy()
+        if free_cpus() < available_cpus():
+            print(f"remotesam-bench: other processes keep CPUs busy: PyTorch runs {free_cpus()} "
+                  f"intra-op thread(s) instead of {available_cpus()}, waiting passively (CPU "
+                  "logits may differ from a quiet run's in their last bits; OMP_NUM_THREADS "
+                  "fixes the count)", file=sys.stderr)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
