@@ -102,7 +102,7 @@ def init_worker_thread(n_threads: int = 1) -> None:
 
 
 #: mallopt parameters (glibc's malloc.h) and the values :func:`tune_host_allocator` sets.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 _ALLOCATOR_BYTES = 1 << 30
 _allocator_tuned: bool | None = None
 
@@ -116,7 +116,13 @@ def tune_host_allocator() -> bool:
     accelerator (``benchmarks/bench_accelerator.py``, det at 800 px) that page traffic cost a
     fifth of the prediction time. Raising ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` to 1 GiB
     makes malloc reuse the freed blocks: resident memory stays at the run's peak instead of
-    going up and down. :meth:`Engine.run` calls this; ``REMOTESAM_MALLOC_TUNING=0`` in the
+    going up and down. ``M_ARENA_MAX`` is set to 1: glibc gives each new thread an arena of its
+    own whose heaps hold at most 64 MiB, so a batch of 8 images at 896 px (77 MiB) assembled in a
+    helper thread, or its dense outputs, were fresh ``mmap`` s again whatever the threshold
+    (measured: a batch assembly and softmax took 62-73 ms in a helper thread and 28-32 ms in the
+    main thread; 28-38 ms in both with one arena). Threads that already have an arena keep it,
+    so the earlier in a process this runs the better (``remotesam-bench run`` calls it at
+    start). :meth:`Engine.run` calls this; ``REMOTESAM_MALLOC_TUNING=0`` in the
     environment turns it off. Returns whether the settings are in effect (False off glibc).
     """
     global _allocator_tuned
@@ -139,7 +145,7 @@ def tune_host_allocator() -> bool:
         return _allocator_tuned
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     _allocator_tuned = bool(mallopt(_M_MMAP_THRESHOLD, _ALLOCATOR_BYTES)) and bool(
-        mallopt(_M_TRIM_THRESHOLD, _ALLOCATOR_BYTES))
+        mallopt(_M_TRIM_THRESHOLD, _ALLOCATOR_BYTES)) and bool(mallopt(_M_ARENA_MAX, 1))
     return _allocator_tuned
 
 

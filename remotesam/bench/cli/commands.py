@@ -588,6 +588,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from remotesam.cpu import available_cpus, choose_wait_policy, free_cpus
 
         choose_wait_policy()
+        from remotesam.engine import tune_host_allocator
+
+        tune_host_allocator()  # before any helper thread has an arena of its own
         if free_cpus() < available_cpus():
             print(f"remotesam-bench: other processes keep CPUs busy: PyTorch runs {free_cpus()} "
                   f"intra-op thread(s) instead of {available_cpus()}, waiting passively (CPU "
