@@ -10,7 +10,9 @@ requests through a pipeline (:meth:`Engine.run`, used by the benchmark harness):
    bounded queue: memory does not grow with the number of requests); on CUDA the inputs go
    to pinned memory and are copied with ``non_blocking=True``;
 2. **batching**: the (image, prompt) items of consecutive requests fill batches of
-   ``batch_size`` (several images per batch when they have few prompts each);
+   ``batch_size`` (several images per batch when they have few prompts each); in the
+   accelerator layout the first batches ramp up (1, 2, 4, ... items, a fixed rule) so that
+   the device starts on the first prompt;
 3. **forward** in one thread (text features of repeated prompts cached): on an accelerator a
    thread of its own, so that the host work overlaps it; on the CPU the calling thread (see
    *Threads on the CPU* below);
