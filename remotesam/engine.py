@@ -698,29 +698,45 @@ class Engine:
             ans = ans.select(im.req.prompts)
         return ans
 
-    def _batches(self, images: Iterable[_Image], ramp: bool = False
+    def _batches(self, images: Iterable[_Image], ramp: bool = False, total: int | None = None
                  ) -> Iterator[_Batch | _Image]:
         """Items of consecutive images in batches of ``batch_size``; failed images pass through.
 
-        ``ramp``: the first batches hold 1, 2, 4, ... items, up to ``batch_size`` (a fixed
-        rule, so the composition, and with it every number, is the same in every run): the
-        device starts on the first image's first prompt instead of waiting for the images of a
-        whole batch to be loaded, and each next batch is assembled while the last one runs.
+        ``ramp``: the first batches hold 1, 2, 4, ... items, up to ``batch_size``, and, when
+        ``total`` (the number of items of all requests) is known, the batches of the last
+        ``2 * batch_size`` items hold half of what remains each (..., 4, 2, 1): the device
+        starts on the first image's first prompt instead of waiting for the images of a whole
+        batch, and after its last forward only one item's dense work and reduce are left. A
+        fixed rule, so the composition, and with it every number, is the same in every run.
         """
+        b = self.batch_size
         pending: list[tuple[_Image, int]] = []
-        size = 1 if ramp else self.batch_size
+        size = 1 if ramp else b
+        seen = 0  # items taken from the images so far
+        target = self._target(size, total, seen) if ramp else b
         for im in images:
             if im.error is not None:
                 yield im
                 continue
             for k in range(len(im.prompts)):
                 pending.append((im, k))
-                if len(pending) >= min(size, self.batch_size):
+                seen += 1
+                if len(pending) >= target:
                     yield _Batch(pending)
                     pending = []
                     size *= 2
+                    if ramp:
+                        target = self._target(size, total, seen)
         if pending:
             yield _Batch(pending)
+
+    def _target(self, size: int, total: int | None, seen: int) -> int:
+        """The ramp's size of the next batch (see :meth:`_batches`)."""
+        b = self.batch_size
+        target = min(size, b)
+        if total is not None and total - seen < 2 * b:
+            target = min(target, max(1, (total - seen) // 2))
+        return target
 
     # ---------------------------------------------------------------------------- synchronous
     def answer(self, request: Request) -> Answer:
@@ -758,6 +774,9 @@ class Engine:
         Memory is bounded by the lookahead and small queues, whatever the number of requests.
         """
         look = max(2, int(lookahead) if lookahead else 2 * self.batch_size)
+        total = None  # the items of all requests, when they are a sequence (the ramp's tail)
+        if isinstance(requests, Sequence):
+            total = sum(len(r.prompts) for _, r in requests if isinstance(r, Request))
         pin = self.device.type == "cuda"
         threaded = (self.device.type != "cpu" if self.forward_thread is None
                     else self.forward_thread)
@@ -826,7 +845,7 @@ class Engine:
             init_worker_thread(1)
             try:
                 with torch.inference_mode():
-                    for item in self._batches(images(), ramp=threaded):
+                    for item in self._batches(images(), ramp=threaded, total=total):
                         if isinstance(item, _Batch):
                             self._assemble(item)
                         if not put(to_forward, item):

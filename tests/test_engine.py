@@ -298,8 +298,9 @@ def test_host_allocator_tuning_is_on_with_glibc_and_can_be_turned_off() -> None:
 
 def test_accelerator_layout_ramps_the_first_batches_up_with_the_same_answers() -> None:
     """The accelerator layout starts with batches of 1, 2, 4, ... items (the device starts on the
-    first prompt instead of waiting for a whole batch of images); a fixed rule, so the same in
-    every run; the answers equal the calling-thread layout's for a batch-invariant network."""
+    first prompt instead of waiting for a whole batch of images) and, when the total is known,
+    halves the last ones; a fixed rule, so the same in every run; the answers equal the
+    calling-thread layout's for a batch-invariant network."""
     reqs = [(i, Request(_image(40, 40, i), tuple(f"p{j}" for j in range(3)), frozenset({"mask"})))
             for i in range(6)]
     here = ContentNet()
@@ -309,11 +310,18 @@ def test_accelerator_layout_ramps_the_first_batches_up_with_the_same_answers() -
         net = ContentNet()
         eng = _engine(net, batch_size=8)
         eng.configure(forward_thread=True)
-        got2 = list(eng.run(reqs))
-        assert net.calls == [1, 2, 4, 8, 3]
+        got2 = list(eng.run(reqs))  # a list: the total is known, the last batches halve
+        assert net.calls == [1, 2, 4, 5, 3, 1, 1, 1]
         assert [t for t, _ in got2] == list(range(6))
         for (_, a), (_, b) in zip(got, got2):
             np.testing.assert_array_equal(a.mask, b.mask)
+    net = ContentNet()
+    eng = _engine(net, batch_size=8)
+    eng.configure(forward_thread=True)
+    got3 = list(eng.run(iter(reqs)))  # a stream of unknown length: no tail ramp
+    assert net.calls == [1, 2, 4, 8, 3]
+    for (_, a), (_, b) in zip(got, got3):
+        np.testing.assert_array_equal(a.mask, b.mask)
 
 
 class HugeNet(ContentNet):

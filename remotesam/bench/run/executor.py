@@ -195,7 +195,7 @@ def _stream(works: Sequence[tuple[TaskPlugin, Sequence[Sample]]], engine: Any,
     pool = ThreadPoolExecutor(max(1, reduce_workers), thread_name_prefix="remotesam-reduce",
                               initializer=init_worker_thread, initargs=(1,))
     try:
-        for gkey, res in engine.run(merged()):
+        for gkey, res in engine.run(list(merged())):  # a list: the engine knows the total
             g = groups.pop(gkey)
             for e, j in g.consumers:
                 if e.error is not None:
