@@ -191,6 +191,10 @@ def test_gpu_options_reach_the_engine_and_the_run_document(data: Path, tmp_path:
     # off CUDA there is no memory limit to search: "auto" keeps the factory's batch size
     assert info["batch_size"] == 8 and info["batch_size_option"] == "auto"
     assert info["channels_last"] is True and info["compile"] is False
+    from remotesam.cpu import free_cpus
+
+    assert 1 <= info["intra_op_threads"] <= free_cpus()  # the count the engine ran with
+    assert "omp_wait_policy" in info
     with pytest.raises(Exception, match="expected an integer >= 1 or 'auto'"):
         run(RunConfig(tasks=["mcc"], data_root=data, results_dir=tmp_path / "r2", device="cpu",
                       batch_size="big", progress=False), registry=Registry(),

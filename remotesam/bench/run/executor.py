@@ -255,8 +255,8 @@ def configure_engine(model: Any, works: Sequence[JobWork], *, batch_size: int | 
 
     ``"auto"`` tries powers of two on the first image the run will predict (see
     :meth:`remotesam.engine.Engine.autotune_batch_size`; off CUDA the model's batch size is
-    kept). Returns what was applied, for the run document's provenance; ``{}`` for a model
-    without an engine.
+    kept). Returns what was applied, for the run document's provenance (with PyTorch's intra-op
+    thread count and the OpenMP wait policy); ``{}`` for a model without an engine.
     """
     if not uses_engine(model):
         return {}
@@ -268,10 +268,17 @@ def configure_engine(model: Any, works: Sequence[JobWork], *, batch_size: int | 
                       if w.misses and plugin_uses_requests(w.plugin)), None)
         if first:
             engine.autotune_batch_size(first[0])
+    import torch
+
+    from remotesam.cpu import cap_torch_threads
+
+    # the CPU thread count can change the last bits of CPU logits: it travels with the numbers
+    threads = cap_torch_threads() if engine.device.type == "cpu" else torch.get_num_threads()
     return {"batch_size": engine.batch_size, "batch_size_option": batch_size,
             "channels_last": engine.channels_last, "compile": engine.compiled,
             "device": str(engine.device), "precision": engine.precision,
-            "prefetch_workers": engine.prefetch_workers}
+            "prefetch_workers": engine.prefetch_workers, "intra_op_threads": threads,
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
 
 
 def predict_jobs(works: Sequence[JobWork], model: Any, store: ResultsStore, batch_size: int,
