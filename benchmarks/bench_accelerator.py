@@ -36,6 +36,7 @@ particular; without it, the first task measured pays it.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import threading
@@ -195,7 +196,8 @@ try:  # pytest-benchmark entry points (the module also runs as a script)
             net_size=NET_SIZE,
             batch=BATCH,
             image_size=800,
-            n_object_images=int(synth800.name.rsplit("-n", 1)[-1]),
+            n_object_images=json.loads((synth800 / "manifest.json").read_text())["counts"][
+                "object_scenes"],
             data="synthetic (remotesam.synth)",
         )
         benchmark.extra_info.update(res)

@@ -11,8 +11,9 @@ requests through a pipeline (:meth:`Engine.run`, used by the benchmark harness):
    to pinned memory and are copied with ``non_blocking=True``;
 2. **batching**: the (image, prompt) items of consecutive requests fill batches of
    ``batch_size`` (several images per batch when they have few prompts each); in the
-   accelerator layout the first batches ramp up (1, 2, 4, ... items, a fixed rule) so that
-   the device starts on the first prompt;
+   accelerator layout the first batches ramp up (1, 2, 4, ... items) and, for a list of
+   requests, the last ones ramp down (..., 4, 2, 1), a fixed rule, so that the device starts
+   on the first prompt and little host work is left after its last forward;
 3. **forward** in one thread (text features of repeated prompts cached): on an accelerator a
    thread of its own, so that the host work overlaps it; on the CPU the calling thread (see
    *Threads on the CPU* below);
@@ -680,7 +681,7 @@ class Engine:
             sums = logits.sum(dim=tuple(range(1, logits.dim())))
             if bool(torch.isfinite(sums).all()):
                 return kept, logits
-            flags = [bool(not torch.isfinite(row).all()) for row in logits]
+            flags = (~torch.isfinite(logits).flatten(1).all(1)).tolist()
         for (im, k), is_bad in zip(kept, flags):
             if is_bad and im.error is None:
                 im.error = NonFiniteOutputError(
@@ -709,11 +710,10 @@ class Engine:
         batch, and after its last forward only one item's dense work and reduce are left. A
         fixed rule, so the composition, and with it every number, is the same in every run.
         """
-        b = self.batch_size
         pending: list[tuple[_Image, int]] = []
-        size = 1 if ramp else b
+        size = 1  # the ramp's next size before its tail
         seen = 0  # items taken from the images so far
-        target = self._target(size, total, seen) if ramp else b
+        target = self._target(size, total, seen) if ramp else self.batch_size
         for im in images:
             if im.error is not None:
                 yield im
@@ -724,17 +724,16 @@ class Engine:
                 if len(pending) >= target:
                     yield _Batch(pending)
                     pending = []
-                    size *= 2
                     if ramp:
+                        size *= 2
                         target = self._target(size, total, seen)
         if pending:
             yield _Batch(pending)
 
     def _target(self, size: int, total: int | None, seen: int) -> int:
         """The ramp's size of the next batch (see :meth:`_batches`)."""
-        b = self.batch_size
-        target = min(size, b)
-        if total is not None and total - seen < 2 * b:
+        target = min(size, self.batch_size)
+        if total is not None and total - seen < 2 * self.batch_size:
             target = min(target, max(1, (total - seen) // 2))
         return target
 

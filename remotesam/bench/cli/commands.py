@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -591,11 +592,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from remotesam.engine import tune_host_allocator
 
         tune_host_allocator()  # before any helper thread has an arena of its own
-        if free_cpus() < available_cpus():
-            print(f"remotesam-bench: other processes keep CPUs busy: PyTorch runs {free_cpus()} "
-                  f"intra-op thread(s) instead of {available_cpus()}, waiting passively (CPU "
-                  "logits may differ from a quiet run's in their last bits; OMP_NUM_THREADS "
-                  "fixes the count)", file=sys.stderr)
+        free, available = free_cpus(), available_cpus()
+        if free < available:
+            print(f"remotesam-bench: other processes keep CPUs busy: PyTorch runs {free} "
+                  f"intra-op thread(s) instead of {available}, OpenMP wait policy "
+                  f"{os.environ.get('OMP_WAIT_POLICY', 'default')} (CPU logits may differ from "
+                  "a quiet run's in their last bits; OMP_NUM_THREADS fixes the count)",
+                  file=sys.stderr)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning

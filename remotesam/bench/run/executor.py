@@ -156,12 +156,9 @@ def _stream(works: Sequence[tuple[TaskPlugin, Sequence[Sample]]], engine: Any,
                 g.consumers.append((e, j))
         entries.append(row)
 
-    def merged() -> Iterator[tuple[str, Any]]:
-        for gkey, g in list(groups.items()):
-            yield (
-                gkey,
-                Request(g.image, tuple(g.prompts), frozenset(g.outputs), boundary=g.boundary),
-            )
+    # a list, not a stream: the engine then knows the number of items (its ramp's tail)
+    merged = [(gkey, Request(g.image, tuple(g.prompts), frozenset(g.outputs),
+                             boundary=g.boundary)) for gkey, g in groups.items()]
 
     def reduce(e: _Entry) -> dict[str, Any]:
         plugin = works[e.work][0]
@@ -195,7 +192,7 @@ def _stream(works: Sequence[tuple[TaskPlugin, Sequence[Sample]]], engine: Any,
     pool = ThreadPoolExecutor(max(1, reduce_workers), thread_name_prefix="remotesam-reduce",
                               initializer=init_worker_thread, initargs=(1,))
     try:
-        for gkey, res in engine.run(list(merged())):  # a list: the engine knows the total
+        for gkey, res in engine.run(merged):
             g = groups.pop(gkey)
             for e, j in g.consumers:
                 if e.error is not None:
