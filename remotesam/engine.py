@@ -8,7 +8,9 @@ requests through a pipeline (:meth:`Engine.run`, used by the benchmark harness):
 
 1. **prefetch**: worker threads load, resize and normalise images ahead of the network (a
    bounded queue: memory does not grow with the number of requests); on CUDA the inputs go
-   to pinned memory and are copied with ``non_blocking=True``;
+   to pinned memory and are copied with ``non_blocking=True``. Images decoded before the run
+   by an :class:`ImagePreloader` (the harness starts one for the first images while the model
+   loads) are taken from it instead of being read again;
 2. **batching**: the (image, prompt) items of consecutive requests fill batches of
    ``batch_size`` (several images per batch when they have few prompts each); in the
    accelerator layout the first batches ramp up (1, 2, 4, ... items) and, for a list of
@@ -68,7 +70,7 @@ from torch import nn
 from remotesam.cpu import cap_torch_threads
 from remotesam.image import ImageInput, load_image, normalize, resize_image
 
-__all__ = ["OUTPUTS", "Answer", "Engine", "NonFiniteOutputError", "Request",
+__all__ = ["OUTPUTS", "Answer", "Engine", "ImagePreloader", "NonFiniteOutputError", "Request",
            "init_worker_thread", "nearest_index", "resolve_engine_precision",
            "tune_host_allocator"]
 
@@ -164,6 +166,129 @@ def nearest_index(out_size: int, in_size: int) -> np.ndarray:
     scale = np.float32(in_size) / np.float32(out_size)
     src = np.floor(np.arange(out_size, dtype=np.float32) * scale).astype(np.intp)
     return np.minimum(src, in_size - 1)
+
+
+class ImagePreloader:
+    """Decode image files in a background thread before the pipeline asks for them.
+
+    The harness starts one for the first images of a run while the model loads (seconds for a
+    real checkpoint), so that the first batches do not wait for decoding and the host has less
+    work once the device is running. :meth:`Engine.run` takes the decoded arrays
+    (``preload=``); an image it has not reached is loaded by the engine as usual, never twice.
+
+    Args:
+        images: image files (``str`` or ``os.PathLike``) in the order the run will need them;
+            anything else, and repeats, are ignored.
+        max_images: at most this many are decoded.
+        max_bytes: decoding stops once the arrays not yet taken hold this many bytes.
+
+    The decoded arrays are exactly :func:`~remotesam.image.load_image`'s (``(H, W, 3)`` uint8
+    RGB); an image that cannot be read keeps the exception ``load_image`` raised, for
+    :meth:`take` to raise. Thread-safe; :meth:`close` stops the thread and drops what was not
+    taken.
+    """
+
+    def __init__(self, images: Iterable[Any], *, max_images: int = 16,
+                 max_bytes: int = 512 << 20) -> None:
+        planned: dict[str, None] = {}
+        for image in images:
+            if len(planned) >= max(0, int(max_images)):
+                break
+            if isinstance(image, str | os.PathLike):
+                planned.setdefault(os.fspath(image))
+        self._planned = planned
+        self._max_bytes = int(max_bytes)
+        self._done: dict[str, Any] = {}  # path -> array or exception, until taken
+        self._taken: set[str] = set()
+        self._current: str | None = None
+        self._bytes = 0
+        self._closed = False
+        self._stopped = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._decode, name="remotesam-preload",
+                                        daemon=True)
+        if planned:
+            self._thread.start()
+
+    def __len__(self) -> int:
+        """The number of images planned (decoded or not)."""
+        return len(self._planned)
+
+    def _decode(self) -> None:
+        for key in self._planned:
+            with self._cond:
+                if self._closed or self._stopped or self._bytes >= self._max_bytes:
+                    break
+                if key in self._taken:  # the engine got there first
+                    continue
+                self._current = key
+            value: Any
+            try:
+                value = load_image(key)
+            except Exception as e:  # kept for take() to raise, as load_image would have
+                value = e
+            with self._cond:
+                self._current = None
+                if not self._closed:  # also when take() is waiting for it
+                    self._done[key] = value
+                    self._bytes += value.nbytes if isinstance(value, np.ndarray) else 0
+                self._cond.notify_all()
+        with self._cond:
+            self._current = None
+            self._cond.notify_all()
+
+    def take(self, image: Any) -> np.ndarray | None:
+        """The decoded array of ``image`` (once), waiting if it is being decoded now; None when
+        it was not planned, not reached yet, or already taken (the caller loads it itself).
+
+        Raises:
+            what :func:`~remotesam.image.load_image` raised for this file.
+        """
+        if not isinstance(image, str | os.PathLike):
+            return None
+        key = os.fspath(image)
+        with self._cond:
+            if key not in self._planned or key in self._taken:
+                return None
+            self._taken.add(key)
+            while self._current == key:
+                self._cond.wait()
+            value = self._done.pop(key, None)
+            if isinstance(value, np.ndarray):
+                self._bytes -= value.nbytes
+        if isinstance(value, BaseException):
+            raise value
+        return value
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the thread has decoded all it will (or ``timeout`` seconds); whether it
+        has."""
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Decode no further image; what is decoded (or being decoded) stays to be taken.
+
+        :meth:`Engine.run` calls this when it starts: from then on its own prefetch threads
+        load images in the order the batches need them, and a preloader decoding images further
+        ahead would only compete with them for the CPU."""
+        with self._cond:
+            self._stopped = True
+
+    def close(self) -> None:
+        """Stop decoding and drop the arrays not taken (a decode in progress is discarded)."""
+        with self._cond:
+            self._closed = True
+            self._done.clear()
+            self._bytes = 0
+            self._cond.notify_all()
+
+    def __enter__(self) -> ImagePreloader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class NonFiniteOutputError(RuntimeError):
@@ -450,9 +575,13 @@ class Engine:
         return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
 
     # ---------------------------------------------------------------------------- steps
-    def _prepare(self, im: _Image, pin: bool = False) -> _Image:
-        """Load, resize and normalise the image (``x``: ``(1, 3, S, S)`` float32 on the host)."""
-        rgb = load_image(im.req.image)
+    def _prepare(self, im: _Image, pin: bool = False, preload: ImagePreloader | None = None
+                 ) -> _Image:
+        """Load (or take from ``preload``), resize and normalise the image (``x``:
+        ``(1, 3, S, S)`` float32 on the host)."""
+        rgb = preload.take(im.req.image) if preload is not None else None
+        if rgb is None:
+            rgb = load_image(im.req.image)
         im.hw = (int(rgb.shape[0]), int(rgb.shape[1]))
         x = normalize(resize_image(rgb, self.image_size), self.image_mean, self.image_std)
         if pin:
@@ -759,7 +888,8 @@ class Engine:
         return self._answer_of(im)
 
     # ---------------------------------------------------------------------------- pipeline
-    def run(self, requests: Iterable[tuple[T, Request]], *, lookahead: int | None = None
+    def run(self, requests: Iterable[tuple[T, Request]], *, lookahead: int | None = None,
+            preload: ImagePreloader | None = None
             ) -> Iterator[tuple[T, Answer | BaseException]]:
         """Answers for a stream of ``(token, request)``, in input order: ``(token, answer)``, or
         ``(token, exception)`` for a request whose image could not be loaded or whose forward
@@ -771,8 +901,12 @@ class Engine:
         answer overlaps the next forwards; on the CPU they run in the calling thread, between
         the answers it takes (see the module docstring; :attr:`forward_thread` overrides).
         Memory is bounded by the lookahead and small queues, whatever the number of requests.
+        ``preload``: images already decoded (or being decoded) ahead of the run, taken instead
+        of loading them again (the caller closes it).
         """
         look = max(2, int(lookahead) if lookahead else 2 * self.batch_size)
+        if preload is not None:
+            preload.stop()  # from here the prefetch threads load in the order batches need
         total = None  # the items of all requests, when they are a sequence (the ramp's tail)
         if isinstance(requests, Sequence):
             total = sum(len(r.prompts) for _, r in requests if isinstance(r, Request))
@@ -815,7 +949,7 @@ class Engine:
         def prepared(im: _Image) -> _Image:
             try:
                 with torch.inference_mode():
-                    return self._prepare(im, pin)
+                    return self._prepare(im, pin, preload)
             except Exception as e:
                 im.error = e
                 return im

@@ -343,3 +343,93 @@ def test_non_finite_screen_fails_only_non_finite_items_and_keeps_huge_finite_one
 
     assert isinstance(r0, NonFiniteOutputError) and "'bad'" in str(r0)
     assert isinstance(r1, Answer) and r1.mask.shape == (2, 40, 40)  # sums overflow, values finite
+
+
+def _png_files(tmp_path: Path, n: int) -> list[Path]:
+    paths = []
+    for i in range(n):
+        p = tmp_path / f"im{i}.png"
+        Image.fromarray(_image(20 + i, 30, i)).save(p)
+        paths.append(p)
+    return paths
+
+
+def test_preloader_hands_each_planned_image_once_and_keeps_load_errors(tmp_path: Path) -> None:
+    from remotesam.engine import ImagePreloader
+    from remotesam.image import load_image
+
+    paths = _png_files(tmp_path, 3)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    missing = tmp_path / "missing.png"
+    planned = [*paths, paths[0], bad, missing, np.zeros((4, 4, 3), np.uint8)]
+    with ImagePreloader(planned, max_images=10) as pre:
+        assert len(pre) == 5  # repeats and arrays are not planned
+        assert pre.wait(10)  # decoded "while the model loaded"
+        got = pre.take(str(paths[1]))  # str and Path name the same file
+        assert got is not None and np.array_equal(got, load_image(paths[1]))
+        assert pre.take(paths[1]) is None  # once
+        assert pre.take(tmp_path / "other.png") is None and pre.take(np.zeros(3)) is None
+        with pytest.raises(ValueError, match="cannot read"):
+            pre.take(bad)
+        with pytest.raises(FileNotFoundError):
+            pre.take(missing)
+        assert np.array_equal(pre.take(paths[0]), load_image(paths[0]))
+    assert pre.take(paths[2]) is None  # closed: dropped
+
+
+def test_preloader_stops_at_its_bounds_and_when_stopped(tmp_path: Path, monkeypatch) -> None:
+    import remotesam.engine as engine_mod
+    from remotesam.engine import ImagePreloader
+
+    paths = _png_files(tmp_path, 4)
+    assert len(ImagePreloader(paths, max_images=2)) == 2
+    one = int(np.asarray(Image.open(paths[0])).nbytes)
+    pre = ImagePreloader(paths, max_bytes=one)  # the first image reaches the bound
+    assert pre.wait(10)
+    assert pre.take(paths[0]) is not None and pre.take(paths[1]) is None
+    # stop() while the first image is being decoded: that one is kept, no other is decoded
+    started, gate = threading.Event(), threading.Event()
+    original = engine_mod.load_image
+
+    def slow(image):
+        started.set()
+        gate.wait(10)
+        return original(image)
+
+    monkeypatch.setattr(engine_mod, "load_image", slow)
+    stopped = ImagePreloader(paths)
+    assert started.wait(10)
+    stopped.stop()
+    threading.Timer(0.05, gate.set).start()
+    assert stopped.take(paths[0]) is not None  # waits for the decode in progress
+    assert stopped.wait(10)
+    assert [stopped.take(p) for p in paths[1:]] == [None] * 3
+
+
+def test_engine_takes_preloaded_images_instead_of_loading_them_again(tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    import remotesam.engine as engine_mod
+    from remotesam.engine import ImagePreloader
+
+    paths = _png_files(tmp_path, 6)
+    reqs = [(i, Request(p, ("a ship", "a dam"), frozenset({"mask", "prob", "pooled"})))
+            for i, p in enumerate(paths)]
+    plain = list(_engine(ContentNet()).run(reqs))
+    pre = ImagePreloader(paths[:3])
+    assert pre.wait(10)  # decoded "while the model loaded"
+    loads: list[str] = []
+    original = engine_mod.load_image
+
+    def spy(image):
+        loads.append(Path(image).name)
+        return original(image)
+
+    monkeypatch.setattr(engine_mod, "load_image", spy)
+    with pre:
+        got = list(_engine(ContentNet()).run(reqs, preload=pre))
+    assert sorted(loads) == ["im3.png", "im4.png", "im5.png"]  # the others came preloaded
+    for (t0, a0), (t1, a1) in zip(plain, got):
+        assert t0 == t1
+        for name in ("mask", "prob", "gmp", "gap"):
+            np.testing.assert_array_equal(getattr(a0, name), getattr(a1, name))

@@ -199,3 +199,55 @@ def test_gpu_options_reach_the_engine_and_the_run_document(data: Path, tmp_path:
         run(RunConfig(tasks=["mcc"], data_root=data, results_dir=tmp_path / "r2", device="cpu",
                       batch_size="big", progress=False), registry=Registry(),
             model_factory=_factory(ContentNet()))
+
+
+def test_first_images_are_decoded_while_the_model_loads(data: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from remotesam import engine as engine_mod
+    from remotesam.bench.run import runner as runner_mod
+
+    made: list[engine_mod.ImagePreloader] = []
+    taken: list[str] = []
+    init, take = engine_mod.ImagePreloader.__init__, engine_mod.ImagePreloader.take
+
+    def spy_init(self: Any, *a: Any, **k: Any) -> None:
+        init(self, *a, **k)
+        made.append(self)
+
+    def spy_take(self: Any, image: Any) -> Any:
+        out = take(self, image)
+        if out is not None:
+            taken.append(os.fspath(image))
+        return out
+
+    monkeypatch.setattr(engine_mod.ImagePreloader, "__init__", spy_init)
+    monkeypatch.setattr(engine_mod.ImagePreloader, "take", spy_take)
+    inner = _factory(ContentNet())
+
+    def loading(path: Any, **kw: Any) -> RemoteSAM:
+        assert made and made[-1].wait(10)  # "loading" until the first images are decoded
+        return inner(path, **kw)
+
+    registry = Registry()
+    _, samples = _samples(registry, "cnt", data, None)
+    cfg = dict(tasks=["cnt"], data_root=data, device="cpu", batch_size=2, progress=False)
+    out = run(RunConfig(**cfg, results_dir=tmp_path / "r", limit=3), registry=registry,
+              model_factory=loading)
+    assert out.errors == []
+    # a model new to the store: its first images (2 x batch size) came decoded, all used
+    first = list(dict.fromkeys(os.fspath(s.image) for s in samples[:3]))[:4]
+    assert list(made[0]._planned) == first and taken == first
+    assert made[0]._done == {}  # closed after the checkpoint
+    # the model's description is stored now: only the misses of the next run are decoded
+    out = run(RunConfig(**cfg, results_dir=tmp_path / "r", limit=5), registry=registry,
+              model_factory=loading)
+    assert len(made) == 2
+    misses = list(dict.fromkeys(os.fspath(s.image) for s in samples[3:5]))
+    assert list(made[1]._planned) == misses
+    # without preloading (no images to decode) the same predictions
+    monkeypatch.setattr(runner_mod, "first_images", lambda works, limit: [])
+    run(RunConfig(**cfg, results_dir=tmp_path / "plain", limit=5), registry=registry,
+        model_factory=inner)
+    assert _stored(tmp_path / "r", "cnt") == _stored(tmp_path / "plain", "cnt")

@@ -31,10 +31,10 @@ from __future__ import annotations
 import collections
 import os
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from remotesam.bench.api import DatasetError, Sample, TaskPlugin
 from remotesam.bench.api.contract import encode_prediction, encode_predictions
@@ -42,7 +42,10 @@ from remotesam.bench.api.task import image_error
 from remotesam.bench.errors import PluginError, error_text, is_transient
 from remotesam.bench.records.store import PredictionKey, ResultsStore
 
-__all__ = ["JobWork", "configure_engine", "plugin_uses_requests", "predict_jobs",
+if TYPE_CHECKING:
+    from remotesam.engine import ImagePreloader
+
+__all__ = ["JobWork", "configure_engine", "first_images", "plugin_uses_requests", "predict_jobs",
            "predict_misses", "predict_with_requests", "uses_engine"]
 
 
@@ -115,10 +118,12 @@ class _Group:
 def _stream(works: Sequence[tuple[TaskPlugin, Sequence[Sample]]], engine: Any,
             digests: dict[str, str] | None = None, reduce_workers: int = 2,
             prompt_counts: list[list[int]] | None = None,
+            preload: ImagePreloader | None = None,
             ) -> Generator[tuple[int, int, dict[str, Any] | BaseException], None, None]:
     """``(work index, sample index, encoded prediction or exception)`` for every sample, as
     they finish (works interleaved as their images come through). ``prompt_counts``, when
-    given, receives each sample's number of image-prompts (``[work][sample]``, for progress)."""
+    given, receives each sample's number of image-prompts (``[work][sample]``, for progress);
+    ``preload``, an :class:`~remotesam.engine.ImagePreloader` of the first images."""
     from remotesam.engine import Request
 
     digests = digests or {}
@@ -192,7 +197,7 @@ def _stream(works: Sequence[tuple[TaskPlugin, Sequence[Sample]]], engine: Any,
     pool = ThreadPoolExecutor(max(1, reduce_workers), thread_name_prefix="remotesam-reduce",
                               initializer=init_worker_thread, initargs=(1,))
     try:
-        for gkey, res in engine.run(merged):
+        for gkey, res in engine.run(merged, preload=preload):
             g = groups.pop(gkey)
             for e, j in g.consumers:
                 if e.error is not None:
@@ -278,13 +283,40 @@ def configure_engine(model: Any, works: Sequence[JobWork], *, batch_size: int | 
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
 
 
+def first_images(works: Iterable[tuple[TaskPlugin, Iterable[Sample]]], limit: int
+                 ) -> list[str]:
+    """The first ``limit`` distinct image files the request stream of ``works`` will load, in
+    order (what :class:`~remotesam.engine.ImagePreloader` decodes while the model loads).
+
+    Plugins without requests are skipped, and so are samples whose ``requests`` raise (they
+    fail later, where their error is recorded)."""
+    out: dict[str, None] = {}
+    for plugin, samples in works:
+        if not plugin_uses_requests(plugin):
+            continue
+        for s in samples:
+            if len(out) >= limit:
+                return list(out)
+            try:
+                reqs = plugin.requests(s)
+            except Exception:
+                continue
+            for r in reqs if isinstance(reqs, list | tuple) else ():
+                img = getattr(r, "image", None)
+                if isinstance(img, str | os.PathLike):
+                    out.setdefault(os.fspath(img))
+    return list(out)[:limit]
+
+
 def predict_jobs(works: Sequence[JobWork], model: Any, store: ResultsStore, batch_size: int,
-                 *, flush_s: float = 1.0, reduce_workers: int = 2) -> None:
+                 *, flush_s: float = 1.0, reduce_workers: int = 2,
+                 preload: ImagePreloader | None = None) -> None:
     """Predict every work's misses with ``model`` and commit them to ``store``.
 
     Request-based plugins share one engine stream (see the module docstring); the others go
     through :func:`predict_misses` one job at a time. Counts end up in each work's ``n_ok`` /
-    ``n_bad``.
+    ``n_bad``. ``preload``: an :class:`~remotesam.engine.ImagePreloader` of the stream's first
+    images (decoded while the model loaded).
     """
     streamed = [w for w in works if w.misses and uses_engine(model)
                 and plugin_uses_requests(w.plugin)]
@@ -315,7 +347,7 @@ def predict_jobs(works: Sequence[JobWork], model: Any, store: ResultsStore, batc
             w.advance(n, items)
 
     stream = _stream([(w.plugin, w.misses) for w in streamed], model.engine, digests,
-                     reduce_workers, prompts)
+                     reduce_workers, prompts, preload)
     try:
         for wi, i, res in stream:
             w = streamed[wi]

@@ -31,12 +31,12 @@ import os
 import socket
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from remotesam.bench.api import Sample
+from remotesam.bench.api import Sample, TaskPlugin
 from remotesam.bench.api.registry import Registry
 from remotesam.bench.errors import BenchError, InputError, PluginError, StoreError
 from remotesam.bench.records.identity import (
@@ -59,13 +59,16 @@ from remotesam.bench.run.checkpoints import (
 )
 from remotesam.bench.run.config import RunConfig, check_config, check_run_id
 from remotesam.bench.run.distributed import DistContext, init_distributed, shard_indices
-from remotesam.bench.run.executor import JobWork, configure_engine, predict_jobs
+from remotesam.bench.run.executor import JobWork, configure_engine, first_images, predict_jobs
 from remotesam.bench.run.jobs import Job, build_jobs, read_job
 from remotesam.bench.run.progress import Progress
 from remotesam.bench.run.provenance import new_run_id, run_provenance
 from remotesam.bench.run.scoring import score_job
 from remotesam.bench.run.shards import collect_leftovers, forward_rows, open_local_store
 from remotesam.precision import drift_note
+
+if TYPE_CHECKING:
+    from remotesam.engine import ImagePreloader
 
 __all__ = ["PrecisionWarning", "RunOutcome", "SubsetWarning", "run", "score_run",
            "subset_warnings"]
@@ -169,6 +172,11 @@ def run(config: RunConfig, *, registry: Registry | None = None,
             writing; everything stored so far is kept and a rerun resumes).
     """
     t_start = time.perf_counter()
+    from remotesam.engine import tune_host_allocator
+
+    # before the fingerprinting and engine threads exist: a thread that has a malloc arena of
+    # its own keeps it (see tune_host_allocator)
+    tune_host_allocator()
     registry = registry or Registry()
     factory = model_factory or default_model_factory
     spec = factory_spec(model_factory)
@@ -304,6 +312,25 @@ class _Runner:
         self.errors = errors
         self.in_memory = in_memory
         self.tally = _Tally()
+        # the first images, decoded while a model loads
+        self.preload: ImagePreloader | None = None
+
+    def start_preload(self, works: Iterable[tuple[TaskPlugin, Iterable[Sample]]]) -> None:
+        """Decode the first images the engine will ask for (``2 * batch_size``) in a thread
+        while the model loads; :meth:`predict` hands them over. Once per checkpoint."""
+        if self.preload is not None or self.in_memory is not None:
+            return
+        from remotesam.engine import ImagePreloader
+
+        bs = self.config.batch_size
+        limit = 2 * bs if isinstance(bs, int) else 16
+        self.preload = ImagePreloader(first_images(works, limit), max_images=limit)
+
+    def stop_preload(self) -> None:
+        """Drop what the preloader decoded and was not used (end of a checkpoint)."""
+        if self.preload is not None:
+            self.preload.close()
+            self.preload = None
 
     def load(self, ckpt: _Checkpoint) -> None:
         """Load the checkpoint's model (a failure is an error of this checkpoint)."""
@@ -311,7 +338,7 @@ class _Runner:
                                                  self.device, self.config)
         self.tally.model_load_s += dt
 
-    def describe(self, ckpt: _Checkpoint) -> dict[str, Any]:
+    def describe(self, ckpt: _Checkpoint, jobs: Sequence[Job]) -> dict[str, Any]:
         """The model description (part of the cache key). The store remembers it, so that a
         fully cached rerun does not load the model."""
         store, spec = self.store, self.spec
@@ -328,6 +355,11 @@ class _Runner:
             mkey = model_key(ckpt.ref.sha256, spec, self.config.precision)
             desc = store.get_model_settings(mkey)
             if desc is None:
+                # a model never described in this store has nothing stored: every sample of
+                # this rank's share is a miss
+                ctx = self.ctx
+                self.start_preload((j.plugin, (j.samples[i] for i in shard_indices(
+                    len(j.samples), ctx.rank, ctx.world_size))) for j in jobs)
                 self.load(ckpt)
                 desc = (describe_model(ckpt.model, spec, store) if ckpt.model is not None
                         else {"factory": spec, "class": None, "settings": None,
@@ -381,6 +413,7 @@ class _Runner:
                         "the dataset differs between nodes; give every node the same data (a "
                         "shared file system or identical copies) and run again")
             if misses and ckpt.model is None and ckpt.error is None:
+                self.start_preload([(job.plugin, misses)])
                 self.load(ckpt)
                 if ckpt.model is not None:
                     actual = describe_model(ckpt.model, self.spec, store)
@@ -410,7 +443,8 @@ class _Runner:
         self.tally.engine[ckpt.ref.name] = info
         predict_jobs(works, ckpt.model, self.store,
                      int(info.get("batch_size") or
-                         (8 if config.batch_size == "auto" else config.batch_size)))
+                         (8 if config.batch_size == "auto" else config.batch_size)),
+                     preload=self.preload)
         self.tally.predict_s += time.perf_counter() - t_pred
         self.tally.n_predicted += sum(w.n_ok for w in works)
         self.tally.n_failed_now += sum(w.n_bad for w in works)
@@ -465,10 +499,13 @@ class _Runner:
     def evaluate(self, ckpt: _Checkpoint, jobs: Sequence[Job], progress: Progress
                  ) -> list[TaskResult]:
         """Every job's misses first, then one prediction pass for all of them, then scoring."""
-        desc = self.describe(ckpt)
-        plans = self.plan(ckpt, jobs, desc)
-        if ckpt.model is not None:
-            self.predict(ckpt, plans, progress)
+        try:
+            desc = self.describe(ckpt, jobs)
+            plans = self.plan(ckpt, jobs, desc)
+            if ckpt.model is not None:
+                self.predict(ckpt, plans, progress)
+        finally:
+            self.stop_preload()
         if self.ctx.distributed:  # every rank's predictions into rank 0's store
             forward_rows(self.ctx, self.main, [] if self.ctx.is_main else [self.store])
         results = [self.score(ckpt, p) for p in plans]
