@@ -191,8 +191,9 @@ class ImagePreloader:
     def __init__(self, images: Iterable[Any], *, max_images: int = 16,
                  max_bytes: int = 512 << 20) -> None:
         planned: dict[str, None] = {}
+        limit = max(0, int(max_images))
         for image in images:
-            if len(planned) >= max(0, int(max_images)):
+            if len(planned) >= limit:
                 break
             if isinstance(image, str | os.PathLike):
                 planned.setdefault(os.fspath(image))
@@ -213,6 +214,11 @@ class ImagePreloader:
     def __len__(self) -> int:
         """The number of images planned (decoded or not)."""
         return len(self._planned)
+
+    @property
+    def planned(self) -> tuple[str, ...]:
+        """The image files to decode, in order (``os.fspath`` of each)."""
+        return tuple(self._planned)
 
     def _decode(self) -> None:
         for key in self._planned:

@@ -365,6 +365,7 @@ def test_preloader_hands_each_planned_image_once_and_keeps_load_errors(tmp_path:
     planned = [*paths, paths[0], bad, missing, np.zeros((4, 4, 3), np.uint8)]
     with ImagePreloader(planned, max_images=10) as pre:
         assert len(pre) == 5  # repeats and arrays are not planned
+        assert pre.planned == tuple(str(x) for x in [*paths, bad, missing])
         assert pre.wait(10)  # decoded "while the model loaded"
         got = pre.take(str(paths[1]))  # str and Path name the same file
         assert got is not None and np.array_equal(got, load_image(paths[1]))

@@ -238,14 +238,14 @@ def test_first_images_are_decoded_while_the_model_loads(data: Path, tmp_path: Pa
     assert out.errors == []
     # a model new to the store: its first images (2 x batch size) came decoded, all used
     first = list(dict.fromkeys(os.fspath(s.image) for s in samples[:3]))[:4]
-    assert list(made[0]._planned) == first and taken == first
-    assert made[0]._done == {}  # closed after the checkpoint
+    assert list(made[0].planned) == first and taken == first
+    assert made[0]._closed  # closed after the checkpoint
     # the model's description is stored now: only the misses of the next run are decoded
     out = run(RunConfig(**cfg, results_dir=tmp_path / "r", limit=5), registry=registry,
               model_factory=loading)
     assert len(made) == 2
     misses = list(dict.fromkeys(os.fspath(s.image) for s in samples[3:5]))
-    assert list(made[1]._planned) == misses
+    assert list(made[1].planned) == misses
     # without preloading (no images to decode) the same predictions
     monkeypatch.setattr(runner_mod, "first_images", lambda works, limit: [])
     run(RunConfig(**cfg, results_dir=tmp_path / "plain", limit=5), registry=registry,
