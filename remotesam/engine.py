@@ -239,9 +239,6 @@ class ImagePreloader:
                     self._done[key] = value
                     self._bytes += value.nbytes if isinstance(value, np.ndarray) else 0
                 self._cond.notify_all()
-        with self._cond:
-            self._current = None
-            self._cond.notify_all()
 
     def take(self, image: Any) -> np.ndarray | None:
         """The decoded array of ``image`` (once), waiting if it is being decoded now; None when

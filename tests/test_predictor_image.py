@@ -86,7 +86,7 @@ def test_preprocess_bit_identical_to_torchvision(real_data: Path) -> None:
         T.ToTensor()(Image.fromarray(every))
     )
     assert torch.equal(normalize(every)[0], ref)
-    # the same values through OpenCV's lookup (images of 4096 pixels and more), two at a time
+    # the same values in a larger image, two at a time
     big = np.ascontiguousarray(np.repeat(every, 64, axis=1))
     assert torch.equal(normalize(np.stack([big, big[::-1]])),
                        torch.stack([ref.repeat(1, 1, 64), ref.repeat(1, 1, 64).flip(1)]))

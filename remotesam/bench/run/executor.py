@@ -296,7 +296,7 @@ def first_images(works: Iterable[tuple[TaskPlugin, Iterable[Sample]]], limit: in
             continue
         for s in samples:
             if len(out) >= limit:
-                return list(out)
+                break
             try:
                 reqs = plugin.requests(s)
             except Exception:

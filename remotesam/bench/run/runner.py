@@ -318,7 +318,7 @@ class _Runner:
     def start_preload(self, works: Iterable[tuple[TaskPlugin, Iterable[Sample]]]) -> None:
         """Decode the first images the engine will ask for (``2 * batch_size``) in a thread
         while the model loads; :meth:`predict` hands them over. Once per checkpoint."""
-        if self.preload is not None or self.in_memory is not None:
+        if self.preload is not None:
             return
         from remotesam.engine import ImagePreloader
 
